@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package NetManager needs to build, test, benchmark and demo.
+# Idempotent: when everything is present it installs nothing and says so.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config g++-12 clang-14 libclang-rt-14-dev
+  clang-format-14 clang-tidy-14
+  libboost1.81-dev libboost-json1.81-dev
+  liburing-dev libnl-3-dev libnl-route-3-dev libexpected-dev catch2
+  libmosquitto-dev mosquitto mosquitto-clients
+  nftables libnftables-dev libldns-dev
+  iproute2 iperf3 curl dnsutils util-linux procps kmod
+  python3 python3-scapy python3-paho-mqtt
+  libbenchmark-dev openvpn
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages (${missing[*]}); run this script as root" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian mosquitto package starts a broker on port 1883; tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+echo "setup: done"

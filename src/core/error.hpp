@@ -1,0 +1,38 @@
+#pragma once
+// Errors are values: every fallible call across a module boundary returns Result<T>.
+#include <string>
+#include <string_view>
+
+#include <tl/expected.hpp>
+
+namespace nm {
+
+enum class Errc {
+    invalid_argument,  // the caller's input is wrong (bad field, bad packet, bad config)
+    not_found,
+    exists,
+    exhausted,  // a pool or queue is full
+    conflict,   // the request contradicts current state
+    unavailable,  // a peer or service cannot be reached
+    timeout,
+    system,  // the kernel refused; the message carries its reason
+};
+
+std::string_view to_string(Errc code);
+
+struct Error {
+    Errc code;
+    std::string message;
+};
+
+template <class T>
+using Result = tl::expected<T, Error>;
+
+inline tl::unexpected<Error> fail(Errc code, std::string message) {
+    return tl::unexpected<Error>(Error{code, std::move(message)});
+}
+
+// "what: strerror(errno)" for a failed system call.
+tl::unexpected<Error> fail_errno(std::string what, int err);
+
+}  // namespace nm

@@ -1,0 +1,55 @@
+#include "core/log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "core/shard.hpp"
+
+namespace nm {
+namespace {
+std::atomic<LogLevel> current_level{LogLevel::info};
+constexpr const char* level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+}  // namespace
+
+void set_log_level(LogLevel level) { current_level.store(level); }
+LogLevel log_level() { return current_level.load(std::memory_order_relaxed); }
+
+bool parse_log_level(std::string_view text, LogLevel& out) {
+    static constexpr std::pair<std::string_view, LogLevel> names[] = {
+        {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn},
+        {"error", LogLevel::error}, {"off", LogLevel::off}};
+    for (auto [name, level] : names) {
+        if (name == text) {
+            out = level;
+            return true;
+        }
+    }
+    return false;
+}
+
+LogLine::LogLine(LogLevel level, std::string_view subsystem) : level_(level), subsystem_(subsystem) {}
+
+LogLine::~LogLine() {
+    using namespace std::chrono;
+    auto now = system_clock::now();
+    std::time_t secs = system_clock::to_time_t(now);
+    auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    int shard = current_shard();
+    char where[16];
+    if (shard >= 0)
+        std::snprintf(where, sizeof where, "s%d", shard);
+    else
+        std::snprintf(where, sizeof where, "main");
+    // One fprintf per line keeps lines from different shards whole.
+    std::fprintf(stderr, "%s.%03lld %-5s [%s] %.*s: %s\n", stamp, static_cast<long long>(ms),
+                 level_names[static_cast<int>(level_)], where, static_cast<int>(subsystem_.size()),
+                 subsystem_.data(), text_.str().c_str());
+}
+
+}  // namespace nm

@@ -1,0 +1,145 @@
+#include "core/shard.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+
+#include "core/log.hpp"
+
+namespace nm {
+namespace {
+thread_local int this_shard = -1;
+thread_local Shards* this_group = nullptr;
+
+void force_exit(int) {
+    static const char text[] = "second signal; exiting now\n";
+    (void)!write(2, text, sizeof text - 1);
+    _exit(130);
+}
+}  // namespace
+
+int current_shard() { return this_shard; }
+Shards* Shards::current() { return this_group; }
+
+Shards::Shards(unsigned count, bool pin_threads) : pin_threads_(pin_threads) {
+    if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+Shards::~Shards() {
+    stop(std::chrono::milliseconds(1000));
+    join();
+}
+
+void Shards::start() {
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < count(); ++i) {
+        Shard& shard = *shards_[i];
+        shard.thread = std::thread([this, i, cores, &shard] {
+            this_shard = static_cast<int>(i);
+            this_group = this;
+            if (pin_threads_) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(i % cores, &set);
+                pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+            }
+            for (;;) {
+                try {
+                    shard.context.run();
+                    break;
+                } catch (const std::exception& e) {
+                    NM_LOG(error, "shard") << "handler threw: " << e.what();
+                }
+            }
+        });
+    }
+}
+
+void Shards::at_stop(unsigned i, std::function<void()> fn) {
+    std::lock_guard lock(callbacks_mutex_);
+    shards_.at(i)->stop_callbacks.push_back(std::move(fn));
+}
+
+void Shards::stop(std::chrono::milliseconds grace) {
+    if (stopping_.exchange(true)) return;
+    for (auto& shard : shards_) {
+        asio::post(shard->context, [this, s = shard.get()] {
+            std::vector<std::function<void()>> callbacks;
+            {
+                std::lock_guard lock(callbacks_mutex_);
+                callbacks.swap(s->stop_callbacks);
+            }
+            for (auto& fn : callbacks) fn();
+            s->work.reset();
+        });
+    }
+    watchdog_ = std::thread([this, grace] {
+        auto deadline = std::chrono::steady_clock::now() + grace;
+        for (auto& shard : shards_) {
+            while (!shard->context.stopped() && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            if (!shard->context.stopped()) {
+                NM_LOG(warn, "shard") << "shard still busy after " << grace.count()
+                                      << " ms of stop; stopping it hard";
+                shard->context.stop();
+            }
+        }
+    });
+}
+
+void Shards::join() {
+    for (auto& shard : shards_)
+        if (shard->thread.joinable()) shard->thread.join();
+    if (watchdog_.joinable()) watchdog_.join();
+}
+
+void Shards::spawn(unsigned i, awaitable<void> task, std::string what) {
+    asio::co_spawn(context(i), std::move(task), [what = std::move(what)](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const boost::system::system_error& err) {
+            if (err.code() != asio::error::operation_aborted)
+                NM_LOG(error, "shard") << what << " failed: " << err.what();
+        } catch (const std::exception& err) {
+            NM_LOG(error, "shard") << what << " failed: " << err.what();
+        }
+    });
+}
+
+void Shards::stop_on_signals() {
+    auto signals = std::make_shared<asio::signal_set>(context(0), SIGINT, SIGTERM);
+    auto wait = std::make_shared<std::function<void()>>();
+    *wait = [this, signals, wait] {
+        signals->async_wait([this, signals, wait](boost::system::error_code ec, int number) {
+            if (ec) return;
+            if (signals_seen_.fetch_add(1) > 0) {
+                NM_LOG(warn, "main") << "second signal; exiting now";
+                std::_Exit(130);
+            }
+            NM_LOG(info, "main") << "signal " << number << " received; stopping";
+            stop();
+            (*wait)();
+        });
+    };
+    (*wait)();
+    // A pending wait would keep shard 0 alive: once stopping, a plain handler takes over
+    // the second signal.
+    at_stop(0, [signals, wait] {
+        asio::post(signals->get_executor(), [signals, wait] {
+            boost::system::error_code ignored;
+            signals->clear(ignored);
+            signals->cancel(ignored);
+            *wait = nullptr;
+            std::signal(SIGINT, force_exit);
+            std::signal(SIGTERM, force_exit);
+        });
+    });
+}
+
+}  // namespace nm

@@ -1,0 +1,108 @@
+#pragma once
+// Per-core shards: one thread per core, each running its own io_context (io_uring backend).
+// Data owned by a shard is touched only on that shard; a hop is an explicit
+//   auto r = co_await on_shard(j, [] { return work(); });
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace nm {
+
+namespace asio = boost::asio;
+template <class T>
+using awaitable = asio::awaitable<T>;
+
+// The shard index of the calling thread, or -1 off any shard.
+int current_shard();
+
+class Shards {
+public:
+    // count == 0 means one per online core.
+    explicit Shards(unsigned count = 0, bool pin_threads = true);
+    ~Shards();
+    Shards(const Shards&) = delete;
+    Shards& operator=(const Shards&) = delete;
+
+    unsigned count() const { return static_cast<unsigned>(shards_.size()); }
+    asio::io_context& context(unsigned i) { return shards_.at(i)->context; }
+    asio::io_context::executor_type executor(unsigned i) { return context(i).get_executor(); }
+
+    // The group the calling shard thread belongs to (null off any shard).
+    static Shards* current();
+
+    // Starts one thread per shard. Returns at once.
+    void start();
+    // Begins a clean stop: runs each shard's stop callbacks on that shard (they close sockets
+    // and cancel timers so coroutines unwind), then lets each io_context run dry.
+    // Shards still busy after `grace` are stopped hard. Safe from any thread, more than once.
+    void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+    // Waits for every shard thread to finish.
+    void join();
+    bool stopping() const { return stopping_.load(); }
+
+    // Registers fn to run on shard i when stop() begins.
+    void at_stop(unsigned i, std::function<void()> fn);
+
+    // Runs a coroutine on shard i; an exception escaping it is logged with `what`.
+    void spawn(unsigned i, awaitable<void> task, std::string what);
+
+    // SIGINT/SIGTERM begin stop(); a second signal exits at once with status 130.
+    // Call before start().
+    void stop_on_signals();
+
+private:
+    struct Shard {
+        asio::io_context context{1};
+        asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
+        std::vector<std::function<void()>> stop_callbacks;  // guarded by callbacks_mutex_
+        std::thread thread;
+    };
+    std::vector<std::unique_ptr<Shard>> shards_;
+    std::mutex callbacks_mutex_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> signals_seen_{0};
+    bool pin_threads_;
+    std::thread watchdog_;
+};
+
+template <class F>
+struct shard_call {
+    using raw = std::invoke_result_t<F>;
+    static constexpr bool is_coroutine = false;
+    using result = raw;
+};
+template <class F>
+    requires requires { typename std::invoke_result_t<F>::value_type; } &&
+             std::is_same_v<std::invoke_result_t<F>,
+                            awaitable<typename std::invoke_result_t<F>::value_type>>
+struct shard_call<F> {
+    static constexpr bool is_coroutine = true;
+    using result = typename std::invoke_result_t<F>::value_type;
+};
+
+// Runs fn (a plain callable or one returning awaitable<T>) on shard j of the caller's group
+// and resumes the caller on its own shard with the result. Exceptions propagate.
+template <class F>
+awaitable<typename shard_call<F>::result> on_shard(unsigned j, F fn) {
+    using R = typename shard_call<F>::result;
+    Shards* group = Shards::current();
+    if (!group) throw std::logic_error("on_shard called off a shard thread");
+    if constexpr (shard_call<F>::is_coroutine) {
+        co_return co_await asio::co_spawn(group->context(j), std::move(fn), asio::use_awaitable);
+    } else {
+        co_return co_await asio::co_spawn(
+            group->context(j), [fn = std::move(fn)]() mutable -> awaitable<R> { co_return fn(); },
+            asio::use_awaitable);
+    }
+}
+
+}  // namespace nm

@@ -1,0 +1,23 @@
+#pragma once
+// How the data path learns entries it does not have: a table query (protocol.md, Cluster link).
+// Standalone mode answers from the static table; the cluster link answers over MQTT.
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "core/shard.hpp"
+#include "tunnel/entry.hpp"
+
+namespace nm {
+
+class Resolver {
+public:
+    virtual ~Resolver() = default;
+    // All entries that carry `service_ip` (or whose nsip is it, for direct nsip traffic).
+    // An empty vector means "no such service". Called on shard 0; the implementation
+    // coalesces concurrent calls for one key, times out, and writes what it learns into
+    // the table before returning.
+    virtual awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) = 0;
+};
+
+}  // namespace nm

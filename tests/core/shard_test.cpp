@@ -1,0 +1,146 @@
+#include <dirent.h>
+#include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+#include <catch2/catch.hpp>
+#include <future>
+#include <thread>
+
+#include "core/shard.hpp"
+
+using namespace nm;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs a coroutine on shard `i` of a started group and waits for its result.
+template <class T>
+T run_on(Shards& shards, unsigned i, awaitable<T> task) {
+    return asio::co_spawn(shards.context(i), std::move(task), asio::use_future).get();
+}
+
+int io_uring_fds() {
+    int count = 0;
+    DIR* dir = opendir("/proc/self/fd");
+    while (auto* e = readdir(dir)) {
+        char target[256] = {};
+        std::string path = std::string("/proc/self/fd/") + e->d_name;
+        if (readlink(path.c_str(), target, sizeof target - 1) > 0 &&
+            std::string_view(target) == "anon_inode:[io_uring]")
+            ++count;
+    }
+    closedir(dir);
+    return count;
+}
+
+}  // namespace
+
+TEST_CASE("on_shard runs the function on the target shard's thread and resumes on the caller's") {
+    Shards shards(2, false);
+    shards.start();
+    auto result = run_on(shards, 0, []() -> awaitable<std::pair<int, int>> {
+        std::thread::id caller = std::this_thread::get_id();
+        std::thread::id ran_on;
+        int shard_inside = co_await on_shard(1, [&] {
+            ran_on = std::this_thread::get_id();
+            return current_shard();
+        });
+        REQUIRE(ran_on != caller);
+        REQUIRE(std::this_thread::get_id() == caller);
+        co_return std::pair{shard_inside, current_shard()};
+    }());
+    CHECK(result.first == 1);
+    CHECK(result.second == 0);
+    shards.stop();
+    shards.join();
+}
+
+TEST_CASE("on_shard accepts a coroutine and passes its result and exceptions back") {
+    Shards shards(2, false);
+    shards.start();
+    int value = run_on(shards, 1, []() -> awaitable<int> {
+        int v = co_await on_shard(0, []() -> awaitable<int> {
+            asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+            co_await t.async_wait(asio::use_awaitable);
+            co_return current_shard() + 41;
+        });
+        REQUIRE(current_shard() == 1);
+        co_return v;
+    }());
+    CHECK(value == 41);
+    bool caught = run_on(shards, 0, []() -> awaitable<bool> {
+        try {
+            co_await on_shard(1, []() -> int { throw std::runtime_error("boom"); });
+        } catch (const std::runtime_error& e) {
+            co_return std::string_view(e.what()) == "boom" && current_shard() == 0;
+        }
+        co_return false;
+    }());
+    CHECK(caught);
+}
+
+TEST_CASE("many concurrent cross-shard calls all complete") {
+    Shards shards(3, false);
+    shards.start();
+    constexpr int per_shard = 2000;
+    std::vector<std::future<long>> done;
+    for (unsigned from = 0; from < shards.count(); ++from) {
+        done.push_back(asio::co_spawn(
+            shards.context(from),
+            [&shards, from]() -> awaitable<long> {
+                long sum = 0;
+                for (int k = 0; k < per_shard; ++k) {
+                    unsigned to = (from + 1 + k) % shards.count();
+                    sum += co_await on_shard(to, [k] { return long{k}; });
+                }
+                co_return sum;
+            },
+            asio::use_future));
+    }
+    for (auto& f : done) CHECK(f.get() == long{per_shard} * (per_shard - 1) / 2);
+}
+
+TEST_CASE("stop lets running coroutines finish their cleanup, then every shard exits") {
+    Shards shards(2, false);
+    std::atomic<int> cleaned{0};
+    for (unsigned i = 0; i < 2; ++i) {
+        auto timer = std::make_shared<asio::steady_timer>(shards.context(i), 1h);
+        shards.at_stop(i, [timer] { timer->cancel(); });
+        shards.spawn(i, [timer, &cleaned]() -> awaitable<void> {
+            struct Cleanup {
+                std::atomic<int>& n;
+                ~Cleanup() { ++n; }
+            } cleanup{cleaned};
+            co_await timer->async_wait(asio::use_awaitable);
+        }(), "sleeper");
+    }
+    shards.start();
+    std::this_thread::sleep_for(20ms);
+    auto began = std::chrono::steady_clock::now();
+    shards.stop();
+    shards.join();
+    CHECK(cleaned == 2);
+    CHECK(std::chrono::steady_clock::now() - began < 2s);  // drained, not the hard deadline
+}
+
+TEST_CASE("stop ends a shard that ignores it once the grace period passes") {
+    Shards shards(1, false);
+    asio::steady_timer stubborn(shards.context(0), 1h);
+    stubborn.async_wait([](auto) {});
+    shards.start();
+    shards.stop(100ms);
+    shards.join();
+    CHECK(shards.context(0).stopped());
+}
+
+TEST_CASE("every shard's executor runs on io_uring") {
+    int before = io_uring_fds();
+    Shards shards(2, false);
+    // Asio creates the ring when the scheduler starts; a timer forces the backend up.
+    for (unsigned i = 0; i < 2; ++i) {
+        asio::steady_timer t(shards.context(i), 1ms);
+        t.wait();
+    }
+    CHECK(io_uring_fds() - before >= 2);
+}
