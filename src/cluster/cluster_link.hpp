@@ -1,0 +1,64 @@
+#pragma once
+// The node's side of the cluster link: topics under nodes/<node id>/net/, the registration
+// request, deploy notices, and the raw table-query plumbing TableQueryClient builds on.
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "cluster/cluster_messages.hpp"
+#include "cluster/mqtt_client.hpp"
+
+namespace nm {
+
+class ClusterLink {
+public:
+    // options.client_id is the node id; port defaults to 10003.
+    ClusterLink(asio::any_io_executor executor, MqttOptions options);
+    ClusterLink(const ClusterLink&) = delete;
+    ClusterLink& operator=(const ClusterLink&) = delete;
+
+    // Subscribes the node's result topics and starts connecting (in the background).
+    Result<void> start();
+    void stop();
+
+    const std::string& node_id() const { return mqtt_.options().client_id; }
+    MqttClient& mqtt() { return mqtt_; }
+    std::string node_topic(std::string_view suffix) const;  // nodes/<id>/net/<suffix>
+
+    // Registration: publishes subnet {"METHOD":"GET"} and waits for subnetwork/result,
+    // asking again every `timeout`, `attempts` times in all (0: until stop()).
+    awaitable<Result<SubnetAssignment>> request_subnet(
+        std::chrono::milliseconds timeout = std::chrono::seconds(5), int attempts = 0);
+
+    Result<void> publish_deployed(const DeployedNotice& notice);
+    Result<void> publish_undeployed(std::string_view job, int instance_number);
+    Result<void> publish_address_changed(std::string_view job, int instance_number, Ipv4 host_ip,
+                                         uint16_t host_port);
+    Result<void> publish_interest_remove(std::string_view job);
+
+    // Table queries (used by TableQueryClient).
+    Result<void> publish_table_query(std::string payload);
+    void on_table_result(std::function<void(std::string_view payload)> handler) {
+        on_table_result_ = std::move(handler);
+    }
+    // jobs/<job>/updates_available
+    static std::string job_updates_topic(std::string_view job);
+    void watch_job(const std::string& job);
+    void unwatch_job(const std::string& job);
+    void on_job_update(std::function<void(const std::string& job)> handler) {
+        on_job_update_ = std::move(handler);
+    }
+
+private:
+    void dispatch(const std::string& topic, std::string_view payload);
+
+    MqttClient mqtt_;
+    std::function<void(std::string_view)> on_table_result_;
+    std::function<void(const std::string&)> on_job_update_;
+    // The registration waiter: set when subnetwork/result arrives; woken by cancel().
+    std::optional<SubnetAssignment> subnet_answer_;
+    asio::steady_timer* subnet_waiter_ = nullptr;
+};
+
+}  // namespace nm

@@ -1,0 +1,92 @@
+#pragma once
+// The tunnel's Resolver backed by the cluster: tablequery/request over MQTT, one request per
+// key however many callers wait, a timeout, brief negative caching, job update subscriptions
+// and dropping interest in idle jobs. Lives on shard 0 with its ClusterLink.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/cluster_link.hpp"
+#include "tunnel/resolver.hpp"
+
+namespace nm {
+
+struct TableQueryOptions {
+    std::chrono::milliseconds timeout{10000};       // no answer by then: Errc::timeout
+    std::chrono::milliseconds negative_ttl{5000};   // "no such service" remembered this long
+    std::chrono::milliseconds idle_after{120000};   // unused this long and not local: drop
+    std::chrono::milliseconds sweep_every{10000};   // how often idleness is checked
+};
+
+class TableQueryClient final : public Resolver {
+public:
+    // Writes all entries of one job into the table, replacing what it had (empty: remove).
+    using ReplaceJob = std::function<void(const std::string& job, std::vector<TableEntry> entries)>;
+    // True while an instance of the job runs on this node (its interest is never dropped).
+    using IsLocal = std::function<bool(const std::string& job)>;
+
+    TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
+                     TableQueryOptions options = {});
+    ~TableQueryClient() override;
+    TableQueryClient(const TableQueryClient&) = delete;
+    TableQueryClient& operator=(const TableQueryClient&) = delete;
+
+    // Hooks into the link and starts the idle sweep. Call on the link's executor.
+    void start();
+    // Fails every waiting query (Errc::unavailable) and stops the sweep.
+    void stop();
+
+    // By ServiceIP (or namespace IP): tablequery/request {"sname":"","sip":"<ip>"}.
+    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override;
+    // By job name: tablequery/request {"sname":"<job>","sip":""}.
+    awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job);
+
+    // The data path reports use of a job so its interest is kept.
+    void note_used(const std::string& job);
+    // Jobs currently of interest (subscribed to their updates).
+    std::vector<std::string> interested_jobs() const;
+
+    struct Stats {
+        uint64_t requests = 0;       // tablequery/request publishes
+        uint64_t answers = 0;        // results that completed a query
+        uint64_t timeouts = 0;       // queries that got no answer in time
+        uint64_t negative_hits = 0;  // resolves answered from the negative cache
+        uint64_t coalesced = 0;      // resolves that joined a query already in flight
+        uint64_t malformed = 0;      // results ignored as malformed
+        uint64_t refreshes = 0;      // updates_available notices acted on
+        uint64_t dropped = 0;        // jobs whose interest was dropped
+        double latency_seconds_sum = 0;  // request to answer, per answered query
+        uint64_t latency_count = 0;
+    };
+    const Stats& stats() const { return stats_; }
+    // Appends the counters above in Prometheus text format (netmanager_table_query_*).
+    void append_metrics(std::string& out) const;
+
+private:
+    struct Query;
+    using Clock = std::chrono::steady_clock;
+    awaitable<Result<std::vector<TableEntry>>> query(std::string key, std::string payload);
+    void handle_result(std::string_view payload);
+    void handle_job_update(const std::string& job);
+    void complete(const std::string& key, const std::vector<TableEntry>& entries);
+    void take_interest(const std::string& job);
+    void drop_interest(const std::string& job);
+    awaitable<void> sweep_loop();
+
+    ClusterLink& link_;
+    ReplaceJob replace_job_;
+    IsLocal is_local_;
+    TableQueryOptions options_;
+    std::unordered_map<std::string, std::shared_ptr<Query>> in_flight_;  // key: sip or job
+    std::unordered_map<std::string, Clock::time_point> negative_;         // key -> expiry
+    std::unordered_map<std::string, Clock::time_point> interest_;         // job -> last use
+    std::unique_ptr<asio::steady_timer> sweep_timer_;
+    bool stopped_ = false;
+    Stats stats_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace nm
