@@ -1,0 +1,119 @@
+#pragma once
+// The node's container network (protocol.md "Addressing", architecture.md "Environment"):
+// bridge, TUN addressing and routes, app namespaces with veth pairs, the address pool and the
+// agent's nftables table, all built through netlink/nftables in-process and always undone.
+//
+// Threading and namespaces: every call works on the network namespace of the calling thread
+// (the node's, or a simulated host's), so call setup() and all later methods from threads in
+// that same namespace (the lead: shard 0). Calls are synchronous; netlink answers in
+// microseconds. A NodeNetwork is move-only; its destructor runs teardown().
+//
+// Names: everything the agent creates carries `prefix`:
+//   namespaces   /run/netns/<prefix><name>   (iproute2-compatible: `ip netns exec` works)
+//   host veths   <prefix>v<n>                (on the bridge; the peer is `inner_link` inside)
+//   nft table    ip netmanager_<prefix>       (forwarding, masquerade, port-mapping DNAT)
+// Startup (setup) removes leftovers of a run that died: every namespace starting with
+// `prefix`, every veth starting with `<prefix>v`, the table, and a stale bridge of that name.
+// So `prefix` must not be a prefix of any namespace the agent does not own.
+//
+// Failures: each multi-step call undoes its earlier steps before returning an error, so no
+// half-built namespace, veth, address or rule survives. Kernel refusals carry the kernel's
+// reason: "netlink: File exists (e1v3)".
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "env/address_pool.hpp"
+#include "env/port_mapping.hpp"
+
+namespace nm {
+
+struct NodeNetworkConfig {
+    std::string prefix = "nm";  // 1..9 chars of [a-zA-Z0-9_-]
+    std::string bridge = "goProxyBridge";
+    Cidr subnet{Ipv4{0xac130100}, 24};  // 172.19.1.0/24; the bridge takes .1
+    Cidr container_network{Ipv4{0xac100000}, 12};
+    Cidr service_network{Ipv4{0xac1e0000}, 16};
+    std::string tun_name = "goProxyTun";  // named in the forwarding rules before it exists
+    Ipv4 tun_ip{0xac1301fe};               // kept out of the address pool
+    unsigned mtu = 1450;                   // bridge, veths (both ends)
+    std::string uplink;                    // non-empty: masquerade the subnet leaving through it
+    uint16_t tunnel_port = 50103;          // no UDP port mapping may take it
+    // A default route via the bridge inside each namespace, so replies to port-mapped and
+    // masqueraded traffic find their way. An existing default route is left alone.
+    bool namespace_default_route = true;
+
+    // The agent's Config plus the subnet assigned by the cluster (or Config::subnet).
+    static NodeNetworkConfig from(const Config& config, Cidr subnet);
+};
+
+struct AttachOptions {
+    std::optional<Ipv4> address;     // a specific address in the subnet; default: the pool's next
+    std::vector<PortMapping> ports;  // DNAT host port -> namespace, masquerade outbound
+    std::string inner_link = "eth0";  // the veth end's name inside the namespace
+};
+
+struct Attachment {
+    std::string netns;       // "<prefix><name>" for attach_new_namespace; empty for attach_pid
+    int pid = 0;             // attach_pid's process; 0 otherwise
+    std::string host_link;   // "<prefix>v<n>", on the bridge; the key for detach()
+    std::string inner_link;  // inside the namespace
+    Ipv4 address;
+    uint8_t prefix = 24;  // the subnet's
+    std::vector<PortMapping> ports;
+};
+
+class NodeNetwork {
+public:
+    // Removes leftovers, then builds the bridge (<subnet>.1/prefix, MTU, up), turns IPv4
+    // forwarding on (restored by teardown), rp_filter off on the bridge, and the nft table.
+    static Result<NodeNetwork> setup(const NodeNetworkConfig& config);
+
+    // What setup() does first, on its own: removes what a dead agent with this prefix left in
+    // the calling thread's namespace and /run/netns. Returns one line per removed object.
+    static Result<std::vector<std::string>> remove_leftovers(const NodeNetworkConfig& config);
+
+    // For the TUN device the tunnel created: address ip/32, MTU, up, rp_filter off, and routes
+    // for the service and container networks to it (the subnet stays on the bridge, being more
+    // specific). Repeatable; teardown removes the address and routes, not the device.
+    Result<void> configure_tun(const std::string& name, Ipv4 ip, unsigned mtu);
+
+    // Creates /run/netns/<prefix><name> and attaches it: veth pair (host end on the bridge, the
+    // peer created inside the namespace), address/prefix, lo up, routes for the container and
+    // service networks (and default) via the bridge address, MTU both ends, port mappings.
+    Result<Attachment> attach_new_namespace(const std::string& name, const AttachOptions& options = {});
+    // Attaches the network namespace of a running process (/proc/<pid>/ns/net) the same way.
+    Result<Attachment> attach_pid(int pid, const AttachOptions& options = {});
+    // Removes the port mappings, the veth pair, the namespace if we created it, and frees the
+    // address. A veth that vanished with its namespace (the container exited) is no error.
+    Result<void> detach(const std::string& host_link);
+    // Detaches everything, removes TUN routes/address, table and bridge, restores forwarding.
+    // Idempotent; errors are logged.
+    void teardown();
+
+    const NodeNetworkConfig& config() const;
+    const AddressPool& pool() const;
+    std::vector<Attachment> attachments() const;
+    std::string table_name() const;
+
+    // Testing hook: the n-th netlink/nft/namespace step from now fails (undo is then exercised
+    // on every earlier step). n < 0 disables it.
+    void fail_at_step_for_testing(int n);
+
+    NodeNetwork(NodeNetwork&&) noexcept;
+    NodeNetwork& operator=(NodeNetwork&&) noexcept;
+    ~NodeNetwork();
+
+    struct Impl;
+
+private:
+    explicit NodeNetwork(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nm

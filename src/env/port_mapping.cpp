@@ -1,0 +1,84 @@
+#include "env/port_mapping.hpp"
+
+#include <charconv>
+#include <set>
+#include <utility>
+
+namespace nm {
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool parse_port(std::string_view text, uint16_t& out) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
+        return false;
+    out = static_cast<uint16_t>(value);
+    return true;
+}
+
+Result<PortMapping> parse_item(std::string_view item) {
+    auto bad = [&](std::string_view why) {
+        return fail(Errc::invalid_argument,
+                    "port mapping \"" + std::string(item) + "\": " + std::string(why) +
+                        " (expected host:container[/tcp|/udp])");
+    };
+    PortMapping m;
+    std::string_view ports = item;
+    if (auto slash = item.find('/'); slash != std::string_view::npos) {
+        std::string_view proto = item.substr(slash + 1);
+        if (proto == "tcp") m.proto = L4Proto::tcp;
+        else if (proto == "udp") m.proto = L4Proto::udp;
+        else return bad("protocol must be tcp or udp");
+        ports = item.substr(0, slash);
+    }
+    auto colon = ports.find(':');
+    if (colon == std::string_view::npos) return bad("missing ':'");
+    if (!parse_port(ports.substr(0, colon), m.host_port)) return bad("host port must be 1..65535");
+    if (!parse_port(ports.substr(colon + 1), m.container_port))
+        return bad("container port must be 1..65535");
+    return m;
+}
+
+}  // namespace
+
+std::string_view to_string(L4Proto proto) { return proto == L4Proto::tcp ? "tcp" : "udp"; }
+
+std::string to_string(const PortMapping& m) {
+    return std::to_string(m.host_port) + ":" + std::to_string(m.container_port) + "/" +
+           std::string(to_string(m.proto));
+}
+
+Result<std::vector<PortMapping>> parse_port_mappings(std::string_view text) {
+    std::vector<PortMapping> out;
+    std::set<std::pair<L4Proto, uint16_t>> host_ports;
+    if (trim(text).empty()) return out;
+    std::string_view rest = text;
+    while (!rest.empty()) {
+        auto semi = rest.find(';');
+        std::string_view item = trim(rest.substr(0, semi));
+        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+        bool last = semi == std::string_view::npos || trim(rest).empty();
+        if (item.empty()) {
+            if (last && !out.empty()) break;  // one trailing ';'
+            return fail(Errc::invalid_argument,
+                        "port mappings \"" + std::string(text) + "\": empty item");
+        }
+        auto m = parse_item(item);
+        if (!m) return tl::unexpected(m.error());
+        if (!host_ports.emplace(m->proto, m->host_port).second)
+            return fail(Errc::invalid_argument, "port mappings \"" + std::string(text) +
+                                                    "\": host port " + std::to_string(m->host_port) +
+                                                    "/" + std::string(to_string(m->proto)) +
+                                                    " mapped twice");
+        out.push_back(*m);
+    }
+    return out;
+}
+
+}  // namespace nm
