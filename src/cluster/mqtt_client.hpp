@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/error.hpp"
@@ -63,8 +64,10 @@ public:
     Result<void> publish(const std::string& topic, std::string payload, int qos = 1);
 
     bool connected() const { return connected_; }
+    bool stopping() const { return stopping_; }
     uint64_t connect_count() const { return connect_count_; }
     const MqttOptions& options() const { return options_; }
+    asio::any_io_executor executor() const { return executor_; }
     // Resolves once connected (success) or after timeout (Errc::timeout).
     awaitable<Result<void>> wait_connected(std::chrono::milliseconds timeout);
 
@@ -74,7 +77,12 @@ private:
         int qos;
     };
     awaitable<void> run();
-    awaitable<bool> drive_session();
+    awaitable<void> drive_session();
+    awaitable<void> read_loop(asio::posix::stream_descriptor& socket, int fd);
+    awaitable<void> write_loop(asio::posix::stream_descriptor& socket, int fd);
+    awaitable<void> misc_loop(int fd);
+    // Wakes the session's waits when libmosquitto closed the socket outside of them.
+    void check_session();
     void handle_connack(int rc);
     void handle_disconnect(int rc);
     void handle_message(const mosquitto_message* message);
@@ -91,12 +99,14 @@ private:
     bool started_ = false;
     bool stopping_ = false;
     bool connected_ = false;
-    bool session_lost_ = false;
+    bool running_ = false;  // the driving coroutine is alive
+    asio::posix::stream_descriptor* session_socket_ = nullptr;
+    int session_fd_ = -1;
     uint64_t connect_count_ = 0;
     // Wakes the session's writer when a publish queues output; wakes stop() and waiters.
     std::unique_ptr<asio::steady_timer> writer_wake_;
     std::unique_ptr<asio::steady_timer> backoff_timer_;
-    std::unique_ptr<asio::steady_timer> connected_signal_;
+    std::unique_ptr<asio::steady_timer> misc_timer_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

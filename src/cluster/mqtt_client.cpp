@@ -1,0 +1,337 @@
+#include "cluster/mqtt_client.hpp"
+
+#include <mosquitto.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+namespace {
+constexpr std::string_view subsystem = "mqtt";
+
+struct MosquittoLibrary {
+    MosquittoLibrary() { mosquitto_lib_init(); }
+};
+
+std::string describe(int rc, int err) {
+    if (rc == MOSQ_ERR_ERRNO) return std::strerror(err);
+    return mosquitto_strerror(rc);
+}
+
+auto no_throw(boost::system::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+}  // namespace
+
+MqttClient::MqttClient(asio::any_io_executor executor, MqttOptions options)
+    : executor_(std::move(executor)), options_(std::move(options)) {
+    static MosquittoLibrary library;  // once per process, thread-safe
+    writer_wake_ = std::make_unique<asio::steady_timer>(executor_);
+    backoff_timer_ = std::make_unique<asio::steady_timer>(executor_);
+    misc_timer_ = std::make_unique<asio::steady_timer>(executor_);
+}
+
+MqttClient::~MqttClient() {
+    *alive_ = false;
+    if (running_)
+        NM_LOG(warn, subsystem) << "client destroyed while its loop still runs; call stop() and let "
+                                   "the executor drain first";
+    if (session_socket_) session_socket_->release();
+    if (mosq_) mosquitto_destroy(mosq_);
+}
+
+Result<void> MqttClient::start() {
+    if (started_) return {};
+    if (options_.client_id.empty())
+        return fail(Errc::invalid_argument, "MQTT client id (the node id) must not be empty");
+    mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
+    if (!mosq_) return fail_errno("cannot create MQTT client", errno);
+    mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
+        static_cast<MqttClient*>(self)->handle_connack(rc);
+    });
+    mosquitto_disconnect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
+        static_cast<MqttClient*>(self)->handle_disconnect(rc);
+    });
+    mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message* m) {
+        static_cast<MqttClient*>(self)->handle_message(m);
+    });
+    if (!options_.tls_cert.empty() && !options_.tls_key.empty()) {
+        const char* ca = options_.tls_ca.empty() ? nullptr : options_.tls_ca.c_str();
+        const char* ca_dir = ca ? nullptr : "/etc/ssl/certs";
+        int rc = mosquitto_tls_set(mosq_, ca, ca_dir, options_.tls_cert.c_str(), options_.tls_key.c_str(),
+                                   nullptr);
+        if (rc != MOSQ_ERR_SUCCESS)
+            return fail(Errc::invalid_argument, "MQTT TLS setup with cert " + options_.tls_cert + " and key " +
+                                                    options_.tls_key + ": " + describe(rc, errno));
+    }
+    started_ = true;
+    running_ = true;
+    asio::co_spawn(executor_, run(), [alive = alive_](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& err) {
+            NM_LOG(error, subsystem) << "MQTT loop failed: " << err.what();
+        }
+    });
+    return {};
+}
+
+void MqttClient::stop() {
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+    if (connected_) mosquitto_disconnect(mosq_);
+    connected_ = false;
+    if (session_socket_) {
+        boost::system::error_code ignored;
+        session_socket_->cancel(ignored);
+    }
+    writer_wake_->cancel();
+    backoff_timer_->cancel();
+    misc_timer_->cancel();
+}
+
+awaitable<void> MqttClient::run() {
+    auto alive = alive_;
+    auto backoff = options_.backoff_min;
+    bool first = true;
+    while (!stopping_) {
+        uint64_t connects_before = connect_count_;
+        errno = 0;
+        int rc = first ? mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
+                                                 static_cast<int>(options_.keepalive.count()))
+                       : mosquitto_reconnect_async(mosq_);
+        int err = errno;
+        first = false;
+        if (rc == MOSQ_ERR_SUCCESS) {
+            co_await drive_session();
+            if (!*alive) co_return;
+        } else {
+            NM_LOG(warn, subsystem) << "cannot connect to MQTT broker " << options_.host << ":" << options_.port
+                                    << ": " << describe(rc, err);
+        }
+        if (stopping_) break;
+        // A session that got as far as CONNACK starts the backoff over.
+        if (connect_count_ != connects_before) backoff = options_.backoff_min;
+        NM_LOG(info, subsystem) << "reconnecting to " << options_.host << ":" << options_.port << " in "
+                                << backoff.count() << " ms";
+        backoff_timer_->expires_after(backoff);
+        boost::system::error_code ec;
+        co_await backoff_timer_->async_wait(no_throw(ec));
+        if (!*alive) co_return;
+        backoff = std::min(backoff * 2, options_.backoff_max);
+    }
+    running_ = false;
+}
+
+awaitable<void> MqttClient::drive_session() {
+    using namespace asio::experimental::awaitable_operators;
+    auto alive = alive_;
+    int fd = mosquitto_socket(mosq_);
+    if (fd < 0) co_return;
+    // libmosquitto owns the fd: the descriptor only awaits readiness and is released, never closed.
+    asio::posix::stream_descriptor socket(executor_, fd);
+    session_socket_ = &socket;
+    session_fd_ = fd;
+    try {
+        co_await (read_loop(socket, fd) || write_loop(socket, fd) || misc_loop(fd));
+    } catch (const std::exception& e) {
+        NM_LOG(error, subsystem) << "MQTT session loop: " << e.what();
+    }
+    if (!*alive) {
+        socket.release();
+        co_return;
+    }
+    session_socket_ = nullptr;
+    session_fd_ = -1;
+    socket.release();
+    connected_ = false;
+    // A socket libmosquitto still holds (the loops ended for another reason) is closed here.
+    if (mosquitto_socket(mosq_) >= 0) mosquitto_disconnect(mosq_);
+}
+
+awaitable<void> MqttClient::read_loop(asio::posix::stream_descriptor& socket, int fd) {
+    auto alive = alive_;
+    for (;;) {
+        boost::system::error_code ec;
+        co_await socket.async_wait(asio::posix::stream_descriptor::wait_read, no_throw(ec));
+        if (!*alive || stopping_ || ec) co_return;
+        errno = 0;
+        int rc = mosquitto_loop_read(mosq_, 1);
+        int err = errno;
+        if (rc != MOSQ_ERR_SUCCESS) {
+            NM_LOG(warn, subsystem) << "broker connection lost (read): " << describe(rc, err);
+            co_return;
+        }
+        if (mosquitto_socket(mosq_) != fd) co_return;
+        wake_writer();  // handling input may queue output (PUBACKs, resubscriptions)
+    }
+}
+
+awaitable<void> MqttClient::write_loop(asio::posix::stream_descriptor& socket, int fd) {
+    auto alive = alive_;
+    for (;;) {
+        boost::system::error_code ec;
+        if (mosquitto_want_write(mosq_)) {
+            co_await socket.async_wait(asio::posix::stream_descriptor::wait_write, no_throw(ec));
+            if (!*alive || stopping_ || ec) co_return;
+            errno = 0;
+            int rc = mosquitto_loop_write(mosq_, 1);
+            int err = errno;
+            if (rc != MOSQ_ERR_SUCCESS) {
+                NM_LOG(warn, subsystem) << "broker connection lost (write) to " << options_.host << ":"
+                                        << options_.port << ": " << describe(rc, err);
+                co_return;
+            }
+            if (mosquitto_socket(mosq_) != fd) co_return;
+        } else {
+            writer_wake_->expires_at(asio::steady_timer::time_point::max());
+            co_await writer_wake_->async_wait(no_throw(ec));
+            if (!*alive || stopping_) co_return;
+            if (mosquitto_socket(mosq_) != fd) co_return;
+        }
+    }
+}
+
+awaitable<void> MqttClient::misc_loop(int fd) {
+    auto alive = alive_;
+    // Keepalive pings are due every keepalive seconds; a finer tick keeps them on time.
+    auto tick = std::chrono::milliseconds(std::max<int64_t>(100, options_.keepalive.count() * 1000 / 4));
+    tick = std::min(tick, std::chrono::milliseconds(1000));
+    for (;;) {
+        misc_timer_->expires_after(tick);
+        boost::system::error_code ec;
+        co_await misc_timer_->async_wait(no_throw(ec));
+        if (!*alive || stopping_) co_return;
+        int rc = mosquitto_loop_misc(mosq_);
+        if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) != fd) {
+            NM_LOG(warn, subsystem) << "broker connection lost (keepalive): " << describe(rc, errno);
+            co_return;
+        }
+        wake_writer();
+    }
+}
+
+void MqttClient::wake_writer() { writer_wake_->cancel(); }
+
+void MqttClient::check_session() {
+    if (session_socket_ && mosquitto_socket(mosq_) != session_fd_) {
+        boost::system::error_code ignored;
+        session_socket_->cancel(ignored);
+        writer_wake_->cancel();
+        misc_timer_->cancel();
+    }
+}
+
+void MqttClient::handle_connack(int rc) {
+    if (rc != 0) {
+        NM_LOG(warn, subsystem) << "broker " << options_.host << ":" << options_.port
+                                << " refused the connection: " << mosquitto_connack_string(rc);
+        return;
+    }
+    connected_ = true;
+    ++connect_count_;
+    NM_LOG(info, subsystem) << "connected to " << options_.host << ":" << options_.port << " as "
+                            << options_.client_id << "; subscribing " << topics_.size() << " topics";
+    // Clean session: the broker forgot our subscriptions, so every topic is subscribed again.
+    for (const auto& [topic, qos] : topics_) mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
+    flush_offline();
+    wake_writer();
+    if (on_connected_) asio::post(executor_, [this, alive = alive_] {
+            if (*alive && connected_ && on_connected_) on_connected_();
+        });
+}
+
+void MqttClient::handle_disconnect(int rc) {
+    if (connected_ && !stopping_)
+        NM_LOG(warn, subsystem) << "disconnected from " << options_.host << ":" << options_.port << ": "
+                                << (rc == 0 ? std::string("on request") : describe(rc, errno));
+    connected_ = false;
+}
+
+void MqttClient::handle_message(const mosquitto_message* message) {
+    if (!message || !message->topic || !on_message_) return;
+    std::string_view payload(static_cast<const char*>(message->payload),
+                             message->payload ? static_cast<size_t>(message->payloadlen) : 0);
+    try {
+        on_message_(message->topic, payload);
+    } catch (const std::exception& e) {
+        // A bad message must never take the link down.
+        NM_LOG(error, subsystem) << "handler for " << message->topic << " threw: " << e.what();
+    }
+}
+
+void MqttClient::subscribe(const std::string& topic, int qos) {
+    auto [it, inserted] = topics_.insert_or_assign(topic, qos);
+    (void)it;
+    (void)inserted;
+    if (connected_) {
+        mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
+        wake_writer();
+        check_session();
+    }
+}
+
+void MqttClient::unsubscribe(const std::string& topic) {
+    if (topics_.erase(topic) == 0) return;
+    if (connected_) {
+        mosquitto_unsubscribe(mosq_, nullptr, topic.c_str());
+        wake_writer();
+        check_session();
+    }
+}
+
+Result<void> MqttClient::publish(const std::string& topic, std::string payload, int qos) {
+    if (!connected_) {
+        if (offline_.size() >= options_.offline_queue_limit)
+            return fail(Errc::exhausted, "MQTT offline queue full (" + std::to_string(offline_.size()) +
+                                             " messages) while the broker " + options_.host + ":" +
+                                             std::to_string(options_.port) + " is unreachable");
+        offline_.push_back(Pending{topic, std::move(payload), qos});
+        return {};
+    }
+    errno = 0;
+    int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
+                               qos, false);
+    int err = errno;
+    wake_writer();
+    check_session();
+    if (rc != MOSQ_ERR_SUCCESS)
+        return fail(Errc::unavailable, "MQTT publish to " + topic + ": " + describe(rc, err));
+    return {};
+}
+
+void MqttClient::flush_offline() {
+    while (!offline_.empty() && connected_) {
+        Pending& p = offline_.front();
+        mosquitto_publish(mosq_, nullptr, p.topic.c_str(), static_cast<int>(p.payload.size()), p.payload.data(),
+                          p.qos, false);
+        offline_.pop_front();
+    }
+}
+
+awaitable<Result<void>> MqttClient::wait_connected(std::chrono::milliseconds timeout) {
+    auto alive = alive_;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    asio::steady_timer poll(executor_);
+    while (!connected_) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline || stopping_)
+            co_return fail(Errc::timeout, "no connection to MQTT broker " + options_.host + ":" +
+                                              std::to_string(options_.port) + " within " +
+                                              std::to_string(timeout.count()) + " ms");
+        poll.expires_after(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20),
+                                                                         deadline - now));
+        boost::system::error_code ec;
+        co_await poll.async_wait(no_throw(ec));
+        if (!*alive) co_return fail(Errc::unavailable, "MQTT client destroyed");
+    }
+    co_return Result<void>{};
+}
+
+}  // namespace nm

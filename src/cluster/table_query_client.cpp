@@ -1,0 +1,255 @@
+#include "cluster/table_query_client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <unordered_set>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+namespace {
+constexpr std::string_view subsystem = "tablequery";
+}
+
+struct TableQueryClient::Query {
+    explicit Query(asio::any_io_executor ex) : done(std::move(ex)) {}
+    asio::steady_timer done;  // expires at the deadline; cancelled when the answer is in
+    std::optional<std::vector<TableEntry>> answer;
+    std::optional<Error> error;
+    Clock::time_point sent;
+};
+
+TableQueryClient::TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
+                                   TableQueryOptions options)
+    : link_(link), replace_job_(std::move(replace_job)), is_local_(std::move(is_local)), options_(options) {
+    sweep_timer_ = std::make_unique<asio::steady_timer>(link_.mqtt().executor());
+}
+
+TableQueryClient::~TableQueryClient() { *alive_ = false; }
+
+void TableQueryClient::start() {
+    link_.on_table_result([this](std::string_view payload) { handle_result(payload); });
+    link_.on_job_update([this](const std::string& job) { handle_job_update(job); });
+    asio::co_spawn(link_.mqtt().executor(), sweep_loop(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& err) {
+            NM_LOG(error, subsystem) << "idle sweep failed: " << err.what();
+        }
+    });
+}
+
+void TableQueryClient::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    link_.on_table_result(nullptr);
+    link_.on_job_update(nullptr);
+    for (auto& [key, q] : in_flight_) {
+        q->error = Error{Errc::unavailable, "table query for " + key + " abandoned: the agent is stopping"};
+        q->done.cancel();
+    }
+    in_flight_.clear();
+    sweep_timer_->cancel();
+}
+
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 address) {
+    return query(address.to_string(), tablequery_request_by_ip(address));
+}
+
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::string job) {
+    if (auto parsed = parse_job_name(job); !parsed) {
+        co_return tl::unexpected(parsed.error());
+    }
+    std::string payload = tablequery_request_by_name(job);
+    co_return co_await query(std::move(job), std::move(payload));
+}
+
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key, std::string payload) {
+    auto alive = alive_;
+    if (stopped_) co_return fail(Errc::unavailable, "table query client is stopped");
+    auto now = Clock::now();
+    if (auto it = negative_.find(key); it != negative_.end()) {
+        if (now < it->second) {
+            ++stats_.negative_hits;
+            co_return std::vector<TableEntry>{};
+        }
+        negative_.erase(it);
+    }
+    std::shared_ptr<Query> q;
+    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+        q = it->second;
+        ++stats_.coalesced;
+    } else {
+        q = std::make_shared<Query>(link_.mqtt().executor());
+        q->done.expires_after(options_.timeout);
+        q->sent = now;
+        in_flight_.emplace(key, q);
+        ++stats_.requests;
+        if (auto sent = link_.publish_table_query(std::move(payload)); !sent) {
+            in_flight_.erase(key);
+            q->error = sent.error();
+            q->done.cancel();
+            co_return tl::unexpected(sent.error());
+        }
+    }
+    boost::system::error_code ec;
+    co_await q->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return fail(Errc::unavailable, "table query client destroyed");
+    if (q->answer) co_return *q->answer;
+    if (!q->error) {
+        // The first waiter to wake at the deadline records the timeout for all.
+        ++stats_.timeouts;
+        q->error = Error{Errc::timeout, "table query for " + key + ": no answer from the cluster within " +
+                                            std::to_string(options_.timeout.count()) + " ms"};
+        if (auto it = in_flight_.find(key); it != in_flight_.end() && it->second == q) in_flight_.erase(it);
+        NM_LOG(warn, subsystem) << q->error->message;
+    }
+    co_return tl::unexpected(*q->error);
+}
+
+void TableQueryClient::handle_result(std::string_view payload) {
+    auto parsed = parse_tablequery_result(payload);
+    if (!parsed) {
+        ++stats_.malformed;
+        NM_LOG(warn, subsystem) << "ignoring malformed tablequery/result: " << parsed.error().message;
+        return;
+    }
+    TableQueryResult& result = *parsed;
+    // The job this answer is about: app_name, or the key of a by-name query.
+    std::string job = result.app_name;
+    if (job.empty() && !result.query_key.empty() && parse_job_name(result.query_key)) job = result.query_key;
+
+    if (!result.entries.empty()) {
+        take_interest(job);
+        replace_job_(job, result.entries);
+    } else if (!job.empty() && interest_.contains(job)) {
+        replace_job_(job, {});  // the job is gone from the cluster
+    }
+
+    // Seed-era answers carry no query_key: every address and the name in them may be a key.
+    std::unordered_set<std::string> keys;
+    if (!result.query_key.empty()) keys.insert(result.query_key);
+    if (!job.empty()) keys.insert(job);
+    for (const auto& e : result.entries) {
+        keys.insert(e.nsip.to_string());
+        for (const auto& sip : e.serviceip) keys.insert(sip.address.to_string());
+    }
+    auto now = Clock::now();
+    for (const auto& key : keys) {
+        if (result.entries.empty()) {
+            negative_[key] = now + options_.negative_ttl;
+        } else {
+            negative_.erase(key);
+        }
+        complete(key, result.entries);
+    }
+}
+
+void TableQueryClient::complete(const std::string& key, const std::vector<TableEntry>& entries) {
+    auto it = in_flight_.find(key);
+    if (it == in_flight_.end()) return;
+    std::shared_ptr<Query> q = it->second;
+    in_flight_.erase(it);
+    std::vector<TableEntry> answer;
+    if (auto ip = Ipv4::parse(key)) {
+        // By address: only the instances that carry it (an RR address: all of them).
+        for (const auto& e : entries) {
+            bool carries = e.nsip == *ip;
+            for (const auto& sip : e.serviceip) carries = carries || sip.address == *ip;
+            if (carries) answer.push_back(e);
+        }
+    } else {
+        answer = entries;
+    }
+    ++stats_.answers;
+    stats_.latency_seconds_sum += std::chrono::duration<double>(Clock::now() - q->sent).count();
+    ++stats_.latency_count;
+    q->answer = std::move(answer);
+    q->done.cancel();
+}
+
+void TableQueryClient::take_interest(const std::string& job) {
+    if (job.empty()) return;
+    auto [it, inserted] = interest_.try_emplace(job, Clock::now());
+    if (inserted) {
+        link_.watch_job(job);
+    } else {
+        it->second = Clock::now();
+    }
+}
+
+void TableQueryClient::note_used(const std::string& job) {
+    if (auto it = interest_.find(job); it != interest_.end()) it->second = Clock::now();
+}
+
+std::vector<std::string> TableQueryClient::interested_jobs() const {
+    std::vector<std::string> jobs;
+    for (const auto& [job, last] : interest_) jobs.push_back(job);
+    return jobs;
+}
+
+void TableQueryClient::handle_job_update(const std::string& job) {
+    if (stopped_ || !interest_.contains(job)) return;
+    ++stats_.refreshes;
+    NM_LOG(info, subsystem) << "updates available for " << job << "; querying it again";
+    negative_.erase(job);
+    asio::co_spawn(
+        link_.mqtt().executor(),
+        [this, job, alive = alive_]() -> awaitable<void> {
+            auto refreshed = co_await resolve_job(job);
+            if (*alive && !refreshed)
+                NM_LOG(warn, subsystem) << "refresh of " << job << " failed: " << refreshed.error().message;
+        },
+        [](std::exception_ptr) {});
+}
+
+void TableQueryClient::drop_interest(const std::string& job) {
+    NM_LOG(info, subsystem) << "dropping interest in idle job " << job;
+    if (auto sent = link_.publish_interest_remove(job); !sent)
+        NM_LOG(warn, subsystem) << "interest/remove for " << job << ": " << sent.error().message;
+    link_.unwatch_job(job);
+    interest_.erase(job);
+    replace_job_(job, {});
+    ++stats_.dropped;
+}
+
+awaitable<void> TableQueryClient::sweep_loop() {
+    auto alive = alive_;
+    while (!stopped_) {
+        sweep_timer_->expires_after(options_.sweep_every);
+        boost::system::error_code ec;
+        co_await sweep_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!*alive || stopped_) co_return;
+        auto now = Clock::now();
+        std::vector<std::string> idle;
+        for (const auto& [job, last] : interest_)
+            if (now - last >= options_.idle_after && !(is_local_ && is_local_(job))) idle.push_back(job);
+        for (const auto& job : idle) drop_interest(job);
+        std::erase_if(negative_, [now](const auto& item) { return item.second <= now; });
+    }
+}
+
+void TableQueryClient::append_metrics(std::string& out) const {
+    auto counter = [&out](std::string_view name, std::string_view help, uint64_t value) {
+        out += "# HELP netmanager_table_query_" + std::string(name) + " " + std::string(help) + "\n";
+        out += "# TYPE netmanager_table_query_" + std::string(name) + " counter\n";
+        out += "netmanager_table_query_" + std::string(name) + " " + std::to_string(value) + "\n";
+    };
+    counter("requests_total", "Table queries published to the cluster.", stats_.requests);
+    counter("answers_total", "Table queries answered by the cluster.", stats_.answers);
+    counter("timeouts_total", "Table queries the cluster did not answer in time.", stats_.timeouts);
+    counter("negative_hits_total", "Resolves answered from the negative cache.", stats_.negative_hits);
+    counter("coalesced_total", "Resolves that joined a query already in flight.", stats_.coalesced);
+    counter("malformed_total", "Malformed table query results ignored.", stats_.malformed);
+    counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
+    counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
+    out += "# HELP netmanager_table_query_latency_seconds Time from request to answer.\n";
+    out += "# TYPE netmanager_table_query_latency_seconds summary\n";
+    out += "netmanager_table_query_latency_seconds_sum " + std::to_string(stats_.latency_seconds_sum) + "\n";
+    out += "netmanager_table_query_latency_seconds_count " + std::to_string(stats_.latency_count) + "\n";
+}
+
+}  // namespace nm
