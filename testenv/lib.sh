@@ -230,11 +230,14 @@ nm_agent_start() {
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \
     --bridge "$(nm_agent_prefix "$prefix" "$i")br" --api-socket "$sock" --table "$table" \
     --shards "${NM_AGENT_SHARDS:-2}" "$@" || return 1
+  local pid=$NM_PID status
   for ((t = 0; t < 100; t++)); do
     if ! nm_running "$prefix" "$label"; then
+      wait "$pid" 2>/dev/null
+      status=$?
       out=$(tail -n 3 "$log" | tr '\n' ' ')
       nm_stop "$prefix" "$label"
-      nm_fail "agent on $host exited at startup: $out"
+      nm_fail "agent on $host exited at startup (status $status): ${out:-no output}"
       return 1
     fi
     [ -S "$sock" ] && nm_api "$prefix" "$i" GET /status >/dev/null 2>&1 && return 0

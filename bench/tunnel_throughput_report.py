@@ -1,0 +1,243 @@
+"""Turns the raw outputs of bench/tunnel_throughput into the table and the JSON file.
+
+usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED [JSON_FILE]
+
+RESULTS_DIR/<path>/ holds tcp1.json, tcp4.json, udp.json (iperf3 --json), rr.json (pingpong
+--json), *.snmp (/proc/net/snmp of the client namespace around the TCP runs), cpu_before/after
+(agent clock ticks) and, when the path could not run, a file "error" with the reason.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+METRICS = [  # key, unit shown in the table, higher is better
+    ("tcp1_gbps", "Gbit/s", True),
+    ("tcp4_gbps", "Gbit/s", True),
+    ("tcp4_retrans_pct", "%", False),
+    ("udp_gbps", "Gbit/s", True),
+    ("udp_loss_pct", "%", False),
+    ("rr_p50_us", "us", False),
+    ("rr_p99_us", "us", False),
+    ("cpu_s_per_gb", "s/GB", False),
+]
+AGENT_PATHS = ("tunnel", "tunnel_no_offload")
+RESULTS = ""
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def load_json(path):
+    """Returns (object, None) or (None, reason)."""
+    text = read(path)
+    if text is None:
+        return None, "not run"
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        err = (read(path[: -len(".json")] + ".err") or "").strip() or text.strip()
+        last = err.splitlines()[-1:] or ["no output (timed out?)"]
+        return None, last[0][:160]
+    if isinstance(obj, dict) and obj.get("error"):
+        return None, obj["error"][:160]
+    return obj, None
+
+
+def tcp_counters(path):
+    """OutSegs and RetransSegs from a /proc/net/snmp dump."""
+    text = read(path)
+    if text is None:
+        return None
+    lines = [l.split() for l in text.splitlines() if l.startswith("Tcp:")]
+    if len(lines) < 2:
+        return None
+    return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
+
+
+def retrans_pct(run, before, after):
+    """iperf3's retransmits over the segments the client namespace sent during the run."""
+    a, b = tcp_counters(before), tcp_counters(after)
+    if not a or not b:
+        return None
+    sent = b["OutSegs"] - a["OutSegs"]
+    if sent <= 0:
+        return None
+    return 100.0 * run["end"]["sum_sent"].get("retransmits", 0) / sent
+
+
+def collect(d, path):
+    r = {k: None for k, _, _ in METRICS if k != "cpu_s_per_gb" or path in AGENT_PATHS}
+    errors = {}
+    reason = read(os.path.join(d, "error"))
+    if reason is not None:
+        r["error"] = reason.strip()
+        return r
+    tcp_bytes = 0
+    for name, before, after in (("tcp1", "tcp1.snmp0", "tcp1.snmp1"), ("tcp4", "tcp1.snmp1", "tcp4.snmp1")):
+        run, err = load_json(os.path.join(d, name + ".json"))
+        if err:
+            errors[name] = err
+            continue
+        received = run["end"]["sum_received"]
+        r[name + "_gbps"] = received["bits_per_second"] / 1e9
+        tcp_bytes += received["bytes"]
+        pct = retrans_pct(run, os.path.join(d, before), os.path.join(d, after))
+        r[name + "_retrans_pct"] = pct
+    run, err = load_json(os.path.join(d, "udp.json"))
+    if err:
+        errors["udp"] = err
+    else:
+        received = run["end"]["sum_received"]
+        r["udp_gbps"] = received["bits_per_second"] / 1e9
+        r["udp_loss_pct"] = received["lost_percent"]
+    rr, err = load_json(os.path.join(d, "rr.json"))
+    if err:
+        errors["rr"] = err
+    else:
+        r["rr_p50_us"], r["rr_p99_us"], r["rr_count"] = rr["p50_us"], rr["p99_us"], rr["count"]
+    if path in AGENT_PATHS:
+        b, a = read(os.path.join(d, "cpu_before")), read(os.path.join(d, "cpu_after"))
+        if b and a and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
+            ticks = int(a) - int(b)
+            r["cpu_s_per_gb"] = ticks / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
+        for i in (1, 2):
+            drops = metric_drops(os.path.join(d, f"metrics{i}.txt"))
+            if drops:
+                r[f"agent{i}_drop_counters"] = drops
+    if errors:
+        r["errors"] = errors
+    return r
+
+
+def metric_drops(path):
+    """Non-zero Prometheus samples whose name mentions drops or errors."""
+    text = read(path)
+    if not text:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2 or not any(w in parts[0] for w in ("drop", "error", "overflow")):
+            continue
+        try:
+            value = float(parts[1])
+        except ValueError:
+            continue
+        if value:
+            out[parts[0]] = value
+    return out
+
+
+def fmt(v, key):
+    if v is None:
+        return "n/a"
+    if key.endswith("_us"):
+        return f"{v:.0f}"
+    if key.endswith("_pct"):
+        return f"{v:.2f}"
+    return f"{v:.3g}" if v < 1 else f"{v:.2f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}x"
+
+
+def print_table(res, paths, seconds, started):
+    print(f"tunnel_throughput  {started}  kernel {platform.release()}  {os.cpu_count()} cores  "
+          f"{seconds} s per test  ({iperf3_version()})  load average before: {load_before()}")
+    width = max(18, *(len(p) + 2 for p in paths))
+    print("metric".ljust(20) + "".join(p.rjust(width) for p in paths))
+    for key, unit, _ in METRICS:
+        if key == "cpu_s_per_gb" and not any(p in AGENT_PATHS for p in paths):
+            continue
+        row = f"{key} ({unit})".ljust(20)
+        for p in paths:
+            row += (fmt(res[p].get(key), key) if key in res[p] else "-").rjust(width)
+        print(row)
+    refs = [p for p in ("direct", "vxlan", "openvpn") if p in paths]
+    for t in (p for p in AGENT_PATHS if p in paths and "error" not in res[p]):
+        print()
+        print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(12) for p in refs))
+        for key, _, _ in METRICS:
+            if key == "cpu_s_per_gb":
+                continue
+            print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
+    for p in paths:
+        if "error" in res[p]:
+            print(f"\n{p}: n/a: {res[p]['error']}")
+        for name, err in res[p].get("errors", {}).items():
+            print(f"\n{p} {name}: failed: {err}")
+        for i in (1, 2):
+            if res[p].get(f"agent{i}_drop_counters"):
+                print(f"\n{p} agent {i} non-zero drop/error counters: {res[p][f'agent{i}_drop_counters']}")
+    print_targets(res)
+
+
+def print_targets(res):
+    """The goals of issues 5 and 7, evaluated on this run (ratios in the same run)."""
+    t, n, v, o = (res.get(k, {}) for k in ("tunnel", "tunnel_no_offload", "vxlan", "openvpn"))
+
+    def check(label, a, b, factor, higher):
+        if a is None or b is None:
+            return f"  {label}: n/a"
+        ok = a >= factor * b if higher else a <= factor * b
+        return f"  {label}: {'met' if ok else 'MISSED'} ({a / b:.2f}x)" if b else f"  {label}: n/a"
+
+    lines = [
+        check("tcp1 >= 0.45x vxlan", t.get("tcp1_gbps"), v.get("tcp1_gbps"), 0.45, True),
+        check("tcp1 >= 10x openvpn", t.get("tcp1_gbps"), o.get("tcp1_gbps"), 10, True),
+        check("tcp4 >= 0.45x vxlan", t.get("tcp4_gbps"), v.get("tcp4_gbps"), 0.45, True),
+        check("rr p50 <= 2.2x vxlan", t.get("rr_p50_us"), v.get("rr_p50_us"), 2.2, False),
+        check("rr p50 <= no-offload p50", t.get("rr_p50_us"), n.get("rr_p50_us"), 1.0, False),
+        check("cpu/GB <= 1/3 of no-offload", t.get("cpu_s_per_gb"), n.get("cpu_s_per_gb"), 1 / 3, False),
+    ]
+    pct = t.get("tcp4_retrans_pct")
+    lines.append(f"  tcp4 retransmits < 1%: {'n/a' if pct is None else ('met' if pct < 1 else 'MISSED')}"
+                 + ("" if pct is None else f" ({pct:.2f}%)"))
+    print("\ntargets for the tunnel (issues 5 and 7):")
+    print("\n".join(lines))
+
+
+def load_before():
+    """Other work on the 2 cores moves every number; the load average says how much there was."""
+    return " ".join((read(os.path.join(RESULTS, "loadavg")) or "? ? ?").split()[:3])
+
+
+def iperf3_version():
+    try:
+        return subprocess.run(["iperf3", "--version"], capture_output=True, text=True).stdout.split("(")[0].strip()
+    except OSError:
+        return "iperf3 ?"
+
+
+def main():
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    global RESULTS
+    results, paths, seconds, started = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+    RESULTS = results
+    json_file = sys.argv[5] if len(sys.argv) > 5 else ""
+    res = {p: collect(os.path.join(results, p), p) for p in paths}
+    print_table(res, paths, seconds, started)
+    if json_file:
+        doc = {"started": started, "seconds_per_test": int(seconds), "kernel": platform.release(),
+               "cores": os.cpu_count(), "iperf3": iperf3_version(), "loadavg_before": load_before()}
+        doc.update(res)
+        with open(json_file, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
