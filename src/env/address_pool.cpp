@@ -67,4 +67,8 @@ bool AddressPool::in_use(Ipv4 ip) const {
     return subnet_.contains(ip) && slots_[ip.value - subnet_.network.value] != Slot::free;
 }
 
+bool AddressPool::taken(Ipv4 ip) const {
+    return subnet_.contains(ip) && slots_[ip.value - subnet_.network.value] == Slot::taken;
+}
+
 }  // namespace nm

@@ -26,7 +26,10 @@ public:
     // Returns an address taken by allocate()/reserve(); anything else is ignored.
     void release(Ipv4 ip);
 
+    // Not available to allocate(): taken or reserved.
     bool in_use(Ipv4 ip) const;
+    // Given to a namespace by allocate() or reserve().
+    bool taken(Ipv4 ip) const;
     std::size_t free_count() const { return free_; }
     const Cidr& subnet() const { return subnet_; }
     Ipv4 gateway() const { return subnet_.host(1); }

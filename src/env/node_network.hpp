@@ -47,6 +47,8 @@ struct NodeNetworkConfig {
     // A default route via the bridge inside each namespace, so replies to port-mapped and
     // masqueraded traffic find their way. An existing default route is left alone.
     bool namespace_default_route = true;
+    // Testing: the n-th netlink/nft/namespace step (counting from 0, setup's included) fails.
+    int fail_at_step = -1;
 
     // The agent's Config plus the subnet assigned by the cluster (or Config::subnet).
     static NodeNetworkConfig from(const Config& config, Cidr subnet);
@@ -101,8 +103,8 @@ public:
     std::vector<Attachment> attachments() const;
     std::string table_name() const;
 
-    // Testing hook: the n-th netlink/nft/namespace step from now fails (undo is then exercised
-    // on every earlier step). n < 0 disables it.
+    // Testing: the n-th netlink/nft/namespace step from now fails, so the undo of every
+    // earlier step can be checked. n < 0 disables it.
     void fail_at_step_for_testing(int n);
 
     NodeNetwork(NodeNetwork&&) noexcept;

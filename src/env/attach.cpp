@@ -1,0 +1,196 @@
+// Attaching namespaces to the bridge, and detaching them.
+#include <algorithm>
+
+#include "core/log.hpp"
+#include "env/netns.hpp"
+#include "env/node_network.hpp"
+#include "env/node_network_impl.hpp"
+#include "env/undo_stack.hpp"
+
+namespace nm {
+
+#define NM_TRY(expr)                                                                     \
+    do {                                                                                 \
+        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
+    } while (0)
+
+namespace {
+
+constexpr unsigned link_numbers = 100000;  // "<prefix>v<n>" stays within 15 characters
+
+// Checks the request before anything changes: names, ports against the tunnel and against
+// other attachments' host ports.
+Result<void> check_request(const NodeNetwork::Impl& s, const AttachOptions& o) {
+    if (o.inner_link.empty() || o.inner_link.size() > 15 ||
+        o.inner_link.find_first_of("/: \t") != std::string::npos)
+        return fail(Errc::invalid_argument,
+                    "inner interface name \"" + o.inner_link + "\" is not a valid interface name");
+    for (size_t i = 0; i < o.ports.size(); ++i) {
+        const PortMapping& p = o.ports[i];
+        if (p.host_port == 0 || p.container_port == 0)
+            return fail(Errc::invalid_argument, "port mapping " + to_string(p) + ": ports must be 1..65535");
+        if (p.proto == L4Proto::udp && p.host_port == s.config.tunnel_port)
+            return fail(Errc::conflict, "port mapping " + to_string(p) + ": UDP port " +
+                                            std::to_string(p.host_port) + " is the tunnel's");
+        for (size_t j = 0; j < i; ++j)
+            if (o.ports[j].host_port == p.host_port && o.ports[j].proto == p.proto)
+                return fail(Errc::invalid_argument, "port mapping " + to_string(p) + ": host port mapped twice");
+        for (const auto& [link, att] : s.attachments)
+            for (const PortMapping& q : att.ports)
+                if (q.host_port == p.host_port && q.proto == p.proto)
+                    return fail(Errc::conflict, "port mapping " + to_string(p) + ": host port " +
+                                                    std::to_string(p.host_port) + "/" +
+                                                    std::string(to_string(p.proto)) +
+                                                    " is already mapped to " + att.address.to_string() +
+                                                    ":" + std::to_string(q.container_port));
+    }
+    return {};
+}
+
+Result<Ipv4> take_address(NodeNetwork::Impl& s, const AttachOptions& o, UndoStack& undo) {
+    Ipv4 ip;
+    if (o.address) {
+        NM_TRY(s.pool.reserve(*o.address));
+        ip = *o.address;
+    } else {
+        auto got = s.pool.allocate();
+        if (!got) return tl::unexpected(got.error());
+        ip = *got;
+    }
+    undo.push([&s, ip] { s.pool.release(ip); });
+    return ip;
+}
+
+// The veth pair, the namespace side's configuration and the port mappings, for a namespace
+// behind `netns_fd`. Fills att.host_link/inner_link/ports.
+Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOptions& o,
+                            Attachment& att, UndoStack& undo) {
+    const NodeNetworkConfig& c = s.config;
+    NM_TRY(s.step("open netlink socket in namespace"));
+    auto inside = RouteSocket::open_in(netns_fd);
+    if (!inside) return tl::unexpected(inside.error());
+
+    att.host_link = s.next_host_link();
+    att.inner_link = o.inner_link;
+    NM_TRY(s.step("create veth"));
+    NM_TRY(s.host.add_veth({att.host_link, o.inner_link, netns_fd, s.bridge_ifindex, c.mtu, true}));
+    undo.push([&s, link = att.host_link] { (void)s.host.delete_link(link); });
+    // From here on the namespace side goes away with the veth; only lo's state stays.
+
+    NM_TRY(s.step("lo up"));
+    NM_TRY(inside->set_link(1, "lo", true, 0));  // lo is always ifindex 1 in its namespace
+    NM_TRY(s.step("find inner link"));
+    auto inner = inside->ifindex(o.inner_link);
+    if (!inner) return tl::unexpected(inner.error());
+    NM_TRY(s.step("namespace address"));
+    NM_TRY(inside->add_address(*inner, o.inner_link, att.address, att.prefix));
+    const Ipv4 gateway = s.pool.gateway();
+    for (const Cidr& net : {c.container_network, c.service_network}) {
+        NM_TRY(s.step("namespace route"));
+        NM_TRY(inside->add_route(net, *inner, gateway));
+    }
+    if (c.namespace_default_route) {
+        NM_TRY(s.step("namespace default route"));
+        if (auto r = inside->add_route(Cidr{Ipv4{0}, 0}, *inner, gateway); !r) {
+            if (r.error().code != Errc::exists) return tl::unexpected(r.error());
+            NM_LOG(debug, "env") << att.host_link << ": namespace keeps its own default route";
+        }
+    }
+
+    if (!o.ports.empty()) {
+        NM_TRY(s.step("port mappings"));
+        NM_TRY(s.firewall->add_port_mappings(att.address, o.ports));
+        att.ports = o.ports;
+        undo.push([&s, ip = att.address, ports = o.ports] {
+            (void)s.firewall->remove_port_mappings(ip, ports);
+        });
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string NodeNetwork::Impl::next_host_link() {
+    for (unsigned tries = 0; tries < link_numbers; ++tries) {
+        std::string name = config.prefix + "v" + std::to_string(next_link);
+        next_link = (next_link + 1) % link_numbers;
+        if (!attachments.contains(name)) return name;
+    }
+    return config.prefix + "v" + std::to_string(next_link);  // all taken: the kernel will say so
+}
+
+Result<Attachment> NodeNetwork::attach_new_namespace(const std::string& name, const AttachOptions& options) {
+    Impl& s = *impl_;
+    if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
+    NM_TRY(check_request(s, options));
+    if (name.empty() || name.find('/') != std::string::npos)
+        return fail(Errc::invalid_argument, "invalid namespace name \"" + name + "\"");
+    UndoStack undo;
+    Attachment att;
+    att.netns = s.config.prefix + name;
+    att.prefix = s.config.subnet.prefix;
+    auto ip = take_address(s, options, undo);
+    if (!ip) return tl::unexpected(ip.error());
+    att.address = *ip;
+
+    NM_TRY(s.step("create namespace"));
+    auto ns = create_named_netns(att.netns);
+    if (!ns) return tl::unexpected(ns.error());
+    undo.push([netns = att.netns] { (void)delete_named_netns(netns); });
+
+    NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
+    undo.commit();
+    s.attachments.emplace(att.host_link, att);
+    NM_LOG(debug, "env") << "attached namespace " << att.netns << " " << att.address.to_string()
+                         << " via " << att.host_link;
+    return att;
+}
+
+Result<Attachment> NodeNetwork::attach_pid(int pid, const AttachOptions& options) {
+    Impl& s = *impl_;
+    if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
+    NM_TRY(check_request(s, options));
+    UndoStack undo;
+    Attachment att;
+    att.pid = pid;
+    att.prefix = s.config.subnet.prefix;
+    NM_TRY(s.step("open process namespace"));
+    auto ns = open_pid_netns(pid);
+    if (!ns) return tl::unexpected(ns.error());
+    auto ip = take_address(s, options, undo);
+    if (!ip) return tl::unexpected(ip.error());
+    att.address = *ip;
+
+    NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
+    undo.commit();
+    s.attachments.emplace(att.host_link, att);
+    NM_LOG(debug, "env") << "attached process " << pid << " " << att.address.to_string() << " via "
+                         << att.host_link;
+    return att;
+}
+
+Result<void> NodeNetwork::detach(const std::string& host_link) {
+    Impl& s = *impl_;
+    auto it = s.attachments.find(host_link);
+    if (it == s.attachments.end())
+        return fail(Errc::not_found, "no namespace is attached through \"" + host_link + "\"");
+    Attachment att = std::move(it->second);
+    s.attachments.erase(it);
+
+    // Everything is attempted; the first failure is reported, the rest logged.
+    std::optional<Error> first;
+    auto note = [&](Result<void> r) {
+        if (r || r.error().code == Errc::not_found) return;
+        if (!first) first = r.error();
+        else NM_LOG(warn, "env") << "detach " << host_link << ": " << r.error().message;
+    };
+    if (!att.ports.empty() && s.firewall) note(s.firewall->remove_port_mappings(att.address, att.ports));
+    note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
+    if (!att.netns.empty()) note(delete_named_netns(att.netns));
+    s.pool.release(att.address);
+    NM_LOG(debug, "env") << "detached " << host_link << " (" << att.address.to_string() << ")";
+    if (first) return tl::unexpected(*first);
+    return {};
+}
+
+}  // namespace nm

@@ -1,0 +1,59 @@
+#pragma once
+// The agent's own nftables table (libnftables, in the calling thread's namespace):
+//   forward:     bridge <-> TUN accepted, DNAT'ed and established traffic accepted
+//   postrouting: masquerade of the subnet through the uplink (optional), of port-mapped
+//                namespaces leaving anywhere but bridge/TUN, and of hairpin DNAT on the bridge
+//   prerouting/output: DNAT of the node's host ports to namespaces, from maps
+// Port mappings are map elements, so adding and removing them is one atomic transaction and
+// touches no rule. One table per agent: deleting it removes everything at once.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "env/port_mapping.hpp"
+
+struct nft_ctx;
+
+namespace nm {
+
+struct FirewallSpec {
+    std::string table;  // in family ip
+    std::string bridge;
+    std::string tun;
+    std::string uplink;  // empty: no uplink masquerade
+    Cidr subnet;
+};
+
+class Firewall {
+public:
+    // Creates the table (failing with Errc::exists if it is there already).
+    static Result<Firewall> create(const FirewallSpec& spec);
+    // Deletes table `ip <table>` if present; true when it was there.
+    static Result<bool> remove_table(const std::string& table);
+
+    Firewall(Firewall&&) noexcept;
+    Firewall& operator=(Firewall&&) noexcept;
+    ~Firewall();
+
+    // DNAT each host port to target:container port and masquerade target's outbound traffic.
+    // All or nothing: a host port already mapped fails the whole call (Errc::exists).
+    Result<void> add_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports);
+    Result<void> remove_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports);
+    // Deletes the table.
+    Result<void> destroy();
+
+    const std::string& table() const { return spec_.table; }
+
+private:
+    Firewall(FirewallSpec spec, nft_ctx* ctx);
+    FirewallSpec spec_;
+    nft_ctx* ctx_ = nullptr;
+};
+
+// Runs an nft script in a fresh context; the output on success, the first error line (with
+// the failing command) on failure.
+Result<std::string> run_nft(nft_ctx* ctx, const std::string& script);
+
+}  // namespace nm

@@ -1,0 +1,56 @@
+#pragma once
+// Named network namespaces the iproute2 way: /run/netns/<name> is a bind mount of the
+// namespace, and /run/netns itself a shared mount point, so `ip netns exec <name>` and
+// `ip -n <name>` work on them and other mount namespaces see them.
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace nm {
+
+inline constexpr const char* netns_run_dir = "/run/netns";
+
+// An owned file descriptor (closed on destruction).
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& other) noexcept : fd_(other.release()) {}
+    Fd& operator=(Fd&& other) noexcept;
+    ~Fd();
+    int get() const { return fd_; }
+    int release() { int fd = fd_; fd_ = -1; return fd; }
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+// Creates a new, empty network namespace named `name` and returns a descriptor of it.
+// Errc::exists when the name is taken. The calling thread stays in its own namespace.
+Result<Fd> create_named_netns(const std::string& name);
+// Unmounts and removes /run/netns/<name>; the namespace dies with its last user.
+Result<void> delete_named_netns(const std::string& name);
+// A descriptor of /run/netns/<name> (not_found if absent).
+Result<Fd> open_named_netns(const std::string& name);
+// A descriptor of a process's namespace; not_found when the process is gone.
+Result<Fd> open_pid_netns(int pid);
+// Names in /run/netns.
+std::vector<std::string> list_named_netns();
+
+// Moves the calling thread into a namespace for its lifetime and back afterwards. A thread
+// that cannot return to its namespace would act on the wrong network: that aborts.
+class NetnsSwitch {
+public:
+    static Result<NetnsSwitch> enter(int netns_fd);
+    NetnsSwitch(NetnsSwitch&& other) noexcept : home_(std::move(other.home_)) {}
+    NetnsSwitch& operator=(NetnsSwitch&&) = delete;
+    ~NetnsSwitch();
+
+private:
+    explicit NetnsSwitch(Fd home) : home_(std::move(home)) {}
+    Fd home_;
+};
+
+}  // namespace nm

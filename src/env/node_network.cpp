@@ -1,0 +1,224 @@
+// Node setup, TUN configuration and teardown. Attach/detach: attach.cpp; leftovers: leftovers.cpp.
+#include "env/node_network.hpp"
+
+#include "core/log.hpp"
+#include "env/node_network_impl.hpp"
+#include "env/sysctl.hpp"
+#include "env/undo_stack.hpp"
+
+namespace nm {
+
+namespace {
+
+bool valid_ifname(const std::string& name) {
+    if (name.empty() || name.size() > 15) return false;
+    for (char c : name)
+        if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n') return false;
+    return true;
+}
+
+}  // namespace
+
+std::string table_name_for(const std::string& prefix) {
+    std::string name = "netmanager_" + prefix;
+    for (char& c : name)
+        if (c == '-') c = '_';
+    return name;
+}
+
+Result<void> validate(const NodeNetworkConfig& c) {
+    if (c.prefix.empty() || c.prefix.size() > 9)
+        return fail(Errc::invalid_argument,
+                    "namespace prefix \"" + c.prefix + "\" must have 1 to 9 characters");
+    for (char ch : c.prefix)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
+            return fail(Errc::invalid_argument,
+                        "namespace prefix \"" + c.prefix + "\" may hold only letters, digits, '-' and '_'");
+    if (!valid_ifname(c.bridge))
+        return fail(Errc::invalid_argument, "bridge name \"" + c.bridge + "\" is not a valid interface name");
+    if (!valid_ifname(c.tun_name))
+        return fail(Errc::invalid_argument, "TUN name \"" + c.tun_name + "\" is not a valid interface name");
+    if (!c.uplink.empty() && !valid_ifname(c.uplink))
+        return fail(Errc::invalid_argument, "uplink \"" + c.uplink + "\" is not a valid interface name");
+    if (c.subnet.prefix < 8 || c.subnet.prefix > 30)
+        return fail(Errc::invalid_argument, "node subnet " + c.subnet.to_string() + " must be /8 to /30");
+    if (c.mtu < 576 || c.mtu > 65535)
+        return fail(Errc::invalid_argument, "MTU " + std::to_string(c.mtu) + " must be 576..65535");
+    return {};
+}
+
+NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet) {
+    NodeNetworkConfig c;
+    if (!config.ns_prefix.empty()) c.prefix = config.ns_prefix;
+    c.bridge = config.bridge;
+    c.subnet = subnet;
+    c.container_network = config.container_network;
+    c.service_network = config.service_network;
+    c.tun_name = config.tun_device;
+    c.tun_ip = config.tunnel_ip;
+    c.mtu = config.mtu;
+    c.uplink = config.default_interface;
+    c.tunnel_port = config.tunnel_port;
+    return c;
+}
+
+Result<void> NodeNetwork::Impl::step(std::string_view what) {
+    if (fail_at < 0) return {};
+    if (fail_at-- > 0) return {};
+    return fail(Errc::system, "injected failure at " + std::string(what));
+}
+
+NodeNetwork::NodeNetwork(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NodeNetwork::NodeNetwork(NodeNetwork&&) noexcept = default;
+
+NodeNetwork& NodeNetwork::operator=(NodeNetwork&& other) noexcept {
+    if (this != &other) {
+        teardown();
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+NodeNetwork::~NodeNetwork() { teardown(); }
+
+#define NM_TRY(expr)                                                   \
+    do {                                                               \
+        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
+    } while (0)
+
+Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
+    NM_TRY(validate(config));
+    auto removed = remove_leftovers(config);
+    if (!removed) return tl::unexpected(removed.error());
+
+    auto sock = RouteSocket::open();
+    if (!sock) return tl::unexpected(sock.error());
+    auto impl = std::make_unique<Impl>(config, std::move(*sock));
+    Impl& s = *impl;
+    UndoStack undo;
+
+    const std::string& br = config.bridge;
+    NM_TRY(s.step("create bridge"));
+    NM_TRY(s.host.add_bridge(br, config.mtu));
+    undo.push([&s, br] { (void)s.host.delete_link(br); });
+    auto index = s.host.ifindex(br);
+    if (!index) return tl::unexpected(index.error());
+    s.bridge_ifindex = *index;
+
+    NM_TRY(s.step("bridge address"));
+    NM_TRY(s.host.add_address(s.bridge_ifindex, br, config.subnet.host(1), config.subnet.prefix));
+
+    NM_TRY(s.step("ip_forward"));
+    auto forward = read_sysctl("net.ipv4.ip_forward");
+    if (!forward) return tl::unexpected(forward.error());
+    NM_TRY(write_sysctl("net.ipv4.ip_forward", "1"));
+    s.saved_ip_forward = *forward;
+    undo.push([&s] {
+        (void)write_sysctl("net.ipv4.ip_forward", *s.saved_ip_forward);
+        s.saved_ip_forward.reset();
+    });
+
+    NM_TRY(s.step("bridge rp_filter"));
+    NM_TRY(write_sysctl(rp_filter_key(br), "0"));
+
+    NM_TRY(s.step("nftables table"));
+    auto fw = Firewall::create({table_name_for(config.prefix), br, config.tun_name, config.uplink,
+                                config.subnet});
+    if (!fw) return tl::unexpected(fw.error());
+    s.firewall.emplace(std::move(*fw));
+
+    undo.commit();
+    NM_LOG(info, "env") << "node network up: bridge " << br << " " << config.subnet.host(1).to_string()
+                        << "/" << int(config.subnet.prefix) << " mtu " << config.mtu << ", table ip "
+                        << s.firewall->table() << (config.uplink.empty() ? "" : ", masquerade via ")
+                        << config.uplink;
+    return NodeNetwork(std::move(impl));
+}
+
+void NodeNetwork::Impl::remove_tun_config() {
+    if (!tun) return;
+    for (const Cidr& net : {config.service_network, config.container_network})
+        (void)host.delete_route(net, tun->ifindex, std::nullopt);
+    if (tun->added_address) (void)host.delete_address(tun->ifindex, tun->name, tun->ip, 32);
+    tun.reset();
+}
+
+Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsigned mtu) {
+    Impl& s = *impl_;
+    if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
+    if (!valid_ifname(name))
+        return fail(Errc::invalid_argument, "TUN name \"" + name + "\" is not a valid interface name");
+    if (ip == s.pool.gateway() || s.pool.taken(ip))
+        return fail(Errc::conflict, "TUN address " + ip.to_string() +
+                                        " is already used by the bridge or a namespace");
+    NM_TRY(s.step("find TUN"));
+    auto index = s.host.ifindex(name);
+    if (!index)
+        return fail(Errc::not_found, index.error().message + ": the tunnel must create the TUN device first");
+    s.remove_tun_config();  // a repeated call replaces the earlier configuration
+
+    UndoStack undo;
+    Impl::Tun tun{name, *index, ip, false};
+    NM_TRY(s.step("TUN up"));
+    NM_TRY(s.host.set_link(tun.ifindex, name, true, mtu));
+    NM_TRY(s.step("TUN address"));
+    if (auto r = s.host.add_address(tun.ifindex, name, ip, 32); r) {
+        tun.added_address = true;
+        undo.push([&s, tun] { (void)s.host.delete_address(tun.ifindex, tun.name, tun.ip, 32); });
+    } else if (r.error().code != Errc::exists) {
+        return tl::unexpected(r.error());
+    }
+    NM_TRY(s.step("TUN rp_filter"));
+    NM_TRY(write_sysctl(rp_filter_key(name), "0"));
+    for (const Cidr& net : {s.config.service_network, s.config.container_network}) {
+        NM_TRY(s.step("TUN route"));
+        NM_TRY(s.host.add_route(net, tun.ifindex, std::nullopt, /*replace=*/true));
+        undo.push([&s, net, tun] { (void)s.host.delete_route(net, tun.ifindex, std::nullopt); });
+    }
+    if (s.pool.subnet().contains(ip)) NM_TRY(s.pool.reserve_permanently(ip));
+    undo.commit();
+    s.tun = tun;
+    NM_LOG(info, "env") << "TUN " << name << " " << ip.to_string() << "/32 mtu " << mtu << ", routes "
+                        << s.config.service_network.to_string() << " and "
+                        << s.config.container_network.to_string() << " to it";
+    return {};
+}
+
+void NodeNetwork::teardown() {
+    if (!impl_ || impl_->torn_down) return;
+    Impl& s = *impl_;
+    std::vector<std::string> links;
+    for (const auto& [link, att] : s.attachments) links.push_back(link);
+    for (const std::string& link : links)
+        if (auto r = detach(link); !r)
+            NM_LOG(warn, "env") << "teardown: detach " << link << ": " << r.error().message;
+    s.remove_tun_config();
+    if (s.firewall) {
+        if (auto r = s.firewall->destroy(); !r)
+            NM_LOG(warn, "env") << "teardown: " << r.error().message;
+        s.firewall.reset();
+    }
+    if (auto r = s.host.delete_link(s.config.bridge); !r)
+        NM_LOG(warn, "env") << "teardown: bridge: " << r.error().message;
+    if (s.saved_ip_forward) {
+        if (auto r = write_sysctl("net.ipv4.ip_forward", *s.saved_ip_forward); !r)
+            NM_LOG(warn, "env") << "teardown: " << r.error().message;
+        s.saved_ip_forward.reset();
+    }
+    s.torn_down = true;
+    NM_LOG(info, "env") << "node network removed (bridge " << s.config.bridge << ", table ip "
+                        << table_name_for(s.config.prefix) << ")";
+}
+
+const NodeNetworkConfig& NodeNetwork::config() const { return impl_->config; }
+const AddressPool& NodeNetwork::pool() const { return impl_->pool; }
+std::string NodeNetwork::table_name() const { return table_name_for(impl_->config.prefix); }
+void NodeNetwork::fail_at_step_for_testing(int n) { impl_->fail_at = n; }
+
+std::vector<Attachment> NodeNetwork::attachments() const {
+    std::vector<Attachment> out;
+    for (const auto& [link, att] : impl_->attachments) out.push_back(att);
+    return out;
+}
+
+}  // namespace nm

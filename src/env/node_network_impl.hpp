@@ -1,0 +1,50 @@
+#pragma once
+// NodeNetwork's state, shared by the files that implement it (not a public header).
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "env/address_pool.hpp"
+#include "env/firewall.hpp"
+#include "env/node_network.hpp"
+#include "env/route_socket.hpp"
+
+namespace nm {
+
+struct NodeNetwork::Impl {
+    NodeNetworkConfig config;
+    RouteSocket host;  // the node's namespace
+    int bridge_ifindex = 0;
+    AddressPool pool;
+    std::optional<Firewall> firewall;
+    std::optional<std::string> saved_ip_forward;  // restored by teardown
+
+    struct Tun {
+        std::string name;
+        int ifindex = 0;
+        Ipv4 ip;
+        bool added_address = false;
+    };
+    std::optional<Tun> tun;
+
+    std::map<std::string, Attachment> attachments;  // by host_link
+    unsigned next_link = 0;
+    int fail_at = -1;
+    bool torn_down = false;
+
+    Impl(NodeNetworkConfig cfg, RouteSocket sock)
+        : config(std::move(cfg)), host(std::move(sock)), pool(config.subnet, {config.tun_ip}),
+          fail_at(config.fail_at_step) {}
+
+    // Every step passes here first, so a test can make any one of them fail.
+    Result<void> step(std::string_view what);
+    std::string next_host_link();
+    void remove_tun_config();
+};
+
+// Checks the config's names: prefix, bridge, table.
+Result<void> validate(const NodeNetworkConfig& config);
+std::string table_name_for(const std::string& prefix);
+
+}  // namespace nm

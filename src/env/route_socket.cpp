@@ -1,0 +1,316 @@
+#include "env/route_socket.hpp"
+
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/addr.h>
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "env/netns.hpp"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+namespace nm {
+
+// The socket plus what the kernel said about the last failed request (libnl keeps only its
+// own error code, which loses the kernel's errno and extended-ack text).
+struct RouteSocket::State {
+    nl_sock* sock = nullptr;
+    int kernel_errno = 0;
+    std::string kernel_message;
+    ~State() {
+        if (sock) nl_socket_free(sock);
+    }
+};
+
+namespace {
+
+template <class T, void (*Free)(T*)>
+struct Deleter {
+    void operator()(T* p) const { if (p) Free(p); }
+};
+using LinkPtr = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
+using AddrPtr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
+using RoutePtr = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using NlAddrPtr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
+using CachePtr = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
+
+// Records the kernel's errno and NLMSGERR_ATTR_MSG; returning NL_STOP keeps libnl's error path.
+int on_error(sockaddr_nl*, nlmsgerr* err, void* arg) {
+    auto* st = static_cast<RouteSocket::State*>(arg);
+    st->kernel_errno = -err->error;
+    st->kernel_message.clear();
+    auto* hdr = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(err) - NLMSG_HDRLEN);
+    if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return NL_STOP;
+    size_t offset = NLMSG_HDRLEN + sizeof(nlmsgerr);
+    if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - NLMSG_HDRLEN;
+    offset = NLMSG_ALIGN(offset);
+    const char* base = reinterpret_cast<const char*>(hdr);
+    while (offset + sizeof(nlattr) <= hdr->nlmsg_len) {
+        auto* attr = reinterpret_cast<const nlattr*>(base + offset);
+        if (attr->nla_len < sizeof(nlattr) || offset + attr->nla_len > hdr->nlmsg_len) break;
+        if ((attr->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+            const char* text = base + offset + NLA_HDRLEN;
+            st->kernel_message.assign(text, strnlen(text, attr->nla_len - NLA_HDRLEN));
+        }
+        offset += NLA_ALIGN(attr->nla_len);
+    }
+    return NL_STOP;
+}
+
+NlAddrPtr make_addr(Ipv4 ip, uint8_t prefix) {
+    uint32_t be = ip.network_order();
+    NlAddrPtr a(nl_addr_build(AF_INET, &be, sizeof(be)));
+    if (a) nl_addr_set_prefixlen(a.get(), prefix);
+    return a;
+}
+
+Errc errc_for(int err) {
+    switch (err) {
+        case EEXIST: return Errc::exists;
+        case ENODEV:
+        case ENOENT:
+        case ESRCH:
+        case EADDRNOTAVAIL: return Errc::not_found;
+        case EINVAL:
+        case ERANGE: return Errc::invalid_argument;
+        default: return Errc::system;
+    }
+}
+
+}  // namespace
+
+RouteSocket::RouteSocket(std::unique_ptr<State> state) : state_(std::move(state)) {}
+RouteSocket::RouteSocket(RouteSocket&&) noexcept = default;
+RouteSocket& RouteSocket::operator=(RouteSocket&&) noexcept = default;
+RouteSocket::~RouteSocket() = default;
+
+Result<RouteSocket> RouteSocket::open() {
+    auto st = std::make_unique<State>();
+    st->sock = nl_socket_alloc();
+    if (!st->sock) return fail(Errc::system, "netlink: cannot allocate a socket");
+    if (int err = nl_connect(st->sock, NETLINK_ROUTE); err < 0)
+        return fail(Errc::system, std::string("netlink: cannot connect: ") + nl_geterror(err));
+    int one = 1;
+    // Best effort: older kernels lack extended acks; errors then carry errno only.
+    (void)setsockopt(nl_socket_get_fd(st->sock), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+    nl_socket_modify_err_cb(st->sock, NL_CB_CUSTOM, on_error, st.get());
+    return RouteSocket(std::move(st));
+}
+
+Result<RouteSocket> RouteSocket::open_in(int netns_fd) {
+    auto sw = NetnsSwitch::enter(netns_fd);
+    if (!sw) return tl::unexpected(sw.error());
+    return open();
+}
+
+namespace {
+
+// Turns a libnl return code into a Result, naming the kernel's reason and the object.
+Result<void> check(RouteSocket::State& st, int err, const std::string& what) {
+    if (err >= 0) return {};
+    std::string text = "netlink: ";
+    Errc code = Errc::system;
+    if (st.kernel_errno != 0) {
+        text += strerror(st.kernel_errno);
+        code = errc_for(st.kernel_errno);
+    } else {
+        text += nl_geterror(err);
+        if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV) code = Errc::not_found;
+        if (err == -NLE_EXIST) code = Errc::exists;
+    }
+    text += " (" + what + ")";
+    if (!st.kernel_message.empty()) text += ": " + st.kernel_message;
+    return fail(code, std::move(text));
+}
+
+void reset(RouteSocket::State& st) {
+    st.kernel_errno = 0;
+    st.kernel_message.clear();
+}
+
+}  // namespace
+
+Result<int> RouteSocket::ifindex(const std::string& name) {
+    reset(*state_);
+    rtnl_link* raw = nullptr;
+    int err = rtnl_link_get_kernel(state_->sock, 0, name.c_str(), &raw);
+    LinkPtr link(raw);
+    if (auto r = check(*state_, err, name); !r) {
+        if (r.error().code == Errc::not_found || state_->kernel_errno == ENODEV)
+            return fail(Errc::not_found, "netlink: Cannot find device \"" + name + "\"");
+        return tl::unexpected(r.error());
+    }
+    return rtnl_link_get_ifindex(link.get());
+}
+
+Result<std::vector<LinkInfo>> RouteSocket::links() {
+    reset(*state_);
+    nl_cache* raw = nullptr;
+    int err = rtnl_link_alloc_cache(state_->sock, AF_UNSPEC, &raw);
+    CachePtr cache(raw);
+    if (auto r = check(*state_, err, "list links"); !r) return tl::unexpected(r.error());
+    std::vector<LinkInfo> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* link = reinterpret_cast<rtnl_link*>(o);
+        LinkInfo info;
+        info.ifindex = rtnl_link_get_ifindex(link);
+        if (const char* n = rtnl_link_get_name(link)) info.name = n;
+        if (const char* k = rtnl_link_get_type(link)) info.kind = k;
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+Result<void> RouteSocket::add_bridge(const std::string& name, unsigned mtu) {
+    reset(*state_);
+    LinkPtr link(rtnl_link_alloc());
+    if (!link) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_name(link.get(), name.c_str());
+    if (int err = rtnl_link_set_type(link.get(), "bridge"); err < 0)
+        return check(*state_, err, name);
+    if (mtu) rtnl_link_set_mtu(link.get(), mtu);
+    rtnl_link_set_flags(link.get(), IFF_UP);
+    return check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name);
+}
+
+Result<void> RouteSocket::add_veth(const VethSpec& spec) {
+    reset(*state_);
+    LinkPtr link(rtnl_link_veth_alloc());
+    if (!link) return fail(Errc::system, "netlink: out of memory");
+    LinkPtr peer(rtnl_link_veth_get_peer(link.get()));
+    rtnl_link_set_name(link.get(), spec.name.c_str());
+    rtnl_link_set_name(peer.get(), spec.peer_name.c_str());
+    if (spec.mtu) {
+        rtnl_link_set_mtu(link.get(), spec.mtu);
+        rtnl_link_set_mtu(peer.get(), spec.mtu);
+    }
+    if (spec.up) {
+        rtnl_link_set_flags(link.get(), IFF_UP);
+        rtnl_link_set_flags(peer.get(), IFF_UP);
+    }
+    if (spec.master_ifindex) rtnl_link_set_master(link.get(), spec.master_ifindex);
+    if (spec.peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns_fd);
+    return check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL),
+                 spec.name);
+}
+
+Result<void> RouteSocket::set_link(int ifindex, const std::string& name, bool up, unsigned mtu) {
+    reset(*state_);
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!orig || !change) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_ifindex(orig.get(), ifindex);
+    if (up) rtnl_link_set_flags(change.get(), IFF_UP);
+    if (mtu) rtnl_link_set_mtu(change.get(), mtu);
+    return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
+}
+
+Result<void> RouteSocket::delete_link(const std::string& name) {
+    reset(*state_);
+    LinkPtr link(rtnl_link_alloc());
+    if (!link) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_name(link.get(), name.c_str());
+    auto r = check(*state_, rtnl_link_delete(state_->sock, link.get()), name);
+    if (!r && state_->kernel_errno == ENODEV)
+        return fail(Errc::not_found, "netlink: Cannot find device \"" + name + "\"");
+    return r;
+}
+
+namespace {
+
+Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {
+    AddrPtr addr(rtnl_addr_alloc());
+    NlAddrPtr local = make_addr(ip, prefix);
+    if (!addr || !local) return fail(Errc::system, "netlink: out of memory");
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), AF_INET);
+    if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+        return fail(Errc::system, std::string("netlink: ") + nl_geterror(err));
+    rtnl_addr_set_prefixlen(addr.get(), prefix);
+    return addr;
+}
+
+}  // namespace
+
+Result<void> RouteSocket::add_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix) {
+    reset(*state_);
+    auto addr = make_rtnl_addr(ifindex, ip, prefix);
+    if (!addr) return tl::unexpected(addr.error());
+    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
+    return check(*state_, rtnl_addr_add(state_->sock, addr->get(), NLM_F_EXCL), what);
+}
+
+Result<void> RouteSocket::delete_address(int ifindex, const std::string& link, Ipv4 ip,
+                                         uint8_t prefix) {
+    reset(*state_);
+    auto addr = make_rtnl_addr(ifindex, ip, prefix);
+    if (!addr) return tl::unexpected(addr.error());
+    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
+    return check(*state_, rtnl_addr_delete(state_->sock, addr->get(), 0), what);
+}
+
+namespace {
+
+Result<RoutePtr> make_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
+    RoutePtr route(rtnl_route_alloc());
+    NlAddrPtr dst_addr = make_addr(dst.network, dst.prefix);
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (!route || !dst_addr || !nh) {
+        if (nh) rtnl_route_nh_free(nh);
+        return fail(Errc::system, "netlink: out of memory");
+    }
+    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    rtnl_route_set_scope(route.get(), gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+    if (int err = rtnl_route_set_dst(route.get(), dst_addr.get()); err < 0) {
+        rtnl_route_nh_free(nh);
+        return fail(Errc::system, std::string("netlink: ") + nl_geterror(err));
+    }
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    if (gateway) {
+        NlAddrPtr gw = make_addr(*gateway, 32);
+        rtnl_route_nh_set_gateway(nh, gw.get());
+    }
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
+    return route;
+}
+
+std::string route_text(Cidr dst, std::optional<Ipv4> gateway) {
+    return "route " + dst.to_string() + (gateway ? " via " + gateway->to_string() : std::string());
+}
+
+}  // namespace
+
+Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway, bool replace) {
+    reset(*state_);
+    auto route = make_route(dst, ifindex, gateway);
+    if (!route) return tl::unexpected(route.error());
+    int flags = replace ? NLM_F_REPLACE : NLM_F_EXCL;
+    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags), route_text(dst, gateway));
+}
+
+Result<void> RouteSocket::delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
+    reset(*state_);
+    auto route = make_route(dst, ifindex, gateway);
+    if (!route) return tl::unexpected(route.error());
+    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0), route_text(dst, gateway));
+}
+
+}  // namespace nm
