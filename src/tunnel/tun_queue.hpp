@@ -1,0 +1,51 @@
+#pragma once
+// One queue of a multi-queue TUN on one shard: batch reads driven by the shard's io_context
+// (io_uring), and writes that never block (a full queue drops and counts).
+#include <cstdint>
+#include <span>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "core/error.hpp"
+#include "core/shard.hpp"
+#include "tunnel/packet_batch.hpp"
+
+namespace nm {
+
+struct TunQueueCounters {
+    uint64_t read_batches = 0, read_packets = 0, read_bytes = 0;
+    uint64_t read_errors = 0;  // reads the kernel failed, or shorter than the virtio header
+    uint64_t write_packets = 0, write_bytes = 0;
+    uint64_t write_dropped = 0;  // the queue was full (EAGAIN/ENOBUFS)
+    uint64_t write_errors = 0;   // the kernel refused the packet (EINVAL for a bad GSO header...)
+    int last_write_errno = 0;
+};
+
+class TunQueue {
+public:
+    // Takes ownership of `fd` (a non-blocking TUN queue).
+    TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr);
+
+    // Clears `batch`, waits until the queue is readable and reads until it is empty or the batch
+    // full. Packets: bytes = the IP packet, vnet = its header (zero without vnet_hdr).
+    // Fails (unavailable) once the queue is closed, (system) if the device went away.
+    awaitable<Result<size_t>> read_batch(PacketBatch& batch);
+
+    // Writes each packet, its vnet header first when the device has them. Returns how many the
+    // kernel took; the rest are counted as dropped or errors.
+    size_t write_batch(std::span<const Packet> packets);
+    bool write(const Packet& packet);
+
+    bool vnet_hdr() const { return vnet_hdr_; }
+    const TunQueueCounters& counters() const { return counters_; }
+    // Cancels a pending read_batch and closes the queue.
+    void close();
+
+private:
+    boost::asio::posix::stream_descriptor descriptor_;
+    bool vnet_hdr_;
+    TunQueueCounters counters_;
+};
+
+}  // namespace nm

@@ -1,0 +1,296 @@
+#include "tunnel/udp_tunnel.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/udp.h>  // not <linux/udp.h>: that one redefines udphdr
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "core/log.hpp"
+
+namespace nm {
+namespace {
+
+// The kernel's limits for one UDP_SEGMENT send: UDP_MAX_SEGMENTS (64 before 6.x raised it to
+// 128; we stay with the older value) and one IPv4 datagram's worth of payload.
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxUdpPayload = 65535 - 20 - 8;
+constexpr unsigned kMaxMessagesPerCall = 1024;  // UIO_MAXIOV
+
+struct alignas(cmsghdr) Control {
+    uint8_t bytes[64];
+};
+
+sockaddr_in to_sockaddr(UdpEndpoint e) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = e.address.network_order();
+    a.sin_port = htons(e.port);
+    return a;
+}
+
+UdpEndpoint from_sockaddr(const sockaddr_in& a) {
+    return {Ipv4::from_network(a.sin_addr.s_addr), ntohs(a.sin_port)};
+}
+
+// Sets a buffer size past net.core.[rw]mem_max when we hold CAP_NET_ADMIN, else as far as allowed.
+int set_buffer(int fd, int force_option, int option, int bytes) {
+    if (bytes > 0 && ::setsockopt(fd, SOL_SOCKET, force_option, &bytes, sizeof bytes) < 0)
+        ::setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
+    int actual = 0;
+    socklen_t len = sizeof actual;
+    ::getsockopt(fd, SOL_SOCKET, option, &actual, &len);
+    return actual;
+}
+
+}  // namespace
+
+struct UdpTunnel::Scratch {
+    std::vector<mmsghdr> messages;
+    std::vector<iovec> iovs;
+    std::vector<sockaddr_in> addresses;
+    std::vector<Control> controls;
+    std::vector<uint32_t> datagrams;  // per send message
+
+    void reserve(size_t n) {
+        if (messages.size() >= n) return;
+        messages.resize(n);
+        iovs.resize(n);
+        addresses.resize(n);
+        controls.resize(n);
+        datagrams.resize(n);
+    }
+};
+
+UdpTunnel::UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options)
+    : descriptor_(context, fd), options_(options), scratch_(std::make_unique<Scratch>()) {}
+
+UdpTunnel::UdpTunnel(UdpTunnel&&) noexcept = default;
+UdpTunnel& UdpTunnel::operator=(UdpTunnel&&) noexcept = default;
+UdpTunnel::~UdpTunnel() = default;
+
+Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
+                                  const UdpTunnelOptions& options) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail_errno("tunnel socket", errno);
+    UdpTunnel tunnel(context, fd, options);  // owns fd from here on
+    const int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        return fail_errno("SO_REUSEPORT on the tunnel socket", errno);
+    tunnel.receive_buffer_ = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.receive_buffer);
+    tunnel.send_buffer_ = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.send_buffer);
+    ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    if (options.gro && ::setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) {
+        NM_LOG(warn, "tunnel") << "UDP_GRO refused (" << std::strerror(errno)
+                               << "); receiving one datagram per buffer";
+        tunnel.options_.gro = false;
+    }
+    // Setting a zero default segment size tells whether the kernel knows UDP_SEGMENT at all.
+    const int zero = 0;
+    if (options.gso && ::setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) < 0) {
+        NM_LOG(warn, "tunnel") << "UDP_SEGMENT refused (" << std::strerror(errno)
+                               << "); sending one datagram per packet";
+        tunnel.options_.gso = false;
+    }
+    const sockaddr_in address = to_sockaddr(options.bind);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0)
+        return fail_errno("bind tunnel socket to " + options.bind.address.to_string() + ":" +
+                              std::to_string(options.bind.port),
+                          errno);
+    sockaddr_in bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    tunnel.local_ = from_sockaddr(bound);
+    return tunnel;
+}
+
+awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
+    batch.clear();
+    const size_t n = batch.spare_count();
+    Scratch& s = *scratch_;
+    s.reserve(n);
+    for (;;) {
+        if (!descriptor_.is_open()) co_return fail(Errc::unavailable, "tunnel socket closed");
+        for (size_t j = 0; j < n; ++j) {
+            const auto buffer = batch.spare_buffer(j);
+            s.iovs[j] = {buffer.data(), buffer.size()};
+            msghdr& h = s.messages[j].msg_hdr;
+            h = {};
+            h.msg_name = &s.addresses[j];
+            h.msg_namelen = sizeof(sockaddr_in);
+            h.msg_iov = &s.iovs[j];
+            h.msg_iovlen = 1;
+            h.msg_control = s.controls[j].bytes;
+            h.msg_controllen = sizeof s.controls[j].bytes;
+            s.messages[j].msg_len = 0;
+        }
+        const int r = ::recvmmsg(descriptor_.native_handle(), s.messages.data(),
+                                 static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+        if (r > 0) {
+            ++counters_.receive_calls;
+            bool truncated = false;
+            for (int j = 0; j < r; ++j) {
+                msghdr& h = s.messages[j].msg_hdr;
+                Packet& p = batch.commit(s.messages[j].msg_len);
+                p.peer = from_sockaddr(s.addresses[j]);
+                for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+                    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                        int size = 0;
+                        std::memcpy(&size, CMSG_DATA(c), sizeof size);
+                        if (size > 0 && static_cast<size_t>(size) < p.bytes.size())
+                            p.segment_size = static_cast<uint16_t>(size);
+                    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                        std::memcpy(&counters_.socket_drops, CMSG_DATA(c), sizeof(uint32_t));
+                    }
+                }
+                if (h.msg_flags & MSG_TRUNC) {
+                    ++counters_.receive_truncated;
+                    p.bytes = {};
+                    truncated = true;
+                    continue;
+                }
+                ++counters_.received_buffers;
+                counters_.received_bytes += p.bytes.size();
+                counters_.received_datagrams +=
+                    p.segment_size ? (p.bytes.size() + p.segment_size - 1) / p.segment_size : 1;
+            }
+            if (truncated) batch.retain([](const Packet& p) { return !p.bytes.empty(); });
+            co_return batch.size();
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno != EAGAIN && errno != ECONNREFUSED)
+            co_return fail_errno("recvmmsg on the tunnel socket", errno);
+        if (r < 0 && errno == EAGAIN) {
+            auto [ec] = co_await descriptor_.async_wait(
+                boost::asio::posix::stream_descriptor::wait_read,
+                boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return fail(Errc::unavailable, "tunnel socket wait: " + ec.message());
+        }
+    }
+}
+
+awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets) {
+    Scratch& s = *scratch_;
+    // One message per UDP_SEGMENT send, or per datagram without GSO.
+    auto messages_for = [&](const Packet& p) -> size_t {
+        const size_t seg = p.segment_size;
+        if (!seg || p.bytes.size() <= seg) return 1;
+        const size_t per = options_.gso ? std::max<size_t>(1, std::min(kMaxGsoSegments,
+                                                                       kMaxUdpPayload / seg))
+                                        : 1;
+        return (p.bytes.size() + per * seg - 1) / (per * seg);
+    };
+    size_t total = 0;
+    for (const Packet& p : packets) total += messages_for(p);
+    s.reserve(total);
+    size_t m = 0;
+    for (const Packet& p : packets) {
+        const size_t seg = p.segment_size;
+        const size_t count = messages_for(p);
+        const size_t chunk = count == 1 ? p.bytes.size() : (p.bytes.size() + count - 1) / count;
+        // Chunks hold whole segments: round up to a multiple of the segment size.
+        const size_t step = count == 1 ? chunk : (chunk + seg - 1) / seg * seg;
+        for (size_t at = 0; at < p.bytes.size(); at += step, ++m) {
+            const size_t len = std::min(step, p.bytes.size() - at);
+            s.addresses[m] = to_sockaddr(p.peer);
+            s.iovs[m] = {p.bytes.data() + at, len};
+            msghdr& h = s.messages[m].msg_hdr;
+            h = {};
+            h.msg_name = &s.addresses[m];
+            h.msg_namelen = sizeof(sockaddr_in);
+            h.msg_iov = &s.iovs[m];
+            h.msg_iovlen = 1;
+            s.datagrams[m] = 1;
+            if (seg && len > seg) {
+                h.msg_control = s.controls[m].bytes;
+                h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+                cmsghdr* c = CMSG_FIRSTHDR(&h);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                const uint16_t size = static_cast<uint16_t>(seg);
+                std::memcpy(CMSG_DATA(c), &size, sizeof size);
+                s.datagrams[m] = static_cast<uint32_t>((len + seg - 1) / seg);
+            }
+        }
+    }
+
+    size_t sent = 0;
+    for (size_t i = 0; i < m;) {
+        if (!descriptor_.is_open()) co_return fail(Errc::unavailable, "tunnel socket closed");
+        const unsigned count = static_cast<unsigned>(std::min<size_t>(m - i, kMaxMessagesPerCall));
+        const int r = ::sendmmsg(descriptor_.native_handle(), &s.messages[i], count, MSG_DONTWAIT);
+        if (r > 0) {
+            ++counters_.send_calls;
+            for (int k = 0; k < r; ++k, ++i) {
+                sent += s.datagrams[i];
+                counters_.sent_bytes += s.iovs[i].iov_len;
+            }
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == ENOBUFS) {
+            ++counters_.send_waits;
+            auto [ec] = co_await descriptor_.async_wait(
+                boost::asio::posix::stream_descriptor::wait_write,
+                boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return fail(Errc::unavailable, "tunnel socket wait: " + ec.message());
+            continue;
+        }
+        // The first message of this call was refused: count it and go on with the rest.
+        ++counters_.send_errors;
+        counters_.last_send_errno = errno;
+        ++i;
+    }
+    counters_.sent_datagrams += sent;
+    co_return sent;
+}
+
+void UdpTunnel::close() {
+    boost::system::error_code ignored;
+    descriptor_.close(ignored);
+}
+
+Result<UdpKernelCounters> read_udp_kernel_counters() {
+    // thread-self: the namespace of this thread, which may differ from the process's.
+    std::ifstream in("/proc/thread-self/net/snmp");
+    if (!in) return fail_errno("open /proc/thread-self/net/snmp", errno);
+    std::string names, values, line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Udp: ", 0) != 0) continue;
+        if (names.empty()) names = line;
+        else {
+            values = line;
+            break;
+        }
+    }
+    if (values.empty()) return fail(Errc::not_found, "no Udp lines in /proc/net/snmp");
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    UdpKernelCounters c;
+    while (n >> name && v >> value) {
+        uint64_t number = 0;
+        try {
+            number = std::stoull(value);
+        } catch (const std::exception&) {
+            continue;  // the "Udp:" labels
+        }
+        if (name == "InDatagrams") c.in_datagrams = number;
+        else if (name == "NoPorts") c.no_ports = number;
+        else if (name == "InErrors") c.in_errors = number;
+        else if (name == "OutDatagrams") c.out_datagrams = number;
+        else if (name == "RcvbufErrors") c.rcvbuf_errors = number;
+        else if (name == "SndbufErrors") c.sndbuf_errors = number;
+        else if (name == "InCsumErrors") c.in_csum_errors = number;
+    }
+    return c;
+}
+
+}  // namespace nm

@@ -1,0 +1,87 @@
+#pragma once
+// One shard's tunnel socket: every shard binds the tunnel port with SO_REUSEPORT, so the kernel
+// spreads peers over shards. Batches both ways: recvmmsg with UDP_GRO (many datagrams of a peer
+// in one buffer), sendmmsg with UDP_SEGMENT (one buffer of equal packets as many datagrams).
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "core/error.hpp"
+#include "core/shard.hpp"
+#include "tunnel/packet_batch.hpp"
+
+namespace nm {
+
+struct UdpTunnelOptions {
+    UdpEndpoint bind{};             // address 0 = every address; port 0 = any (tests)
+    int receive_buffer = 32 << 20;  // bytes; 4 MiB overflowed with 4 TCP streams
+    int send_buffer = 32 << 20;
+    bool gro = true;  // UDP_GRO on receive
+    bool gso = true;  // UDP_SEGMENT on send; false sends each segment as its own datagram
+};
+
+struct UdpTunnelCounters {
+    uint64_t receive_calls = 0, received_buffers = 0, received_datagrams = 0, received_bytes = 0;
+    uint64_t receive_truncated = 0;
+    uint64_t send_calls = 0, sent_datagrams = 0, sent_bytes = 0;
+    uint64_t send_waits = 0;   // the socket buffer was full; we waited for room
+    uint64_t send_errors = 0;  // messages the kernel refused (unreachable, too big...)
+    int last_send_errno = 0;
+    uint32_t socket_drops = 0;  // datagrams this socket dropped for a full buffer (SO_RXQ_OVFL)
+};
+
+// The kernel's UDP counters of the calling thread's network namespace (/proc/net/snmp).
+struct UdpKernelCounters {
+    uint64_t in_datagrams = 0, no_ports = 0, in_errors = 0, out_datagrams = 0;
+    uint64_t rcvbuf_errors = 0, sndbuf_errors = 0, in_csum_errors = 0;
+};
+Result<UdpKernelCounters> read_udp_kernel_counters();
+
+class UdpTunnel {
+public:
+    // Socket, SO_REUSEPORT, buffers (forced past rmem_max when we may), GRO, bind.
+    static Result<UdpTunnel> open(boost::asio::io_context& context, const UdpTunnelOptions& options);
+
+    UdpTunnel(UdpTunnel&&) noexcept;
+    UdpTunnel& operator=(UdpTunnel&&) noexcept;
+    ~UdpTunnel();
+
+    UdpEndpoint local() const { return local_; }
+    int receive_buffer() const { return receive_buffer_; }  // as the kernel reports it
+    int send_buffer() const { return send_buffer_; }
+    bool gro() const { return options_.gro; }
+    bool gso() const { return options_.gso; }
+
+    // Clears `batch`, waits until datagrams arrive and receives up to batch.capacity() buffers in
+    // one call. Packets: bytes, peer = source, segment_size = GRO segment size (0: one datagram).
+    awaitable<Result<size_t>> receive_batch(PacketBatch& batch);
+
+    // Sends every packet to its peer in as few sendmmsg calls as the kernel allows (a buffer
+    // with segment_size is cut into UDP_SEGMENT sends of at most 64 segments and 64 KiB). Waits
+    // when the socket buffer is full; a message the kernel refuses is counted and skipped.
+    // Returns the number of datagrams sent.
+    awaitable<Result<size_t>> send_batch(std::span<const Packet> packets);
+
+    const UdpTunnelCounters& counters() const { return counters_; }
+    void close();
+
+private:
+    struct Scratch;
+    UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options);
+
+    boost::asio::posix::stream_descriptor descriptor_;
+    UdpTunnelOptions options_;
+    UdpEndpoint local_{};
+    int receive_buffer_ = 0, send_buffer_ = 0;
+    UdpTunnelCounters counters_;
+    std::unique_ptr<Scratch> scratch_;  // message headers reused by every call
+};
+
+}  // namespace nm

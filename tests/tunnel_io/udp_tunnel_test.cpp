@@ -1,0 +1,167 @@
+// UdpTunnel: GSO sends, GRO receives, drops counted, on a test namespace's loopback.
+#include <catch2/catch.hpp>
+
+#include "test_async.hpp"
+#include "test_netns.hpp"
+#include "test_packets.hpp"
+#include "tunnel/udp_tunnel.hpp"
+
+using namespace nm;
+using namespace nm::test;
+
+namespace {
+
+const Ipv4 kLoopback{0x7f000001};
+
+UdpTunnel open_socket(boost::asio::io_context& context, UdpTunnelOptions options = {}) {
+    if (options.bind.address == Ipv4{}) options.bind.address = kLoopback;
+    auto socket = UdpTunnel::open(context, options);
+    REQUIRE(socket);
+    return std::move(*socket);
+}
+
+// `count` datagrams of `size` bytes (the last `last` bytes), distinct contents, end to end.
+std::vector<uint8_t> datagrams(size_t count, size_t size, size_t last) {
+    std::vector<uint8_t> all;
+    for (size_t i = 0; i < count; ++i) {
+        auto d = pattern(i + 1 == count ? last : size, static_cast<uint32_t>(i + 7));
+        all.insert(all.end(), d.begin(), d.end());
+    }
+    return all;
+}
+
+// Receives until `count` datagrams arrived; returns them one per entry, and how many receives
+// came coalesced by GRO.
+awaitable<std::pair<std::vector<std::vector<uint8_t>>, size_t>> receive_datagrams(
+    UdpTunnel& socket, PacketBatch& batch, size_t count, UdpEndpoint expected_source) {
+    std::vector<std::vector<uint8_t>> got;
+    size_t coalesced = 0;
+    while (got.size() < count) {
+        auto n = co_await socket.receive_batch(batch);
+        REQUIRE(n);
+        for (const Packet& p : batch) {
+            CHECK(p.peer == expected_source);
+            if (p.segment_size) ++coalesced;
+            for_each_datagram(p, [&](std::span<uint8_t> d) { got.emplace_back(d.begin(), d.end()); });
+        }
+    }
+    co_return std::pair{got, coalesced};
+}
+
+}  // namespace
+
+TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
+    const size_t count = GENERATE(2, 20, 64, 100, 200);
+    TestNetns ns("tiogso");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto sender = open_socket(context);
+    auto receiver = open_socket(context);
+    REQUIRE(sender.gso());
+    REQUIRE(receiver.gro());
+    auto bytes = datagrams(count, 1400, 321);
+    Packet packet;
+    packet.bytes = bytes;
+    packet.peer = receiver.local();
+    packet.segment_size = 1400;
+
+    auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
+    REQUIRE(sent);
+    CHECK(*sent == count);
+    // Several UDP_SEGMENT messages when over 64 segments or 64 KiB, still one sendmmsg.
+    CHECK(sender.counters().send_calls == 1);
+    CHECK(sender.counters().send_errors == 0);
+
+    BufferPool pool(16);
+    PacketBatch batch(pool, 16);
+    auto [got, coalesced] =
+        run_until_done(context, receive_datagrams(receiver, batch, count, sender.local()));
+    REQUIRE(got.size() == count);
+    for (size_t i = 0; i < count; ++i) {
+        INFO("datagram " << i);
+        CHECK(got[i] == pattern(i + 1 == count ? 321 : 1400, static_cast<uint32_t>(i + 7)));
+    }
+    CHECK(coalesced > 0);
+    CHECK(receiver.counters().received_datagrams == count);
+}
+
+TEST_CASE("without GSO every segment goes as its own datagram") {
+    TestNetns ns("tionogso");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto sender = open_socket(context, {.gso = false});
+    auto receiver = open_socket(context, {.gro = false});
+    auto bytes = datagrams(10, 1000, 1000);
+    Packet packet{bytes, {}, receiver.local(), 1000};
+    auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
+    REQUIRE(sent);
+    CHECK(*sent == 10);
+    BufferPool pool(16);
+    PacketBatch batch(pool, 16);
+    auto [got, coalesced] =
+        run_until_done(context, receive_datagrams(receiver, batch, 10, sender.local()));
+    CHECK(got.size() == 10);
+    CHECK(coalesced == 0);
+}
+
+TEST_CASE("tunnel sockets of every shard share one port") {
+    TestNetns ns("tioport");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto first = open_socket(context);
+    auto second = UdpTunnel::open(context, {.bind = first.local()});
+    REQUIRE(second);
+    CHECK(second->local() == first.local());
+    // Large buffers: we are root, so *BUFFORCE goes past rmem_max (the kernel reports double).
+    CHECK(first.receive_buffer() >= 32 << 20);
+    CHECK(first.send_buffer() >= 32 << 20);
+}
+
+TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
+    TestNetns ns("tiounr");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto sender = open_socket(context);
+    auto receiver = open_socket(context);
+    auto bytes = pattern(100);
+    std::vector<Packet> packets = {
+        {bytes, {}, {Ipv4{0x0a636363}, 9}, 0},  // 10.99.99.99: no route in this namespace
+        {bytes, {}, receiver.local(), 0}};
+    auto sent = run_until_done(context, sender.send_batch(packets));
+    REQUIRE(sent);
+    CHECK(*sent == 1);
+    CHECK(sender.counters().send_errors == 1);
+    CHECK(sender.counters().last_send_errno == ENETUNREACH);
+}
+
+TEST_CASE("receive drops for a full socket buffer are counted by the socket and the kernel") {
+    TestNetns ns("tiodrop");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto sender = open_socket(context);
+    auto receiver = open_socket(context, {.receive_buffer = 4096, .gro = false});
+    auto before = read_udp_kernel_counters();
+    REQUIRE(before);
+    auto bytes = pattern(1000);
+    std::vector<Packet> packets(200, Packet{bytes, {}, receiver.local(), 0});
+    REQUIRE(run_until_done(context, sender.send_batch(packets)));
+    // The kernel stamps a datagram with the drops before it was queued: drain what got in, then
+    // one more datagram carries the count.
+    BufferPool pool(4);
+    PacketBatch batch(pool, 4);
+    size_t drained = 0;
+    while (drained < 200) {
+        auto n = run_until_done(context, receiver.receive_batch(batch));
+        REQUIRE(n);
+        drained += *n;
+        if (receiver.counters().socket_drops > 0) break;
+        Packet marker{bytes, {}, receiver.local(), 0};
+        REQUIRE(run_until_done(context, sender.send_batch(std::span(&marker, 1))));
+    }
+    CHECK(receiver.counters().socket_drops > 0);
+    auto after = read_udp_kernel_counters();
+    REQUIRE(after);
+    CHECK(after->rcvbuf_errors > before->rcvbuf_errors);
+    CHECK(after->rcvbuf_errors - before->rcvbuf_errors == receiver.counters().socket_drops);
+    CHECK(after->in_datagrams >= before->in_datagrams + 1);
+}
