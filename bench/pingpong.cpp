@@ -1,24 +1,33 @@
 // 1-byte TCP ping-pong: the request/response latency of a path (netperf TCP_RR is not in Debian main).
 //
 //   pingpong server [--bind ADDR] [--port P]
-//   pingpong client HOST [--port P] [--seconds S] [--warmup N] [--json]
+//   pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]
 //
 // The client sends one byte, waits for the echo, and repeats for S seconds on one connection with
 // TCP_NODELAY; it prints the round-trip percentiles in microseconds. The first N round trips
 // (default 200) warm up caches, ARP and the tunnel's flow state and are not counted.
+//
+// --awake keeps every CPU out of its idle state during the test with one SCHED_IDLE spinner per
+// CPU (any other runnable thread preempts it at once). In a VM, waking an idle vCPU costs tens of
+// microseconds, more than a veth round trip, and how often it happens depends on whatever else
+// runs; without --awake the percentiles measure that as much as the path.
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +43,7 @@ struct Options {
   double seconds = 5.0;
   long warmup = 200;
   bool json = false;
+  bool awake = false;
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -46,7 +56,7 @@ struct Options {
 [[noreturn]] void usage() {
   std::fputs(
       "usage: pingpong server [--bind ADDR] [--port P]\n"
-      "       pingpong client HOST [--port P] [--seconds S] [--warmup N] [--json]\n",
+      "       pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]\n",
       stderr);
   std::exit(2);
 }
@@ -69,6 +79,10 @@ Options parse(int argc, char** argv) {
     std::string_view a = argv[i];
     if (a == "--json") {
       o.json = true;
+      continue;
+    }
+    if (a == "--awake") {
+      o.awake = true;
       continue;
     }
     if (i + 1 >= argc) usage();
@@ -137,6 +151,40 @@ int run_server(const Options& o) {
   }
 }
 
+// One lowest-priority spinner per CPU the process may run on; they stop when the object dies.
+class IdleSpinners {
+ public:
+  IdleSpinners() {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) die_errno("sched_getaffinity");
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &allowed)) continue;
+      threads_.emplace_back([this, cpu] { spin(cpu); });
+    }
+  }
+  IdleSpinners(const IdleSpinners&) = delete;
+  IdleSpinners& operator=(const IdleSpinners&) = delete;
+  ~IdleSpinners() {
+    stop_.store(true, std::memory_order_relaxed);
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void spin(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    sched_param p{};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &p) != 0) return;  // never spin at normal priority
+    while (!stop_.load(std::memory_order_relaxed)) {
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
 double percentile(std::vector<double>& v, double p) {
   auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
@@ -150,6 +198,9 @@ int run_client(const Options& o) {
   sockaddr_in sa = address(o.host, o.port);
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
     die_errno("connect " + o.host + ":" + std::to_string(o.port));
+
+  std::optional<IdleSpinners> spinners;
+  if (o.awake) spinners.emplace();
 
   using clock = std::chrono::steady_clock;
   std::vector<double> rtt_us;
@@ -167,6 +218,7 @@ int run_client(const Options& o) {
     if (i >= o.warmup) rtt_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   close(fd);
+  spinners.reset();
   if (rtt_us.empty()) die("no round trips completed after the warm-up; raise --seconds");
 
   const double n = static_cast<double>(rtt_us.size());

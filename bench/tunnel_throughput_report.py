@@ -1,6 +1,6 @@
 """Turns the raw outputs of bench/tunnel_throughput into the table and the JSON file.
 
-usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED [JSON_FILE]
+usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED RR_MODE [JSON_FILE]
 
 RESULTS_DIR/<path>/ holds tcp1.json, tcp4.json, udp.json (iperf3 --json), rr.json (pingpong
 --json), *.snmp (/proc/net/snmp of the client namespace around the TCP runs), cpu_before/after
@@ -153,9 +153,9 @@ def ratio(a, b):
     return f"{a / b:.2f}x"
 
 
-def print_table(res, paths, seconds, started):
+def print_table(res, paths, seconds, started, rr_mode):
     print(f"tunnel_throughput  {started}  kernel {platform.release()}  {os.cpu_count()} cores  "
-          f"{seconds} s per test  ({iperf3_version()})  load average before: {load_before()}")
+          f"{seconds} s per test  ({iperf3_version()})  ping-pong {rr_mode}  load average before: {load_before()}")
     width = max(18, *(len(p) + 2 for p in paths))
     print("metric".ljust(20) + "".join(p.rjust(width) for p in paths))
     for key, unit, _ in METRICS:
@@ -222,21 +222,23 @@ def iperf3_version():
 
 
 def main():
-    if len(sys.argv) < 5:
+    if len(sys.argv) < 6:
         sys.exit(__doc__)
     global RESULTS
     results, paths, seconds, started = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+    rr_mode = sys.argv[5].lstrip("-")
     RESULTS = results
-    json_file = sys.argv[5] if len(sys.argv) > 5 else ""
+    json_file = sys.argv[6] if len(sys.argv) > 6 else ""
     res = {p: collect(os.path.join(results, p), p) for p in paths}
-    print_table(res, paths, seconds, started)
     if json_file:
         doc = {"started": started, "seconds_per_test": int(seconds), "kernel": platform.release(),
-               "cores": os.cpu_count(), "iperf3": iperf3_version(), "loadavg_before": load_before()}
+               "cores": os.cpu_count(), "iperf3": iperf3_version(), "loadavg_before": load_before(),
+               "rr_mode": rr_mode}
         doc.update(res)
         with open(json_file, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
+    print_table(res, paths, seconds, started, rr_mode)
 
 
 if __name__ == "__main__":
