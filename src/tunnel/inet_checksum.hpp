@@ -67,8 +67,12 @@ inline uint16_t load16(const uint8_t* p) {
     std::memcpy(&v, p, 2);
     return v;
 }
-inline void store16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline uint16_t get_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline void store16(uint8_t* p, uint16_t v) {
+    std::memcpy(p, &v, 2);
+}
+inline uint16_t get_be16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 inline void put_be16(uint8_t* p, uint16_t v) {
     p[0] = static_cast<uint8_t>(v >> 8);
     p[1] = static_cast<uint8_t>(v);

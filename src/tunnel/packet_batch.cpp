@@ -64,13 +64,16 @@ std::span<uint8_t> PacketBatch::next_buffer() const {
 }
 
 Packet& PacketBatch::commit(size_t length) {
-    if (full() || length > buffer_size_) throw std::logic_error("PacketBatch::commit past capacity");
+    if (full() || length > buffer_size_)
+        throw std::logic_error("PacketBatch::commit past capacity");
     Packet& p = packets_.emplace_back();
     p.bytes = buffers_[used_++].data().first(length);
     return p;
 }
 
-Packet& PacketBatch::push(const Packet& packet) { return packets_.emplace_back(packet); }
+Packet& PacketBatch::push(const Packet& packet) {
+    return packets_.emplace_back(packet);
+}
 
 PooledBuffer PacketBatch::take_buffer(const Packet& packet) {
     const uint8_t* at = packet.bytes.data();

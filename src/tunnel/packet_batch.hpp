@@ -23,7 +23,7 @@ class BufferPool;
 // One pool buffer, returned to its pool when destroyed. Move-only. Must be destroyed on the shard
 // that owns the pool (the pool has no lock).
 class PooledBuffer {
-public:
+  public:
     PooledBuffer() = default;
     PooledBuffer(PooledBuffer&& other) noexcept;
     PooledBuffer& operator=(PooledBuffer&& other) noexcept;
@@ -34,7 +34,7 @@ public:
     explicit operator bool() const { return pool_ != nullptr; }
     std::span<uint8_t> data() const;
 
-private:
+  private:
     friend class BufferPool;
     PooledBuffer(BufferPool* pool, uint32_t index) : pool_(pool), index_(index) {}
     BufferPool* pool_ = nullptr;
@@ -43,7 +43,7 @@ private:
 
 // A fixed number of equal buffers in one allocation, handed out and taken back on one shard.
 class BufferPool {
-public:
+  public:
     BufferPool(size_t count, size_t buffer_size = kPacketBufferSize);
     BufferPool(const BufferPool&) = delete;
     BufferPool& operator=(const BufferPool&) = delete;
@@ -56,7 +56,7 @@ public:
     size_t available() const { return free_.size(); }
     uint64_t exhausted() const { return exhausted_; }
 
-private:
+  private:
     friend class PooledBuffer;
     std::span<uint8_t> buffer(uint32_t index) const {
         return {memory_.get() + size_t{index} * buffer_size_, buffer_size_};
@@ -101,7 +101,7 @@ void for_each_datagram(const Packet& received, F&& fn) {
 // them. Packets may also point at memory outside the batch (push): the merge output refers to the
 // receive batch for packets it passes through unchanged.
 class PacketBatch {
-public:
+  public:
     // Throws std::runtime_error when the pool has fewer than `capacity` free buffers (a startup
     // sizing mistake).
     PacketBatch(BufferPool& pool, size_t capacity);
@@ -140,7 +140,7 @@ public:
     // bytes are not in this batch.
     PooledBuffer take_buffer(const Packet& packet);
 
-private:
+  private:
     BufferPool* pool_;
     size_t buffer_size_;
     std::vector<PooledBuffer> buffers_;

@@ -50,8 +50,8 @@ std::optional<TcpSegment> parse_tcp(std::span<const uint8_t> p) {
 bool same_flow(std::span<const uint8_t> a, bool a_v6, size_t a_l4, std::span<const uint8_t> b,
                const TcpSegment& s) {
     if (a_v6 != s.v6) return false;
-    const bool addresses = s.v6 ? std::memcmp(&a[8], &b[8], 32) == 0
-                                : std::memcmp(&a[12], &b[12], 8) == 0;
+    const bool addresses =
+        s.v6 ? std::memcmp(&a[8], &b[8], 32) == 0 : std::memcmp(&a[12], &b[12], 8) == 0;
     return addresses && std::memcmp(&a[a_l4], &b[s.l4], 4) == 0;
 }
 
@@ -100,8 +100,8 @@ void SegmentMerger::add(std::span<uint8_t> packet, PacketBatch& out) {
                  (s->v6 ? std::memcmp(f, p, 4) != 0 || std::memcmp(f + 6, p + 6, 2) != 0
                         : std::memcmp(f, p, 2) != 0 || std::memcmp(f + 6, p + 6, 4) != 0 ||
                               std::memcmp(f + 20, p + 20, s->l4 - 20) != 0) ||
-                 std::memcmp(ft + 8, pt + 8, 5) != 0 ||   // ack, data offset
-                 std::memcmp(ft + 14, pt + 14, 2) != 0 ||  // window
+                 std::memcmp(ft + 8, pt + 8, 5) != 0 ||                        // ack, data offset
+                 std::memcmp(ft + 14, pt + 14, 2) != 0 ||                      // window
                  std::memcmp(ft + 18, pt + 18, s->headers - s->l4 - 18) != 0)  // urg, options
             reject = &counters_.reject_header;
         else if (!s->v6 && inet::get_be16(p + 4) != unit->next_id)

@@ -13,11 +13,11 @@ constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
 
 // Where the parts of a GSO packet are.
 struct GsoLayout {
-    size_t length = 0;      // IP packet bytes (from the IP header, not the read size)
-    size_t l4 = 0;          // offset of the TCP/UDP header
-    size_t headers = 0;     // offset of the payload
-    size_t segment = 0;     // payload bytes per segment
-    size_t count = 0;       // segments
+    size_t length = 0;   // IP packet bytes (from the IP header, not the read size)
+    size_t l4 = 0;       // offset of the TCP/UDP header
+    size_t headers = 0;  // offset of the payload
+    size_t segment = 0;  // payload bytes per segment
+    size_t count = 0;    // segments
     uint8_t protocol = 0;
     bool v6 = false;
 };
@@ -26,7 +26,8 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
     const auto bytes = p.bytes;
     const VirtioNetHdr& h = p.vnet;
     GsoLayout g;
-    if (bytes.size() < 20) return fail(Errc::invalid_argument, "GSO packet shorter than an IP header");
+    if (bytes.size() < 20)
+        return fail(Errc::invalid_argument, "GSO packet shorter than an IP header");
     const unsigned version = bytes[0] >> 4;
     if (version == 4) {
         const size_t ihl = size_t{bytes[0] & 0x0fu} * 4;
@@ -36,7 +37,8 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
         g.l4 = ihl;
         g.protocol = bytes[9];
     } else if (version == 6) {
-        if (bytes.size() < 40) return fail(Errc::invalid_argument, "GSO packet shorter than IPv6 header");
+        if (bytes.size() < 40)
+            return fail(Errc::invalid_argument, "GSO packet shorter than IPv6 header");
         g.v6 = true;
         g.length = 40 + size_t{inet::get_be16(&bytes[4])};
         if (g.length > bytes.size())
@@ -57,7 +59,8 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
         case VirtioNetHdr::kGsoTcpV6:
             if ((h.gso() == VirtioNetHdr::kGsoTcpV4) == g.v6)
                 return fail(Errc::invalid_argument, "GSO TCP type does not match the IP version");
-            if (g.l4 + 20 > g.length) return fail(Errc::invalid_argument, "GSO TCP header truncated");
+            if (g.l4 + 20 > g.length)
+                return fail(Errc::invalid_argument, "GSO TCP header truncated");
             g.headers = g.l4 + static_cast<size_t>(bytes[g.l4 + 12] >> 4) * 4;
             if (g.headers < g.l4 + 20 || g.headers > g.length)
                 return fail(Errc::invalid_argument, "GSO TCP data offset out of range");
@@ -65,7 +68,8 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
             break;
         case VirtioNetHdr::kGsoUdpL4:
             g.headers = g.l4 + 8;
-            if (g.headers > g.length) return fail(Errc::invalid_argument, "GSO UDP header truncated");
+            if (g.headers > g.length)
+                return fail(Errc::invalid_argument, "GSO UDP header truncated");
             g.protocol = kProtoUdp;
             break;
         default:
@@ -74,7 +78,8 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
     }
     if (h.gso_size == 0) return fail(Errc::invalid_argument, "GSO packet with gso_size 0");
     g.segment = h.gso_size;
-    if (max_packet <= g.headers) return fail(Errc::invalid_argument, "max_packet below header size");
+    if (max_packet <= g.headers)
+        return fail(Errc::invalid_argument, "max_packet below header size");
     g.segment = std::min(g.segment, max_packet - g.headers);
     const size_t payload = g.length - g.headers;
     g.count = std::max<size_t>(1, (payload + g.segment - 1) / g.segment);

@@ -39,21 +39,21 @@ size_t split_size(const Packet& from_tun, size_t max_packet = 65535);
 
 // Why packets of one flow were not merged into the unit before them. Flow changes are not rejects.
 struct MergeCounters {
-    uint64_t units = 0;         // super-segments produced
-    uint64_t unit_segments = 0; // packets that went into them
-    uint64_t passed = 0;        // packets written as received
+    uint64_t units = 0;            // super-segments produced
+    uint64_t unit_segments = 0;    // packets that went into them
+    uint64_t passed = 0;           // packets written as received
     uint64_t reject_sequence = 0;  // not contiguous with the unit (loss, reordering)
     uint64_t reject_header = 0;    // IP or TCP header fields differ (TOS/ECN, TTL, window, options)
     uint64_t reject_ip_id = 0;     // IPv4 id not the next one
     uint64_t reject_size = 0;      // larger than the unit's segment size, or the unit is full
     uint64_t reject_flags = 0;     // SYN/RST/URG/CWR, or no payload
-    uint64_t reject_no_buffer = 0; // out of output buffers
-    uint64_t flows_evicted = 0;    // more open flows in one batch than the merger tracks
+    uint64_t reject_no_buffer = 0;  // out of output buffers
+    uint64_t flows_evicted = 0;     // more open flows in one batch than the merger tracks
 };
 
 // Merges received inner packets into TUN writes. One per shard; keeps no state between calls.
 class SegmentMerger {
-public:
+  public:
     // Most flows merged at once within one call; more flows still pass, merged less.
     static constexpr size_t kMaxOpenFlows = 8;
 
@@ -70,7 +70,7 @@ public:
 
     const MergeCounters& counters() const { return counters_; }
 
-private:
+  private:
     // A flow's segments gathered so far. Built in an output buffer once a second segment joins.
     struct Unit {
         bool open = false;

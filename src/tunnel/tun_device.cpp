@@ -26,10 +26,10 @@ Result<int> open_queue(const std::string& name, bool vnet_hdr) {
     if (::ioctl(fd, TUNSETIFF, &request) < 0) {
         const int err = errno;
         ::close(fd);
-        return fail_errno("TUNSETIFF " + name +
-                              (err == EINVAL ? " (a device of that name exists with other flags?)"
-                                             : ""),
-                          err);
+        return fail_errno(
+            "TUNSETIFF " + name +
+                (err == EINVAL ? " (a device of that name exists with other flags?)" : ""),
+            err);
     }
     return fd;
 }
@@ -71,9 +71,9 @@ std::string TunOffloads::to_string() const {
 unsigned negotiate_offloads(unsigned wanted, const std::function<bool(unsigned)>& try_set) {
     if (try_set(wanted)) return wanted;
     // TSO needs CSUM, so CSUM goes first; USO4 and USO6 are one group for the kernel.
-    static constexpr unsigned groups[] = {
-        tun_offload::csum, tun_offload::tso4 | tun_offload::tso_ecn, tun_offload::tso6,
-        tun_offload::uso4 | tun_offload::uso6};
+    static constexpr unsigned groups[] = {tun_offload::csum,
+                                          tun_offload::tso4 | tun_offload::tso_ecn,
+                                          tun_offload::tso6, tun_offload::uso4 | tun_offload::uso6};
     unsigned accepted = 0;
     bool last_call_accepted = true;
     for (unsigned group : groups) {
@@ -110,9 +110,9 @@ Result<TunDevice> TunDevice::open(const TunOptions& options) {
             return false;
         });
         if (device.offloads_.flags != options.wanted)
-            NM_LOG(info, "tunnel") << options.name << ": kernel refused some TUN offloads ("
-                                   << std::strerror(last_errno) << "); using "
-                                   << device.offloads_.to_string();
+            NM_LOG(info, "tunnel")
+                << options.name << ": kernel refused some TUN offloads ("
+                << std::strerror(last_errno) << "); using " << device.offloads_.to_string();
     }
     if (options.txqueuelen) {
         if (auto ok = set_txqueuelen(options.name, options.txqueuelen); ok)

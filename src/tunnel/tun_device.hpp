@@ -2,11 +2,10 @@
 // The agent's TUN device: one IFF_MULTI_QUEUE queue per shard, opened with IFF_VNET_HDR and the
 // segmentation offloads the kernel accepts, so reads may be 64 KiB super-segments.
 // Addresses, MTU, routes and link state belong to the environment code (netlink), not here.
+#include <boost/asio/io_context.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "core/error.hpp"
 #include "tunnel/tun_queue.hpp"
@@ -49,7 +48,7 @@ struct TunOptions {
 };
 
 class TunDevice {
-public:
+  public:
     // Opens every queue, negotiates offloads, raises txqueuelen. Needs CAP_NET_ADMIN; the device
     // lives in the calling thread's network namespace and goes away when every queue is closed.
     static Result<TunDevice> open(const TunOptions& options);
@@ -66,7 +65,7 @@ public:
     // Moves queue i onto `context` (the shard that will use it). Once per queue.
     Result<TunQueue> attach_queue(unsigned i, boost::asio::io_context& context);
 
-private:
+  private:
     TunDevice() = default;
     std::string name_;
     std::vector<int> fds_;  // -1 once attached

@@ -42,9 +42,9 @@ awaitable<Result<size_t>> TunQueue::read_batch(PacketBatch& batch) {
             ++counters_.read_batches;
             co_return batch.size();
         }
-        auto [ec] = co_await descriptor_.async_wait(
-            boost::asio::posix::stream_descriptor::wait_read,
-            boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec] =
+            co_await descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                            boost::asio::as_tuple(boost::asio::use_awaitable));
         if (ec) co_return fail(Errc::unavailable, "TUN queue wait: " + ec.message());
     }
 }

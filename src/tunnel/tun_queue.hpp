@@ -1,11 +1,10 @@
 #pragma once
 // One queue of a multi-queue TUN on one shard: batch reads driven by the shard's io_context
 // (io_uring), and writes that never block (a full queue drops and counts).
-#include <cstdint>
-#include <span>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstdint>
+#include <span>
 
 #include "core/error.hpp"
 #include "core/shard.hpp"
@@ -23,7 +22,7 @@ struct TunQueueCounters {
 };
 
 class TunQueue {
-public:
+  public:
     // Takes ownership of `fd` (a non-blocking TUN queue).
     TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr);
 
@@ -42,7 +41,7 @@ public:
     // Cancels a pending read_batch and closes the queue.
     void close();
 
-private:
+  private:
     boost::asio::posix::stream_descriptor descriptor_;
     bool vnet_hdr_;
     TunQueueCounters counters_;

@@ -168,9 +168,9 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
         if (r < 0 && errno != EAGAIN && errno != ECONNREFUSED)
             co_return fail_errno("recvmmsg on the tunnel socket", errno);
         if (r < 0 && errno == EAGAIN) {
-            auto [ec] = co_await descriptor_.async_wait(
-                boost::asio::posix::stream_descriptor::wait_read,
-                boost::asio::as_tuple(boost::asio::use_awaitable));
+            auto [ec] =
+                co_await descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                                boost::asio::as_tuple(boost::asio::use_awaitable));
             if (ec) co_return fail(Errc::unavailable, "tunnel socket wait: " + ec.message());
         }
     }
@@ -182,9 +182,8 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
     auto messages_for = [&](const Packet& p) -> size_t {
         const size_t seg = p.segment_size;
         if (!seg || p.bytes.size() <= seg) return 1;
-        const size_t per = options_.gso ? std::max<size_t>(1, std::min(kMaxGsoSegments,
-                                                                       kMaxUdpPayload / seg))
-                                        : 1;
+        const size_t per =
+            options_.gso ? std::max<size_t>(1, std::min(kMaxGsoSegments, kMaxUdpPayload / seg)) : 1;
         return (p.bytes.size() + per * seg - 1) / (per * seg);
     };
     size_t total = 0;
@@ -238,9 +237,9 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == ENOBUFS) {
             ++counters_.send_waits;
-            auto [ec] = co_await descriptor_.async_wait(
-                boost::asio::posix::stream_descriptor::wait_write,
-                boost::asio::as_tuple(boost::asio::use_awaitable));
+            auto [ec] =
+                co_await descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                                                boost::asio::as_tuple(boost::asio::use_awaitable));
             if (ec) co_return fail(Errc::unavailable, "tunnel socket wait: " + ec.message());
             continue;
         }
@@ -265,7 +264,8 @@ Result<UdpKernelCounters> read_udp_kernel_counters() {
     std::string names, values, line;
     while (std::getline(in, line)) {
         if (line.rfind("Udp: ", 0) != 0) continue;
-        if (names.empty()) names = line;
+        if (names.empty())
+            names = line;
         else {
             values = line;
             break;
@@ -282,13 +282,20 @@ Result<UdpKernelCounters> read_udp_kernel_counters() {
         } catch (const std::exception&) {
             continue;  // the "Udp:" labels
         }
-        if (name == "InDatagrams") c.in_datagrams = number;
-        else if (name == "NoPorts") c.no_ports = number;
-        else if (name == "InErrors") c.in_errors = number;
-        else if (name == "OutDatagrams") c.out_datagrams = number;
-        else if (name == "RcvbufErrors") c.rcvbuf_errors = number;
-        else if (name == "SndbufErrors") c.sndbuf_errors = number;
-        else if (name == "InCsumErrors") c.in_csum_errors = number;
+        if (name == "InDatagrams")
+            c.in_datagrams = number;
+        else if (name == "NoPorts")
+            c.no_ports = number;
+        else if (name == "InErrors")
+            c.in_errors = number;
+        else if (name == "OutDatagrams")
+            c.out_datagrams = number;
+        else if (name == "RcvbufErrors")
+            c.rcvbuf_errors = number;
+        else if (name == "SndbufErrors")
+            c.sndbuf_errors = number;
+        else if (name == "InCsumErrors")
+            c.in_csum_errors = number;
     }
     return c;
 }

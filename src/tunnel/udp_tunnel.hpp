@@ -5,13 +5,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "core/error.hpp"
 #include "core/shard.hpp"
@@ -45,9 +44,10 @@ struct UdpKernelCounters {
 Result<UdpKernelCounters> read_udp_kernel_counters();
 
 class UdpTunnel {
-public:
+  public:
     // Socket, SO_REUSEPORT, buffers (forced past rmem_max when we may), GRO, bind.
-    static Result<UdpTunnel> open(boost::asio::io_context& context, const UdpTunnelOptions& options);
+    static Result<UdpTunnel> open(boost::asio::io_context& context,
+                                  const UdpTunnelOptions& options);
 
     UdpTunnel(UdpTunnel&&) noexcept;
     UdpTunnel& operator=(UdpTunnel&&) noexcept;
@@ -72,7 +72,7 @@ public:
     const UdpTunnelCounters& counters() const { return counters_; }
     void close();
 
-private:
+  private:
     struct Scratch;
     UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options);
 

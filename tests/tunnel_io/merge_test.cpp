@@ -14,9 +14,7 @@ namespace {
 struct Received {
     std::vector<std::vector<uint8_t>> storage;
     std::vector<Packet> packets;
-    void add(std::vector<uint8_t> bytes) {
-        storage.push_back(std::move(bytes));
-    }
+    void add(std::vector<uint8_t> bytes) { storage.push_back(std::move(bytes)); }
     std::span<const Packet> view() {
         packets.clear();
         for (auto& s : storage) packets.push_back(Packet{s, {}, {}, 0});
@@ -29,8 +27,8 @@ std::vector<std::vector<uint8_t>> segments(TcpSpec spec, size_t count, size_t si
                                            size_t last_size = 0) {
     std::vector<std::vector<uint8_t>> v;
     for (size_t i = 0; i < count; ++i) {
-        spec.payload = pattern(i + 1 == count && last_size ? last_size : size,
-                               spec.seq ^ spec.flow.sport);
+        spec.payload =
+            pattern(i + 1 == count && last_size ? last_size : size, spec.seq ^ spec.flow.sport);
         v.push_back(tcp_packet(spec));
         spec.seq += static_cast<uint32_t>(spec.payload.size());
         ++spec.id;
@@ -43,7 +41,8 @@ std::vector<uint8_t> completed(const Packet& unit) {
     std::vector<uint8_t> bytes(unit.bytes.begin(), unit.bytes.end());
     if (!unit.vnet.needs_csum()) return bytes;
     const size_t field = size_t{unit.vnet.csum_start} + unit.vnet.csum_offset;
-    const uint16_t sum = static_cast<uint16_t>(~reference_sum(std::span(bytes).subspan(unit.vnet.csum_start)));
+    const uint16_t sum =
+        static_cast<uint16_t>(~reference_sum(std::span(bytes).subspan(unit.vnet.csum_start)));
     bytes[field] = static_cast<uint8_t>(sum >> 8);
     bytes[field + 1] = static_cast<uint8_t>(sum);
     return bytes;
@@ -339,8 +338,8 @@ TEST_CASE("a GRO receive of many datagrams merges like separate receives") {
     REQUIRE(out.size() == 1);
     CHECK(out[0].vnet.gso_size == 1000);
     CHECK(checksums_ok(completed(out[0])));
-    CHECK(std::vector<uint8_t>(parse(out[0].bytes).payload.begin(), parse(out[0].bytes).payload.end()) ==
-          payload_of(segs));
+    CHECK(std::vector<uint8_t>(parse(out[0].bytes).payload.begin(),
+                               parse(out[0].bytes).payload.end()) == payload_of(segs));
 }
 
 TEST_CASE("more flows than the merger tracks still all arrive, in order per flow") {
@@ -366,7 +365,8 @@ TEST_CASE("more flows than the merger tracks still all arrive, in order per flow
         const uint16_t sport = static_cast<uint16_t>(full[20] << 8 | full[21]);
         got[sport].insert(got[sport].end(), pl.begin(), pl.end());
     }
-    for (size_t f = 0; f < flows; ++f) CHECK(got[static_cast<uint16_t>(30000 + f)] == payload_of(per_flow[f]));
+    for (size_t f = 0; f < flows; ++f)
+        CHECK(got[static_cast<uint16_t>(30000 + f)] == payload_of(per_flow[f]));
     CHECK(merger.counters().flows_evicted > 0);
 }
 

@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <optional>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <catch2/catch.hpp>
+#include <optional>
 #include <thread>
 
 #include "test_netns.hpp"
@@ -193,8 +193,7 @@ TEST_CASE("TCP through split, UDP GSO/GRO and merge arrives byte-exact with vali
     receiver.join();
     ::close(client);
     ::close(listener);
-    WARN("moved " << kBytes / 1e6 << " MB in " << seconds << " s ("
-                  << kBytes * 8 / seconds / 1e9
+    WARN("moved " << kBytes / 1e6 << " MB in " << seconds << " s (" << kBytes * 8 / seconds / 1e9
                   << " Gbit/s; both kernels and the pumps share one test process); A read "
                   << hosts.a_out.tun_super_segments << " super-segments of "
                   << hosts.a_out.tun_packets << " packets; B wrote "
@@ -210,8 +209,10 @@ TEST_CASE("TCP through split, UDP GSO/GRO and merge arrives byte-exact with vali
     // ...sent with GSO and received coalesced by GRO...
     CHECK(hosts.b_in.gro_receives > 0);
     // ...and merged again where the receiving TUN takes them.
-    if (receiver_offload) CHECK(hosts.merge_b.counters().units > 0);
-    else CHECK(hosts.merge_b.counters().units == 0);
+    if (receiver_offload)
+        CHECK(hosts.merge_b.counters().units > 0);
+    else
+        CHECK(hosts.merge_b.counters().units == 0);
     CHECK(hosts.host_b.queue.counters().write_errors == 0);
     CHECK(hosts.host_a.queue.counters().write_errors == 0);
     {
@@ -245,18 +246,21 @@ TEST_CASE("UDP GSO sends through a TUN with USO arrive as the original datagrams
                      sizeof to) == static_cast<ssize_t>(data.size()));
 
     std::vector<std::vector<uint8_t>> got;
-    hosts.run_until([&] {
-        uint8_t buffer[2048];
-        ssize_t n;
-        while ((n = ::recv(receiver, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
-            got.emplace_back(buffer, buffer + n);
-        return got.size() >= 30;
-    }, std::chrono::seconds(10));
+    hosts.run_until(
+        [&] {
+            uint8_t buffer[2048];
+            ssize_t n;
+            while ((n = ::recv(receiver, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+                got.emplace_back(buffer, buffer + n);
+            return got.size() >= 30;
+        },
+        std::chrono::seconds(10));
     ::close(sender);
     ::close(receiver);
     CHECK(hosts.a_out.tun_udp_super_segments > 0);
     REQUIRE(got.size() == 30);
-    for (int i = 0; i < 30; ++i) CHECK(got[i] == pattern(i == 29 ? 77 : 1200, static_cast<uint32_t>(i)));
+    for (int i = 0; i < 30; ++i)
+        CHECK(got[i] == pattern(i == 29 ? 77 : 1200, static_cast<uint32_t>(i)));
     EnterNetns in(hosts.b);
     CHECK(snmp_counter("Udp", "InCsumErrors") == 0);
 }

@@ -1,7 +1,7 @@
 // BufferPool and PacketBatch: fixed buffers, handed out and back without allocation.
-#include <catch2/catch.hpp>
-
 #include "tunnel/packet_batch.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace nm;
 
@@ -45,7 +45,8 @@ TEST_CASE("a parked packet keeps its bytes while the batch gets a fresh buffer")
     CHECK(pool.available() == 0);
     batch.clear();
     batch.commit(4);
-    CHECK(batch[0].bytes.data() != parked_view.bytes.data());  // reading again does not overwrite it
+    CHECK(batch[0].bytes.data() !=
+          parked_view.bytes.data());  // reading again does not overwrite it
     CHECK(std::memcmp(parked.data().data(), "abcd", 4) == 0);
     CHECK_FALSE(batch.take_buffer(batch[0]));  // the pool is empty now
     CHECK(pool.exhausted() == 1);

@@ -26,7 +26,8 @@ std::vector<std::span<const uint8_t>> segments_of(const Packet& out) {
     std::vector<std::span<const uint8_t>> v;
     const size_t step = out.segment_size ? out.segment_size : out.bytes.size();
     for (size_t at = 0; at < out.bytes.size(); at += step)
-        v.push_back(std::span<const uint8_t>(out.bytes).subspan(at, std::min(step, out.bytes.size() - at)));
+        v.push_back(
+            std::span<const uint8_t>(out.bytes).subspan(at, std::min(step, out.bytes.size() - at)));
     return v;
 }
 
@@ -168,16 +169,26 @@ TEST_CASE("malformed super-segments are refused and change nothing") {
     std::vector<uint8_t> out(kSplitBufferSize, 0xaa);
     const std::vector<uint8_t> out_before = out;
 
-    SECTION("gso_size 0") { in.packet.vnet.gso_size = 0; }
-    SECTION("GSO type for the other IP version") { in.packet.vnet.gso_type = VirtioNetHdr::kGsoTcpV6; }
-    SECTION("UFO, which we never negotiate") { in.packet.vnet.gso_type = VirtioNetHdr::kGsoUdp; }
-    SECTION("IP length beyond the bytes read") { in.packet.bytes = in.packet.bytes.first(1000); }
+    SECTION("gso_size 0") {
+        in.packet.vnet.gso_size = 0;
+    }
+    SECTION("GSO type for the other IP version") {
+        in.packet.vnet.gso_type = VirtioNetHdr::kGsoTcpV6;
+    }
+    SECTION("UFO, which we never negotiate") {
+        in.packet.vnet.gso_type = VirtioNetHdr::kGsoUdp;
+    }
+    SECTION("IP length beyond the bytes read") {
+        in.packet.bytes = in.packet.bytes.first(1000);
+    }
     SECTION("TCP data offset beyond the packet") {
         in.bytes[20 + 12] = 0xf0;
         in.bytes[2] = 0;
         in.bytes[3] = 60;
     }
-    SECTION("not IP") { in.bytes[0] = 0x25; }
+    SECTION("not IP") {
+        in.bytes[0] = 0x25;
+    }
     const auto input_before = in.bytes;
     auto result = split(in.packet, out);
     REQUIRE_FALSE(result);

@@ -22,7 +22,9 @@ TestNetns::TestNetns(const std::string& prefix) : name_(prefix + "-" + std::to_s
     ip("link set lo up");
 }
 
-TestNetns::~TestNetns() { run("ip netns del " + name_ + " 2>/dev/null"); }
+TestNetns::~TestNetns() {
+    run("ip netns del " + name_ + " 2>/dev/null");
+}
 
 void TestNetns::ip(const std::string& args) const {
     if (run("ip -n " + name_ + " " + args) != 0)

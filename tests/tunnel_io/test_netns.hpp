@@ -9,7 +9,7 @@ namespace nm::test {
 int run(const std::string& command);
 
 class TestNetns {
-public:
+  public:
     // "<prefix>-<pid>": unique among tests running in parallel.
     explicit TestNetns(const std::string& prefix);
     ~TestNetns();
@@ -19,20 +19,20 @@ public:
     // Runs `ip -n NAME <args>` and throws if it fails.
     void ip(const std::string& args) const;
 
-private:
+  private:
     std::string name_;
 };
 
 // Moves the calling thread into a namespace until destroyed. Sockets and TUN devices created
 // meanwhile stay in it.
 class EnterNetns {
-public:
+  public:
     explicit EnterNetns(const TestNetns& ns);
     ~EnterNetns();
     EnterNetns(const EnterNetns&) = delete;
     EnterNetns& operator=(const EnterNetns&) = delete;
 
-private:
+  private:
     int previous_;
 };
 

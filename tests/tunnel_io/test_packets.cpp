@@ -13,7 +13,9 @@ void be32(uint8_t* p, uint32_t v) {
     be16(p, v >> 16);
     be16(p + 2, v & 0xffff);
 }
-uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t rd16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 uint32_t pseudo(std::span<const uint8_t> packet, size_t l4, uint8_t protocol) {
     const bool v6 = (packet[0] >> 4) == 6;
@@ -146,8 +148,8 @@ VirtioNetHdr make_partial(std::vector<uint8_t>& packet, uint16_t gso_size) {
     if (gso_size) {
         h.gso_size = gso_size;
         h.gso_type = p.protocol == 17 ? VirtioNetHdr::kGsoUdpL4
-                     : p.v6          ? VirtioNetHdr::kGsoTcpV6
-                                     : VirtioNetHdr::kGsoTcpV4;
+                     : p.v6           ? VirtioNetHdr::kGsoTcpV6
+                                      : VirtioNetHdr::kGsoTcpV4;
     }
     return h;
 }

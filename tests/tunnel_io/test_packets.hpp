@@ -36,7 +36,8 @@ std::vector<uint8_t> timestamp_option(uint32_t value = 123456, uint32_t echo = 6
 // A TCP packet with correct checksums.
 std::vector<uint8_t> tcp_packet(const TcpSpec& spec);
 // A UDP packet with correct checksums.
-std::vector<uint8_t> udp_packet(const Flow& flow, std::span<const uint8_t> payload, uint16_t id = 1);
+std::vector<uint8_t> udp_packet(const Flow& flow, std::span<const uint8_t> payload,
+                                uint16_t id = 1);
 
 // `packet` as a TUN with offloads hands it over: TCP/UDP checksum field holding the pseudo-header
 // sum, and the matching virtio header (gso_size 0: not GSO).

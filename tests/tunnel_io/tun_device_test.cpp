@@ -1,8 +1,9 @@
 // TunDevice: queues, offload negotiation and its fallback, options.
+#include "tunnel/tun_device.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "test_netns.hpp"
-#include "tunnel/tun_device.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -13,7 +14,7 @@ TEST_CASE("offload negotiation keeps every flag group the kernel accepts") {
     unsigned refused = 0;
     auto kernel = [&](unsigned flags) {
         calls.push_back(flags);
-        if (flags & ~off::all & ~off::tso_ecn) return false;  // unknown bits
+        if (flags & ~off::all & ~off::tso_ecn) return false;             // unknown bits
         if ((flags & ~off::csum) && !(flags & off::csum)) return false;  // all need CSUM
         if (((flags & off::uso4) != 0) != ((flags & off::uso6) != 0)) return false;
         return (flags & refused) == 0;
@@ -29,7 +30,8 @@ TEST_CASE("offload negotiation keeps every flag group the kernel accepts") {
     }
     SECTION("a refused TSO6 does not cost USO") {
         refused = off::tso6;
-        CHECK(negotiate_offloads(off::all, kernel) == (off::csum | off::tso4 | off::uso4 | off::uso6));
+        CHECK(negotiate_offloads(off::all, kernel) ==
+              (off::csum | off::tso4 | off::uso4 | off::uso6));
     }
     SECTION("no checksum offload means nothing else either") {
         refused = off::csum;
@@ -46,7 +48,9 @@ TEST_CASE("a TUN falls back when the kernel refuses one of the offloads asked fo
     TestNetns ns("tiofb");
     EnterNetns in(ns);
     // This kernel takes USO4 only together with USO6: asking for it alone is refused.
-    auto tun = TunDevice::open({.name = "tio0", .queues = 1, .offload = true,
+    auto tun = TunDevice::open({.name = "tio0",
+                                .queues = 1,
+                                .offload = true,
                                 .wanted = off::csum | off::tso4 | off::uso4});
     REQUIRE(tun);
     CHECK(tun->offloads().vnet_hdr);

@@ -1,10 +1,11 @@
 // UdpTunnel: GSO sends, GRO receives, drops counted, on a test namespace's loopback.
+#include "tunnel/udp_tunnel.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "test_async.hpp"
 #include "test_netns.hpp"
 #include "test_packets.hpp"
-#include "tunnel/udp_tunnel.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -42,7 +43,8 @@ awaitable<std::pair<std::vector<std::vector<uint8_t>>, size_t>> receive_datagram
         for (const Packet& p : batch) {
             CHECK(p.peer == expected_source);
             if (p.segment_size) ++coalesced;
-            for_each_datagram(p, [&](std::span<uint8_t> d) { got.emplace_back(d.begin(), d.end()); });
+            for_each_datagram(p,
+                              [&](std::span<uint8_t> d) { got.emplace_back(d.begin(), d.end()); });
         }
     }
     co_return std::pair{got, coalesced};
