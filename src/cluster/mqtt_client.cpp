@@ -49,8 +49,14 @@ Result<void> MqttClient::start() {
     if (started_) return {};
     if (options_.client_id.empty())
         return fail(Errc::invalid_argument, "MQTT client id (the node id) must not be empty");
+    if (options_.keepalive.count() != 0 && options_.keepalive.count() < 5)
+        return fail(Errc::invalid_argument, "MQTT keepalive must be 0 or at least 5 s, got " +
+                                                std::to_string(options_.keepalive.count()));
     mosq_ = mosquitto_new(options_.client_id.c_str(), true, this);
     if (!mosq_) return fail_errno("cannot create MQTT client", errno);
+    // Without it Nagle holds a small packet (a subscription, a table query) behind the
+    // previous one's delayed ACK: 40 ms on every control-plane round trip.
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
         static_cast<MqttClient*>(self)->handle_connack(rc);
     });
@@ -169,7 +175,20 @@ awaitable<void> MqttClient::read_loop(asio::posix::stream_descriptor& socket, in
             co_return;
         }
         if (mosquitto_socket(mosq_) != fd) co_return;
-        wake_writer();  // handling input may queue output (PUBACKs, resubscriptions)
+        // Handlers may have queued output (subscriptions, publishes) while libmosquitto was in a
+        // callback: write it now, before anything resumed by those handlers runs, so what they
+        // asked for reaches the broker first. What does not fit is left to the writer.
+        if (mosquitto_want_write(mosq_)) {
+            rc = mosquitto_loop_write(mosq_, 1);
+
+            err = errno;
+            if (rc != MOSQ_ERR_SUCCESS) {
+                NM_LOG(warn, subsystem) << "broker connection lost (write): " << describe(rc, err);
+                co_return;
+            }
+            if (mosquitto_socket(mosq_) != fd) co_return;
+        }
+        wake_writer();
     }
 }
 
@@ -272,6 +291,7 @@ void MqttClient::subscribe(const std::string& topic, int qos) {
     (void)inserted;
     if (connected_) {
         mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
+
         wake_writer();
         check_session();
     }

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""A fake Oakestra cluster service manager for tests (protocol.md, "Cluster link").
+
+Answers nodes/<id>/net/subnet with a subnetwork/result and nodes/<id>/net/tablequery/request
+from a table file (read again for every request, so a test can change it), and records every
+message under nodes/ as one JSON line {"topic", "payload"} in the record file.
+
+Table file: {"subnet": "172.19.1.0",
+             "delay_ms": 0,                       # wait before answering a table query
+             "silent": ["172.30.9.9"],            # keys never answered (timeouts)
+             "services": [{"app_name": "a.b.c.d", "instance_list": [...]}]}
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+
+def load_table(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"fake_cluster: cannot read table {path}: {e}", file=sys.stderr)
+        return {}
+
+
+def find_service(table, sname, sip):
+    for service in table.get("services", []):
+        if sname and service.get("app_name") == sname:
+            return service
+        if sip:
+            for inst in service.get("instance_list", []):
+                if inst.get("namespace_ip") == sip:
+                    return service
+                if any(s.get("Address") == sip for s in inst.get("service_ip", [])):
+                    return service
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--record", required=True)
+    args = parser.parse_args()
+
+    record_lock = threading.Lock()
+    record = open(args.record, "a", buffering=1)
+
+    def note(topic, payload):
+        with record_lock:
+            record.write(json.dumps({"topic": topic, "payload": payload}) + "\n")
+            record.flush()
+
+    client = mqtt.Client(client_id=f"fake-cluster-{os.getpid()}", clean_session=True)
+    client.reconnect_delay_set(min_delay=1, max_delay=2)
+
+    def on_connect(c, userdata, flags, rc):
+        c.subscribe([("nodes/+/net/#", 1)])
+
+    def on_subscribe(c, userdata, mid, granted_qos):
+        open(args.record + ".ready", "w").close()
+
+    def answer_query(c, node, payload):
+        table = load_table(args.table)
+        try:
+            request = json.loads(payload)
+            sname = request.get("sname", "")
+            sip = request.get("sip", "")
+        except (ValueError, AttributeError):
+            return
+        key = sip or sname
+        if key in table.get("silent", []):
+            return
+        delay = table.get("delay_ms", 0)
+        if delay:
+            time.sleep(delay / 1000.0)
+        service = find_service(table, sname, sip)
+        result = {"app_name": service["app_name"] if service else "", "query_key": key,
+                  "instance_list": service["instance_list"] if service else []}
+        c.publish(f"nodes/{node}/net/tablequery/result", json.dumps(result), qos=1)
+
+    def on_message(c, userdata, msg):
+        payload = msg.payload.decode("utf-8", "replace")
+        note(msg.topic, payload)
+        parts = msg.topic.split("/")
+        if len(parts) < 4:
+            return
+        node, suffix = parts[1], "/".join(parts[3:])
+        if suffix == "subnet":
+            table = load_table(args.table)
+            subnet = table.get("subnet", "172.19.1.0")
+            c.publish(f"nodes/{node}/net/subnetwork/result",
+                      json.dumps({"address": subnet, "addressv6": ""}), qos=1)
+        elif suffix == "tablequery/request":
+            # Off the network thread so a delay does not hold other messages back.
+            threading.Thread(target=answer_query, args=(c, node, payload), daemon=True).start()
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    while True:
+        try:
+            client.connect("127.0.0.1", args.port, keepalive=5)
+            break
+        except OSError:
+            time.sleep(0.2)
+    client.loop_forever(retry_first_connection=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+// TableQueryClient against a real broker and the fake cluster manager.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <future>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "agent_side.hpp"
+#include "cluster_fixture.hpp"
+
+using namespace nm;
+using namespace nm::testkit;
+using namespace std::chrono_literals;
+
+namespace {
+const std::string job = "shop.prod.cart.main";
+const Ipv4 rr_ip = *Ipv4::parse("172.30.1.1");
+const Ipv4 inst0_ip = *Ipv4::parse("172.30.1.10");
+
+boost::json::object table_with(int instances, int delay_ms = 0) {
+    boost::json::array list;
+    for (int i = 0; i < instances; ++i)
+        list.push_back(wire_instance(i, "172.19.2." + std::to_string(10 + i), "10.0.0." + std::to_string(2 + i),
+                                     50103, {{"RR", "172.30.1.1"}, {"InstanceNumber", "172.30.1." + std::to_string(10 + i)}}));
+    return boost::json::object{
+        {"subnet", "172.19.1.0"},
+        {"delay_ms", delay_ms},
+        {"silent", boost::json::array{"172.30.9.9"}},
+        {"services", boost::json::array{boost::json::object{{"app_name", job}, {"instance_list", list}}}}};
+}
+
+struct Setup {
+    explicit Setup(const std::string& name, TableQueryOptions options = {}, boost::json::object table = table_with(1))
+        : dir(name), broker(dir.path()), cluster((broker.start(), dir.path()), broker.port()) {
+        cluster.set_table(table);
+        cluster.start();
+        agent = std::make_unique<AgentSide>(broker.port(), "node-" + name, options);
+    }
+    TempDir dir;
+    Broker broker;
+    FakeCluster cluster;
+    std::unique_ptr<AgentSide> agent;
+};
+}  // namespace
+
+TEST_CASE("a table query by ServiceIP returns the instances and writes the job into the table", "[broker]") {
+    Setup s("nm-tq-basic", {}, table_with(2));
+    auto all = s.agent->await([&]() { return s.agent->client().resolve(rr_ip); });
+    REQUIRE(all);
+    CHECK(all->size() == 2);  // the RR address is carried by both instances
+    auto one = s.agent->await([&]() { return s.agent->client().resolve(inst0_ip); });
+    REQUIRE(one);
+    REQUIRE(one->size() == 1);  // an InstanceNumber address by exactly one
+    CHECK(one->front().instancenumber == 0);
+    CHECK(one->front().nsip.to_string() == "172.19.2.10");
+    CHECK(one->front().nodeip.to_string() == "10.0.0.2");
+    CHECK(one->front().job_name() == job);
+    auto table = s.agent->table();
+    REQUIRE(table.contains(job));
+    CHECK(table.at(job).size() == 2);
+    CHECK(s.cluster.count("tablequery/request", "\"sip\":\"172.30.1.1\"") == 1);
+    CHECK(s.agent->call([&] { return s.agent->client().interested_jobs(); }) == std::vector<std::string>{job});
+}
+
+TEST_CASE("a table query by name asks with sname", "[broker]") {
+    Setup s("nm-tq-name");
+    auto r = s.agent->await([&]() { return s.agent->client().resolve_job(job); });
+    REQUIRE(r);
+    CHECK(r->size() == 1);
+    CHECK(s.cluster.count("tablequery/request", "\"sname\":\"" + job + "\"") == 1);
+    auto bad = s.agent->await([&]() { return s.agent->client().resolve_job("not-a-job"); });
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("1000 concurrent resolves of one unknown ServiceIP publish exactly one table query", "[broker]") {
+    Setup s("nm-tq-1000", {}, table_with(1, 300));
+    constexpr int n = 1000;
+    std::atomic<int> answered{0}, failed{0};
+    std::promise<void> all_done;
+    s.agent->call([&] {
+        for (int i = 0; i < n; ++i) {
+            asio::co_spawn(
+                s.agent->shards().context(0),
+                [&]() -> awaitable<void> {
+                    auto r = co_await s.agent->client().resolve(rr_ip);
+                    (r && r->size() == 1 ? answered : failed)++;
+                    if (answered + failed == n) all_done.set_value();
+                },
+                asio::detached);
+        }
+        return 0;
+    });
+    REQUIRE(all_done.get_future().wait_for(10s) == std::future_status::ready);
+    CHECK(answered == n);
+    CHECK(failed == 0);
+    CHECK(s.cluster.count("tablequery/request", "172.30.1.1") == 1);
+    auto stats = s.agent->call([&] { return s.agent->client().stats(); });
+    CHECK(stats.requests == 1);
+    CHECK(stats.coalesced == n - 1);
+    CHECK(stats.answers == 1);
+}
+
+TEST_CASE("a 'no such service' answer is cached briefly", "[broker]") {
+    TableQueryOptions options;
+    options.negative_ttl = 400ms;
+    Setup s("nm-tq-neg", options);
+    const Ipv4 unknown = *Ipv4::parse("172.30.5.5");
+    auto first = s.agent->await([&]() { return s.agent->client().resolve(unknown); });
+    REQUIRE(first);
+    CHECK(first->empty());
+    auto second = s.agent->await([&]() { return s.agent->client().resolve(unknown); });
+    REQUIRE(second);
+    CHECK(second->empty());
+    CHECK(s.cluster.count("tablequery/request", "172.30.5.5") == 1);  // the second came from the cache
+    std::this_thread::sleep_for(500ms);
+    auto third = s.agent->await([&]() { return s.agent->client().resolve(unknown); });
+    REQUIRE(third);
+    CHECK(s.cluster.count("tablequery/request", "172.30.5.5") == 2);  // expired: asked again
+    CHECK(s.agent->call([&] { return s.agent->client().stats().negative_hits; }) == 1);
+}
+
+TEST_CASE("a table query without an answer times out", "[broker]") {
+    TableQueryOptions options;
+    options.timeout = 400ms;
+    Setup s("nm-tq-timeout", options);
+    auto start = std::chrono::steady_clock::now();
+    auto r = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
+    auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK_THAT(r.error().message, Catch::Contains("172.30.9.9"));
+    CHECK(took >= 400ms);
+    CHECK(took < 3s);
+    CHECK(s.agent->call([&] { return s.agent->client().stats().timeouts; }) == 1);
+    // A timeout is not cached: the next resolve asks again.
+    auto again = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
+    CHECK_FALSE(again);
+    CHECK(s.cluster.count("tablequery/request", "172.30.9.9") == 2);
+}
+
+TEST_CASE("updates_available refreshes the job's entries", "[broker]") {
+    Setup s("nm-tq-update");
+    REQUIRE(s.agent->await([&]() { return s.agent->client().resolve(rr_ip); }));
+    REQUIRE(s.agent->table().at(job).size() == 1);
+    s.cluster.set_table(table_with(3));
+    REQUIRE(s.broker.publish("jobs/" + job + "/updates_available", R"({"type": "instance_added"})"));
+    CHECK(eventually([&] {
+        auto t = s.agent->table();
+        return t.contains(job) && t.at(job).size() == 3;
+    }));
+    CHECK(s.cluster.count("tablequery/request", "\"sname\":\"" + job + "\"") == 1);
+}
+
+TEST_CASE("an idle job that runs nowhere here is dropped: interest/remove, unsubscribe, entries removed",
+          "[broker]") {
+    TableQueryOptions options;
+    options.idle_after = 400ms;
+    options.sweep_every = 100ms;
+    Setup s("nm-tq-idle", options);
+    REQUIRE(s.agent->await([&]() { return s.agent->client().resolve(rr_ip); }));
+    const std::string topic = "jobs/" + job + "/updates_available";
+    CHECK(s.agent->call([&] { return s.agent->link().mqtt().subscribed(topic); }));
+
+    // Use keeps it alive past idle_after.
+    for (int i = 0; i < 6; ++i) {
+        std::this_thread::sleep_for(100ms);
+        s.agent->call([&] {
+            s.agent->client().note_used(job);
+            return 0;
+        });
+    }
+    CHECK(s.cluster.count("interest/remove") == 0);
+    CHECK(s.agent->table().contains(job));
+
+    REQUIRE(s.cluster.wait_count("interest/remove", 1, 3s, job));
+    CHECK(eventually([&] { return !s.agent->table().contains(job); }));
+    CHECK(s.agent->call([&] { return s.agent->link().mqtt().subscribed(topic); }) == false);
+    CHECK(s.agent->call([&] { return s.agent->client().interested_jobs().empty(); }));
+    // Unsubscribed: an update notice no longer causes a query.
+    size_t before = s.cluster.count("tablequery/request");
+    REQUIRE(s.broker.publish(topic, R"({"type": "x"})"));
+    std::this_thread::sleep_for(300ms);
+    CHECK(s.cluster.count("tablequery/request") == before);
+}
+
+TEST_CASE("a job with a local instance keeps its interest however idle", "[broker]") {
+    TableQueryOptions options;
+    options.idle_after = 200ms;
+    options.sweep_every = 50ms;
+    Setup s("nm-tq-local", options);
+    s.agent->set_local(job);
+    REQUIRE(s.agent->await([&]() { return s.agent->client().resolve(rr_ip); }));
+    std::this_thread::sleep_for(600ms);
+    CHECK(s.cluster.count("interest/remove") == 0);
+    CHECK(s.agent->table().contains(job));
+}
+
+TEST_CASE("stopping fails the queries still waiting", "[broker]") {
+    TableQueryOptions options;
+    options.timeout = 5s;
+    Setup s("nm-tq-stop", options);
+    std::promise<Result<std::vector<TableEntry>>> result;
+    s.agent->call([&] {
+        asio::co_spawn(
+            s.agent->shards().context(0),
+            [&]() -> awaitable<void> { result.set_value(co_await s.agent->client().resolve(*Ipv4::parse("172.30.9.9"))); },
+            asio::detached);
+        return 0;
+    });
+    REQUIRE(s.cluster.wait_count("tablequery/request", 1, 3s, "172.30.9.9"));
+    s.agent->call([&] {
+        s.agent->client().stop();
+        return 0;
+    });
+    auto future = result.get_future();
+    REQUIRE(future.wait_for(2s) == std::future_status::ready);
+    auto r = future.get();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::unavailable);
+}
