@@ -183,12 +183,13 @@ nm_hosts_down() {
   nm_check_prefix "$prefix" || return 1
   state=$(nm_state "$prefix")
   [ -d "$state" ] || return 0
-  # Agents first, gracefully: they remove their own app namespaces and nftables tables.
-  for label in "$state"/pids/agent*; do
-    [ -e "$label" ] && nm_stop "$prefix" "${label##*/}" 10
-  done
+  # Servers and clients first (they may live in app namespaces), then the agents, gracefully:
+  # each removes its own app namespaces and nftables table.
   for label in "$state"/pids/*; do
-    [ -e "$label" ] && nm_stop "$prefix" "${label##*/}" 5
+    [[ -e $label && ${label##*/} != agent* ]] && nm_stop "$prefix" "${label##*/}" 5
+  done
+  for label in "$state"/pids/agent*; do
+    [ -e "$label" ] && nm_stop "$prefix" "${label##*/}" 15
   done
   # App namespaces an agent that died could not remove (recorded by nm_app_deploy).
   if [ -f "$state/appns" ]; then
