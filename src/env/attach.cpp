@@ -84,6 +84,8 @@ Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOpti
     if (!inner) return tl::unexpected(inner.error());
     NM_TRY(s.step("namespace address"));
     NM_TRY(inside->add_address(*inner, o.inner_link, att.address, att.prefix));
+    NM_TRY(s.step("inner link up"));
+    NM_TRY(inside->set_link(*inner, o.inner_link, true, 0));
     const Ipv4 gateway = s.pool.gateway();
     for (const Cidr& net : {c.container_network, c.service_network}) {
         NM_TRY(s.step("namespace route"));

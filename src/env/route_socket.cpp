@@ -14,8 +14,10 @@
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "env/netns.hpp"
@@ -23,6 +25,11 @@
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
+
+#define NM_RETURN_IF_ERROR(expr)                                                   \
+    do {                                                                           \
+        if (auto nm_r = (expr); !nm_r) return tl::unexpected(nm_r.error());       \
+    } while (0)
 
 namespace nm {
 
@@ -183,9 +190,22 @@ Result<void> RouteSocket::add_bridge(const std::string& name, unsigned mtu) {
     rtnl_link_set_name(link.get(), name.c_str());
     if (int err = rtnl_link_set_type(link.get(), "bridge"); err < 0)
         return check(*state_, err, name);
-    if (mtu) rtnl_link_set_mtu(link.get(), mtu);
+    // A fixed, random, locally administered MAC: otherwise the bridge takes its lowest port's
+    // and changes it as ports come and go, leaving stale neighbour entries in the namespaces.
+    unsigned char mac[6];
+    if (getrandom(mac, sizeof mac, 0) != sizeof mac) return fail_errno("getrandom", errno);
+    mac[0] = static_cast<unsigned char>((mac[0] & 0xfe) | 0x02);
+    NlAddrPtr lladdr(nl_addr_build(AF_LLC, mac, sizeof mac));
+    if (!lladdr) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_addr(link.get(), lladdr.get());
     rtnl_link_set_flags(link.get(), IFF_UP);
-    return check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name);
+    NM_RETURN_IF_ERROR(check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name));
+    if (!mtu) return {};
+    // Set apart from creation, so the bridge keeps it as chosen rather than following its ports.
+    auto index = ifindex(name);
+    auto set = index ? set_link(*index, name, false, mtu) : Result<void>(tl::unexpected(index.error()));
+    if (!set) (void)delete_link(name);  // all or nothing
+    return set;
 }
 
 Result<void> RouteSocket::add_veth(const VethSpec& spec) {
@@ -199,10 +219,9 @@ Result<void> RouteSocket::add_veth(const VethSpec& spec) {
         rtnl_link_set_mtu(link.get(), spec.mtu);
         rtnl_link_set_mtu(peer.get(), spec.mtu);
     }
-    if (spec.up) {
-        rtnl_link_set_flags(link.get(), IFF_UP);
-        rtnl_link_set_flags(peer.get(), IFF_UP);
-    }
+    // Only this end: the kernel opens the peer before the pair is joined, and veth refuses
+    // to open without a peer (ENOTCONN).
+    if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
     if (spec.master_ifindex) rtnl_link_set_master(link.get(), spec.master_ifindex);
     if (spec.peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns_fd);
     return check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL),

@@ -24,7 +24,7 @@ struct VethSpec {
     int peer_netns_fd = -1;   // create the peer directly in this namespace; -1: here
     int master_ifindex = 0;   // enslave this end (to the bridge); 0: none
     unsigned mtu = 0;         // both ends; 0: kernel default
-    bool up = true;           // both ends
+    bool up = true;           // this end; bring the peer up afterwards, in its namespace
 };
 
 class RouteSocket {

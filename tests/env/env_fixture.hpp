@@ -1,0 +1,75 @@
+#pragma once
+// A simulated host plus the NodeNetworkConfig of an agent running in it, with names unique to
+// this test process: host "h<tag><pid>", agent prefix "a<tag><pid>".
+#include <algorithm>
+#include <sstream>
+#include <string>
+
+#include "env/netns.hpp"
+#include "env/node_network.hpp"
+#include "sim_host.hpp"
+
+#include <catch2/catch.hpp>
+
+// A failed Result prints its error in assertion output.
+namespace Catch {
+template <class T>
+struct StringMaker<tl::expected<T, nm::Error>> {
+    static std::string convert(const tl::expected<T, nm::Error>& r) {
+        return r ? std::string("ok") : "error: " + r.error().message;
+    }
+};
+}  // namespace Catch
+
+namespace nm::test {
+
+struct Agent {
+    explicit Agent(const std::string& tag)
+        : host(unique_prefix("h" + tag)), prefix(unique_prefix("a" + tag)) {
+        config.prefix = prefix;
+    }
+    ~Agent() {
+        // Whatever a failed test left in /run/netns under our prefix.
+        for (const std::string& ns : list_named_netns())
+            if (ns.starts_with(prefix)) (void)delete_named_netns(ns);
+    }
+
+    // `ip -n <host> ...` output.
+    std::string ip(const std::string& args) const { return sh_out("ip -n " + host.name() + " " + args); }
+    // `ip -n <ns> ...` output.
+    static std::string ip_in(const std::string& ns, const std::string& args) {
+        return sh_out("ip -n " + ns + " " + args + " 2>&1");
+    }
+    std::string nft(const std::string& args) const {
+        return sh_out("ip netns exec " + host.name() + " nft " + args + " 2>&1");
+    }
+    // /run/netns entries carrying the agent's prefix.
+    std::vector<std::string> namespaces() const {
+        std::vector<std::string> out;
+        for (const std::string& ns : list_named_netns())
+            if (ns.starts_with(prefix)) out.push_back(ns);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    // Everything an operation could leave behind in the host, as text to compare.
+    std::string state() const {
+        std::ostringstream s;
+        // Names, masters, MTUs and addresses; not carrier flags, which follow the ports.
+        s << ip("-o link show | awk '{m=\"\"; for (i = 1; i < NF; i++) if ($i == \"master\") m = $(i+1); "
+                "print $2, $5, m}'")
+          << ip("-4 -o addr show | awk '{print $2, $4}'") << ip("route show | sed 's/ linkdown//'")
+          << nft("list ruleset");
+        for (const std::string& ns : namespaces()) s << "netns " << ns << "\n";
+        return s.str();
+    }
+
+    SimHost host;
+    std::string prefix;
+    NodeNetworkConfig config;
+};
+
+inline bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+}  // namespace nm::test

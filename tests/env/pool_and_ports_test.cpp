@@ -1,0 +1,86 @@
+// Address pool and port-mapping parsing: pure logic, no namespaces.
+#include <catch2/catch.hpp>
+
+#include "env/address_pool.hpp"
+#include "env/port_mapping.hpp"
+
+using namespace nm;
+
+namespace {
+Ipv4 ip(const char* text) { return *Ipv4::parse(text); }
+}  // namespace
+
+TEST_CASE("port mappings parse host:container with an optional protocol") {
+    auto m = parse_port_mappings("8080:80/tcp;9000:9000/udp; 53:5353 ;");
+    REQUIRE(m);
+    REQUIRE(m->size() == 3);
+    CHECK((*m)[0] == PortMapping{8080, 80, L4Proto::tcp});
+    CHECK((*m)[1] == PortMapping{9000, 9000, L4Proto::udp});
+    CHECK((*m)[2] == PortMapping{53, 5353, L4Proto::tcp});
+    CHECK(to_string((*m)[1]) == "9000:9000/udp");
+    auto none = parse_port_mappings("");
+    REQUIRE(none);
+    CHECK(none->empty());
+}
+
+TEST_CASE("bad port mappings are rejected with the offending item quoted") {
+    auto text = GENERATE(as<std::string>{}, "8080", "8080:", ":80", "0:80", "8080:70000", "80:80/sctp",
+                         "a:b", "80:80/", "80:80;;81:81", ";80:80", "80:80;80:81", "80:80/tcp;80:90/tcp",
+                         "-1:80", "80 :80x");
+    auto m = parse_port_mappings(text);
+    INFO(text);
+    REQUIRE_FALSE(m);
+    CHECK(m.error().code == Errc::invalid_argument);
+    CHECK(m.error().message.find("port mapping") != std::string::npos);
+}
+
+TEST_CASE("the same host port with different protocols is allowed") {
+    auto m = parse_port_mappings("53:53/tcp;53:53/udp");
+    REQUIRE(m);
+    CHECK(m->size() == 2);
+}
+
+TEST_CASE("the address pool hands out the lowest free address and reuses freed ones") {
+    AddressPool pool(*Cidr::parse("172.19.1.0/24"), {ip("172.19.1.254")});
+    CHECK(pool.gateway() == ip("172.19.1.1"));
+    CHECK(pool.free_count() == 256 - 4);  // network, broadcast, bridge, TUN
+    CHECK(*pool.allocate() == ip("172.19.1.2"));
+    CHECK(*pool.allocate() == ip("172.19.1.3"));
+    CHECK(*pool.allocate() == ip("172.19.1.4"));
+    pool.release(ip("172.19.1.3"));
+    CHECK(*pool.allocate() == ip("172.19.1.3"));
+    CHECK(*pool.allocate() == ip("172.19.1.5"));
+}
+
+TEST_CASE("the address pool never hands out network, broadcast, bridge or TUN addresses") {
+    AddressPool pool(*Cidr::parse("10.9.0.0/29"), {ip("10.9.0.6")});
+    std::vector<Ipv4> got;
+    while (auto a = pool.allocate()) got.push_back(*a);
+    CHECK(got == std::vector<Ipv4>{ip("10.9.0.2"), ip("10.9.0.3"), ip("10.9.0.4"), ip("10.9.0.5")});
+}
+
+TEST_CASE("an exhausted address pool is a clear error") {
+    AddressPool pool(*Cidr::parse("10.9.0.0/30"));  // only .2 is left after .0, .1, .3
+    REQUIRE(pool.allocate());
+    auto none = pool.allocate();
+    REQUIRE_FALSE(none);
+    CHECK(none.error().code == Errc::exhausted);
+    CHECK(none.error().message.find("10.9.0.0/30 is exhausted") != std::string::npos);
+    pool.release(ip("10.9.0.2"));
+    CHECK(pool.allocate());
+}
+
+TEST_CASE("a specific address can be reserved once, inside the subnet and not reserved") {
+    AddressPool pool(*Cidr::parse("172.19.1.0/24"), {ip("172.19.1.254")});
+    REQUIRE(pool.reserve(ip("172.19.1.9")));
+    CHECK(pool.reserve(ip("172.19.1.9")).error().code == Errc::exists);
+    CHECK(pool.reserve(ip("172.19.2.9")).error().code == Errc::invalid_argument);
+    CHECK(pool.reserve(ip("172.19.1.1")).error().code == Errc::invalid_argument);
+    CHECK(pool.reserve(ip("172.19.1.254")).error().code == Errc::invalid_argument);
+    CHECK(pool.taken(ip("172.19.1.9")));
+    pool.release(ip("172.19.1.9"));
+    CHECK_FALSE(pool.in_use(ip("172.19.1.9")));
+    // allocate() skips addresses reserved by hand
+    REQUIRE(pool.reserve(ip("172.19.1.2")));
+    CHECK(*pool.allocate() == ip("172.19.1.3"));
+}
