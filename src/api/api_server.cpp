@@ -1,0 +1,249 @@
+#include "api/api_server.hpp"
+
+#include <sys/stat.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <filesystem>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
+
+namespace {
+constexpr std::string_view subsystem = "api";
+constexpr auto use = asio::as_tuple(asio::use_awaitable);
+
+void log_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& err) {
+        NM_LOG(error, subsystem) << "connection failed: " << err.what();
+    }
+}
+}  // namespace
+
+ApiServer::ApiServer(asio::any_io_executor executor, NodeControl& node, ApiServerOptions options)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      docker_(options_.docker_socket),
+      router_(node, docker_, options_.networks) {}
+
+ApiServer::~ApiServer() {
+    *alive_ = false;
+    if (own_socket_file_) ::unlink(options_.unix_socket.c_str());
+}
+
+Result<void> ApiServer::listen_unix() {
+    namespace fs = std::filesystem;
+    const std::string& path = options_.unix_socket;
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return fail(Errc::exists, "API socket path " + path + " exists and is not a socket; remove it or choose "
+                                      "another path");
+        // A socket file nobody accepts on is a leftover of an earlier run: remove it.
+        local::socket probe(executor_);
+        boost::system::error_code ec;
+        probe.connect(local::endpoint(path), ec);
+        if (!ec)
+            return fail(Errc::exists, "another process already serves the API on " + path);
+        if (::unlink(path.c_str()) != 0) return fail_errno("cannot remove stale API socket " + path, errno);
+        NM_LOG(info, subsystem) << "removed stale API socket " << path;
+    }
+    std::error_code fs_error;
+    auto parent = fs::path(path).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, fs_error);
+    if (fs_error) return fail(Errc::system, "cannot create " + parent.string() + ": " + fs_error.message());
+    auto acceptor = std::make_unique<local::acceptor>(executor_);
+    boost::system::error_code ec;
+    acceptor->open(local(), ec);
+    if (!ec) acceptor->bind(local::endpoint(path), ec);
+    if (!ec) own_socket_file_ = true;
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail(Errc::system, "cannot listen on unix socket " + path + ": " + ec.message());
+    unix_acceptor_ = std::move(acceptor);
+    return {};
+}
+
+Result<void> ApiServer::listen_tcp() {
+    auto endpoint = *options_.tcp;
+    std::string where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    auto acceptor = std::make_unique<tcp::acceptor>(executor_);
+    boost::system::error_code ec;
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail(Errc::system, "cannot listen on " + where + ": " + ec.message());
+    tcp_port_ = acceptor->local_endpoint().port();
+    tcp_acceptor_ = std::move(acceptor);
+    return {};
+}
+
+Result<void> ApiServer::start() {
+    if (started_) return {};
+    if (!options_.tcp && options_.unix_socket.empty())
+        return fail(Errc::invalid_argument, "the API needs a TCP port or a unix socket path");
+    if (options_.tcp)
+        if (auto r = listen_tcp(); !r) return r;
+    if (!options_.unix_socket.empty()) {
+        if (auto r = listen_unix(); !r) {
+            tcp_acceptor_.reset();
+            return r;
+        }
+    }
+    started_ = true;
+    if (tcp_acceptor_) {
+        NM_LOG(info, subsystem) << "serving the node API on "
+                                << tcp_acceptor_->local_endpoint().address().to_string() << ":" << tcp_port_;
+        asio::co_spawn(executor_, accept_loop<tcp>(*tcp_acceptor_), log_failure);
+    }
+    if (unix_acceptor_) {
+        NM_LOG(info, subsystem) << "serving the node API on " << options_.unix_socket;
+        asio::co_spawn(executor_, accept_loop<local>(*unix_acceptor_), log_failure);
+    }
+    return {};
+}
+
+void ApiServer::stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    boost::system::error_code ignored;
+    if (tcp_acceptor_) tcp_acceptor_->close(ignored);
+    if (unix_acceptor_) unix_acceptor_->close(ignored);
+    if (own_socket_file_) {
+        ::unlink(options_.unix_socket.c_str());
+        own_socket_file_ = false;
+    }
+    // Idle connections close now; busy ones close after their answer.
+    auto open = connections_;
+    for (auto& [id, connection] : open)
+        if (!connection->busy) connection->close();
+}
+
+void ApiServer::stop_with(Shards& shards, unsigned shard) {
+    shards.at_stop(shard, [this] { stop(); });
+}
+
+template <class Protocol>
+awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
+    auto alive = alive_;
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(use);
+        if (!*alive || stopping_) co_return;
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            NM_LOG(warn, subsystem) << "accept failed: " << ec.message();
+            continue;
+        }
+        asio::co_spawn(executor_, serve<Protocol>(std::move(socket)), log_failure);
+    }
+}
+
+template <class Protocol>
+awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
+    auto alive = alive_;
+    beast::basic_stream<Protocol> stream(std::move(socket));
+    Connection connection;
+    connection.close = [&stream] { stream.close(); };
+    uint64_t id = next_connection_++;
+    connections_[id] = &connection;
+    beast::flat_buffer buffer;
+    bool drain = false;
+
+    for (;;) {
+        connection.busy = false;
+        if (stopping_) break;
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(options_.body_limit);
+        parser.header_limit(16 * 1024);
+        stream.expires_after(options_.idle_timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use);
+        (void)n;
+        if (!*alive) co_return;
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+            ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+            break;
+        connection.busy = true;
+        if (!ec) {
+            stream.expires_after(options_.request_timeout);
+            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use);
+            if (!*alive) co_return;
+        }
+
+        ApiResponse answer;
+        bool keep_alive = false;
+        unsigned version = 11;
+        if (ec == http::error::body_limit) {
+            answer = error_response(413, "request body larger than the limit of " +
+                                             std::to_string(options_.body_limit) + " bytes");
+            drain = true;
+        } else if (ec == http::error::header_limit) {
+            answer = error_response(431, "request header larger than 16384 bytes");
+            drain = true;
+        } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+            break;  // the stream is closed already
+        } else if (ec) {
+            answer = error_response(400, "malformed HTTP request: " + ec.message());
+            drain = true;
+        } else {
+            auto& request = parser.get();
+            version = request.version();
+            keep_alive = request.keep_alive();
+            ApiRequest api{std::string(request.method_string()), std::string(request.target()),
+                           std::move(request.body())};
+            NM_LOG(debug, subsystem) << api.method << " " << api.target;
+            answer = co_await router_.handle(std::move(api));
+            if (!*alive) co_return;
+            if (answer.status >= 400)
+                NM_LOG(info, subsystem) << api.method << " " << api.target << " -> " << answer.status << " "
+                                        << answer.body.substr(0, 200);
+        }
+
+        http::response<http::string_body> response{static_cast<http::status>(answer.status), version};
+        response.set(http::field::server, "netmanager");
+        response.set(http::field::content_type, answer.content_type);
+        if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
+        response.keep_alive(keep_alive && !drain && !stopping_);
+        response.body() = std::move(answer.body);
+        response.prepare_payload();
+        stream.expires_after(options_.request_timeout);
+        auto [write_error, written] = co_await http::async_write(stream, response, use);
+        (void)written;
+        if (!*alive) co_return;
+        if (write_error || !response.keep_alive()) break;
+    }
+
+    boost::system::error_code ignored;
+    if (drain && stream.socket().is_open()) {
+        // The client may still be sending the body we refused: read it away briefly so that
+        // closing does not reset the connection before the client has read our answer.
+        stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        char scratch[4096];
+        for (int i = 0; i < 1024; ++i) {
+            stream.expires_after(std::chrono::milliseconds(500));
+            auto [read_error, got] = co_await stream.async_read_some(asio::buffer(scratch), use);
+            (void)got;
+            if (!*alive) co_return;
+            if (read_error) break;
+        }
+    }
+    connections_.erase(id);
+    if (stream.socket().is_open()) {
+        stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+        stream.close();
+    }
+}
+
+}  // namespace nm

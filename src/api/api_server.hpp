@@ -1,0 +1,77 @@
+#pragma once
+// The Node API's HTTP/1.1 server (Beast on coroutines): a TCP port and/or a unix socket,
+// keep-alive, a body size limit, idle and request timeouts. Runs on one shard (0) and hands
+// each request to ApiRouter.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "api/api_router.hpp"
+#include "api/docker_engine.hpp"
+
+namespace nm {
+
+struct ApiServerOptions {
+    std::optional<asio::ip::tcp::endpoint> tcp;  // port 0: any free port (see tcp_port())
+    std::string unix_socket;                     // empty: none
+    size_t body_limit = 64 * 1024;               // larger bodies: 413
+    std::chrono::milliseconds idle_timeout{30000};     // a kept-alive connection waits this long
+    std::chrono::milliseconds request_timeout{10000};  // to read a body and to write an answer
+    std::string docker_socket = "/var/run/docker.sock";
+    ApiNetworks networks;
+};
+
+class ApiServer {
+public:
+    ApiServer(asio::any_io_executor executor, NodeControl& node, ApiServerOptions options);
+    ~ApiServer();
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    // Binds the listeners (a stale unix socket file is removed; a live one is an error) and
+    // starts accepting. Call on the server's executor.
+    Result<void> start();
+    // Closes the listeners and idle connections and removes the socket file; requests in
+    // progress get their answer, then their connection closes.
+    void stop();
+    // Registers stop() to run on `shard` when the shards stop.
+    void stop_with(Shards& shards, unsigned shard = 0);
+
+    uint16_t tcp_port() const { return tcp_port_; }
+    size_t open_connections() const { return connections_.size(); }
+
+private:
+    struct Connection {
+        bool busy = false;
+        std::function<void()> close;
+    };
+    template <class Protocol>
+    awaitable<void> accept_loop(typename Protocol::acceptor& acceptor);
+    template <class Protocol>
+    awaitable<void> serve(typename Protocol::socket socket);
+    Result<void> listen_unix();
+    Result<void> listen_tcp();
+
+    asio::any_io_executor executor_;
+    ApiServerOptions options_;
+    DockerEngine docker_;
+    ApiRouter router_;
+    std::unique_ptr<asio::ip::tcp::acceptor> tcp_acceptor_;
+    std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
+    uint16_t tcp_port_ = 0;
+    bool started_ = false;
+    bool stopping_ = false;
+    bool own_socket_file_ = false;
+    uint64_t next_connection_ = 0;
+    std::map<uint64_t, Connection*> connections_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace nm
