@@ -1,0 +1,108 @@
+#pragma once
+// A validated view over one IP packet in a caller's buffer: parse once, read fields, rewrite
+// addresses in place with incremental checksum updates. No allocation, no copy, and nothing is
+// read outside the span (every offset is checked by parse()).
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <tl/expected.hpp>
+
+#include "core/address.hpp"
+
+namespace nm {
+
+namespace ipproto {
+inline constexpr uint8_t icmp = 1;
+inline constexpr uint8_t tcp = 6;
+inline constexpr uint8_t udp = 17;
+inline constexpr uint8_t icmpv6 = 58;
+}  // namespace ipproto
+
+// Why parse() refused a buffer.
+enum class ParseError : uint8_t {
+    empty,
+    bad_version,        // neither 4 nor 6
+    truncated_header,   // shorter than the (fixed) IP header
+    bad_header_length,  // IPv4 IHL < 5 or past the buffer
+    bad_total_length,   // IPv4 total length < IHL or > buffer; IPv6 payload length > buffer
+    truncated_l4,       // TCP/UDP/ICMP header (in an unfragmented or first fragment) cut short
+    bad_tcp_offset,     // TCP data offset < 5 or past the packet
+};
+std::string_view to_string(ParseError error);
+
+enum class Fragment : uint8_t {
+    none,       // a whole datagram
+    first,      // offset 0, more fragments follow: carries the L4 header
+    non_first,  // offset > 0: no L4 header, so no ports
+};
+
+// How the TCP/UDP checksum field is to be treated by a rewrite.
+enum class L4Csum : uint8_t {
+    full,     // a complete checksum (the usual case)
+    partial,  // virtio NEEDS_CSUM / CHECKSUM_PARTIAL: the field holds the pseudo-header sum
+};
+
+class PacketView {
+public:
+    // Validates the IP header(s) and, where present, the TCP/UDP/ICMP header. The view covers
+    // exactly the packet (an IPv4 buffer longer than its total length is trimmed).
+    static tl::expected<PacketView, ParseError> parse(std::span<uint8_t> buffer);
+
+    std::span<uint8_t> bytes() const { return bytes_; }
+    uint8_t version() const { return bytes_[0] >> 4; }
+    bool is_ipv4() const { return version() == 4; }
+    // IPv4 protocol or IPv6 next header of the fixed header.
+    uint8_t protocol() const { return protocol_; }
+    uint8_t ttl() const { return ttl_; }  // IPv6: hop limit
+    size_t l4_offset() const { return l4_offset_; }
+    Fragment fragment() const { return fragment_; }
+
+    // IPv4 only (0.0.0.0 for IPv6).
+    Ipv4 source() const;
+    Ipv4 destination() const;
+    // IPv6 only: the 16 address bytes in network order.
+    std::span<const uint8_t, 16> source6() const { return bytes_.subspan<8, 16>(); }
+    std::span<const uint8_t, 16> destination6() const { return bytes_.subspan<24, 16>(); }
+
+    // TCP and UDP ports; for ICMP echo request/reply the identifier is both ports, so a reply
+    // matches its request's flow. 0 when the packet has none (non-first fragment, other ICMP).
+    bool has_ports() const { return has_ports_; }
+    uint16_t source_port() const { return source_port_; }
+    uint16_t destination_port() const { return destination_port_; }
+    // TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 if not TCP.
+    uint8_t tcp_flags() const { return tcp_flags_; }
+    bool tcp_fin_or_rst() const { return (tcp_flags_ & 0x05) != 0; }
+
+    // IPv4 only: replace the address and update the header checksum and the TCP/UDP checksum
+    // incrementally (a UDP checksum of 0, "none", stays 0; ICMP has no pseudo-header; a
+    // non-first fragment carries no L4 checksum). With L4Csum::partial the TCP/UDP field is a
+    // partial (pseudo-header) sum and is updated as such, even for UDP.
+    void rewrite_source(Ipv4 address, L4Csum mode = L4Csum::full);
+    void rewrite_destination(Ipv4 address, L4Csum mode = L4Csum::full);
+
+    // Offset of the TCP/UDP checksum field, or 0 if the packet has none to maintain.
+    size_t l4_checksum_offset() const { return l4_csum_offset_; }
+
+private:
+    void rewrite_address(size_t offset, Ipv4 address, L4Csum mode);
+
+    std::span<uint8_t> bytes_;
+    uint16_t l4_offset_ = 0;
+    uint16_t l4_csum_offset_ = 0;
+    uint16_t source_port_ = 0, destination_port_ = 0;
+    uint8_t protocol_ = 0, ttl_ = 0, tcp_flags_ = 0;
+    Fragment fragment_ = Fragment::none;
+    bool has_ports_ = false;
+};
+
+// Full recomputation, for tests and for packets built from scratch: sets the IPv4 header
+// checksum and the TCP/UDP checksum (L4Csum::partial: the pseudo-header sum) of a parsed IPv4
+// packet. Non-first fragments get only the header checksum; a first fragment's L4 checksum
+// cannot be computed from one fragment and is left alone.
+void fill_checksums(PacketView& packet, L4Csum mode = L4Csum::full);
+// Whether the IPv4 header checksum verifies.
+bool ipv4_header_checksum_ok(const PacketView& packet);
+
+}  // namespace nm

@@ -1,0 +1,40 @@
+#pragma once
+// Choosing an instance for a new flow by the ServiceIP's type (protocol.md "ServiceIP
+// semantics"): InstanceNumber (the one instance), RR (each new flow the next instance in turn,
+// one counter per ServiceIP), Closest (the lowest round-trip estimate, a local instance first,
+// ties broken by RR). A flow keeps its instance through the conversion cache.
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "core/address.hpp"
+#include "tunnel/node_identity.hpp"
+#include "tunnel/translation_table.hpp"
+
+namespace nm {
+
+// Round-trip estimates per node ip, an input (measured elsewhere). Unknown nodes rank last.
+class RttEstimates {
+public:
+    void set(Ipv4 node_ip, std::chrono::microseconds rtt) { rtt_[node_ip.value] = rtt; }
+    void erase(Ipv4 node_ip) { rtt_.erase(node_ip.value); }
+    std::optional<std::chrono::microseconds> get(Ipv4 node_ip) const;
+
+private:
+    boost::unordered_flat_map<uint32_t, std::chrono::microseconds> rtt_;
+};
+
+class Balancer {
+public:
+    // Picks a slot of `group` (which must not be empty) for a new flow to `service_ip`.
+    // Instances on `node` (same node ip and tunnel port) count as closest.
+    uint32_t choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
+                    const NodeIdentity& node, const RttEstimates& rtt);
+
+private:
+    uint32_t next_turn(Ipv4 service_ip);
+    boost::unordered_flat_map<uint32_t, uint32_t> turns_;  // ServiceIP -> flows started
+};
+
+}  // namespace nm

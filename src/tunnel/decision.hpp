@@ -1,0 +1,78 @@
+#pragma once
+// The data path's decisions (protocol.md "Data path") as plain functions: given a packet, the
+// shard's table replica, conversion cache and counters, say what to do with it, and rewrite it
+// in place when it is to be sent on. No I/O and no Asio: the forwarder does the doing.
+#include <cstdint>
+#include <span>
+#include <variant>
+
+#include "core/packet.hpp"
+#include "tunnel/balancer.hpp"
+#include "tunnel/conversion_cache.hpp"
+#include "tunnel/node_identity.hpp"
+#include "tunnel/path_counters.hpp"
+#include "tunnel/translation_table.hpp"
+
+namespace nm {
+
+// Send the (rewritten) packet as one UDP datagram to that node's tunnel.
+struct SendTo {
+    Ipv4 node_ip;
+    uint16_t port = 0;
+    friend bool operator==(const SendTo&, const SendTo&) = default;
+};
+// Outgoing: the (rewritten) packet is for an instance on this node. It must now take the
+// incoming path (decide_incoming, on the shard owner_shard_incoming names) and go into the TUN,
+// exactly as if it had arrived through the tunnel. Incoming: write it into the TUN.
+struct DeliverLocal {
+    friend bool operator==(const DeliverLocal&, const DeliverLocal&) = default;
+};
+// The table does not know `key` (a ServiceIP, or an nsip for direct traffic): run a table query
+// for it, then decide again with after_query = true. The packet is unchanged.
+struct AwaitQuery {
+    Ipv4 key;
+    friend bool operator==(const AwaitQuery&, const AwaitQuery&) = default;
+};
+// Drop the packet; the reason has been counted in PathCounters already.
+struct Drop {
+    DropReason reason;
+    friend bool operator==(const Drop&, const Drop&) = default;
+};
+using Decision = std::variant<SendTo, DeliverLocal, AwaitQuery, Drop>;
+
+// Everything one shard's decisions read and write. The references outlive the calls.
+struct PathContext {
+    const TranslationTable& table;
+    ConversionCache& cache;
+    Balancer& balancer;
+    const NodeIdentity& node;
+    const RttEstimates& rtt;
+    PathCounters& counters;
+};
+
+// A packet read from the TUN, on the shard owner_shard_outgoing() names. On SendTo and
+// DeliverLocal the packet has been rewritten: destination := the chosen instance's nsip,
+// source := the sender's InstanceNumber ServiceIP (traffic straight to an nsip in another
+// node's subnet is not rewritten). `csum` says what the TCP/UDP checksum field holds (partial
+// for a TUN read with virtio NEEDS_CSUM). after_query: a query for the key has just completed,
+// so a key still unknown is dropped instead of awaited again.
+Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full,
+                         bool after_query = false);
+// The same over raw bytes; a packet that does not parse is dropped as malformed.
+Decision decide_outgoing(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full,
+                         bool after_query = false);
+
+// An inner packet received through the tunnel (or a DeliverLocal packet), on the shard
+// owner_shard_incoming() names: if it is a reply of a flow this node converted, its source
+// becomes the ServiceIP the sender originally used. Answers DeliverLocal or Drop.
+Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full);
+Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full);
+
+// Whether (ip, port) is the tunnel of some node in the table. A datagram from a node not yet
+// known may be a new client's first packet: query its inner source (the sender's InstanceNumber
+// ServiceIP) before dropping it, and count DropReason::unknown_node when it stays unknown.
+inline bool is_known_node(const TranslationTable& table, Ipv4 ip, uint16_t port) {
+    return table.is_known_node(ip, port);
+}
+
+}  // namespace nm

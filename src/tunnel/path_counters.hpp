@@ -1,0 +1,45 @@
+#pragma once
+// Why the data path dropped a packet, and one cheap counter per reason (per shard, no atomics:
+// only the owning shard writes; readers copy on that shard).
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace nm {
+
+enum class DropReason : uint8_t {
+    malformed,        // the IP packet did not parse (see ParseError)
+    not_ipv4,         // IPv6 is parsed but not translated yet
+    ttl_expired,      // TTL 0: something loops
+    fragment,         // a non-first fragment of a balanced (RR/Closest) flow: no ports to find it
+    not_routable,     // outgoing destination is neither a ServiceIP nor in the container network
+    local_loop,       // outgoing destination is in this node's own subnet (the bridge owns it)
+    unknown_service,  // no entry carries the destination ServiceIP, even after a table query
+    unknown_nsip,     // no entry has the destination nsip, even after a table query
+    no_sender_entry,  // the sender's nsip has no entry with an InstanceNumber ServiceIP
+    misdelivered,     // incoming packet for an address outside this node's subnet
+    unknown_node,     // tunnel datagram from an (ip, port) that is no node in the table
+    query_failed,     // counted by the forwarder: the table query failed or timed out
+    backlog_full,     // counted by the forwarder: too many packets wait for one query or shard
+};
+inline constexpr size_t drop_reason_count = 13;
+
+// Stable snake_case names, for metrics labels: "unknown_service".
+std::string_view to_string(DropReason reason);
+
+struct PathCounters {
+    std::array<uint64_t, drop_reason_count> drops{};
+    uint64_t outgoing_cached = 0;     // outgoing packets translated from the conversion cache
+    uint64_t outgoing_new_flows = 0;  // conversions created
+    uint64_t outgoing_direct = 0;     // nsip-to-nsip packets tunnelled without translation
+    uint64_t fragments_forwarded = 0; // non-first fragments sent on (no port translation)
+    uint64_t incoming_translated = 0; // incoming packets reverse-translated by a conversion
+    uint64_t incoming_unchanged = 0;  // incoming packets with no conversion, delivered as they are
+
+    void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
+    uint64_t dropped(DropReason reason) const { return drops[static_cast<size_t>(reason)]; }
+    uint64_t dropped_total() const;
+    PathCounters& operator+=(const PathCounters& other);  // to sum shards for /metrics
+};
+
+}  // namespace nm

@@ -1,0 +1,58 @@
+#pragma once
+// The one writer of the translation table. It lives on shard 0 with the authoritative table,
+// validates each write, applies it, and streams it as a versioned TableChange to the replica of
+// every shard (asio::post to that shard's executor, so each replica sees the changes in order).
+// A change posted before some later message to the same shard is applied before that message:
+// a coroutine that wrote on shard 0 and hops back to shard k finds the change already there.
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "core/shard.hpp"
+#include "tunnel/translation_table.hpp"
+
+namespace nm {
+
+// One TranslationTable per shard; replica(i) is touched only on shard i.
+class TableReplicas {
+public:
+    explicit TableReplicas(unsigned shards);
+    unsigned count() const { return static_cast<unsigned>(tables_.size()); }
+    TranslationTable& replica(unsigned shard) { return *tables_.at(shard); }
+    const TranslationTable& replica(unsigned shard) const { return *tables_.at(shard); }
+
+private:
+    std::vector<std::unique_ptr<TranslationTable>> tables_;
+};
+
+class TableWriter {
+public:
+    // `replicas` must have one table per shard and outlive the writer and the shards' queues.
+    TableWriter(Shards& shards, TableReplicas& replicas, Cidr container_network,
+                Cidr service_network);
+
+    // Call these on shard 0 (or before the shards start). Each validates (a bad entry changes
+    // nothing and the error names the field), applies, and broadcasts.
+    Result<void> upsert(TableEntry entry);
+    Result<size_t> remove_nsip(Ipv4 nsip);
+    Result<size_t> remove_job(std::string_view job_name);
+    Result<size_t> remove_instance(std::string_view job_name, int instance);
+    // The job's entries become exactly `entries` (each must carry that job name), atomically for
+    // every reader: replicas apply it as one change.
+    Result<void> replace_job(std::string_view job_name, std::vector<TableEntry> entries);
+
+    const TranslationTable& table() const { return table_; }
+    uint64_t version() const { return table_.version(); }
+
+private:
+    void publish(TableChange change);
+
+    Shards& shards_;
+    TableReplicas& replicas_;
+    Cidr container_network_, service_network_;
+    TranslationTable table_;
+};
+
+}  // namespace nm
