@@ -1,0 +1,175 @@
+#include "tunnel/conversion_cache.hpp"
+
+#include <bit>
+
+namespace nm {
+
+namespace {
+// A 64-bit mixer (the murmur3 finalizer): cheap, and every input bit reaches every output bit.
+inline uint64_t mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+}  // namespace
+
+size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
+    const uint64_t a = uint64_t{k.source.value} << 32 | k.destination.value;
+    const uint64_t b = uint64_t{k.source_port} << 24 | uint64_t{k.destination_port} << 8 | k.protocol;
+    return mix(a ^ std::rotl(b * 0x9e3779b97f4a7c15ULL, 29));
+}
+
+unsigned owner_shard(uint8_t protocol, Ipv4 local, uint16_t local_port, uint16_t remote_port,
+                     unsigned shards) {
+    if (shards <= 1) return 0;
+    const uint64_t h = mix(uint64_t{local.value} << 32 | uint64_t{local_port} << 16 | remote_port) ^
+                       mix(protocol);
+    return static_cast<unsigned>(h % shards);
+}
+
+ConversionCache::ConversionCache(CacheLimits limits, Clock::time_point origin)
+    : limits_(limits), origin_(origin) {
+    if (limits_.max_flows == 0) limits_.max_flows = 1;
+}
+
+void ConversionCache::set_now(Clock::time_point now) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - origin_).count();
+    now_ms_ = static_cast<uint32_t>(ms);  // wraps after 49 days; ages are taken modulo 2^32
+}
+
+bool ConversionCache::expired(const Flow& f) const {
+    const uint32_t idle = now_ms_ - f.last_used_ms;
+    std::chrono::milliseconds limit;
+    switch (f.key.protocol) {
+        case ipproto::tcp: limit = f.closing ? limits_.tcp_closing : limits_.tcp_idle; break;
+        case ipproto::udp: limit = limits_.udp_idle; break;
+        case ipproto::icmp: limit = limits_.icmp_idle; break;
+        default: limit = limits_.other_idle; break;
+    }
+    return idle > static_cast<uint64_t>(limit.count());
+}
+
+FlowKey ConversionCache::reply_key(const Flow& f) {
+    return FlowKey{f.conversion.reply_source, f.key.source, f.key.destination_port,
+                   f.key.source_port, f.key.protocol};
+}
+
+Flow* ConversionCache::find(const FlowKey& key) {
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) {
+        ++counters_.misses;
+        return nullptr;
+    }
+    Flow& f = slab_[it->second];
+    if (expired(f)) {
+        erase_slot(it->second);
+        ++counters_.expirations;
+        ++counters_.misses;
+        return nullptr;
+    }
+    ++counters_.hits;
+    return &f;
+}
+
+Flow* ConversionCache::find_reply(const FlowKey& key) {
+    auto it = by_reply_.find(key);
+    if (it == by_reply_.end()) {
+        ++counters_.reverse_misses;
+        return nullptr;
+    }
+    Flow& f = slab_[it->second];
+    if (expired(f)) {
+        erase_slot(it->second);
+        ++counters_.expirations;
+        ++counters_.reverse_misses;
+        return nullptr;
+    }
+    ++counters_.reverse_hits;
+    return &f;
+}
+
+void ConversionCache::erase_slot(uint32_t slot) {
+    const Flow& f = slab_[slot];
+    by_key_.erase(f.key);
+    // Another flow may have claimed the same reply key later; leave its index alone.
+    if (auto it = by_reply_.find(reply_key(f)); it != by_reply_.end() && it->second == slot)
+        by_reply_.erase(it);
+    used_[slot] = 0;
+    free_.push_back(slot);
+}
+
+bool ConversionCache::erase(const FlowKey& key) {
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) return false;
+    erase_slot(it->second);
+    return true;
+}
+
+// Among a few slots from the hand on, the stalest goes (an approximate LRU without a list).
+uint32_t ConversionCache::evict_one() {
+    constexpr int candidates = 8;
+    const uint32_t n = static_cast<uint32_t>(slab_.size());
+    uint32_t victim = UINT32_MAX;
+    uint32_t oldest_age = 0;
+    for (int seen = 0, steps = 0; seen < candidates && steps < static_cast<int>(n); ++steps) {
+        const uint32_t slot = evict_hand_;
+        evict_hand_ = evict_hand_ + 1 == n ? 0 : evict_hand_ + 1;
+        if (!used_[slot]) continue;
+        ++seen;
+        const uint32_t age = now_ms_ - slab_[slot].last_used_ms;
+        if (victim == UINT32_MAX || age > oldest_age) {
+            victim = slot;
+            oldest_age = age;
+        }
+    }
+    erase_slot(victim);
+    ++counters_.evictions;
+    return victim;
+}
+
+Flow& ConversionCache::insert(const FlowKey& key, const Conversion& conversion,
+                              uint32_t route_epoch) {
+    erase(key);
+    if (by_key_.size() >= limits_.max_flows) evict_one();
+    uint32_t slot;
+    if (!free_.empty()) {
+        slot = free_.back();
+        free_.pop_back();
+    } else {
+        slot = static_cast<uint32_t>(slab_.size());
+        slab_.emplace_back();
+        used_.push_back(0);
+    }
+    Flow& f = slab_[slot];
+    f = Flow{key, conversion, now_ms_, route_epoch, 0};
+    used_[slot] = 1;
+    by_key_.emplace(key, slot);
+    by_reply_.insert_or_assign(reply_key(f), slot);
+    ++counters_.inserts;
+    return f;
+}
+
+void ConversionCache::touch(Flow& flow, uint8_t tcp_flags) {
+    flow.last_used_ms = now_ms_;
+    if (flow.key.protocol == ipproto::tcp && (tcp_flags & 0x05)) flow.closing = 1;
+}
+
+size_t ConversionCache::expire(size_t budget) {
+    size_t removed = 0;
+    const uint32_t n = static_cast<uint32_t>(slab_.size());
+    for (size_t i = 0; i < budget && n; ++i) {
+        if (sweep_ >= n) sweep_ = 0;
+        const uint32_t slot = sweep_++;
+        if (used_[slot] && expired(slab_[slot])) {
+            erase_slot(slot);
+            ++counters_.expirations;
+            ++removed;
+        }
+    }
+    return removed;
+}
+
+}  // namespace nm

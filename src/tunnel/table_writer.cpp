@@ -1,0 +1,99 @@
+#include "tunnel/table_writer.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+TableReplicas::TableReplicas(unsigned shards) {
+    for (unsigned i = 0; i < shards; ++i) tables_.push_back(std::make_unique<TranslationTable>());
+}
+
+TableWriter::TableWriter(Shards& shards, TableReplicas& replicas, Cidr container_network,
+                         Cidr service_network)
+    : shards_(shards),
+      replicas_(replicas),
+      container_network_(container_network),
+      service_network_(service_network) {
+    if (replicas.count() != shards.count())
+        throw std::logic_error("TableWriter: one replica per shard needed");
+}
+
+void TableWriter::publish(TableChange change) {
+    change.version = table_.version() + 1;
+    table_.apply(change);
+    auto shared = std::make_shared<const TableChange>(std::move(change));
+    for (unsigned i = 0; i < replicas_.count(); ++i) {
+        asio::post(shards_.executor(i), [shared, table = &replicas_.replica(i), i] {
+            if (!table->apply(*shared))
+                NM_LOG(error, "table") << "shard " << i << " replica at version "
+                                       << table->version() << " got change " << shared->version;
+        });
+    }
+}
+
+Result<void> TableWriter::upsert(TableEntry entry) {
+    if (auto ok = validate(entry, container_network_, service_network_); !ok) return ok;
+    TableChange change;
+    change.kind = TableChange::Kind::upsert;
+    change.entries.push_back(std::move(entry));
+    publish(std::move(change));
+    return {};
+}
+
+Result<size_t> TableWriter::remove_nsip(Ipv4 nsip) {
+    if (!table_.find_nsip(nsip)) return size_t{0};
+    TableChange change;
+    change.kind = TableChange::Kind::remove_nsip;
+    change.nsip = nsip;
+    publish(std::move(change));
+    return size_t{1};
+}
+
+Result<size_t> TableWriter::remove_job(std::string_view job_name) {
+    const size_t n = table_.find_job(job_name).size();
+    if (n == 0) return size_t{0};
+    TableChange change;
+    change.kind = TableChange::Kind::remove_job;
+    change.job = std::string(job_name);
+    publish(std::move(change));
+    return n;
+}
+
+Result<size_t> TableWriter::remove_instance(std::string_view job_name, int instance) {
+    if (!table_.find_instance(job_name, instance)) return size_t{0};
+    TableChange change;
+    change.kind = TableChange::Kind::remove_instance;
+    change.job = std::string(job_name);
+    change.instance = instance;
+    publish(std::move(change));
+    return size_t{1};
+}
+
+Result<void> TableWriter::replace_job(std::string_view job_name, std::vector<TableEntry> entries) {
+    if (auto job = parse_job_name(job_name); !job) return tl::unexpected(job.error());
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const auto& e = entries[i];
+        auto where = [&] { return "entry " + std::to_string(i + 1) + ": "; };
+        if (e.job_name() != job_name)
+            return fail(Errc::invalid_argument, where() + "job " + e.job_name() +
+                                                    " is not the job being replaced, " +
+                                                    std::string(job_name));
+        if (auto ok = validate(e, container_network_, service_network_); !ok)
+            return fail(ok.error().code, where() + ok.error().message);
+        for (size_t j = 0; j < i; ++j)
+            if (entries[j].instancenumber == e.instancenumber || entries[j].nsip == e.nsip)
+                return fail(Errc::invalid_argument,
+                            where() + "repeats the instance number or nsip of entry " +
+                                std::to_string(j + 1));
+    }
+    TableChange change;
+    change.kind = TableChange::Kind::replace_job;
+    change.job = std::string(job_name);
+    change.entries = std::move(entries);
+    publish(std::move(change));
+    return {};
+}
+
+}  // namespace nm

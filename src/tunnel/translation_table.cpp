@@ -1,0 +1,200 @@
+#include "tunnel/translation_table.hpp"
+
+#include <algorithm>
+#include <boost/container_hash/hash.hpp>
+
+namespace nm {
+
+namespace {
+uint64_t node_key(Ipv4 ip, uint16_t port) { return uint64_t{ip.value} << 16 | port; }
+}  // namespace
+
+size_t TranslationTable::NameHash::operator()(std::string_view s) const noexcept {
+    return boost::hash_range(s.begin(), s.end());
+}
+
+InstanceRoute TranslationTable::route_of(const TableEntry& e) {
+    InstanceRoute r{e.nsip, e.nodeip, Ipv4{}, e.nodeport, e.instancenumber};
+    for (const auto& sip : e.serviceip) {
+        if (sip.type == IpType::InstanceNumber) {
+            r.own_service_ip = sip.address;
+            break;
+        }
+    }
+    return r;
+}
+
+const ServiceGroup* TranslationTable::find_service(Ipv4 service_ip) const {
+    auto it = by_service_ip_.find(service_ip.value);
+    return it == by_service_ip_.end() ? nullptr : &it->second;
+}
+
+std::optional<uint32_t> TranslationTable::slot_of_nsip(Ipv4 nsip) const {
+    auto it = by_nsip_.find(nsip.value);
+    if (it == by_nsip_.end()) return std::nullopt;
+    return it->second;
+}
+
+const InstanceRoute* TranslationTable::find_nsip(Ipv4 nsip) const {
+    auto it = by_nsip_.find(nsip.value);
+    return it == by_nsip_.end() ? nullptr : &slots_[it->second].route;
+}
+
+bool TranslationTable::is_known_node(Ipv4 ip, uint16_t port) const {
+    return nodes_.contains(node_key(ip, port));
+}
+
+std::vector<const TableEntry*> TranslationTable::find_job(std::string_view job_name) const {
+    std::vector<const TableEntry*> out;
+    auto it = by_job_.find(job_name);
+    if (it == by_job_.end()) return out;
+    for (uint32_t slot : it->second.slots) out.push_back(&slots_[slot].entry);
+    std::sort(out.begin(), out.end(),
+              [](auto* a, auto* b) { return a->instancenumber < b->instancenumber; });
+    return out;
+}
+
+const TableEntry* TranslationTable::find_instance(std::string_view job_name, int instance) const {
+    auto it = by_job_.find(job_name);
+    if (it == by_job_.end()) return nullptr;
+    for (uint32_t slot : it->second.slots)
+        if (slots_[slot].entry.instancenumber == instance) return &slots_[slot].entry;
+    return nullptr;
+}
+
+std::vector<TableEntry> TranslationTable::entries() const {
+    std::vector<std::pair<std::string, uint32_t>> order;
+    order.reserve(size());
+    for (const auto& [job, index] : by_job_)
+        for (uint32_t slot : index.slots) order.emplace_back(job, slot);
+    std::sort(order.begin(), order.end(), [this](const auto& a, const auto& b) {
+        if (a.first != b.first) return a.first < b.first;
+        return slots_[a.second].entry.instancenumber < slots_[b.second].entry.instancenumber;
+    });
+    std::vector<TableEntry> out;
+    out.reserve(order.size());
+    for (const auto& [job, slot] : order) out.push_back(slots_[slot].entry);
+    return out;
+}
+
+void TranslationTable::erase_slot(uint32_t slot) {
+    Slot& s = slots_[slot];
+    by_nsip_.erase(s.route.nsip.value);
+    for (const auto& sip : s.entry.serviceip) {
+        auto it = by_service_ip_.find(sip.address.value);
+        if (it == by_service_ip_.end()) continue;
+        auto& v = it->second.slots;
+        v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+        if (v.empty()) by_service_ip_.erase(it);
+    }
+    if (auto it = by_job_.find(s.entry.job_name()); it != by_job_.end()) {
+        auto& v = it->second.slots;
+        v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+        if (v.empty()) by_job_.erase(it);
+    }
+    if (auto it = nodes_.find(node_key(s.route.node_ip, s.route.node_port)); it != nodes_.end())
+        if (--it->second == 0) nodes_.erase(it);
+    s.entry = TableEntry{};
+    s.used = false;
+    free_slots_.push_back(slot);
+    ++route_epoch_;
+}
+
+void TranslationTable::upsert(TableEntry entry) {
+    const std::string job = entry.job_name();
+    // The same instance again, or another instance holding this nsip: both go first.
+    if (auto it = by_job_.find(job); it != by_job_.end()) {
+        for (uint32_t slot : it->second.slots) {
+            if (slots_[slot].entry.instancenumber == entry.instancenumber) {
+                // Unchanged entries (periodic refreshes) keep flows' epochs valid.
+                if (slots_[slot].entry == entry) return;
+                erase_slot(slot);
+                break;
+            }
+        }
+    }
+    if (auto it = by_nsip_.find(entry.nsip.value); it != by_nsip_.end()) {
+        erase_slot(it->second);
+    }
+
+    uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = static_cast<uint32_t>(slots_.size());
+        slots_.emplace_back();
+    }
+    Slot& s = slots_[slot];
+    s.route = route_of(entry);
+    s.entry = std::move(entry);
+    s.used = true;
+    by_nsip_[s.route.nsip.value] = slot;
+    for (const auto& sip : s.entry.serviceip) {
+        auto [it, fresh] = by_service_ip_.try_emplace(sip.address.value);
+        if (fresh) it->second.type = sip.type;
+        if (std::find(it->second.slots.begin(), it->second.slots.end(), slot) ==
+            it->second.slots.end())
+            it->second.slots.push_back(slot);
+    }
+    by_job_[job].slots.push_back(slot);
+    ++nodes_[node_key(s.route.node_ip, s.route.node_port)];
+}
+
+size_t TranslationTable::remove_nsip(Ipv4 nsip) {
+    auto it = by_nsip_.find(nsip.value);
+    if (it == by_nsip_.end()) return 0;
+    erase_slot(it->second);
+    return 1;
+}
+
+size_t TranslationTable::remove_job(std::string_view job_name) {
+    auto it = by_job_.find(job_name);
+    if (it == by_job_.end()) return 0;
+    const auto slots = it->second.slots;  // erase_slot edits the index
+    for (uint32_t slot : slots) erase_slot(slot);
+    return slots.size();
+}
+
+size_t TranslationTable::remove_instance(std::string_view job_name, int instance) {
+    auto it = by_job_.find(job_name);
+    if (it == by_job_.end()) return 0;
+    for (uint32_t slot : it->second.slots) {
+        if (slots_[slot].entry.instancenumber == instance) {
+            erase_slot(slot);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void TranslationTable::replace_job(std::string_view job_name, std::vector<TableEntry> entries) {
+    // Entries that stay exactly as they are keep their slot, so their flows stay valid.
+    auto keep = [&](const TableEntry& e) {
+        return std::find(entries.begin(), entries.end(), e) != entries.end();
+    };
+    if (auto it = by_job_.find(job_name); it != by_job_.end()) {
+        std::vector<uint32_t> gone;
+        for (uint32_t slot : it->second.slots)
+            if (!keep(slots_[slot].entry)) gone.push_back(slot);
+        for (uint32_t slot : gone) erase_slot(slot);
+    }
+    for (auto& e : entries) upsert(std::move(e));
+}
+
+bool TranslationTable::apply(const TableChange& change) {
+    if (change.version != version_ + 1) return false;
+    switch (change.kind) {
+        case TableChange::Kind::upsert:
+            for (const auto& e : change.entries) upsert(e);
+            break;
+        case TableChange::Kind::remove_nsip: remove_nsip(change.nsip); break;
+        case TableChange::Kind::remove_job: remove_job(change.job); break;
+        case TableChange::Kind::remove_instance: remove_instance(change.job, change.instance); break;
+        case TableChange::Kind::replace_job: replace_job(change.job, change.entries); break;
+    }
+    version_ = change.version;
+    return true;
+}
+
+}  // namespace nm
