@@ -110,6 +110,17 @@ Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOpti
     return {};
 }
 
+// Removes the attachment's address inside its named namespace.
+Result<void> release_namespace_address(const Attachment& att) {
+    auto ns = open_named_netns(att.netns);
+    if (!ns) return tl::unexpected(ns.error());
+    auto inside = RouteSocket::open_in(ns->get());
+    if (!inside) return tl::unexpected(inside.error());
+    auto inner = inside->ifindex(att.inner_link);
+    if (!inner) return tl::unexpected(inner.error());
+    return inside->delete_address(*inner, att.inner_link, att.address, att.prefix);
+}
+
 }  // namespace
 
 std::string NodeNetwork::Impl::next_host_link() {
@@ -187,8 +198,16 @@ Result<void> NodeNetwork::detach(const std::string& host_link) {
         else NM_LOG(warn, "env") << "detach " << host_link << ": " << r.error().message;
     };
     if (!att.ports.empty() && s.firewall) note(s.firewall->remove_port_mappings(att.address, att.ports));
-    note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
-    if (!att.netns.empty()) note(delete_named_netns(att.netns));
+    if (att.netns.empty()) {
+        note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
+    } else {
+        // Deleting or moving a link waits for RCU (~30 ms here), so the pair is left to the
+        // kernel, which destroys it with the namespace, batched, moments after the unmount.
+        // The address goes first, so nothing answers for it even if someone keeps the
+        // namespace open, and the pool may hand it out again at once.
+        note(release_namespace_address(att));
+        note(delete_named_netns(att.netns));
+    }
     s.pool.release(att.address);
     NM_LOG(debug, "env") << "detached " << host_link << " (" << att.address.to_string() << ")";
     if (first) return tl::unexpected(*first);

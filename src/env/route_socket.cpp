@@ -250,6 +250,18 @@ Result<void> RouteSocket::delete_link(const std::string& name) {
     return r;
 }
 
+Result<void> RouteSocket::move_link(const std::string& name, int netns_fd) {
+    auto index = ifindex(name);
+    if (!index) return tl::unexpected(index.error());
+    reset(*state_);
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!orig || !change) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_ifindex(orig.get(), *index);
+    rtnl_link_set_ns_fd(change.get(), netns_fd);
+    return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
+}
+
 namespace {
 
 Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {

@@ -48,6 +48,8 @@ public:
     Result<void> set_link(int ifindex, const std::string& name, bool up, unsigned mtu);
     // not_found when it does not exist.
     Result<void> delete_link(const std::string& name);
+    // Moves a link into the namespace behind netns_fd.
+    Result<void> move_link(const std::string& name, int netns_fd);
 
     Result<void> add_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);
     Result<void> delete_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);

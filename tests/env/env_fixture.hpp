@@ -2,6 +2,8 @@
 // A simulated host plus the NodeNetworkConfig of an agent running in it, with names unique to
 // this test process: host "h<tag><pid>", agent prefix "a<tag><pid>".
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <sstream>
 #include <string>
 
@@ -61,6 +63,16 @@ struct Agent {
           << nft("list ruleset");
         for (const std::string& ns : namespaces()) s << "netns " << ns << "\n";
         return s.str();
+    }
+
+    // state() == want within `seconds`: the kernel removes a detached namespace's veth pair with
+    // the namespace, in the background.
+    bool settles_to(const std::string& want, double seconds = 5) const {
+        for (int i = 0; i < seconds * 50; ++i) {
+            if (state() == want) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return state() == want;
     }
 
     SimHost host;
