@@ -17,7 +17,7 @@ json::value to_json(const TableEntry& e) {
                         {"servicenamespace", e.servicenamespace},
                         {"instancenumber", e.instancenumber},
                         {"nodeip", e.nodeip.to_string()},
-                        {"nodeport", e.nodeport},
+                        {"nodeport", static_cast<int64_t>(e.nodeport)},
                         {"nsip", e.nsip.to_string()},
                         {"serviceip", std::move(sips)}};
 }

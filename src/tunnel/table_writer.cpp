@@ -24,8 +24,18 @@ void TableWriter::publish(TableChange change) {
     change.version = table_.version() + 1;
     table_.apply(change);
     auto shared = std::make_shared<const TableChange>(std::move(change));
+    const bool on_group = Shards::current() == &shards_;
     for (unsigned i = 0; i < replicas_.count(); ++i) {
-        asio::post(shards_.executor(i), [shared, table = &replicas_.replica(i), i] {
+        TranslationTable* table = &replicas_.replica(i);
+        // The writer's own shard sees its write at once (a post would run only after the
+        // caller's handler), unless earlier changes are still queued for it.
+        if (on_group && current_shard() == static_cast<int>(i) &&
+            table->version() + 1 == shared->version) {
+            table->apply(*shared);
+            continue;
+        }
+        asio::post(shards_.executor(i), [shared, table, i] {
+            if (table->version() >= shared->version) return;  // applied at once, above
             if (!table->apply(*shared))
                 NM_LOG(error, "table") << "shard " << i << " replica at version "
                                        << table->version() << " got change " << shared->version;

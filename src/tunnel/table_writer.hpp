@@ -3,7 +3,8 @@
 // validates each write, applies it, and streams it as a versioned TableChange to the replica of
 // every shard (asio::post to that shard's executor, so each replica sees the changes in order).
 // A change posted before some later message to the same shard is applied before that message:
-// a coroutine that wrote on shard 0 and hops back to shard k finds the change already there.
+// a coroutine that wrote on shard 0 and hops to shard k finds the change already there. The
+// writer's own shard's replica is updated at once, inside the write call.
 #include <memory>
 #include <string_view>
 #include <vector>

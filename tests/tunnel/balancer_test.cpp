@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "test_entries.hpp"
+#include "tunnel/balancer.hpp"
+
+using namespace nm;
+using namespace nm::test;
+using namespace std::chrono_literals;
+
+namespace {
+// Three instances of one service on three nodes; this node is 10.0.0.1.
+TranslationTable three(IpType type) {
+    TranslationTable t;
+    t.upsert(entry("web", 0, "172.19.1.2", "10.0.0.1", {{type, "172.30.0.10"}}));
+    t.upsert(entry("web", 1, "172.19.2.2", "10.0.0.2", {{type, "172.30.0.10"}}));
+    t.upsert(entry("web", 2, "172.19.3.2", "10.0.0.3", {{type, "172.30.0.10"}}));
+    return t;
+}
+NodeIdentity node(const char* ip_text = "10.0.0.1") {
+    NodeIdentity n;
+    n.node_ip = ip(ip_text);
+    n.local_subnet = Cidr{ip("172.19.1.0"), 24};
+    return n;
+}
+int chosen(Balancer& b, const TranslationTable& t, const NodeIdentity& n, const RttEstimates& rtt) {
+    const Ipv4 sip = ip("172.30.0.10");
+    return t.route(b.choose(sip, *t.find_service(sip), t, n, rtt)).instance;
+}
+}  // namespace
+
+TEST_CASE("InstanceNumber picks exactly its instance") {
+    TranslationTable t;
+    t.upsert(entry("web", 4, "172.19.2.2", "10.0.0.2", {{IpType::InstanceNumber, "172.30.0.10"}}));
+    Balancer b;
+    RttEstimates rtt;
+    for (int i = 0; i < 5; ++i) CHECK(chosen(b, t, node(), rtt) == 4);
+}
+
+TEST_CASE("RR gives new flows to the instances in turn") {
+    auto t = three(IpType::RR);
+    Balancer b;
+    RttEstimates rtt;
+    std::vector<int> order;
+    for (int i = 0; i < 6; ++i) order.push_back(chosen(b, t, node(), rtt));
+    CHECK(order == std::vector<int>{0, 1, 2, 0, 1, 2});
+}
+
+TEST_CASE("Closest prefers a local instance") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    rtt.set(ip("10.0.0.2"), 100us);
+    for (int i = 0; i < 4; ++i) CHECK(chosen(b, t, node("10.0.0.1"), rtt) == 0);
+}
+
+TEST_CASE("Closest without a local instance takes the lowest round trip, unknown ones last") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    auto elsewhere = node("10.0.0.9");
+    rtt.set(ip("10.0.0.3"), 400us);
+    CHECK(chosen(b, t, elsewhere, rtt) == 2);  // the only known one beats the unknown
+    rtt.set(ip("10.0.0.2"), 300us);
+    CHECK(chosen(b, t, elsewhere, rtt) == 1);
+    rtt.set(ip("10.0.0.1"), 900us);
+    CHECK(chosen(b, t, elsewhere, rtt) == 1);
+    rtt.erase(ip("10.0.0.2"));
+    CHECK(chosen(b, t, elsewhere, rtt) == 2);
+}
+
+TEST_CASE("Closest breaks ties in turn") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    auto elsewhere = node("10.0.0.9");
+    rtt.set(ip("10.0.0.1"), 200us);
+    rtt.set(ip("10.0.0.2"), 200us);
+    rtt.set(ip("10.0.0.3"), 500us);
+    std::map<int, int> count;
+    for (int i = 0; i < 10; ++i) ++count[chosen(b, t, elsewhere, rtt)];
+    CHECK(count[0] == 5);
+    CHECK(count[1] == 5);
+    CHECK(count[2] == 0);
+}

@@ -1,0 +1,329 @@
+// The data path's decisions, as specified by protocol.md "Data path", on two simulated nodes:
+// A (10.0.0.1, subnet 172.19.1.0/24) and B (10.0.0.2, subnet 172.19.2.0/24).
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "core/checksum.hpp"
+#include "test_entries.hpp"
+#include "tunnel/decision.hpp"
+
+using namespace nm;
+using namespace nm::test;
+
+namespace {
+
+TranslationTable cluster_table() {
+    TranslationTable t;
+    t.upsert(entry("cli", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.1.0"}}));
+    t.upsert(entry("web", 0, "172.19.2.2", "10.0.0.2",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                    {IpType::InstanceNumber, "172.30.2.0"}}));
+    t.upsert(entry("web", 1, "172.19.1.3", "10.0.0.1",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                    {IpType::InstanceNumber, "172.30.2.1"}}));
+    t.upsert(entry("db", 0, "172.19.2.5", "10.0.0.2", {{IpType::InstanceNumber, "172.30.3.0"}}));
+    return t;
+}
+
+struct Node {
+    NodeIdentity identity;
+    TranslationTable table = cluster_table();
+    ConversionCache cache;
+    Balancer balancer;
+    RttEstimates rtt;
+    PathCounters counters;
+    PathContext path{table, cache, balancer, identity, rtt, counters};
+
+    Node(const char* node_ip, const char* subnet) {
+        identity.node_ip = ip(node_ip);
+        identity.local_subnet = Cidr{ip(subnet), 24};
+        cache.set_now(ConversionCache::Clock::now());
+    }
+};
+
+const SendTo to_a{Ipv4{0x0a000001}, 50103};
+const SendTo to_b{Ipv4{0x0a000002}, 50103};
+
+std::vector<uint8_t> packet(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                            uint8_t proto = ipproto::tcp) {
+    return build({.protocol = proto, .source = ip(src), .destination = ip(dst),
+                  .source_port = sport, .destination_port = dport});
+}
+
+// Every checksum of the (rewritten) packet verifies.
+bool checksums_ok(std::vector<uint8_t> bytes) {
+    auto p = view(bytes);
+    if (!ipv4_header_checksum_ok(p)) return false;
+    if (!p.l4_checksum_offset()) return true;
+    auto copy = bytes;
+    auto q = view(copy);
+    fill_checksums(q);
+    return copy == bytes;
+}
+
+Decision out(Node& n, std::vector<uint8_t>& bytes, bool after_query = false) {
+    return decide_outgoing(std::span<uint8_t>(bytes), n.path, L4Csum::full, after_query);
+}
+Decision in(Node& n, std::vector<uint8_t>& bytes) {
+    return decide_incoming(std::span<uint8_t>(bytes), n.path);
+}
+Ipv4 src_of(std::vector<uint8_t>& b) { return view(b).source(); }
+Ipv4 dst_of(std::vector<uint8_t>& b) { return view(b).destination(); }
+
+}  // namespace
+
+TEST_CASE("a new flow to an RR ServiceIP is rewritten and sent to the chosen instance's node") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.19.1.2", 40000, "172.30.0.10", 80);
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(dst_of(p) == ip("172.19.2.2"));  // the chosen instance's nsip
+    CHECK(src_of(p) == ip("172.30.1.0"));  // the sender's InstanceNumber ServiceIP
+    CHECK(checksums_ok(p));
+    CHECK(a.counters.outgoing_new_flows == 1);
+}
+
+TEST_CASE("a flow keeps its instance while new flows to an RR ServiceIP take turns") {
+    Node a("10.0.0.1", "172.19.1.0");
+    std::vector<Decision> firsts;
+    for (uint16_t port = 1; port <= 4; ++port) {
+        auto p = packet("172.19.1.2", port, "172.30.0.10", 80);
+        firsts.push_back(out(a, p));
+    }
+    CHECK(firsts == std::vector<Decision>{to_b, DeliverLocal{}, to_b, DeliverLocal{}});
+    for (int again = 0; again < 3; ++again) {
+        auto p = packet("172.19.1.2", 1, "172.30.0.10", 80);
+        CHECK(out(a, p) == Decision{to_b});
+        auto q = packet("172.19.1.2", 2, "172.30.0.10", 80);
+        CHECK(out(a, q) == Decision{DeliverLocal{}});
+        CHECK(dst_of(q) == ip("172.19.1.3"));
+    }
+    CHECK(a.counters.outgoing_cached == 6);
+    CHECK(a.cache.counters().hits == 6);
+}
+
+TEST_CASE("a reply crosses back and the client sees it come from the ServiceIP it addressed") {
+    auto proto = GENERATE(ipproto::tcp, ipproto::udp, ipproto::icmp);
+    Node a("10.0.0.1", "172.19.1.0");
+    Node b("10.0.0.2", "172.19.2.0");
+    // Client on A to the RR ServiceIP; the first turn is web 0 on B.
+    auto request = packet("172.19.1.2", 40000, "172.30.0.10", proto == ipproto::icmp ? 40000 : 80,
+                          proto);
+    REQUIRE(out(a, request) == Decision{to_b});
+    REQUIRE(in(b, request) == Decision{DeliverLocal{}});
+    CHECK(src_of(request) == ip("172.30.1.0"));  // no conversion on B: unchanged
+    CHECK(b.counters.incoming_unchanged == 1);
+
+    // The server answers the address it saw; that is an ordinary outgoing packet on B.
+    const uint16_t sport = proto == ipproto::icmp ? 40000 : 80;
+    auto reply = build({.protocol = proto, .source = ip("172.19.2.2"),
+                        .destination = ip("172.30.1.0"), .source_port = sport,
+                        .destination_port = 40000, .icmp_type = 0});
+    REQUIRE(out(b, reply) == Decision{to_a});
+    CHECK(dst_of(reply) == ip("172.19.1.2"));
+    CHECK(src_of(reply) == ip("172.30.2.0"));
+    REQUIRE(in(a, reply) == Decision{DeliverLocal{}});
+    CHECK(src_of(reply) == ip("172.30.0.10"));
+    CHECK(dst_of(reply) == ip("172.19.1.2"));
+    CHECK(checksums_ok(reply));
+    CHECK(a.counters.incoming_translated == 1);
+}
+
+TEST_CASE("Closest sends a new flow to the local instance, delivered through the incoming path") {
+    Node a("10.0.0.1", "172.19.1.0");
+    a.rtt.set(ip("10.0.0.2"), std::chrono::microseconds(50));
+    auto request = packet("172.19.1.2", 5555, "172.30.0.11", 443);
+    REQUIRE(out(a, request) == Decision{DeliverLocal{}});
+    CHECK(dst_of(request) == ip("172.19.1.3"));
+    REQUIRE(in(a, request) == Decision{DeliverLocal{}});
+    auto reply = packet("172.19.1.3", 443, "172.30.1.0", 5555);
+    REQUIRE(out(a, reply) == Decision{DeliverLocal{}});
+    REQUIRE(in(a, reply) == Decision{DeliverLocal{}});
+    CHECK(src_of(reply) == ip("172.30.0.11"));
+    CHECK(dst_of(reply) == ip("172.19.1.2"));
+    CHECK(checksums_ok(reply));
+}
+
+TEST_CASE("Closest without a local instance picks the node with the lowest round trip") {
+    Node b("10.0.0.2", "172.19.2.0");
+    b.table.upsert(entry("c2", 0, "172.19.2.9", "10.0.0.2", {{IpType::InstanceNumber, "172.30.1.9"}}));
+    b.table.remove_nsip(ip("172.19.2.2"));  // B's own web instance is gone
+    b.table.upsert(entry("web", 2, "172.19.3.3", "10.0.0.3", {{IpType::Closest, "172.30.0.11"}}));
+    b.rtt.set(ip("10.0.0.1"), std::chrono::microseconds(900));
+    b.rtt.set(ip("10.0.0.3"), std::chrono::microseconds(200));
+    auto p = packet("172.19.2.9", 1000, "172.30.0.11", 80);
+    CHECK(out(b, p) == Decision{SendTo{ip("10.0.0.3"), 50103}});
+    CHECK(dst_of(p) == ip("172.19.3.3"));
+}
+
+TEST_CASE("an InstanceNumber ServiceIP reaches exactly that instance") {
+    Node a("10.0.0.1", "172.19.1.0");
+    for (uint16_t port = 1; port <= 3; ++port) {
+        auto p = packet("172.19.1.2", port, "172.30.3.0", 5432);
+        CHECK(out(a, p) == Decision{to_b});
+        CHECK(dst_of(p) == ip("172.19.2.5"));
+    }
+}
+
+TEST_CASE("an unknown ServiceIP waits for a table query, then is dropped if still unknown") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.19.1.2", 1, "172.30.9.9", 80);
+    const auto before = p;
+    CHECK(out(a, p) == Decision{AwaitQuery{ip("172.30.9.9")}});
+    CHECK(p == before);
+    CHECK(out(a, p, true) == Decision{Drop{DropReason::unknown_service}});
+    CHECK(a.counters.dropped(DropReason::unknown_service) == 1);
+    // The query's answer lands in the table: the retry goes through.
+    a.table.upsert(entry("new", 0, "172.19.2.7", "10.0.0.2", {{IpType::RR, "172.30.9.9"}}));
+    CHECK(out(a, p, true) == Decision{to_b});
+}
+
+TEST_CASE("traffic straight to an nsip in another node's subnet is tunnelled unchanged") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.19.1.2", 1, "172.19.2.5", 5432);
+    const auto before = p;
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(p == before);
+    CHECK(a.counters.outgoing_direct == 1);
+    auto q = packet("172.19.1.2", 1, "172.19.7.7", 80);
+    CHECK(out(a, q) == Decision{AwaitQuery{ip("172.19.7.7")}});
+    CHECK(out(a, q, true) == Decision{Drop{DropReason::unknown_nsip}});
+}
+
+TEST_CASE("a cached flow whose instance went away chooses again; a moved node is followed") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.19.1.2", 7, "172.30.0.10", 80);
+    REQUIRE(out(a, p) == Decision{to_b});
+    // web 0 moves to another node: the flow keeps its instance at the new address.
+    a.table.upsert(entry("web", 0, "172.19.2.2", "10.0.0.7",
+                         {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                          {IpType::InstanceNumber, "172.30.2.0"}}));
+    p = packet("172.19.1.2", 7, "172.30.0.10", 80);
+    CHECK(out(a, p) == Decision{SendTo{ip("10.0.0.7"), 50103}});
+    CHECK(dst_of(p) == ip("172.19.2.2"));
+    // web 0 is removed: the flow goes to the remaining instance.
+    a.table.remove_instance("web.ns.svc.ns", 0);
+    p = packet("172.19.1.2", 7, "172.30.0.10", 80);
+    CHECK(out(a, p) == Decision{DeliverLocal{}});
+    CHECK(dst_of(p) == ip("172.19.1.3"));
+}
+
+TEST_CASE("a partial checksum from an offloaded TUN read is rewritten as a partial checksum") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.19.1.2", 40000, "172.30.0.10", 80);
+    auto v = view(p);
+    fill_checksums(v, L4Csum::partial);
+    REQUIRE(decide_outgoing(v, a.path, L4Csum::partial) == Decision{to_b});
+    auto expected = p;
+    auto e = view(expected);
+    fill_checksums(e, L4Csum::partial);
+    CHECK(p == expected);
+}
+
+TEST_CASE("non-first fragments go on to an InstanceNumber ServiceIP and are dropped for RR") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto later = [](const char* dst) {
+        return build({.protocol = ipproto::udp, .source = ip("172.19.1.2"),
+                      .destination = ip(dst), .fragment_field = 0x00b9});
+    };
+    auto to_db = later("172.30.3.0");
+    CHECK(out(a, to_db) == Decision{to_b});
+    CHECK(dst_of(to_db) == ip("172.19.2.5"));
+    CHECK(src_of(to_db) == ip("172.30.1.0"));
+    CHECK(ipv4_header_checksum_ok(view(to_db)));
+    CHECK(a.counters.fragments_forwarded == 1);
+    auto to_rr = later("172.30.0.10");
+    CHECK(out(a, to_rr) == Decision{Drop{DropReason::fragment}});
+    CHECK(a.counters.dropped(DropReason::fragment) == 1);
+}
+
+TEST_CASE("each drop reason is decided and counted") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto expect_out = [&](std::vector<uint8_t> p, DropReason reason) {
+        CHECK(out(a, p) == Decision{Drop{reason}});
+        CHECK(a.counters.dropped(reason) == 1);
+    };
+    auto expect_in = [&](std::vector<uint8_t> p, DropReason reason) {
+        Node fresh("10.0.0.1", "172.19.1.0");
+        CHECK(in(fresh, p) == Decision{Drop{reason}});
+        CHECK(fresh.counters.dropped(reason) == 1);
+        CHECK(fresh.counters.dropped_total() == 1);
+    };
+    std::vector<uint8_t> v6(48, 0);
+    v6[0] = 0x60;
+    v6[5] = 8;
+    v6[6] = ipproto::udp;
+    SECTION("malformed") {
+        expect_out({0x45, 0, 0}, DropReason::malformed);
+        expect_in({0x45, 0, 0}, DropReason::malformed);
+    }
+    SECTION("not_ipv4") {
+        expect_out(v6, DropReason::not_ipv4);
+        expect_in(v6, DropReason::not_ipv4);
+    }
+    SECTION("ttl_expired") {
+        auto p = build({.destination = ip("172.30.0.10"), .ttl = 0});
+        expect_out(p, DropReason::ttl_expired);
+        auto q = build({.destination = ip("172.19.1.2"), .ttl = 0});
+        expect_in(q, DropReason::ttl_expired);
+    }
+    SECTION("fragment") {
+        expect_out(build({.protocol = ipproto::udp, .destination = ip("172.30.0.11"),
+                          .fragment_field = 0x0010}),
+                   DropReason::fragment);
+    }
+    SECTION("not_routable") {
+        expect_out(packet("172.19.1.2", 1, "8.8.8.8", 53), DropReason::not_routable);
+    }
+    SECTION("local_loop: the bridge owns the local subnet") {
+        expect_out(packet("172.19.1.2", 1, "172.19.1.3", 80), DropReason::local_loop);
+    }
+    SECTION("local_loop: an entry placing a foreign-subnet nsip on this node") {
+        a.table.upsert(entry("odd", 0, "172.19.8.8", "10.0.0.1", {{IpType::RR, "172.30.8.8"}}));
+        expect_out(packet("172.19.1.2", 1, "172.19.8.8", 80), DropReason::local_loop);
+    }
+    SECTION("unknown_service") {
+        auto p = packet("172.19.1.2", 1, "172.30.200.1", 80);
+        CHECK(out(a, p, true) == Decision{Drop{DropReason::unknown_service}});
+    }
+    SECTION("unknown_nsip") {
+        auto p = packet("172.19.1.2", 1, "172.20.0.1", 80);
+        CHECK(out(a, p, true) == Decision{Drop{DropReason::unknown_nsip}});
+    }
+    SECTION("no_sender_entry: the sender is in no entry") {
+        expect_out(packet("172.19.1.99", 1, "172.30.0.10", 80), DropReason::no_sender_entry);
+    }
+    SECTION("no_sender_entry: the sender has no InstanceNumber ServiceIP") {
+        a.table.upsert(entry("bare", 0, "172.19.1.50", "10.0.0.1", {{IpType::RR, "172.30.8.1"}}));
+        expect_out(packet("172.19.1.50", 1, "172.30.3.0", 80), DropReason::no_sender_entry);
+    }
+    SECTION("misdelivered") {
+        expect_in(packet("172.30.2.0", 80, "172.19.2.2", 1), DropReason::misdelivered);
+    }
+    SECTION("unknown_node: the forwarder asks is_known_node") {
+        CHECK(is_known_node(a.table, ip("10.0.0.2"), 50103));
+        CHECK_FALSE(is_known_node(a.table, ip("10.0.0.2"), 50104));
+        CHECK_FALSE(is_known_node(a.table, ip("10.9.9.9"), 50103));
+    }
+    SECTION("query_failed and backlog_full are counted by the forwarder") {
+        a.counters.drop(DropReason::query_failed);
+        a.counters.drop(DropReason::backlog_full);
+        CHECK(a.counters.dropped_total() == 2);
+    }
+}
+
+TEST_CASE("every drop reason has its own metrics name") {
+    std::set<std::string_view> names;
+    for (size_t i = 0; i < drop_reason_count; ++i) {
+        auto name = to_string(static_cast<DropReason>(i));
+        CHECK(name != "unknown");
+        names.insert(name);
+    }
+    CHECK(names.size() == drop_reason_count);
+    PathCounters x, y;
+    x.drop(DropReason::fragment);
+    y.drop(DropReason::fragment);
+    y.incoming_translated = 3;
+    x += y;
+    CHECK(x.dropped(DropReason::fragment) == 2);
+    CHECK(x.incoming_translated == 3);
+}

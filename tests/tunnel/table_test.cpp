@@ -1,0 +1,144 @@
+#include <catch2/catch.hpp>
+
+#include "test_entries.hpp"
+#include "tunnel/translation_table.hpp"
+
+using namespace nm;
+using namespace nm::test;
+
+namespace {
+TranslationTable two_instances() {
+    TranslationTable t;
+    t.upsert(entry("web", 0, "172.19.1.2", "10.0.0.1",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.0"}}));
+    t.upsert(entry("web", 1, "172.19.2.2", "10.0.0.2",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.1"}}));
+    return t;
+}
+}  // namespace
+
+TEST_CASE("entries are found by ServiceIP, by nsip and by job name") {
+    auto t = two_instances();
+    CHECK(t.size() == 2);
+    const ServiceGroup* rr = t.find_service(ip("172.30.0.10"));
+    REQUIRE(rr);
+    CHECK(rr->type == IpType::RR);
+    CHECK(rr->slots.size() == 2);
+    const ServiceGroup* one = t.find_service(ip("172.30.1.1"));
+    REQUIRE(one);
+    CHECK(one->type == IpType::InstanceNumber);
+    CHECK(t.route(one->slots[0]).nsip == ip("172.19.2.2"));
+    const InstanceRoute* r = t.find_nsip(ip("172.19.1.2"));
+    REQUIRE(r);
+    CHECK(r->node_ip == ip("10.0.0.1"));
+    CHECK(r->own_service_ip == ip("172.30.1.0"));
+    CHECK(r->instance == 0);
+    CHECK(t.find_job("web.ns.svc.ns").size() == 2);
+    CHECK(t.find_instance("web.ns.svc.ns", 1)->nsip == ip("172.19.2.2"));
+    CHECK(t.find_service(ip("172.30.9.9")) == nullptr);
+    CHECK(t.find_nsip(ip("172.19.9.9")) == nullptr);
+    CHECK(t.is_known_node(ip("10.0.0.2"), 50103));
+    CHECK_FALSE(t.is_known_node(ip("10.0.0.2"), 50104));
+    CHECK_FALSE(t.is_known_node(ip("10.0.0.3"), 50103));
+}
+
+TEST_CASE("an upsert with the same job and instance replaces the entry") {
+    auto t = two_instances();
+    const uint32_t epoch = t.route_epoch();
+    t.upsert(entry("web", 1, "172.19.2.2", "10.0.0.9",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.1"}}));
+    CHECK(t.size() == 2);
+    CHECK(t.find_nsip(ip("172.19.2.2"))->node_ip == ip("10.0.0.9"));
+    CHECK(t.route_epoch() > epoch);
+    CHECK_FALSE(t.is_known_node(ip("10.0.0.2"), 50103));
+    CHECK(t.find_service(ip("172.30.0.10"))->slots.size() == 2);
+}
+
+TEST_CASE("an unchanged upsert and a pure addition keep cached routes valid") {
+    auto t = two_instances();
+    const uint32_t epoch = t.route_epoch();
+    t.upsert(entry("web", 1, "172.19.2.2", "10.0.0.2",
+                   {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.1"}}));
+    t.upsert(entry("web", 2, "172.19.3.2", "10.0.0.3", {{IpType::RR, "172.30.0.10"}}));
+    CHECK(t.route_epoch() == epoch);
+    CHECK(t.size() == 3);
+}
+
+TEST_CASE("an entry that takes another's nsip evicts it") {
+    auto t = two_instances();
+    t.upsert(entry("db", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.2.0"}}));
+    CHECK(t.size() == 2);
+    CHECK(t.find_instance("web.ns.svc.ns", 0) == nullptr);
+    CHECK(t.find_service(ip("172.30.1.0")) == nullptr);
+    CHECK(t.find_service(ip("172.30.0.10"))->slots.size() == 1);
+}
+
+TEST_CASE("entries are removed by nsip, by job and by job and instance") {
+    auto t = two_instances();
+    SECTION("by nsip") {
+        CHECK(t.remove_nsip(ip("172.19.1.2")) == 1);
+        CHECK(t.remove_nsip(ip("172.19.1.2")) == 0);
+        CHECK(t.find_service(ip("172.30.1.0")) == nullptr);
+        CHECK(t.find_service(ip("172.30.0.10"))->slots.size() == 1);
+        CHECK_FALSE(t.is_known_node(ip("10.0.0.1"), 50103));
+    }
+    SECTION("by job") {
+        CHECK(t.remove_job("web.ns.svc.ns") == 2);
+        CHECK(t.size() == 0);
+        CHECK(t.find_service(ip("172.30.0.10")) == nullptr);
+        CHECK(t.find_job("web.ns.svc.ns").empty());
+    }
+    SECTION("by job and instance") {
+        CHECK(t.remove_instance("web.ns.svc.ns", 1) == 1);
+        CHECK(t.remove_instance("web.ns.svc.ns", 7) == 0);
+        CHECK(t.find_nsip(ip("172.19.2.2")) == nullptr);
+        CHECK(t.size() == 1);
+    }
+}
+
+TEST_CASE("replacing a job's entries leaves exactly the new set and keeps unchanged routes") {
+    auto t = two_instances();
+    t.upsert(entry("db", 0, "172.19.5.5", "10.0.0.5", {{IpType::InstanceNumber, "172.30.2.0"}}));
+    auto keep = entry("web", 0, "172.19.1.2", "10.0.0.1",
+                      {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.0"}});
+    const uint32_t slot_before = *t.slot_of_nsip(ip("172.19.1.2"));
+    t.replace_job("web.ns.svc.ns",
+                  {keep, entry("web", 3, "172.19.3.3", "10.0.0.3", {{IpType::RR, "172.30.0.10"}})});
+    CHECK(t.size() == 3);
+    CHECK(*t.slot_of_nsip(ip("172.19.1.2")) == slot_before);
+    CHECK(t.find_nsip(ip("172.19.2.2")) == nullptr);
+    CHECK(t.find_instance("web.ns.svc.ns", 3));
+    CHECK(t.find_instance("db.ns.svc.ns", 0));
+    t.replace_job("web.ns.svc.ns", {});
+    CHECK(t.size() == 1);
+}
+
+TEST_CASE("versioned changes apply only in order") {
+    TranslationTable t;
+    TableChange c;
+    c.kind = TableChange::Kind::upsert;
+    c.entries = {entry("web", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}})};
+    c.version = 2;
+    CHECK_FALSE(t.apply(c));
+    CHECK(t.size() == 0);
+    c.version = 1;
+    CHECK(t.apply(c));
+    CHECK(t.version() == 1);
+    CHECK_FALSE(t.apply(c));  // a repeat
+    TableChange rm;
+    rm.kind = TableChange::Kind::remove_nsip;
+    rm.nsip = ip("172.19.1.2");
+    rm.version = 2;
+    CHECK(t.apply(rm));
+    CHECK(t.size() == 0);
+}
+
+TEST_CASE("all entries list in job and instance order") {
+    auto t = two_instances();
+    t.upsert(entry("api", 4, "172.19.5.5", "10.0.0.5", {{IpType::InstanceNumber, "172.30.2.0"}}));
+    auto all = t.entries();
+    REQUIRE(all.size() == 3);
+    CHECK(all[0].appname == "api");
+    CHECK(all[1].instancenumber == 0);
+    CHECK(all[2].instancenumber == 1);
+}

@@ -1,0 +1,61 @@
+#include "test_packet_builder.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "core/checksum.hpp"
+
+namespace nm::test {
+
+Ipv4 ip(const char* text) {
+    auto r = Ipv4::parse(text);
+    REQUIRE(r);
+    return *r;
+}
+
+std::vector<uint8_t> build(const PacketSpec& s) {
+    size_t l4 = s.protocol == ipproto::tcp ? 20 : 8;
+    if (s.fragment_field & 0x1fff) l4 = 0;  // a non-first fragment: payload only
+    std::vector<uint8_t> b(20 + l4 + s.payload);
+    b[0] = 0x45;
+    csum::store_be16(&b[2], static_cast<uint16_t>(b.size()));
+    csum::store_be16(&b[4], 0x1234);
+    csum::store_be16(&b[6], s.fragment_field);
+    b[8] = s.ttl;
+    b[9] = s.protocol;
+    csum::store_be32(&b[12], s.source.value);
+    csum::store_be32(&b[16], s.destination.value);
+    uint8_t* p = b.data() + 20;
+    for (size_t i = 0; i < s.payload; ++i) p[l4 + i] = static_cast<uint8_t>(i * 7 + 3);
+    if (l4) {
+        if (s.protocol == ipproto::tcp) {
+            csum::store_be16(p, s.source_port);
+            csum::store_be16(p + 2, s.destination_port);
+            csum::store_be32(p + 4, 1000);
+            p[12] = 5 << 4;
+            p[13] = s.tcp_flags;
+            csum::store_be16(p + 14, 65535);
+        } else if (s.protocol == ipproto::udp) {
+            csum::store_be16(p, s.source_port);
+            csum::store_be16(p + 2, s.destination_port);
+            csum::store_be16(p + 4, static_cast<uint16_t>(8 + s.payload));
+        } else if (s.protocol == ipproto::icmp) {
+            p[0] = s.icmp_type;
+            csum::store_be16(p + 4, s.source_port);  // echo identifier
+            csum::store_be16(p + 6, 1);              // sequence
+            csum::store_be16(p + 2, csum::checksum({p, l4 + s.payload}));
+        }
+    }
+    auto v = PacketView::parse(b);
+    REQUIRE(v);
+    fill_checksums(*v);
+    if (s.udp_zero_checksum && s.protocol == ipproto::udp) csum::store_be16(p + 6, 0);
+    return b;
+}
+
+PacketView view(std::vector<uint8_t>& bytes) {
+    auto v = PacketView::parse(bytes);
+    REQUIRE(v);
+    return *v;
+}
+
+}  // namespace nm::test
