@@ -89,6 +89,35 @@ int run_command(const std::vector<std::string>& argv) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+CommandOutput run_capture(const std::vector<std::string>& argv) {
+    CommandOutput result;
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return result;
+    }
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pipefd[0], buf, sizeof buf)) > 0) result.out.append(buf, static_cast<size_t>(n));
+    close(pipefd[0]);
+    int status = 0;
+    if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.status = WEXITSTATUS(status);
+    return result;
+}
+
 uint16_t free_loopback_port() {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};

@@ -31,6 +31,13 @@ private:
 // Runs a command to completion; returns its exit status (-1 when it could not run).
 int run_command(const std::vector<std::string>& argv);
 
+// Runs a command to completion and returns its exit status and standard output.
+struct CommandOutput {
+    int status = -1;
+    std::string out;
+};
+CommandOutput run_capture(const std::vector<std::string>& argv);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 uint16_t free_loopback_port();
 // Polls until something accepts TCP connections on 127.0.0.1:port.
