@@ -1,14 +1,18 @@
 // netmanager: flags, wiring, signals, shutdown.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 
+#include "api/api_server.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
+#include "node/node.hpp"
 
 namespace {
 
@@ -53,9 +57,39 @@ int main(int argc, char** argv) {
 
     nm::Shards shards(cfg.shards);
     shards.stop_on_signals();
-    NM_LOG(info, "main") << version << " starting with " << shards.count() << " shards";
+    nm::Node node(shards, cfg);
+    std::unique_ptr<nm::ApiServer> api;
+    std::atomic<int> exit_code{0};
+    auto fail_start = [&](const std::string& what) {
+        NM_LOG(error, "main") << what;
+        exit_code = 1;
+        shards.stop();
+    };
+
+    shards.spawn(0, [&]() -> nm::awaitable<void> {
+        NM_LOG(info, "main") << version << " starting with " << shards.count() << " shards";
+        // Like the reference agent: without a TCP port, the API listens on its unix socket.
+        if (!cfg.api_port && cfg.api_socket.empty()) {
+            cfg.api_socket = "/etc/netmanager/netmanager.sock";
+            ::mkdir("/etc/netmanager", 0755);
+        }
+        {
+            nm::ApiServerOptions options;
+            if (cfg.api_port) options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
+            options.unix_socket = cfg.api_socket;
+            options.networks = {cfg.container_network, cfg.service_network};
+            api = std::make_unique<nm::ApiServer>(shards.executor(0), node, options);
+            if (auto r = api->start(); !r) co_return fail_start("node API: " + r.error().message);
+            api->stop_with(shards, 0);
+        }
+        auto started = co_await node.start();
+        if (!started) co_return fail_start(started.error().message);
+    }(), "startup");
+    shards.at_stop(0, [&node] { node.stop(); });
+
     shards.start();
     shards.join();
+    node.stop();
     NM_LOG(info, "main") << "stopped";
-    return 0;
+    return exit_code;
 }

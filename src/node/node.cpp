@@ -1,0 +1,465 @@
+#include "node/node.hpp"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/cluster_link.hpp"
+#include "cluster/table_query_client.hpp"
+#include "core/log.hpp"
+#include "node/metrics.hpp"
+#include "tunnel/forwarder.hpp"
+#include "tunnel/node_identity.hpp"
+#include "tunnel/table_json.hpp"
+#include "tunnel/table_writer.hpp"
+#include "tunnel/tun_device.hpp"
+
+namespace nm {
+
+namespace {
+constexpr std::string_view subsystem = "node";
+namespace json = boost::json;
+
+// Standalone mode: the table is all there is, so a miss is final.
+class StaticResolver final : public Resolver {
+public:
+    explicit StaticResolver(TableWriter& table) : table_(table) {}
+    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override {
+        const TranslationTable& t = table_.table();
+        std::vector<TableEntry> found;
+        if (auto* group = t.find_service(address))
+            for (uint32_t slot : group->slots) found.push_back(t.entry(slot));
+        else if (auto slot = t.slot_of_nsip(address))
+            found.push_back(t.entry(*slot));
+        co_return found;
+    }
+
+private:
+    TableWriter& table_;
+};
+
+}  // namespace
+
+Result<Ipv4> node_public_address(const std::string& configured) {
+    auto ip = Ipv4::parse(configured);
+    if (ip && ip->value != 0) return *ip;
+    // The interface of the default route, from the kernel's routing table.
+    std::ifstream routes("/proc/net/route");
+    std::string line, iface;
+    std::getline(routes, line);  // header
+    while (std::getline(routes, line)) {
+        std::istringstream fields(line);
+        std::string name, destination;
+        fields >> name >> destination;
+        if (destination == "00000000") {
+            iface = name;
+            break;
+        }
+    }
+    if (iface.empty())
+        return fail(Errc::unavailable, "no default route to take the node address from; give --node-ip");
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return fail_errno("getifaddrs", errno);
+    std::optional<Ipv4> found;
+    for (auto* a = list; a; a = a->ifa_next) {
+        if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && iface == a->ifa_name) {
+            found = Ipv4::from_network(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+            break;
+        }
+    }
+    freeifaddrs(list);
+    if (!found) return fail(Errc::unavailable, "default route interface " + iface + " has no IPv4 address");
+    return *found;
+}
+
+Node::Node(Shards& shards, Config config) : shards_(shards), config_(std::move(config)) {}
+
+Node::~Node() { stop(); }
+
+awaitable<Result<void>> Node::start() {
+    auto ip = node_public_address(config_.node_public_address);
+    if (!ip) co_return tl::unexpected(ip.error());
+    node_ip_ = *ip;
+    replicas_ = std::make_unique<TableReplicas>(shards_.count());
+    table_ = std::make_unique<TableWriter>(shards_, *replicas_, config_.container_network,
+                                           config_.service_network);
+    if (config_.subnet) {
+        if (auto r = build(*config_.subnet); !r) co_return r;
+        if (auto r = load_table_file(); !r) co_return r;
+        NM_LOG(info, subsystem) << "standalone: node " << node_ip_.to_string() << ", subnet "
+                                << config_.subnet->to_string();
+    } else if (!config_.cluster_url.empty()) {
+        std::string id = config_.node_id;
+        if (id.empty()) {
+            char host[256] = {};
+            gethostname(host, sizeof host - 1);
+            id = host;
+        }
+        auto r = co_await join_cluster(id, config_.cluster_url);
+        if (!r) co_return r;
+    } else {
+        NM_LOG(info, subsystem) << "waiting for POST /register";
+    }
+    co_return Result<void>{};
+}
+
+Result<void> Node::build(Cidr subnet) {
+    Config c = config_;
+    if (!subnet.contains(c.tunnel_ip)) c.tunnel_ip = subnet.host(subnet.size() - 2);
+    auto network = NodeNetwork::setup(NodeNetworkConfig::from(c, subnet));
+    if (!network) return tl::unexpected(network.error());
+    TunOptions tun_options;
+    tun_options.name = c.tun_device;
+    tun_options.queues = shards_.count();
+    tun_options.offload = c.offload;
+    auto tun = TunDevice::open(tun_options);
+    if (!tun) {
+        network->teardown();
+        return fail(tun.error().code, "TUN " + c.tun_device + ": " + tun.error().message);
+    }
+    if (auto r = network->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) {
+        network->teardown();
+        return r;
+    }
+    if (!static_resolver_ && !queries_) static_resolver_ = std::make_unique<StaticResolver>(*table_);
+    Resolver& resolver = queries_ ? static_cast<Resolver&>(*queries_) : *static_resolver_;
+
+    NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network, c.container_network};
+    std::vector<std::shared_ptr<Forwarder>> forwarders;
+    for (unsigned i = 0; i < shards_.count(); ++i) {
+        auto queue = tun->attach_queue(i, shards_.context(i));
+        UdpTunnelOptions udp_options;
+        udp_options.bind = UdpEndpoint{Ipv4{}, c.tunnel_port};
+        udp_options.gro = udp_options.gso = c.offload;
+        auto udp = queue ? UdpTunnel::open(shards_.context(i), udp_options)
+                         : Result<UdpTunnel>(tl::unexpected(queue.error()));
+        if (!queue || !udp) {
+            network->teardown();
+            auto& e = !queue ? queue.error() : udp.error();
+            return fail(e.code, "tunnel on shard " + std::to_string(i) + ": " + e.message);
+        }
+        ForwarderOptions options;
+        options.mtu = c.mtu;
+        forwarders.push_back(std::make_shared<Forwarder>(i, std::move(*queue), std::move(*udp),
+                                                         replicas_->replica(i), identity, resolver, options));
+    }
+    for (auto& f : forwarders) {
+        f->set_peers(forwarders);
+        f->start(shards_);
+        shards_.at_stop(f->shard(), [f] { f->stop(); });
+    }
+    NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " " << subnet.host(1).to_string() << "/"
+                            << int(subnet.prefix) << ", TUN " << c.tun_device << " " << c.tunnel_ip.to_string()
+                            << " (offloads: " << tun->offloads().to_string() << "), tunnel port "
+                            << c.tunnel_port << ", " << shards_.count() << " shards";
+    forwarders_ = std::move(forwarders);
+    tun_ = std::make_unique<TunDevice>(std::move(*tun));
+    network_.emplace(std::move(*network));
+    subnet_ = subnet;
+    built_ = true;
+    return {};
+}
+
+Result<void> Node::load_table_file() {
+    if (config_.table_file.empty()) return {};
+    std::ifstream in(config_.table_file);
+    if (!in) return fail(Errc::not_found, config_.table_file + ": cannot open table file");
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    auto doc = json::parse(text.str(), ec);
+    if (ec) return fail(Errc::invalid_argument, config_.table_file + ": not valid JSON: " + ec.message());
+    auto entries = entries_from_json(doc);
+    if (!entries) return fail(Errc::invalid_argument, config_.table_file + ": " + entries.error().message);
+    auto n = write_entries(std::move(*entries));
+    if (!n) return fail(Errc::invalid_argument, config_.table_file + ": " + n.error().message);
+    NM_LOG(info, subsystem) << "loaded " << *n << " table entries from " << config_.table_file;
+    return {};
+}
+
+awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string host) {
+    MqttOptions options;
+    options.host = host;
+    options.port = config_.cluster_mqtt_port;
+    options.client_id = client_id;
+    options.tls_cert = config_.mqtt_cert;
+    options.tls_key = config_.mqtt_key;
+    link_ = std::make_unique<ClusterLink>(shards_.executor(0), options);
+    queries_ = std::make_unique<TableQueryClient>(
+        *link_,
+        [this](const std::string& job, std::vector<TableEntry> entries) {
+            if (auto r = table_->replace_job(job, std::move(entries)); !r)
+                NM_LOG(warn, subsystem) << "table query answer for " << job << " not applied: " << r.error().message;
+        },
+        [this](const std::string& job) {
+            return std::any_of(instances_.begin(), instances_.end(), [&](auto& i) { return i.job == job; });
+        });
+    if (auto r = link_->start(); !r) co_return r;
+    queries_->start();
+    shards_.at_stop(0, [this] {
+        if (queries_) queries_->stop();
+        if (link_) link_->stop();
+    });
+    client_id_ = client_id;
+    NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port << " as "
+                            << client_id;
+    auto subnet = co_await link_->request_subnet();
+    if (!subnet) co_return tl::unexpected(subnet.error());
+    NM_LOG(info, subsystem) << "cluster assigned subnet " << subnet->subnet.to_string();
+    co_return build(subnet->subnet);
+}
+
+awaitable<Result<void>> Node::register_node(RegisterRequest request) {
+    if (!client_id_.empty() || built_) {
+        if (request.client_id == client_id_) co_return Result<void>{};
+        co_return fail(Errc::invalid_argument, "already registered as '" + client_id_ + "'");
+    }
+    if (request.subnetwork) {
+        client_id_ = request.client_id;
+        co_return build(*request.subnetwork);
+    }
+    co_return co_await join_cluster(request.client_id, request.cluster_address);
+}
+
+Node::Instance* Node::find_instance(const std::string& job, int instance_number) {
+    for (auto& i : instances_)
+        if (i.job == job && i.instance_number == instance_number) return &i;
+    return nullptr;
+}
+
+awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
+    if (!built_) co_return fail(Errc::conflict, "node is not registered yet");
+    if (find_instance(request.service_name, request.instance_number))
+        co_return fail(Errc::exists, request.service_name + " instance " + std::to_string(request.instance_number) +
+                                         " is already deployed here");
+    AttachOptions options;
+    options.address = request.ns_address;
+    if (!request.port_mappings.empty()) {
+        auto ports = parse_port_mappings(request.port_mappings);
+        if (!ports) co_return tl::unexpected(ports.error());
+        options.ports = std::move(*ports);
+    }
+    auto attachment = request.kind == DeployKind::netns
+                          ? network_->attach_new_namespace("-" + request.netns_name, options)
+                          : network_->attach_pid(request.pid, options);
+    if (!attachment) {
+        ++deploy_failures_;
+        co_return tl::unexpected(attachment.error());
+    }
+    TableEntry entry;
+    entry.appname = request.job.appname;
+    entry.appns = request.job.appns;
+    entry.servicename = request.job.servicename;
+    entry.servicenamespace = request.job.servicenamespace;
+    entry.instancenumber = request.instance_number;
+    entry.nodeip = node_ip_;
+    entry.nodeport = config_.node_public_port;
+    entry.nsip = attachment->address;
+    entry.serviceip = request.service_ips;
+    if (entry.serviceip.empty()) {
+        // The table (file or cluster) may already know this instance's ServiceIPs.
+        if (auto* known = table_->table().find_instance(request.service_name, request.instance_number))
+            entry.serviceip = known->serviceip;
+    }
+    if (auto r = table_->upsert(entry); !r) {
+        (void)network_->detach(attachment->host_link);
+        ++deploy_failures_;
+        co_return tl::unexpected(r.error());
+    }
+    instances_.push_back({request.service_name, request.instance_number, request.kind, *attachment, entry});
+    ++deploys_;
+    if (link_) {
+        DeployedNotice notice;
+        notice.appname = request.service_name;
+        notice.instance_number = request.instance_number;
+        notice.nsip = entry.nsip;
+        notice.host_ip = node_ip_;
+        notice.host_port = config_.node_public_port;
+        if (auto r = link_->publish_deployed(notice); !r)
+            NM_LOG(warn, subsystem) << "service/deployed not sent: " << r.error().message;
+    }
+    NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance " << request.instance_number << " at "
+                            << entry.nsip.to_string()
+                            << (attachment->netns.empty() ? "" : " in namespace " + attachment->netns);
+    co_return DeployResult{request.service_name, entry.nsip, ""};
+}
+
+awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
+    Instance* instance = find_instance(request.service_name, request.instance_number);
+    if (!instance)
+        co_return fail(Errc::not_found, request.service_name + " instance " +
+                                            std::to_string(request.instance_number) + " is not deployed here");
+    if (auto r = network_->detach(instance->attachment.host_link); !r) co_return r;
+    (void)table_->remove_instance(request.service_name, request.instance_number);
+    if (link_) {
+        if (auto r = link_->publish_undeployed(request.service_name, request.instance_number); !r)
+            NM_LOG(warn, subsystem) << "service/undeployed not sent: " << r.error().message;
+    }
+    std::erase_if(instances_, [&](const Instance& i) { return &i == instance; });
+    ++undeploys_;
+    NM_LOG(info, subsystem) << "undeployed " << request.service_name << " instance " << request.instance_number;
+    co_return Result<void>{};
+}
+
+Result<size_t> Node::write_entries(std::vector<TableEntry> entries) {
+    // All or nothing: every entry is checked before the first is written.
+    for (auto& e : entries) {
+        if (auto r = validate(e, config_.container_network, config_.service_network); !r)
+            return fail(Errc::invalid_argument, e.job_name() + " instance " + std::to_string(e.instancenumber) +
+                                                    ": " + r.error().message);
+    }
+    for (auto& e : entries)
+        if (auto r = table_->upsert(std::move(e)); !r) return tl::unexpected(r.error());
+    return entries.size();
+}
+
+awaitable<Result<size_t>> Node::add_table_entries(std::vector<TableEntry> entries) {
+    co_return write_entries(std::move(entries));
+}
+
+awaitable<Result<size_t>> Node::remove_table_entries(TableRemoveRequest request) {
+    auto removed = request.instance_number ? table_->remove_instance(request.job, *request.instance_number)
+                                           : table_->remove_job(request.job);
+    if (!removed) co_return tl::unexpected(removed.error());
+    if (*removed == 0) co_return fail(Errc::not_found, "no table entry for " + request.job);
+    co_return *removed;
+}
+
+awaitable<Result<json::value>> Node::table() { co_return to_json(table_->table().entries()); }
+
+awaitable<Result<json::value>> Node::status() {
+    json::object s;
+    s["state"] = built_ ? "running" : "waiting for registration";
+    s["node_ip"] = node_ip_.to_string();
+    s["tunnel_port"] = config_.node_public_port;
+    s["mode"] = config_.subnet ? "standalone" : (link_ ? "cluster" : "unregistered");
+    if (!client_id_.empty()) s["client_id"] = client_id_;
+    if (subnet_) s["subnet"] = subnet_->to_string();
+    s["shards"] = shards_.count();
+    if (tun_) {
+        s["tun"] = tun_->name();
+        s["offloads"] = tun_->offloads().to_string();
+    }
+    if (link_) s["cluster_connected"] = link_->mqtt().connected();
+    s["table_entries"] = table_ ? table_->table().size() : 0;
+    json::array instances;
+    for (auto& i : instances_) {
+        instances.push_back(json::object{{"serviceName", i.job},
+                                         {"instanceNumber", i.instance_number},
+                                         {"nsAddress", i.entry.nsip.to_string()},
+                                         {"netns", i.attachment.netns},
+                                         {"hostLink", i.attachment.host_link}});
+    }
+    s["instances"] = std::move(instances);
+    co_return json::value(std::move(s));
+}
+
+void Node::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (queries_) queries_->stop();
+    if (link_) link_->stop();
+    if (network_) {
+        network_->teardown();
+        NM_LOG(info, subsystem) << "network removed";
+    }
+}
+
+}  // namespace nm
+
+namespace nm {
+
+namespace {
+// One shard's numbers, copied on that shard.
+struct ShardSnapshot {
+    ForwarderCounters forwarder;
+    PathCounters path;
+    TunQueueCounters tun;
+    UdpTunnelCounters udp;
+    MergeCounters merge;
+    size_t flows = 0;
+};
+}  // namespace
+
+awaitable<Result<std::string>> Node::metrics() {
+    std::vector<ShardSnapshot> shards;
+    for (auto& f : forwarders_) {
+        shards.push_back(co_await on_shard(f->shard(), [f] {
+            return ShardSnapshot{f->counters(), f->path_counters(), f->tun().counters(),
+                                 f->udp().counters(), f->merge_counters(), f->flows()};
+        }));
+    }
+    auto sum = [&](auto field) {
+        double total = 0;
+        for (auto& s : shards) total += static_cast<double>(field(s));
+        return total;
+    };
+    MetricsText m;
+    m.single("netmanager_up", "gauge", "1 once the node network and tunnel are built.", built_ ? 1 : 0);
+    m.single("netmanager_table_entries", "gauge", "Entries in the translation table.",
+             table_ ? static_cast<double>(table_->table().size()) : 0);
+    m.single("netmanager_instances", "gauge", "Service instances deployed on this node.",
+             static_cast<double>(instances_.size()));
+    m.single("netmanager_deploys_total", "counter", "Successful deploys.", static_cast<double>(deploys_));
+    m.single("netmanager_undeploys_total", "counter", "Successful undeploys.", static_cast<double>(undeploys_));
+    m.single("netmanager_deploy_failures_total", "counter", "Deploys that failed (nothing was left behind).",
+             static_cast<double>(deploy_failures_));
+    m.single("netmanager_flows", "gauge", "Conversions in the flow caches of all shards.",
+             sum([](auto& s) { return s.flows; }));
+
+    m.family("netmanager_packets_total", "counter", "Packets through the tunnel by direction.");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.tun_packets; }), "direction=\"tun_read\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.sent_packets; }), "direction=\"wire_out\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.received_packets; }), "direction=\"wire_in\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.local_delivered; }), "direction=\"local\"");
+    m.family("netmanager_bytes_total", "counter", "Bytes through the tunnel by direction.");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.tun_bytes; }), "direction=\"tun_read\"");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.sent_bytes; }), "direction=\"wire_out\"");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.received_bytes; }), "direction=\"wire_in\"");
+
+    // Every drop, by reason: the data path's and the forwarder's and the devices'.
+    m.family("netmanager_drops_total", "counter", "Packets dropped, by reason.");
+    for (size_t r = 0; r < drop_reason_count; ++r) {
+        auto reason = static_cast<DropReason>(r);
+        double n = sum([&](auto& s) { return s.path.dropped(reason); });
+        if (reason == DropReason::unknown_node) n += sum([](auto& s) { return s.forwarder.drop_unknown_peer; });
+        if (reason == DropReason::query_failed) n += sum([](auto& s) { return s.forwarder.drop_query_failed; });
+        if (reason == DropReason::backlog_full)
+            n += sum([](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
+        m.sample("netmanager_drops_total", n, "reason=\"" + std::string(to_string(reason)) + "\"");
+    }
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.forwarder.drop_split; }), "reason=\"split_failed\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_dropped; }), "reason=\"tun_queue_full\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_errors; }), "reason=\"tun_write_error\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.send_errors; }), "reason=\"udp_send_error\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.socket_drops; }), "reason=\"udp_socket_overflow\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.receive_truncated; }), "reason=\"udp_truncated\"");
+
+    m.single("netmanager_handoffs_total", "counter", "Packets handed to the shard that owns their flow.",
+             sum([](auto& s) { return s.forwarder.handed_off; }));
+    m.single("netmanager_new_flows_total", "counter", "Conversions created.",
+             sum([](auto& s) { return s.path.outgoing_new_flows; }));
+    m.single("netmanager_merged_units_total", "counter", "Super-segments built from received packets.",
+             sum([](auto& s) { return s.merge.units; }));
+    m.single("netmanager_merged_segments_total", "counter", "Received packets merged into super-segments.",
+             sum([](auto& s) { return s.merge.unit_segments; }));
+    m.single("netmanager_table_queries_started_total", "counter", "Table queries started by the data path.",
+             sum([](auto& s) { return s.forwarder.queries; }));
+    std::string text = std::move(m.text());
+    if (queries_) queries_->append_metrics(text);
+    if (auto kernel = read_udp_kernel_counters()) {
+        MetricsText k;
+        k.single("netmanager_kernel_udp_rcvbuf_errors_total", "counter",
+                 "UdpRcvbufErrors of this network namespace (datagrams lost to full receive buffers).",
+                 static_cast<double>(kernel->rcvbuf_errors));
+        k.single("netmanager_kernel_udp_in_errors_total", "counter", "UdpInErrors of this network namespace.",
+                 static_cast<double>(kernel->in_errors));
+        text += k.text();
+    }
+    co_return text;
+}
+
+}  // namespace nm

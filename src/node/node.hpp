@@ -1,0 +1,88 @@
+#pragma once
+// The node agent: ties the environment (bridge, namespaces), the tunnel (TUN, UDP, forwarders),
+// the translation table and the cluster link together, and answers the node API.
+// Lives on shard 0; every method runs there.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/node_control.hpp"
+#include "core/config.hpp"
+#include "core/shard.hpp"
+#include "env/node_network.hpp"
+
+namespace nm {
+
+class ClusterLink;
+class TableQueryClient;
+class TableWriter;
+class TableReplicas;
+class TunDevice;
+class Forwarder;
+class Resolver;
+
+class Node final : public NodeControl {
+public:
+    Node(Shards& shards, Config config);
+    ~Node() override;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    // Standalone (--subnet): builds the network and tunnel now and loads the table file.
+    // Cluster (--cluster): connects and registers in the background.
+    // Otherwise: waits for POST /register.
+    awaitable<Result<void>> start();
+    // Stops forwarders and the cluster link, removes every namespace, link and rule it made.
+    void stop();
+
+    bool registered() const override { return built_; }
+    awaitable<Result<void>> register_node(RegisterRequest request) override;
+    awaitable<Result<DeployResult>> deploy(DeployRequest request) override;
+    awaitable<Result<void>> undeploy(UndeployRequest request) override;
+    awaitable<Result<boost::json::value>> status() override;
+    awaitable<Result<boost::json::value>> table() override;
+    awaitable<Result<std::string>> metrics() override;
+    awaitable<Result<size_t>> add_table_entries(std::vector<TableEntry> entries) override;
+    awaitable<Result<size_t>> remove_table_entries(TableRemoveRequest request) override;
+
+private:
+    struct Instance {
+        std::string job;
+        int instance_number = 0;
+        DeployKind kind{};
+        Attachment attachment;
+        TableEntry entry;
+    };
+
+    Result<void> build(Cidr subnet);
+    awaitable<Result<void>> join_cluster(std::string client_id, std::string host);
+    Result<void> load_table_file();
+    Result<size_t> write_entries(std::vector<TableEntry> entries);
+    Instance* find_instance(const std::string& job, int instance_number);
+
+    Shards& shards_;
+    Config config_;
+    Ipv4 node_ip_;
+    bool built_ = false;
+    bool stopped_ = false;
+    std::string client_id_;
+    std::optional<Cidr> subnet_;
+    std::optional<NodeNetwork> network_;
+    std::unique_ptr<TunDevice> tun_;
+    std::unique_ptr<TableReplicas> replicas_;
+    std::unique_ptr<TableWriter> table_;
+    std::vector<std::shared_ptr<Forwarder>> forwarders_;  // index: shard
+    std::unique_ptr<ClusterLink> link_;
+    std::unique_ptr<TableQueryClient> queries_;
+    std::unique_ptr<Resolver> static_resolver_;
+    std::vector<Instance> instances_;
+    uint64_t deploys_ = 0, undeploys_ = 0, deploy_failures_ = 0;
+};
+
+// This node's address for tunnel peers: `configured` unless it is 0.0.0.0, else the address of
+// the interface that carries the default route.
+Result<Ipv4> node_public_address(const std::string& configured);
+
+}  // namespace nm

@@ -1,0 +1,262 @@
+#include "tunnel/forwarder.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+namespace {
+constexpr std::string_view subsystem = "tunnel";
+// Batches drawn from each pool per shard: TUN reads, UDP receives and merged writes from the
+// I/O pool; the TUN loop's and the hand-off loop's wire batches from the wire pool.
+constexpr size_t io_batches = 3;
+constexpr size_t wire_batches = 2;
+}  // namespace
+
+void Forwarder::Handoff::add(const Packet& p) {
+    items.push_back({static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(p.bytes.size()), p.vnet});
+    bytes.insert(bytes.end(), p.bytes.begin(), p.bytes.end());
+}
+
+Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
+                     NodeIdentity node, Resolver& resolver, ForwarderOptions options)
+    : shard_(shard),
+      tun_(std::move(tun)),
+      udp_(std::move(udp)),
+      path_(table, node),
+      resolver_(resolver),
+      options_(options),
+      io_pool_(options.batch * io_batches, kPacketBufferSize),
+      wire_pool_(options.batch * wire_batches, kSplitBufferSize),
+      merger_(tun_.vnet_hdr()),
+      merged_(io_pool_, options.batch) {}
+
+void Forwarder::start(Shards& shards) {
+    shards_ = &shards;
+    auto self = shared_from_this();
+    inbox_wake_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
+    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->tun_loop(); }(), "tun reader");
+    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->udp_loop(); }(), "udp reader");
+    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->handoff_loop(); }(), "hand-off");
+}
+
+void Forwarder::stop() {
+    stopped_ = true;
+    tun_.close();
+    udp_.close();
+    if (inbox_wake_) inbox_wake_->cancel();
+}
+
+awaitable<void> Forwarder::tun_loop() {
+    PacketBatch in(io_pool_, options_.batch);
+    PacketBatch wire(wire_pool_, options_.batch);
+    std::vector<Handoff> away(peers_.size());
+    while (!stopped_) {
+        auto n = co_await tun_.read_batch(in);
+        if (!n) {
+            if (!stopped_) NM_LOG(error, subsystem) << "TUN read: " << n.error().message;
+            break;
+        }
+        wire.clear();
+        path_.cache.set_now(ConversionCache::Clock::now());
+        path_.cache.expire(256);
+        for (Packet& p : in) {
+            ++counters_.tun_packets;
+            counters_.tun_bytes += p.bytes.size();
+            auto view = PacketView::parse(p.bytes);
+            unsigned owner = view ? owner_shard_outgoing(*view, peers_.size()) : shard_;
+            if (owner != shard_) {
+                away[owner].kind = Handoff::Kind::outgoing;
+                away[owner].add(p);
+                continue;
+            }
+            outgoing(p, wire);
+        }
+        for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
+        co_await send(wire);
+    }
+}
+
+awaitable<void> Forwarder::udp_loop() {
+    PacketBatch in(io_pool_, options_.batch);
+    std::vector<Packet> to_tun;
+    std::vector<Handoff> away(peers_.size());
+    std::vector<Packet> mine;
+    while (!stopped_) {
+        auto n = co_await udp_.receive_batch(in);
+        if (!n) {
+            if (!stopped_) NM_LOG(error, subsystem) << "UDP receive: " << n.error().message;
+            break;
+        }
+        mine.clear();
+        for (const Packet& r : in) {
+            if (!is_known_node(path_.context.table, r.peer.address, r.peer.port)) {
+                // Only nodes in the table may put packets into our namespaces.
+                for_each_datagram(r, [&](std::span<uint8_t>) { ++counters_.drop_unknown_peer; });
+                continue;
+            }
+            for_each_datagram(r, [&](std::span<uint8_t> d) {
+                unsigned owner = owner_incoming(d);
+                if (owner != shard_) {
+                    away[owner].add(Packet{d});
+                } else {
+                    mine.push_back(Packet{d});
+                }
+            });
+        }
+        for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
+        to_tun.clear();
+        path_.cache.set_now(ConversionCache::Clock::now());
+        for (Packet& p : mine) incoming(p.bytes, to_tun);
+        write_tun(to_tun);
+    }
+}
+
+unsigned Forwarder::owner_incoming(std::span<uint8_t> packet) const {
+    auto view = PacketView::parse(packet);
+    return view ? owner_shard_incoming(*view, peers_.size()) : shard_;
+}
+
+void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query) {
+    L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
+    Decision d = decide_outgoing(p.bytes, path_.context, csum, after_query);
+    if (auto* to = std::get_if<SendTo>(&d)) {
+        p.peer = UdpEndpoint{to->node_ip, to->port};
+        size_t before = wire.size();
+        if (auto r = split(p, wire, options_.mtu); !r) {
+            ++counters_.drop_split;
+            NM_LOG(debug, subsystem) << "cannot cut packet for the wire: " << r.error().message;
+            return;
+        }
+        for (size_t i = before; i < wire.size(); ++i) {
+            const Packet& w = wire[i];
+            size_t seg = w.segment_size ? w.segment_size : w.bytes.size();
+            counters_.sent_packets += (w.bytes.size() + seg - 1) / seg;
+            counters_.sent_bytes += w.bytes.size();
+        }
+    } else if (std::holds_alternative<DeliverLocal>(d)) {
+        // Both ends on this node: the packet takes the incoming path at once, on its owner.
+        unsigned owner = owner_incoming(p.bytes);
+        if (owner == shard_) return deliver_local(p);
+        Handoff h;
+        h.kind = Handoff::Kind::local;
+        h.add(p);
+        hand_off(owner, h);
+    } else if (auto* query = std::get_if<AwaitQuery>(&d)) {
+        auto& queue = parked_[query->key];
+        if (queue.items.size() >= options_.park_limit) {
+            ++counters_.drop_park_full;
+            return;
+        }
+        queue.kind = Handoff::Kind::outgoing;
+        queue.after_query = true;
+        queue.add(p);
+        if (queue.items.size() == 1) {
+            ++counters_.queries;
+            shards_->spawn(shard_, resolve_and_release(query->key), "table query");
+        }
+    }
+    // Drop: counted by reason in path_.counters.
+}
+
+void Forwarder::deliver_local(Packet& p) {
+    L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
+    if (!std::holds_alternative<DeliverLocal>(decide_incoming(p.bytes, path_.context, csum))) return;
+    ++counters_.local_delivered;
+    tun_.write(p);
+}
+
+void Forwarder::incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun) {
+    ++counters_.received_packets;
+    counters_.received_bytes += packet.size();
+    if (std::holds_alternative<DeliverLocal>(decide_incoming(packet, path_.context)))
+        to_tun.push_back(Packet{packet});
+}
+
+void Forwarder::write_tun(std::span<const Packet> to_tun) {
+    for (size_t at = 0; at < to_tun.size(); at += merged_.capacity()) {
+        merged_.clear();
+        merger_.merge(to_tun.subspan(at, std::min(merged_.capacity(), to_tun.size() - at)), merged_);
+        tun_.write_batch(merged_.packets());
+    }
+}
+
+awaitable<void> Forwarder::send(PacketBatch& wire) {
+    if (wire.empty()) co_return;
+    co_await send_gate_.enter();
+    auto r = co_await udp_.send_batch(wire.packets());
+    send_gate_.leave();
+    if (!r && !stopped_) NM_LOG(warn, subsystem) << "UDP send: " << r.error().message;
+}
+
+awaitable<void> Forwarder::resolve_and_release(Ipv4 key) {
+    Resolver* resolver = &resolver_;
+    auto answer = co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
+        co_return co_await resolver->resolve(key);
+    });
+    Handoff waiting = std::move(parked_[key]);
+    parked_.erase(key);
+    if (!answer) {
+        counters_.drop_query_failed += waiting.items.size();
+        NM_LOG(warn, subsystem) << "table query for " << key.to_string() << " failed: " << answer.error().message;
+        co_return;
+    }
+    // The answer's entries reached this shard's table replica before this resumed (both were
+    // posted here from shard 0, in that order): the packets go round once more, through the
+    // hand-off queue, and find their instance now or are dropped as unknown.
+    accept(std::move(waiting));
+}
+
+void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
+    if (handoff.items.empty()) return;
+    counters_.handed_off += handoff.items.size();
+    auto peer = peers_[owner];
+    asio::post(shards_->context(owner), [peer, h = std::move(handoff)]() mutable { peer->accept(std::move(h)); });
+    handoff = Handoff{};
+}
+
+void Forwarder::accept(Handoff handoff) {
+    if (inbox_packets_ + handoff.items.size() > options_.handoff_limit) {
+        counters_.drop_handoff_full += handoff.items.size();
+        return;
+    }
+    inbox_packets_ += handoff.items.size();
+    inbox_.push_back(std::move(handoff));
+    if (inbox_wake_) inbox_wake_->cancel();
+}
+
+awaitable<void> Forwarder::handoff_loop() {
+    PacketBatch wire(wire_pool_, options_.batch);
+    std::vector<Packet> to_tun;
+    while (!stopped_) {
+        if (inbox_.empty()) {
+            inbox_wake_->expires_at(asio::steady_timer::time_point::max());
+            co_await inbox_wake_->async_wait(asio::as_tuple(asio::use_awaitable));
+            continue;
+        }
+        Handoff h = std::move(inbox_.front());
+        inbox_.pop_front();
+        inbox_packets_ -= h.items.size();
+        if (!h.after_query) counters_.handoffs_received += h.items.size();
+        path_.cache.set_now(ConversionCache::Clock::now());
+        for (size_t at = 0; at < h.items.size();) {
+            wire.clear();
+            to_tun.clear();
+            for (; at < h.items.size() && !wire.full(); ++at) {
+                auto& item = h.items[at];
+                Packet p{std::span<uint8_t>(h.bytes).subspan(item.offset, item.length), item.vnet};
+                switch (h.kind) {
+                    case Handoff::Kind::outgoing: outgoing(p, wire, h.after_query); break;
+                    case Handoff::Kind::incoming: incoming(p.bytes, to_tun); break;
+                    case Handoff::Kind::local: deliver_local(p); break;
+                }
+            }
+            write_tun(to_tun);
+            co_await send(wire);
+        }
+    }
+}
+
+}  // namespace nm

@@ -1,0 +1,134 @@
+#pragma once
+// One shard's data path (protocol.md "Data path"): packets read from this shard's TUN queue
+// go out through its UDP socket (or back into the TUN for a local instance); datagrams received
+// on its socket go into the TUN. Each flow is owned by one shard, which holds its conversion;
+// packets that arrive on another shard are handed to the owner in batches.
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/shard.hpp"
+#include "tunnel/async_gate.hpp"
+#include "tunnel/balancer.hpp"
+#include "tunnel/conversion_cache.hpp"
+#include "tunnel/decision.hpp"
+#include "tunnel/packet_batch.hpp"
+#include "tunnel/resolver.hpp"
+#include "tunnel/segmentation.hpp"
+#include "tunnel/tun_queue.hpp"
+#include "tunnel/udp_tunnel.hpp"
+
+namespace nm {
+
+struct ForwarderOptions {
+    unsigned mtu = 1450;            // largest inner packet put on the wire
+    size_t batch = 32;              // packets per TUN read / buffers per UDP receive
+    size_t park_limit = 256;        // packets waiting for one table query; more are dropped
+    size_t handoff_limit = 4096;    // packets queued for this shard by others; more are dropped
+};
+
+struct ForwarderCounters {
+    uint64_t tun_packets = 0, tun_bytes = 0;        // read from the TUN
+    uint64_t sent_packets = 0, sent_bytes = 0;      // inner packets put on the wire
+    uint64_t received_packets = 0, received_bytes = 0;  // inner packets from the wire
+    uint64_t local_delivered = 0;                   // written back into the TUN for a local instance
+    uint64_t handed_off = 0, handoffs_received = 0;
+    uint64_t drop_unknown_peer = 0;   // datagram from a source that is no known node
+    uint64_t drop_park_full = 0;      // too many packets waiting for one table query
+    uint64_t drop_query_failed = 0;   // the table query failed or timed out
+    uint64_t drop_handoff_full = 0;
+    uint64_t drop_split = 0;          // a super-segment that could not be cut
+    uint64_t queries = 0;             // table queries this shard started
+};
+
+// One shard's data-path state: its table replica, conversions, balancer and counters.
+struct ShardPath {
+    ShardPath(const TranslationTable& table, NodeIdentity node) : node(node), context{table, cache, balancer, this->node, rtt, counters} {}
+    ShardPath(const ShardPath&) = delete;
+    ShardPath& operator=(const ShardPath&) = delete;
+
+    ConversionCache cache;
+    Balancer balancer;
+    NodeIdentity node;
+    RttEstimates rtt;
+    PathCounters counters;
+    PathContext context;
+};
+
+class Forwarder : public std::enable_shared_from_this<Forwarder> {
+public:
+    Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
+              NodeIdentity node, Resolver& resolver, ForwarderOptions options);
+
+    // The forwarders of every shard, index = shard, for hand-offs. Set before start().
+    void set_peers(std::vector<std::shared_ptr<Forwarder>> peers) { peers_ = std::move(peers); }
+    // Spawns the loops on this forwarder's shard.
+    void start(Shards& shards);
+    // On this shard: closes the TUN queue and socket so the loops end.
+    void stop();
+
+    unsigned shard() const { return shard_; }
+    const ForwarderCounters& counters() const { return counters_; }
+    const PathCounters& path_counters() const { return path_.counters; }
+    size_t flows() const { return path_.cache.size(); }
+    const TunQueue& tun() const { return tun_; }
+    const UdpTunnel& udp() const { return udp_; }
+    const MergeCounters& merge_counters() const { return merger_.counters(); }
+
+private:
+    // A copy of packets moved to another shard (the pool's buffers stay with their shard).
+    struct Handoff {
+        enum class Kind : uint8_t { outgoing, incoming, local } kind = Kind::incoming;
+        bool after_query = false;  // parked packets whose table query has been answered
+        std::vector<uint8_t> bytes;
+        struct Item {
+            uint32_t offset, length;
+            VirtioNetHdr vnet;
+        };
+        std::vector<Item> items;
+        void add(const Packet& p);
+    };
+
+    awaitable<void> tun_loop();
+    awaitable<void> udp_loop();
+    awaitable<void> handoff_loop();
+    awaitable<void> resolve_and_release(Ipv4 key);
+
+    // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
+    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false);
+    // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
+    void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun);
+    // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
+    // (on its incoming owner shard) and write it to the TUN with its offload header.
+    void deliver_local(Packet& packet);
+    awaitable<void> send(PacketBatch& wire);
+    void write_tun(std::span<const Packet> to_tun);
+    void hand_off(unsigned owner, Handoff& handoff);
+    unsigned owner_incoming(std::span<uint8_t> packet) const;
+    void accept(Handoff handoff);
+
+    unsigned shard_;
+    TunQueue tun_;
+    UdpTunnel udp_;
+    ShardPath path_;
+    Resolver& resolver_;  // lives on shard 0
+    ForwarderOptions options_;
+    std::vector<std::shared_ptr<Forwarder>> peers_;
+    Shards* shards_ = nullptr;
+
+    BufferPool io_pool_;     // TUN reads, UDP receives, merged TUN writes
+    BufferPool wire_pool_;   // split packets for the wire
+    SegmentMerger merger_;
+    PacketBatch merged_;
+    AsyncGate send_gate_;
+    std::deque<Handoff> inbox_;
+    size_t inbox_packets_ = 0;
+    std::unique_ptr<asio::steady_timer> inbox_wake_;
+    std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
+    bool stopped_ = false;
+    ForwarderCounters counters_;
+};
+
+}  // namespace nm

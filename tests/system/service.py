@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A test service and its clients, run inside app namespaces.
+
+  service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, other paths serve files
+                                   from DIR) and a UDP echo on PORT answering "NAME <payload>"
+  service.py udp-ask IP PORT       a connected UDP socket (so only replies from IP:PORT count);
+                                   prints the answer, exit 1 after 3 s without one
+  service.py udp-listen PORT SECS  prints every datagram received on UDP PORT for SECS seconds
+"""
+import functools
+import http.server
+import socket
+import socketserver
+import sys
+import threading
+
+
+def serve(port, name, directory):
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/id":
+                body = name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    def udp_echo():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", port))
+        while True:
+            data, peer = s.recvfrom(65535)
+            s.sendto(name.encode() + b" " + data, peer)
+
+    threading.Thread(target=udp_echo, daemon=True).start()
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    socketserver.ThreadingTCPServer.daemon_threads = True
+    handler = functools.partial(Handler, directory=directory)
+    with socketserver.ThreadingTCPServer(("0.0.0.0", port), handler) as server:
+        server.serve_forever()
+
+
+def udp_ask(ip, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((ip, port))
+    s.settimeout(3)
+    s.send(b"ping")
+    try:
+        print(s.recv(65535).decode())
+    except socket.timeout:
+        print(f"no answer from {ip}:{port}", file=sys.stderr)
+        sys.exit(1)
+
+
+def udp_listen(port, secs):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    s.settimeout(secs)
+    try:
+        while True:
+            data, peer = s.recvfrom(65535)
+            print(f"{peer[0]}:{peer[1]} {data!r}", flush=True)
+    except socket.timeout:
+        pass
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "serve":
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif cmd == "udp-ask":
+        udp_ask(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "udp-listen":
+        udp_listen(int(sys.argv[2]), float(sys.argv[3]))
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Two simulated hosts, a netmanager on each, the seed's app namespaces (testenv/lib.sh), and one
+# behaviour of the data path checked with real clients:  system.sh CASE
+# Host 1 and host 2 each run the "web" service (myapp1, HTTP + UDP echo on 8080, answering its
+# name) and a "client" namespace (myapp2). ServiceIPs of web: RR 172.30.0.1, Closest 172.30.0.2,
+# InstanceNumber 172.30.1.<host>.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../testenv/lib.sh"
+export NM_AGENT_SHARDS=${NM_AGENT_SHARDS:-2}
+
+case_name=${1:?usage: system.sh CASE}
+prefix="s$(($$ % 100000))"
+failures=0
+work=$(mktemp -d)
+cleanup() {
+  nm_hosts_down "$prefix"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {  # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+app() { nm_app_ns "$prefix" "$1" "$2"; }            # app HOST NAME -> namespace
+in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
+fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
+metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
+  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+dump_logs() {
+  local f
+  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+}
+
+nm_hosts_up "$prefix" 2 || exit 1
+nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
+head -c 1048576 /dev/urandom >"$work/blob"
+for h in 1 2; do
+  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
+    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
+  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+done
+
+case $case_name in
+  tcp_rr)
+    out=$(fetch 2 172.30.0.1)
+    check "TCP through the RR ServiceIP from host 2 reaches a web instance ($out)" \
+      test "$out" = web-h1 -o "$out" = web-h2
+    seen=$(for k in 1 2 3 4 5 6; do fetch 2 172.30.0.1; echo; done | sort -u | tr '\n' ' ')
+    check "new flows through RR reach both instances ($seen)" test "$seen" = "web-h1 web-h2 "
+    ;;
+  udp_rr)
+    # A connected UDP socket accepts only datagrams from the address it sent to: an answer at
+    # all means the reply came back from the ServiceIP the client used.
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.0.1 8080)
+    check "UDP through the RR ServiceIP is answered from that ServiceIP ($out)" \
+      test "${out%% *}" = web-h1 -o "${out%% *}" = web-h2
+    ;;
+  reply_source)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.1.1 8080)
+    check "the reply to an InstanceNumber ServiceIP comes from that ServiceIP ($out)" test "$out" = "web-h1 ping"
+    ;;
+  instance_number)
+    seen=$(for k in 1 2 3 4 5; do fetch 2 172.30.1.1; echo; done | sort -u | tr '\n' ' ')
+    check "InstanceNumber 172.30.1.1 always reaches host 1's instance ($seen)" test "$seen" = "web-h1 "
+    seen=$(for k in 1 2 3 4 5; do fetch 1 172.30.1.2; echo; done | sort -u | tr '\n' ' ')
+    check "InstanceNumber 172.30.1.2 always reaches host 2's instance ($seen)" test "$seen" = "web-h2 "
+    ;;
+  closest)
+    seen=$(for k in 1 2 3 4 5 6; do fetch 2 172.30.0.2; echo; done | sort -u | tr '\n' ' ')
+    check "Closest from host 2 always picks host 2's local instance ($seen)" test "$seen" = "web-h2 "
+    seen=$(for k in 1 2 3 4 5 6; do fetch 1 172.30.0.2; echo; done | sort -u | tr '\n' ' ')
+    check "Closest from host 1 always picks host 1's local instance ($seen)" test "$seen" = "web-h1 "
+    ;;
+  local_delivery)
+    before=$(metric 1 'netmanager_packets_total{direction="wire_out"}')
+    out=$(fetch 1 172.30.1.1)
+    check "a ServiceIP whose instance is on the same host answers ($out)" test "$out" = web-h1
+    local_n=$(metric 1 'netmanager_packets_total{direction="local"}')
+    after=$(metric 1 'netmanager_packets_total{direction="wire_out"}')
+    check "it was delivered locally ($local_n packets), not through the socket ($before -> $after)" \
+      test "$local_n" -gt 0 -a "$before" = "$after"
+    ;;
+  direct_nsip)
+    out=$(fetch 2 172.19.1.12)
+    check "host 2's namespace reaches host 1's namespace by its nsip ($out)" test "$out" = web-h1
+    ;;
+  rr_spread)
+    for k in $(seq 200); do fetch 2 172.30.0.1; echo; done >"$work/spread"
+    n1=$(grep -c '^web-h1$' "$work/spread"); n2=$(grep -c '^web-h2$' "$work/spread")
+    check "200 connections through RR split evenly (h1 $n1, h2 $n2; each within 90..110)" \
+      test "$n1" -ge 90 -a "$n1" -le 110 -a "$n2" -ge 90 -a "$n2" -le 110
+    ;;
+  unknown_service)
+    before=$(metric 2 'netmanager_drops_total{reason="unknown_service"}')
+    check "a connection to an unknown ServiceIP fails" \
+      bash -c "! nsenter --net=/run/netns/$(app 2 myapp2) curl -sS --max-time 2 http://172.30.9.9:8080/id 2>/dev/null"
+    after=$(metric 2 'netmanager_drops_total{reason="unknown_service"}')
+    check "and is counted as unknown_service ($before -> $after)" test "$after" -gt "$before"
+    ;;
+  spoofed_source)
+    listen_log="$work/listen"
+    nm_spawn "$prefix" listen "$(app 1 myapp1)" "$listen_log" python3 "$here/service.py" udp-listen 9999 4
+    sleep 0.5
+    # The same inner packet from an unknown port, then from host 2's real tunnel port.
+    nm_in "$prefix-h2" /usr/bin/python3 - <<'PY'
+import socket
+from scapy.all import IP, UDP, Raw
+inner = lambda text: bytes(IP(src="172.19.2.15", dst="172.19.1.12") / UDP(sport=4444, dport=9999) / Raw(text))
+for port, text in ((40000, b"spoofed"), (50103, b"genuine")):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("10.250.0.2", port))
+    s.sendto(inner(text), ("10.250.0.1", 50103))
+    s.close()
+PY
+    sleep 1
+    check "a datagram from host 2's tunnel port is delivered" grep -q genuine "$listen_log"
+    check "a datagram from an unknown source port is not" bash -c "! grep -q spoofed '$listen_log'"
+    n=$(metric 1 'netmanager_drops_total{reason="unknown_node"}')
+    check "and is counted as unknown_node ($n)" test "$n" -ge 1
+    ;;
+  transfer_1mb)
+    want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+    got=$(in_client 2 curl -sS --max-time 20 http://172.30.0.1:8080/blob | sha256sum | cut -d' ' -f1)
+    check "1 MiB through the RR ServiceIP arrives byte-exact" test "$got" = "$want"
+    got=$(in_client 1 curl -sS --max-time 20 http://172.30.1.2:8080/blob | sha256sum | cut -d' ' -f1)
+    check "1 MiB from host 2 to host 1 arrives byte-exact" test "$got" = "$want"
+    ;;
+  *) echo "unknown case $case_name" >&2; exit 2 ;;
+esac
+
+if [ "$failures" -gt 0 ]; then
+  dump_logs
+  exit 1
+fi
