@@ -73,8 +73,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto v = PacketView::parse(bytes)) {
         check_view(*v, bytes.size());
         const bool header_ok = v->is_ipv4() && ipv4_header_checksum_ok(*v);
-        if (mode & 2) v->rewrite_source(new_src, csum_mode);
-        if (mode & 4) v->rewrite_destination(new_dst, csum_mode);
+        if ((mode & 6) == 6) {
+            v->rewrite_addresses(new_src, new_dst, csum_mode);
+        } else {
+            if (mode & 2) v->rewrite_source(new_src, csum_mode);
+            if (mode & 4) v->rewrite_destination(new_dst, csum_mode);
+        }
         if (header_ok && !ipv4_header_checksum_ok(*v)) std::abort();
         (void)owner_shard_outgoing(*v, 3);
         (void)owner_shard_incoming(*v, 3);

@@ -45,6 +45,18 @@ inline uint64_t pseudo_header_v4(uint32_t src, uint32_t dst, uint8_t protocol, u
            l4_length;
 }
 
+// The one's complement difference of replacing the 32-bit value m by m' (~m + m'), to be added
+// to a sum; several differences can be added before one update.
+inline uint64_t delta32(uint32_t old_value, uint32_t new_value) {
+    return uint64_t{~old_value >> 16} + (~old_value & 0xffff) + (new_value >> 16) +
+           (new_value & 0xffff);
+}
+// RFC 1624 eqn. 3 with a precomputed difference.
+inline uint16_t update(uint16_t field, uint64_t delta) {
+    return static_cast<uint16_t>(~fold(uint64_t{static_cast<uint16_t>(~field)} + delta));
+}
+inline uint16_t update_partial(uint16_t field, uint64_t delta) { return fold(field + delta); }
+
 // RFC 1624 eqn. 3 for a checksum field that holds a complemented sum (IPv4 header, TCP, UDP):
 // HC' = ~(~HC + ~m + m'), with a 32-bit field m (an address) replaced by m'.
 inline uint16_t update32(uint16_t field, uint32_t old_value, uint32_t new_value) {

@@ -103,11 +103,6 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
     return v;
 }
 
-Ipv4 PacketView::source() const { return is_ipv4() ? Ipv4{load_be32(&bytes_[12])} : Ipv4{}; }
-Ipv4 PacketView::destination() const {
-    return is_ipv4() ? Ipv4{load_be32(&bytes_[16])} : Ipv4{};
-}
-
 void PacketView::rewrite_source(Ipv4 address, L4Csum mode) { rewrite_address(12, address, mode); }
 void PacketView::rewrite_destination(Ipv4 address, L4Csum mode) {
     rewrite_address(16, address, mode);
@@ -119,18 +114,35 @@ void PacketView::rewrite_address(size_t offset, Ipv4 address, L4Csum mode) {
     const uint32_t old = load_be32(ip + offset);
     if (old == address.value) return;
     store_be32(ip + offset, address.value);
-    store_be16(ip + 10, csum::update32(load_be16(ip + 10), old, address.value));
+    update_checksums(csum::delta32(old, address.value), mode);
+}
+
+void PacketView::rewrite_addresses(Ipv4 source, Ipv4 destination, L4Csum mode) {
+    if (!is_ipv4()) return;
+    uint8_t* ip = bytes_.data();
+    const uint32_t old_source = load_be32(ip + 12), old_destination = load_be32(ip + 16);
+    if (old_source == source.value && old_destination == destination.value) return;
+    store_be32(ip + 12, source.value);
+    store_be32(ip + 16, destination.value);
+    update_checksums(csum::delta32(old_source, source.value) +
+                         csum::delta32(old_destination, destination.value),
+                     mode);
+}
+
+void PacketView::update_checksums(uint64_t delta, L4Csum mode) {
+    uint8_t* ip = bytes_.data();
+    store_be16(ip + 10, csum::update(load_be16(ip + 10), delta));
     if (!l4_csum_offset_) return;
     uint8_t* field = ip + l4_csum_offset_;
     const uint16_t value = load_be16(field);
     if (mode == L4Csum::partial) {
-        store_be16(field, csum::update32_partial(value, old, address.value));
+        store_be16(field, csum::update_partial(value, delta));
     } else if (protocol_ == ipproto::udp) {
         if (value == 0) return;  // the sender sent no checksum (RFC 768)
-        const uint16_t updated = csum::update32(value, old, address.value);
+        const uint16_t updated = csum::update(value, delta);
         store_be16(field, updated == 0 ? 0xffff : updated);  // 0 would mean "none"
     } else {
-        store_be16(field, csum::update32(value, old, address.value));
+        store_be16(field, csum::update(value, delta));
     }
 }
 

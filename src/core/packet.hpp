@@ -10,6 +10,7 @@
 #include <tl/expected.hpp>
 
 #include "core/address.hpp"
+#include "core/checksum.hpp"
 
 namespace nm {
 
@@ -60,8 +61,8 @@ public:
     Fragment fragment() const { return fragment_; }
 
     // IPv4 only (0.0.0.0 for IPv6).
-    Ipv4 source() const;
-    Ipv4 destination() const;
+    Ipv4 source() const { return is_ipv4() ? Ipv4{csum::load_be32(&bytes_[12])} : Ipv4{}; }
+    Ipv4 destination() const { return is_ipv4() ? Ipv4{csum::load_be32(&bytes_[16])} : Ipv4{}; }
     // IPv6 only: the 16 address bytes in network order.
     std::span<const uint8_t, 16> source6() const { return bytes_.subspan<8, 16>(); }
     std::span<const uint8_t, 16> destination6() const { return bytes_.subspan<24, 16>(); }
@@ -81,12 +82,15 @@ public:
     // partial (pseudo-header) sum and is updated as such, even for UDP.
     void rewrite_source(Ipv4 address, L4Csum mode = L4Csum::full);
     void rewrite_destination(Ipv4 address, L4Csum mode = L4Csum::full);
+    // Both at once, with one checksum update each for the header and the TCP/UDP field.
+    void rewrite_addresses(Ipv4 source, Ipv4 destination, L4Csum mode = L4Csum::full);
 
     // Offset of the TCP/UDP checksum field, or 0 if the packet has none to maintain.
     size_t l4_checksum_offset() const { return l4_csum_offset_; }
 
 private:
     void rewrite_address(size_t offset, Ipv4 address, L4Csum mode);
+    void update_checksums(uint64_t delta, L4Csum mode);
 
     std::span<uint8_t> bytes_;
     uint16_t l4_offset_ = 0;

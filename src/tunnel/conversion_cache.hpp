@@ -30,6 +30,7 @@ struct FlowKey {
 };
 
 struct FlowKeyHash {
+    using is_avalanching = void;  // fully mixed already: the map need not mix again
     size_t operator()(const FlowKey& key) const noexcept;
 };
 
@@ -97,7 +98,10 @@ public:
     Flow& insert(const FlowKey& key, const Conversion& conversion, uint32_t route_epoch);
     bool erase(const FlowKey& key);
     // Marks the flow as used now; a TCP FIN or RST starts its closing grace.
-    void touch(Flow& flow, uint8_t tcp_flags);
+    void touch(Flow& flow, uint8_t tcp_flags) {
+        flow.last_used_ms = now_ms_;
+        if (flow.key.protocol == ipproto::tcp && (tcp_flags & 0x05)) flow.closing = 1;
+    }
 
     // Removes up to `budget` idle flows, scanning incrementally; returns how many it removed.
     // Call it regularly (e.g. every 100 ms with a budget of a few thousand).

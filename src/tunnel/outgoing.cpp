@@ -36,8 +36,7 @@ bool revalidate(Flow& flow, const PathContext& path) {
 }
 
 Decision apply(PacketView& packet, const Conversion& c, L4Csum csum) {
-    packet.rewrite_destination(c.new_destination, csum);
-    packet.rewrite_source(c.new_source, csum);
+    packet.rewrite_addresses(c.new_source, c.new_destination, csum);
     if (c.local) return DeliverLocal{};
     return SendTo{c.node_ip, c.node_port};
 }
@@ -66,8 +65,7 @@ Decision fragment(PacketView& packet, PathContext& path, L4Csum csum, bool after
     if (!sender || sender->own_service_ip.value == 0)
         return drop(path, DropReason::no_sender_entry);
     const InstanceRoute& r = path.table.route(group->slots.front());
-    packet.rewrite_destination(r.nsip, csum);
-    packet.rewrite_source(sender->own_service_ip, csum);
+    packet.rewrite_addresses(sender->own_service_ip, r.nsip, csum);
     ++path.counters.fragments_forwarded;
     return route_to(path.node, r.node_ip, r.node_port);
 }
