@@ -30,6 +30,32 @@ nm::Result<void> enter_netns(const std::string& name) {
     return {};
 }
 
+void fail_start(nm::Shards& shards, std::atomic<int>& exit_code, const std::string& what) {
+    NM_LOG(error, "main") << what;
+    exit_code = 1;
+    shards.stop();
+}
+
+// On shard 0: the API first (it answers 409 until the node is registered), then the node.
+nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& cfg,
+                                std::unique_ptr<nm::ApiServer>& api, std::atomic<int>& exit_code) {
+    NM_LOG(info, "main") << version << " starting with " << shards.count() << " shards";
+    // Like the reference agent: without a TCP port, the API listens on its unix socket.
+    if (!cfg.api_port && cfg.api_socket.empty()) {
+        cfg.api_socket = "/etc/netmanager/netmanager.sock";
+        ::mkdir("/etc/netmanager", 0755);
+    }
+    nm::ApiServerOptions options;
+    if (cfg.api_port) options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
+    options.unix_socket = cfg.api_socket;
+    options.networks = {cfg.container_network, cfg.service_network};
+    api = std::make_unique<nm::ApiServer>(shards.executor(0), node, options);
+    if (auto r = api->start(); !r) co_return fail_start(shards, exit_code, "node API: " + r.error().message);
+    api->stop_with(shards, 0);
+    auto started = co_await node.start();
+    if (!started) co_return fail_start(shards, exit_code, started.error().message);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,31 +86,8 @@ int main(int argc, char** argv) {
     nm::Node node(shards, cfg);
     std::unique_ptr<nm::ApiServer> api;
     std::atomic<int> exit_code{0};
-    auto fail_start = [&](const std::string& what) {
-        NM_LOG(error, "main") << what;
-        exit_code = 1;
-        shards.stop();
-    };
 
-    shards.spawn(0, [&]() -> nm::awaitable<void> {
-        NM_LOG(info, "main") << version << " starting with " << shards.count() << " shards";
-        // Like the reference agent: without a TCP port, the API listens on its unix socket.
-        if (!cfg.api_port && cfg.api_socket.empty()) {
-            cfg.api_socket = "/etc/netmanager/netmanager.sock";
-            ::mkdir("/etc/netmanager", 0755);
-        }
-        {
-            nm::ApiServerOptions options;
-            if (cfg.api_port) options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
-            options.unix_socket = cfg.api_socket;
-            options.networks = {cfg.container_network, cfg.service_network};
-            api = std::make_unique<nm::ApiServer>(shards.executor(0), node, options);
-            if (auto r = api->start(); !r) co_return fail_start("node API: " + r.error().message);
-            api->stop_with(shards, 0);
-        }
-        auto started = co_await node.start();
-        if (!started) co_return fail_start(started.error().message);
-    }(), "startup");
+    shards.spawn(0, start_agent(shards, node, cfg, api, exit_code), "startup");
     shards.at_stop(0, [&node] { node.stop(); });
 
     shards.start();

@@ -33,13 +33,18 @@ Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const Translat
       merger_(tun_.vnet_hdr()),
       merged_(io_pool_, options.batch) {}
 
+// A coroutine's parameters live in its frame (a lambda's captures would not): the loop keeps
+// its forwarder alive.
+awaitable<void> Forwarder::run(std::shared_ptr<Forwarder> self, awaitable<void> (Forwarder::*loop)()) {
+    co_await (self.get()->*loop)();
+}
+
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
-    auto self = shared_from_this();
     inbox_wake_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
-    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->tun_loop(); }(), "tun reader");
-    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->udp_loop(); }(), "udp reader");
-    shards.spawn(shard_, [self]() -> awaitable<void> { co_await self->handoff_loop(); }(), "hand-off");
+    shards.spawn(shard_, run(shared_from_this(), &Forwarder::tun_loop), "tun reader");
+    shards.spawn(shard_, run(shared_from_this(), &Forwarder::udp_loop), "udp reader");
+    shards.spawn(shard_, run(shared_from_this(), &Forwarder::handoff_loop), "hand-off");
 }
 
 void Forwarder::stop() {
@@ -176,11 +181,12 @@ void Forwarder::incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun)
 }
 
 void Forwarder::write_tun(std::span<const Packet> to_tun) {
-    for (size_t at = 0; at < to_tun.size(); at += merged_.capacity()) {
-        merged_.clear();
-        merger_.merge(to_tun.subspan(at, std::min(merged_.capacity(), to_tun.size() - at)), merged_);
-        tun_.write_batch(merged_.packets());
-    }
+    // One merge over everything: units never outnumber the UDP receives they came from (one
+    // batch), and packets passed through need no buffer.
+    if (to_tun.empty()) return;
+    merged_.clear();
+    merger_.merge(to_tun, merged_);
+    tun_.write_batch(merged_.packets());
 }
 
 awaitable<void> Forwarder::send(PacketBatch& wire) {

@@ -91,6 +91,7 @@ private:
         void add(const Packet& p);
     };
 
+    static awaitable<void> run(std::shared_ptr<Forwarder> self, awaitable<void> (Forwarder::*loop)());
     awaitable<void> tun_loop();
     awaitable<void> udp_loop();
     awaitable<void> handoff_loop();

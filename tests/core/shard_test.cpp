@@ -34,6 +34,15 @@ int io_uring_fds() {
     return count;
 }
 
+// Parameters live in the coroutine frame; a lambda's captures would dangle once spawn returns.
+awaitable<void> sleep_until_cancelled(std::shared_ptr<asio::steady_timer> timer, std::atomic<int>& cleaned) {
+    struct Cleanup {
+        std::atomic<int>& n;
+        ~Cleanup() { ++n; }
+    } cleanup{cleaned};
+    co_await timer->async_wait(asio::use_awaitable);
+}
+
 }  // namespace
 
 TEST_CASE("on_shard runs the function on the target shard's thread and resumes on the caller's") {
@@ -107,13 +116,7 @@ TEST_CASE("stop lets running coroutines finish their cleanup, then every shard e
     for (unsigned i = 0; i < 2; ++i) {
         auto timer = std::make_shared<asio::steady_timer>(shards.context(i), 1h);
         shards.at_stop(i, [timer] { timer->cancel(); });
-        shards.spawn(i, [timer, &cleaned]() -> awaitable<void> {
-            struct Cleanup {
-                std::atomic<int>& n;
-                ~Cleanup() { ++n; }
-            } cleanup{cleaned};
-            co_await timer->async_wait(asio::use_awaitable);
-        }(), "sleeper");
+        shards.spawn(i, sleep_until_cancelled(timer, cleaned), "sleeper");
     }
     shards.start();
     std::this_thread::sleep_for(20ms);
