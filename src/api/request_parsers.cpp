@@ -8,6 +8,7 @@
 
 #include "cluster/json_fields.hpp"
 #include "env/port_mapping.hpp"
+#include "tunnel/table_json.hpp"
 
 namespace nm {
 
@@ -194,37 +195,13 @@ Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind ki
 }
 
 namespace {
+// The entry format is the table file's (tunnel/table_json.hpp); the API adds the network checks.
 Result<TableEntry> parse_entry(const json::value& item, size_t index, const ApiNetworks& nets) {
-    std::string where = "entries[" + std::to_string(index) + "]";
-    auto wrap = [&](const Error& e) { return fail(Errc::invalid_argument, where + ": " + e.message); };
-    if (!item.is_object())
-        return fail(Errc::invalid_argument, where + ": expected an object, got " + std::string(kind_of(item)));
-    const json::object& obj = item.as_object();
-    TableEntry e;
-    for (auto [field, target] : {std::pair<std::string_view, std::string*>{"appname", &e.appname},
-                                 {"appns", &e.appns},
-                                 {"servicename", &e.servicename},
-                                 {"servicenamespace", &e.servicenamespace}}) {
-        auto text = get_string(obj, field);
-        if (!text) return wrap(text.error());
-        *target = *text;
-    }
-    auto number = get_int(obj, "instancenumber", 0, INT32_MAX);
-    if (!number) return wrap(number.error());
-    e.instancenumber = static_cast<int>(*number);
-    auto nodeip = get_ipv4(obj, "nodeip");
-    if (!nodeip) return wrap(nodeip.error());
-    e.nodeip = *nodeip;
-    auto nodeport = get_int(obj, "nodeport", 1, 65535);
-    if (!nodeport) return wrap(nodeport.error());
-    e.nodeport = static_cast<uint16_t>(*nodeport);
-    auto nsip = get_ipv4(obj, "nsip");
-    if (!nsip) return wrap(nsip.error());
-    e.nsip = *nsip;
-    auto sips = get_service_ips(obj, "serviceip");
-    if (!sips) return wrap(sips.error());
-    e.serviceip = std::move(*sips);
-    if (auto ok = validate(e, nets.container_network, nets.service_network); !ok) return wrap(ok.error());
+    std::string where = "entries[" + std::to_string(index) + "]: ";
+    auto e = entry_from_json(item);
+    if (!e) return fail(Errc::invalid_argument, where + e.error().message);
+    if (auto ok = validate(*e, nets.container_network, nets.service_network); !ok)
+        return fail(Errc::invalid_argument, where + ok.error().message);
     return e;
 }
 }  // namespace

@@ -122,11 +122,17 @@ void TableQueryClient::handle_result(std::string_view payload) {
     std::string job = result.app_name;
     if (job.empty() && !result.query_key.empty() && parse_job_name(result.query_key)) job = result.query_key;
 
+    std::optional<Error> refused;
     if (!result.entries.empty()) {
         take_interest(job);
-        replace_job_(job, result.entries);
+        if (auto written = replace_job_(job, result.entries); !written) refused = written.error();
     } else if (!job.empty() && interest_.contains(job)) {
-        replace_job_(job, {});  // the job is gone from the cluster
+        if (auto written = replace_job_(job, {}); !written)  // the job is gone from the cluster
+            NM_LOG(warn, subsystem) << "removing " << job << " from the table: " << written.error().message;
+    }
+    if (refused) {
+        ++stats_.rejected;
+        NM_LOG(warn, subsystem) << "table refused the cluster's entries for " << job << ": " << refused->message;
     }
 
     // Seed-era answers carry no query_key: every address and the name in them may be a key.
@@ -144,8 +150,22 @@ void TableQueryClient::handle_result(std::string_view payload) {
         } else {
             negative_.erase(key);
         }
-        complete(key, result.entries);
+        if (refused) {
+            complete_with_error(key, Error{Errc::invalid_argument, "the cluster's entries for " + job +
+                                                                     " were refused: " + refused->message});
+        } else {
+            complete(key, result.entries);
+        }
     }
+}
+
+void TableQueryClient::complete_with_error(const std::string& key, const Error& error) {
+    auto it = in_flight_.find(key);
+    if (it == in_flight_.end()) return;
+    std::shared_ptr<Query> q = it->second;
+    in_flight_.erase(it);
+    q->error = error;
+    q->done.cancel();
 }
 
 void TableQueryClient::complete(const std::string& key, const std::vector<TableEntry>& entries) {
@@ -212,7 +232,8 @@ void TableQueryClient::drop_interest(const std::string& job) {
         NM_LOG(warn, subsystem) << "interest/remove for " << job << ": " << sent.error().message;
     link_.unwatch_job(job);
     interest_.erase(job);
-    replace_job_(job, {});
+    if (auto removed = replace_job_(job, {}); !removed)
+        NM_LOG(warn, subsystem) << "removing idle " << job << " from the table: " << removed.error().message;
     ++stats_.dropped;
 }
 
@@ -244,6 +265,7 @@ void TableQueryClient::append_metrics(std::string& out) const {
     counter("negative_hits_total", "Resolves answered from the negative cache.", stats_.negative_hits);
     counter("coalesced_total", "Resolves that joined a query already in flight.", stats_.coalesced);
     counter("malformed_total", "Malformed table query results ignored.", stats_.malformed);
+    counter("rejected_total", "Table query results the table refused.", stats_.rejected);
     counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
     out += "# HELP netmanager_table_query_latency_seconds Time from request to answer.\n";

@@ -23,8 +23,10 @@ struct TableQueryOptions {
 
 class TableQueryClient final : public Resolver {
 public:
-    // Writes all entries of one job into the table, replacing what it had (empty: remove).
-    using ReplaceJob = std::function<void(const std::string& job, std::vector<TableEntry> entries)>;
+    // Writes all entries of one job into the table, replacing what it had (empty: remove);
+    // TableWriter::replace_job fits. An error (the table refused the entries) fails the
+    // queries waiting for them.
+    using ReplaceJob = std::function<Result<void>(const std::string& job, std::vector<TableEntry> entries)>;
     // True while an instance of the job runs on this node (its interest is never dropped).
     using IsLocal = std::function<bool(const std::string& job)>;
 
@@ -56,6 +58,7 @@ public:
         uint64_t negative_hits = 0;  // resolves answered from the negative cache
         uint64_t coalesced = 0;      // resolves that joined a query already in flight
         uint64_t malformed = 0;      // results ignored as malformed
+        uint64_t rejected = 0;       // results the table refused
         uint64_t refreshes = 0;      // updates_available notices acted on
         uint64_t dropped = 0;        // jobs whose interest was dropped
         double latency_seconds_sum = 0;  // request to answer, per answered query
@@ -72,6 +75,7 @@ private:
     void handle_result(std::string_view payload);
     void handle_job_update(const std::string& job);
     void complete(const std::string& key, const std::vector<TableEntry>& entries);
+    void complete_with_error(const std::string& key, const Error& error);
     void take_interest(const std::string& job);
     void drop_interest(const std::string& job);
     awaitable<void> sweep_loop();

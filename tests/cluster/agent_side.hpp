@@ -26,14 +26,18 @@ public:
             link_ = std::make_unique<ClusterLink>(shards_.executor(0), mqtt);
             client_ = std::make_unique<TableQueryClient>(
                 *link_,
-                [this](const std::string& job, std::vector<TableEntry> entries) {
+                [this](const std::string& job, std::vector<TableEntry> entries) -> Result<void> {
                     std::lock_guard lock(mutex_);
                     ++replace_calls_;
+                    for (const auto& e : entries)
+                        if (auto ok = validate(e, Cidr{Ipv4{0xac100000}, 12}, Cidr{Ipv4{0xac1e0000}, 16}); !ok)
+                            return tl::unexpected(ok.error());
                     if (entries.empty()) {
                         table_.erase(job);
                     } else {
                         table_[job] = std::move(entries);
                     }
+                    return {};
                 },
                 [this](const std::string& job) {
                     std::lock_guard lock(mutex_);

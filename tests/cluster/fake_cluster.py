@@ -13,6 +13,7 @@ Table file: {"subnet": "172.19.1.0",
 import argparse
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -61,6 +62,8 @@ def main():
     client.reconnect_delay_set(min_delay=1, max_delay=2)
 
     def on_connect(c, userdata, flags, rc):
+        # Answers are small packets: without this, Nagle holds them behind delayed ACKs (40 ms).
+        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.subscribe([("nodes/+/net/#", 1)])
 
     def on_subscribe(c, userdata, mid, granted_qos):

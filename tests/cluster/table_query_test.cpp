@@ -221,3 +221,36 @@ TEST_CASE("stopping fails the queries still waiting", "[broker]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::unavailable);
 }
+
+TEST_CASE("entries the table refuses fail the query instead of reaching the data path", "[broker]") {
+    auto table = table_with(1);
+    table["services"].as_array().push_back(boost::json::object{
+        {"app_name", "bad.prod.x.main"},
+        {"instance_list",
+         boost::json::array{wire_instance(0, "10.9.9.9", "10.0.0.2", 50103, {{"RR", "172.30.7.7"}})}}});
+    Setup s("nm-tq-refused", {}, table);
+    auto r = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.7.7")); });
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::invalid_argument);
+    CHECK_THAT(r.error().message, Catch::Contains("refused"));
+    CHECK(s.agent->call([&] { return s.agent->client().stats().rejected; }) == 1);
+    CHECK_FALSE(s.agent->table().contains("bad.prod.x.main"));
+}
+
+TEST_CASE("table query latency on loopback stays far below the timeout", "[broker]") {
+    // Agent side plus a Python fake manager and a broker on loopback: the number printed is an
+    // upper bound for the agent's share of a first packet's wait.
+    Setup s("nm-tq-latency");
+    std::vector<double> ms;
+    for (int i = 0; i < 40; ++i) {
+        Ipv4 ip = *Ipv4::parse("172.30.200." + std::to_string(i + 1));
+        auto start = std::chrono::steady_clock::now();
+        auto r = s.agent->await([&]() { return s.agent->client().resolve(ip); });
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        REQUIRE(r);
+    }
+    std::sort(ms.begin(), ms.end());
+    double median = ms[ms.size() / 2], worst = ms.back();
+    WARN("table query round trip over loopback (40 queries): median " << median << " ms, max " << worst << " ms");
+    CHECK(median < 100.0);
+}
