@@ -128,7 +128,8 @@ Result<void> Node::build(Cidr subnet) {
     Resolver& resolver = queries_ ? static_cast<Resolver&>(*queries_) : *static_resolver_;
 
     NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network, c.container_network};
-    std::vector<std::shared_ptr<Forwarder>> forwarders;
+    std::vector<std::unique_ptr<Forwarder>> forwarders;
+    std::vector<Forwarder*> peers;
     for (unsigned i = 0; i < shards_.count(); ++i) {
         auto queue = tun->attach_queue(i, shards_.context(i));
         UdpTunnelOptions udp_options;
@@ -143,11 +144,13 @@ Result<void> Node::build(Cidr subnet) {
         }
         ForwarderOptions options;
         options.mtu = c.mtu;
-        forwarders.push_back(std::make_shared<Forwarder>(i, std::move(*queue), std::move(*udp),
+        forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
                                                          replicas_->replica(i), identity, resolver, options));
+        peers.push_back(forwarders.back().get());
     }
-    for (auto& f : forwarders) {
-        f->set_peers(forwarders);
+    // The forwarders live as long as the node, which outlives the shard threads.
+    for (Forwarder* f : peers) {
+        f->set_peers(peers);
         f->start(shards_);
         shards_.at_stop(f->shard(), [f] { f->stop(); });
     }
@@ -191,8 +194,7 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
     queries_ = std::make_unique<TableQueryClient>(
         *link_,
         [this](const std::string& job, std::vector<TableEntry> entries) {
-            if (auto r = table_->replace_job(job, std::move(entries)); !r)
-                NM_LOG(warn, subsystem) << "table query answer for " << job << " not applied: " << r.error().message;
+            return table_->replace_job(job, std::move(entries));
         },
         [this](const std::string& job) {
             return std::any_of(instances_.begin(), instances_.end(), [&](auto& i) { return i.job == job; });
@@ -386,7 +388,8 @@ struct ShardSnapshot {
 
 awaitable<Result<std::string>> Node::metrics() {
     std::vector<ShardSnapshot> shards;
-    for (auto& f : forwarders_) {
+    for (auto& owned : forwarders_) {
+        Forwarder* f = owned.get();
         shards.push_back(co_await on_shard(f->shard(), [f] {
             return ShardSnapshot{f->counters(), f->path_counters(), f->tun().counters(),
                                  f->udp().counters(), f->merge_counters(), f->flows()};

@@ -73,7 +73,7 @@ private:
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<TableReplicas> replicas_;
     std::unique_ptr<TableWriter> table_;
-    std::vector<std::shared_ptr<Forwarder>> forwarders_;  // index: shard
+    std::vector<std::unique_ptr<Forwarder>> forwarders_;  // index: shard
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;
     std::unique_ptr<Resolver> static_resolver_;

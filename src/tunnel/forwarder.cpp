@@ -33,18 +33,12 @@ Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const Translat
       merger_(tun_.vnet_hdr()),
       merged_(io_pool_, options.batch) {}
 
-// A coroutine's parameters live in its frame (a lambda's captures would not): the loop keeps
-// its forwarder alive.
-awaitable<void> Forwarder::run(std::shared_ptr<Forwarder> self, awaitable<void> (Forwarder::*loop)()) {
-    co_await (self.get()->*loop)();
-}
-
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
     inbox_wake_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
-    shards.spawn(shard_, run(shared_from_this(), &Forwarder::tun_loop), "tun reader");
-    shards.spawn(shard_, run(shared_from_this(), &Forwarder::udp_loop), "udp reader");
-    shards.spawn(shard_, run(shared_from_this(), &Forwarder::handoff_loop), "hand-off");
+    shards.spawn(shard_, tun_loop(), "tun reader");
+    shards.spawn(shard_, udp_loop(), "udp reader");
+    shards.spawn(shard_, handoff_loop(), "hand-off");
 }
 
 void Forwarder::stop() {
@@ -99,7 +93,7 @@ awaitable<void> Forwarder::udp_loop() {
         for (const Packet& r : in) {
             if (!is_known_node(path_.context.table, r.peer.address, r.peer.port)) {
                 // Only nodes in the table may put packets into our namespaces.
-                for_each_datagram(r, [&](std::span<uint8_t>) { ++counters_.drop_unknown_peer; });
+                for_each_datagram(r, [&](std::span<uint8_t> d) { park_unknown_peer(r.peer, d); });
                 continue;
             }
             for_each_datagram(r, [&](std::span<uint8_t> d) {
@@ -212,6 +206,46 @@ awaitable<void> Forwarder::resolve_and_release(Ipv4 key) {
     // The answer's entries reached this shard's table replica before this resumed (both were
     // posted here from shard 0, in that order): the packets go round once more, through the
     // hand-off queue, and find their instance now or are dropped as unknown.
+    accept(std::move(waiting));
+}
+
+void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram) {
+    auto view = PacketView::parse(datagram);
+    if (!view || !view->is_ipv4()) {
+        ++counters_.drop_unknown_peer;
+        return;
+    }
+    Ipv4 key = view->source();
+    auto& queue = parked_peers_[key];
+    if (queue.items.size() >= options_.park_limit || (!queue.items.empty() && !(queue.peer == peer))) {
+        ++counters_.drop_unknown_peer;
+        return;
+    }
+    queue.kind = Handoff::Kind::incoming;
+    queue.after_query = true;
+    queue.peer = peer;
+    queue.add(Packet{datagram});
+    if (queue.items.size() == 1) {
+        ++counters_.queries;
+        shards_->spawn(shard_, resolve_peer(key), "table query for a new peer");
+    }
+}
+
+awaitable<void> Forwarder::resolve_peer(Ipv4 key) {
+    Resolver* resolver = &resolver_;
+    auto answer = co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
+        co_return co_await resolver->resolve(key);
+    });
+    Handoff waiting = std::move(parked_peers_[key]);
+    parked_peers_.erase(key);
+    if (!answer) {
+        counters_.drop_query_failed += waiting.items.size();
+        co_return;
+    }
+    if (!is_known_node(path_.context.table, waiting.peer.address, waiting.peer.port)) {
+        counters_.drop_unknown_peer += waiting.items.size();
+        co_return;
+    }
     accept(std::move(waiting));
 }
 

@@ -57,13 +57,14 @@ struct ShardPath {
     PathContext context;
 };
 
-class Forwarder : public std::enable_shared_from_this<Forwarder> {
+// Owned by the node, which keeps it until every shard thread has ended.
+class Forwarder {
 public:
     Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
               NodeIdentity node, Resolver& resolver, ForwarderOptions options);
 
     // The forwarders of every shard, index = shard, for hand-offs. Set before start().
-    void set_peers(std::vector<std::shared_ptr<Forwarder>> peers) { peers_ = std::move(peers); }
+    void set_peers(std::vector<Forwarder*> peers) { peers_ = std::move(peers); }
     // Spawns the loops on this forwarder's shard.
     void start(Shards& shards);
     // On this shard: closes the TUN queue and socket so the loops end.
@@ -82,6 +83,7 @@ private:
     struct Handoff {
         enum class Kind : uint8_t { outgoing, incoming, local } kind = Kind::incoming;
         bool after_query = false;  // parked packets whose table query has been answered
+        UdpEndpoint peer{};        // incoming packets parked for an unknown peer: their source
         std::vector<uint8_t> bytes;
         struct Item {
             uint32_t offset, length;
@@ -91,11 +93,14 @@ private:
         void add(const Packet& p);
     };
 
-    static awaitable<void> run(std::shared_ptr<Forwarder> self, awaitable<void> (Forwarder::*loop)());
     awaitable<void> tun_loop();
     awaitable<void> udp_loop();
     awaitable<void> handoff_loop();
     awaitable<void> resolve_and_release(Ipv4 key);
+    // A datagram from a node not in the table may be a new client's first packet: ask the
+    // cluster about its inner source; the node must then be known, or the packets are dropped.
+    void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
+    awaitable<void> resolve_peer(Ipv4 key);
 
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
     void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false);
@@ -116,7 +121,7 @@ private:
     ShardPath path_;
     Resolver& resolver_;  // lives on shard 0
     ForwarderOptions options_;
-    std::vector<std::shared_ptr<Forwarder>> peers_;
+    std::vector<Forwarder*> peers_;
     Shards* shards_ = nullptr;
 
     BufferPool io_pool_;     // TUN reads, UDP receives, merged TUN writes
@@ -128,6 +133,7 @@ private:
     size_t inbox_packets_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;
     std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
+    std::unordered_map<Ipv4, Handoff> parked_peers_;  // datagrams from unknown peers, by inner source
     bool stopped_ = false;
     ForwarderCounters counters_;
 };
