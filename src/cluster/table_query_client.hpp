@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +33,18 @@ public:
 
     TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
                      TableQueryOptions options = {});
+    // A writer that returns nothing (it reports its own errors) is accepted as well.
+    template <class F>
+        requires std::is_void_v<std::invoke_result_t<F&, const std::string&, std::vector<TableEntry>>>
+    TableQueryClient(ClusterLink& link, F replace_job, IsLocal is_local, TableQueryOptions options = {})
+        : TableQueryClient(
+              link,
+              ReplaceJob([f = std::move(replace_job)](const std::string& job,
+                                                      std::vector<TableEntry> entries) mutable -> Result<void> {
+                  f(job, std::move(entries));
+                  return {};
+              }),
+              std::move(is_local), options) {}
     ~TableQueryClient() override;
     TableQueryClient(const TableQueryClient&) = delete;
     TableQueryClient& operator=(const TableQueryClient&) = delete;
