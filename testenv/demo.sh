@@ -45,8 +45,9 @@ say "host 1's translation table (GET /table)"
 nm_api "$prefix" 1 GET /table | /usr/bin/python3 -c '
 import json, sys
 for e in json.load(sys.stdin):
-    sips = ", ".join(f"{s[\"IpType\"]} {s[\"Address\"]}" for s in e["serviceip"])
-    print(f"  {e[\"appname\"]}.{e[\"appns\"]}.{e[\"servicename\"]}.{e[\"servicenamespace\"]} #{e[\"instancenumber\"]}: nsip {e[\"nsip\"]} on {e[\"nodeip\"]}:{e[\"nodeport\"]}  [{sips}]")'
+    job = ".".join(e[k] for k in ("appname", "appns", "servicename", "servicenamespace"))
+    sips = ", ".join(s["IpType"] + " " + s["Address"] for s in e["serviceip"])
+    print("  %s #%d: nsip %s on %s:%d  [%s]" % (job, e["instancenumber"], e["nsip"], e["nodeip"], e["nodeport"], sips))'
 
 say "iperf3 for 3 s from host 2's myapp2 to host 1's web instance (InstanceNumber 172.30.1.1)"
 nm_spawn "$prefix" iperf "$(app 1 myapp1)" "$work/iperf.log" iperf3 -s -p 5201 || exit 1
