@@ -71,7 +71,7 @@ awaitable<void> Forwarder::tun_loop() {
                 away[owner].add(p);
                 continue;
             }
-            outgoing(p, wire);
+            outgoing(p, wire, false, view ? &*view : nullptr);
         }
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
         co_await send(wire);
@@ -118,9 +118,10 @@ unsigned Forwarder::owner_incoming(std::span<uint8_t> packet) const {
     return view ? owner_shard_incoming(*view, peers_.size()) : shard_;
 }
 
-void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query) {
+void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketView* view) {
     L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
-    Decision d = decide_outgoing(p.bytes, path_.context, csum, after_query);
+    Decision d = view ? decide_outgoing(*view, path_.context, csum, after_query)
+                      : decide_outgoing(p.bytes, path_.context, csum, after_query);
     if (auto* to = std::get_if<SendTo>(&d)) {
         p.peer = UdpEndpoint{to->node_ip, to->port};
         size_t before = wire.size();
@@ -144,18 +145,7 @@ void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query) {
         h.add(p);
         hand_off(owner, h);
     } else if (auto* query = std::get_if<AwaitQuery>(&d)) {
-        auto& queue = parked_[query->key];
-        if (queue.items.size() >= options_.park_limit) {
-            ++counters_.drop_park_full;
-            return;
-        }
-        queue.kind = Handoff::Kind::outgoing;
-        queue.after_query = true;
-        queue.add(p);
-        if (queue.items.size() == 1) {
-            ++counters_.queries;
-            shards_->spawn(shard_, resolve_and_release(query->key), "table query");
-        }
+        park(parked_, query->key, p, Handoff::Kind::outgoing, {});
     }
     // Drop: counted by reason in path_.counters.
 }
@@ -191,16 +181,38 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
     if (!r && !stopped_) NM_LOG(warn, subsystem) << "UDP send: " << r.error().message;
 }
 
-awaitable<void> Forwarder::resolve_and_release(Ipv4 key) {
+void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
+                     Handoff::Kind kind, UdpEndpoint peer) {
+    auto& queue = parked[key];
+    if (queue.items.size() >= options_.park_limit || (!queue.items.empty() && !(queue.peer == peer))) {
+        ++counters_.drop_park_full;
+        return;
+    }
+    queue.kind = kind;
+    queue.after_query = true;
+    queue.peer = peer;
+    queue.add(p);
+    if (queue.items.size() == 1) {
+        ++counters_.queries;
+        shards_->spawn(shard_, release_after_query(parked, key), "table query");
+    }
+}
+
+awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key) {
     Resolver* resolver = &resolver_;
     auto answer = co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
         co_return co_await resolver->resolve(key);
     });
-    Handoff waiting = std::move(parked_[key]);
-    parked_.erase(key);
+    Handoff waiting = std::move(parked[key]);
+    parked.erase(key);
     if (!answer) {
         counters_.drop_query_failed += waiting.items.size();
         NM_LOG(warn, subsystem) << "table query for " << key.to_string() << " failed: " << answer.error().message;
+        co_return;
+    }
+    if (waiting.kind == Handoff::Kind::incoming &&
+        !is_known_node(path_.context.table, waiting.peer.address, waiting.peer.port)) {
+        counters_.drop_unknown_peer += waiting.items.size();
         co_return;
     }
     // The answer's entries reached this shard's table replica before this resumed (both were
@@ -215,38 +227,7 @@ void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> da
         ++counters_.drop_unknown_peer;
         return;
     }
-    Ipv4 key = view->source();
-    auto& queue = parked_peers_[key];
-    if (queue.items.size() >= options_.park_limit || (!queue.items.empty() && !(queue.peer == peer))) {
-        ++counters_.drop_unknown_peer;
-        return;
-    }
-    queue.kind = Handoff::Kind::incoming;
-    queue.after_query = true;
-    queue.peer = peer;
-    queue.add(Packet{datagram});
-    if (queue.items.size() == 1) {
-        ++counters_.queries;
-        shards_->spawn(shard_, resolve_peer(key), "table query for a new peer");
-    }
-}
-
-awaitable<void> Forwarder::resolve_peer(Ipv4 key) {
-    Resolver* resolver = &resolver_;
-    auto answer = co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
-        co_return co_await resolver->resolve(key);
-    });
-    Handoff waiting = std::move(parked_peers_[key]);
-    parked_peers_.erase(key);
-    if (!answer) {
-        counters_.drop_query_failed += waiting.items.size();
-        co_return;
-    }
-    if (!is_known_node(path_.context.table, waiting.peer.address, waiting.peer.port)) {
-        counters_.drop_unknown_peer += waiting.items.size();
-        co_return;
-    }
-    accept(std::move(waiting));
+    park(parked_peers_, view->source(), Packet{datagram}, Handoff::Kind::incoming, peer);
 }
 
 void Forwarder::hand_off(unsigned owner, Handoff& handoff) {

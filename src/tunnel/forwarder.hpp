@@ -96,14 +96,18 @@ private:
     awaitable<void> tun_loop();
     awaitable<void> udp_loop();
     awaitable<void> handoff_loop();
-    awaitable<void> resolve_and_release(Ipv4 key);
+    // Queues a copy of the packet until the table query for `key` is answered; the first
+    // packet starts the query (one per key per shard; shard 0 coalesces across shards).
+    void park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
+              Handoff::Kind kind, UdpEndpoint peer);
+    awaitable<void> release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key);
     // A datagram from a node not in the table may be a new client's first packet: ask the
     // cluster about its inner source; the node must then be known, or the packets are dropped.
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
-    awaitable<void> resolve_peer(Ipv4 key);
 
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
-    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false);
+    // `view`: the packet already parsed, if it was.
+    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false, PacketView* view = nullptr);
     // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
     void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun);
     // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
