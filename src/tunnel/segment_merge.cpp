@@ -28,12 +28,12 @@ std::optional<TcpSegment> parse_tcp(std::span<const uint8_t> p) {
     if (p.size() < 40) return std::nullopt;
     if ((p[0] >> 4) == 4) {
         s.l4 = size_t{p[0] & 0x0fu} * 4;
-        if (s.l4 < 20 || inet::get_be16(&p[2]) != p.size() || p[9] != 6) return std::nullopt;
-        if ((inet::get_be16(&p[6]) & 0x3fff) != 0) return std::nullopt;  // MF or an offset
+        if (s.l4 < 20 || csum::load_be16(&p[2]) != p.size() || p[9] != 6) return std::nullopt;
+        if ((csum::load_be16(&p[6]) & 0x3fff) != 0) return std::nullopt;  // MF or an offset
     } else if ((p[0] >> 4) == 6) {
         s.v6 = true;
         s.l4 = 40;
-        if (p.size() < 60 || 40 + size_t{inet::get_be16(&p[4])} != p.size() || p[6] != 6)
+        if (p.size() < 60 || 40 + size_t{csum::load_be16(&p[4])} != p.size() || p[6] != 6)
             return std::nullopt;
     } else {
         return std::nullopt;
@@ -42,7 +42,7 @@ std::optional<TcpSegment> parse_tcp(std::span<const uint8_t> p) {
     s.headers = s.l4 + static_cast<size_t>(p[s.l4 + 12] >> 4) * 4;
     if (s.headers < s.l4 + 20 || s.headers > p.size()) return std::nullopt;
     s.payload = p.size() - s.headers;
-    s.seq = inet::get_be32(&p[s.l4 + 4]);
+    s.seq = csum::load_be32(&p[s.l4 + 4]);
     s.flags = p[s.l4 + 13];
     return s;
 }
@@ -104,7 +104,7 @@ void SegmentMerger::add(std::span<uint8_t> packet, PacketBatch& out) {
                  std::memcmp(ft + 14, pt + 14, 2) != 0 ||                      // window
                  std::memcmp(ft + 18, pt + 18, s->headers - s->l4 - 18) != 0)  // urg, options
             reject = &counters_.reject_header;
-        else if (!s->v6 && inet::get_be16(p + 4) != unit->next_id)
+        else if (!s->v6 && csum::load_be16(p + 4) != unit->next_id)
             reject = &counters_.reject_ip_id;
         else if (s->payload > unit->segment ||
                  unit->length + s->payload > (s->v6 ? 65535 + 40 : 65535) ||
@@ -158,7 +158,7 @@ void SegmentMerger::add(std::span<uint8_t> packet, PacketBatch& out) {
     u.headers = s->headers;
     u.segment = s->payload;
     u.next_seq = s->seq + static_cast<uint32_t>(s->payload);
-    u.next_id = s->v6 ? 0 : static_cast<uint16_t>(inet::get_be16(&packet[4]) + 1);
+    u.next_id = s->v6 ? 0 : static_cast<uint16_t>(csum::load_be16(&packet[4]) + 1);
     u.count = 1;
     u.started = clock_++;
 }
@@ -168,16 +168,16 @@ void SegmentMerger::flush(Unit& unit, PacketBatch& out) {
     if (unit.count == 1) return pass(unit.first, out);
     uint8_t* ip = unit.built;
     if (unit.v6) {
-        inet::put_be16(ip + 4, static_cast<uint16_t>(unit.length - 40));
+        csum::store_be16(ip + 4, static_cast<uint16_t>(unit.length - 40));
     } else {
-        inet::put_be16(ip + 2, static_cast<uint16_t>(unit.length));
+        csum::store_be16(ip + 2, static_cast<uint16_t>(unit.length));
         inet::set_ipv4_header_checksum(ip);
     }
     uint8_t* tcp = ip + unit.l4;
     tcp[13] |= unit.end_flags;
     // A partial checksum: the pseudo-header sum, not complemented; the kernel (or whoever
     // segments the unit again) adds the TCP header and payload.
-    inet::store16(tcp + 16, inet::fold(inet::pseudo_header(
+    inet::store16(tcp + 16, csum::fold(inet::pseudo_header(
                                 ip, 6, static_cast<uint32_t>(unit.length - unit.l4))));
     Packet& p = out[unit.out_index];
     p.bytes = {ip, unit.length};

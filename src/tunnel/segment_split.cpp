@@ -31,7 +31,7 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
     const unsigned version = bytes[0] >> 4;
     if (version == 4) {
         const size_t ihl = size_t{bytes[0] & 0x0fu} * 4;
-        g.length = inet::get_be16(&bytes[2]);
+        g.length = csum::load_be16(&bytes[2]);
         if (ihl < 20 || g.length < ihl || g.length > bytes.size())
             return fail(Errc::invalid_argument, "GSO packet with a bad IPv4 header length");
         g.l4 = ihl;
@@ -40,7 +40,7 @@ Result<GsoLayout> gso_layout(const Packet& p, size_t max_packet) {
         if (bytes.size() < 40)
             return fail(Errc::invalid_argument, "GSO packet shorter than IPv6 header");
         g.v6 = true;
-        g.length = 40 + size_t{inet::get_be16(&bytes[4])};
+        g.length = 40 + size_t{csum::load_be16(&bytes[4])};
         if (g.length > bytes.size())
             return fail(Errc::invalid_argument, "GSO packet with a bad IPv6 payload length");
         g.l4 = 40;
@@ -90,7 +90,7 @@ void complete_partial_checksum(std::span<uint8_t> bytes, const VirtioNetHdr& h) 
     uint8_t* field = &bytes[size_t{h.csum_start} + h.csum_offset];
     // The field already holds the pseudo-header sum: summing over it completes the checksum.
     const uint16_t sum = static_cast<uint16_t>(
-        ~inet::fold(inet::sum(&bytes[h.csum_start], bytes.size() - h.csum_start)));
+        ~csum::fold(inet::sum(&bytes[h.csum_start], bytes.size() - h.csum_start)));
     inet::store16(field, sum == 0 ? 0xffff : sum);
 }
 
@@ -126,8 +126,8 @@ Result<Packet> split(const Packet& from_tun, std::span<uint8_t> out, size_t max_
 
     const uint8_t* in = from_tun.bytes.data();
     const size_t payload = g.length - g.headers;
-    const uint16_t id0 = g.v6 ? 0 : inet::get_be16(in + 4);
-    const uint32_t seq0 = g.protocol == kProtoTcp ? inet::get_be32(in + g.l4 + 4) : 0;
+    const uint16_t id0 = g.v6 ? 0 : csum::load_be16(in + 4);
+    const uint32_t seq0 = g.protocol == kProtoTcp ? csum::load_be32(in + g.l4 + 4) : 0;
     const size_t stride = g.headers + g.segment;
     for (size_t i = 0; i < g.count; ++i) {
         uint8_t* ip = out.data() + i * stride;
@@ -137,27 +137,27 @@ Result<Packet> split(const Packet& from_tun, std::span<uint8_t> out, size_t max_
         std::memcpy(ip, in, g.headers);
         std::memcpy(ip + g.headers, in + g.headers + offset, chunk);
         if (g.v6) {
-            inet::put_be16(ip + 4, static_cast<uint16_t>(length - 40));
+            csum::store_be16(ip + 4, static_cast<uint16_t>(length - 40));
         } else {
-            inet::put_be16(ip + 2, static_cast<uint16_t>(length));
-            inet::put_be16(ip + 4, static_cast<uint16_t>(id0 + i));
+            csum::store_be16(ip + 2, static_cast<uint16_t>(length));
+            csum::store_be16(ip + 4, static_cast<uint16_t>(id0 + i));
             inet::set_ipv4_header_checksum(ip);
         }
         uint8_t* l4 = ip + g.l4;
         uint8_t* field;
         if (g.protocol == kProtoTcp) {
-            inet::put_be32(l4 + 4, static_cast<uint32_t>(seq0 + offset));
+            csum::store_be32(l4 + 4, static_cast<uint32_t>(seq0 + offset));
             if (i + 1 < g.count) l4[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
             if (i > 0) l4[13] &= static_cast<uint8_t>(~kTcpCwr);
             field = l4 + 16;
         } else {
-            inet::put_be16(l4 + 4, static_cast<uint16_t>(length - g.l4));
+            csum::store_be16(l4 + 4, static_cast<uint16_t>(length - g.l4));
             field = l4 + 6;
         }
         inet::store16(field, 0);
         uint64_t acc = inet::pseudo_header(ip, g.protocol, static_cast<uint32_t>(length - g.l4));
         acc = inet::sum(l4, length - g.l4, acc);
-        uint16_t sum = static_cast<uint16_t>(~inet::fold(acc));
+        uint16_t sum = static_cast<uint16_t>(~csum::fold(acc));
         if (sum == 0 && g.protocol == kProtoUdp) sum = 0xffff;  // 0 means "no checksum" in UDP
         inet::store16(field, sum);
     }
