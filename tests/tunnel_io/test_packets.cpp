@@ -97,7 +97,7 @@ std::vector<uint8_t> tcp_packet(const TcpSpec& s) {
     t[12] = static_cast<uint8_t>(tcp_len / 4 << 4);
     t[13] = s.flags;
     be16(t + 14, s.window);
-    std::memcpy(t + 20, s.options.data(), s.options.size());
+    if (!s.options.empty()) std::memcpy(t + 20, s.options.data(), s.options.size());
     packet.insert(packet.end(), s.payload.begin(), s.payload.end());
     const uint16_t sum = reference_sum(std::span(packet).subspan(l4), pseudo(packet, l4, 6));
     be16(&packet[l4 + 16], static_cast<uint16_t>(~sum));
