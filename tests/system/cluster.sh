@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# Cluster mode end to end:  cluster.sh CASE
+# Two simulated hosts (testenv/lib.sh). Host 1 also runs the cluster: mosquitto on
+# 10.250.0.1:10003 and a fake service manager (fake_manager.py) on it. Each host runs a real
+# netmanager registered over MQTT (node ids node1, node2; the manager gives node<i> the subnet
+# 172.19.<i>.0/24). App namespaces are deployed through the agents' API with no ServiceIPs and
+# no table: everything the agents know of other services comes from table queries.
+# Jobs, as the manager numbers them: web (k=1) RR 172.30.0.1, instance n 172.30.1.<n+1>;
+# client (k=2) RR 172.30.0.2; api (k=3) RR 172.30.0.3.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../../testenv/lib.sh"
+export NM_AGENT_SHARDS=${NM_AGENT_SHARDS:-2}
+
+case_name=${1:?usage: cluster.sh CASE}
+prefix="c$(($$ % 100000))"
+broker=10.250.0.1
+port=10003
+web=app.ns.web.default
+client=app.ns.client.default
+api=app.ns.api.default
+failures=0
+work=$(mktemp -d)
+mlog=$work/mqtt.jsonl   # every message the manager got or sent
+cleanup() {
+  nm_hosts_down "$prefix"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {  # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+quiet() { "$@" >/dev/null; }
+die() { echo "FAIL: $*"; dump_logs; exit 1; }
+state() { nm_state "$prefix"; }
+dump_logs() {
+  local f
+  for f in "$(state)"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
+  echo "--- MQTT messages"; tail -n 40 "$mlog" 2>/dev/null
+}
+wait_until() {  # wait_until SECS COMMAND...: polls every 0.1 s
+  local t limit=$(($1 * 10)); shift
+  for ((t = 0; t < limit; t++)); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+fm() { /usr/bin/python3 "$here/fake_manager.py" "$@"; }
+mqtt_count() { fm count "$mlog" "$@"; }   # mqtt_count SUFFIX [FIELD=VALUE]...
+mqtt_seen() { test "$(mqtt_count "$@")" -ge 1; }   # mqtt_seen SUFFIX [FIELD=VALUE]...
+api_json() { nm_api "$prefix" "$@"; }    # api_json HOST METHOD PATH [BODY]
+status_field() { api_json "$1" GET /status | jq -r ".$2"; }
+metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
+  api_json "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+ns_of() { nm_app_ns "$prefix" "$1" "$2"; }   # ns_of HOST NAME
+fetch() { nm_in "$(ns_of "$1" "$2")" curl -sS --max-time "${4:-5}" "http://$3:8080/id"; }  # HOST NS IP
+
+broker_runs=0
+broker_start() {
+  broker_runs=$((broker_runs + 1))
+  cat >"$work/mosquitto.conf" <<EOF
+listener $port $broker
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+EOF
+  nm_spawn "$prefix" broker "$prefix-h1" "$(state)/broker$broker_runs.log" mosquitto -c "$work/mosquitto.conf" ||
+    die "mosquitto: $NM_ERROR"
+  nm_wait_listen "$prefix-h1" "$port" || die "mosquitto does not listen on $broker:$port"
+}
+broker_stop() { nm_stop "$prefix" broker 5; }
+
+manager_start() {  # manager_start [fake_manager.py serve flags]
+  nm_spawn "$prefix" manager "$prefix-h1" "$(state)/manager.log" /usr/bin/python3 "$here/fake_manager.py" serve \
+    --host "$broker" --port "$port" --log "$mlog" --job "$web" --job "$client" --job "$api" \
+    --subnet node1=1 --subnet node2=2 "$@" || die "fake manager: $NM_ERROR"
+  manager_subscribed 1 || die "the fake manager did not subscribe within 10 s"
+}
+manager_events_at_least() { test "$(fm events "$mlog" 2>/dev/null || echo 0)" -ge "$1"; }
+manager_subscribed() { wait_until 10 manager_events_at_least "$1"; }
+
+agent_start() {  # agent_start HOST [ARGS...]: netmanager on the host, waits for its API
+  local i=$1 sock
+  shift
+  sock=$(nm_agent_socket "$prefix" "$i")
+  nm_spawn "$prefix" "agent$i" "$prefix-h$i" "$(state)/agent$i.log" "$NM_AGENT_BIN" \
+    --node-ip "$(nm_underlay_ip "$i")" --prefix "$prefix$i" --tun "$prefix${i}tun" --bridge "$prefix${i}br" \
+    --api-socket "$sock" --shards "$NM_AGENT_SHARDS" "$@" || die "agent $i: $NM_ERROR"
+  wait_until 10 nm_api "$prefix" "$i" GET /status >/dev/null 2>&1 || die "agent $i does not answer GET /status"
+}
+cluster_agent() { agent_start "$1" --cluster "$broker" --node-id "node$1" "${@:2}"; }
+registered() { test "$(status_field "$1" state 2>/dev/null)" = running; }
+connected() { test "$(status_field "$1" cluster_connected 2>/dev/null)" = "$2"; }  # connected HOST true|false
+wait_registered() { wait_until "${2:-15}" registered "$1" || die "agent $1 did not register within ${2:-15} s"; }
+
+deploy() {  # deploy HOST NAME JOB INSTANCE [NSADDR]: app namespace through /netns/deploy
+  local i=$1 name=$2 job=$3 n=$4 addr=${5:-}
+  echo "$(ns_of "$i" "$name")" >>"$(state)/appns"
+  api_json "$i" POST /netns/deploy \
+    "{\"name\":\"$name\",\"serviceName\":\"$job\",\"instanceNumber\":$n${addr:+,\"nsAddress\":\"$addr\"}}"
+}
+serve() {  # serve HOST NAME ANSWER: service.py in an app namespace, waits until it listens
+  nm_spawn "$prefix" "srv-$1-$2" "$(ns_of "$1" "$2")" "$(state)/srv-$1-$2.log" \
+    python3 "$here/service.py" serve 8080 "$3" "$work" || die "server $2: $NM_ERROR"
+  nm_wait_listen "$(ns_of "$1" "$2")" 8080 || die "server $2 on host $1 does not listen"
+}
+agent_alive() { nm_running "$prefix" "agent$1"; }
+
+# Both hosts, the cluster, both agents registered; web on host 1 and a client on host 2.
+two_hosts_with_web() {
+  broker_start
+  manager_start "$@"
+  cluster_agent 1
+  cluster_agent 2
+  wait_registered 1
+  wait_registered 2
+  deploy 1 web "$web" 0 >/dev/null || die "deploy web on host 1"
+  deploy 2 cli "$client" 0 >/dev/null || die "deploy client on host 2"
+  serve 1 web web-h1
+}
+latency_ms() {  # latency_ms HOST: mean table query latency (agent side) in ms
+  local m
+  m=$(api_json "$1" GET /metrics)
+  awk '$1 == "netmanager_table_query_latency_seconds_sum" { s = $2 }
+       $1 == "netmanager_table_query_latency_seconds_count" { c = $2 }
+       END { if (c > 0) printf "%.2f ms over %d queries", 1000 * s / c, c; else print "no queries" }' <<<"$m"
+}
+
+nm_hosts_up "$prefix" 2 || exit 1
+
+case $case_name in
+  register)
+    # Host 1 registers itself (--cluster), host 2 waits for POST /register (the node engine's way).
+    broker_start
+    manager_start
+    cluster_agent 1
+    agent_start 2
+    check "an agent without --cluster waits for registration" test "$(status_field 2 state)" = "waiting for registration"
+    out=$(api_json 2 POST /register '{"client_id":"node2","cluster_address":"10.250.0.1"}') || die "POST /register: $out"
+    wait_registered 1
+    wait_registered 2
+    for i in 1 2; do
+      check "host $i asked the cluster for its subnet ($(mqtt_count "node$i/net/subnet" METHOD=GET) requests)" \
+        test "$(mqtt_count "node$i/net/subnet" METHOD=GET)" -ge 1
+      check "host $i's status shows the assigned subnet" test "$(status_field "$i" subnet)" = "172.19.$i.0/24"
+      check "host $i's status shows cluster mode, connected, as node$i" \
+        test "$(status_field "$i" mode)/$(status_field "$i" cluster_connected)/$(status_field "$i" client_id)" = "cluster/true/node$i"
+      addr=$(ip -n "$prefix-h$i" -4 -o addr show dev "$prefix${i}br" | awk '{ print $4 }')
+      check "host $i's bridge has 172.19.$i.1/24 in the host namespace ($addr)" test "$addr" = "172.19.$i.1/24"
+    done
+    check "POST /register again with the same client_id answers 200" \
+      quiet api_json 2 POST /register '{"client_id":"node2","cluster_address":"10.250.0.1"}'
+    check "POST /register with another client_id answers 400" bash -c "
+      code=\$(curl -s -o /dev/null -w '%{http_code}' --unix-socket $(nm_agent_socket "$prefix" 2) \
+        -H 'Content-Type: application/json' -d '{\"client_id\":\"other\",\"cluster_address\":\"10.250.0.1\"}' \
+        http://nm/register); test \"\$code\" = 400"
+    check "no second subnet was asked for by the repeated registration" test "$(mqtt_count node2/net/subnet)" -eq 1
+    ;;
+
+  deploy)
+    broker_start
+    manager_start
+    cluster_agent 1
+    wait_registered 1
+    out=$(deploy 1 web "$web" 3 172.19.1.40) || die "deploy: $out"
+    check "deploy answers the namespace address ($out)" test "$(jq -r .nsAddress <<<"$out")" = 172.19.1.40
+    wait_until 5 mqtt_seen service/deployed
+    for kv in appname="$web" instance_number=3 nsip=172.19.1.40 host_ip=10.250.0.1 host_port=50103 status=DEPLOYED; do
+      got=$(fm field "$mlog" node1/net/service/deployed "${kv%%=*}")
+      check "service/deployed carries ${kv%%=*} ${kv#*=} ($got)" test "$got" = "${kv#*=}"
+    done
+    check "exactly one service/deployed was published" test "$(mqtt_count service/deployed)" -eq 1
+    # Without an address the agent picks one; the notice must carry that one.
+    out=$(deploy 1 web2 "$web" 4) || die "deploy without address: $out"
+    picked=$(jq -r .nsAddress <<<"$out")
+    wait_until 5 mqtt_seen service/deployed instance_number=4
+    got=$(fm field "$mlog" node1/net/service/deployed nsip instance_number=4)
+    check "an address the agent picked ($picked) is the one announced ($got)" test "$got" = "$picked" -a -n "$picked"
+    inside=$(nm_in "$(ns_of 1 web2)" ip -4 -o addr show | awk '$2 != "lo" { sub("/.*", "", $4); print $4 }')
+    check "and the one inside the namespace ($inside)" test "$inside" = "$picked"
+    ;;
+
+  deploy_pid)
+    # The v0.4 node engine's way: a process in its own network namespace, deployed by PID.
+    broker_start
+    manager_start
+    cluster_agent 1
+    wait_registered 1
+    nm_spawn "$prefix" sleeper "$prefix-h1" "$(state)/sleeper.log" unshare --net sleep 600 || die "unshare: $NM_ERROR"
+    pid=$NM_PID
+    # Once the PID runs sleep, unshare has made its namespace.
+    wait_until 5 bash -c "test \"\$(readlink /proc/$pid/exe)\" = $(readlink -f "$(command -v sleep)")" ||
+      die "sleep under unshare --net did not start"
+    check "the process has a network namespace of its own" \
+      test "$(stat -L -c %i "/proc/$pid/ns/net")" != "$(stat -L -c %i "/run/netns/$prefix-h1")"
+    out=$(api_json 1 POST /container/deploy "{\"pid\":$pid,\"serviceName\":\"$api\",\"instanceNumber\":0}") ||
+      die "container deploy: $out"
+    answered=$(jq -r .nsAddress <<<"$out")
+    inside=$(nsenter -t "$pid" -n ip -4 -o addr show | awk '$2 != "lo" { sub("/.*", "", $4); print $4 }')
+    check "the process's namespace got the answered address ($answered, inside: $inside)" \
+      test -n "$answered" -a "$inside" = "$answered"
+    wait_until 5 mqtt_seen service/deployed appname="$api"
+    got=$(fm field "$mlog" node1/net/service/deployed nsip appname="$api")
+    check "service/deployed carries that nsip ($got)" test "$got" = "$answered"
+    got=$(fm field "$mlog" node1/net/service/deployed host_ip appname="$api"):$(fm field "$mlog" node1/net/service/deployed host_port appname="$api")
+    check "and this node's tunnel endpoint ($got)" test "$got" = 10.250.0.1:50103
+    # Nothing listens there: "connection refused" (curl exit 7) proves the bridge answered.
+    nsenter -t "$pid" -n curl -s --max-time 2 http://172.19.1.1:1/ >/dev/null
+    check "the deployed process's namespace reaches its bridge (curl exit $?, want 7)" test $? -eq 7
+    check "POST /container/undeploy answers 200" \
+      quiet api_json 1 POST /container/undeploy "{\"serviceName\":\"$api\",\"instanceNumber\":0}"
+    wait_until 5 mqtt_seen service/undeployed appname="$api" instance_number=0
+    check "service/undeployed names the job and instance" \
+      test "$(mqtt_count service/undeployed appname="$api" instance_number=0)" -eq 1
+    left=$(nsenter -t "$pid" -n ip -4 -o addr show | awk '$2 != "lo"' | wc -l)
+    check "the process's namespace has no container address left ($left)" test "$left" -eq 0
+    ;;
+
+  undeploy)
+    broker_start
+    manager_start
+    cluster_agent 1
+    wait_registered 1
+    deploy 1 web "$web" 0 >/dev/null || die "deploy"
+    check "POST /netns/undeploy answers 200" quiet api_json 1 POST /netns/undeploy "{\"serviceName\":\"$web\",\"instanceNumber\":0}"
+    wait_until 5 mqtt_seen service/undeployed
+    check "service/undeployed is published once with appname and instance_number" \
+      test "$(mqtt_count node1/net/service/undeployed appname="$web" instance_number=0)" -eq 1
+    check "the agent removed the namespace" test ! -e "/run/netns/$(ns_of 1 web)"
+    check "and the instance" test "$(status_field 1 'instances | length')" -eq 0
+    check "undeploying it again answers 404 and publishes nothing" bash -c "
+      code=\$(curl -s -o /dev/null -w '%{http_code}' --unix-socket $(nm_agent_socket "$prefix" 1) \
+        -H 'Content-Type: application/json' -d '{\"serviceName\":\"$web\",\"instanceNumber\":0}' http://nm/netns/undeploy)
+      sleep 0.5; test \"\$code\" = 404 -a \"\$(/usr/bin/python3 $here/fake_manager.py count $mlog service/undeployed)\" -eq 1"
+    ;;
+
+  cross_host)
+    two_hosts_with_web
+    t1=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/first" -w '%{time_connect} %{time_total}' --max-time 5 http://172.30.0.1:8080/id)
+    check "the first connection to web's RR ServiceIP from host 2 gets through ($(cat "$work/first" 2>/dev/null))" \
+      test "$(cat "$work/first" 2>/dev/null)" = web-h1
+    t2=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/second" -w '%{time_connect} %{time_total}' --max-time 5 http://172.30.0.1:8080/id)
+    check "and the second ($(cat "$work/second" 2>/dev/null))" test "$(cat "$work/second" 2>/dev/null)" = web-h1
+    check "host 2 asked for 172.30.0.1 exactly once" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)" -eq 1
+    check "host 1 learnt the client (it asked about its address once)" \
+      test "$(mqtt_count node1/net/tablequery/request sip=172.30.2.1)" -eq 1
+    echo "first-packet table query latency (agent side, metrics): host 2 $(latency_ms 2); host 1 $(latency_ms 1)"
+    echo "curl connect/total seconds: first $t1, second $t2"
+    ;;
+
+  latency)
+    # First-packet latency of a table query, on a fresh key each time: web instances appear one by
+    # one; each round a new client namespace on host 2 opens a first connection to web's new
+    # InstanceNumber ServiceIP (unknown to host 2) and then a second one (known).
+    two_hosts_with_web
+    rounds=5
+    for r in $(seq 1 $rounds); do
+      deploy 1 "w$r" "$web" "$r" >/dev/null || die "deploy web instance $r"
+      serve 1 "w$r" "web-h1-$r"
+      first=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://172.30.1.$((r + 1)):8080/id") ||
+        { check "round $r: first connection to 172.30.1.$((r + 1)) succeeds" false; continue; }
+      second=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://172.30.1.$((r + 1)):8080/id")
+      echo "round $r: connect first $(awk -v t="$first" 'BEGIN { printf "%.2f", t * 1000 }') ms, second $(awk -v t="$second" 'BEGIN { printf "%.2f", t * 1000 }') ms"
+      echo "$first $second" >>"$work/times"
+    done
+    check "all $rounds first connections got through" test "$(wc -l <"$work/times")" -eq "$rounds"
+    awk '{ f += $1; s += $2; n++ } END { if (n) printf "first-connection connect time %.2f ms, second %.2f ms, difference (query cost) %.2f ms (mean of %d)\n", 1000 * f / n, 1000 * s / n, 1000 * (f - s) / n, n }' "$work/times"
+    echo "table query latency (agent side, metrics): host 2 $(latency_ms 2); host 1 $(latency_ms 1)"
+    ;;
+
+  coalesce)
+    # The manager answers after 300 ms, so all flows start while the query is in flight.
+    two_hosts_with_web --delay-ms 300
+    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" tcp 200 172.30.0.1 8080)
+    check "200 concurrent connections to a not-yet-known ServiceIP all succeed ($(head -n1 <<<"$out"))" \
+      test "$(head -n1 <<<"$out")" = "ok 200 fail 0"
+    n=$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)
+    check "they caused exactly one tablequery/request for 172.30.0.1 from host 2 ($n)" test "$n" -eq 1
+    n=$(mqtt_count node2/net/tablequery/request)
+    check "and no other table query from host 2 ($n in all)" test "$n" -eq 1
+    deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
+    serve 1 api api-h1
+    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" udp 200 172.30.0.3 8080)
+    check "200 concurrent UDP flows to another not-yet-known ServiceIP all get answers ($(head -n1 <<<"$out"))" \
+      test "$(head -n1 <<<"$out")" = "ok 200 fail 0"
+    n=$(mqtt_count node2/net/tablequery/request sip=172.30.0.3)
+    check "and cause exactly one query ($n)" test "$n" -eq 1
+    echo "coalesced resolves: host 2 $(metric 2 netmanager_table_query_coalesced_total), negative hits $(metric 2 netmanager_table_query_negative_hits_total); query latency host 2 $(latency_ms 2)"
+    ;;
+
+  broker_late)
+    # The agents start while no broker runs; the cluster comes up 3 s later.
+    cluster_agent 1
+    cluster_agent 2
+    sleep 3
+    check "host 1 waits for registration while the broker is down" test "$(status_field 1 state)" = "waiting for registration"
+    check "and is still alive" agent_alive 1
+    broker_start
+    manager_start
+    wait_registered 1 30
+    wait_registered 2 30
+    check "both hosts registered once the broker came up" registered 1
+    check "host 2 got its subnet" test "$(status_field 2 subnet)" = 172.19.2.0/24
+    deploy 1 web "$web" 0 >/dev/null || die "deploy web on host 1"
+    deploy 2 cli "$client" 0 >/dev/null || die "deploy client on host 2"
+    serve 1 web web-h1
+    check "and traffic flows through a queried ServiceIP" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    ;;
+
+  broker_restart)
+    two_hosts_with_web
+    check "before the restart: host 2 reaches web" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    broker_stop
+    check "while the broker is down: known ServiceIPs still work" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    wait_until 10 connected 2 false
+    check "host 2 noticed the broker is gone" test "$(status_field 2 cluster_connected)" = false
+    events=$(fm events "$mlog")
+    broker_start
+    manager_subscribed $((events + 1)) || die "the fake manager did not come back to the broker"
+    check "host 1 reconnects to the restarted broker" wait_until 20 connected 1 true
+    check "host 2 reconnects to the restarted broker" wait_until 20 connected 2 true
+    check "after the restart: traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1 after the restart"
+    serve 1 api api-h1
+    wait_until 5 mqtt_seen node1/net/service/deployed appname="$api"
+    check "the deploy after the restart reached the cluster" test "$(mqtt_count node1/net/service/deployed appname="$api")" -eq 1
+    check "a new service is resolved after the restart" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
+    check "host 2 asked the restarted cluster about it" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.3)" -eq 1
+    ;;
+
+  malformed)
+    two_hosts_with_web
+    check "host 2 reaches web (so it is subscribed to web's updates)" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    table_before=$(api_json 2 GET /table | jq -S .)
+    subnet_before=$(status_field 2 subnet)
+    malformed_before=$(metric 2 netmanager_table_query_malformed_total)
+    big=$(head -c 200000 /dev/zero | tr '\0' 'x')
+    payloads=(
+      'not json' '' '[]' '"text"' 'null' '{}' '{"address": 5}' '{"address": "999.1.1.0"}'
+      '{"address": "172.19.9.0", "addressv6": ""}'
+      '{"app_name": 7, "instance_list": []}' '{"app_name": "x", "instance_list": "nope"}'
+      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": "zero"}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.9.9.9", "host_ip": "10.250.0.9", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "172.30.0.1"}]}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "172.19.1.2", "host_ip": "10.250.0.1", "host_port": 0, "service_ip": [{"IpType": "Bogus", "Address": "172.30.0.1"}]}]}'
+      '{"app_name": "bad name", "instance_list": [{}]}'
+      "$(printf '\xff\xfe\x00binary')" "$big"
+    )
+    topics=(nodes/node2/net/subnetwork/result nodes/node2/net/tablequery/result "jobs/$web/updates_available")
+    for topic in "${topics[@]}"; do
+      for p in "${payloads[@]}"; do
+        nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" publish --host "$broker" --port "$port" "$topic" "$p" ||
+          die "could not publish to $topic"
+      done
+    done
+    sleep 1
+    check "host 2's agent is alive after ${#payloads[@]} bad payloads on each of ${#topics[@]} topics" agent_alive 2
+    check "still registered with the same subnet" test "$(status_field 2 state)/$(status_field 2 subnet)" = "running/$subnet_before"
+    check "its table is unchanged" test "$(api_json 2 GET /table | jq -S .)" = "$table_before"
+    malformed_after=$(metric 2 netmanager_table_query_malformed_total)
+    check "bad tablequery/results were counted as malformed ($malformed_before -> $malformed_after)" \
+      test "$malformed_after" -gt "$malformed_before"
+    n=$(grep -c 'malformed' "$(state)/agent2.log")
+    check "and logged ($n log lines say malformed)" test "$n" -ge 2
+    check "traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
+    serve 1 api api-h1
+    check "and a new service is still resolved" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
+    ;;
+
+  *) echo "unknown case $case_name" >&2; exit 2 ;;
+esac
+
+if [ "$failures" -gt 0 ]; then
+  dump_logs
+  exit 1
+fi

@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""A fake Oakestra cluster service manager for the cluster-mode system tests (cluster.sh).
+
+Behaves like the service manager as protocol.md ("Cluster link") describes it, deterministically:
+
+  fake_manager.py serve --host IP --port N --log FILE [--job NAME]... [--subnet ID=N]...
+                        [--delay-ms MS]
+      nodes/<id>/net/subnet         -> subnetwork/result 172.19.<n>.0; n from --subnet ID=N, else
+                                       1, 2, ... in the order nodes first ask (a node asking again
+                                       gets the same subnet)
+      nodes/<id>/net/service/deployed    records the instance (nsip, host_ip, host_port)
+      nodes/<id>/net/service/undeployed  forgets it
+      nodes/<id>/net/tablequery/request  answers {"app_name","query_key","instance_list"} with the
+                                       instances it knows of the job that has the sname, or whose
+                                       RR / InstanceNumber ServiceIP or namespace ip is the sip;
+                                       an empty instance_list (and app_name "") when none. Answered
+                                       after --delay-ms (so concurrent queries overlap in tests).
+      ServiceIPs: the k-th job (the --job flags in order, then jobs in the order first seen) has
+      RR 172.30.0.<k>; its instance n has InstanceNumber 172.30.<k>.<n+1>.
+      Every message it gets, and every answer it sends, is one JSON line in the log:
+      {"t": epoch seconds, "dir": "in"|"out"|"event", "topic", "payload"}; "event" lines mark
+      (re)subscriptions, so a test can wait for the manager to be (back) on the broker.
+
+  fake_manager.py publish --host IP --port N TOPIC PAYLOAD   one QoS 1 publish (raw text payload)
+  fake_manager.py count FILE SUFFIX [FIELD=VALUE]...          how many "in" messages on topics
+      ending with SUFFIX have a JSON payload with all those fields (compared as text)
+  fake_manager.py field FILE SUFFIX FIELD [FIELD=VALUE]...    that field of the last such message
+  fake_manager.py events FILE                                 how many (re)subscriptions happened
+"""
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+SUBSCRIBED = "manager/subscribed"
+
+
+class Manager:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.log = open(args.log, "a", buffering=1)
+        self.jobs = {}       # job -> {"k": index, "instances": {n: {...}}}
+        self.subnets = {}    # node id -> n
+        for item in args.subnet:
+            node, n = item.split("=", 1)
+            self.subnets[node] = int(n)
+        for job in args.job:
+            self.job(job)
+
+    def note(self, direction, topic, payload):
+        line = json.dumps({"t": time.time(), "dir": direction, "topic": topic, "payload": payload})
+        with self.lock:
+            self.log.write(line + "\n")
+
+    def job(self, name):  # call with the lock held, or before the client starts
+        if name not in self.jobs:
+            self.jobs[name] = {"k": len(self.jobs) + 1, "instances": {}}
+        return self.jobs[name]
+
+    def subnet_of(self, node):
+        if node not in self.subnets:
+            taken = set(self.subnets.values())
+            n = 1
+            while n in taken:
+                n += 1
+            self.subnets[node] = n
+        return f"172.19.{self.subnets[node]}.0"
+
+    def instance_list(self, name):
+        job = self.jobs[name]
+        k = job["k"]
+        out = []
+        for n, inst in sorted(job["instances"].items()):
+            out.append({
+                "instance_number": n,
+                "namespace_ip": inst["nsip"],
+                "namespace_ip_v6": "",
+                "host_ip": inst["host_ip"],
+                "host_port": inst["host_port"],
+                "service_ip": [
+                    {"IpType": "RR", "Address": f"172.30.0.{k}", "Address_v6": ""},
+                    {"IpType": "InstanceNumber", "Address": f"172.30.{k}.{n + 1}", "Address_v6": ""},
+                ],
+            })
+        return out
+
+    def find(self, sname, sip):
+        if sname:
+            return sname if sname in self.jobs else None
+        for name, job in self.jobs.items():
+            if sip == f"172.30.0.{job['k']}":
+                return name
+            for n, inst in job["instances"].items():
+                if sip in (inst["nsip"], f"172.30.{job['k']}.{n + 1}"):
+                    return name
+        return None
+
+    def answer(self, client, node, sname, sip):
+        with self.lock:
+            name = self.find(sname, sip)
+            instances = self.instance_list(name) if name else []
+        result = json.dumps({"app_name": name if instances else "", "query_key": sip or sname,
+                             "instance_list": instances})
+        topic = f"nodes/{node}/net/tablequery/result"
+        client.publish(topic, result, qos=1)
+        self.note("out", topic, result)
+
+    def on_message(self, client, _userdata, msg):
+        payload = msg.payload.decode("utf-8", "replace")
+        self.note("in", msg.topic, payload)
+        parts = msg.topic.split("/")
+        if len(parts) < 4 or parts[0] != "nodes" or parts[2] != "net":
+            return
+        node, suffix = parts[1], "/".join(parts[3:])
+        try:
+            body = json.loads(payload)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            print(f"fake_manager: ignoring {msg.topic}: {e}", file=sys.stderr, flush=True)
+            return
+        if suffix == "subnet":
+            with self.lock:
+                subnet = self.subnet_of(node)
+            topic = f"nodes/{node}/net/subnetwork/result"
+            result = json.dumps({"address": subnet, "addressv6": ""})
+            client.publish(topic, result, qos=1)
+            self.note("out", topic, result)
+        elif suffix == "service/deployed":
+            with self.lock:
+                self.job(body["appname"])["instances"][int(body["instance_number"])] = {
+                    "nsip": body["nsip"], "host_ip": body["host_ip"], "host_port": int(body["host_port"])}
+        elif suffix == "service/undeployed":
+            with self.lock:
+                if body.get("appname") in self.jobs:
+                    self.jobs[body["appname"]]["instances"].pop(int(body["instance_number"]), None)
+        elif suffix == "tablequery/request":
+            args = (client, node, body.get("sname", ""), body.get("sip", ""))
+            if self.args.delay_ms:
+                threading.Timer(self.args.delay_ms / 1000.0, self.answer, args).start()
+            else:
+                self.answer(*args)
+
+    def run(self):
+        client = mqtt.Client(client_id=f"fake-manager-{self.args.port}", clean_session=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=1)
+
+        def on_connect(c, _userdata, _flags, rc):
+            if rc != 0:
+                return
+            # Small answers: without this, Nagle holds them behind delayed ACKs (40 ms).
+            c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.subscribe([("nodes/+/net/#", 1)])
+
+        def on_subscribe(_c, _userdata, _mid, _granted):
+            self.note("event", SUBSCRIBED, "")
+
+        client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
+        client.on_message = self.on_message
+        while True:
+            try:
+                client.connect(self.args.host, self.args.port, keepalive=5)
+                break
+            except OSError:
+                time.sleep(0.2)
+        client.loop_forever(retry_first_connection=True)
+
+
+def read_log(path):
+    with open(path) as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def matching(path, suffix, conditions):
+    want = dict(c.split("=", 1) for c in conditions)
+    for record in read_log(path):
+        if record["dir"] != "in" or not record["topic"].endswith(suffix):
+            continue
+        try:
+            body = json.loads(record["payload"])
+        except ValueError:
+            continue
+        if isinstance(body, dict) and all(str(body.get(k)) == v for k, v in want.items()):
+            yield body
+
+
+def publish(host, port, topic, payload):
+    client = mqtt.Client(client_id="", clean_session=True)
+    client.connect(host, port)
+    client.loop_start()
+    info = client.publish(topic, payload, qos=1)
+    info.wait_for_publish()
+    client.loop_stop()
+    client.disconnect()
+
+
+def main():
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    rest = sys.argv[2:]
+    if cmd == "serve":
+        p = argparse.ArgumentParser(prog="fake_manager.py serve")
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", type=int, default=10003)
+        p.add_argument("--log", required=True)
+        p.add_argument("--job", action="append", default=[])
+        p.add_argument("--subnet", action="append", default=[])
+        p.add_argument("--delay-ms", type=int, default=0)
+        Manager(p.parse_args(rest)).run()
+    elif cmd == "publish":
+        p = argparse.ArgumentParser(prog="fake_manager.py publish")
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", type=int, default=10003)
+        p.add_argument("topic")
+        p.add_argument("payload")
+        a = p.parse_args(rest)
+        publish(a.host, a.port, a.topic, a.payload)
+    elif cmd == "count":
+        print(sum(1 for _ in matching(rest[0], rest[1], rest[2:])))
+    elif cmd == "field":
+        last = None
+        for body in matching(rest[0], rest[1], rest[3:]):
+            last = body
+        if last is None or rest[2] not in last:
+            sys.exit(1)
+        print(last[rest[2]])
+    elif cmd == "events":
+        print(sum(1 for r in read_log(rest[0]) if r["dir"] == "event"))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
