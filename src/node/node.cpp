@@ -130,6 +130,7 @@ Result<void> Node::build(Cidr subnet) {
     NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network, c.container_network};
     std::vector<std::unique_ptr<Forwarder>> forwarders;
     std::vector<Forwarder*> peers;
+    turns_ = std::make_unique<SharedTurns>();
     for (unsigned i = 0; i < shards_.count(); ++i) {
         auto queue = tun->attach_queue(i, shards_.context(i));
         UdpTunnelOptions udp_options;
@@ -145,7 +146,8 @@ Result<void> Node::build(Cidr subnet) {
         ForwarderOptions options;
         options.mtu = c.mtu;
         forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
-                                                         replicas_->replica(i), identity, resolver, options));
+                                                         replicas_->replica(i), identity, *turns_, resolver,
+                                                         options));
         peers.push_back(forwarders.back().get());
     }
     // The forwarders live as long as the node, which outlives the shard threads.

@@ -22,6 +22,7 @@ class TableReplicas;
 class TunDevice;
 class Forwarder;
 class Resolver;
+class SharedTurns;
 
 class Node final : public NodeControl {
 public:
@@ -73,6 +74,7 @@ private:
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<TableReplicas> replicas_;
     std::unique_ptr<TableWriter> table_;
+    std::unique_ptr<SharedTurns> turns_;
     std::vector<std::unique_ptr<Forwarder>> forwarders_;  // index: shard
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;

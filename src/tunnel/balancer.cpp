@@ -10,7 +10,9 @@ std::optional<std::chrono::microseconds> RttEstimates::get(Ipv4 node_ip) const {
     return it->second;
 }
 
-uint32_t Balancer::next_turn(Ipv4 service_ip) { return turns_[service_ip.value]++; }
+uint32_t Balancer::next_turn(Ipv4 service_ip) {
+    return shared_ ? shared_->next(service_ip) : turns_[service_ip.value]++;
+}
 
 uint32_t Balancer::choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
                           const NodeIdentity& node, const RttEstimates& rtt) {

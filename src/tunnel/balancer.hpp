@@ -3,6 +3,8 @@
 // semantics"): InstanceNumber (the one instance), RR (each new flow the next instance in turn,
 // one counter per ServiceIP), Closest (the lowest round-trip estimate, a local instance first,
 // ties broken by RR). A flow keeps its instance through the conversion cache.
+#include <array>
+#include <atomic>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <cstdint>
@@ -25,8 +27,25 @@ private:
     boost::unordered_flat_map<uint32_t, std::chrono::microseconds> rtt_;
 };
 
+// Round-robin turns shared by the balancers of every shard, so that new flows take turns
+// across the node and not per shard (a flow's shard depends on its ports). The one piece of
+// data-plane state shards share: a relaxed atomic add per new flow, never per packet.
+// ServiceIPs hash onto a fixed set of counters; two that share one still alternate fairly.
+class SharedTurns {
+public:
+    uint32_t next(Ipv4 service_ip) {
+        return turns_[(service_ip.value * 2654435761u) >> 20].fetch_add(1, std::memory_order_relaxed);
+    }
+
+private:
+    std::array<std::atomic<uint32_t>, 4096> turns_{};
+};
+
 class Balancer {
 public:
+    // shared: the node's turns; none keeps turns per balancer.
+    explicit Balancer(SharedTurns* shared = nullptr) : shared_(shared) {}
+
     // Picks a slot of `group` (which must not be empty) for a new flow to `service_ip`.
     // Instances on `node` (same node ip and tunnel port) count as closest.
     uint32_t choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
@@ -34,6 +53,7 @@ public:
 
 private:
     uint32_t next_turn(Ipv4 service_ip);
+    SharedTurns* shared_;
     boost::unordered_flat_map<uint32_t, uint32_t> turns_;  // ServiceIP -> flows started
 };
 

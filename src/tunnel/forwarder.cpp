@@ -21,11 +21,11 @@ void Forwarder::Handoff::add(const Packet& p) {
 }
 
 Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
-                     NodeIdentity node, Resolver& resolver, ForwarderOptions options)
+                     NodeIdentity node, SharedTurns& turns, Resolver& resolver, ForwarderOptions options)
     : shard_(shard),
       tun_(std::move(tun)),
       udp_(std::move(udp)),
-      path_(table, node),
+      path_(table, node, &turns),
       resolver_(resolver),
       options_(options),
       io_pool_(options.batch * io_batches, kPacketBufferSize),

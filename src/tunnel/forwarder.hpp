@@ -45,7 +45,8 @@ struct ForwarderCounters {
 
 // One shard's data-path state: its table replica, conversions, balancer and counters.
 struct ShardPath {
-    ShardPath(const TranslationTable& table, NodeIdentity node) : node(node), context{table, cache, balancer, this->node, rtt, counters} {}
+    ShardPath(const TranslationTable& table, NodeIdentity node, SharedTurns* turns)
+        : balancer(turns), node(node), context{table, cache, balancer, this->node, rtt, counters} {}
     ShardPath(const ShardPath&) = delete;
     ShardPath& operator=(const ShardPath&) = delete;
 
@@ -60,8 +61,9 @@ struct ShardPath {
 // Owned by the node, which keeps it until every shard thread has ended.
 class Forwarder {
 public:
+    // turns: round-robin turns shared by all shards' forwarders (owned by the node).
     Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
-              NodeIdentity node, Resolver& resolver, ForwarderOptions options);
+              NodeIdentity node, SharedTurns& turns, Resolver& resolver, ForwarderOptions options);
 
     // The forwarders of every shard, index = shard, for hand-offs. Set before start().
     void set_peers(std::vector<Forwarder*> peers) { peers_ = std::move(peers); }

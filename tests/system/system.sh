@@ -48,8 +48,9 @@ case $case_name in
     out=$(fetch 2 172.30.0.1)
     check "TCP through the RR ServiceIP from host 2 reaches a web instance ($out)" \
       test "$out" = web-h1 -o "$out" = web-h2
-    seen=$(for k in 1 2 3 4 5 6; do fetch 2 172.30.0.1; echo; done | sort -u | tr '\n' ' ')
-    check "new flows through RR reach both instances ($seen)" test "$seen" = "web-h1 web-h2 "
+    seen=$(for k in 1 2 3 4; do fetch 2 172.30.0.1; echo; done | tr '\n' ' ')
+    check "new flows through RR take the instances in turn ($seen)" \
+      test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
     ;;
   udp_rr)
     # A connected UDP socket accepts only datagrams from the address it sent to: an answer at

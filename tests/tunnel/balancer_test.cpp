@@ -46,6 +46,19 @@ TEST_CASE("RR gives new flows to the instances in turn") {
     CHECK(order == std::vector<int>{0, 1, 2, 0, 1, 2});
 }
 
+TEST_CASE("RR takes turns across the balancers of all shards when they share turns") {
+    auto t = three(IpType::RR);
+    SharedTurns turns;
+    Balancer shard0(&turns), shard1(&turns);
+    RttEstimates rtt;
+    std::vector<int> order;
+    for (int i = 0; i < 3; ++i) {
+        order.push_back(chosen(shard0, t, node(), rtt));
+        order.push_back(chosen(shard1, t, node(), rtt));
+    }
+    CHECK(order == std::vector<int>{0, 1, 2, 0, 1, 2});
+}
+
 TEST_CASE("Closest prefers a local instance") {
     auto t = three(IpType::Closest);
     Balancer b;
