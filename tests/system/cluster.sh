@@ -39,6 +39,10 @@ dump_logs() {
   local f
   for f in "$(state)"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
   echo "--- MQTT messages"; tail -n 40 "$mlog" 2>/dev/null
+  for f in 1 2; do
+    echo "--- host $f drops and table queries"
+    nm_api "$prefix" "$f" GET /metrics 2>/dev/null | grep -E '^netmanager_(drops_total|table_query_)' | awk '$2 != 0'
+  done
 }
 wait_until() {  # wait_until SECS COMMAND...: polls every 0.1 s
   local t limit=$(($1 * 10)); shift
