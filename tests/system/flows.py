@@ -3,6 +3,8 @@
 
   flows.py tcp N IP PORT   N TCP connections, each GET /id (service.py serve); the connects are
                            released together by a barrier
+  flows.py serve PORT NAME a TCP server answering any request with "HTTP/1.0 200" and NAME; its
+                           listen backlog (1024) takes a burst of SYNs released at once
   flows.py udp N IP PORT   N UDP sockets (N source ports), each sends "ping" and waits for the
                            echo, resending every second, 10 tries
 Prints "ok <successes> fail <failures>" and then "<answer> <count>" per distinct answer; exit 0
@@ -10,8 +12,31 @@ only when every flow got an answer.
 """
 import collections
 import socket
+import socketserver
 import sys
 import threading
+
+
+def serve(port, name):
+    body = name.encode()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.request.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+        request_queue_size = 1024
+
+    with Server(("0.0.0.0", port), Handler) as server:
+        server.serve_forever()
 
 
 def tcp_flow(ip, port, barrier, answers):
@@ -50,6 +75,9 @@ def udp_flow(ip, port, barrier, answers):
 
 
 def main():
+    if sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+        return
     mode, n, ip, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     flow = {"tcp": tcp_flow, "udp": udp_flow}[mode]
     answers = []
