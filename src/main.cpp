@@ -1,7 +1,7 @@
 // netmanager: flags, wiring, signals, shutdown.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,11 +46,13 @@ nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& 
         ::mkdir("/etc/netmanager", 0755);
     }
     nm::ApiServerOptions options;
-    if (cfg.api_port) options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
+    if (cfg.api_port)
+        options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
     options.unix_socket = cfg.api_socket;
     options.networks = {cfg.container_network, cfg.service_network};
     api = std::make_unique<nm::ApiServer>(shards.executor(0), node, options);
-    if (auto r = api->start(); !r) co_return fail_start(shards, exit_code, "node API: " + r.error().message);
+    if (auto r = api->start(); !r)
+        co_return fail_start(shards, exit_code, "node API: " + r.error().message);
     api->stop_with(shards, 0);
     auto started = co_await node.start();
     if (!started) co_return fail_start(shards, exit_code, started.error().message);

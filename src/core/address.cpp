@@ -33,8 +33,12 @@ std::string Ipv4::to_string() const {
     return buf;
 }
 
-uint32_t Ipv4::network_order() const { return htonl(value); }
-Ipv4 Ipv4::from_network(uint32_t be) { return Ipv4{ntohl(be)}; }
+uint32_t Ipv4::network_order() const {
+    return htonl(value);
+}
+Ipv4 Ipv4::from_network(uint32_t be) {
+    return Ipv4{ntohl(be)};
+}
 
 Result<Cidr> Cidr::parse(std::string_view text) {
     auto slash = text.find('/');
@@ -58,10 +62,13 @@ Result<Cidr> Cidr::from_mask(std::string_view address, std::string_view mask) {
     uint32_t bits = m->value;
     int prefix = __builtin_popcount(bits);
     if (prefix != 32 && bits != (prefix == 0 ? 0u : ~uint32_t{0} << (32 - prefix)))
-        return fail(Errc::invalid_argument, "not a contiguous netmask: '" + std::string(mask) + "'");
+        return fail(Errc::invalid_argument,
+                    "not a contiguous netmask: '" + std::string(mask) + "'");
     return Cidr{*ip, static_cast<uint8_t>(prefix)};
 }
 
-std::string Cidr::to_string() const { return network.to_string() + "/" + std::to_string(prefix); }
+std::string Cidr::to_string() const {
+    return network.to_string() + "/" + std::to_string(prefix);
+}
 
 }  // namespace nm

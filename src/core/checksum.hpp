@@ -8,7 +8,9 @@
 
 namespace nm::csum {
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 inline void store_be16(uint8_t* p, uint16_t v) {
     p[0] = static_cast<uint8_t>(v >> 8);
     p[1] = static_cast<uint8_t>(v);
@@ -55,7 +57,9 @@ inline uint64_t delta32(uint32_t old_value, uint32_t new_value) {
 inline uint16_t update(uint16_t field, uint64_t delta) {
     return static_cast<uint16_t>(~fold(uint64_t{static_cast<uint16_t>(~field)} + delta));
 }
-inline uint16_t update_partial(uint16_t field, uint64_t delta) { return fold(field + delta); }
+inline uint16_t update_partial(uint16_t field, uint64_t delta) {
+    return fold(field + delta);
+}
 
 // RFC 1624 eqn. 3 for a checksum field that holds a complemented sum (IPv4 header, TCP, UDP):
 // HC' = ~(~HC + ~m + m'), with a 32-bit field m (an address) replaced by m'.

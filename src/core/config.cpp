@@ -16,7 +16,7 @@ Error field_error(const std::string& where, std::string_view field, const std::s
 
 // Reads one known field if present; false + error when its value is unusable.
 class FieldReader {
-public:
+  public:
     FieldReader(const json::object& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
 
     template <class Apply>
@@ -62,7 +62,7 @@ public:
 
     const std::optional<Error>& error() const { return error_; }
 
-private:
+  private:
     void set(std::string_view name, const std::string& what) {
         error_ = field_error(where_, name, what);
     }
@@ -221,8 +221,8 @@ Result<Cli> parse_cli(int argc, const char* const* argv) {
                                      std::to_string(hi) + ", got '" + *v + "'");
             return n;
         };
-#define NM_TRY(var, expr)                               \
-    auto var = (expr);                                  \
+#define NM_TRY(var, expr) \
+    auto var = (expr);    \
     if (!var) return tl::unexpected(var.error())
 
         if (flag == "-h" || flag == "--help") {

@@ -6,14 +6,22 @@ namespace nm {
 
 std::string_view to_string(Errc code) {
     switch (code) {
-        case Errc::invalid_argument: return "invalid argument";
-        case Errc::not_found: return "not found";
-        case Errc::exists: return "exists";
-        case Errc::exhausted: return "exhausted";
-        case Errc::conflict: return "conflict";
-        case Errc::unavailable: return "unavailable";
-        case Errc::timeout: return "timeout";
-        case Errc::system: return "system";
+        case Errc::invalid_argument:
+            return "invalid argument";
+        case Errc::not_found:
+            return "not found";
+        case Errc::exists:
+            return "exists";
+        case Errc::exhausted:
+            return "exhausted";
+        case Errc::conflict:
+            return "conflict";
+        case Errc::unavailable:
+            return "unavailable";
+        case Errc::timeout:
+            return "timeout";
+        case Errc::system:
+            return "system";
     }
     return "unknown";
 }

@@ -2,7 +2,6 @@
 // Errors are values: every fallible call across a module boundary returns Result<T>.
 #include <string>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 namespace nm {
@@ -11,8 +10,8 @@ enum class Errc {
     invalid_argument,  // the caller's input is wrong (bad field, bad packet, bad config)
     not_found,
     exists,
-    exhausted,  // a pool or queue is full
-    conflict,   // the request contradicts current state
+    exhausted,    // a pool or queue is full
+    conflict,     // the request contradicts current state
     unavailable,  // a peer or service cannot be reached
     timeout,
     system,  // the kernel refused; the message carries its reason

@@ -13,13 +13,19 @@ std::atomic<LogLevel> current_level{LogLevel::info};
 constexpr const char* level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 }  // namespace
 
-void set_log_level(LogLevel level) { current_level.store(level); }
-LogLevel log_level() { return current_level.load(std::memory_order_relaxed); }
+void set_log_level(LogLevel level) {
+    current_level.store(level);
+}
+LogLevel log_level() {
+    return current_level.load(std::memory_order_relaxed);
+}
 
 bool parse_log_level(std::string_view text, LogLevel& out) {
-    static constexpr std::pair<std::string_view, LogLevel> names[] = {
-        {"debug", LogLevel::debug}, {"info", LogLevel::info}, {"warn", LogLevel::warn},
-        {"error", LogLevel::error}, {"off", LogLevel::off}};
+    static constexpr std::pair<std::string_view, LogLevel> names[] = {{"debug", LogLevel::debug},
+                                                                      {"info", LogLevel::info},
+                                                                      {"warn", LogLevel::warn},
+                                                                      {"error", LogLevel::error},
+                                                                      {"off", LogLevel::off}};
     for (auto [name, level] : names) {
         if (name == text) {
             out = level;
@@ -29,7 +35,8 @@ bool parse_log_level(std::string_view text, LogLevel& out) {
     return false;
 }
 
-LogLine::LogLine(LogLevel level, std::string_view subsystem) : level_(level), subsystem_(subsystem) {}
+LogLine::LogLine(LogLevel level, std::string_view subsystem)
+    : level_(level), subsystem_(subsystem) {}
 
 LogLine::~LogLine() {
     using namespace std::chrono;

@@ -13,7 +13,7 @@ LogLevel log_level();
 bool parse_log_level(std::string_view text, LogLevel& out);
 
 class LogLine {
-public:
+  public:
     LogLine(LogLevel level, std::string_view subsystem);
     ~LogLine();
     LogLine(const LogLine&) = delete;
@@ -25,7 +25,7 @@ public:
         return *this;
     }
 
-private:
+  private:
     LogLevel level_;
     std::string_view subsystem_;
     std::ostringstream text_;
@@ -34,7 +34,7 @@ private:
 }  // namespace nm
 
 // A for-statement rather than if/else, so NM_LOG under an unbraced if draws no warning.
-#define NM_LOG(level, subsystem)                                                          \
-    for (bool nm_log_once = ::nm::LogLevel::level >= ::nm::log_level(); nm_log_once;      \
-         nm_log_once = false)                                                             \
+#define NM_LOG(level, subsystem)                                                     \
+    for (bool nm_log_once = ::nm::LogLevel::level >= ::nm::log_level(); nm_log_once; \
+         nm_log_once = false)                                                        \
     ::nm::LogLine(::nm::LogLevel::level, subsystem)

@@ -11,13 +11,20 @@ using csum::store_be32;
 
 std::string_view to_string(ParseError error) {
     switch (error) {
-        case ParseError::empty: return "empty packet";
-        case ParseError::bad_version: return "IP version is neither 4 nor 6";
-        case ParseError::truncated_header: return "shorter than the IP header";
-        case ParseError::bad_header_length: return "IPv4 header length out of range";
-        case ParseError::bad_total_length: return "IP length field does not fit the buffer";
-        case ParseError::truncated_l4: return "transport header cut short";
-        case ParseError::bad_tcp_offset: return "TCP data offset out of range";
+        case ParseError::empty:
+            return "empty packet";
+        case ParseError::bad_version:
+            return "IP version is neither 4 nor 6";
+        case ParseError::truncated_header:
+            return "shorter than the IP header";
+        case ParseError::bad_header_length:
+            return "IPv4 header length out of range";
+        case ParseError::bad_total_length:
+            return "IP length field does not fit the buffer";
+        case ParseError::truncated_l4:
+            return "transport header cut short";
+        case ParseError::bad_tcp_offset:
+            return "TCP data offset out of range";
     }
     return "?";
 }
@@ -38,7 +45,8 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
         const size_t ihl = size_t{buffer[0] & 0x0fu} * 4;
         if (ihl < 20 || ihl > buffer.size()) return tl::unexpected(ParseError::bad_header_length);
         const size_t total = load_be16(&buffer[2]);
-        if (total < ihl || total > buffer.size()) return tl::unexpected(ParseError::bad_total_length);
+        if (total < ihl || total > buffer.size())
+            return tl::unexpected(ParseError::bad_total_length);
         v.bytes_ = buffer.first(total);
         v.protocol_ = buffer[9];
         v.ttl_ = buffer[8];
@@ -98,12 +106,15 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
             // ICMPv4's checksum has no pseudo-header; ICMPv6's has, but IPv6 is not rewritten.
             break;
         }
-        default: break;
+        default:
+            break;
     }
     return v;
 }
 
-void PacketView::rewrite_source(Ipv4 address, L4Csum mode) { rewrite_address(12, address, mode); }
+void PacketView::rewrite_source(Ipv4 address, L4Csum mode) {
+    rewrite_address(12, address, mode);
+}
 void PacketView::rewrite_destination(Ipv4 address, L4Csum mode) {
     rewrite_address(16, address, mode);
 }
@@ -124,9 +135,9 @@ void PacketView::rewrite_addresses(Ipv4 source, Ipv4 destination, L4Csum mode) {
     if (old_source == source.value && old_destination == destination.value) return;
     store_be32(ip + 12, source.value);
     store_be32(ip + 16, destination.value);
-    update_checksums(csum::delta32(old_source, source.value) +
-                         csum::delta32(old_destination, destination.value),
-                     mode);
+    update_checksums(
+        csum::delta32(old_source, source.value) + csum::delta32(old_destination, destination.value),
+        mode);
 }
 
 void PacketView::update_checksums(uint64_t delta, L4Csum mode) {
@@ -156,9 +167,8 @@ void fill_checksums(PacketView& packet, L4Csum mode) {
     const size_t field = packet.l4_checksum_offset();
     if (!field || packet.fragment() != Fragment::none) return;
     const uint32_t l4_length = static_cast<uint32_t>(bytes.size() - ihl);
-    const uint64_t pseudo = csum::pseudo_header_v4(packet.source().value,
-                                                   packet.destination().value, packet.protocol(),
-                                                   l4_length);
+    const uint64_t pseudo = csum::pseudo_header_v4(
+        packet.source().value, packet.destination().value, packet.protocol(), l4_length);
     if (mode == L4Csum::partial) {
         store_be16(ip + field, csum::fold(pseudo));
         return;

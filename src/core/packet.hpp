@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 #include "core/address.hpp"
@@ -46,7 +45,7 @@ enum class L4Csum : uint8_t {
 };
 
 class PacketView {
-public:
+  public:
     // Validates the IP header(s) and, where present, the TCP/UDP/ICMP header. The view covers
     // exactly the packet (an IPv4 buffer longer than its total length is trimmed).
     static tl::expected<PacketView, ParseError> parse(std::span<uint8_t> buffer);
@@ -88,7 +87,7 @@ public:
     // Offset of the TCP/UDP checksum field, or 0 if the packet has none to maintain.
     size_t l4_checksum_offset() const { return l4_csum_offset_; }
 
-private:
+  private:
     void rewrite_address(size_t offset, Ipv4 address, L4Csum mode);
     void update_checksums(uint64_t delta, L4Csum mode);
 

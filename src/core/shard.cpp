@@ -22,8 +22,12 @@ void force_exit(int) {
 }
 }  // namespace
 
-int current_shard() { return this_shard; }
-Shards* Shards::current() { return this_group; }
+int current_shard() {
+    return this_shard;
+}
+Shards* Shards::current() {
+    return this_group;
+}
 
 Shards::Shards(unsigned count, bool pin_threads) : pin_threads_(pin_threads) {
     if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());

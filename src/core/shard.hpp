@@ -25,7 +25,7 @@ using awaitable = asio::awaitable<T>;
 int current_shard();
 
 class Shards {
-public:
+  public:
     // count == 0 means one per online core.
     explicit Shards(unsigned count = 0, bool pin_threads = true);
     ~Shards();
@@ -59,7 +59,7 @@ public:
     // Call before start().
     void stop_on_signals();
 
-private:
+  private:
     struct Shard {
         asio::io_context context{1};
         asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
@@ -81,9 +81,10 @@ struct shard_call {
     using result = raw;
 };
 template <class F>
-    requires requires { typename std::invoke_result_t<F>::value_type; } &&
-             std::is_same_v<std::invoke_result_t<F>,
-                            awaitable<typename std::invoke_result_t<F>::value_type>>
+requires requires {
+    typename std::invoke_result_t<F>::value_type;
+} &&
+    std::is_same_v<std::invoke_result_t<F>, awaitable<typename std::invoke_result_t<F>::value_type>>
 struct shard_call<F> {
     static constexpr bool is_coroutine = true;
     using result = typename std::invoke_result_t<F>::value_type;

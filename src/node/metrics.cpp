@@ -4,7 +4,8 @@
 
 namespace nm {
 
-MetricsText& MetricsText::family(std::string_view name, std::string_view type, std::string_view help) {
+MetricsText& MetricsText::family(std::string_view name, std::string_view type,
+                                 std::string_view help) {
     text_.append("# HELP ").append(name).append(" ").append(help).append("\n");
     text_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
     return *this;
@@ -19,8 +20,8 @@ MetricsText& MetricsText::sample(std::string_view name, double value, std::strin
     return *this;
 }
 
-MetricsText& MetricsText::single(std::string_view name, std::string_view type, std::string_view help,
-                                 double value) {
+MetricsText& MetricsText::single(std::string_view name, std::string_view type,
+                                 std::string_view help, double value) {
     return family(name, type, help).sample(name, value);
 }
 

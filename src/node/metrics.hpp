@@ -7,16 +7,17 @@
 namespace nm {
 
 class MetricsText {
-public:
+  public:
     // One metric family: its HELP and TYPE lines, then samples added with sample().
     MetricsText& family(std::string_view name, std::string_view type, std::string_view help);
     // `labels` is the inside of the braces ("reason=\"unknown_service\""), or empty.
     MetricsText& sample(std::string_view name, double value, std::string_view labels = {});
     // A family with one unlabelled sample.
-    MetricsText& single(std::string_view name, std::string_view type, std::string_view help, double value);
+    MetricsText& single(std::string_view name, std::string_view type, std::string_view help,
+                        double value);
     std::string& text() { return text_; }
 
-private:
+  private:
     std::string text_;
 };
 

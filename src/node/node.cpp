@@ -25,7 +25,7 @@ namespace json = boost::json;
 
 // Standalone mode: the table is all there is, so a miss is final.
 class StaticResolver final : public Resolver {
-public:
+  public:
     explicit StaticResolver(TableWriter& table) : table_(table) {}
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override {
         const TranslationTable& t = table_.table();
@@ -37,7 +37,7 @@ public:
         co_return found;
     }
 
-private:
+  private:
     TableWriter& table_;
 };
 
@@ -60,24 +60,29 @@ Result<Ipv4> node_public_address(const std::string& configured) {
         }
     }
     if (iface.empty())
-        return fail(Errc::unavailable, "no default route to take the node address from; give --node-ip");
+        return fail(Errc::unavailable,
+                    "no default route to take the node address from; give --node-ip");
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) return fail_errno("getifaddrs", errno);
     std::optional<Ipv4> found;
     for (auto* a = list; a; a = a->ifa_next) {
         if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && iface == a->ifa_name) {
-            found = Ipv4::from_network(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+            found =
+                Ipv4::from_network(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
             break;
         }
     }
     freeifaddrs(list);
-    if (!found) return fail(Errc::unavailable, "default route interface " + iface + " has no IPv4 address");
+    if (!found)
+        return fail(Errc::unavailable, "default route interface " + iface + " has no IPv4 address");
     return *found;
 }
 
 Node::Node(Shards& shards, Config config) : shards_(shards), config_(std::move(config)) {}
 
-Node::~Node() { stop(); }
+Node::~Node() {
+    stop();
+}
 
 awaitable<Result<void>> Node::start() {
     auto ip = node_public_address(config_.node_public_address);
@@ -124,10 +129,12 @@ Result<void> Node::build(Cidr subnet) {
         network->teardown();
         return r;
     }
-    if (!static_resolver_ && !queries_) static_resolver_ = std::make_unique<StaticResolver>(*table_);
+    if (!static_resolver_ && !queries_)
+        static_resolver_ = std::make_unique<StaticResolver>(*table_);
     Resolver& resolver = queries_ ? static_cast<Resolver&>(*queries_) : *static_resolver_;
 
-    NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network, c.container_network};
+    NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network,
+                          c.container_network};
     std::vector<std::unique_ptr<Forwarder>> forwarders;
     std::vector<Forwarder*> peers;
     turns_ = std::make_unique<SharedTurns>();
@@ -146,8 +153,8 @@ Result<void> Node::build(Cidr subnet) {
         ForwarderOptions options;
         options.mtu = c.mtu;
         forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
-                                                         replicas_->replica(i), identity, *turns_, resolver,
-                                                         options));
+                                                         replicas_->replica(i), identity, *turns_,
+                                                         resolver, options));
         peers.push_back(forwarders.back().get());
     }
     // The forwarders live as long as the node, which outlives the shard threads.
@@ -156,8 +163,9 @@ Result<void> Node::build(Cidr subnet) {
         f->start(shards_);
         shards_.at_stop(f->shard(), [f] { f->stop(); });
     }
-    NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " " << subnet.host(1).to_string() << "/"
-                            << int(subnet.prefix) << ", TUN " << c.tun_device << " " << c.tunnel_ip.to_string()
+    NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " "
+                            << subnet.host(1).to_string() << "/" << int(subnet.prefix) << ", TUN "
+                            << c.tun_device << " " << c.tunnel_ip.to_string()
                             << " (offloads: " << tun->offloads().to_string() << "), tunnel port "
                             << c.tunnel_port << ", " << shards_.count() << " shards";
     forwarders_ = std::move(forwarders);
@@ -176,9 +184,12 @@ Result<void> Node::load_table_file() {
     text << in.rdbuf();
     boost::system::error_code ec;
     auto doc = json::parse(text.str(), ec);
-    if (ec) return fail(Errc::invalid_argument, config_.table_file + ": not valid JSON: " + ec.message());
+    if (ec)
+        return fail(Errc::invalid_argument,
+                    config_.table_file + ": not valid JSON: " + ec.message());
     auto entries = entries_from_json(doc);
-    if (!entries) return fail(Errc::invalid_argument, config_.table_file + ": " + entries.error().message);
+    if (!entries)
+        return fail(Errc::invalid_argument, config_.table_file + ": " + entries.error().message);
     auto n = write_entries(std::move(*entries));
     if (!n) return fail(Errc::invalid_argument, config_.table_file + ": " + n.error().message);
     NM_LOG(info, subsystem) << "loaded " << *n << " table entries from " << config_.table_file;
@@ -199,7 +210,8 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
             return table_->replace_job(job, std::move(entries));
         },
         [this](const std::string& job) {
-            return std::any_of(instances_.begin(), instances_.end(), [&](auto& i) { return i.job == job; });
+            return std::any_of(instances_.begin(), instances_.end(),
+                               [&](auto& i) { return i.job == job; });
         });
     if (auto r = link_->start(); !r) co_return r;
     queries_->start();
@@ -208,8 +220,8 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
         if (link_) link_->stop();
     });
     client_id_ = client_id;
-    NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port << " as "
-                            << client_id;
+    NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port
+                            << " as " << client_id;
     auto subnet = co_await link_->request_subnet();
     if (!subnet) co_return tl::unexpected(subnet.error());
     NM_LOG(info, subsystem) << "cluster assigned subnet " << subnet->subnet.to_string();
@@ -237,7 +249,8 @@ Node::Instance* Node::find_instance(const std::string& job, int instance_number)
 awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     if (!built_) co_return fail(Errc::conflict, "node is not registered yet");
     if (find_instance(request.service_name, request.instance_number))
-        co_return fail(Errc::exists, request.service_name + " instance " + std::to_string(request.instance_number) +
+        co_return fail(Errc::exists, request.service_name + " instance " +
+                                         std::to_string(request.instance_number) +
                                          " is already deployed here");
     AttachOptions options;
     options.address = request.ns_address;
@@ -265,7 +278,8 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     entry.serviceip = request.service_ips;
     if (entry.serviceip.empty()) {
         // The table (file or cluster) may already know this instance's ServiceIPs.
-        if (auto* known = table_->table().find_instance(request.service_name, request.instance_number))
+        if (auto* known =
+                table_->table().find_instance(request.service_name, request.instance_number))
             entry.serviceip = known->serviceip;
     }
     if (auto r = table_->upsert(entry); !r) {
@@ -273,7 +287,8 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         ++deploy_failures_;
         co_return tl::unexpected(r.error());
     }
-    instances_.push_back({request.service_name, request.instance_number, request.kind, *attachment, entry});
+    instances_.push_back(
+        {request.service_name, request.instance_number, request.kind, *attachment, entry});
     ++deploys_;
     if (link_) {
         DeployedNotice notice;
@@ -285,9 +300,10 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         if (auto r = link_->publish_deployed(notice); !r)
             NM_LOG(warn, subsystem) << "service/deployed not sent: " << r.error().message;
     }
-    NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance " << request.instance_number << " at "
-                            << entry.nsip.to_string()
-                            << (attachment->netns.empty() ? "" : " in namespace " + attachment->netns);
+    NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance "
+                            << request.instance_number << " at " << entry.nsip.to_string()
+                            << (attachment->netns.empty() ? ""
+                                                          : " in namespace " + attachment->netns);
     co_return DeployResult{request.service_name, entry.nsip, ""};
 }
 
@@ -295,7 +311,8 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
     Instance* instance = find_instance(request.service_name, request.instance_number);
     if (!instance)
         co_return fail(Errc::not_found, request.service_name + " instance " +
-                                            std::to_string(request.instance_number) + " is not deployed here");
+                                            std::to_string(request.instance_number) +
+                                            " is not deployed here");
     if (auto r = network_->detach(instance->attachment.host_link); !r) co_return r;
     (void)table_->remove_instance(request.service_name, request.instance_number);
     if (link_) {
@@ -304,7 +321,8 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
     }
     std::erase_if(instances_, [&](const Instance& i) { return &i == instance; });
     ++undeploys_;
-    NM_LOG(info, subsystem) << "undeployed " << request.service_name << " instance " << request.instance_number;
+    NM_LOG(info, subsystem) << "undeployed " << request.service_name << " instance "
+                            << request.instance_number;
     co_return Result<void>{};
 }
 
@@ -312,8 +330,9 @@ Result<size_t> Node::write_entries(std::vector<TableEntry> entries) {
     // All or nothing: every entry is checked before the first is written.
     for (auto& e : entries) {
         if (auto r = validate(e, config_.container_network, config_.service_network); !r)
-            return fail(Errc::invalid_argument, e.job_name() + " instance " + std::to_string(e.instancenumber) +
-                                                    ": " + r.error().message);
+            return fail(Errc::invalid_argument, e.job_name() + " instance " +
+                                                    std::to_string(e.instancenumber) + ": " +
+                                                    r.error().message);
     }
     for (auto& e : entries)
         if (auto r = table_->upsert(std::move(e)); !r) return tl::unexpected(r.error());
@@ -325,14 +344,17 @@ awaitable<Result<size_t>> Node::add_table_entries(std::vector<TableEntry> entrie
 }
 
 awaitable<Result<size_t>> Node::remove_table_entries(TableRemoveRequest request) {
-    auto removed = request.instance_number ? table_->remove_instance(request.job, *request.instance_number)
-                                           : table_->remove_job(request.job);
+    auto removed = request.instance_number
+                       ? table_->remove_instance(request.job, *request.instance_number)
+                       : table_->remove_job(request.job);
     if (!removed) co_return tl::unexpected(removed.error());
     if (*removed == 0) co_return fail(Errc::not_found, "no table entry for " + request.job);
     co_return *removed;
 }
 
-awaitable<Result<json::value>> Node::table() { co_return to_json(table_->table().entries()); }
+awaitable<Result<json::value>> Node::table() {
+    co_return to_json(table_->table().entries());
+}
 
 awaitable<Result<json::value>> Node::status() {
     json::object s;
@@ -393,7 +415,7 @@ awaitable<Result<std::string>> Node::metrics() {
     for (auto& owned : forwarders_) {
         Forwarder* f = owned.get();
         shards.push_back(co_await on_shard(f->shard(), [f] {
-            return ShardSnapshot{f->counters(), f->path_counters(), f->tun().counters(),
+            return ShardSnapshot{f->counters(),       f->path_counters(),  f->tun().counters(),
                                  f->udp().counters(), f->merge_counters(), f->flows()};
         }));
     }
@@ -403,65 +425,90 @@ awaitable<Result<std::string>> Node::metrics() {
         return total;
     };
     MetricsText m;
-    m.single("netmanager_up", "gauge", "1 once the node network and tunnel are built.", built_ ? 1 : 0);
+    m.single("netmanager_up", "gauge", "1 once the node network and tunnel are built.",
+             built_ ? 1 : 0);
     m.single("netmanager_table_entries", "gauge", "Entries in the translation table.",
              table_ ? static_cast<double>(table_->table().size()) : 0);
     m.single("netmanager_instances", "gauge", "Service instances deployed on this node.",
              static_cast<double>(instances_.size()));
-    m.single("netmanager_deploys_total", "counter", "Successful deploys.", static_cast<double>(deploys_));
-    m.single("netmanager_undeploys_total", "counter", "Successful undeploys.", static_cast<double>(undeploys_));
-    m.single("netmanager_deploy_failures_total", "counter", "Deploys that failed (nothing was left behind).",
+    m.single("netmanager_deploys_total", "counter", "Successful deploys.",
+             static_cast<double>(deploys_));
+    m.single("netmanager_undeploys_total", "counter", "Successful undeploys.",
+             static_cast<double>(undeploys_));
+    m.single("netmanager_deploy_failures_total", "counter",
+             "Deploys that failed (nothing was left behind).",
              static_cast<double>(deploy_failures_));
     m.single("netmanager_flows", "gauge", "Conversions in the flow caches of all shards.",
              sum([](auto& s) { return s.flows; }));
 
     m.family("netmanager_packets_total", "counter", "Packets through the tunnel by direction.");
-    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.tun_packets; }), "direction=\"tun_read\"");
-    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.sent_packets; }), "direction=\"wire_out\"");
-    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.received_packets; }), "direction=\"wire_in\"");
-    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.local_delivered; }), "direction=\"local\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.tun_packets; }),
+             "direction=\"tun_read\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.sent_packets; }),
+             "direction=\"wire_out\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.received_packets; }),
+             "direction=\"wire_in\"");
+    m.sample("netmanager_packets_total", sum([](auto& s) { return s.forwarder.local_delivered; }),
+             "direction=\"local\"");
     m.family("netmanager_bytes_total", "counter", "Bytes through the tunnel by direction.");
-    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.tun_bytes; }), "direction=\"tun_read\"");
-    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.sent_bytes; }), "direction=\"wire_out\"");
-    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.received_bytes; }), "direction=\"wire_in\"");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.tun_bytes; }),
+             "direction=\"tun_read\"");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.sent_bytes; }),
+             "direction=\"wire_out\"");
+    m.sample("netmanager_bytes_total", sum([](auto& s) { return s.forwarder.received_bytes; }),
+             "direction=\"wire_in\"");
 
     // Every drop, by reason: the data path's and the forwarder's and the devices'.
     m.family("netmanager_drops_total", "counter", "Packets dropped, by reason.");
     for (size_t r = 0; r < drop_reason_count; ++r) {
         auto reason = static_cast<DropReason>(r);
         double n = sum([&](auto& s) { return s.path.dropped(reason); });
-        if (reason == DropReason::unknown_node) n += sum([](auto& s) { return s.forwarder.drop_unknown_peer; });
-        if (reason == DropReason::query_failed) n += sum([](auto& s) { return s.forwarder.drop_query_failed; });
+        if (reason == DropReason::unknown_node)
+            n += sum([](auto& s) { return s.forwarder.drop_unknown_peer; });
+        if (reason == DropReason::query_failed)
+            n += sum([](auto& s) { return s.forwarder.drop_query_failed; });
         if (reason == DropReason::backlog_full)
-            n += sum([](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
+            n += sum(
+                [](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
         m.sample("netmanager_drops_total", n, "reason=\"" + std::string(to_string(reason)) + "\"");
     }
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.forwarder.drop_split; }), "reason=\"split_failed\"");
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_dropped; }), "reason=\"tun_queue_full\"");
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_errors; }), "reason=\"tun_write_error\"");
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.send_errors; }), "reason=\"udp_send_error\"");
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.socket_drops; }), "reason=\"udp_socket_overflow\"");
-    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.receive_truncated; }), "reason=\"udp_truncated\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.forwarder.drop_split; }),
+             "reason=\"split_failed\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_dropped; }),
+             "reason=\"tun_queue_full\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.tun.write_errors; }),
+             "reason=\"tun_write_error\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.send_errors; }),
+             "reason=\"udp_send_error\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.socket_drops; }),
+             "reason=\"udp_socket_overflow\"");
+    m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.receive_truncated; }),
+             "reason=\"udp_truncated\"");
 
-    m.single("netmanager_handoffs_total", "counter", "Packets handed to the shard that owns their flow.",
+    m.single("netmanager_handoffs_total", "counter",
+             "Packets handed to the shard that owns their flow.",
              sum([](auto& s) { return s.forwarder.handed_off; }));
     m.single("netmanager_new_flows_total", "counter", "Conversions created.",
              sum([](auto& s) { return s.path.outgoing_new_flows; }));
-    m.single("netmanager_merged_units_total", "counter", "Super-segments built from received packets.",
+    m.single("netmanager_merged_units_total", "counter",
+             "Super-segments built from received packets.",
              sum([](auto& s) { return s.merge.units; }));
-    m.single("netmanager_merged_segments_total", "counter", "Received packets merged into super-segments.",
+    m.single("netmanager_merged_segments_total", "counter",
+             "Received packets merged into super-segments.",
              sum([](auto& s) { return s.merge.unit_segments; }));
-    m.single("netmanager_table_queries_started_total", "counter", "Table queries started by the data path.",
+    m.single("netmanager_table_queries_started_total", "counter",
+             "Table queries started by the data path.",
              sum([](auto& s) { return s.forwarder.queries; }));
     std::string text = std::move(m.text());
     if (queries_) queries_->append_metrics(text);
     if (auto kernel = read_udp_kernel_counters()) {
         MetricsText k;
-        k.single("netmanager_kernel_udp_rcvbuf_errors_total", "counter",
-                 "UdpRcvbufErrors of this network namespace (datagrams lost to full receive buffers).",
-                 static_cast<double>(kernel->rcvbuf_errors));
-        k.single("netmanager_kernel_udp_in_errors_total", "counter", "UdpInErrors of this network namespace.",
-                 static_cast<double>(kernel->in_errors));
+        k.single(
+            "netmanager_kernel_udp_rcvbuf_errors_total", "counter",
+            "UdpRcvbufErrors of this network namespace (datagrams lost to full receive buffers).",
+            static_cast<double>(kernel->rcvbuf_errors));
+        k.single("netmanager_kernel_udp_in_errors_total", "counter",
+                 "UdpInErrors of this network namespace.", static_cast<double>(kernel->in_errors));
         text += k.text();
     }
     co_return text;

@@ -25,7 +25,7 @@ class Resolver;
 class SharedTurns;
 
 class Node final : public NodeControl {
-public:
+  public:
     Node(Shards& shards, Config config);
     ~Node() override;
     Node(const Node&) = delete;
@@ -48,7 +48,7 @@ public:
     awaitable<Result<size_t>> add_table_entries(std::vector<TableEntry> entries) override;
     awaitable<Result<size_t>> remove_table_entries(TableRemoveRequest request) override;
 
-private:
+  private:
     struct Instance {
         std::string job;
         int instance_number = 0;

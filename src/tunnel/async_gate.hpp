@@ -9,13 +9,13 @@
 namespace nm {
 
 class AsyncGate {
-public:
+  public:
     // Waits until the gate is free and takes it.
     awaitable<void> enter();
     // Frees the gate and wakes the next waiter.
     void leave();
 
-private:
+  private:
     bool busy_ = false;
     std::deque<asio::steady_timer*> waiters_;
 };

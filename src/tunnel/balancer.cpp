@@ -18,9 +18,12 @@ uint32_t Balancer::choose(Ipv4 service_ip, const ServiceGroup& group, const Tran
                           const NodeIdentity& node, const RttEstimates& rtt) {
     const auto& slots = group.slots;
     switch (group.type) {
-        case IpType::InstanceNumber: return slots.front();
-        case IpType::RR: return slots[next_turn(service_ip) % slots.size()];
-        case IpType::Closest: break;
+        case IpType::InstanceNumber:
+            return slots.front();
+        case IpType::RR:
+            return slots[next_turn(service_ip) % slots.size()];
+        case IpType::Closest:
+            break;
     }
     // Rank: a local instance 0, else 1 + the node's RTT in microseconds, unknown last.
     auto rank = [&](uint32_t slot) -> uint64_t {

@@ -18,12 +18,12 @@ namespace nm {
 
 // Round-trip estimates per node ip, an input (measured elsewhere). Unknown nodes rank last.
 class RttEstimates {
-public:
+  public:
     void set(Ipv4 node_ip, std::chrono::microseconds rtt) { rtt_[node_ip.value] = rtt; }
     void erase(Ipv4 node_ip) { rtt_.erase(node_ip.value); }
     std::optional<std::chrono::microseconds> get(Ipv4 node_ip) const;
 
-private:
+  private:
     boost::unordered_flat_map<uint32_t, std::chrono::microseconds> rtt_;
 };
 
@@ -32,17 +32,18 @@ private:
 // data-plane state shards share: a relaxed atomic add per new flow, never per packet.
 // ServiceIPs hash onto a fixed set of counters; two that share one still alternate fairly.
 class SharedTurns {
-public:
+  public:
     uint32_t next(Ipv4 service_ip) {
-        return turns_[(service_ip.value * 2654435761u) >> 20].fetch_add(1, std::memory_order_relaxed);
+        return turns_[(service_ip.value * 2654435761u) >> 20].fetch_add(1,
+                                                                        std::memory_order_relaxed);
     }
 
-private:
+  private:
     std::array<std::atomic<uint32_t>, 4096> turns_{};
 };
 
 class Balancer {
-public:
+  public:
     // shared: the node's turns; none keeps turns per balancer.
     explicit Balancer(SharedTurns* shared = nullptr) : shared_(shared) {}
 
@@ -51,7 +52,7 @@ public:
     uint32_t choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
                     const NodeIdentity& node, const RttEstimates& rtt);
 
-private:
+  private:
     uint32_t next_turn(Ipv4 service_ip);
     SharedTurns* shared_;
     boost::unordered_flat_map<uint32_t, uint32_t> turns_;  // ServiceIP -> flows started

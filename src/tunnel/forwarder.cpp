@@ -16,12 +16,14 @@ constexpr size_t wire_batches = 2;
 }  // namespace
 
 void Forwarder::Handoff::add(const Packet& p) {
-    items.push_back({static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(p.bytes.size()), p.vnet});
+    items.push_back(
+        {static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(p.bytes.size()), p.vnet});
     bytes.insert(bytes.end(), p.bytes.begin(), p.bytes.end());
 }
 
 Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
-                     NodeIdentity node, SharedTurns& turns, Resolver& resolver, ForwarderOptions options)
+                     NodeIdentity node, SharedTurns& turns, Resolver& resolver,
+                     ForwarderOptions options)
     : shard_(shard),
       tun_(std::move(tun)),
       udp_(std::move(udp)),
@@ -152,7 +154,8 @@ void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketV
 
 void Forwarder::deliver_local(Packet& p) {
     L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
-    if (!std::holds_alternative<DeliverLocal>(decide_incoming(p.bytes, path_.context, csum))) return;
+    if (!std::holds_alternative<DeliverLocal>(decide_incoming(p.bytes, path_.context, csum)))
+        return;
     ++counters_.local_delivered;
     tun_.write(p);
 }
@@ -184,7 +187,8 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
 void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
                      Handoff::Kind kind, UdpEndpoint peer) {
     auto& queue = parked[key];
-    if (queue.items.size() >= options_.park_limit || (!queue.items.empty() && !(queue.peer == peer))) {
+    if (queue.items.size() >= options_.park_limit ||
+        (!queue.items.empty() && !(queue.peer == peer))) {
         ++counters_.drop_park_full;
         return;
     }
@@ -198,16 +202,19 @@ void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const 
     }
 }
 
-awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key) {
+awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked,
+                                               Ipv4 key) {
     Resolver* resolver = &resolver_;
-    auto answer = co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
-        co_return co_await resolver->resolve(key);
-    });
+    auto answer =
+        co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
+            co_return co_await resolver->resolve(key);
+        });
     Handoff waiting = std::move(parked[key]);
     parked.erase(key);
     if (!answer) {
         counters_.drop_query_failed += waiting.items.size();
-        NM_LOG(warn, subsystem) << "table query for " << key.to_string() << " failed: " << answer.error().message;
+        NM_LOG(warn, subsystem) << "table query for " << key.to_string()
+                                << " failed: " << answer.error().message;
         co_return;
     }
     if (waiting.kind == Handoff::Kind::incoming &&
@@ -234,7 +241,8 @@ void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
     if (handoff.items.empty()) return;
     counters_.handed_off += handoff.items.size();
     auto peer = peers_[owner];
-    asio::post(shards_->context(owner), [peer, h = std::move(handoff)]() mutable { peer->accept(std::move(h)); });
+    asio::post(shards_->context(owner),
+               [peer, h = std::move(handoff)]() mutable { peer->accept(std::move(h)); });
     handoff = Handoff{};
 }
 
@@ -269,9 +277,15 @@ awaitable<void> Forwarder::handoff_loop() {
                 auto& item = h.items[at];
                 Packet p{std::span<uint8_t>(h.bytes).subspan(item.offset, item.length), item.vnet};
                 switch (h.kind) {
-                    case Handoff::Kind::outgoing: outgoing(p, wire, h.after_query); break;
-                    case Handoff::Kind::incoming: incoming(p.bytes, to_tun); break;
-                    case Handoff::Kind::local: deliver_local(p); break;
+                    case Handoff::Kind::outgoing:
+                        outgoing(p, wire, h.after_query);
+                        break;
+                    case Handoff::Kind::incoming:
+                        incoming(p.bytes, to_tun);
+                        break;
+                    case Handoff::Kind::local:
+                        deliver_local(p);
+                        break;
                 }
             }
             write_tun(to_tun);

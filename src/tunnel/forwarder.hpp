@@ -23,24 +23,24 @@
 namespace nm {
 
 struct ForwarderOptions {
-    unsigned mtu = 1450;            // largest inner packet put on the wire
-    size_t batch = 32;              // packets per TUN read / buffers per UDP receive
-    size_t park_limit = 256;        // packets waiting for one table query; more are dropped
-    size_t handoff_limit = 4096;    // packets queued for this shard by others; more are dropped
+    unsigned mtu = 1450;          // largest inner packet put on the wire
+    size_t batch = 32;            // packets per TUN read / buffers per UDP receive
+    size_t park_limit = 256;      // packets waiting for one table query; more are dropped
+    size_t handoff_limit = 4096;  // packets queued for this shard by others; more are dropped
 };
 
 struct ForwarderCounters {
-    uint64_t tun_packets = 0, tun_bytes = 0;        // read from the TUN
-    uint64_t sent_packets = 0, sent_bytes = 0;      // inner packets put on the wire
+    uint64_t tun_packets = 0, tun_bytes = 0;            // read from the TUN
+    uint64_t sent_packets = 0, sent_bytes = 0;          // inner packets put on the wire
     uint64_t received_packets = 0, received_bytes = 0;  // inner packets from the wire
-    uint64_t local_delivered = 0;                   // written back into the TUN for a local instance
+    uint64_t local_delivered = 0;  // written back into the TUN for a local instance
     uint64_t handed_off = 0, handoffs_received = 0;
-    uint64_t drop_unknown_peer = 0;   // datagram from a source that is no known node
-    uint64_t drop_park_full = 0;      // too many packets waiting for one table query
-    uint64_t drop_query_failed = 0;   // the table query failed or timed out
+    uint64_t drop_unknown_peer = 0;  // datagram from a source that is no known node
+    uint64_t drop_park_full = 0;     // too many packets waiting for one table query
+    uint64_t drop_query_failed = 0;  // the table query failed or timed out
     uint64_t drop_handoff_full = 0;
-    uint64_t drop_split = 0;          // a super-segment that could not be cut
-    uint64_t queries = 0;             // table queries this shard started
+    uint64_t drop_split = 0;  // a super-segment that could not be cut
+    uint64_t queries = 0;     // table queries this shard started
 };
 
 // One shard's data-path state: its table replica, conversions, balancer and counters.
@@ -60,7 +60,7 @@ struct ShardPath {
 
 // Owned by the node, which keeps it until every shard thread has ended.
 class Forwarder {
-public:
+  public:
     // turns: round-robin turns shared by all shards' forwarders (owned by the node).
     Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
               NodeIdentity node, SharedTurns& turns, Resolver& resolver, ForwarderOptions options);
@@ -80,7 +80,7 @@ public:
     const UdpTunnel& udp() const { return udp_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
 
-private:
+  private:
     // A copy of packets moved to another shard (the pool's buffers stay with their shard).
     struct Handoff {
         enum class Kind : uint8_t { outgoing, incoming, local } kind = Kind::incoming;
@@ -109,7 +109,8 @@ private:
 
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
     // `view`: the packet already parsed, if it was.
-    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false, PacketView* view = nullptr);
+    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false,
+                  PacketView* view = nullptr);
     // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
     void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun);
     // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
@@ -130,8 +131,8 @@ private:
     std::vector<Forwarder*> peers_;
     Shards* shards_ = nullptr;
 
-    BufferPool io_pool_;     // TUN reads, UDP receives, merged TUN writes
-    BufferPool wire_pool_;   // split packets for the wire
+    BufferPool io_pool_;    // TUN reads, UDP receives, merged TUN writes
+    BufferPool wire_pool_;  // split packets for the wire
     SegmentMerger merger_;
     PacketBatch merged_;
     AsyncGate send_gate_;
@@ -139,7 +140,8 @@ private:
     size_t inbox_packets_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;
     std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
-    std::unordered_map<Ipv4, Handoff> parked_peers_;  // datagrams from unknown peers, by inner source
+    std::unordered_map<Ipv4, Handoff>
+        parked_peers_;  // datagrams from unknown peers, by inner source
     bool stopped_ = false;
     ForwarderCounters counters_;
 };

@@ -1,9 +1,9 @@
+#include "core/config.hpp"
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
-
-#include "core/config.hpp"
 
 using namespace nm;
 

@@ -1,3 +1,5 @@
+#include "core/shard.hpp"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -6,8 +8,6 @@
 #include <catch2/catch.hpp>
 #include <future>
 #include <thread>
-
-#include "core/shard.hpp"
 
 using namespace nm;
 using namespace std::chrono_literals;
@@ -35,7 +35,8 @@ int io_uring_fds() {
 }
 
 // Parameters live in the coroutine frame; a lambda's captures would dangle once spawn returns.
-awaitable<void> sleep_until_cancelled(std::shared_ptr<asio::steady_timer> timer, std::atomic<int>& cleaned) {
+awaitable<void> sleep_until_cancelled(std::shared_ptr<asio::steady_timer> timer,
+                                      std::atomic<int>& cleaned) {
     struct Cleanup {
         std::atomic<int>& n;
         ~Cleanup() { ++n; }
