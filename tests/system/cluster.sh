@@ -37,8 +37,8 @@ die() { echo "FAIL: $*"; dump_logs; exit 1; }
 state() { nm_state "$prefix"; }
 dump_logs() {
   local f
-  for f in "$(state)"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
-  echo "--- MQTT messages"; tail -n 40 "$mlog" 2>/dev/null
+  for f in "$(state)"/*.log; do echo "--- $f"; tail -n 30 "$f" | cut -c1-400; done
+  echo "--- MQTT messages"; tail -n 40 "$mlog" 2>/dev/null | cut -c1-400
   for f in 1 2; do
     echo "--- host $f drops and table queries"
     nm_api "$prefix" "$f" GET /metrics 2>/dev/null | grep -E '^netmanager_(drops_total|table_query_)' | awk '$2 != 0'
@@ -349,7 +349,8 @@ case $case_name in
     table_before=$(api_json 2 GET /table | jq -S .)
     subnet_before=$(status_field 2 subnet)
     malformed_before=$(metric 2 netmanager_table_query_malformed_total)
-    big=$(head -c 200000 /dev/zero | tr '\0' 'x')
+    # One file per payload (a NUL byte or 200 kB do not fit in an argument).
+    mkdir "$work/bad"
     payloads=(
       'not json' '' '[]' '"text"' 'null' '{}' '{"address": 5}' '{"address": "999.1.1.0"}'
       '{"address": "172.19.9.0", "addressv6": ""}'
@@ -358,17 +359,19 @@ case $case_name in
       '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.9.9.9", "host_ip": "10.250.0.9", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "172.30.0.1"}]}]}'
       '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "172.19.1.2", "host_ip": "10.250.0.1", "host_port": 0, "service_ip": [{"IpType": "Bogus", "Address": "172.30.0.1"}]}]}'
       '{"app_name": "bad name", "instance_list": [{}]}'
-      "$(printf '\xff\xfe\x00binary')" "$big"
+      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "172.19.1.2", "host_ip": "10.250.0.1", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "8.8.8.8"}]}]}'
     )
+    k=0
+    for p in "${payloads[@]}"; do k=$((k + 1)); printf '%s' "$p" >"$work/bad/$k"; done
+    printf '\xff\xfe\x00binary{"address":' >"$work/bad/binary"
+    { printf '{"address": "'; head -c 200000 /dev/zero | tr '\0' 'x'; printf '"}'; } >"$work/bad/big"
     topics=(nodes/node2/net/subnetwork/result nodes/node2/net/tablequery/result "jobs/$web/updates_available")
     for topic in "${topics[@]}"; do
-      for p in "${payloads[@]}"; do
-        nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" publish --host "$broker" --port "$port" "$topic" "$p" ||
-          die "could not publish to $topic"
-      done
+      nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" publish --host "$broker" --port "$port" "$topic" "$work"/bad/* ||
+        die "could not publish to $topic"
     done
     sleep 1
-    check "host 2's agent is alive after ${#payloads[@]} bad payloads on each of ${#topics[@]} topics" agent_alive 2
+    check "host 2's agent is alive after $(ls "$work/bad" | wc -l) bad payloads on each of ${#topics[@]} topics" agent_alive 2
     check "still registered with the same subnet" test "$(status_field 2 state)/$(status_field 2 subnet)" = "running/$subnet_before"
     check "its table is unchanged" test "$(api_json 2 GET /table | jq -S .)" = "$table_before"
     malformed_after=$(metric 2 netmanager_table_query_malformed_total)
@@ -376,6 +379,12 @@ case $case_name in
       test "$malformed_after" -gt "$malformed_before"
     n=$(grep -c 'malformed' "$(state)/agent2.log")
     check "and logged ($n log lines say malformed)" test "$n" -ge 2
+    longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' "$(state)/agent2.log")
+    check "a 200 kB payload does not become a 200 kB log line (longest line: $longest characters)" test "$longest" -le 4096
+    n=$(mqtt_count node2/net/tablequery/request sname="$web")
+    echo "$(ls "$work/bad" | wc -l) updates_available notices for web caused $n table queries for it"
+    check "updates_available notices, whatever their payload, refresh the job (not more often than notices came)" \
+      test "$n" -ge 1 -a "$n" -le "$(ls "$work/bad" | wc -l)"
     check "traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
     serve 1 api api-h1

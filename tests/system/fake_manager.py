@@ -21,7 +21,8 @@ Behaves like the service manager as protocol.md ("Cluster link") describes it, d
       {"t": epoch seconds, "dir": "in"|"out"|"event", "topic", "payload"}; "event" lines mark
       (re)subscriptions, so a test can wait for the manager to be (back) on the broker.
 
-  fake_manager.py publish --host IP --port N TOPIC PAYLOAD   one QoS 1 publish (raw text payload)
+  fake_manager.py publish --host IP --port N TOPIC FILE...   one QoS 1 publish per file, the
+                                                              file's bytes as the payload
   fake_manager.py count FILE SUFFIX [FIELD=VALUE]...          how many "in" messages on topics
       ending with SUFFIX have a JSON payload with all those fields (compared as text)
   fake_manager.py field FILE SUFFIX FIELD [FIELD=VALUE]...    that field of the last such message
@@ -194,12 +195,14 @@ def matching(path, suffix, conditions):
             yield body
 
 
-def publish(host, port, topic, payload):
+def publish(host, port, topic, files):
     client = mqtt.Client(client_id="", clean_session=True)
     client.connect(host, port)
     client.loop_start()
-    info = client.publish(topic, payload, qos=1)
-    info.wait_for_publish()
+    for path in files:
+        with open(path, "rb") as f:
+            info = client.publish(topic, f.read(), qos=1)
+        info.wait_for_publish()
     client.loop_stop()
     client.disconnect()
 
@@ -221,9 +224,9 @@ def main():
         p.add_argument("--host", required=True)
         p.add_argument("--port", type=int, default=10003)
         p.add_argument("topic")
-        p.add_argument("payload")
+        p.add_argument("files", nargs="+")
         a = p.parse_args(rest)
-        publish(a.host, a.port, a.topic, a.payload)
+        publish(a.host, a.port, a.topic, a.files)
     elif cmd == "count":
         print(sum(1 for _ in matching(rest[0], rest[1], rest[2:])))
     elif cmd == "field":
