@@ -50,6 +50,12 @@ wait_until() {  # wait_until SECS COMMAND...: polls every 0.1 s
   return 1
 }
 fm() { /usr/bin/python3 "$here/fake_manager.py" "$@"; }
+publish() {  # publish TOPIC PAYLOAD: one message to the broker, from host 1
+  printf '%s' "$2" >"$work/payload"
+  nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" publish --host "$broker" --port "$port" "$1" "$work/payload"
+}
+queries_for() { mqtt_count "node$1/net/tablequery/request" "sname=$2"; }   # queries_for HOST JOB
+more_queries_for() { test "$(queries_for "$1" "$2")" -gt "$3"; }
 mqtt_count() { fm count "$mlog" "$@"; }   # mqtt_count SUFFIX [FIELD=VALUE]...
 mqtt_seen() { test "$(mqtt_count "$@")" -ge 1; }   # mqtt_seen SUFFIX [FIELD=VALUE]...
 api_json() { nm_api "$prefix" "$@"; }    # api_json HOST METHOD PATH [BODY]
@@ -127,6 +133,10 @@ two_hosts_with_web() {
   deploy 1 web "$web" 0 >/dev/null || die "deploy web on host 1"
   deploy 2 cli "$client" 0 >/dev/null || die "deploy client on host 2"
   serve 1 web web-h1
+}
+latency_pair() {  # latency_pair HOST: "<sum seconds> <count>" of the table query latency summary
+  api_json "$1" GET /metrics | awk '$1 == "netmanager_table_query_latency_seconds_sum" { s = $2 }
+    $1 == "netmanager_table_query_latency_seconds_count" { c = $2 } END { print s + 0, c + 0 }'
 }
 latency_ms() {  # latency_ms HOST: mean table query latency (agent side) in ms
   local m
@@ -256,26 +266,41 @@ case $case_name in
       test "$(mqtt_count node1/net/tablequery/request sip=172.30.2.1)" -eq 1
     echo "first-packet table query latency (agent side, metrics): host 2 $(latency_ms 2); host 1 $(latency_ms 1)"
     echo "curl connect/total seconds: first $t1, second $t2"
+    # A second web instance appears on host 1: the manager's updates_available notice makes
+    # host 2 refresh web, and new flows through the RR ServiceIP reach both instances.
+    before=$(queries_for 2 "$web")
+    deploy 1 web2 "$web" 1 >/dev/null || die "deploy a second web instance"
+    serve 1 web2 web-h1b
+    check "host 2 refreshed web after the manager's notice" wait_until 5 more_queries_for 2 "$web" "$before"
+    seen=$(for k in 1 2 3 4; do fetch 2 cli 172.30.0.1; echo; done | sort -u | tr '\n' ' ')
+    check "new flows through RR reach both instances ($seen)" test "$seen" = "web-h1 web-h1b "
+    check "without another query by address" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)" -eq 1
     ;;
 
   latency)
-    # First-packet latency of a table query, on a fresh key each time: web instances appear one by
-    # one; each round a new client namespace on host 2 opens a first connection to web's new
-    # InstanceNumber ServiceIP (unknown to host 2) and then a second one (known).
+    # First-packet latency of a table query, on a fresh key each round: a new job (lat<r>, the
+    # manager's job 3+r, RR 172.30.0.<3+r>) appears on host 1; host 2's client opens a first
+    # connection to its RR ServiceIP (unknown to host 2: one query) and then a second (known).
     two_hosts_with_web
-    rounds=5
+    rounds=10
+    read -r sum0 count0 < <(latency_pair 2)
     for r in $(seq 1 $rounds); do
-      deploy 1 "w$r" "$web" "$r" >/dev/null || die "deploy web instance $r"
-      serve 1 "w$r" "web-h1-$r"
-      first=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://172.30.1.$((r + 1)):8080/id") ||
-        { check "round $r: first connection to 172.30.1.$((r + 1)) succeeds" false; continue; }
-      second=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://172.30.1.$((r + 1)):8080/id")
+      sip=172.30.0.$((3 + r))
+      deploy 1 "l$r" "app.ns.lat$r.default" 0 >/dev/null || die "deploy job lat$r"
+      serve 1 "l$r" "lat$r"
+      first=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://$sip:8080/id") ||
+        { check "round $r: first connection to $sip succeeds" false; continue; }
+      second=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://$sip:8080/id")
       echo "round $r: connect first $(awk -v t="$first" 'BEGIN { printf "%.2f", t * 1000 }') ms, second $(awk -v t="$second" 'BEGIN { printf "%.2f", t * 1000 }') ms"
       echo "$first $second" >>"$work/times"
     done
     check "all $rounds first connections got through" test "$(wc -l <"$work/times")" -eq "$rounds"
     awk '{ f += $1; s += $2; n++ } END { if (n) printf "first-connection connect time %.2f ms, second %.2f ms, difference (query cost) %.2f ms (mean of %d)\n", 1000 * f / n, 1000 * s / n, 1000 * (f - s) / n, n }' "$work/times"
-    echo "table query latency (agent side, metrics): host 2 $(latency_ms 2); host 1 $(latency_ms 1)"
+    read -r sum1 count1 < <(latency_pair 2)
+    awk -v s="$sum0" -v c="$count0" -v s1="$sum1" -v c1="$count1" 'BEGIN {
+      if (c1 > c) printf "table query latency on host 2 (agent side, request to answer): %.2f ms mean over the %d first-packet queries\n", 1000 * (s1 - s) / (c1 - c), c1 - c }'
+    check "each round's first packet caused exactly one query on host 2 ($((count1 - count0)) for $rounds rounds)" \
+      test "$((count1 - count0))" -eq "$rounds"
     ;;
 
   coalesce)
@@ -341,6 +366,11 @@ case $case_name in
     check "the deploy after the restart reached the cluster" test "$(mqtt_count node1/net/service/deployed appname="$api")" -eq 1
     check "a new service is resolved after the restart" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
     check "host 2 asked the restarted cluster about it" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.3)" -eq 1
+    # The job subscriptions taken before the restart must be renewed on the new broker.
+    before=$(queries_for 2 "$web")
+    publish "jobs/$web/updates_available" '{"type": "update"}' || die "publish updates_available"
+    check "host 2 still follows web's updates after the restart (a notice makes it query web again)" \
+      wait_until 5 more_queries_for 2 "$web" "$before"
     ;;
 
   malformed)

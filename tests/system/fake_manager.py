@@ -8,8 +8,10 @@ Behaves like the service manager as protocol.md ("Cluster link") describes it, d
       nodes/<id>/net/subnet         -> subnetwork/result 172.19.<n>.0; n from --subnet ID=N, else
                                        1, 2, ... in the order nodes first ask (a node asking again
                                        gets the same subnet)
-      nodes/<id>/net/service/deployed    records the instance (nsip, host_ip, host_port)
-      nodes/<id>/net/service/undeployed  forgets it
+      nodes/<id>/net/service/deployed    records the instance (nsip, host_ip, host_port) and, as
+                                       Oakestra does, tells interested nodes on
+                                       jobs/<job>/updates_available {"type": "deployment"}
+      nodes/<id>/net/service/undeployed  forgets it (and publishes {"type": "undeployment"})
       nodes/<id>/net/tablequery/request  answers {"app_name","query_key","instance_list"} with the
                                        instances it knows of the job that has the sname, or whose
                                        RR / InstanceNumber ServiceIP or namespace ip is the sip;
@@ -111,6 +113,12 @@ class Manager:
         client.publish(topic, result, qos=1)
         self.note("out", topic, result)
 
+    def notify(self, client, job, kind):
+        topic = f"jobs/{job}/updates_available"
+        payload = json.dumps({"type": kind})
+        client.publish(topic, payload, qos=1)
+        self.note("out", topic, payload)
+
     def on_message(self, client, _userdata, msg):
         payload = msg.payload.decode("utf-8", "replace")
         self.note("in", msg.topic, payload)
@@ -136,10 +144,12 @@ class Manager:
             with self.lock:
                 self.job(body["appname"])["instances"][int(body["instance_number"])] = {
                     "nsip": body["nsip"], "host_ip": body["host_ip"], "host_port": int(body["host_port"])}
+            self.notify(client, body["appname"], "deployment")
         elif suffix == "service/undeployed":
             with self.lock:
                 if body.get("appname") in self.jobs:
                     self.jobs[body["appname"]]["instances"].pop(int(body["instance_number"]), None)
+            self.notify(client, body.get("appname", ""), "undeployment")
         elif suffix == "tablequery/request":
             args = (client, node, body.get("sname", ""), body.get("sip", ""))
             if self.args.delay_ms:
