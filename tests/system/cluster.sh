@@ -261,6 +261,16 @@ case $case_name in
       test "$(cat "$work/first" 2>/dev/null)" = web-h1
     t2=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/second" -w '%{time_connect} %{time_total}' --max-time 5 http://172.30.0.1:8080/id)
     check "and the second ($(cat "$work/second" 2>/dev/null))" test "$(cat "$work/second" 2>/dev/null)" = web-h1
+    # A dropped first SYN would be retransmitted after 1 s: faster means the first packet waited.
+    check "the first SYN waited for the query instead of being dropped (connect ${t1%% *} s < 1 s)" \
+      awk -v t="${t1%% *}" 'BEGIN { exit !(t > 0 && t < 1) }'
+    for i in 1 2; do
+      d=0
+      for reason in unknown_service unknown_nsip no_sender_entry unknown_node query_failed backlog_full; do
+        d=$((d + $(metric "$i" "netmanager_drops_total{reason=\"$reason\"}")))
+      done
+      check "host $i dropped no packet for want of a table entry ($d)" test "$d" -eq 0
+    done
     check "host 2 asked for 172.30.0.1 exactly once" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)" -eq 1
     check "host 1 learnt the client (it asked about its address once)" \
       test "$(mqtt_count node1/net/tablequery/request sip=172.30.2.1)" -eq 1
