@@ -111,7 +111,7 @@ wait_registered() { wait_until "${2:-15}" registered "$1" || die "agent $1 did n
 
 deploy() {  # deploy HOST NAME JOB INSTANCE [NSADDR]: app namespace through /netns/deploy
   local i=$1 name=$2 job=$3 n=$4 addr=${5:-}
-  echo "$(ns_of "$i" "$name")" >>"$(state)/appns"
+  ns_of "$i" "$name" >>"$(state)/appns"
   api_json "$i" POST /netns/deploy \
     "{\"name\":\"$name\",\"serviceName\":\"$job\",\"instanceNumber\":$n${addr:+,\"nsAddress\":\"$addr\"}}"
 }
@@ -405,13 +405,14 @@ case $case_name in
     for p in "${payloads[@]}"; do k=$((k + 1)); printf '%s' "$p" >"$work/bad/$k"; done
     printf '\xff\xfe\x00binary{"address":' >"$work/bad/binary"
     { printf '{"address": "'; head -c 200000 /dev/zero | tr '\0' 'x'; printf '"}'; } >"$work/bad/big"
+    nbad=$(find "$work/bad" -type f | wc -l)
     topics=(nodes/node2/net/subnetwork/result nodes/node2/net/tablequery/result "jobs/$web/updates_available")
     for topic in "${topics[@]}"; do
       nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" publish --host "$broker" --port "$port" "$topic" "$work"/bad/* ||
         die "could not publish to $topic"
     done
     sleep 1
-    check "host 2's agent is alive after $(ls "$work/bad" | wc -l) bad payloads on each of ${#topics[@]} topics" agent_alive 2
+    check "host 2's agent is alive after $nbad bad payloads on each of ${#topics[@]} topics" agent_alive 2
     check "still registered with the same subnet" test "$(status_field 2 state)/$(status_field 2 subnet)" = "running/$subnet_before"
     check "its table is unchanged" test "$(api_json 2 GET /table | jq -S .)" = "$table_before"
     malformed_after=$(metric 2 netmanager_table_query_malformed_total)
@@ -422,9 +423,9 @@ case $case_name in
     longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' "$(state)/agent2.log")
     check "a 200 kB payload does not become a 200 kB log line (longest line: $longest characters)" test "$longest" -le 4096
     n=$(mqtt_count node2/net/tablequery/request sname="$web")
-    echo "$(ls "$work/bad" | wc -l) updates_available notices for web caused $n table queries for it"
+    echo "$nbad updates_available notices for web caused $n table queries for it"
     check "updates_available notices, whatever their payload, refresh the job (not more often than notices came)" \
-      test "$n" -ge 1 -a "$n" -le "$(ls "$work/bad" | wc -l)"
+      test "$n" -ge 1 -a "$n" -le "$nbad"
     check "traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
     serve 1 api api-h1
