@@ -71,7 +71,7 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
         std::string cidr_text = *text;
         if (cidr_text.find('/') == std::string::npos) cidr_text += "/24";
         auto cidr = Cidr::parse(cidr_text);
-        if (!cidr) return bad("subnetwork", "not a subnet: '" + *text + "'");
+        if (!cidr) return bad("subnetwork", "not a subnet: '" + excerpt(*text) + "'");
         if (cidr->network.value != (cidr->network.value & cidr->mask()))
             return bad("subnetwork", "'" + *text + "' has host bits set");
         if (!nets.container_network.contains(cidr->network) || cidr->prefix < nets.container_network.prefix)
@@ -85,13 +85,13 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
     if (id->empty() || id->size() > 128 ||
         !std::all_of(id->begin(), id->end(), [](char c) { return c > ' ' && c < 127 && c != '/' && c != '+' && c != '#'; }))
         return bad("client_id", "must be 1..128 printable characters without spaces, '/', '+' or '#' (it becomes "
-                                "an MQTT topic level), got '" + *id + "'");
+                                "an MQTT topic level), got '" + excerpt(*id) + "'");
     auto address = get_string(*obj, "cluster_address");
     if (!address) return tl::unexpected(address.error());
     if (address->empty() || address->size() > 253 ||
         !std::all_of(address->begin(), address->end(),
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'; }))
-        return bad("cluster_address", "must be a host name or address, got '" + *address + "'");
+        return bad("cluster_address", "must be a host name or address, got '" + excerpt(*address) + "'");
     request.client_id = *id;
     request.cluster_address = *address;
     return request;

@@ -20,19 +20,23 @@ Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8
     if (text.find('/') == std::string::npos) text += "/" + std::to_string(default_prefix);
     auto cidr = Cidr::parse(text);
     if (!cidr)
-        return fail(Errc::invalid_argument, "field \"address\": not a subnet: '" + *address + "' (" +
-                                                cidr.error().message + ")");
+        return fail(Errc::invalid_argument,
+                    "field \"address\": not a subnet: '" + excerpt(*address) + "'");
     if (cidr->network.value != (cidr->network.value & cidr->mask()))
-        return fail(Errc::invalid_argument, "field \"address\": '" + *address + "' has host bits set");
+        return fail(Errc::invalid_argument,
+                    "field \"address\": '" + excerpt(*address) + "' has host bits set");
     return SubnetAssignment{*cidr, v6->value_or("")};
 }
 
 namespace {
 Result<TableEntry> parse_instance(const json::value& item, const JobName& job, size_t index) {
     std::string where = "instance_list[" + std::to_string(index) + "]";
-    auto wrap = [&](const Error& e) { return fail(Errc::invalid_argument, where + ": " + e.message); };
+    auto wrap = [&](const Error& e) {
+        return fail(Errc::invalid_argument, where + ": " + e.message);
+    };
     if (!item.is_object())
-        return fail(Errc::invalid_argument, where + ": expected an object, got " + std::string(kind_of(item)));
+        return fail(Errc::invalid_argument,
+                    where + ": expected an object, got " + std::string(kind_of(item)));
     const json::object& obj = item.as_object();
     TableEntry entry;
     entry.appname = job.appname;
@@ -104,13 +108,16 @@ std::string to_payload(const DeployedNotice& n) {
                                         {"host_port", n.host_port}});
 }
 
-std::string subnet_request_payload() { return json::serialize(json::object{{"METHOD", "GET"}}); }
+std::string subnet_request_payload() {
+    return json::serialize(json::object{{"METHOD", "GET"}});
+}
 
 std::string undeployed_payload(std::string_view job, int instance_number) {
     return json::serialize(json::object{{"appname", job}, {"instance_number", instance_number}});
 }
 
-std::string address_changed_payload(std::string_view job, int instance_number, Ipv4 host_ip, uint16_t host_port) {
+std::string address_changed_payload(std::string_view job, int instance_number, Ipv4 host_ip,
+                                    uint16_t host_port) {
     return json::serialize(json::object{{"appname", job},
                                         {"instance_number", instance_number},
                                         {"host_ip", host_ip.to_string()},

@@ -18,12 +18,12 @@ Result<Ipv4> Ipv4::parse(std::string_view text) {
         unsigned octet = 0;
         auto [next, ec] = std::from_chars(p, end, octet);
         if (ec != std::errc{} || octet > 255 || next - p > 3 || (next - p > 1 && *p == '0'))
-            return fail(Errc::invalid_argument, "not an IPv4 address: '" + std::string(text) + "'");
+            return fail(Errc::invalid_argument, "not an IPv4 address: '" + excerpt(text) + "'");
         value = value << 8 | octet;
         p = next;
         if (part == 3 && p == end) return Ipv4{value};
     }
-    return fail(Errc::invalid_argument, "not an IPv4 address: '" + std::string(text) + "'");
+    return fail(Errc::invalid_argument, "not an IPv4 address: '" + excerpt(text) + "'");
 }
 
 std::string Ipv4::to_string() const {
@@ -49,7 +49,7 @@ Result<Cidr> Cidr::parse(std::string_view text) {
         auto digits = text.substr(slash + 1);
         auto [next, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
         if (ec != std::errc{} || next != digits.data() + digits.size() || prefix > 32)
-            return fail(Errc::invalid_argument, "bad prefix length in '" + std::string(text) + "'");
+            return fail(Errc::invalid_argument, "bad prefix length in '" + excerpt(text) + "'");
     }
     return Cidr{*ip, static_cast<uint8_t>(prefix)};
 }

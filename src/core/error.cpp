@@ -26,6 +26,11 @@ std::string_view to_string(Errc code) {
     return "unknown";
 }
 
+std::string excerpt(std::string_view text, size_t max) {
+    if (text.size() <= max) return std::string(text);
+    return std::string(text.substr(0, max)) + "...(" + std::to_string(text.size()) + " bytes)";
+}
+
 tl::unexpected<Error> fail_errno(std::string what, int err) {
     return fail(Errc::system, what + ": " + std::strerror(err));
 }

@@ -31,6 +31,10 @@ inline tl::unexpected<Error> fail(Errc code, std::string message) {
     return tl::unexpected<Error>(Error{code, std::move(message)});
 }
 
+// Input quoted in an error message, cut to `max` characters ("...") so that hostile input
+// cannot flood the logs.
+std::string excerpt(std::string_view text, size_t max = 64);
+
 // "what: strerror(errno)" for a failed system call.
 tl::unexpected<Error> fail_errno(std::string what, int err);
 

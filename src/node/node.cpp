@@ -3,6 +3,8 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
@@ -207,6 +209,20 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
     queries_ = std::make_unique<TableQueryClient>(
         *link_,
         [this](const std::string& job, std::vector<TableEntry> entries) {
+            // An instance deployed here stays in the table whatever the cluster says (it may not
+            // have processed our service/deployed yet); it takes the ServiceIPs the cluster gave.
+            for (auto& local : instances_) {
+                if (local.job != job) continue;
+                auto it = std::find_if(entries.begin(), entries.end(), [&](const TableEntry& e) {
+                    return e.instancenumber == local.instance_number;
+                });
+                if (it == entries.end()) {
+                    entries.push_back(local.entry);
+                    continue;
+                }
+                if (!it->serviceip.empty()) local.entry.serviceip = it->serviceip;
+                *it = local.entry;
+            }
             return table_->replace_job(job, std::move(entries));
         },
         [this](const std::string& job) {
@@ -299,6 +315,21 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         notice.host_port = config_.node_public_port;
         if (auto r = link_->publish_deployed(notice); !r)
             NM_LOG(warn, subsystem) << "service/deployed not sent: " << r.error().message;
+    }
+    if (queries_) {
+        // Like the reference agent (RefreshServiceTable after deploy): learn the job's entries,
+        // among them this instance's own ServiceIPs (its InstanceNumber address is the source of
+        // all it sends; without it every packet is dropped as no_sender_entry), and follow the
+        // job's updates.
+        asio::co_spawn(
+            shards_.executor(0),
+            [this, job = request.service_name]() -> awaitable<void> {
+                auto r = co_await queries_->resolve_job(job);
+                if (!r)
+                    NM_LOG(warn, subsystem)
+                        << "table query for deployed job " << job << ": " << r.error().message;
+            },
+            asio::detached);
     }
     NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance "
                             << request.instance_number << " at " << entry.nsip.to_string()
