@@ -247,11 +247,11 @@ void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
 }
 
 void Forwarder::accept(Handoff handoff) {
-    if (inbox_packets_ + handoff.items.size() > options_.handoff_limit) {
+    if (inbox_bytes_ + handoff.bytes.size() > options_.handoff_limit) {
         counters_.drop_handoff_full += handoff.items.size();
         return;
     }
-    inbox_packets_ += handoff.items.size();
+    inbox_bytes_ += handoff.bytes.size();
     inbox_.push_back(std::move(handoff));
     if (inbox_wake_) inbox_wake_->cancel();
 }
@@ -267,7 +267,7 @@ awaitable<void> Forwarder::handoff_loop() {
         }
         Handoff h = std::move(inbox_.front());
         inbox_.pop_front();
-        inbox_packets_ -= h.items.size();
+        inbox_bytes_ -= h.bytes.size();
         if (!h.after_query) counters_.handoffs_received += h.items.size();
         path_.cache.set_now(ConversionCache::Clock::now());
         for (size_t at = 0; at < h.items.size();) {

@@ -26,7 +26,7 @@ struct ForwarderOptions {
     unsigned mtu = 1450;          // largest inner packet put on the wire
     size_t batch = 32;            // packets per TUN read / buffers per UDP receive
     size_t park_limit = 256;      // packets waiting for one table query; more are dropped
-    size_t handoff_limit = 4096;  // packets queued for this shard by others; more are dropped
+    size_t handoff_limit = 64 << 20;  // bytes queued for this shard by others; more are dropped
 };
 
 struct ForwarderCounters {
@@ -137,7 +137,7 @@ class Forwarder {
     PacketBatch merged_;
     AsyncGate send_gate_;
     std::deque<Handoff> inbox_;
-    size_t inbox_packets_ = 0;
+    size_t inbox_bytes_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;
     std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
     std::unordered_map<Ipv4, Handoff>
