@@ -166,12 +166,12 @@ def print_table(res, paths, seconds, started, rr_mode):
             row += (fmt(res[p].get(key), key) if key in res[p] else "-").rjust(width)
         print(row)
     refs = [p for p in ("direct", "vxlan", "openvpn") if p in paths]
-    for t in (p for p in AGENT_PATHS if p in paths and "error" not in res[p]):
+    for t in (p for p in AGENT_PATHS if refs and p in paths and "error" not in res[p]):
         print()
         print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(12) for p in refs))
         for key, _, _ in METRICS:
-            if key == "cpu_s_per_gb":
-                continue
+            if key == "cpu_s_per_gb" or key.endswith("_pct"):
+                continue  # a ratio of two near-zero percentages says nothing
             print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
     for p in paths:
         if "error" in res[p]:
@@ -180,7 +180,8 @@ def print_table(res, paths, seconds, started, rr_mode):
             print(f"\n{p} {name}: failed: {err}")
         for i in (1, 2):
             if res[p].get(f"agent{i}_drop_counters"):
-                print(f"\n{p} agent {i} non-zero drop/error counters: {res[p][f'agent{i}_drop_counters']}")
+                counters = ", ".join(f"{k} {v:.0f}" for k, v in res[p][f"agent{i}_drop_counters"].items())
+                print(f"\n{p} agent {i} non-zero drop/error counters: {counters}")
     print_targets(res)
 
 
