@@ -1,5 +1,6 @@
 // Attaching namespaces to the bridge, and detaching them.
 #include <algorithm>
+#include <memory>
 
 #include "core/log.hpp"
 #include "env/netns.hpp"
@@ -67,18 +68,30 @@ Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOpti
                             Attachment& att, UndoStack& undo) {
     const NodeNetworkConfig& c = s.config;
     NM_TRY(s.step("open netlink socket in namespace"));
-    auto inside = RouteSocket::open_in(netns_fd);
-    if (!inside) return tl::unexpected(inside.error());
+    auto opened = RouteSocket::open_in(netns_fd);
+    if (!opened) return tl::unexpected(opened.error());
+    // Shared with the undo steps, which run after this function returns.
+    auto inside = std::make_shared<RouteSocket>(std::move(*opened));
 
     att.host_link = s.next_host_link();
     att.inner_link = o.inner_link;
     NM_TRY(s.step("create veth"));
     NM_TRY(s.host.add_veth({att.host_link, o.inner_link, netns_fd, s.bridge_ifindex, c.mtu, true}));
     undo.push([&s, link = att.host_link] { (void)s.host.delete_link(link); });
-    // From here on the namespace side goes away with the veth; only lo's state stays.
+    // From here on the namespace side goes away with the veth.
 
     NM_TRY(s.step("lo up"));
-    NM_TRY(inside->set_link(1, "lo", true, 0));  // lo is always ifindex 1 in its namespace
+    auto lo = inside->link("lo");
+    if (!lo) return tl::unexpected(lo.error());
+    if (!lo->up) {
+        NM_TRY(inside->set_link(lo->ifindex, "lo", true, 0));
+        // A process's namespace outlives a failed attach: leave its lo as it was.
+        // (Bringing lo up gave it 127.0.0.1/8, which going down does not take away.)
+        undo.push([inside, index = lo->ifindex] {
+            (void)inside->set_link_down(index, "lo");
+            (void)inside->delete_address(index, "lo", Ipv4{0x7f000001}, 8);
+        });
+    }
     NM_TRY(s.step("find inner link"));
     auto inner = inside->ifindex(o.inner_link);
     if (!inner) return tl::unexpected(inner.error());

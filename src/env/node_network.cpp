@@ -152,15 +152,19 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
         return fail(Errc::conflict, "TUN address " + ip.to_string() +
                                         " is already used by the bridge or a namespace");
     NM_TRY(s.step("find TUN"));
-    auto index = s.host.ifindex(name);
-    if (!index)
-        return fail(Errc::not_found, index.error().message + ": the tunnel must create the TUN device first");
+    auto before = s.host.link(name);
+    if (!before)
+        return fail(Errc::not_found, before.error().message + ": the tunnel must create the TUN device first");
     s.remove_tun_config();  // a repeated call replaces the earlier configuration
 
     UndoStack undo;
-    Impl::Tun tun{name, *index, ip, false};
+    Impl::Tun tun{name, before->ifindex, ip, false};
     NM_TRY(s.step("TUN up"));
     NM_TRY(s.host.set_link(tun.ifindex, name, true, mtu));
+    undo.push([&s, was = *before] {
+        if (!was.up) (void)s.host.set_link_down(was.ifindex, was.name);
+        (void)s.host.set_link(was.ifindex, was.name, false, was.mtu);
+    });
     NM_TRY(s.step("TUN address"));
     if (auto r = s.host.add_address(tun.ifindex, name, ip, 32); r) {
         tun.added_address = true;

@@ -4,8 +4,9 @@
 // agent's nftables table, all built through netlink/nftables in-process and always undone.
 //
 // Threading and namespaces: every call works on the network namespace of the calling thread
-// (the node's, or a simulated host's), so call setup() and all later methods from threads in
-// that same namespace (the lead: shard 0). Calls are synchronous; netlink answers in
+// (the node's, or a simulated host's), so call setup() and all later methods (and destroy the
+// object) on threads in that same namespace (the lead: shard 0). Creating a namespace
+// unshare()s the calling thread for a few microseconds and returns it to its own namespace. Calls are synchronous; netlink answers in
 // microseconds. A NodeNetwork is move-only; its destructor runs teardown().
 //
 // Names: everything the agent creates carries `prefix`:
@@ -93,6 +94,10 @@ public:
     Result<Attachment> attach_pid(int pid, const AttachOptions& options = {});
     // Removes the port mappings, the veth pair, the namespace if we created it, and frees the
     // address. A veth that vanished with its namespace (the container exited) is no error.
+    // For a namespace we created, the address is removed inside it and the namespace unmounted;
+    // the kernel then destroys it together with the veth pair in its batched namespace cleanup
+    // (milliseconds later), because deleting a link alone waits ~30 ms for RCU. For attach_pid
+    // the host end is deleted at once (the process's namespace lives on).
     Result<void> detach(const std::string& host_link);
     // Detaches everything, removes TUN routes/address, table and bridge, restores forwarding.
     // Idempotent; errors are logged.

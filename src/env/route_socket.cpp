@@ -152,7 +152,21 @@ void reset(RouteSocket::State& st) {
 
 }  // namespace
 
-Result<int> RouteSocket::ifindex(const std::string& name) {
+namespace {
+
+LinkInfo info_of(rtnl_link* link) {
+    LinkInfo info;
+    info.ifindex = rtnl_link_get_ifindex(link);
+    if (const char* n = rtnl_link_get_name(link)) info.name = n;
+    if (const char* k = rtnl_link_get_type(link)) info.kind = k;
+    info.mtu = rtnl_link_get_mtu(link);
+    info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
+    return info;
+}
+
+}  // namespace
+
+Result<LinkInfo> RouteSocket::link(const std::string& name) {
     reset(*state_);
     rtnl_link* raw = nullptr;
     int err = rtnl_link_get_kernel(state_->sock, 0, name.c_str(), &raw);
@@ -162,7 +176,13 @@ Result<int> RouteSocket::ifindex(const std::string& name) {
             return fail(Errc::not_found, "netlink: Cannot find device \"" + name + "\"");
         return tl::unexpected(r.error());
     }
-    return rtnl_link_get_ifindex(link.get());
+    return info_of(link.get());
+}
+
+Result<int> RouteSocket::ifindex(const std::string& name) {
+    auto info = link(name);
+    if (!info) return tl::unexpected(info.error());
+    return info->ifindex;
 }
 
 Result<std::vector<LinkInfo>> RouteSocket::links() {
@@ -173,12 +193,7 @@ Result<std::vector<LinkInfo>> RouteSocket::links() {
     if (auto r = check(*state_, err, "list links"); !r) return tl::unexpected(r.error());
     std::vector<LinkInfo> out;
     for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* link = reinterpret_cast<rtnl_link*>(o);
-        LinkInfo info;
-        info.ifindex = rtnl_link_get_ifindex(link);
-        if (const char* n = rtnl_link_get_name(link)) info.name = n;
-        if (const char* k = rtnl_link_get_type(link)) info.kind = k;
-        out.push_back(std::move(info));
+        out.push_back(info_of(reinterpret_cast<rtnl_link*>(o)));
     }
     return out;
 }
@@ -236,6 +251,16 @@ Result<void> RouteSocket::set_link(int ifindex, const std::string& name, bool up
     rtnl_link_set_ifindex(orig.get(), ifindex);
     if (up) rtnl_link_set_flags(change.get(), IFF_UP);
     if (mtu) rtnl_link_set_mtu(change.get(), mtu);
+    return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
+}
+
+Result<void> RouteSocket::set_link_down(int ifindex, const std::string& name) {
+    reset(*state_);
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!orig || !change) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_ifindex(orig.get(), ifindex);
+    rtnl_link_unset_flags(change.get(), IFF_UP);
     return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
 }
 

@@ -16,6 +16,8 @@ struct LinkInfo {
     int ifindex = 0;
     std::string name;
     std::string kind;  // "veth", "bridge", "tun", ... ; empty for plain devices
+    unsigned mtu = 0;
+    bool up = false;  // administratively (IFF_UP)
 };
 
 struct VethSpec {
@@ -40,12 +42,15 @@ public:
 
     // not_found when no such link.
     Result<int> ifindex(const std::string& name);
+    Result<LinkInfo> link(const std::string& name);
     Result<std::vector<LinkInfo>> links();
 
     Result<void> add_bridge(const std::string& name, unsigned mtu);
     Result<void> add_veth(const VethSpec& spec);
     // Brings a link up and/or sets its MTU (0: leave it).
     Result<void> set_link(int ifindex, const std::string& name, bool up, unsigned mtu);
+    // Takes a link down.
+    Result<void> set_link_down(int ifindex, const std::string& name);
     // not_found when it does not exist.
     Result<void> delete_link(const std::string& name);
     // Moves a link into the namespace behind netns_fd.

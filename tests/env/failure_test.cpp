@@ -1,8 +1,11 @@
 // Failures: every step of setup and attach undone, and the clear errors of bad requests.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "env/sysctl.hpp"
 #include "env_fixture.hpp"
@@ -154,6 +157,75 @@ TEST_CASE("a bad port mapping is refused and nothing changes") {
         REQUIRE_FALSE(zero);
         CHECK(zero.error().code == Errc::invalid_argument);
         CHECK(a.state() == before);
+        CHECK(net->pool().free_count() == 256 - 4);
+    });
+}
+
+TEST_CASE("a failure at any step of configuring the TUN leaves it as it was") {
+    Agent a("c");
+    REQUIRE(sh("ip -n " + a.host.name() + " tuntap add dev goProxyTun mode tun") == 0);
+    int step = GENERATE(range(0, 7));
+    a.host.run([&] {
+        auto net = NodeNetwork::setup(a.config);
+        REQUIRE(net);
+        std::string before = a.state();
+        std::string link_before = a.ip("-o link show goProxyTun | awk '{print $3, $5}'");
+        net->fail_at_step_for_testing(step);
+        auto r = net->configure_tun("goProxyTun", *Ipv4::parse("172.19.1.254"), 1400);
+        INFO("step " << step);
+        if (step == 6) {  // past the last step
+            REQUIRE(r);
+            return;
+        }
+        REQUIRE_FALSE(r);
+        CHECK(contains(r.error().message, "injected failure"));
+        CHECK(a.state() == before);
+        CHECK(a.ip("-o link show goProxyTun | awk '{print $3, $5}'") == link_before);
+    });
+}
+
+TEST_CASE("a failure at any step of attaching a process leaves nothing behind") {
+    Agent a("r");
+    int step = GENERATE(range(0, 12));
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::execlp("unshare", "unshare", "--net", "sleep", "60", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    REQUIRE(pid > 0);
+    struct Reap {
+        pid_t pid;
+        ~Reap() {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap{pid};
+    std::string mine = sh_out("readlink /proc/self/ns/net");
+    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
+    for (int i = 0; i < 200 && sh_out("readlink " + ns_path) == mine; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto inside = [&] {
+        return sh_out("nsenter --net=" + ns_path + " ip -o link show | awk '{print $2}'") +
+               sh_out("nsenter --net=" + ns_path + " ip -4 -o addr show");
+    };
+    a.host.run([&] {
+        auto net = NodeNetwork::setup(a.config);
+        REQUIRE(net);
+        std::string before = a.state();
+        std::string inside_before = inside();
+        AttachOptions o;
+        o.ports = *parse_port_mappings("8080:80");
+        net->fail_at_step_for_testing(step);
+        auto att = net->attach_pid(pid, o);
+        INFO("step " << step);
+        if (step == 11) {  // past the last step
+            REQUIRE(att);
+            return;
+        }
+        REQUIRE_FALSE(att);
+        CHECK(contains(att.error().message, "injected failure"));
+        CHECK(a.state() == before);
+        CHECK(inside() == inside_before);  // lo may be up now: that is all that stays
         CHECK(net->pool().free_count() == 256 - 4);
     });
 }
