@@ -152,7 +152,8 @@ std::string ip_detach_script(const std::string& prefix, int count) {
     std::ostringstream s;
     s << "set -e\n";
     for (int i = 0; i < count; ++i)
-        s << "ip link del " << prefix << "v" << i << "\nip netns del " << prefix << "n" << i << "\n";
+        s << "ip link del " << prefix << "v" << i << "\nip netns del " << prefix << "n" << i
+          << "\n";
     return s.str();
 }
 
@@ -174,15 +175,12 @@ double run_script(const std::string& host, const std::string& script) {
 Rates run_ip_script(const std::string& host, const std::string& prefix, int count) {
     std::string setup = "ip link add " + prefix + "br type bridge\nip link set " + prefix +
                         "br mtu 1450 up\nip addr add 172.20.0.1/16 dev " + prefix + "br\n";
-    if (run_script(host, setup) < 0)
-        throw std::runtime_error("ip script setup failed");
+    if (run_script(host, setup) < 0) throw std::runtime_error("ip script setup failed");
     Rates r;
     r.attach_s = run_script(host, ip_attach_script(prefix, count));
-    if (r.attach_s < 0)
-        throw std::runtime_error("ip attach script failed");
+    if (r.attach_s < 0) throw std::runtime_error("ip attach script failed");
     r.detach_s = run_script(host, ip_detach_script(prefix, count));
-    if (r.detach_s < 0)
-        throw std::runtime_error("ip detach script failed");
+    if (r.detach_s < 0) throw std::runtime_error("ip detach script failed");
     return r;
 }
 
@@ -192,8 +190,10 @@ int main(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--count" && i + 1 < argc) o.count = std::atoi(argv[++i]);
-        else if (a == "--json" && i + 1 < argc) o.json = argv[++i];
+        if (a == "--count" && i + 1 < argc)
+            o.count = std::atoi(argv[++i]);
+        else if (a == "--json" && i + 1 < argc)
+            o.json = argv[++i];
         else {
             std::cerr << "usage: deploy_rate [--count N] [--json FILE]\n";
             return 2;
@@ -233,12 +233,14 @@ int main(int argc, char** argv) {
     double nm_per_s = n / (nmr.attach_s + nmr.detach_s + nmr.reaped_s);
     double ip_per_s = n / (ipr.attach_s + ipr.detach_s);
     double ratio = nm_per_s / ip_per_s;
-    std::printf("deploy_rate: %d namespaces attached then detached, in simulated host %s\n", o.count,
-                host.name.c_str());
+    std::printf("deploy_rate: %d namespaces attached then detached, in simulated host %s\n",
+                o.count, host.name.c_str());
     std::printf("  netmanager (netlink): %8.1f attach+detach/s  (attach %7.1f/s, detach %7.1f/s)\n",
                 nm_per_s, n / nmr.attach_s, n / nmr.detach_s);
-    std::printf("  (rate counted until the kernel had reaped the last namespace, %.2f s after the last detach)\n",
-                nmr.reaped_s);
+    std::printf(
+        "  (rate counted until the kernel had reaped the last namespace, %.2f s after the last "
+        "detach)\n",
+        nmr.reaped_s);
     std::printf("  ip command script:    %8.1f attach+detach/s  (attach %7.1f/s, detach %7.1f/s)\n",
                 ip_per_s, n / ipr.attach_s, n / ipr.detach_s);
     std::printf("  ratio: %.1fx\n", ratio);

@@ -26,8 +26,8 @@ Result<Ipv4> AddressPool::allocate() {
         return subnet_.host(static_cast<uint32_t>(i));
     }
     lowest_free_ = slots_.size();
-    return fail(Errc::exhausted, "address pool " + subnet_.to_string() +
-                                     " is exhausted: every address is in use");
+    return fail(Errc::exhausted,
+                "address pool " + subnet_.to_string() + " is exhausted: every address is in use");
 }
 
 Result<void> AddressPool::reserve(Ipv4 ip) {

@@ -11,7 +11,7 @@
 namespace nm {
 
 class AddressPool {
-public:
+  public:
     // subnet prefix must be <= 30. The bridge's .1 is reserved here; `reserved` adds more
     // (addresses outside the subnet are ignored).
     explicit AddressPool(Cidr subnet, const std::vector<Ipv4>& reserved = {});
@@ -34,7 +34,7 @@ public:
     const Cidr& subnet() const { return subnet_; }
     Ipv4 gateway() const { return subnet_.host(1); }
 
-private:
+  private:
     enum class Slot : unsigned char { free, taken, reserved };
     Cidr subnet_;
     std::vector<Slot> slots_;  // index = host part of the address

@@ -10,8 +10,8 @@
 
 namespace nm {
 
-#define NM_TRY(expr)                                                                     \
-    do {                                                                                 \
+#define NM_TRY(expr)                                                                    \
+    do {                                                                                \
         if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
     } while (0)
 
@@ -29,21 +29,24 @@ Result<void> check_request(const NodeNetwork::Impl& s, const AttachOptions& o) {
     for (size_t i = 0; i < o.ports.size(); ++i) {
         const PortMapping& p = o.ports[i];
         if (p.host_port == 0 || p.container_port == 0)
-            return fail(Errc::invalid_argument, "port mapping " + to_string(p) + ": ports must be 1..65535");
+            return fail(Errc::invalid_argument,
+                        "port mapping " + to_string(p) + ": ports must be 1..65535");
         if (p.proto == L4Proto::udp && p.host_port == s.config.tunnel_port)
             return fail(Errc::conflict, "port mapping " + to_string(p) + ": UDP port " +
                                             std::to_string(p.host_port) + " is the tunnel's");
         for (size_t j = 0; j < i; ++j)
             if (o.ports[j].host_port == p.host_port && o.ports[j].proto == p.proto)
-                return fail(Errc::invalid_argument, "port mapping " + to_string(p) + ": host port mapped twice");
+                return fail(Errc::invalid_argument,
+                            "port mapping " + to_string(p) + ": host port mapped twice");
         for (const auto& [link, att] : s.attachments)
             for (const PortMapping& q : att.ports)
                 if (q.host_port == p.host_port && q.proto == p.proto)
                     return fail(Errc::conflict, "port mapping " + to_string(p) + ": host port " +
                                                     std::to_string(p.host_port) + "/" +
                                                     std::string(to_string(p.proto)) +
-                                                    " is already mapped to " + att.address.to_string() +
-                                                    ":" + std::to_string(q.container_port));
+                                                    " is already mapped to " +
+                                                    att.address.to_string() + ":" +
+                                                    std::to_string(q.container_port));
     }
     return {};
 }
@@ -145,7 +148,8 @@ std::string NodeNetwork::Impl::next_host_link() {
     return config.prefix + "v" + std::to_string(next_link);  // all taken: the kernel will say so
 }
 
-Result<Attachment> NodeNetwork::attach_new_namespace(const std::string& name, const AttachOptions& options) {
+Result<Attachment> NodeNetwork::attach_new_namespace(const std::string& name,
+                                                     const AttachOptions& options) {
     Impl& s = *impl_;
     if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
     NM_TRY(check_request(s, options));
@@ -207,10 +211,13 @@ Result<void> NodeNetwork::detach(const std::string& host_link) {
     std::optional<Error> first;
     auto note = [&](Result<void> r) {
         if (r || r.error().code == Errc::not_found) return;
-        if (!first) first = r.error();
-        else NM_LOG(warn, "env") << "detach " << host_link << ": " << r.error().message;
+        if (!first)
+            first = r.error();
+        else
+            NM_LOG(warn, "env") << "detach " << host_link << ": " << r.error().message;
     };
-    if (!att.ports.empty() && s.firewall) note(s.firewall->remove_port_mappings(att.address, att.ports));
+    if (!att.ports.empty() && s.firewall)
+        note(s.firewall->remove_port_mappings(att.address, att.ports));
     if (att.netns.empty()) {
         note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
     } else {

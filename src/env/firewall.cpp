@@ -8,7 +8,9 @@ namespace nm {
 namespace {
 
 struct CtxDeleter {
-    void operator()(nft_ctx* c) const { if (c) nft_ctx_free(c); }
+    void operator()(nft_ctx* c) const {
+        if (c) nft_ctx_free(c);
+    }
 };
 using CtxPtr = std::unique_ptr<nft_ctx, CtxDeleter>;
 
@@ -21,7 +23,9 @@ CtxPtr new_ctx() {
     return ctx;
 }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string quoted(const std::string& s) {
+    return "\"" + s + "\"";
+}
 
 // "Error: Could not process rule: File exists\n<command>\n   ^^^" -> one line with the command.
 std::string first_error(const char* text, const std::string& script) {
@@ -73,7 +77,8 @@ Firewall::~Firewall() {
 Result<Firewall> Firewall::create(const FirewallSpec& spec) {
     CtxPtr ctx = new_ctx();
     if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
-    const std::string br = quoted(spec.bridge), tun = quoted(spec.tun), subnet = spec.subnet.to_string();
+    const std::string br = quoted(spec.bridge), tun = quoted(spec.tun),
+                      subnet = spec.subnet.to_string();
     std::ostringstream s;
     // "create" fails when a table of that name exists: it would be another run's.
     s << "create table ip " << spec.table << "\n"
@@ -110,13 +115,16 @@ Result<bool> Firewall::remove_table(const std::string& table) {
     auto listed = run_nft(ctx.get(), "list tables ip");
     if (!listed) return tl::unexpected(listed.error());
     if (listed->find("table ip " + table + "\n") == std::string::npos) return false;
-    if (auto r = run_nft(ctx.get(), "delete table ip " + table); !r) return tl::unexpected(r.error());
+    if (auto r = run_nft(ctx.get(), "delete table ip " + table); !r)
+        return tl::unexpected(r.error());
     return true;
 }
 
 namespace {
 
-std::string map_of(L4Proto proto) { return proto == L4Proto::tcp ? "pm_tcp" : "pm_udp"; }
+std::string map_of(L4Proto proto) {
+    return proto == L4Proto::tcp ? "pm_tcp" : "pm_udp";
+}
 
 }  // namespace
 

@@ -27,7 +27,7 @@ struct FirewallSpec {
 };
 
 class Firewall {
-public:
+  public:
     // Creates the table (failing with Errc::exists if it is there already).
     static Result<Firewall> create(const FirewallSpec& spec);
     // Deletes table `ip <table>` if present; true when it was there.
@@ -46,7 +46,7 @@ public:
 
     const std::string& table() const { return spec_.table; }
 
-private:
+  private:
     Firewall(FirewallSpec spec, nft_ctx* ctx);
     FirewallSpec spec_;
     nft_ctx* ctx_ = nullptr;

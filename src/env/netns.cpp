@@ -29,7 +29,9 @@ Fd::~Fd() {
 
 namespace {
 
-std::string path_of(const std::string& name) { return std::string(netns_run_dir) + "/" + name; }
+std::string path_of(const std::string& name) {
+    return std::string(netns_run_dir) + "/" + name;
+}
 
 Result<void> check_name(const std::string& name) {
     if (name.empty() || name.size() > 200 || name == "." || name == ".." ||
@@ -44,7 +46,8 @@ Result<void> prepare_run_dir() {
     if (::mkdir(netns_run_dir, 0755) != 0 && errno != EEXIST)
         return fail_errno(std::string("mkdir ") + netns_run_dir, errno);
     if (::mount("", netns_run_dir, "none", MS_SHARED | MS_REC, nullptr) == 0) return {};
-    if (errno != EINVAL) return fail_errno(std::string("mount --make-shared ") + netns_run_dir, errno);
+    if (errno != EINVAL)
+        return fail_errno(std::string("mount --make-shared ") + netns_run_dir, errno);
     // Not a mount point yet: bind it onto itself, then share it.
     if (::mount(netns_run_dir, netns_run_dir, "none", MS_BIND | MS_REC, nullptr) != 0)
         return fail_errno(std::string("mount --bind ") + netns_run_dir, errno);
@@ -64,7 +67,8 @@ Result<Fd> open_current_netns() {
 Result<NetnsSwitch> NetnsSwitch::enter(int netns_fd) {
     auto home = open_current_netns();
     if (!home) return tl::unexpected(home.error());
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) return fail_errno("setns into network namespace", errno);
+    if (::setns(netns_fd, CLONE_NEWNET) != 0)
+        return fail_errno("setns into network namespace", errno);
     return NetnsSwitch(std::move(*home));
 }
 
@@ -72,7 +76,8 @@ NetnsSwitch::~NetnsSwitch() {
     if (!home_) return;
     if (::setns(home_.get(), CLONE_NEWNET) != 0) {
         NM_LOG(error, "env") << "cannot return to the thread's network namespace: "
-                             << std::strerror(errno) << "; aborting rather than act on the wrong network";
+                             << std::strerror(errno)
+                             << "; aborting rather than act on the wrong network";
         std::abort();
     }
 }
@@ -88,7 +93,8 @@ Result<Fd> create_named_netns(const std::string& name) {
     int placeholder = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     if (placeholder < 0) {
         if (errno == EEXIST)
-            return fail(Errc::exists, "network namespace \"" + name + "\" already exists (" + path + ")");
+            return fail(Errc::exists,
+                        "network namespace \"" + name + "\" already exists (" + path + ")");
         return fail_errno("create " + path, errno);
     }
     ::close(placeholder);
@@ -112,7 +118,8 @@ Result<Fd> create_named_netns(const std::string& name) {
     int open_err = errno;
     if (::setns(home->get(), CLONE_NEWNET) != 0) {
         NM_LOG(error, "env") << "cannot return to the thread's network namespace: "
-                             << std::strerror(errno) << "; aborting rather than act on the wrong network";
+                             << std::strerror(errno)
+                             << "; aborting rather than act on the wrong network";
         std::abort();
     }
     if (mount_err) {

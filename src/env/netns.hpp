@@ -13,17 +13,21 @@ inline constexpr const char* netns_run_dir = "/run/netns";
 
 // An owned file descriptor (closed on destruction).
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     Fd(Fd&& other) noexcept : fd_(other.release()) {}
     Fd& operator=(Fd&& other) noexcept;
     ~Fd();
     int get() const { return fd_; }
-    int release() { int fd = fd_; fd_ = -1; return fd; }
+    int release() {
+        int fd = fd_;
+        fd_ = -1;
+        return fd;
+    }
     explicit operator bool() const { return fd_ >= 0; }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -42,13 +46,13 @@ std::vector<std::string> list_named_netns();
 // Moves the calling thread into a namespace for its lifetime and back afterwards. A thread
 // that cannot return to its namespace would act on the wrong network: that aborts.
 class NetnsSwitch {
-public:
+  public:
     static Result<NetnsSwitch> enter(int netns_fd);
     NetnsSwitch(NetnsSwitch&& other) noexcept : home_(std::move(other.home_)) {}
     NetnsSwitch& operator=(NetnsSwitch&&) = delete;
     ~NetnsSwitch();
 
-private:
+  private:
     explicit NetnsSwitch(Fd home) : home_(std::move(home)) {}
     Fd home_;
 };

@@ -32,16 +32,21 @@ Result<void> validate(const NodeNetworkConfig& c) {
                     "namespace prefix \"" + c.prefix + "\" must have 1 to 9 characters");
     for (char ch : c.prefix)
         if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_')
-            return fail(Errc::invalid_argument,
-                        "namespace prefix \"" + c.prefix + "\" may hold only letters, digits, '-' and '_'");
+            return fail(
+                Errc::invalid_argument,
+                "namespace prefix \"" + c.prefix + "\" may hold only letters, digits, '-' and '_'");
     if (!valid_ifname(c.bridge))
-        return fail(Errc::invalid_argument, "bridge name \"" + c.bridge + "\" is not a valid interface name");
+        return fail(Errc::invalid_argument,
+                    "bridge name \"" + c.bridge + "\" is not a valid interface name");
     if (!valid_ifname(c.tun_name))
-        return fail(Errc::invalid_argument, "TUN name \"" + c.tun_name + "\" is not a valid interface name");
+        return fail(Errc::invalid_argument,
+                    "TUN name \"" + c.tun_name + "\" is not a valid interface name");
     if (!c.uplink.empty() && !valid_ifname(c.uplink))
-        return fail(Errc::invalid_argument, "uplink \"" + c.uplink + "\" is not a valid interface name");
+        return fail(Errc::invalid_argument,
+                    "uplink \"" + c.uplink + "\" is not a valid interface name");
     if (c.subnet.prefix < 8 || c.subnet.prefix > 30)
-        return fail(Errc::invalid_argument, "node subnet " + c.subnet.to_string() + " must be /8 to /30");
+        return fail(Errc::invalid_argument,
+                    "node subnet " + c.subnet.to_string() + " must be /8 to /30");
     if (c.mtu < 576 || c.mtu > 65535)
         return fail(Errc::invalid_argument, "MTU " + std::to_string(c.mtu) + " must be 576..65535");
     return {};
@@ -79,10 +84,12 @@ NodeNetwork& NodeNetwork::operator=(NodeNetwork&& other) noexcept {
     return *this;
 }
 
-NodeNetwork::~NodeNetwork() { teardown(); }
+NodeNetwork::~NodeNetwork() {
+    teardown();
+}
 
-#define NM_TRY(expr)                                                   \
-    do {                                                               \
+#define NM_TRY(expr)                                                                    \
+    do {                                                                                \
         if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
     } while (0)
 
@@ -122,16 +129,16 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     NM_TRY(write_sysctl(rp_filter_key(br), "0"));
 
     NM_TRY(s.step("nftables table"));
-    auto fw = Firewall::create({table_name_for(config.prefix), br, config.tun_name, config.uplink,
-                                config.subnet});
+    auto fw = Firewall::create(
+        {table_name_for(config.prefix), br, config.tun_name, config.uplink, config.subnet});
     if (!fw) return tl::unexpected(fw.error());
     s.firewall.emplace(std::move(*fw));
 
     undo.commit();
-    NM_LOG(info, "env") << "node network up: bridge " << br << " " << config.subnet.host(1).to_string()
-                        << "/" << int(config.subnet.prefix) << " mtu " << config.mtu << ", table ip "
-                        << s.firewall->table() << (config.uplink.empty() ? "" : ", masquerade via ")
-                        << config.uplink;
+    NM_LOG(info, "env") << "node network up: bridge " << br << " "
+                        << config.subnet.host(1).to_string() << "/" << int(config.subnet.prefix)
+                        << " mtu " << config.mtu << ", table ip " << s.firewall->table()
+                        << (config.uplink.empty() ? "" : ", masquerade via ") << config.uplink;
     return NodeNetwork(std::move(impl));
 }
 
@@ -147,14 +154,16 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
     Impl& s = *impl_;
     if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
     if (!valid_ifname(name))
-        return fail(Errc::invalid_argument, "TUN name \"" + name + "\" is not a valid interface name");
+        return fail(Errc::invalid_argument,
+                    "TUN name \"" + name + "\" is not a valid interface name");
     if (ip == s.pool.gateway() || s.pool.taken(ip))
         return fail(Errc::conflict, "TUN address " + ip.to_string() +
                                         " is already used by the bridge or a namespace");
     NM_TRY(s.step("find TUN"));
     auto before = s.host.link(name);
     if (!before)
-        return fail(Errc::not_found, before.error().message + ": the tunnel must create the TUN device first");
+        return fail(Errc::not_found,
+                    before.error().message + ": the tunnel must create the TUN device first");
     s.remove_tun_config();  // a repeated call replaces the earlier configuration
 
     UndoStack undo;
@@ -182,8 +191,8 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
     if (s.pool.subnet().contains(ip)) NM_TRY(s.pool.reserve_permanently(ip));
     undo.commit();
     s.tun = tun;
-    NM_LOG(info, "env") << "TUN " << name << " " << ip.to_string() << "/32 mtu " << mtu << ", routes "
-                        << s.config.service_network.to_string() << " and "
+    NM_LOG(info, "env") << "TUN " << name << " " << ip.to_string() << "/32 mtu " << mtu
+                        << ", routes " << s.config.service_network.to_string() << " and "
                         << s.config.container_network.to_string() << " to it";
     return {};
 }
@@ -214,10 +223,18 @@ void NodeNetwork::teardown() {
                         << table_name_for(s.config.prefix) << ")";
 }
 
-const NodeNetworkConfig& NodeNetwork::config() const { return impl_->config; }
-const AddressPool& NodeNetwork::pool() const { return impl_->pool; }
-std::string NodeNetwork::table_name() const { return table_name_for(impl_->config.prefix); }
-void NodeNetwork::fail_at_step_for_testing(int n) { impl_->fail_at = n; }
+const NodeNetworkConfig& NodeNetwork::config() const {
+    return impl_->config;
+}
+const AddressPool& NodeNetwork::pool() const {
+    return impl_->pool;
+}
+std::string NodeNetwork::table_name() const {
+    return table_name_for(impl_->config.prefix);
+}
+void NodeNetwork::fail_at_step_for_testing(int n) {
+    impl_->fail_at = n;
+}
 
 std::vector<Attachment> NodeNetwork::attachments() const {
     std::vector<Attachment> out;

@@ -6,8 +6,9 @@
 // Threading and namespaces: every call works on the network namespace of the calling thread
 // (the node's, or a simulated host's), so call setup() and all later methods (and destroy the
 // object) on threads in that same namespace (the lead: shard 0). Creating a namespace
-// unshare()s the calling thread for a few microseconds and returns it to its own namespace. Calls are synchronous; netlink answers in
-// microseconds. A NodeNetwork is move-only; its destructor runs teardown().
+// unshare()s the calling thread for a few microseconds and returns it to its own namespace. Calls
+// are synchronous; netlink answers in microseconds. A NodeNetwork is move-only; its destructor runs
+// teardown().
 //
 // Names: everything the agent creates carries `prefix`:
 //   namespaces   /run/netns/<prefix><name>   (iproute2-compatible: `ip netns exec` works)
@@ -41,10 +42,10 @@ struct NodeNetworkConfig {
     Cidr container_network{Ipv4{0xac100000}, 12};
     Cidr service_network{Ipv4{0xac1e0000}, 16};
     std::string tun_name = "goProxyTun";  // named in the forwarding rules before it exists
-    Ipv4 tun_ip{0xac1301fe};               // kept out of the address pool
-    unsigned mtu = 1450;                   // bridge, veths (both ends)
-    std::string uplink;                    // non-empty: masquerade the subnet leaving through it
-    uint16_t tunnel_port = 50103;          // no UDP port mapping may take it
+    Ipv4 tun_ip{0xac1301fe};              // kept out of the address pool
+    unsigned mtu = 1450;                  // bridge, veths (both ends)
+    std::string uplink;                   // non-empty: masquerade the subnet leaving through it
+    uint16_t tunnel_port = 50103;         // no UDP port mapping may take it
     // A default route via the bridge inside each namespace, so replies to port-mapped and
     // masqueraded traffic find their way. An existing default route is left alone.
     bool namespace_default_route = true;
@@ -56,8 +57,8 @@ struct NodeNetworkConfig {
 };
 
 struct AttachOptions {
-    std::optional<Ipv4> address;     // a specific address in the subnet; default: the pool's next
-    std::vector<PortMapping> ports;  // DNAT host port -> namespace, masquerade outbound
+    std::optional<Ipv4> address;      // a specific address in the subnet; default: the pool's next
+    std::vector<PortMapping> ports;   // DNAT host port -> namespace, masquerade outbound
     std::string inner_link = "eth0";  // the veth end's name inside the namespace
 };
 
@@ -72,7 +73,7 @@ struct Attachment {
 };
 
 class NodeNetwork {
-public:
+  public:
     // Removes leftovers, then builds the bridge (<subnet>.1/prefix, MTU, up), turns IPv4
     // forwarding on (restored by teardown), rp_filter off on the bridge, and the nft table.
     static Result<NodeNetwork> setup(const NodeNetworkConfig& config);
@@ -89,7 +90,8 @@ public:
     // Creates /run/netns/<prefix><name> and attaches it: veth pair (host end on the bridge, the
     // peer created inside the namespace), address/prefix, lo up, routes for the container and
     // service networks (and default) via the bridge address, MTU both ends, port mappings.
-    Result<Attachment> attach_new_namespace(const std::string& name, const AttachOptions& options = {});
+    Result<Attachment> attach_new_namespace(const std::string& name,
+                                            const AttachOptions& options = {});
     // Attaches the network namespace of a running process (/proc/<pid>/ns/net) the same way.
     Result<Attachment> attach_pid(int pid, const AttachOptions& options = {});
     // Removes the port mappings, the veth pair, the namespace if we created it, and frees the
@@ -118,7 +120,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit NodeNetwork(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

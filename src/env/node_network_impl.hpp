@@ -34,7 +34,9 @@ struct NodeNetwork::Impl {
     bool torn_down = false;
 
     Impl(NodeNetworkConfig cfg, RouteSocket sock)
-        : config(std::move(cfg)), host(std::move(sock)), pool(config.subnet, {config.tun_ip}),
+        : config(std::move(cfg)),
+          host(std::move(sock)),
+          pool(config.subnet, {config.tun_ip}),
           fail_at(config.fail_at_step) {}
 
     // Every step passes here first, so a test can make any one of them fail.

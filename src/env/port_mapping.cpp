@@ -24,17 +24,20 @@ bool parse_port(std::string_view text, uint16_t& out) {
 
 Result<PortMapping> parse_item(std::string_view item) {
     auto bad = [&](std::string_view why) {
-        return fail(Errc::invalid_argument,
-                    "port mapping \"" + std::string(item) + "\": " + std::string(why) +
-                        " (expected host:container[/tcp|/udp])");
+        return fail(Errc::invalid_argument, "port mapping \"" + std::string(item) +
+                                                "\": " + std::string(why) +
+                                                " (expected host:container[/tcp|/udp])");
     };
     PortMapping m;
     std::string_view ports = item;
     if (auto slash = item.find('/'); slash != std::string_view::npos) {
         std::string_view proto = item.substr(slash + 1);
-        if (proto == "tcp") m.proto = L4Proto::tcp;
-        else if (proto == "udp") m.proto = L4Proto::udp;
-        else return bad("protocol must be tcp or udp");
+        if (proto == "tcp")
+            m.proto = L4Proto::tcp;
+        else if (proto == "udp")
+            m.proto = L4Proto::udp;
+        else
+            return bad("protocol must be tcp or udp");
         ports = item.substr(0, slash);
     }
     auto colon = ports.find(':');
@@ -47,7 +50,9 @@ Result<PortMapping> parse_item(std::string_view item) {
 
 }  // namespace
 
-std::string_view to_string(L4Proto proto) { return proto == L4Proto::tcp ? "tcp" : "udp"; }
+std::string_view to_string(L4Proto proto) {
+    return proto == L4Proto::tcp ? "tcp" : "udp";
+}
 
 std::string to_string(const PortMapping& m) {
     return std::to_string(m.host_port) + ":" + std::to_string(m.container_port) + "/" +
@@ -72,10 +77,10 @@ Result<std::vector<PortMapping>> parse_port_mappings(std::string_view text) {
         auto m = parse_item(item);
         if (!m) return tl::unexpected(m.error());
         if (!host_ports.emplace(m->proto, m->host_port).second)
-            return fail(Errc::invalid_argument, "port mappings \"" + std::string(text) +
-                                                    "\": host port " + std::to_string(m->host_port) +
-                                                    "/" + std::string(to_string(m->proto)) +
-                                                    " mapped twice");
+            return fail(Errc::invalid_argument,
+                        "port mappings \"" + std::string(text) + "\": host port " +
+                            std::to_string(m->host_port) + "/" + std::string(to_string(m->proto)) +
+                            " mapped twice");
         out.push_back(*m);
     }
     return out;

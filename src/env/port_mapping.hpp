@@ -1,5 +1,6 @@
 #pragma once
-// Port mappings of a deployed instance: "host:container[/tcp|/udp];..." (protocol.md, /container/deploy).
+// Port mappings of a deployed instance: "host:container[/tcp|/udp];..." (protocol.md,
+// /container/deploy).
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -26,9 +26,9 @@
 #define SOL_NETLINK 270
 #endif
 
-#define NM_RETURN_IF_ERROR(expr)                                                   \
-    do {                                                                           \
-        if (auto nm_r = (expr); !nm_r) return tl::unexpected(nm_r.error());       \
+#define NM_RETURN_IF_ERROR(expr)                                            \
+    do {                                                                    \
+        if (auto nm_r = (expr); !nm_r) return tl::unexpected(nm_r.error()); \
     } while (0)
 
 namespace nm {
@@ -48,7 +48,9 @@ namespace {
 
 template <class T, void (*Free)(T*)>
 struct Deleter {
-    void operator()(T* p) const { if (p) Free(p); }
+    void operator()(T* p) const {
+        if (p) Free(p);
+    }
 };
 using LinkPtr = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
 using AddrPtr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
@@ -88,14 +90,18 @@ NlAddrPtr make_addr(Ipv4 ip, uint8_t prefix) {
 
 Errc errc_for(int err) {
     switch (err) {
-        case EEXIST: return Errc::exists;
+        case EEXIST:
+            return Errc::exists;
         case ENODEV:
         case ENOENT:
         case ESRCH:
-        case EADDRNOTAVAIL: return Errc::not_found;
+        case EADDRNOTAVAIL:
+            return Errc::not_found;
         case EINVAL:
-        case ERANGE: return Errc::invalid_argument;
-        default: return Errc::system;
+        case ERANGE:
+            return Errc::invalid_argument;
+        default:
+            return Errc::system;
     }
 }
 
@@ -214,11 +220,13 @@ Result<void> RouteSocket::add_bridge(const std::string& name, unsigned mtu) {
     if (!lladdr) return fail(Errc::system, "netlink: out of memory");
     rtnl_link_set_addr(link.get(), lladdr.get());
     rtnl_link_set_flags(link.get(), IFF_UP);
-    NM_RETURN_IF_ERROR(check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name));
+    NM_RETURN_IF_ERROR(
+        check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name));
     if (!mtu) return {};
     // Set apart from creation, so the bridge keeps it as chosen rather than following its ports.
     auto index = ifindex(name);
-    auto set = index ? set_link(*index, name, false, mtu) : Result<void>(tl::unexpected(index.error()));
+    auto set =
+        index ? set_link(*index, name, false, mtu) : Result<void>(tl::unexpected(index.error()));
     if (!set) (void)delete_link(name);  // all or nothing
     return set;
 }
@@ -303,7 +311,8 @@ Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {
 
 }  // namespace
 
-Result<void> RouteSocket::add_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix) {
+Result<void> RouteSocket::add_address(int ifindex, const std::string& link, Ipv4 ip,
+                                      uint8_t prefix) {
     reset(*state_);
     auto addr = make_rtnl_addr(ifindex, ip, prefix);
     if (!addr) return tl::unexpected(addr.error());
@@ -354,19 +363,22 @@ std::string route_text(Cidr dst, std::optional<Ipv4> gateway) {
 
 }  // namespace
 
-Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway, bool replace) {
+Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
+                                    bool replace) {
     reset(*state_);
     auto route = make_route(dst, ifindex, gateway);
     if (!route) return tl::unexpected(route.error());
     int flags = replace ? NLM_F_REPLACE : NLM_F_EXCL;
-    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags), route_text(dst, gateway));
+    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags),
+                 route_text(dst, gateway));
 }
 
 Result<void> RouteSocket::delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
     reset(*state_);
     auto route = make_route(dst, ifindex, gateway);
     if (!route) return tl::unexpected(route.error());
-    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0), route_text(dst, gateway));
+    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0),
+                 route_text(dst, gateway));
 }
 
 }  // namespace nm

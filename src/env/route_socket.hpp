@@ -21,16 +21,16 @@ struct LinkInfo {
 };
 
 struct VethSpec {
-    std::string name;         // this end, in the socket's namespace
-    std::string peer_name;    // the other end
-    int peer_netns_fd = -1;   // create the peer directly in this namespace; -1: here
-    int master_ifindex = 0;   // enslave this end (to the bridge); 0: none
-    unsigned mtu = 0;         // both ends; 0: kernel default
-    bool up = true;           // this end; bring the peer up afterwards, in its namespace
+    std::string name;        // this end, in the socket's namespace
+    std::string peer_name;   // the other end
+    int peer_netns_fd = -1;  // create the peer directly in this namespace; -1: here
+    int master_ifindex = 0;  // enslave this end (to the bridge); 0: none
+    unsigned mtu = 0;        // both ends; 0: kernel default
+    bool up = true;          // this end; bring the peer up afterwards, in its namespace
 };
 
 class RouteSocket {
-public:
+  public:
     // Opens a socket in the calling thread's current network namespace.
     static Result<RouteSocket> open();
     // Opens a socket in the namespace behind `netns_fd` (the thread returns to its own).
@@ -61,12 +61,13 @@ public:
 
     // A route in the main table: `dst` to `ifindex` directly, or via `gateway`.
     // replace: overwrite an existing route to dst instead of failing with "File exists".
-    Result<void> add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway, bool replace = false);
+    Result<void> add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
+                           bool replace = false);
     Result<void> delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway);
 
     struct State;
 
-private:
+  private:
     explicit RouteSocket(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };

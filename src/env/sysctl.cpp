@@ -11,22 +11,28 @@ namespace {
 // "net.ipv4.conf.<if>.rp_filter" -> "/proc/sys/net/ipv4/conf/<if>/rp_filter"; an interface name
 // may contain dots, so the conf/neigh forms are split around it.
 std::string path_of(const std::string& key) {
-    for (std::string head : {"net.ipv4.conf.", "net.ipv6.conf.", "net.ipv4.neigh.", "net.ipv6.neigh."}) {
+    for (std::string head :
+         {"net.ipv4.conf.", "net.ipv6.conf.", "net.ipv4.neigh.", "net.ipv6.neigh."}) {
         if (key.rfind(head, 0) != 0) continue;
         auto last = key.rfind('.');
         if (last <= head.size()) break;
         std::string dir = head;
-        for (char& c : dir) if (c == '.') c = '/';
-        return "/proc/sys/" + dir + key.substr(head.size(), last - head.size()) + "/" + key.substr(last + 1);
+        for (char& c : dir)
+            if (c == '.') c = '/';
+        return "/proc/sys/" + dir + key.substr(head.size(), last - head.size()) + "/" +
+               key.substr(last + 1);
     }
     std::string path = key;
-    for (char& c : path) if (c == '.') c = '/';
+    for (char& c : path)
+        if (c == '.') c = '/';
     return "/proc/sys/" + path;
 }
 
 }  // namespace
 
-std::string rp_filter_key(const std::string& ifname) { return "net.ipv4.conf." + ifname + ".rp_filter"; }
+std::string rp_filter_key(const std::string& ifname) {
+    return "net.ipv4.conf." + ifname + ".rp_filter";
+}
 
 Result<std::string> read_sysctl(const std::string& key) {
     std::string path = path_of(key);

@@ -8,7 +8,7 @@
 namespace nm {
 
 class UndoStack {
-public:
+  public:
     UndoStack() = default;
     UndoStack(const UndoStack&) = delete;
     UndoStack& operator=(const UndoStack&) = delete;
@@ -19,7 +19,7 @@ public:
     // The operation is complete: keep everything.
     void commit() { steps_.clear(); }
 
-private:
+  private:
     std::vector<std::function<void()>> steps_;
 };
 

@@ -2,16 +2,15 @@
 // A simulated host plus the NodeNetworkConfig of an agent running in it, with names unique to
 // this test process: host "h<tag><pid>", agent prefix "a<tag><pid>".
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
-#include <thread>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "env/netns.hpp"
 #include "env/node_network.hpp"
 #include "sim_host.hpp"
-
-#include <catch2/catch.hpp>
 
 // A failed Result prints its error in assertion output.
 namespace Catch {
@@ -37,7 +36,9 @@ struct Agent {
     }
 
     // `ip -n <host> ...` output.
-    std::string ip(const std::string& args) const { return sh_out("ip -n " + host.name() + " " + args); }
+    std::string ip(const std::string& args) const {
+        return sh_out("ip -n " + host.name() + " " + args);
+    }
     // `ip -n <ns> ...` output.
     static std::string ip_in(const std::string& ns, const std::string& args) {
         return sh_out("ip -n " + ns + " " + args + " 2>&1");
@@ -57,7 +58,8 @@ struct Agent {
     std::string state() const {
         std::ostringstream s;
         // Names, masters, MTUs and addresses; not carrier flags, which follow the ports.
-        s << ip("-o link show | awk '{m=\"\"; for (i = 1; i < NF; i++) if ($i == \"master\") m = $(i+1); "
+        s << ip("-o link show | awk '{m=\"\"; for (i = 1; i < NF; i++) if ($i == \"master\") m = "
+                "$(i+1); "
                 "print $2, $5, m}'")
           << ip("-4 -o addr show | awk '{print $2, $4}'") << ip("route show | sed 's/ linkdown//'")
           << nft("list ruleset");

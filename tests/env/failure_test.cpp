@@ -79,7 +79,8 @@ TEST_CASE("an existing link name fails with the kernel's reason and nothing chan
     a.host.run([&] {
         auto net = NodeNetwork::setup(a.config);
         REQUIRE(net);
-        REQUIRE(sh("ip link add " + a.prefix + "v0 type bridge") == 0);  // in the host: we run there
+        REQUIRE(sh("ip link add " + a.prefix + "v0 type bridge") ==
+                0);  // in the host: we run there
         std::string before = a.state();
         auto att = net->attach_new_namespace("web");
         REQUIRE_FALSE(att);

@@ -7,7 +7,8 @@
 using namespace nm;
 using namespace nm::test;
 
-TEST_CASE("node setup builds the bridge, forwarding and the agent's table, and teardown removes them") {
+TEST_CASE(
+    "node setup builds the bridge, forwarding and the agent's table, and teardown removes them") {
     Agent a("s");
     a.config.uplink = "up0";
     std::string root_forward = sh_out("cat /proc/sys/net/ipv4/ip_forward");
@@ -57,7 +58,8 @@ TEST_CASE("configure_tun addresses the TUN and routes the service and container 
         CHECK(contains(routes, "172.16.0.0/12 dev goProxyTun"));
         CHECK(contains(routes, "172.19.1.0/24 dev goProxyBridge"));
         CHECK(*read_sysctl(rp_filter_key("goProxyTun")) == "0");
-        // The local subnet stays on the bridge, everything else of the container network on the TUN.
+        // The local subnet stays on the bridge, everything else of the container network on the
+        // TUN.
         CHECK(contains(a.ip("route get 172.19.1.7"), "dev goProxyBridge"));
         CHECK(contains(a.ip("route get 172.19.2.7"), "dev goProxyTun"));
         CHECK(contains(a.ip("route get 172.30.0.4"), "dev goProxyTun"));

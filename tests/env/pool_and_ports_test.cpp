@@ -7,7 +7,9 @@
 using namespace nm;
 
 namespace {
-Ipv4 ip(const char* text) { return *Ipv4::parse(text); }
+Ipv4 ip(const char* text) {
+    return *Ipv4::parse(text);
+}
 }  // namespace
 
 TEST_CASE("port mappings parse host:container with an optional protocol") {
@@ -24,9 +26,9 @@ TEST_CASE("port mappings parse host:container with an optional protocol") {
 }
 
 TEST_CASE("bad port mappings are rejected with the offending item quoted") {
-    auto text = GENERATE(as<std::string>{}, "8080", "8080:", ":80", "0:80", "8080:70000", "80:80/sctp",
-                         "a:b", "80:80/", "80:80;;81:81", ";80:80", "80:80;80:81", "80:80/tcp;80:90/tcp",
-                         "-1:80", "80 :80x");
+    auto text = GENERATE(as<std::string>{}, "8080", "8080:", ":80", "0:80", "8080:70000",
+                         "80:80/sctp", "a:b", "80:80/", "80:80;;81:81", ";80:80", "80:80;80:81",
+                         "80:80/tcp;80:90/tcp", "-1:80", "80 :80x");
     auto m = parse_port_mappings(text);
     INFO(text);
     REQUIRE_FALSE(m);

@@ -16,7 +16,9 @@
 
 namespace nm::test {
 
-std::string unique_prefix(const std::string& tag) { return tag + std::to_string(::getpid() % 1000000); }
+std::string unique_prefix(const std::string& tag) {
+    return tag + std::to_string(::getpid() % 1000000);
+}
 
 int sh(const std::string& command) {
     int status = std::system(command.c_str());
@@ -44,7 +46,8 @@ int open_ns(const std::string& ns) {
 }  // namespace
 
 SimHost::SimHost(std::string name) : name_(std::move(name)) {
-    if (sh("ip netns add " + name_) != 0) throw std::runtime_error("ip netns add " + name_ + " failed");
+    if (sh("ip netns add " + name_) != 0)
+        throw std::runtime_error("ip netns add " + name_ + " failed");
     sh("ip -n " + name_ + " link set lo up");
     worker_ = std::thread([this] { loop(); });
     std::unique_lock lock(mutex_);
@@ -81,8 +84,10 @@ void SimHost::loop() {
     if (fd >= 0) ::close(fd);
     {
         std::lock_guard lock(mutex_);
-        if (ok) entered_ = true;
-        else enter_error_ = "cannot enter " + name_ + ": " + std::strerror(errno);
+        if (ok)
+            entered_ = true;
+        else
+            enter_error_ = "cannot enter " + name_ + ": " + std::strerror(errno);
     }
     cv_.notify_all();
     if (!ok) return;
@@ -104,7 +109,8 @@ void run_in_netns(const std::string& ns, const std::function<void()>& fn) {
     std::thread t([&] {
         try {
             int fd = open_ns(ns);
-            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) throw std::runtime_error("cannot enter " + ns);
+            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0)
+                throw std::runtime_error("cannot enter " + ns);
             ::close(fd);
             fn();
         } catch (...) {
@@ -148,7 +154,8 @@ bool ping(const std::string& ns, const std::string& dst) {
                 char buf[1500];
                 sockaddr_in from{};
                 socklen_t flen = sizeof from;
-                ssize_t n = ::recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+                ssize_t n =
+                    ::recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
                 if (n < 28 || from.sin_addr.s_addr != to.sin_addr.s_addr) continue;
                 size_t ihl = (buf[0] & 0x0f) * 4u;
                 auto* reply = reinterpret_cast<icmphdr*>(buf + ihl);

@@ -25,9 +25,9 @@ int sh(const std::string& command);
 std::string sh_out(const std::string& command);
 
 class SimHost {
-public:
+  public:
     explicit SimHost(std::string name);  // `ip netns add name`; throws on failure
-    ~SimHost();                           // stops the worker, `ip netns del name`
+    ~SimHost();                          // stops the worker, `ip netns del name`
     SimHost(const SimHost&) = delete;
     SimHost& operator=(const SimHost&) = delete;
 
@@ -43,7 +43,7 @@ public:
         return future.get();
     }
 
-private:
+  private:
     void post(std::function<void()> job);
     void loop();
 
