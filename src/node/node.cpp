@@ -159,6 +159,10 @@ Result<void> Node::build(Cidr subnet) {
                                                          resolver, options));
         peers.push_back(forwarders.back().get());
     }
+    // Tunnel datagrams go straight to the shard that owns their flow; if the kernel refuses
+    // the program, the shards hand them over instead.
+    if (auto r = forwarders.front()->steer_to_owners(shards_.count()); !r)
+        NM_LOG(warn, subsystem) << r.error().message << "; shards hand datagrams to each other";
     // The forwarders live as long as the node, which outlives the shard threads.
     for (Forwarder* f : peers) {
         f->set_peers(peers);
@@ -516,9 +520,12 @@ awaitable<Result<std::string>> Node::metrics() {
     m.sample("netmanager_drops_total", sum([](auto& s) { return s.udp.receive_truncated; }),
              "reason=\"udp_truncated\"");
 
-    m.single("netmanager_handoffs_total", "counter",
-             "Packets handed to the shard that owns their flow.",
-             sum([](auto& s) { return s.forwarder.handed_off; }));
+    m.family("netmanager_handoffs_total", "counter",
+             "Packets handed to the shard that owns their flow, by where they came from.");
+    m.sample("netmanager_handoffs_total", sum([](auto& s) { return s.forwarder.handed_off_tun; }),
+             "from=\"tun\"");
+    m.sample("netmanager_handoffs_total", sum([](auto& s) { return s.forwarder.handed_off_wire; }),
+             "from=\"wire\"");
     m.single("netmanager_new_flows_total", "counter", "Conversions created.",
              sum([](auto& s) { return s.path.outgoing_new_flows; }));
     m.single("netmanager_merged_units_total", "counter",

@@ -6,23 +6,14 @@ namespace nm {
 
 namespace {
 __extension__ typedef unsigned __int128 u128;  // GCC/Clang builtin; __extension__ quiets -pedantic
-
-// A 64-bit mixer (the murmur3 finalizer): cheap, and every input bit reaches every output bit.
-inline uint64_t mix(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 }  // namespace
 
 size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
     // Two 64-bit halves folded by one 64x64->128 multiply (the "mulx" mix Boost uses itself):
     // cheap on the per-packet path, and every input bit reaches the high and low output bits.
     const uint64_t a = uint64_t{k.source.value} << 32 | k.destination.value;
-    const uint64_t b = uint64_t{k.source_port} << 24 | uint64_t{k.destination_port} << 8 | k.protocol;
+    const uint64_t b =
+        uint64_t{k.source_port} << 24 | uint64_t{k.destination_port} << 8 | k.protocol;
     const u128 r = static_cast<u128>(a ^ std::rotl(b, 40)) * 0x9e3779b97f4a7c15ULL;
     const uint64_t h = static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
     const u128 r2 = static_cast<u128>(h ^ b) * 0xc4ceb9fe1a85ec53ULL;
@@ -32,9 +23,7 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
 unsigned owner_shard(uint8_t protocol, Ipv4 local, uint16_t local_port, uint16_t remote_port,
                      unsigned shards) {
     if (shards <= 1) return 0;
-    const uint64_t h = mix(uint64_t{local.value} << 32 | uint64_t{local_port} << 16 | remote_port) ^
-                       mix(protocol);
-    return static_cast<unsigned>(h % shards);
+    return owner_hash(protocol, local, local_port, remote_port) % shards;
 }
 
 ConversionCache::ConversionCache(CacheLimits limits, Clock::time_point origin)
@@ -51,10 +40,18 @@ bool ConversionCache::expired(const Flow& f) const {
     const uint32_t idle = now_ms_ - f.last_used_ms;
     std::chrono::milliseconds limit;
     switch (f.key.protocol) {
-        case ipproto::tcp: limit = f.closing ? limits_.tcp_closing : limits_.tcp_idle; break;
-        case ipproto::udp: limit = limits_.udp_idle; break;
-        case ipproto::icmp: limit = limits_.icmp_idle; break;
-        default: limit = limits_.other_idle; break;
+        case ipproto::tcp:
+            limit = f.closing ? limits_.tcp_closing : limits_.tcp_idle;
+            break;
+        case ipproto::udp:
+            limit = limits_.udp_idle;
+            break;
+        case ipproto::icmp:
+            limit = limits_.icmp_idle;
+            break;
+        default:
+            limit = limits_.other_idle;
+            break;
     }
     return idle > static_cast<uint64_t>(limit.count());
 }

@@ -38,6 +38,15 @@ struct FlowKeyHash {
 // translation changes the addresses, so the hash covers only what both directions share: the
 // protocol, the local namespace's address and port, and the remote port. An outgoing packet's
 // local side is its source; an incoming (tunnel) packet's local side is its destination.
+// 32-bit arithmetic only, so that the tunnel sockets' classic BPF program (UdpTunnel::
+// steer_to_owners) computes the same shard for a datagram's inner packet in the kernel.
+inline constexpr uint32_t kOwnerMultiplier = 0x9e3779b1u;
+inline uint32_t owner_hash(uint8_t protocol, Ipv4 local, uint16_t local_port,
+                           uint16_t remote_port) {
+    uint32_t h = local.value ^ (uint32_t{local_port} << 16 | remote_port) ^ protocol;
+    h ^= h >> 16;
+    return (h * kOwnerMultiplier) >> 16;
+}
 unsigned owner_shard(uint8_t protocol, Ipv4 local, uint16_t local_port, uint16_t remote_port,
                      unsigned shards);
 inline unsigned owner_shard_outgoing(const PacketView& p, unsigned shards) {
@@ -55,7 +64,7 @@ struct Conversion {
     Ipv4 reply_source;     // the chosen instance's InstanceNumber ServiceIP: replies come from it
     Ipv4 node_ip;          // where the chosen instance lives
     uint16_t node_port = 0;
-    bool local = false;    // the chosen instance is on this node
+    bool local = false;  // the chosen instance is on this node
 };
 
 struct Flow {
@@ -76,13 +85,13 @@ struct CacheLimits {
 };
 
 struct CacheCounters {
-    uint64_t hits = 0, misses = 0;      // outgoing lookups
+    uint64_t hits = 0, misses = 0;  // outgoing lookups
     uint64_t reverse_hits = 0, reverse_misses = 0;
     uint64_t inserts = 0, evictions = 0, expirations = 0;
 };
 
 class ConversionCache {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     explicit ConversionCache(CacheLimits limits = {}, Clock::time_point origin = Clock::now());
 
@@ -111,7 +120,7 @@ public:
     const CacheCounters& counters() const { return counters_; }
     const CacheLimits& limits() const { return limits_; }
 
-private:
+  private:
     bool expired(const Flow& flow) const;
     void erase_slot(uint32_t slot);
     uint32_t evict_one();

@@ -44,6 +44,12 @@ void Forwarder::start(Shards& shards) {
 }
 
 void Forwarder::stop() {
+    const auto& c = counters_;
+    NM_LOG(info, subsystem) << "shard " << shard_ << " stops: " << c.tun_packets
+                            << " packets read from the TUN, " << c.received_packets
+                            << " from the wire, " << tun_.counters().write_packets
+                            << " written to the TUN; handed to other shards: " << c.handed_off_tun
+                            << " from the TUN, " << c.handed_off_wire << " from the wire";
     stopped_ = true;
     tun_.close();
     udp_.close();
@@ -239,7 +245,8 @@ void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> da
 
 void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
     if (handoff.items.empty()) return;
-    counters_.handed_off += handoff.items.size();
+    (handoff.kind == Handoff::Kind::incoming ? counters_.handed_off_wire
+                                             : counters_.handed_off_tun) += handoff.items.size();
     auto peer = peers_[owner];
     asio::post(shards_->context(owner),
                [peer, h = std::move(handoff)]() mutable { peer->accept(std::move(h)); });

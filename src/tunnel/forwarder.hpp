@@ -23,9 +23,9 @@
 namespace nm {
 
 struct ForwarderOptions {
-    unsigned mtu = 1450;          // largest inner packet put on the wire
-    size_t batch = 32;            // packets per TUN read / buffers per UDP receive
-    size_t park_limit = 256;      // packets waiting for one table query; more are dropped
+    unsigned mtu = 1450;              // largest inner packet put on the wire
+    size_t batch = 32;                // packets per TUN read / buffers per UDP receive
+    size_t park_limit = 256;          // packets waiting for one table query; more are dropped
     size_t handoff_limit = 64 << 20;  // bytes queued for this shard by others; more are dropped
 };
 
@@ -34,7 +34,9 @@ struct ForwarderCounters {
     uint64_t sent_packets = 0, sent_bytes = 0;          // inner packets put on the wire
     uint64_t received_packets = 0, received_bytes = 0;  // inner packets from the wire
     uint64_t local_delivered = 0;  // written back into the TUN for a local instance
-    uint64_t handed_off = 0, handoffs_received = 0;
+    // Packets handed to their owner shard: read from the TUN (or delivered locally) on another
+    // queue's shard, or received from the wire on another shard's socket.
+    uint64_t handed_off_tun = 0, handed_off_wire = 0, handoffs_received = 0;
     uint64_t drop_unknown_peer = 0;  // datagram from a source that is no known node
     uint64_t drop_park_full = 0;     // too many packets waiting for one table query
     uint64_t drop_query_failed = 0;  // the table query failed or timed out
@@ -78,6 +80,7 @@ class Forwarder {
     size_t flows() const { return path_.cache.size(); }
     const TunQueue& tun() const { return tun_; }
     const UdpTunnel& udp() const { return udp_; }
+    Result<void> steer_to_owners(unsigned shards) { return udp_.steer_to_owners(shards); }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
 
   private:

@@ -142,6 +142,18 @@ PY
     got=$(in_client 1 curl -sS --max-time 20 http://172.30.1.2:8080/blob | sha256sum | cut -d' ' -f1)
     check "1 MiB from host 2 to host 1 arrives byte-exact" test "$got" = "$want"
     ;;
+  steering)
+    # 16 TCP flows from one peer node: the kernel's own choice would give every datagram of that
+    # peer to one socket; steered by inner flow, each reaches its owner shard's socket directly.
+    before=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
+    for k in $(seq 16); do fetch 2 172.30.1.1 >/dev/null; done
+    after=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
+    check "16 connections crossed the tunnel ($((after - before)) packets in)" test $((after - before)) -ge 64
+    n=$(metric 1 'netmanager_handoffs_total{from="wire"}')
+    check "no datagram was handed between host 1's shards ($n)" test "$n" -eq 0
+    n=$(metric 2 'netmanager_handoffs_total{from="wire"}')
+    check "no datagram was handed between host 2's shards ($n)" test "$n" -eq 0
+    ;;
   offload_interop)
     off=$(nm_api "$prefix" 1 GET /status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["offloads"])')
     check "host 1 runs with offloads ($off)" bash -c "[[ '$off' == *tso4* ]]"

@@ -1,11 +1,13 @@
 // UdpTunnel: GSO sends, GRO receives, drops counted, on a test namespace's loopback.
 #include "tunnel/udp_tunnel.hpp"
 
+#include <array>
 #include <catch2/catch.hpp>
 
 #include "test_async.hpp"
 #include "test_netns.hpp"
 #include "test_packets.hpp"
+#include "tunnel/conversion_cache.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -166,4 +168,56 @@ TEST_CASE("receive drops for a full socket buffer are counted by the socket and 
     CHECK(after->rcvbuf_errors > before->rcvbuf_errors);
     CHECK(after->rcvbuf_errors - before->rcvbuf_errors == receiver.counters().socket_drops);
     CHECK(after->in_datagrams >= before->in_datagrams + 1);
+}
+
+TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owner shard") {
+    // Three shards' sockets joined in shard order, the BPF program on one of them, then
+    // datagrams of 300 TCP and UDP flows from one peer: the kernel's own 4-tuple hash would put
+    // them all on one socket; steered, each lands where owner_shard_incoming says.
+    constexpr unsigned shards = 3;
+    TestNetns ns("tiosteer");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    std::vector<UdpTunnel> sockets;
+    sockets.push_back(open_socket(context));
+    for (unsigned i = 1; i < shards; ++i)
+        sockets.push_back(open_socket(context, {.bind = sockets[0].local()}));
+    REQUIRE(sockets[1].steer_to_owners(shards));
+    auto sender = open_socket(context);
+
+    std::vector<std::vector<uint8_t>> inner;
+    for (uint16_t i = 0; i < 300; ++i) {
+        test::Flow flow{.src = {172, 30, 1, 1},
+                        .dst = {10, 19, static_cast<uint8_t>(1 + i % 5), 2},
+                        .sport = 80,
+                        .dport = static_cast<uint16_t>(40000 + i * 7)};
+        TcpSpec tcp;
+        tcp.flow = flow;
+        tcp.payload = pattern(64, i);
+        inner.push_back(i % 2 ? udp_packet(flow, pattern(64, i)) : tcp_packet(tcp));
+    }
+    std::array<size_t, shards> expected{};
+    std::vector<Packet> out;
+    for (auto& p : inner) {
+        auto view = PacketView::parse(p);
+        REQUIRE(view);
+        ++expected[owner_shard_incoming(*view, shards)];
+        out.push_back({p, {}, sockets[0].local(), 0});
+    }
+    for (size_t n : expected) CHECK(n > 50);
+    REQUIRE(run_until_done(context, sender.send_batch(out)));
+
+    BufferPool pool(64);
+    PacketBatch batch(pool, 64);
+    for (unsigned s = 0; s < shards; ++s) {
+        INFO("socket of shard " << s);
+        auto [got, coalesced] = run_until_done(
+            context, receive_datagrams(sockets[s], batch, expected[s], sender.local()),
+            std::chrono::seconds(3));
+        for (auto& d : got) {
+            auto view = PacketView::parse(d);
+            REQUIRE(view);
+            CHECK(owner_shard_incoming(*view, shards) == s);
+        }
+    }
 }
