@@ -2,8 +2,8 @@
 
 usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED RR_MODE [JSON_FILE]
 
-RESULTS_DIR/<path>/ holds tcp1.json, tcp4.json, udp.json (iperf3 --json), rr.json (pingpong
---json), *.snmp (/proc/net/snmp of the client namespace around the TCP runs), cpu_before/after
+RESULTS_DIR/<path>/ holds tcp1_<k>.json (one per connection), tcp4.json, udp.json (iperf3
+--json), rr_<k>.json (pingpong --json, one per connection), *.snmp (/proc/net/snmp of the client namespace around the TCP runs), cpu_before/after
 (agent clock ticks) and, when the path could not run, a file "error" with the reason.
 """
 import json
@@ -61,15 +61,41 @@ def tcp_counters(path):
     return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
 
 
-def retrans_pct(run, before, after):
-    """iperf3's retransmits over the segments the client namespace sent during the run."""
+def retrans_pct(retransmits, before, after):
+    """iperf3's retransmits over the segments the client namespace sent during the runs."""
     a, b = tcp_counters(before), tcp_counters(after)
     if not a or not b:
         return None
     sent = b["OutSegs"] - a["OutSegs"]
     if sent <= 0:
         return None
-    return 100.0 * run["end"]["sum_sent"].get("retransmits", 0) / sent
+    return 100.0 * retransmits / sent
+
+
+def load_runs(d, name):
+    """NAME.json, or NAME_1.json, NAME_2.json... (one per connection): ([objects], None) or
+    (None, reason of the first that failed)."""
+    single = os.path.join(d, name + ".json")
+    paths = [single] if os.path.exists(single) else []
+    k = 1
+    while os.path.exists(os.path.join(d, f"{name}_{k}.json")):
+        paths.append(os.path.join(d, f"{name}_{k}.json"))
+        k += 1
+    if not paths:
+        return None, "not run"
+    runs = []
+    for path in paths:
+        obj, err = load_json(path)
+        if err:
+            return None, err
+        runs.append(obj)
+    return runs, None
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 def collect(d, path):
@@ -81,15 +107,17 @@ def collect(d, path):
         return r
     tcp_bytes = 0
     for name, before, after in (("tcp1", "tcp1.snmp0", "tcp1.snmp1"), ("tcp4", "tcp1.snmp1", "tcp4.snmp1")):
-        run, err = load_json(os.path.join(d, name + ".json"))
+        runs, err = load_runs(d, name)
         if err:
             errors[name] = err
             continue
-        received = run["end"]["sum_received"]
-        r[name + "_gbps"] = received["bits_per_second"] / 1e9
-        tcp_bytes += received["bytes"]
-        pct = retrans_pct(run, os.path.join(d, before), os.path.join(d, after))
-        r[name + "_retrans_pct"] = pct
+        rates = [run["end"]["sum_received"]["bits_per_second"] / 1e9 for run in runs]
+        r[name + "_gbps"] = median(rates)
+        if len(rates) > 1:
+            r[name + "_gbps_each"] = rates
+        tcp_bytes += sum(run["end"]["sum_received"]["bytes"] for run in runs)
+        retransmits = sum(run["end"]["sum_sent"].get("retransmits", 0) for run in runs)
+        r[name + "_retrans_pct"] = retrans_pct(retransmits, os.path.join(d, before), os.path.join(d, after))
     run, err = load_json(os.path.join(d, "udp.json"))
     if err:
         errors["udp"] = err
@@ -97,11 +125,15 @@ def collect(d, path):
         received = run["end"]["sum_received"]
         r["udp_gbps"] = received["bits_per_second"] / 1e9
         r["udp_loss_pct"] = received["lost_percent"]
-    rr, err = load_json(os.path.join(d, "rr.json"))
+    rrs, err = load_runs(d, "rr")
     if err:
         errors["rr"] = err
     else:
-        r["rr_p50_us"], r["rr_p99_us"], r["rr_count"] = rr["p50_us"], rr["p99_us"], rr["count"]
+        r["rr_p50_us"] = median([rr["p50_us"] for rr in rrs])
+        r["rr_p99_us"] = median([rr["p99_us"] for rr in rrs])
+        r["rr_count"] = sum(rr["count"] for rr in rrs)
+        if len(rrs) > 1:
+            r["rr_p50_us_each"] = [rr["p50_us"] for rr in rrs]
     if path in AGENT_PATHS:
         b, a = read(os.path.join(d, "cpu_before")), read(os.path.join(d, "cpu_after"))
         if b and a and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
@@ -165,6 +197,11 @@ def print_table(res, paths, seconds, started, rr_mode):
         for p in paths:
             row += (fmt(res[p].get(key), key) if key in res[p] else "-").rjust(width)
         print(row)
+    each = [(p, k) for p in paths for k in ("tcp1_gbps_each", "rr_p50_us_each") if res[p].get(k)]
+    if each:
+        print("\nmedians above; per connection:")
+        for p, k in each:
+            print(f"  {p} {k[:-5]}: " + " ".join(fmt(v, k[:-5]) for v in res[p][k]))
     refs = [p for p in ("direct", "vxlan", "openvpn") if p in paths]
     for t in (p for p in AGENT_PATHS if refs and p in paths and "error" not in res[p]):
         print()

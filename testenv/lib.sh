@@ -226,7 +226,14 @@ nm_agent_start() {
   [ -f "$table" ] || { nm_fail "table file $table missing"; return 1; }
   sock=$(nm_agent_socket "$prefix" "$i")
   log="$(nm_state "$prefix")/$label.log"
-  nm_spawn "$prefix" "$label" "$host" "$log" "$NM_AGENT_BIN" \
+  # Every simulated host numbers the shared cores from a different one: as a connection's owner
+  # shard index is the same at both ends, its two agent threads run on different cores, as they
+  # would on two machines (NM_AGENT_ROTATE_CPUS=0: every agent pins shard i to core i).
+  local cores k cpus=
+  cores=$(nproc)
+  for ((k = 0; k < cores; k++)); do cpus+=${cpus:+,}$(((i - 1 + k) % cores)); done
+  [ "${NM_AGENT_ROTATE_CPUS:-1}" = 0 ] && cpus=$(seq -s, 0 $((cores - 1)))
+  nm_spawn "$prefix" "$label" "$host" "$log" "$NM_AGENT_BIN" --cpus "$cpus" \
     --subnet "172.19.$i.0/24" --node-ip "$(nm_underlay_ip "$i")" \
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \
     --bridge "$(nm_agent_prefix "$prefix" "$i")br" --api-socket "$sock" --table "$table" \

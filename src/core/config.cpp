@@ -78,6 +78,25 @@ Result<void> keep(std::string& out, const std::string& text) {
 
 }  // namespace
 
+Result<std::vector<unsigned>> parse_cpu_list(std::string_view text) {
+    std::vector<unsigned> cpus;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        const auto item = text.substr(0, comma);
+        unsigned cpu = 0;
+        auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), cpu);
+        if (item.empty() || ec != std::errc() || end != item.data() + item.size() || cpu > 4095)
+            return fail(Errc::invalid_argument,
+                        "'" + std::string(item) + "' is not a core number (0-4095)");
+        cpus.push_back(cpu);
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+        if (text.empty()) return fail(Errc::invalid_argument, "the list ends with a comma");
+    }
+    if (cpus.empty()) return fail(Errc::invalid_argument, "an empty list of cores");
+    return cpus;
+}
+
 Result<void> apply_config_file(Config& cfg, const std::string& path) {
     std::ifstream in(path);
     if (!in) return fail(Errc::not_found, path + ": cannot open file");
@@ -178,6 +197,8 @@ Options:
       --subnet CIDR        standalone: this node's subnet (e.g. 172.19.1.0/24)
       --table FILE         standalone: load the translation table from FILE (JSON)
       --shards N           shard threads (default: online cores)
+      --cpus LIST          cores the shards are pinned to, in shard order, e.g. 2,3
+                           (default: shard i on core i)
       --api-port N         serve the node API on TCP port N
       --api-socket PATH    serve the node API on a unix socket
       --tunnel-port N      UDP tunnel port (default 50103)
@@ -256,6 +277,11 @@ Result<Cli> parse_cli(int argc, const char* const* argv) {
         } else if (flag == "--shards") {
             NM_TRY(n, number(1, 256));
             c.shards = static_cast<unsigned>(*n);
+        } else if (flag == "--cpus") {
+            NM_TRY(v, value());
+            auto cpus = parse_cpu_list(*v);
+            if (!cpus) return bad(flag, cpus.error().message);
+            c.cpus = std::move(*cpus);
         } else if (flag == "--api-port") {
             NM_TRY(n, number(1, 65535));
             c.api_port = static_cast<uint16_t>(*n);

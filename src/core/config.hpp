@@ -38,7 +38,8 @@ struct Config {
     std::string table_file;      // standalone: static translation table
 
     // Process
-    unsigned shards = 0;  // 0: one per online core
+    unsigned shards = 0;         // 0: one per online core
+    std::vector<unsigned> cpus;  // shard i runs on cpus[i % size]; empty: shard i on core i
     uint16_t api_port = 0;
     std::string api_socket;
     std::string netns;  // enter this network namespace before any thread starts
@@ -57,6 +58,9 @@ struct Cli {
 };
 // Flags override files. Errors name the flag.
 Result<Cli> parse_cli(int argc, const char* const* argv);
+
+// "2,3,0": core numbers in shard order, for --cpus.
+Result<std::vector<unsigned>> parse_cpu_list(std::string_view text);
 std::string usage();
 
 }  // namespace nm

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <cstring>
 
 #include "core/log.hpp"
 
@@ -49,8 +50,11 @@ void Shards::start() {
             if (pin_threads_) {
                 cpu_set_t set;
                 CPU_ZERO(&set);
-                CPU_SET(i % cores, &set);
-                pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+                const unsigned cpu = cpus_.empty() ? i % cores : cpus_[i % cpus_.size()];
+                CPU_SET(cpu, &set);
+                if (int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set); e != 0)
+                    NM_LOG(warn, "shard") << "shard " << i << " cannot be pinned to core " << cpu
+                                          << ": " << std::strerror(e) << "; it runs unpinned";
             }
             for (;;) {
                 try {

@@ -28,6 +28,8 @@ class Shards {
   public:
     // count == 0 means one per online core.
     explicit Shards(unsigned count = 0, bool pin_threads = true);
+    // Pins shard i to cpus[i % cpus.size()] instead of core i (before start()).
+    void set_cpus(std::vector<unsigned> cpus) { cpus_ = std::move(cpus); }
     ~Shards();
     Shards(const Shards&) = delete;
     Shards& operator=(const Shards&) = delete;
@@ -71,6 +73,7 @@ class Shards {
     std::atomic<bool> stopping_{false};
     std::atomic<int> signals_seen_{0};
     bool pin_threads_;
+    std::vector<unsigned> cpus_;
     std::thread watchdog_;
 };
 

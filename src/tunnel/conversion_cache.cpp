@@ -20,12 +20,6 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
     return static_cast<uint64_t>(r2) ^ static_cast<uint64_t>(r2 >> 64);
 }
 
-unsigned owner_shard(uint8_t protocol, Ipv4 local, uint16_t local_port, uint16_t remote_port,
-                     unsigned shards) {
-    if (shards <= 1) return 0;
-    return owner_hash(protocol, local, local_port, remote_port) % shards;
-}
-
 ConversionCache::ConversionCache(CacheLimits limits, Clock::time_point origin)
     : limits_(limits), origin_(origin) {
     if (limits_.max_flows == 0) limits_.max_flows = 1;

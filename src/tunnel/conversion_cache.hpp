@@ -35,26 +35,22 @@ struct FlowKeyHash {
 };
 
 // The shard that owns a flow. Both directions of a conversation must land on one shard although
-// translation changes the addresses, so the hash covers only what both directions share: the
-// protocol, the local namespace's address and port, and the remote port. An outgoing packet's
-// local side is its source; an incoming (tunnel) packet's local side is its destination.
-// 32-bit arithmetic only, so that the tunnel sockets' classic BPF program (UdpTunnel::
-// steer_to_owners) computes the same shard for a datagram's inner packet in the kernel.
+// translation changes the addresses, so the hash covers only what does not change: the protocol
+// and the two ports, in either order. The nodes at both ends of a connection so pick the same
+// shard index for it. 32-bit arithmetic only, so that the tunnel sockets' classic BPF program
+// (UdpTunnel::steer_to_owners) computes the same shard for a datagram's inner packet.
 inline constexpr uint32_t kOwnerMultiplier = 0x9e3779b1u;
-inline uint32_t owner_hash(uint8_t protocol, Ipv4 local, uint16_t local_port,
-                           uint16_t remote_port) {
-    uint32_t h = local.value ^ (uint32_t{local_port} << 16 | remote_port) ^ protocol;
-    h ^= h >> 16;
-    return (h * kOwnerMultiplier) >> 16;
+inline uint32_t owner_hash(uint8_t protocol, uint16_t port_a, uint16_t port_b) {
+    return ((uint32_t{port_a} ^ port_b ^ protocol) * kOwnerMultiplier) >> 16;
 }
-unsigned owner_shard(uint8_t protocol, Ipv4 local, uint16_t local_port, uint16_t remote_port,
-                     unsigned shards);
+inline unsigned owner_shard(uint8_t protocol, uint16_t port_a, uint16_t port_b, unsigned shards) {
+    return shards <= 1 ? 0 : owner_hash(protocol, port_a, port_b) % shards;
+}
 inline unsigned owner_shard_outgoing(const PacketView& p, unsigned shards) {
-    return owner_shard(p.protocol(), p.source(), p.source_port(), p.destination_port(), shards);
+    return owner_shard(p.protocol(), p.source_port(), p.destination_port(), shards);
 }
 inline unsigned owner_shard_incoming(const PacketView& p, unsigned shards) {
-    return owner_shard(p.protocol(), p.destination(), p.destination_port(), p.source_port(),
-                       shards);
+    return owner_shard(p.protocol(), p.destination_port(), p.source_port(), shards);
 }
 
 // What the cache remembers of one flow (outgoing key: proto, sender nsip:port, ServiceIP:port).

@@ -83,6 +83,13 @@ TEST_CASE("flags override the config file") {
     unlink(path.c_str());
 }
 
+TEST_CASE("--cpus names the cores of the shards in order") {
+    const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
+    auto cli = parse_cli(3, argv);
+    REQUIRE(cli);
+    CHECK(cli->config.cpus == std::vector<unsigned>{1, 0, 3});
+}
+
 TEST_CASE("a bad flag is rejected with the flag named") {
     auto [a, b, needle] = GENERATE(table<const char*, const char*, std::string>({
         {"--shards", "zero", "--shards"},
@@ -90,6 +97,10 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--cluster", "not-an-ip", "--cluster"},
         {"--log-level", "loud", "--log-level"},
         {"--bogus", "x", "--bogus"},
+        {"--cpus", "1,,2", "'' is not a core number"},
+        {"--cpus", "0,x", "'x' is not a core number"},
+        {"--cpus", "1,", "ends with a comma"},
+        {"--cpus", "", "--cpus"},
     }));
     const char* argv[] = {"netmanager", a, b};
     auto cli = parse_cli(3, argv);

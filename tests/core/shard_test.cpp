@@ -148,3 +148,20 @@ TEST_CASE("every shard's executor runs on io_uring") {
     }
     CHECK(io_uring_fds() - before >= 2);
 }
+
+TEST_CASE("shards are pinned to the cores set_cpus names, in shard order") {
+    if (std::thread::hardware_concurrency() < 2) return;  // one core: nothing to tell apart
+    Shards shards(2);
+    shards.set_cpus({1, 0});
+    shards.start();
+    auto pinned_to = []() -> awaitable<int> {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        sched_getaffinity(0, sizeof set, &set);
+        co_return CPU_COUNT(&set) == 1 ? (CPU_ISSET(0, &set) ? 0 : 1) : -1;
+    };
+    CHECK(run_on(shards, 0, pinned_to()) == 1);
+    CHECK(run_on(shards, 1, pinned_to()) == 0);
+    shards.stop();
+    shards.join();
+}

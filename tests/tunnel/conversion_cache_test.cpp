@@ -1,7 +1,8 @@
+#include "tunnel/conversion_cache.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "test_packet_builder.hpp"
-#include "tunnel/conversion_cache.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -14,8 +15,8 @@ FlowKey key(uint8_t proto, uint16_t sport, const char* dst = "172.30.0.10") {
     return FlowKey{ip("172.19.1.2"), ip(dst), sport, 80, proto};
 }
 Conversion conversion() {
-    return Conversion{ip("172.19.2.2"), ip("172.30.1.0"), ip("172.30.1.1"), ip("10.0.0.2"), 50103,
-                      false};
+    return Conversion{
+        ip("172.19.2.2"), ip("172.30.1.0"), ip("172.30.1.1"), ip("10.0.0.2"), 50103, false};
 }
 // The key a reply to `k` arrives with: from the instance's InstanceNumber ServiceIP.
 FlowKey reply(const FlowKey& k) {
@@ -122,10 +123,14 @@ TEST_CASE("both directions of a conversation are owned by one shard") {
     // Client 172.19.1.2:40000 -> ServiceIP 172.30.0.10:80, rewritten, answered by the instance.
     for (unsigned shards : {1u, 2u, 3u, 8u}) {
         for (uint16_t port = 1000; port < 1200; ++port) {
-            auto out = build({.protocol = ipproto::tcp, .source = ip("172.19.1.2"),
-                              .destination = ip("172.30.0.10"), .source_port = port});
-            auto back = build({.protocol = ipproto::tcp, .source = ip("172.30.1.1"),
-                               .destination = ip("172.19.1.2"), .source_port = 80,
+            auto out = build({.protocol = ipproto::tcp,
+                              .source = ip("172.19.1.2"),
+                              .destination = ip("172.30.0.10"),
+                              .source_port = port});
+            auto back = build({.protocol = ipproto::tcp,
+                               .source = ip("172.30.1.1"),
+                               .destination = ip("172.19.1.2"),
+                               .source_port = 80,
                                .destination_port = port});
             auto o = view(out);
             auto b = view(back);
@@ -133,9 +138,23 @@ TEST_CASE("both directions of a conversation are owned by one shard") {
             REQUIRE(owner_shard_outgoing(o, shards) < shards);
         }
     }
+    // The server's node owns the translated packet on the same shard index as the client's node:
+    // on two nodes pinned to different cores, a connection's two halves never share a core.
+    for (uint16_t port = 1000; port < 1200; ++port) {
+        auto at_client = build({.protocol = ipproto::tcp,
+                                .source = ip("172.19.1.2"),
+                                .destination = ip("172.30.0.10"),
+                                .source_port = port});
+        auto at_server = build({.protocol = ipproto::tcp,
+                                .source = ip("172.30.2.7"),
+                                .destination = ip("172.19.2.9"),
+                                .source_port = port});
+        auto c = view(at_client);
+        auto s = view(at_server);
+        REQUIRE(owner_shard_outgoing(c, 2) == owner_shard_incoming(s, 2));
+    }
     // And flows spread over the shards.
     std::array<int, 4> seen{};
-    for (uint16_t port = 1000; port < 1400; ++port)
-        ++seen[owner_shard(ipproto::udp, ip("172.19.1.2"), port, 53, 4)];
+    for (uint16_t port = 1000; port < 1400; ++port) ++seen[owner_shard(ipproto::udp, port, 53, 4)];
     for (int n : seen) CHECK(n > 50);
 }
