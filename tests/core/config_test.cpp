@@ -83,7 +83,7 @@ TEST_CASE("flags override the config file") {
     unlink(path.c_str());
 }
 
-TEST_CASE("--cpus names the cores of the shards in order") {
+TEST_CASE("the shards' cores follow the order --cpus gives") {
     const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
     auto cli = parse_cli(3, argv);
     REQUIRE(cli);
