@@ -1,10 +1,9 @@
 #include "api/request_parsers.hpp"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <cctype>
 #include <charconv>
-
-#include <boost/json/parse.hpp>
 
 #include "cluster/json_fields.hpp"
 #include "env/port_mapping.hpp"
@@ -44,20 +43,27 @@ Result<std::vector<ServiceIp>> get_service_ips_in(const json::object& obj, std::
 }  // namespace
 
 Result<void> check_container_id(std::string_view id) {
-    auto ok_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; };
+    auto ok_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    };
     if (id.empty() || id.size() > 128 || !std::isalnum(static_cast<unsigned char>(id[0])) ||
         !std::all_of(id.begin(), id.end(), ok_char))
-        return bad("containerId", "must be a container id or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 "
-                                  "characters), got '" + std::string(id) + "'");
+        return bad("containerId",
+                   "must be a container id or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 "
+                   "characters), got '" +
+                       std::string(id) + "'");
     return {};
 }
 
 Result<void> check_netns_name(std::string_view name) {
-    auto ok_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; };
+    auto ok_char = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    };
     if (name.empty() || name.size() > 64 || name == "." || name == ".." ||
         !std::all_of(name.begin(), name.end(), ok_char))
-        return bad("name", "must be 1..64 characters of [a-zA-Z0-9_.-] (a /run/netns entry), got '" +
-                               std::string(name) + "'");
+        return bad("name",
+                   "must be 1..64 characters of [a-zA-Z0-9_.-] (a /run/netns entry), got '" +
+                       std::string(name) + "'");
     return {};
 }
 
@@ -74,7 +80,8 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
         if (!cidr) return bad("subnetwork", "not a subnet: '" + excerpt(*text) + "'");
         if (cidr->network.value != (cidr->network.value & cidr->mask()))
             return bad("subnetwork", "'" + *text + "' has host bits set");
-        if (!nets.container_network.contains(cidr->network) || cidr->prefix < nets.container_network.prefix)
+        if (!nets.container_network.contains(cidr->network) ||
+            cidr->prefix < nets.container_network.prefix)
             return bad("subnetwork", cidr->to_string() + " is outside the container network " +
                                          nets.container_network.to_string());
         request.subnetwork = *cidr;
@@ -82,20 +89,53 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
     }
     auto id = get_string(*obj, "client_id");
     if (!id) return tl::unexpected(id.error());
-    if (id->empty() || id->size() > 128 ||
-        !std::all_of(id->begin(), id->end(), [](char c) { return c > ' ' && c < 127 && c != '/' && c != '+' && c != '#'; }))
-        return bad("client_id", "must be 1..128 printable characters without spaces, '/', '+' or '#' (it becomes "
-                                "an MQTT topic level), got '" + excerpt(*id) + "'");
+    if (id->empty() || id->size() > 128 || !std::all_of(id->begin(), id->end(), [](char c) {
+            return c > ' ' && c < 127 && c != '/' && c != '+' && c != '#';
+        }))
+        return bad(
+            "client_id",
+            "must be 1..128 printable characters without spaces, '/', '+' or '#' (it becomes "
+            "an MQTT topic level), got '" +
+                excerpt(*id) + "'");
     auto address = get_string(*obj, "cluster_address");
     if (!address) return tl::unexpected(address.error());
     if (address->empty() || address->size() > 253 ||
-        !std::all_of(address->begin(), address->end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'; }))
-        return bad("cluster_address", "must be a host name or address, got '" + excerpt(*address) + "'");
+        !std::all_of(address->begin(), address->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+        }))
+        return bad("cluster_address",
+                   "must be a host name or address, got '" + excerpt(*address) + "'");
     request.client_id = *id;
     request.cluster_address = *address;
     return request;
 }
+
+namespace {
+
+// The job (from `job_field`) and instanceNumber every deploy body carries.
+Result<void> read_instance(const json::object& obj, std::string_view job_field, DeployRequest& r) {
+    auto job = get_job(obj, job_field);
+    if (!job) return tl::unexpected(job.error());
+    std::tie(r.service_name, r.job) = *job;
+    auto number = get_int(obj, "instanceNumber", 0, INT32_MAX);
+    if (!number) return tl::unexpected(number.error());
+    r.instance_number = static_cast<int>(*number);
+    return {};
+}
+
+// The optional "portMappings" ("host:container[/proto],..."), checked before it is kept.
+Result<void> read_port_mappings(const json::object& obj, DeployRequest& r) {
+    auto mappings = get_optional_string(obj, "portMappings");
+    if (!mappings) return tl::unexpected(mappings.error());
+    if (*mappings) {
+        if (auto parsed = parse_port_mappings(**mappings); !parsed)
+            return bad("portMappings", parsed.error().message);
+        r.port_mappings = **mappings;
+    }
+    return {};
+}
+
+}  // namespace
 
 Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const ApiNetworks& nets) {
     auto obj = parse_object(body, body_name);
@@ -106,12 +146,7 @@ Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const ApiN
     if (!id) return tl::unexpected(id.error());
     if (auto ok = check_container_id(*id); !ok) return tl::unexpected(ok.error());
     r.container_id = *id;
-    auto job = get_job(*obj, "appName");
-    if (!job) return tl::unexpected(job.error());
-    std::tie(r.service_name, r.job) = *job;
-    auto number = get_int(*obj, "instanceNumber", 0, INT32_MAX);
-    if (!number) return tl::unexpected(number.error());
-    r.instance_number = static_cast<int>(*number);
+    if (auto ok = read_instance(*obj, "appName", r); !ok) return tl::unexpected(ok.error());
     auto node_ip = get_optional_ipv4(*obj, "nodeIp");
     if (!node_ip) return tl::unexpected(node_ip.error());
     r.node_ip = *node_ip;
@@ -132,18 +167,8 @@ Result<DeployRequest> parse_container_deploy_body(std::string_view body) {
     auto pid = get_int(*obj, "pid", 1, INT32_MAX);
     if (!pid) return tl::unexpected(pid.error());
     r.pid = static_cast<pid_t>(*pid);
-    auto job = get_job(*obj, "serviceName");
-    if (!job) return tl::unexpected(job.error());
-    std::tie(r.service_name, r.job) = *job;
-    auto number = get_int(*obj, "instanceNumber", 0, INT32_MAX);
-    if (!number) return tl::unexpected(number.error());
-    r.instance_number = static_cast<int>(*number);
-    auto mappings = get_optional_string(*obj, "portMappings");
-    if (!mappings) return tl::unexpected(mappings.error());
-    if (*mappings) {
-        if (auto parsed = parse_port_mappings(**mappings); !parsed) return bad("portMappings", parsed.error().message);
-        r.port_mappings = **mappings;
-    }
+    if (auto ok = read_instance(*obj, "serviceName", r); !ok) return tl::unexpected(ok.error());
+    if (auto ok = read_port_mappings(*obj, r); !ok) return tl::unexpected(ok.error());
     return r;
 }
 
@@ -156,12 +181,7 @@ Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNe
     if (!name) return tl::unexpected(name.error());
     if (auto ok = check_netns_name(*name); !ok) return tl::unexpected(ok.error());
     r.netns_name = *name;
-    auto job = get_job(*obj, "serviceName");
-    if (!job) return tl::unexpected(job.error());
-    std::tie(r.service_name, r.job) = *job;
-    auto number = get_int(*obj, "instanceNumber", 0, INT32_MAX);
-    if (!number) return tl::unexpected(number.error());
-    r.instance_number = static_cast<int>(*number);
+    if (auto ok = read_instance(*obj, "serviceName", r); !ok) return tl::unexpected(ok.error());
     auto address = get_optional_ipv4(*obj, "nsAddress");
     if (!address) return tl::unexpected(address.error());
     if (*address && !nets.container_network.contains(**address))
@@ -171,12 +191,7 @@ Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNe
     auto sips = get_service_ips_in(*obj, "serviceIp", nets.service_network);
     if (!sips) return tl::unexpected(sips.error());
     r.service_ips = std::move(*sips);
-    auto mappings = get_optional_string(*obj, "portMappings");
-    if (!mappings) return tl::unexpected(mappings.error());
-    if (*mappings) {
-        if (auto parsed = parse_port_mappings(**mappings); !parsed) return bad("portMappings", parsed.error().message);
-        r.port_mappings = **mappings;
-    }
+    if (auto ok = read_port_mappings(*obj, r); !ok) return tl::unexpected(ok.error());
     return r;
 }
 
@@ -206,7 +221,8 @@ Result<TableEntry> parse_entry(const json::value& item, size_t index, const ApiN
 }
 }  // namespace
 
-Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body, const ApiNetworks& nets) {
+Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body,
+                                                         const ApiNetworks& nets) {
     boost::system::error_code ec;
     json::value value = json::parse(body, ec);
     if (ec) return fail(Errc::invalid_argument, "request body is not valid JSON: " + ec.message());
@@ -259,7 +275,9 @@ Result<TableRemoveRequest> parse_table_remove_query(std::string_view query) {
                                                     "' (expected job and optionally instance)");
         }
     }
-    if (!have_job) return fail(Errc::invalid_argument, "query parameter 'job' is missing (DELETE /table?job=a.b.c.d)");
+    if (!have_job)
+        return fail(Errc::invalid_argument,
+                    "query parameter 'job' is missing (DELETE /table?job=a.b.c.d)");
     return r;
 }
 

@@ -1,6 +1,10 @@
 #pragma once
 // A simulated host plus the NodeNetworkConfig of an agent running in it, with names unique to
 // this test process: host "h<tag><pid>", agent prefix "a<tag><pid>".
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -85,5 +89,33 @@ struct Agent {
 inline bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
+
+// A process in a network namespace of its own (`unshare --net sleep 60`), as a container runtime
+// leaves one; killed and reaped at the end of the test.
+struct NetnsProcess {
+    pid_t pid = -1;
+    std::string ns_path;  // /proc/PID/ns/net
+
+    NetnsProcess() {
+        pid = ::fork();
+        if (pid == 0) {
+            ::execlp("unshare", "unshare", "--net", "sleep", "60", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        REQUIRE(pid > 0);
+        ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
+        // Wait until unshare has moved it into its own namespace.
+        const std::string mine = sh_out("readlink /proc/self/ns/net");
+        for (int i = 0; i < 200 && sh_out("readlink " + ns_path) == mine; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        REQUIRE(sh_out("readlink " + ns_path) != mine);
+    }
+    ~NetnsProcess() {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    NetnsProcess(const NetnsProcess&) = delete;
+    NetnsProcess& operator=(const NetnsProcess&) = delete;
+};
 
 }  // namespace nm::test

@@ -188,23 +188,9 @@ TEST_CASE("a failure at any step of configuring the TUN leaves it as it was") {
 TEST_CASE("a failure at any step of attaching a process leaves nothing behind") {
     Agent a("r");
     int step = GENERATE(range(0, 12));
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::execlp("unshare", "unshare", "--net", "sleep", "60", static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
-    REQUIRE(pid > 0);
-    struct Reap {
-        pid_t pid;
-        ~Reap() {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    } reap{pid};
-    std::string mine = sh_out("readlink /proc/self/ns/net");
-    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
-    for (int i = 0; i < 200 && sh_out("readlink " + ns_path) == mine; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    NetnsProcess process;
+    const pid_t pid = process.pid;
+    const std::string& ns_path = process.ns_path;
     auto inside = [&] {
         return sh_out("nsenter --net=" + ns_path + " ip -o link show | awk '{print $2}'") +
                sh_out("nsenter --net=" + ns_path + " ip -4 -o addr show");

@@ -88,25 +88,9 @@ TEST_CASE("startup removes what a killed agent left behind and says what it remo
 
 TEST_CASE("a process started under unshare --net is attached by its pid") {
     Agent a("u");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::execlp("unshare", "unshare", "--net", "sleep", "60", static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
-    REQUIRE(pid > 0);
-    struct Reap {
-        pid_t pid;
-        ~Reap() {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    } reap{pid};
-    // Wait until unshare has moved it into its own namespace.
-    std::string mine = sh_out("readlink /proc/self/ns/net");
-    std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/net";
-    for (int i = 0; i < 200 && sh_out("readlink " + ns_path) == mine; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(sh_out("readlink " + ns_path) != mine);
+    NetnsProcess process;
+    const pid_t pid = process.pid;
+    const std::string& ns_path = process.ns_path;
     auto inside = [&](const std::string& args) {
         return sh_out("nsenter --net=" + ns_path + " ip " + args + " 2>&1");
     };

@@ -132,26 +132,21 @@ TEST_CASE("both directions of a conversation are owned by one shard") {
                                .destination = ip("172.19.1.2"),
                                .source_port = 80,
                                .destination_port = port});
+            // The same packet as the server's node receives it, translated (source: the
+            // client's InstanceNumber ServiceIP, destination: the instance's nsip): that node
+            // gives it the same shard index, so on nodes pinned to different cores a
+            // connection's two halves never share a core.
+            auto at_server = build({.protocol = ipproto::tcp,
+                                    .source = ip("172.30.2.7"),
+                                    .destination = ip("172.19.2.9"),
+                                    .source_port = port});
             auto o = view(out);
             auto b = view(back);
+            auto s = view(at_server);
             REQUIRE(owner_shard_outgoing(o, shards) == owner_shard_incoming(b, shards));
+            REQUIRE(owner_shard_outgoing(o, shards) == owner_shard_incoming(s, shards));
             REQUIRE(owner_shard_outgoing(o, shards) < shards);
         }
-    }
-    // The server's node owns the translated packet on the same shard index as the client's node:
-    // on two nodes pinned to different cores, a connection's two halves never share a core.
-    for (uint16_t port = 1000; port < 1200; ++port) {
-        auto at_client = build({.protocol = ipproto::tcp,
-                                .source = ip("172.19.1.2"),
-                                .destination = ip("172.30.0.10"),
-                                .source_port = port});
-        auto at_server = build({.protocol = ipproto::tcp,
-                                .source = ip("172.30.2.7"),
-                                .destination = ip("172.19.2.9"),
-                                .source_port = port});
-        auto c = view(at_client);
-        auto s = view(at_server);
-        REQUIRE(owner_shard_outgoing(c, 2) == owner_shard_incoming(s, 2));
     }
     // And flows spread over the shards.
     std::array<int, 4> seen{};
