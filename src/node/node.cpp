@@ -127,6 +127,10 @@ Result<void> Node::build(Cidr subnet) {
         network->teardown();
         return fail(tun.error().code, "TUN " + c.tun_device + ": " + tun.error().message);
     }
+    // Packets read from the TUN arrive on the shard that owns their flow; if the kernel refuses
+    // the program, the TUN's own flow learning and hand-offs between shards take over.
+    if (auto r = tun->steer_to_owners(); !r)
+        NM_LOG(warn, subsystem) << r.error().message << "; shards hand TUN packets to each other";
     if (auto r = network->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) {
         network->teardown();
         return r;

@@ -1,9 +1,16 @@
 // TunDevice: queues, offload negotiation and its fallback, options.
 #include "tunnel/tun_device.hpp"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <catch2/catch.hpp>
 
+#include "test_async.hpp"
 #include "test_netns.hpp"
+#include "tunnel/conversion_cache.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -97,4 +104,75 @@ TEST_CASE("a bad TUN name is refused before the kernel is asked") {
     REQUIRE_FALSE(tun);
     CHECK(tun.error().code == Errc::invalid_argument);
     CHECK(tun.error().message.find("15") != std::string::npos);
+}
+
+namespace {
+
+// UDP packets to `to` read from one queue until `count` arrived; others (IPv6 chatter) skipped.
+awaitable<std::vector<std::vector<uint8_t>>> read_udp(TunQueue& queue, PacketBatch& batch,
+                                                      size_t count) {
+    std::vector<std::vector<uint8_t>> got;
+    while (got.size() < count) {
+        auto n = co_await queue.read_batch(batch);
+        REQUIRE(n);
+        for (const Packet& p : batch) {
+            auto view = PacketView::parse(p.bytes);
+            if (view && view->is_ipv4() && view->protocol() == ipproto::udp)
+                got.emplace_back(p.bytes.begin(), p.bytes.end());
+        }
+    }
+    co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner shard") {
+    // One-way UDP flows from 150 source ports: with nothing written back, the TUN's own flow
+    // learning has nothing to go by; the steering program puts each on its owner's queue.
+    constexpr unsigned shards = 3;
+    TestNetns ns("tiotsteer");
+    EnterNetns in(ns);
+    auto tun = TunDevice::open({.name = "tio0", .queues = shards, .offload = false});
+    REQUIRE(tun);
+    auto steered = tun->steer_to_owners();
+    REQUIRE(steered);
+    REQUIRE(run("ip -n " + ns.name() + " addr add 10.9.0.1/24 dev tio0 && ip -n " + ns.name() +
+                " link set tio0 up") == 0);
+    boost::asio::io_context context;
+    std::vector<TunQueue> queues;
+    for (unsigned q = 0; q < shards; ++q) {
+        auto queue = tun->attach_queue(q, context);
+        REQUIRE(queue);
+        queues.push_back(std::move(*queue));
+    }
+    std::array<size_t, shards> expected{};
+    for (uint16_t i = 0; i < 150; ++i) {
+        const uint16_t port = static_cast<uint16_t>(41000 + i * 3);
+        const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_port = htons(port);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = htonl(0x0a090002);  // 10.9.0.2, behind the TUN
+        to.sin_port = htons(9);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+        REQUIRE(::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 1);
+        ::close(fd);
+        ++expected[owner_shard(ipproto::udp, port, 9, shards)];
+    }
+    for (size_t n : expected) CHECK(n > 20);
+    BufferPool pool(64);
+    PacketBatch batch(pool, 64);
+    for (unsigned q = 0; q < shards; ++q) {
+        INFO("queue " << q);
+        auto got = run_until_done(context, read_udp(queues[q], batch, expected[q]),
+                                  std::chrono::seconds(3));
+        for (auto& p : got) {
+            auto view = PacketView::parse(p);
+            REQUIRE(view);
+            CHECK(owner_shard_outgoing(*view, shards) == q);
+        }
+    }
 }
