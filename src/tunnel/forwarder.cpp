@@ -73,7 +73,9 @@ awaitable<void> Forwarder::tun_loop() {
             ++counters_.tun_packets;
             counters_.tun_bytes += p.bytes.size();
             auto view = PacketView::parse(p.bytes);
-            unsigned owner = view ? owner_shard_outgoing(*view, peers_.size()) : shard_;
+            // Only IPv4 is translated: anything else is decided (dropped) where it was read.
+            unsigned owner =
+                view && view->is_ipv4() ? owner_shard_outgoing(*view, peers_.size()) : shard_;
             if (owner != shard_) {
                 away[owner].kind = Handoff::Kind::outgoing;
                 away[owner].add(p);
@@ -123,7 +125,7 @@ awaitable<void> Forwarder::udp_loop() {
 
 unsigned Forwarder::owner_incoming(std::span<uint8_t> packet) const {
     auto view = PacketView::parse(packet);
-    return view ? owner_shard_incoming(*view, peers_.size()) : shard_;
+    return view && view->is_ipv4() ? owner_shard_incoming(*view, peers_.size()) : shard_;
 }
 
 void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketView* view) {

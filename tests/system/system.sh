@@ -144,7 +144,8 @@ PY
     ;;
   steering)
     # 16 TCP flows from one peer node: the kernel's own choice would give every datagram of that
-    # peer to one socket; steered by inner flow, each reaches its owner shard's socket directly.
+    # peer to one socket; steered by inner flow, each reaches its owner shard's socket directly,
+    # and each packet read from the TUN its owner shard's queue, the first ones included.
     before=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
     for k in $(seq 16); do fetch 2 172.30.1.1 >/dev/null; done
     after=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
@@ -153,6 +154,10 @@ PY
     check "no datagram was handed between host 1's shards ($n)" test "$n" -eq 0
     n=$(metric 2 'netmanager_handoffs_total{from="wire"}')
     check "no datagram was handed between host 2's shards ($n)" test "$n" -eq 0
+    for h in 1 2; do
+      n=$(metric $h 'netmanager_handoffs_total{from="tun"}')
+      check "no packet read from host $h's TUN was handed between its shards ($n)" test "$n" -eq 0
+    done
     ;;
   offload_interop)
     off=$(nm_api "$prefix" 1 GET /status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["offloads"])')
