@@ -229,10 +229,10 @@ nm_agent_start() {
   # Every simulated host numbers the shared cores from a different one: as a connection's owner
   # shard index is the same at both ends, its two agent threads run on different cores, as they
   # would on two machines (NM_AGENT_ROTATE_CPUS=0: every agent pins shard i to core i).
-  local cores k cpus=
+  local cores k first=$((i - 1)) cpus=
   cores=$(nproc)
-  for ((k = 0; k < cores; k++)); do cpus+=${cpus:+,}$(((i - 1 + k) % cores)); done
-  [ "${NM_AGENT_ROTATE_CPUS:-1}" = 0 ] && cpus=$(seq -s, 0 $((cores - 1)))
+  [ "${NM_AGENT_ROTATE_CPUS:-1}" = 0 ] && first=0
+  for ((k = 0; k < cores; k++)); do cpus+=${cpus:+,}$(((first + k) % cores)); done
   nm_spawn "$prefix" "$label" "$host" "$log" "$NM_AGENT_BIN" --cpus "$cpus" \
     --subnet "172.19.$i.0/24" --node-ip "$(nm_underlay_ip "$i")" \
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \

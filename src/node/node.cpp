@@ -156,6 +156,12 @@ Result<void> Node::build(Cidr subnet) {
             auto& e = !queue ? queue.error() : udp.error();
             return fail(e.code, "tunnel on shard " + std::to_string(i) + ": " + e.message);
         }
+        // Once every shard's socket has joined the port, tunnel datagrams go straight to the
+        // shard that owns their flow; if the kernel refuses the program, shards hand them over.
+        if (i + 1 == shards_.count())
+            if (auto r = udp->steer_to_owners(shards_.count()); !r)
+                NM_LOG(warn, subsystem)
+                    << r.error().message << "; shards hand datagrams to each other";
         ForwarderOptions options;
         options.mtu = c.mtu;
         forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
@@ -163,10 +169,6 @@ Result<void> Node::build(Cidr subnet) {
                                                          resolver, options));
         peers.push_back(forwarders.back().get());
     }
-    // Tunnel datagrams go straight to the shard that owns their flow; if the kernel refuses
-    // the program, the shards hand them over instead.
-    if (auto r = forwarders.front()->steer_to_owners(shards_.count()); !r)
-        NM_LOG(warn, subsystem) << r.error().message << "; shards hand datagrams to each other";
     // The forwarders live as long as the node, which outlives the shard threads.
     for (Forwarder* f : peers) {
         f->set_peers(peers);

@@ -39,9 +39,9 @@ struct FlowKeyHash {
 // and the two ports, in either order. The nodes at both ends of a connection so pick the same
 // shard index for it. 32-bit arithmetic only, so that the tunnel sockets' classic BPF program
 // (UdpTunnel::steer_to_owners) computes the same shard for a datagram's inner packet.
-inline constexpr uint32_t kOwnerMultiplier = 0x9e3779b1u;
+inline constexpr uint32_t kOwnerMultiplier = 0x9e3779b1u, kOwnerShift = 16;
 inline uint32_t owner_hash(uint8_t protocol, uint16_t port_a, uint16_t port_b) {
-    return ((uint32_t{port_a} ^ port_b ^ protocol) * kOwnerMultiplier) >> 16;
+    return ((uint32_t{port_a} ^ port_b ^ protocol) * kOwnerMultiplier) >> kOwnerShift;
 }
 inline unsigned owner_shard(uint8_t protocol, uint16_t port_a, uint16_t port_b, unsigned shards) {
     return shards <= 1 ? 0 : owner_hash(protocol, port_a, port_b) % shards;

@@ -73,9 +73,7 @@ awaitable<void> Forwarder::tun_loop() {
             ++counters_.tun_packets;
             counters_.tun_bytes += p.bytes.size();
             auto view = PacketView::parse(p.bytes);
-            // Only IPv4 is translated: anything else is decided (dropped) where it was read.
-            unsigned owner =
-                view && view->is_ipv4() ? owner_shard_outgoing(*view, peers_.size()) : shard_;
+            const unsigned owner = owner_of(view ? &*view : nullptr, false);
             if (owner != shard_) {
                 away[owner].kind = Handoff::Kind::outgoing;
                 away[owner].add(p);
@@ -92,14 +90,14 @@ awaitable<void> Forwarder::udp_loop() {
     PacketBatch in(io_pool_, options_.batch);
     std::vector<Packet> to_tun;
     std::vector<Handoff> away(peers_.size());
-    std::vector<Packet> mine;
     while (!stopped_) {
         auto n = co_await udp_.receive_batch(in);
         if (!n) {
             if (!stopped_) NM_LOG(error, subsystem) << "UDP receive: " << n.error().message;
             break;
         }
-        mine.clear();
+        to_tun.clear();
+        path_.cache.set_now(ConversionCache::Clock::now());
         for (const Packet& r : in) {
             if (!is_known_node(path_.context.table, r.peer.address, r.peer.port)) {
                 // Only nodes in the table may put packets into our namespaces.
@@ -107,25 +105,24 @@ awaitable<void> Forwarder::udp_loop() {
                 continue;
             }
             for_each_datagram(r, [&](std::span<uint8_t> d) {
-                unsigned owner = owner_incoming(d);
-                if (owner != shard_) {
+                auto view = PacketView::parse(d);
+                const unsigned owner = owner_of(view ? &*view : nullptr, true);
+                if (owner != shard_)
                     away[owner].add(Packet{d});
-                } else {
-                    mine.push_back(Packet{d});
-                }
+                else
+                    incoming(d, to_tun, view ? &*view : nullptr);
             });
         }
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
-        to_tun.clear();
-        path_.cache.set_now(ConversionCache::Clock::now());
-        for (Packet& p : mine) incoming(p.bytes, to_tun);
         write_tun(to_tun);
     }
 }
 
-unsigned Forwarder::owner_incoming(std::span<uint8_t> packet) const {
-    auto view = PacketView::parse(packet);
-    return view && view->is_ipv4() ? owner_shard_incoming(*view, peers_.size()) : shard_;
+unsigned Forwarder::owner_of(const PacketView* view, bool incoming) const {
+    // Only IPv4 is translated: anything else is decided (dropped) where it was read.
+    if (!view || !view->is_ipv4()) return shard_;
+    return incoming ? owner_shard_incoming(*view, peers_.size())
+                    : owner_shard_outgoing(*view, peers_.size());
 }
 
 void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketView* view) {
@@ -148,7 +145,8 @@ void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketV
         }
     } else if (std::holds_alternative<DeliverLocal>(d)) {
         // Both ends on this node: the packet takes the incoming path at once, on its owner.
-        unsigned owner = owner_incoming(p.bytes);
+        auto view = PacketView::parse(p.bytes);
+        const unsigned owner = owner_of(view ? &*view : nullptr, true);
         if (owner == shard_) return deliver_local(p);
         Handoff h;
         h.kind = Handoff::Kind::local;
@@ -168,11 +166,12 @@ void Forwarder::deliver_local(Packet& p) {
     tun_.write(p);
 }
 
-void Forwarder::incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun) {
+void Forwarder::incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun, PacketView* view) {
     ++counters_.received_packets;
     counters_.received_bytes += packet.size();
-    if (std::holds_alternative<DeliverLocal>(decide_incoming(packet, path_.context)))
-        to_tun.push_back(Packet{packet});
+    const Decision d =
+        view ? decide_incoming(*view, path_.context) : decide_incoming(packet, path_.context);
+    if (std::holds_alternative<DeliverLocal>(d)) to_tun.push_back(Packet{packet});
 }
 
 void Forwarder::write_tun(std::span<const Packet> to_tun) {

@@ -80,7 +80,6 @@ class Forwarder {
     size_t flows() const { return path_.cache.size(); }
     const TunQueue& tun() const { return tun_; }
     const UdpTunnel& udp() const { return udp_; }
-    Result<void> steer_to_owners(unsigned shards) { return udp_.steer_to_owners(shards); }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
 
   private:
@@ -115,14 +114,17 @@ class Forwarder {
     void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false,
                   PacketView* view = nullptr);
     // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
-    void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun);
+    // `view`: the packet already parsed, if it was.
+    void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun,
+                  PacketView* view = nullptr);
     // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
     // (on its incoming owner shard) and write it to the TUN with its offload header.
     void deliver_local(Packet& packet);
     awaitable<void> send(PacketBatch& wire);
     void write_tun(std::span<const Packet> to_tun);
     void hand_off(unsigned owner, Handoff& handoff);
-    unsigned owner_incoming(std::span<uint8_t> packet) const;
+    // The shard owning the packet's flow (this one for a packet that is not IPv4 or not parsed).
+    unsigned owner_of(const PacketView* view, bool incoming) const;
     void accept(Handoff handoff);
 
     unsigned shard_;

@@ -199,10 +199,10 @@ Result<void> TunDevice::steer_to_owners() {
         op(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0),       // 19: no ports
         op(BPF_ALU | BPF_XOR | BPF_X, r0, r7, 0, 0),        // 20
         op(BPF_ALU | BPF_MUL | BPF_K, r0, 0, 0, static_cast<int32_t>(kOwnerMultiplier)),
-        op(BPF_ALU | BPF_RSH | BPF_K, r0, 0, 0, 16),      //
-        op(BPF_ALU | BPF_MOD | BPF_K, r0, 0, 0, shards),  //
-        op(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),               // 24
-        op(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0),     // 25: queue 0
+        op(BPF_ALU | BPF_RSH | BPF_K, r0, 0, 0, kOwnerShift),  //
+        op(BPF_ALU | BPF_MOD | BPF_K, r0, 0, 0, shards),       //
+        op(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                    // 24
+        op(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0),          // 25: queue 0
         op(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
     };
     static const char license[] = "MIT";

@@ -285,7 +285,7 @@ Result<void> UdpTunnel::steer_to_owners(unsigned shards) {
         BPF_STMT(BPF_JMP | BPF_JA, 1),                          // to 20
         BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),                  // 19: no ports: the protocol alone
         BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kOwnerMultiplier),  // 20
-        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, kOwnerShift),
         BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, shards),
         BPF_STMT(BPF_RET | BPF_A, 0),
         BPF_STMT(BPF_RET | BPF_K, kernel_choice),  // 24
