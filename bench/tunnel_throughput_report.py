@@ -140,7 +140,8 @@ def collect(d, path):
             ticks = int(a) - int(b)
             r["cpu_s_per_gb"] = ticks / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
         for i in (1, 2):
-            drops = metric_drops(os.path.join(d, f"metrics{i}.txt"))
+            drops = metric_drops(os.path.join(d, f"metrics{i}.txt"),
+                                 os.path.join(d, f"metrics{i}_before.txt"))
             if drops:
                 r[f"agent{i}_drop_counters"] = drops
     if errors:
@@ -148,11 +149,13 @@ def collect(d, path):
     return r
 
 
-def metric_drops(path):
-    """Non-zero Prometheus samples whose name mentions drops or errors."""
+def metric_drops(path, before_path=None):
+    """Prometheus samples whose name mentions drops or errors that grew during the run (from
+    before_path's values, or from zero)."""
     text = read(path)
     if not text:
         return {}
+    before = metric_drops(before_path) if before_path else {}
     out = {}
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
@@ -164,6 +167,7 @@ def metric_drops(path):
             value = float(parts[1])
         except ValueError:
             continue
+        value -= before.get(parts[0], 0)
         if value:
             out[parts[0]] = value
     return out
@@ -218,7 +222,7 @@ def print_table(res, paths, seconds, started, rr_mode):
         for i in (1, 2):
             if res[p].get(f"agent{i}_drop_counters"):
                 counters = ", ".join(f"{k} {v:.0f}" for k, v in res[p][f"agent{i}_drop_counters"].items())
-                print(f"\n{p} agent {i} non-zero drop/error counters: {counters}")
+                print(f"\n{p} agent {i} drop/error counters grown during the run: {counters}")
     print_targets(res)
 
 
