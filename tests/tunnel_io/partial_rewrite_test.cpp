@@ -15,15 +15,6 @@ namespace {
 const Ipv4 kServiceIp{0x0a1e0005};  // 10.30.0.5
 const Ipv4 kInstance{0xac13010c};   // 172.19.1.12
 
-std::vector<std::span<const uint8_t>> segments_of(const Packet& out) {
-    std::vector<std::span<const uint8_t>> v;
-    const size_t step = out.segment_size ? out.segment_size : out.bytes.size();
-    for (size_t at = 0; at < out.bytes.size(); at += step)
-        v.push_back(
-            std::span<const uint8_t>(out.bytes).subspan(at, std::min(step, out.bytes.size() - at)));
-    return v;
-}
-
 }  // namespace
 
 TEST_CASE("a super-segment translated once in partial mode splits into valid packets") {

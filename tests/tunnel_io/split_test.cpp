@@ -22,15 +22,6 @@ Super super_segment(TcpSpec spec, uint16_t gso_size) {
     return s;
 }
 
-std::vector<std::span<const uint8_t>> segments_of(const Packet& out) {
-    std::vector<std::span<const uint8_t>> v;
-    const size_t step = out.segment_size ? out.segment_size : out.bytes.size();
-    for (size_t at = 0; at < out.bytes.size(); at += step)
-        v.push_back(
-            std::span<const uint8_t>(out.bytes).subspan(at, std::min(step, out.bytes.size() - at)));
-    return v;
-}
-
 }  // namespace
 
 TEST_CASE("a TCP super-segment splits into complete packets of at most gso_size payload") {

@@ -163,4 +163,10 @@ bool checksums_ok(std::span<const uint8_t> packet) {
     return reference_sum(packet.subspan(p.l4), pseudo(packet, p.l4, p.protocol)) == 0xffff;
 }
 
+std::vector<std::span<const uint8_t>> segments_of(const Packet& p) {
+    std::vector<std::span<const uint8_t>> v;
+    for_each_datagram(p, [&](std::span<uint8_t> d) { v.push_back(d); });
+    return v;
+}
+
 }  // namespace nm::test

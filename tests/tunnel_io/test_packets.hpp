@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "tunnel/packet_batch.hpp"
 #include "tunnel/vnet_header.hpp"
 
 namespace nm::test {
@@ -46,6 +47,9 @@ VirtioNetHdr make_partial(std::vector<uint8_t>& packet, uint16_t gso_size);
 uint16_t reference_sum(std::span<const uint8_t> bytes, uint32_t start = 0);
 // IPv4 header checksum (if IPv4) and the full TCP/UDP checksum verify.
 bool checksums_ok(std::span<const uint8_t> packet);
+
+// The datagrams a UDP_SEGMENT send of `p` puts on the wire (a split() result), in order.
+std::vector<std::span<const uint8_t>> segments_of(const Packet& p);
 
 struct Parsed {
     bool v6 = false;
