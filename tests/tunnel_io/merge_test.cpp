@@ -183,42 +183,37 @@ TEST_CASE("a unit ends where the kernel's TCP GRO would end it") {
     auto segs = segments(spec, 6, 1000);
     std::vector<size_t> expected_units;  // segments per output packet
     uint64_t MergeCounters::*reject = nullptr;
+    // Segments 3-5 built again, from a spec that `change` altered, with payload `size` each.
+    auto second_half = [&](auto change, size_t size = 1000) {
+        TcpSpec s = spec;
+        s.seq += 3000;
+        s.id = static_cast<uint16_t>(s.id + 3);
+        change(s);
+        auto rest = segments(s, 3, size);
+        std::copy(rest.begin(), rest.end(), segs.begin() + 3);
+    };
     SECTION("a sequence gap") {
         segs.erase(segs.begin() + 3);
         expected_units = {3, 2};
         reject = &MergeCounters::reject_sequence;
     }
     SECTION("a different TOS (ECN CE mark)") {
-        spec.seq += 3000;
-        spec.id = static_cast<uint16_t>(spec.id + 3);
-        spec.tos = 3;
-        auto rest = segments(spec, 3, 1000);
-        std::copy(rest.begin(), rest.end(), segs.begin() + 3);
+        second_half([](TcpSpec& s) { s.tos = 3; });
         expected_units = {3, 3};
         reject = &MergeCounters::reject_header;
     }
     SECTION("a different window") {
-        spec.seq += 3000;
-        spec.id = static_cast<uint16_t>(spec.id + 3);
-        spec.window = 9;
-        auto rest = segments(spec, 3, 1000);
-        std::copy(rest.begin(), rest.end(), segs.begin() + 3);
+        second_half([](TcpSpec& s) { s.window = 9; });
         expected_units = {3, 3};
         reject = &MergeCounters::reject_header;
     }
     SECTION("an IPv4 id out of order") {
-        spec.seq += 3000;
-        spec.id = static_cast<uint16_t>(spec.id + 7);
-        auto rest = segments(spec, 3, 1000);
-        std::copy(rest.begin(), rest.end(), segs.begin() + 3);
+        second_half([](TcpSpec& s) { s.id = static_cast<uint16_t>(s.id + 4); });
         expected_units = {3, 3};
         reject = &MergeCounters::reject_ip_id;
     }
     SECTION("a larger segment after the first size") {
-        spec.seq += 3000;
-        spec.id = static_cast<uint16_t>(spec.id + 3);
-        auto rest = segments(spec, 3, 1200);
-        std::copy(rest.begin(), rest.end(), segs.begin() + 3);
+        second_half([](TcpSpec&) {}, 1200);
         expected_units = {3, 3};
         reject = &MergeCounters::reject_size;
     }
