@@ -144,14 +144,9 @@ void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketV
             counters_.sent_bytes += w.bytes.size();
         }
     } else if (std::holds_alternative<DeliverLocal>(d)) {
-        // Both ends on this node: the packet takes the incoming path at once, on its owner.
-        auto view = PacketView::parse(p.bytes);
-        const unsigned owner = owner_of(view ? &*view : nullptr, true);
-        if (owner == shard_) return deliver_local(p);
-        Handoff h;
-        h.kind = Handoff::Kind::local;
-        h.add(p);
-        hand_off(owner, h);
+        // Both ends on this node: the packet takes the incoming path at once. Translation keeps
+        // the ports and the owner hash is symmetric in them, so its incoming owner is this shard.
+        deliver_local(p);
     } else if (auto* query = std::get_if<AwaitQuery>(&d)) {
         park(parked_, query->key, p, Handoff::Kind::outgoing, {});
     }
@@ -290,9 +285,6 @@ awaitable<void> Forwarder::handoff_loop() {
                         break;
                     case Handoff::Kind::incoming:
                         incoming(p.bytes, to_tun);
-                        break;
-                    case Handoff::Kind::local:
-                        deliver_local(p);
                         break;
                 }
             }

@@ -34,7 +34,7 @@ struct ForwarderCounters {
     uint64_t sent_packets = 0, sent_bytes = 0;          // inner packets put on the wire
     uint64_t received_packets = 0, received_bytes = 0;  // inner packets from the wire
     uint64_t local_delivered = 0;  // written back into the TUN for a local instance
-    // Packets handed to their owner shard: read from the TUN (or delivered locally) on another
+    // Packets handed to their owner shard: read from the TUN on another
     // queue's shard, or received from the wire on another shard's socket.
     uint64_t handed_off_tun = 0, handed_off_wire = 0, handoffs_received = 0;
     uint64_t drop_unknown_peer = 0;  // datagram from a source that is no known node
@@ -85,7 +85,7 @@ class Forwarder {
   private:
     // A copy of packets moved to another shard (the pool's buffers stay with their shard).
     struct Handoff {
-        enum class Kind : uint8_t { outgoing, incoming, local } kind = Kind::incoming;
+        enum class Kind : uint8_t { outgoing, incoming } kind = Kind::incoming;
         bool after_query = false;  // parked packets whose table query has been answered
         UdpEndpoint peer{};        // incoming packets parked for an unknown peer: their source
         std::vector<uint8_t> bytes;
@@ -118,7 +118,7 @@ class Forwarder {
     void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun,
                   PacketView* view = nullptr);
     // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
-    // (on its incoming owner shard) and write it to the TUN with its offload header.
+    // (this shard owns both directions) and write it to the TUN with its offload header.
     void deliver_local(Packet& packet);
     awaitable<void> send(PacketBatch& wire);
     void write_tun(std::span<const Packet> to_tun);
