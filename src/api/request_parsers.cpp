@@ -40,14 +40,17 @@ Result<std::vector<ServiceIp>> get_service_ips_in(const json::object& obj, std::
                                   service_network.to_string());
     return sips;
 }
+
+// A character of a container id or namespace name: [a-zA-Z0-9_.-].
+bool is_name_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+
 }  // namespace
 
 Result<void> check_container_id(std::string_view id) {
-    auto ok_char = [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-    };
     if (id.empty() || id.size() > 128 || !std::isalnum(static_cast<unsigned char>(id[0])) ||
-        !std::all_of(id.begin(), id.end(), ok_char))
+        !std::all_of(id.begin(), id.end(), is_name_char))
         return bad("containerId",
                    "must be a container id or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 "
                    "characters), got '" +
@@ -56,11 +59,8 @@ Result<void> check_container_id(std::string_view id) {
 }
 
 Result<void> check_netns_name(std::string_view name) {
-    auto ok_char = [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-    };
     if (name.empty() || name.size() > 64 || name == "." || name == ".." ||
-        !std::all_of(name.begin(), name.end(), ok_char))
+        !std::all_of(name.begin(), name.end(), is_name_char))
         return bad("name",
                    "must be 1..64 characters of [a-zA-Z0-9_.-] (a /run/netns entry), got '" +
                        std::string(name) + "'");
