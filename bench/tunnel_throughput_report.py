@@ -2,9 +2,11 @@
 
 usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED RR_MODE [JSON_FILE]
 
-RESULTS_DIR/<path>/ holds tcp1_<k>.json (one per connection), tcp4.json, udp.json (iperf3
---json), rr_<k>.json (pingpong --json, one per connection), *.snmp (/proc/net/snmp of the client namespace around the TCP runs), cpu_before/after
-(agent clock ticks) and, when the path could not run, a file "error" with the reason.
+RESULTS_DIR/<path>/ holds, per client run NAME (tcp1_<k>, one per connection; tcp4; udp; rr_<k>,
+one per connection), NAME.json (iperf3 --json or pingpong --json) and NAME.snmp0/NAME.snmp1
+(/proc/net/snmp of the client namespace before and after it); cpu_ticks (the agents' clock ticks
+during the TCP runs, agent paths only) and, when the path could not run, a file "error" with the
+reason.
 """
 import json
 import os
@@ -61,31 +63,36 @@ def tcp_counters(path):
     return dict(zip(lines[0][1:], (int(v) for v in lines[1][1:])))
 
 
-def retrans_pct(retransmits, before, after):
-    """iperf3's retransmits over the segments the client namespace sent during the runs."""
-    a, b = tcp_counters(before), tcp_counters(after)
-    if not a or not b:
-        return None
-    sent = b["OutSegs"] - a["OutSegs"]
-    if sent <= 0:
-        return None
-    return 100.0 * retransmits / sent
+def retrans_pct(retransmits, snmp_pairs):
+    """iperf3's retransmits over the segments the client namespace sent during the runs (each run
+    has its own before/after pair: other paths' runs come between them)."""
+    sent = 0
+    for before, after in snmp_pairs:
+        a, b = tcp_counters(before), tcp_counters(after)
+        if not a or not b:
+            return None
+        sent += b["OutSegs"] - a["OutSegs"]
+    return 100.0 * retransmits / sent if sent > 0 else None
+
+
+def run_names(d, name):
+    """NAME, or NAME_1, NAME_2... (one per connection): the runs whose NAME.json exists."""
+    if os.path.exists(os.path.join(d, name + ".json")):
+        return [name]
+    names = []
+    while os.path.exists(os.path.join(d, f"{name}_{len(names) + 1}.json")):
+        names.append(f"{name}_{len(names) + 1}")
+    return names
 
 
 def load_runs(d, name):
-    """NAME.json, or NAME_1.json, NAME_2.json... (one per connection): ([objects], None) or
-    (None, reason of the first that failed)."""
-    single = os.path.join(d, name + ".json")
-    paths = [single] if os.path.exists(single) else []
-    k = 1
-    while os.path.exists(os.path.join(d, f"{name}_{k}.json")):
-        paths.append(os.path.join(d, f"{name}_{k}.json"))
-        k += 1
-    if not paths:
+    """([objects], None) for the runs of NAME, or (None, reason of the first that failed)."""
+    names = run_names(d, name)
+    if not names:
         return None, "not run"
     runs = []
-    for path in paths:
-        obj, err = load_json(path)
+    for n in names:
+        obj, err = load_json(os.path.join(d, n + ".json"))
         if err:
             return None, err
         runs.append(obj)
@@ -106,7 +113,7 @@ def collect(d, path):
         r["error"] = reason.strip()
         return r
     tcp_bytes = 0
-    for name, before, after in (("tcp1", "tcp1.snmp0", "tcp1.snmp1"), ("tcp4", "tcp1.snmp1", "tcp4.snmp1")):
+    for name in ("tcp1", "tcp4"):
         runs, err = load_runs(d, name)
         if err:
             errors[name] = err
@@ -117,7 +124,8 @@ def collect(d, path):
             r[name + "_gbps_each"] = rates
         tcp_bytes += sum(run["end"]["sum_received"]["bytes"] for run in runs)
         retransmits = sum(run["end"]["sum_sent"].get("retransmits", 0) for run in runs)
-        r[name + "_retrans_pct"] = retrans_pct(retransmits, os.path.join(d, before), os.path.join(d, after))
+        snmp = [(os.path.join(d, n + ".snmp0"), os.path.join(d, n + ".snmp1")) for n in run_names(d, name)]
+        r[name + "_retrans_pct"] = retrans_pct(retransmits, snmp)
     run, err = load_json(os.path.join(d, "udp.json"))
     if err:
         errors["udp"] = err
@@ -135,10 +143,9 @@ def collect(d, path):
         if len(rrs) > 1:
             r["rr_p50_us_each"] = [rr["p50_us"] for rr in rrs]
     if path in AGENT_PATHS:
-        b, a = read(os.path.join(d, "cpu_before")), read(os.path.join(d, "cpu_after"))
-        if b and a and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
-            ticks = int(a) - int(b)
-            r["cpu_s_per_gb"] = ticks / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
+        ticks = read(os.path.join(d, "cpu_ticks"))
+        if ticks and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
+            r["cpu_s_per_gb"] = int(ticks) / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
         for i in (1, 2):
             drops = metric_drops(os.path.join(d, f"metrics{i}.txt"),
                                  os.path.join(d, f"metrics{i}_before.txt"))
