@@ -43,9 +43,11 @@ struct World {
         node.node_ip = ip(10, 0, 0, 1);
         node.local_subnet = Cidr{ip(172, 19, 1, 0), 24};
         const Ipv4 a{ip(10, 0, 0, 1)}, b{ip(10, 0, 0, 2)};
-        table.upsert(entry("c", 0, ip(172, 19, 1, 2), a, {{IpType::InstanceNumber, ip(172, 30, 1, 0)}}));
+        table.upsert(
+            entry("c", 0, ip(172, 19, 1, 2), a, {{IpType::InstanceNumber, ip(172, 30, 1, 0)}}));
         for (uint8_t i = 0; i < 4; ++i)
-            table.upsert(entry("w", i, ip(172, 19, uint8_t(1 + i % 2), uint8_t(10 + i)), i % 2 ? a : b,
+            table.upsert(entry("w", i, ip(172, 19, uint8_t(1 + i % 2), uint8_t(10 + i)),
+                               i % 2 ? a : b,
                                {{IpType::RR, ip(172, 30, 0, 10)},
                                 {IpType::Closest, ip(172, 30, 0, 11)},
                                 {IpType::InstanceNumber, ip(172, 30, 2, i)}}));
@@ -80,15 +82,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (mode & 4) v->rewrite_destination(new_dst, csum_mode);
         }
         if (header_ok && !ipv4_header_checksum_ok(*v)) std::abort();
-        (void)owner_shard_outgoing(*v, 3);
-        (void)owner_shard_incoming(*v, 3);
+        (void)owner_shard(*v, 3);
     }
 
     world.tick += mode >> 4;
     world.cache.set_now(ConversionCache::Clock::time_point{} + std::chrono::seconds(world.tick));
     std::vector<uint8_t> out(data + 9, data + size);
     Decision d = decide_outgoing(std::span<uint8_t>(out), world.path, csum_mode, mode & 8);
-    if (std::holds_alternative<DeliverLocal>(d)) decide_incoming(std::span<uint8_t>(out), world.path);
+    if (std::holds_alternative<DeliverLocal>(d))
+        decide_incoming(std::span<uint8_t>(out), world.path);
     std::vector<uint8_t> in(data + 9, data + size);
     decide_incoming(std::span<uint8_t>(in), world.path, csum_mode);
     world.cache.expire(8);

@@ -46,11 +46,9 @@ inline uint32_t owner_hash(uint8_t protocol, uint16_t port_a, uint16_t port_b) {
 inline unsigned owner_shard(uint8_t protocol, uint16_t port_a, uint16_t port_b, unsigned shards) {
     return shards <= 1 ? 0 : owner_hash(protocol, port_a, port_b) % shards;
 }
-inline unsigned owner_shard_outgoing(const PacketView& p, unsigned shards) {
+// The same for a packet and for its reply, translated or not.
+inline unsigned owner_shard(const PacketView& p, unsigned shards) {
     return owner_shard(p.protocol(), p.source_port(), p.destination_port(), shards);
-}
-inline unsigned owner_shard_incoming(const PacketView& p, unsigned shards) {
-    return owner_shard(p.protocol(), p.destination_port(), p.source_port(), shards);
 }
 
 // What the cache remembers of one flow (outgoing key: proto, sender nsip:port, ServiceIP:port).

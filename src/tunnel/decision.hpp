@@ -22,7 +22,7 @@ struct SendTo {
     friend bool operator==(const SendTo&, const SendTo&) = default;
 };
 // Outgoing: the (rewritten) packet is for an instance on this node. It must now take the
-// incoming path (decide_incoming, on the shard owner_shard_incoming names) and go into the TUN,
+// incoming path (decide_incoming, on the shard owner_shard names) and go into the TUN,
 // exactly as if it had arrived through the tunnel. Incoming: write it into the TUN.
 struct DeliverLocal {
     friend bool operator==(const DeliverLocal&, const DeliverLocal&) = default;
@@ -50,7 +50,7 @@ struct PathContext {
     PathCounters& counters;
 };
 
-// A packet read from the TUN, on the shard owner_shard_outgoing() names. On SendTo and
+// A packet read from the TUN, on the shard owner_shard() names. On SendTo and
 // DeliverLocal the packet has been rewritten: destination := the chosen instance's nsip,
 // source := the sender's InstanceNumber ServiceIP (traffic straight to an nsip in another
 // node's subnet is not rewritten). `csum` says what the TCP/UDP checksum field holds (partial
@@ -63,7 +63,7 @@ Decision decide_outgoing(std::span<uint8_t> packet, PathContext& path, L4Csum cs
                          bool after_query = false);
 
 // An inner packet received through the tunnel (or a DeliverLocal packet), on the shard
-// owner_shard_incoming() names: if it is a reply of a flow this node converted, its source
+// owner_shard() names: if it is a reply of a flow this node converted, its source
 // becomes the ServiceIP the sender originally used. Answers DeliverLocal or Drop.
 Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full);
 Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full);

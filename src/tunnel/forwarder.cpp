@@ -73,7 +73,7 @@ awaitable<void> Forwarder::tun_loop() {
             ++counters_.tun_packets;
             counters_.tun_bytes += p.bytes.size();
             auto view = PacketView::parse(p.bytes);
-            const unsigned owner = owner_of(view ? &*view : nullptr, false);
+            const unsigned owner = owner_of(view ? &*view : nullptr);
             if (owner != shard_) {
                 away[owner].kind = Handoff::Kind::outgoing;
                 away[owner].add(p);
@@ -106,7 +106,7 @@ awaitable<void> Forwarder::udp_loop() {
             }
             for_each_datagram(r, [&](std::span<uint8_t> d) {
                 auto view = PacketView::parse(d);
-                const unsigned owner = owner_of(view ? &*view : nullptr, true);
+                const unsigned owner = owner_of(view ? &*view : nullptr);
                 if (owner != shard_)
                     away[owner].add(Packet{d});
                 else
@@ -118,11 +118,10 @@ awaitable<void> Forwarder::udp_loop() {
     }
 }
 
-unsigned Forwarder::owner_of(const PacketView* view, bool incoming) const {
+unsigned Forwarder::owner_of(const PacketView* view) const {
     // Only IPv4 is translated: anything else is decided (dropped) where it was read.
     if (!view || !view->is_ipv4()) return shard_;
-    return incoming ? owner_shard_incoming(*view, peers_.size())
-                    : owner_shard_outgoing(*view, peers_.size());
+    return owner_shard(*view, peers_.size());
 }
 
 void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketView* view) {

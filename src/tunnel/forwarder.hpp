@@ -124,7 +124,7 @@ class Forwarder {
     void write_tun(std::span<const Packet> to_tun);
     void hand_off(unsigned owner, Handoff& handoff);
     // The shard owning the packet's flow (this one for a packet that is not IPv4 or not parsed).
-    unsigned owner_of(const PacketView* view, bool incoming) const;
+    unsigned owner_of(const PacketView* view) const;
     void accept(Handoff handoff);
 
     unsigned shard_;

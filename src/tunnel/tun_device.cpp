@@ -168,7 +168,7 @@ Result<void> TunDevice::steer_to_owners() {
     if (shards < 2) return {};
     if (fds_[0] < 0)
         return fail(Errc::invalid_argument, "TUN steering set after a queue was attached");
-    // owner_shard_outgoing() in eBPF over the packet (offset 0: the IP header), the arithmetic of
+    // owner_shard() in eBPF over the packet (offset 0: the IP header), the arithmetic of
     // the tunnel sockets' classic program: ports ^ protocol for unfragmented TCP and UDP, the
     // protocol alone for the rest of IPv4, queue 0 for anything else. The legacy packet loads
     // (LD_ABS, LD_IND) leave big-endian values in r0 and end the program with 0 when out of

@@ -63,7 +63,7 @@ class TunDevice {
     unsigned txqueuelen() const { return txqueuelen_; }
 
     // Makes the kernel hand each packet to the queue of the shard that owns its flow
-    // (owner_shard_outgoing), from the first packet on and for one-way flows too, with an eBPF
+    // (owner_shard), from the first packet on and for one-way flows too, with an eBPF
     // program (TUNSETSTEERINGEBPF). Call before the queues are attached. Fails where the kernel
     // refuses the program; the TUN then steers by the flows it learns from our writes.
     Result<void> steer_to_owners();

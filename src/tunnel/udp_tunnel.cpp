@@ -256,7 +256,7 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
 
 Result<void> UdpTunnel::steer_to_owners(unsigned shards) {
     // Runs on each datagram for the port's SO_REUSEPORT group with the UDP header pulled: offset
-    // 0 is the inner IPv4 header. Returns owner_shard_incoming() of the inner packet, the index of
+    // 0 is the inner IPv4 header. Returns owner_shard() of the inner packet, the index of
     // its owner's socket (sockets join in shard order): the ports of TCP and UDP (not of a later
     // fragment), none for anything else. Not IPv4: an index past the group, which leaves the
     // choice to the kernel's 4-tuple hash. A packet steered wrong is still handed to its owner.

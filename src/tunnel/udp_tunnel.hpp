@@ -70,7 +70,7 @@ class UdpTunnel {
     awaitable<Result<size_t>> send_batch(std::span<const Packet> packets);
 
     // Makes the kernel give each datagram to the socket of the shard that owns its inner flow
-    // (owner_shard_incoming), for a group of `shards` sockets opened in shard order: no hand-off
+    // (owner_shard), for a group of `shards` sockets opened in shard order: no hand-off
     // between shards for tunnel traffic. Call on any one socket once all have been bound.
     Result<void> steer_to_owners(unsigned shards);
 

@@ -172,7 +172,7 @@ TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner sha
         for (auto& p : got) {
             auto view = PacketView::parse(p);
             REQUIRE(view);
-            CHECK(owner_shard_outgoing(*view, shards) == q);
+            CHECK(owner_shard(*view, shards) == q);
         }
     }
 }

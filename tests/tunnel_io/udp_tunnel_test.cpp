@@ -173,7 +173,7 @@ TEST_CASE("receive drops for a full socket buffer are counted by the socket and 
 TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owner shard") {
     // Three shards' sockets joined in shard order, the BPF program on one of them, then
     // datagrams of 300 TCP and UDP flows from one peer: the kernel's own 4-tuple hash would put
-    // them all on one socket; steered, each lands where owner_shard_incoming says.
+    // them all on one socket; steered, each lands where owner_shard says.
     constexpr unsigned shards = 3;
     TestNetns ns("tiosteer");
     EnterNetns in(ns);
@@ -201,7 +201,7 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
     for (auto& p : inner) {
         auto view = PacketView::parse(p);
         REQUIRE(view);
-        ++expected[owner_shard_incoming(*view, shards)];
+        ++expected[owner_shard(*view, shards)];
         out.push_back({p, {}, sockets[0].local(), 0});
     }
     for (size_t n : expected) CHECK(n > 50);
@@ -217,7 +217,7 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
         for (auto& d : got) {
             auto view = PacketView::parse(d);
             REQUIRE(view);
-            CHECK(owner_shard_incoming(*view, shards) == s);
+            CHECK(owner_shard(*view, shards) == s);
         }
     }
 }
