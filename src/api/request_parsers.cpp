@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <cctype>
-#include <charconv>
 
 #include "cluster/json_fields.hpp"
+#include "core/parse.hpp"
 #include "env/port_mapping.hpp"
 #include "tunnel/table_json.hpp"
 
@@ -265,11 +265,10 @@ Result<TableRemoveRequest> parse_table_remove_query(std::string_view query) {
             r.job = std::string(value);
             have_job = true;
         } else if (key == "instance") {
-            int n = -1;
-            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-            if (ec != std::errc{} || ptr != value.data() + value.size() || n < 0)
+            auto n = parse_whole<int>(value);
+            if (!n || *n < 0)
                 return bad("instance", "must be an integer >= 0, got '" + std::string(value) + "'");
-            r.instance_number = n;
+            r.instance_number = *n;
         } else if (!key.empty()) {
             return fail(Errc::invalid_argument, "unknown query parameter '" + std::string(key) +
                                                     "' (expected job and optionally instance)");

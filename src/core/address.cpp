@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "core/parse.hpp"
+
 namespace nm {
 
 Result<Ipv4> Ipv4::parse(std::string_view text) {
@@ -46,10 +48,10 @@ Result<Cidr> Cidr::parse(std::string_view text) {
     if (!ip) return tl::unexpected(ip.error());
     unsigned prefix = 32;
     if (slash != std::string_view::npos) {
-        auto digits = text.substr(slash + 1);
-        auto [next, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-        if (ec != std::errc{} || next != digits.data() + digits.size() || prefix > 32)
+        auto digits = parse_whole<unsigned>(text.substr(slash + 1));
+        if (!digits || *digits > 32)
             return fail(Errc::invalid_argument, "bad prefix length in '" + excerpt(text) + "'");
+        prefix = *digits;
     }
     return Cidr{*ip, static_cast<uint8_t>(prefix)};
 }

@@ -1,9 +1,10 @@
 #include "core/config.hpp"
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include "core/parse.hpp"
 
 namespace nm {
 namespace json = boost::json;
@@ -41,9 +42,9 @@ class FieldReader {
             n = static_cast<int64_t>(v->as_uint64());
         else if (v->is_string()) {  // the reference files sometimes quote numbers
             auto s = v->as_string();
-            auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-            if (ec != std::errc{} || p != s.data() + s.size())
-                return set(name, "expected an integer, got \"" + std::string(s) + "\"");
+            auto parsed = parse_whole<int64_t>(s);
+            if (!parsed) return set(name, "expected an integer, got \"" + std::string(s) + "\"");
+            n = *parsed;
         } else
             return set(name, "expected an integer");
         if (n < lo || n > hi)
@@ -83,12 +84,11 @@ Result<std::vector<unsigned>> parse_cpu_list(std::string_view text) {
     while (!text.empty()) {
         const auto comma = text.find(',');
         const auto item = text.substr(0, comma);
-        unsigned cpu = 0;
-        auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), cpu);
-        if (item.empty() || ec != std::errc() || end != item.data() + item.size() || cpu > 4095)
+        auto cpu = parse_whole<unsigned>(item);
+        if (!cpu || *cpu > 4095)
             return fail(Errc::invalid_argument,
                         "'" + std::string(item) + "' is not a core number (0-4095)");
-        cpus.push_back(cpu);
+        cpus.push_back(*cpu);
         if (comma == std::string_view::npos) break;
         text.remove_prefix(comma + 1);
         if (text.empty()) return fail(Errc::invalid_argument, "the list ends with a comma");
@@ -235,12 +235,11 @@ Result<Cli> parse_cli(int argc, const char* const* argv) {
         auto number = [&](int64_t lo, int64_t hi) -> Result<int64_t> {
             auto v = value();
             if (!v) return tl::unexpected(v.error());
-            int64_t n = 0;
-            auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-            if (ec != std::errc{} || p != v->data() + v->size() || n < lo || n > hi)
+            auto n = parse_whole<int64_t>(*v);
+            if (!n || *n < lo || *n > hi)
                 return bad(flag, "expected a number from " + std::to_string(lo) + " to " +
                                      std::to_string(hi) + ", got '" + *v + "'");
-            return n;
+            return *n;
         };
 #define NM_TRY(var, expr) \
     auto var = (expr);    \

@@ -1,8 +1,9 @@
 #include "env/port_mapping.hpp"
 
-#include <charconv>
 #include <set>
 #include <utility>
+
+#include "core/parse.hpp"
 
 namespace nm {
 namespace {
@@ -14,11 +15,9 @@ std::string_view trim(std::string_view s) {
 }
 
 bool parse_port(std::string_view text, uint16_t& out) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
-        return false;
-    out = static_cast<uint16_t>(value);
+    auto port = parse_whole<uint16_t>(text);
+    if (!port || *port == 0) return false;
+    out = *port;
     return true;
 }
 
