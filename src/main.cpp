@@ -83,8 +83,7 @@ int main(int argc, char** argv) {
         }
     }
 
-    nm::Shards shards(cfg.shards);
-    shards.set_cpus(cfg.cpus);
+    nm::Shards shards({.count = cfg.shards, .cpus = cfg.cpus});
     shards.stop_on_signals();
     nm::Node node(shards, cfg);
     std::unique_ptr<nm::ApiServer> api;

@@ -30,7 +30,8 @@ Shards* Shards::current() {
     return this_group;
 }
 
-Shards::Shards(unsigned count, bool pin_threads) : pin_threads_(pin_threads) {
+Shards::Shards(ShardOptions options) : pin_(options.pin), cpus_(std::move(options.cpus)) {
+    unsigned count = options.count;
     if (count == 0) count = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < count; ++i) shards_.push_back(std::make_unique<Shard>());
 }
@@ -47,7 +48,7 @@ void Shards::start() {
         shard.thread = std::thread([this, i, cores, &shard] {
             this_shard = static_cast<int>(i);
             this_group = this;
-            if (pin_threads_) {
+            if (pin_) {
                 cpu_set_t set;
                 CPU_ZERO(&set);
                 const unsigned cpu = cpus_.empty() ? i % cores : cpus_[i % cpus_.size()];

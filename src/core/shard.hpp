@@ -24,12 +24,15 @@ using awaitable = asio::awaitable<T>;
 // The shard index of the calling thread, or -1 off any shard.
 int current_shard();
 
+struct ShardOptions {
+    unsigned count = 0;            // 0: one per online core
+    bool pin = true;               // pin each shard's thread to one core
+    std::vector<unsigned> cpus{};  // pin shard i to cpus[i % cpus.size()]; empty: to core i
+};
+
 class Shards {
   public:
-    // count == 0 means one per online core.
-    explicit Shards(unsigned count = 0, bool pin_threads = true);
-    // Pins shard i to cpus[i % cpus.size()] instead of core i (before start()).
-    void set_cpus(std::vector<unsigned> cpus) { cpus_ = std::move(cpus); }
+    explicit Shards(ShardOptions options = {});
     ~Shards();
     Shards(const Shards&) = delete;
     Shards& operator=(const Shards&) = delete;
@@ -72,7 +75,7 @@ class Shards {
     std::mutex callbacks_mutex_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> signals_seen_{0};
-    bool pin_threads_;
+    bool pin_;
     std::vector<unsigned> cpus_;
     std::thread watchdog_;
 };

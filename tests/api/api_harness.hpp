@@ -89,7 +89,7 @@ public:
 private:
     TempDir dir_;
     FakeNode node_;
-    Shards shards_{1, false};
+    Shards shards_{{.count = 1, .pin = false}};
     std::unique_ptr<ApiServer> server_;
     std::string socket_;
     int counter_ = 0;

@@ -225,7 +225,7 @@ TEST_CASE("a stale socket file is replaced at start and the socket is removed at
         ApiHarness api("nm-api-stale2", options);
         CHECK(api.request("GET", "/status").status == 200);
         // A second server on the same live socket refuses to start.
-        Shards other(1, false);
+        Shards other({.count = 1, .pin = false});
         other.start();
         FakeNode node;
         auto second = asio::co_spawn(

@@ -99,7 +99,7 @@ public:
     }
 
 private:
-    Shards shards_{1, false};
+    Shards shards_{{.count = 1, .pin = false}};
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> client_;
     std::mutex mutex_;

@@ -47,7 +47,7 @@ awaitable<void> sleep_until_cancelled(std::shared_ptr<asio::steady_timer> timer,
 }  // namespace
 
 TEST_CASE("on_shard runs the function on the target shard's thread and resumes on the caller's") {
-    Shards shards(2, false);
+    Shards shards({.count = 2, .pin = false});
     shards.start();
     auto result = run_on(shards, 0, []() -> awaitable<std::pair<int, int>> {
         std::thread::id caller = std::this_thread::get_id();
@@ -67,7 +67,7 @@ TEST_CASE("on_shard runs the function on the target shard's thread and resumes o
 }
 
 TEST_CASE("on_shard accepts a coroutine and passes its result and exceptions back") {
-    Shards shards(2, false);
+    Shards shards({.count = 2, .pin = false});
     shards.start();
     int value = run_on(shards, 1, []() -> awaitable<int> {
         int v = co_await on_shard(0, []() -> awaitable<int> {
@@ -91,7 +91,7 @@ TEST_CASE("on_shard accepts a coroutine and passes its result and exceptions bac
 }
 
 TEST_CASE("many concurrent cross-shard calls all complete") {
-    Shards shards(3, false);
+    Shards shards({.count = 3, .pin = false});
     shards.start();
     constexpr int per_shard = 2000;
     std::vector<std::future<long>> done;
@@ -112,7 +112,7 @@ TEST_CASE("many concurrent cross-shard calls all complete") {
 }
 
 TEST_CASE("stop lets running coroutines finish their cleanup, then every shard exits") {
-    Shards shards(2, false);
+    Shards shards({.count = 2, .pin = false});
     std::atomic<int> cleaned{0};
     for (unsigned i = 0; i < 2; ++i) {
         auto timer = std::make_shared<asio::steady_timer>(shards.context(i), 1h);
@@ -129,7 +129,7 @@ TEST_CASE("stop lets running coroutines finish their cleanup, then every shard e
 }
 
 TEST_CASE("stop ends a shard that ignores it once the grace period passes") {
-    Shards shards(1, false);
+    Shards shards({.count = 1, .pin = false});
     asio::steady_timer stubborn(shards.context(0), 1h);
     stubborn.async_wait([](auto) {});
     shards.start();
@@ -140,7 +140,7 @@ TEST_CASE("stop ends a shard that ignores it once the grace period passes") {
 
 TEST_CASE("every shard's executor runs on io_uring") {
     int before = io_uring_fds();
-    Shards shards(2, false);
+    Shards shards({.count = 2, .pin = false});
     // Asio creates the ring when the scheduler starts; a timer forces the backend up.
     for (unsigned i = 0; i < 2; ++i) {
         asio::steady_timer t(shards.context(i), 1ms);
@@ -149,10 +149,9 @@ TEST_CASE("every shard's executor runs on io_uring") {
     CHECK(io_uring_fds() - before >= 2);
 }
 
-TEST_CASE("shards are pinned to the cores set_cpus names, in shard order") {
+TEST_CASE("shards are pinned to the cores ShardOptions::cpus names, in shard order") {
     if (std::thread::hardware_concurrency() < 2) return;  // one core: nothing to tell apart
-    Shards shards(2);
-    shards.set_cpus({1, 0});
+    Shards shards({.count = 2, .cpus = {1, 0}});
     shards.start();
     auto pinned_to = []() -> awaitable<int> {
         cpu_set_t set;

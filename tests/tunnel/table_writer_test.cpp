@@ -19,7 +19,7 @@ T run_on(Shards& shards, unsigned i, awaitable<T> task) {
 }  // namespace
 
 TEST_CASE("every shard's replica converges to shard 0's table, change by change") {
-    Shards shards(3, false);
+    Shards shards({.count = 3, .pin = false});
     TableReplicas replicas(3);
     TableWriter writer(shards, replicas, containers, services);
     shards.start();
@@ -58,7 +58,7 @@ TEST_CASE("every shard's replica converges to shard 0's table, change by change"
 }
 
 TEST_CASE("a write with a bad entry changes nothing and names the field") {
-    Shards shards(2, false);
+    Shards shards({.count = 2, .pin = false});
     TableReplicas replicas(2);
     TableWriter writer(shards, replicas, containers, services);
     shards.start();
