@@ -2,8 +2,6 @@
 // next to the same steps as a script of `ip` commands (how the reference agent works), in one
 // run, inside a simulated host of its own that it removes afterwards. Run as root.
 //   deploy_rate [--count N] [--json FILE]
-#include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -54,22 +53,9 @@ struct SimHost {
 };
 
 // Runs fn on a thread inside the host's namespace.
-template <class F>
-void in_host(const std::string& host, F fn) {
-    std::exception_ptr error;
-    std::thread t([&] {
-        try {
-            int fd = ::open(("/run/netns/" + host).c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0)
-                throw std::runtime_error("cannot enter " + host);
-            ::close(fd);
-            fn();
-        } catch (...) {
-            error = std::current_exception();
-        }
-    });
-    t.join();
-    if (error) std::rethrow_exception(error);
+void in_host(const std::string& host, const std::function<void()>& fn) {
+    auto fd = open_named_netns(host);
+    if (!fd || !run_in_netns(fd->get(), fn)) throw std::runtime_error("cannot enter " + host);
 }
 
 struct Rates {

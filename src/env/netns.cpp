@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include "core/log.hpp"
 
@@ -80,6 +82,25 @@ NetnsSwitch::~NetnsSwitch() {
                              << "; aborting rather than act on the wrong network";
         std::abort();
     }
+}
+
+Result<void> run_in_netns(int netns_fd, const std::function<void()>& fn) {
+    Result<void> entered;
+    std::exception_ptr error;
+    std::thread([&] {
+        auto in = NetnsSwitch::enter(netns_fd);
+        if (!in) {
+            entered = tl::unexpected(in.error());
+            return;
+        }
+        try {
+            fn();
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }).join();
+    if (error) std::rethrow_exception(error);
+    return entered;
 }
 
 Result<Fd> create_named_netns(const std::string& name) {

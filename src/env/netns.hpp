@@ -2,6 +2,7 @@
 // Named network namespaces the iproute2 way: /run/netns/<name> is a bind mount of the
 // namespace, and /run/netns itself a shared mount point, so `ip netns exec <name>` and
 // `ip -n <name>` work on them and other mount namespaces see them.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,9 @@ class NetnsSwitch {
     explicit NetnsSwitch(Fd home) : home_(std::move(home)) {}
     Fd home_;
 };
+
+// Runs fn on a thread of its own inside the namespace and waits for it; an exception fn throws
+// is rethrown here. Fails without running fn when the thread cannot enter the namespace.
+Result<void> run_in_netns(int netns_fd, const std::function<void()>& fn);
 
 }  // namespace nm

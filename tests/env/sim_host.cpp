@@ -14,6 +14,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "env/netns.hpp"
+
 namespace nm::test {
 
 std::string unique_prefix(const std::string& tag) {
@@ -105,20 +107,8 @@ void SimHost::loop() {
 }
 
 void run_in_netns(const std::string& ns, const std::function<void()>& fn) {
-    std::exception_ptr error;
-    std::thread t([&] {
-        try {
-            int fd = open_ns(ns);
-            if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0)
-                throw std::runtime_error("cannot enter " + ns);
-            ::close(fd);
-            fn();
-        } catch (...) {
-            error = std::current_exception();
-        }
-    });
-    t.join();
-    if (error) std::rethrow_exception(error);
+    Fd fd(open_ns(ns));
+    if (!fd || !nm::run_in_netns(fd.get(), fn)) throw std::runtime_error("cannot enter " + ns);
 }
 
 namespace {
