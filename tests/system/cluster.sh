@@ -9,29 +9,15 @@
 # client (k=2) RR 172.30.0.2; api (k=3) RR 172.30.0.3.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../testenv/lib.sh"
-export NM_AGENT_SHARDS=${NM_AGENT_SHARDS:-2}
-
 case_name=${1:?usage: cluster.sh CASE}
 prefix="c$(($$ % 100000))"
+source "$here/common.sh"
 broker=10.250.0.1
 port=10003
 web=app.ns.web.default
 client=app.ns.client.default
 api=app.ns.api.default
-failures=0
-work=$(mktemp -d)
 mlog=$work/mqtt.jsonl   # every message the manager got or sent
-cleanup() {
-  nm_hosts_down "$prefix"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-check() {  # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
-  local what=$1; shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
 quiet() { "$@" >/dev/null; }
 die() { echo "FAIL: $*"; dump_logs; exit 1; }
 state() { nm_state "$prefix"; }

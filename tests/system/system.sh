@@ -6,23 +6,10 @@
 # InstanceNumber 172.30.1.<host>.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../../testenv/lib.sh"
-export NM_AGENT_SHARDS=${NM_AGENT_SHARDS:-2}
-
 case_name=${1:?usage: system.sh CASE}
 prefix="s$(($$ % 100000))"
-failures=0
-work=$(mktemp -d)
-cleanup() {
-  nm_hosts_down "$prefix"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$here/common.sh"
 
-check() {  # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
-  local what=$1; shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
 app() { nm_app_ns "$prefix" "$1" "$2"; }            # app HOST NAME -> namespace
 in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
