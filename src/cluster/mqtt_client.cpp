@@ -66,7 +66,11 @@ Result<void> MqttClient::start() {
     mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message* m) {
         static_cast<MqttClient*>(self)->handle_message(m);
     });
-    if (!options_.tls_cert.empty() && !options_.tls_key.empty()) {
+    if (options_.tls_cert.empty() != options_.tls_key.empty())
+        return fail(Errc::invalid_argument,
+                    "MQTT TLS needs both a certificate (MqttCert) and its key (MqttKey); only the " +
+                        std::string(options_.tls_cert.empty() ? "key" : "certificate") + " is set");
+    if (!options_.tls_cert.empty()) {
         const char* ca = options_.tls_ca.empty() ? nullptr : options_.tls_ca.c_str();
         const char* ca_dir = ca ? nullptr : "/etc/ssl/certs";
         int rc = mosquitto_tls_set(mosq_, ca, ca_dir, options_.tls_cert.c_str(), options_.tls_key.c_str(),
@@ -74,6 +78,8 @@ Result<void> MqttClient::start() {
         if (rc != MOSQ_ERR_SUCCESS)
             return fail(Errc::invalid_argument, "MQTT TLS setup with cert " + options_.tls_cert + " and key " +
                                                     options_.tls_key + ": " + describe(rc, errno));
+        NM_LOG(info, subsystem) << "MQTT over TLS: certificate " << options_.tls_cert << ", CA "
+                                << (ca ? options_.tls_ca : std::string(ca_dir));
     }
     started_ = true;
     running_ = true;

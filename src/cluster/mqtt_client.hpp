@@ -31,7 +31,8 @@ struct MqttOptions {
     // Reconnect delay: doubles from min to max after each failed attempt.
     std::chrono::milliseconds backoff_min{200};
     std::chrono::milliseconds backoff_max{10000};
-    // TLS to the broker when both are set (reference MqttCert/MqttKey); ca may stay empty.
+    // TLS to the broker when both are set (reference MqttCert/MqttKey; one alone is an error);
+    // ca: the CA file that signed the broker's certificate (MqttCa), empty for /etc/ssl/certs.
     std::string tls_cert, tls_key, tls_ca;
     size_t offline_queue_limit = 10000;  // publishes kept while disconnected
 };

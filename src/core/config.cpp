@@ -133,6 +133,7 @@ Result<void> apply_config_file(Config& cfg, const std::string& path) {
     r.boolean("Debug", next.debug);
     r.string("MqttCert", into(next.mqtt_cert));
     r.string("MqttKey", into(next.mqtt_key));
+    r.string("MqttCa", into(next.mqtt_ca));
     r.string("NodeID", into(next.node_id));
 
     r.string("HostTunnelDeviceName", [&](const std::string& t) -> Result<void> {

@@ -19,7 +19,8 @@ struct Config {
     uint16_t cluster_mqtt_port = 10003;
     std::string default_interface;
     bool debug = false;
-    std::string mqtt_cert, mqtt_key;
+    std::string mqtt_cert, mqtt_key;  // TLS to the broker when both are set
+    std::string mqtt_ca;  // CA file that signed the broker's certificate (default: /etc/ssl/certs)
     std::string node_id;  // MQTT client id; default: hostname
 
     // Tunnel (reference tuncfg.json)

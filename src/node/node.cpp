@@ -215,6 +215,7 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
     options.client_id = client_id;
     options.tls_cert = config_.mqtt_cert;
     options.tls_key = config_.mqtt_key;
+    options.tls_ca = config_.mqtt_ca;
     link_ = std::make_unique<ClusterLink>(shards_.executor(0), options);
     queries_ = std::make_unique<TableQueryClient>(
         *link_,

@@ -24,6 +24,7 @@ TEST_CASE("a config file with the reference agent's field names is accepted") {
         "ClusterMqttPort": "10003", "Debug": true, "HostTunnelDeviceName": "tun7",
         "TunnelIP": "172.19.1.254", "ProxySubnetwork": "172.32.0.0",
         "ProxySubnetworkMask": "255.255.0.0", "TunnelPort": 50011, "MTUsize": 1400,
+        "MqttCert": "/etc/nm/node.crt", "MqttKey": "/etc/nm/node.key", "MqttCa": "/etc/nm/ca.crt",
         "SomethingElse": [1, 2, 3]})");
     Config cfg;
     auto r = apply_config_file(cfg, path);
@@ -37,6 +38,9 @@ TEST_CASE("a config file with the reference agent's field names is accepted") {
     CHECK(cfg.tunnel_port == 50011);
     CHECK(cfg.mtu == 1400);
     CHECK(cfg.log_level == LogLevel::debug);
+    CHECK(cfg.mqtt_cert == "/etc/nm/node.crt");
+    CHECK(cfg.mqtt_key == "/etc/nm/node.key");
+    CHECK(cfg.mqtt_ca == "/etc/nm/ca.crt");
     unlink(path.c_str());
 }
 

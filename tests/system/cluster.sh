@@ -53,7 +53,7 @@ ns_of() { nm_app_ns "$prefix" "$1" "$2"; }   # ns_of HOST NAME
 fetch() { nm_in "$(ns_of "$1" "$2")" curl -sS --max-time "${4:-5}" "http://$3:8080/id"; }  # HOST NS IP
 
 broker_runs=0
-broker_start() {
+broker_start() {  # broker_start [MORE CONFIG LINES]
   broker_runs=$((broker_runs + 1))
   cat >"$work/mosquitto.conf" <<EOF
 listener $port $broker
@@ -65,6 +65,7 @@ log_type error
 log_type warning
 log_type notice
 log_type information
+${1:-}
 EOF
   nm_spawn "$prefix" broker "$prefix-h1" "$(state)/broker$broker_runs.log" mosquitto -c "$work/mosquitto.conf" ||
     die "mosquitto: $NM_ERROR"
@@ -416,6 +417,63 @@ case $case_name in
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
     serve 1 api api-h1
     check "and a new service is still resolved" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
+    ;;
+
+  tls)
+    # The broker also listens with TLS on 8883 and asks clients for a certificate of its CA.
+    # Host 1's agent holds one (MqttCert/MqttKey/MqttCa in a config file), host 2's is signed
+    # by another CA. The fake manager stays on the plain listener: both reach the same topics.
+    d=$work/tls
+    mkdir -p "$d"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    for ca in ca other; do
+      openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=test $ca" -keyout "$d/$ca.key" -out "$d/$ca.crt" 2>/dev/null ||
+        die "openssl: cannot make the $ca CA"
+    done
+    issue() {  # issue NAME CA CN [SAN]: a key and a certificate signed by CA
+      openssl req "${ec[@]}" -subj "/CN=$3" ${4:+-addext "subjectAltName=$4"} -keyout "$d/$1.key" \
+        -out "$d/$1.csr" 2>/dev/null &&
+        openssl x509 -req -in "$d/$1.csr" -CA "$d/$2.crt" -CAkey "$d/$2.key" -CAcreateserial -days 2 \
+          -copy_extensions copyall -out "$d/$1.crt" 2>/dev/null || die "openssl: cannot issue $1"
+    }
+    issue broker ca broker "IP:$broker"
+    issue node1 ca node1
+    issue node2 other node2
+    # mosquitto started as root reads its certificates as the user mosquitto (throwaway test keys).
+    chmod 711 "$work" && chmod -R a+rX "$d"
+    broker_start "listener 8883 $broker
+cafile $d/ca.crt
+certfile $d/broker.crt
+keyfile $d/broker.key
+require_certificate true"
+    nm_wait_listen "$prefix-h1" 8883 || die "mosquitto does not listen on $broker:8883"
+    manager_start
+    for i in 1 2; do
+      printf '{"MqttCert": "%s", "MqttKey": "%s", "MqttCa": "%s"}' "$d/node$i.crt" "$d/node$i.key" "$d/ca.crt" >"$work/netcfg$i.json"
+    done
+    cluster_agent 1 -c "$work/netcfg1.json" --mqtt-port 8883
+    wait_registered 1
+    check "host 1 registered through the TLS listener and got its subnet" \
+      test "$(status_field 1 subnet)" = 172.19.1.0/24
+    check "the broker saw a client connect on port 8883" grep -q "on port 8883" "$(state)/broker1.log"
+    check "host 1's log says MQTT runs over TLS" grep -q "MQTT over TLS" "$(state)/agent1.log"
+    cluster_agent 2 -c "$work/netcfg2.json" --mqtt-port 8883
+    sleep 4
+    check "host 2, whose certificate another CA signed, is not registered" \
+      test "$(status_field 2 state)" = "waiting for registration"
+    check "and is not connected" connected 2 false
+    check "and is still alive, retrying" agent_alive 2
+    check "it asked for no subnet" test "$(mqtt_count node2/net/subnet)" -eq 0
+    # A certificate without its key is a configuration error, reported at start.
+    printf '{"MqttCert": "%s"}' "$d/node1.crt" >"$work/netcfg-half.json"
+    out=$(nm_in "$prefix-h2" timeout 10 "$NM_AGENT_BIN" -c "$work/netcfg-half.json" --cluster "$broker" \
+      --mqtt-port 8883 --node-id node3 --node-ip "$(nm_underlay_ip 2)" --prefix "${prefix}x" --tun "${prefix}xtun" --bridge "${prefix}xbr" \
+      --api-socket "$work/half.sock" 2>&1)
+    rc=$?
+    check "an agent with MqttCert and no MqttKey stops at start (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+    check "and says why" grep -q "needs both a certificate (MqttCert) and its key (MqttKey)" <<<"$out"
+    check "and leaves no TUN or bridge behind" \
+      test -z "$(ip -n "$prefix-h2" -o link show | grep -E "${prefix}x(tun|br)")"
     ;;
 
   *) echo "unknown case $case_name" >&2; exit 2 ;;
