@@ -22,6 +22,19 @@ struct Received {
     }
 };
 
+// One merge of `received` into a fresh batch; keeps the pool and the merger alive for the
+// checks on the output and on the counters.
+struct Merge {
+    BufferPool pool;
+    PacketBatch out;
+    SegmentMerger merger;
+    explicit Merge(std::span<const Packet> received, size_t buffers = 8, size_t batch = 4,
+                   bool enabled = true)
+        : pool(buffers), out(pool, batch), merger(enabled) {
+        merger.merge(received, out);
+    }
+};
+
 // `count` segments of `size` payload bytes of one flow, starting at seq/id.
 std::vector<std::vector<uint8_t>> segments(TcpSpec spec, size_t count, size_t size,
                                            size_t last_size = 0) {
@@ -68,13 +81,10 @@ TEST_CASE("consecutive segments of one flow merge into one super-segment with a 
     auto segs = segments(spec, 10, 1368, last);
     Received rx;
     for (auto& s : segs) rx.add(s);
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
+    Merge m(rx.view());
 
-    REQUIRE(out.size() == 1);
-    const Packet& unit = out[0];
+    REQUIRE(m.out.size() == 1);
+    const Packet& unit = m.out[0];
     CHECK(unit.vnet.flags == VirtioNetHdr::kNeedsCsum);
     CHECK(unit.vnet.gso_type == (v6 ? VirtioNetHdr::kGsoTcpV6 : VirtioNetHdr::kGsoTcpV4));
     CHECK(unit.vnet.gso_size == 1368);
@@ -88,8 +98,8 @@ TEST_CASE("consecutive segments of one flow merge into one super-segment with a 
     CHECK(p.id == (v6 ? 0 : spec.id));
     std::vector<uint8_t> payload(p.payload.begin(), p.payload.end());
     CHECK(payload == payload_of(segs));
-    CHECK(merger.counters().units == 1);
-    CHECK(merger.counters().unit_segments == 10);
+    CHECK(m.merger.counters().units == 1);
+    CHECK(m.merger.counters().unit_segments == 10);
 }
 
 TEST_CASE("merge then split gives back the segments byte for byte") {
@@ -107,15 +117,12 @@ TEST_CASE("merge then split gives back the segments byte for byte") {
     }
     Received rx;
     for (auto& s : segs) rx.add(s);
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 1);
-    CHECK(parse(out[0].bytes).flags == (ACK | PSH));
+    Merge m(rx.view());
+    REQUIRE(m.out.size() == 1);
+    CHECK(parse(m.out[0].bytes).flags == (ACK | PSH));
 
     std::vector<uint8_t> buffer(kSplitBufferSize);
-    auto again = split(out[0], buffer);
+    auto again = split(m.out[0], buffer);
     REQUIRE(again);
     REQUIRE(again->segment_size == segs[0].size());
     std::vector<uint8_t> joined;
@@ -137,16 +144,13 @@ TEST_CASE("split then merge gives back the super-segment byte for byte") {
     auto segs = split(in, buffer);
     REQUIRE(segs);
     Packet received = *segs;  // as one GRO receive
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(std::span(&received, 1), out);
-    REQUIRE(out.size() == 1);
-    CHECK(std::vector<uint8_t>(out[0].bytes.begin(), out[0].bytes.end()) == before);
-    CHECK(out[0].vnet.gso_type == in.vnet.gso_type);
-    CHECK(out[0].vnet.gso_size == in.vnet.gso_size);
-    CHECK(out[0].vnet.csum_start == in.vnet.csum_start);
-    CHECK(out[0].vnet.csum_offset == in.vnet.csum_offset);
+    Merge m(std::span(&received, 1));
+    REQUIRE(m.out.size() == 1);
+    CHECK(std::vector<uint8_t>(m.out[0].bytes.begin(), m.out[0].bytes.end()) == before);
+    CHECK(m.out[0].vnet.gso_type == in.vnet.gso_type);
+    CHECK(m.out[0].vnet.gso_size == in.vnet.gso_size);
+    CHECK(m.out[0].vnet.csum_start == in.vnet.csum_start);
+    CHECK(m.out[0].vnet.csum_offset == in.vnet.csum_offset);
 }
 
 TEST_CASE("segments of two interleaved flows are never merged across flows") {
@@ -161,13 +165,10 @@ TEST_CASE("segments of two interleaved flows are never merged across flows") {
         rx.add(sa[i]);
         rx.add(sb[i]);
     }
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 2);
+    Merge m(rx.view());
+    REQUIRE(m.out.size() == 2);
     std::map<uint16_t, std::vector<uint8_t>> by_port;
-    for (auto& unit : out) {
+    for (auto& unit : m.out) {
         const auto full = completed(unit);
         REQUIRE(checksums_ok(full));
         const uint16_t sport = static_cast<uint16_t>(full[20] << 8 | full[21]);
@@ -243,19 +244,16 @@ TEST_CASE("a unit ends where the kernel's TCP GRO would end it") {
     }
     Received rx;
     for (auto& s : segs) rx.add(s);
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == expected_units.size());
-    for (size_t i = 0; i < out.size(); ++i) {
+    Merge m(rx.view());
+    REQUIRE(m.out.size() == expected_units.size());
+    for (size_t i = 0; i < m.out.size(); ++i) {
         INFO("unit " << i);
-        const size_t payload = out[i].bytes.size() - 40;
-        const size_t gso = out[i].vnet.gso_size;
+        const size_t payload = m.out[i].bytes.size() - 40;
+        const size_t gso = m.out[i].vnet.gso_size;
         CHECK((gso ? (payload + gso - 1) / gso : 1) == expected_units[i]);
-        CHECK((out[i].vnet.gso_type != 0) == (expected_units[i] > 1));
+        CHECK((m.out[i].vnet.gso_type != 0) == (expected_units[i] > 1));
     }
-    if (reject) CHECK(merger.counters().*reject == 1);
+    if (reject) CHECK(m.merger.counters().*reject == 1);
 }
 
 TEST_CASE("packets that are not TCP data pass through untouched") {
@@ -280,13 +278,10 @@ TEST_CASE("packets that are not TCP data pass through untouched") {
     icmp[9] = 1;
     rx.add(icmp);
     const auto before = rx.storage;
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 5);  // SYN, ACK, UDP, ICMP pass; the two data segments merge
+    Merge m(rx.view());
+    REQUIRE(m.out.size() == 5);  // SYN, ACK, UDP, ICMP pass; the two data segments merge
     size_t passed = 0;
-    for (auto& p : out) {
+    for (auto& p : m.out) {
         if (p.vnet.gso_type) continue;
         ++passed;
         CHECK(p.vnet == VirtioNetHdr{});
@@ -296,7 +291,7 @@ TEST_CASE("packets that are not TCP data pass through untouched") {
     }
     CHECK(passed == 4);
     CHECK(rx.storage == before);
-    CHECK(merger.counters().passed == 4);
+    CHECK(m.merger.counters().passed == 4);
 }
 
 TEST_CASE("a flow's order is kept when one of its packets passes through") {
@@ -309,13 +304,10 @@ TEST_CASE("a flow's order is kept when one of its packets passes through") {
     Received rx;
     for (auto& s : segs) rx.add(s);
     rx.add(tcp_packet(fin));
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 2);
-    CHECK(out[0].vnet.gso_type == VirtioNetHdr::kGsoTcpV4);
-    CHECK(parse(out[1].bytes).flags == (ACK | FIN));
+    Merge m(rx.view());
+    REQUIRE(m.out.size() == 2);
+    CHECK(m.out[0].vnet.gso_type == VirtioNetHdr::kGsoTcpV4);
+    CHECK(parse(m.out[1].bytes).flags == (ACK | FIN));
 }
 
 TEST_CASE("a GRO receive of many datagrams merges like separate receives") {
@@ -326,15 +318,12 @@ TEST_CASE("a GRO receive of many datagrams merges like separate receives") {
     Packet received;
     received.bytes = gro;
     received.segment_size = static_cast<uint16_t>(segs[0].size());
-    BufferPool pool(8);
-    PacketBatch out(pool, 4);
-    SegmentMerger merger(true);
-    merger.merge(std::span(&received, 1), out);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].vnet.gso_size == 1000);
-    CHECK(checksums_ok(completed(out[0])));
-    CHECK(std::vector<uint8_t>(parse(out[0].bytes).payload.begin(),
-                               parse(out[0].bytes).payload.end()) == payload_of(segs));
+    Merge m(std::span(&received, 1));
+    REQUIRE(m.out.size() == 1);
+    CHECK(m.out[0].vnet.gso_size == 1000);
+    CHECK(checksums_ok(completed(m.out[0])));
+    CHECK(std::vector<uint8_t>(parse(m.out[0].bytes).payload.begin(),
+                               parse(m.out[0].bytes).payload.end()) == payload_of(segs));
 }
 
 TEST_CASE("more flows than the merger tracks still all arrive, in order per flow") {
@@ -348,12 +337,9 @@ TEST_CASE("more flows than the merger tracks still all arrive, in order per flow
     }
     for (size_t i = 0; i < 5; ++i)
         for (size_t f = 0; f < flows; ++f) rx.add(per_flow[f][i]);
-    BufferPool pool(64);
-    PacketBatch out(pool, 64);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
+    Merge m(rx.view(), 64, 64);
     std::map<uint16_t, std::vector<uint8_t>> got;
-    for (auto& unit : out) {
+    for (auto& unit : m.out) {
         const auto full = completed(unit);
         REQUIRE(checksums_ok(full));
         auto pl = parse(full).payload;
@@ -362,7 +348,7 @@ TEST_CASE("more flows than the merger tracks still all arrive, in order per flow
     }
     for (size_t f = 0; f < flows; ++f)
         CHECK(got[static_cast<uint16_t>(30000 + f)] == payload_of(per_flow[f]));
-    CHECK(merger.counters().flows_evicted > 0);
+    CHECK(m.merger.counters().flows_evicted > 0);
 }
 
 TEST_CASE("when output buffers run out, segments pass through unmerged") {
@@ -373,13 +359,10 @@ TEST_CASE("when output buffers run out, segments pass through unmerged") {
     Received rx;
     for (auto& s : sa) rx.add(s);
     for (auto& s : sb) rx.add(s);
-    BufferPool pool(1);
-    PacketBatch out(pool, 1);
-    SegmentMerger merger(true);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 4);  // a merged; b's three pass
-    CHECK(out[0].vnet.gso_type == VirtioNetHdr::kGsoTcpV4);
-    CHECK(merger.counters().reject_no_buffer == 1);
+    Merge m(rx.view(), 1, 1);
+    REQUIRE(m.out.size() == 4);  // a merged; b's three pass
+    CHECK(m.out[0].vnet.gso_type == VirtioNetHdr::kGsoTcpV4);
+    CHECK(m.merger.counters().reject_no_buffer == 1);
 }
 
 TEST_CASE("a disabled merger passes every packet as received") {
@@ -387,10 +370,7 @@ TEST_CASE("a disabled merger passes every packet as received") {
     auto segs = segments(spec, 5, 1000);
     Received rx;
     for (auto& s : segs) rx.add(s);
-    BufferPool pool(2);
-    PacketBatch out(pool, 2);
-    SegmentMerger merger(false);
-    merger.merge(rx.view(), out);
-    REQUIRE(out.size() == 5);
-    for (size_t i = 0; i < 5; ++i) CHECK(out[i].bytes.data() == rx.storage[i].data());
+    Merge m(rx.view(), 2, 2, false);
+    REQUIRE(m.out.size() == 5);
+    for (size_t i = 0; i < 5; ++i) CHECK(m.out[i].bytes.data() == rx.storage[i].data());
 }
