@@ -20,6 +20,11 @@ MetricsText& MetricsText::sample(std::string_view name, double value, std::strin
     return *this;
 }
 
+MetricsText& MetricsText::samples(std::string_view name, std::initializer_list<Labelled> list) {
+    for (const auto& [labels, value] : list) sample(name, value, labels);
+    return *this;
+}
+
 MetricsText& MetricsText::single(std::string_view name, std::string_view type,
                                  std::string_view help, double value) {
     return family(name, type, help).sample(name, value);

@@ -7,9 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/json.hpp>
 #include <fstream>
-#include <initializer_list>
 #include <sstream>
-#include <utility>
 
 #include "cluster/cluster_link.hpp"
 #include "cluster/table_query_client.hpp"
@@ -485,23 +483,17 @@ awaitable<Result<std::string>> Node::metrics() {
     m.single("netmanager_flows", "gauge", "Conversions in the flow caches of all shards.",
              sum([](auto& s) { return s.flows; }));
 
-    // The samples of one family, each {labels, value}.
-    auto samples = [&](std::string_view name,
-                       std::initializer_list<std::pair<std::string_view, double>> list) {
-        for (auto& [labels, value] : list) m.sample(name, value, labels);
-    };
-
     m.family("netmanager_packets_total", "counter", "Packets through the tunnel by direction.");
-    samples("netmanager_packets_total",
-            {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_packets; })},
-             {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_packets; })},
-             {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_packets; })},
-             {"direction=\"local\"", sum([](auto& s) { return s.forwarder.local_delivered; })}});
+    m.samples("netmanager_packets_total",
+              {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_packets; })},
+               {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_packets; })},
+               {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_packets; })},
+               {"direction=\"local\"", sum([](auto& s) { return s.forwarder.local_delivered; })}});
     m.family("netmanager_bytes_total", "counter", "Bytes through the tunnel by direction.");
-    samples("netmanager_bytes_total",
-            {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_bytes; })},
-             {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_bytes; })},
-             {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_bytes; })}});
+    m.samples("netmanager_bytes_total",
+              {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_bytes; })},
+               {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_bytes; })},
+               {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_bytes; })}});
 
     // Every drop, by reason: the data path's and the forwarder's and the devices'.
     m.family("netmanager_drops_total", "counter", "Packets dropped, by reason.");
@@ -517,19 +509,19 @@ awaitable<Result<std::string>> Node::metrics() {
                 [](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
         m.sample("netmanager_drops_total", n, "reason=\"" + std::string(to_string(reason)) + "\"");
     }
-    samples("netmanager_drops_total",
-            {{"reason=\"split_failed\"", sum([](auto& s) { return s.forwarder.drop_split; })},
-             {"reason=\"tun_queue_full\"", sum([](auto& s) { return s.tun.write_dropped; })},
-             {"reason=\"tun_write_error\"", sum([](auto& s) { return s.tun.write_errors; })},
-             {"reason=\"udp_send_error\"", sum([](auto& s) { return s.udp.send_errors; })},
-             {"reason=\"udp_socket_overflow\"", sum([](auto& s) { return s.udp.socket_drops; })},
-             {"reason=\"udp_truncated\"", sum([](auto& s) { return s.udp.receive_truncated; })}});
+    m.samples("netmanager_drops_total",
+              {{"reason=\"split_failed\"", sum([](auto& s) { return s.forwarder.drop_split; })},
+               {"reason=\"tun_queue_full\"", sum([](auto& s) { return s.tun.write_dropped; })},
+               {"reason=\"tun_write_error\"", sum([](auto& s) { return s.tun.write_errors; })},
+               {"reason=\"udp_send_error\"", sum([](auto& s) { return s.udp.send_errors; })},
+               {"reason=\"udp_socket_overflow\"", sum([](auto& s) { return s.udp.socket_drops; })},
+               {"reason=\"udp_truncated\"", sum([](auto& s) { return s.udp.receive_truncated; })}});
 
     m.family("netmanager_handoffs_total", "counter",
              "Packets handed to the shard that owns their flow, by where they came from.");
-    samples("netmanager_handoffs_total",
-            {{"from=\"tun\"", sum([](auto& s) { return s.forwarder.handed_off_tun; })},
-             {"from=\"wire\"", sum([](auto& s) { return s.forwarder.handed_off_wire; })}});
+    m.samples("netmanager_handoffs_total",
+              {{"from=\"tun\"", sum([](auto& s) { return s.forwarder.handed_off_tun; })},
+               {"from=\"wire\"", sum([](auto& s) { return s.forwarder.handed_off_wire; })}});
     m.single("netmanager_new_flows_total", "counter", "Conversions created.",
              sum([](auto& s) { return s.path.outgoing_new_flows; }));
     m.single("netmanager_merged_units_total", "counter",
