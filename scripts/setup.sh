@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   liburing-dev libnl-3-dev libnl-route-3-dev libexpected-dev catch2
   libmosquitto-dev mosquitto mosquitto-clients openssl
-  nftables libnftables-dev libldns-dev
+  nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod
   python3 python3-scapy python3-paho-mqtt
   libbenchmark-dev openvpn

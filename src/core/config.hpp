@@ -17,7 +17,7 @@ struct Config {
     uint16_t node_public_port = 50103;
     std::string cluster_url;  // empty: standalone
     uint16_t cluster_mqtt_port = 10003;
-    std::string default_interface;
+    std::string default_interface;  // masquerade out of it; empty: the default route's link
     bool debug = false;
     std::string mqtt_cert, mqtt_key;  // TLS to the broker when both are set
     std::string mqtt_ca;  // CA file that signed the broker's certificate (default: /etc/ssl/certs)

@@ -54,6 +54,13 @@ Result<std::string> run_nft(nft_ctx* ctx, const std::string& script) {
     return std::string(out ? out : "");
 }
 
+Result<std::string> run_nft(const std::string& script, unsigned output_flags) {
+    CtxPtr ctx = new_ctx();
+    if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
+    nft_ctx_output_set_flags(ctx.get(), output_flags);
+    return run_nft(ctx.get(), script);
+}
+
 Firewall::Firewall(FirewallSpec spec, nft_ctx* ctx) : spec_(std::move(spec)), ctx_(ctx) {}
 
 Firewall::Firewall(Firewall&& other) noexcept : spec_(std::move(other.spec_)), ctx_(other.ctx_) {

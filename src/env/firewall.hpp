@@ -52,8 +52,11 @@ class Firewall {
     nft_ctx* ctx_ = nullptr;
 };
 
-// Runs an nft script in a fresh context; the output on success, the first error line (with
-// the failing command) on failure.
+// Runs an nft script in `ctx`; the output on success, the first error line (with the failing
+// command) on failure (Errc::not_found for a missing table or chain, Errc::exists).
 Result<std::string> run_nft(nft_ctx* ctx, const std::string& script);
+// The same in a fresh context (in the calling thread's namespace), with libnftables' output
+// flags (NFT_CTX_OUTPUT_HANDLE, ...).
+Result<std::string> run_nft(const std::string& script, unsigned output_flags = 0);
 
 }  // namespace nm

@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "env/firewall.hpp"
+#include "env/forward_accepts.hpp"
 #include "env/netns.hpp"
 #include "env/node_network.hpp"
 #include "env/node_network_impl.hpp"
@@ -39,16 +40,21 @@ Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetwork
         if (!r && r.error().code != Errc::not_found) return tl::unexpected(r.error());
         removed.push_back(link.kind + " " + link.name);
     }
+    const std::string table = table_name_for(config.prefix);
     for (const std::string& name : list_named_netns()) {
         if (name.compare(0, config.prefix.size(), config.prefix) != 0) continue;
         auto r = delete_named_netns(name);
         if (!r && r.error().code != Errc::not_found) return tl::unexpected(r.error());
         removed.push_back("namespace " + name);
     }
-    const std::string table = table_name_for(config.prefix);
     auto had = Firewall::remove_table(table);
     if (!had) return tl::unexpected(had.error());
     if (*had) removed.push_back("nftables table ip " + table);
+    auto accepts = remove_forward_accepts(table);
+    if (!accepts) return tl::unexpected(accepts.error());
+    if (*accepts)
+        removed.push_back(std::to_string(*accepts) + " rules tagged " + table +
+                          " in iptables' FORWARD chain");
 
     for (const std::string& what : removed)
         NM_LOG(info, "env") << "removed leftover of an earlier run: " << what;

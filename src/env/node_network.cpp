@@ -2,6 +2,7 @@
 #include "env/node_network.hpp"
 
 #include "core/log.hpp"
+#include "env/forward_accepts.hpp"
 #include "env/node_network_impl.hpp"
 #include "env/sysctl.hpp"
 #include "env/undo_stack.hpp"
@@ -63,6 +64,7 @@ NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet) {
     c.tun_ip = config.tunnel_ip;
     c.mtu = config.mtu;
     c.uplink = config.default_interface;
+    c.detect_uplink = config.default_interface.empty();
     c.tunnel_port = config.tunnel_port;
     return c;
 }
@@ -104,6 +106,15 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     Impl& s = *impl;
     UndoStack undo;
 
+    if (config.uplink.empty() && config.detect_uplink) {
+        NM_TRY(s.step("default route"));
+        auto uplink = s.host.default_route_link();
+        if (!uplink) return tl::unexpected(uplink.error());
+        if (*uplink) s.config.uplink = **uplink;
+        NM_LOG(info, "env") << (*uplink ? "uplink " + **uplink + ": the link of the default route"
+                                        : std::string("no default route: no masquerade"));
+    }
+
     const std::string& br = config.bridge;
     NM_TRY(s.step("create bridge"));
     NM_TRY(s.host.add_bridge(br, config.mtu));
@@ -129,16 +140,26 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     NM_TRY(write_sysctl(rp_filter_key(br), "0"));
 
     NM_TRY(s.step("nftables table"));
-    auto fw = Firewall::create(
-        {table_name_for(config.prefix), br, config.tun_name, config.uplink, config.subnet});
+    const std::string table = table_name_for(config.prefix);
+    auto fw = Firewall::create({table, br, config.tun_name, s.config.uplink, config.subnet});
     if (!fw) return tl::unexpected(fw.error());
     s.firewall.emplace(std::move(*fw));
+    undo.push([&s] {
+        (void)s.firewall->destroy();
+        s.firewall.reset();
+    });
+
+    NM_TRY(s.step("iptables FORWARD accepts"));
+    auto accepts = insert_forward_accepts(br, table);
+    if (!accepts) return tl::unexpected(accepts.error());
+    s.forward_accepts = *accepts;
 
     undo.commit();
     NM_LOG(info, "env") << "node network up: bridge " << br << " "
                         << config.subnet.host(1).to_string() << "/" << int(config.subnet.prefix)
                         << " mtu " << config.mtu << ", table ip " << s.firewall->table()
-                        << (config.uplink.empty() ? "" : ", masquerade via ") << config.uplink;
+                        << (s.config.uplink.empty() ? "" : ", masquerade via ") << s.config.uplink
+                        << (s.forward_accepts ? ", bridge accepted in iptables' FORWARD" : "");
     return NodeNetwork(std::move(impl));
 }
 
@@ -206,6 +227,11 @@ void NodeNetwork::teardown() {
         if (auto r = detach(link); !r)
             NM_LOG(warn, "env") << "teardown: detach " << link << ": " << r.error().message;
     s.remove_tun_config();
+    if (s.forward_accepts) {
+        if (auto r = remove_forward_accepts(table_name_for(s.config.prefix)); !r)
+            NM_LOG(warn, "env") << "teardown: " << r.error().message;
+        s.forward_accepts = false;
+    }
     if (s.firewall) {
         if (auto r = s.firewall->destroy(); !r)
             NM_LOG(warn, "env") << "teardown: " << r.error().message;

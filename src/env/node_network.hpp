@@ -46,6 +46,9 @@ struct NodeNetworkConfig {
     unsigned mtu = 1450;                  // bridge, veths (both ends)
     std::string uplink;                   // non-empty: masquerade the subnet leaving through it
     uint16_t tunnel_port = 50103;         // no UDP port mapping may take it
+    // With no uplink named: take the link of the IPv4 default route at setup (none: no
+    // masquerade), as the reference does when DefaultInterface is empty.
+    bool detect_uplink = false;
     // A default route via the bridge inside each namespace, so replies to port-mapped and
     // masqueraded traffic find their way. An existing default route is left alone.
     bool namespace_default_route = true;
@@ -75,7 +78,9 @@ struct Attachment {
 class NodeNetwork {
   public:
     // Removes leftovers, then builds the bridge (<subnet>.1/prefix, MTU, up), turns IPv4
-    // forwarding on (restored by teardown), rp_filter off on the bridge, and the nft table.
+    // forwarding on (restored by teardown), rp_filter off on the bridge, the nft table, and
+    // accept rules for the bridge in iptables' FORWARD chain when there is one
+    // (env/forward_accepts.hpp).
     static Result<NodeNetwork> setup(const NodeNetworkConfig& config);
 
     // What setup() does first, on its own: removes what a dead agent with this prefix left in

@@ -19,6 +19,7 @@ struct NodeNetwork::Impl {
     AddressPool pool;
     std::optional<Firewall> firewall;
     std::optional<std::string> saved_ip_forward;  // restored by teardown
+    bool forward_accepts = false;  // in iptables' FORWARD chain, tagged with the table name
 
     struct Tun {
         std::string name;

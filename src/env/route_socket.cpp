@@ -381,4 +381,35 @@ Result<void> RouteSocket::delete_route(Cidr dst, int ifindex, std::optional<Ipv4
                  route_text(dst, gateway));
 }
 
+Result<std::optional<std::string>> RouteSocket::default_route_link() {
+    reset(*state_);
+    nl_cache* raw = nullptr;
+    int err = rtnl_route_alloc_cache(state_->sock, AF_INET, 0, &raw);
+    CachePtr cache(raw);
+    if (auto r = check(*state_, err, "list routes"); !r) return tl::unexpected(r.error());
+    int best_index = 0;
+    uint32_t best_metric = 0;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* route = reinterpret_cast<rtnl_route*>(o);
+        nl_addr* dst = rtnl_route_get_dst(route);
+        if (rtnl_route_get_table(route) != RT_TABLE_MAIN ||
+            rtnl_route_get_type(route) != RTN_UNICAST || (dst && nl_addr_get_prefixlen(dst) != 0))
+            continue;
+        if (rtnl_route_get_nnexthops(route) < 1) continue;
+        int index = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
+        uint32_t metric = rtnl_route_get_priority(route);
+        if (index > 0 && (!best_index || metric < best_metric)) {
+            best_index = index;
+            best_metric = metric;
+        }
+    }
+    if (!best_index) return std::optional<std::string>{};
+    rtnl_link* raw_link = nullptr;
+    err = rtnl_link_get_kernel(state_->sock, best_index, nullptr, &raw_link);
+    LinkPtr link(raw_link);
+    if (auto r = check(*state_, err, "default route link"); !r) return tl::unexpected(r.error());
+    const char* name = rtnl_link_get_name(link.get());
+    return std::optional<std::string>{name ? name : ""};
+}
+
 }  // namespace nm

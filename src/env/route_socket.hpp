@@ -64,6 +64,9 @@ class RouteSocket {
     Result<void> add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
                            bool replace = false);
     Result<void> delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway);
+    // The link of the IPv4 default route in the main table (the lowest metric's); nullopt when
+    // there is none.
+    Result<std::optional<std::string>> default_route_link();
 
     struct State;
 

@@ -15,9 +15,10 @@ using namespace nm::test;
 
 TEST_CASE("a failure at any step of node setup leaves nothing behind") {
     Agent a("f");
-    int step = GENERATE(range(0, 5));
+    int step = GENERATE(range(0, 6));
     a.config.fail_at_step = step;
     a.config.uplink = "up0";
+    REQUIRE(sh("ip netns exec " + a.host.name() + " iptables -P FORWARD DROP") == 0);
     std::string before = a.state();
     a.host.run([&] {
         std::string forward = *read_sysctl("net.ipv4.ip_forward");

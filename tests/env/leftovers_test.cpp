@@ -50,6 +50,8 @@ pid_t start_agent(const Agent& a) {
 
 TEST_CASE("startup removes what a killed agent left behind and says what it removed") {
     Agent a("k");
+    // Docker's FORWARD policy: the agent also left accept rules in iptables' chain.
+    REQUIRE(sh("ip netns exec " + a.host.name() + " iptables -P FORWARD DROP") == 0);
     std::string clean = a.state();
     pid_t agent = start_agent(a);
     REQUIRE(agent > 0);
@@ -70,6 +72,7 @@ TEST_CASE("startup removes what a killed agent left behind and says what it remo
         CHECK(contains(all, "namespace " + a.prefix + "one"));
         CHECK(contains(all, "namespace " + a.prefix + "two"));
         CHECK(contains(all, "nftables table ip netmanager_" + a.prefix));
+        CHECK(contains(all, "2 rules tagged netmanager_" + a.prefix + " in iptables' FORWARD"));
     });
     CHECK(a.namespaces().empty());
     // ip_forward stays as the dead agent set it; everything with a name is gone.

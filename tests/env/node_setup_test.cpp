@@ -37,6 +37,61 @@ TEST_CASE(
     CHECK_FALSE(contains(sh_out("nft list tables 2>&1"), "netmanager_" + a.prefix));
 }
 
+TEST_CASE("with no uplink named, setup masquerades the subnet through the default route's link") {
+    Agent a("d");
+    a.config.detect_uplink = true;
+    const std::string in_host = "ip -n " + a.host.name() + " ";
+    REQUIRE(sh(in_host + "link add up0 type veth peer name up0p") == 0);
+    REQUIRE(sh(in_host + "addr add 10.251.0.1/24 dev up0 && " + in_host + "link set up0 up && " +
+               in_host + "link set up0p up") == 0);
+    a.host.run([&] {
+        auto net = NodeNetwork::setup(a.config);
+        REQUIRE(net);
+        CHECK(net->config().uplink.empty());
+        CHECK_FALSE(contains(a.nft("list table ip " + net->table_name()), "oifname \"up0\""));
+    });
+    REQUIRE(sh(in_host + "route add default via 10.251.0.2") == 0);
+    a.host.run([&] {
+        auto net = NodeNetwork::setup(a.config);
+        REQUIRE(net);
+        CHECK(net->config().uplink == "up0");
+        CHECK(contains(a.nft("list table ip " + net->table_name()),
+                       "oifname \"up0\" ip saddr " + a.config.subnet.to_string() + " masquerade"));
+    });
+}
+
+TEST_CASE(
+    "when iptables' FORWARD chain exists, setup accepts the bridge there in iptables' own form and "
+    "teardown removes exactly those rules") {
+    Agent a("i");
+    const std::string iptables = "ip netns exec " + a.host.name() + " iptables ";
+    SECTION("a host whose FORWARD policy is DROP, with a rule of its own") {
+        REQUIRE(sh(iptables + "-P FORWARD DROP && " + iptables + "-A FORWARD -i eth9 -j ACCEPT") ==
+                0);
+        const std::string before = sh_out(iptables + "-S FORWARD");
+        a.host.run([&] {
+            auto net = NodeNetwork::setup(a.config);
+            REQUIRE(net);
+            // iptables still reads the chain (it refuses chains with rules it cannot show).
+            std::string rules = sh_out(iptables + "-S FORWARD 2>&1");
+            const std::string tag = "-m comment --comment " + net->table_name() + " -j ACCEPT";
+            CHECK(contains(rules, "-A FORWARD -i goProxyBridge " + tag));
+            CHECK(contains(rules, "-A FORWARD -o goProxyBridge " + tag));
+            CHECK(contains(rules, "-A FORWARD -i eth9 -j ACCEPT"));
+            CHECK(rules.find("goProxyBridge") < rules.find("eth9"));  // ahead of the host's
+            net->teardown();
+        });
+        CHECK(sh_out(iptables + "-S FORWARD") == before);
+    }
+    SECTION("a host without iptables' tables") {
+        a.host.run([&] {
+            auto net = NodeNetwork::setup(a.config);
+            REQUIRE(net);
+            CHECK_FALSE(contains(a.nft("list ruleset"), "table ip filter"));
+        });
+    }
+}
+
 TEST_CASE("configure_tun addresses the TUN and routes the service and container networks to it") {
     Agent a("t");
     REQUIRE(sh("ip -n " + a.host.name() + " tuntap add dev goProxyTun mode tun") == 0);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A test service and its clients, run inside app namespaces.
 
-  service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, other paths serve files
-                                   from DIR) and a UDP echo on PORT answering "NAME <payload>"
+  service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, GET /peer the client's
+                                   address as seen here, other paths serve files from DIR) and a
+                                   UDP echo on PORT answering "NAME <payload>"
   service.py udp-ask IP PORT       a connected UDP socket (so only replies from IP:PORT count);
                                    prints the answer, exit 1 after 3 s without one
   service.py udp-listen PORT SECS  prints every datagram received on UDP PORT for SECS seconds
@@ -18,8 +19,8 @@ import threading
 def serve(port, name, directory):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
-            if self.path == "/id":
-                body = name.encode()
+            if self.path in ("/id", "/peer"):
+                body = (name if self.path == "/id" else self.client_address[0]).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
