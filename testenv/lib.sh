@@ -6,6 +6,10 @@
 #                               returns 2 (nothing made) when PREFIX is already up
 #   nm_hosts_down PREFIX        stop what nm_spawn started, remove every namespace made (exact names)
 #   nm_spawn PREFIX LABEL NETNS LOG CMD...   start CMD in NETNS, PID recorded under LABEL
+#   nm_spawn_etc PREFIX LABEL NETNS LOG ETCDIR CMD...   the same in a mount namespace of its own
+#                               whose /etc is the host's with ETCDIR laid over it (an agent
+#                               installed as the reference is: /etc/netmanager per host)
+#   nm_broker_start PREFIX LABEL NETNS IP PORT LOG [CONF]   mosquitto on IP:PORT, waits until it listens
 #   nm_stop PREFIX LABEL [SECS] SIGTERM, then SIGKILL after SECS (default 10); by PID only
 #   nm_in NETNS CMD...          run CMD in NETNS in the foreground
 #   nm_agent_start PREFIX I TABLE [ARGS...]   netmanager on host I (contract in docs/benchmarks.md)
@@ -143,6 +147,35 @@ nm_spawn() {
   NM_PID=$!
   # nsenter execs the command, so this PID is the command's; the start time guards against reuse.
   echo "$NM_PID $(nm_pid_start "$NM_PID")" >"$pidfile"
+}
+
+nm_spawn_etc() {
+  local prefix=$1 label=$2 ns=$3 log=$4 upper=$5 out
+  shift 5
+  out=$(mkdir -p "$upper" "$upper.work" 2>&1) || { nm_fail "cannot create $upper: $out"; return 1; }
+  # unshare and sh exec the command, so the PID nm_spawn records is the command's.
+  nm_spawn "$prefix" "$label" "$ns" "$log" unshare --mount --propagation private -- /bin/sh -c \
+    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0,workdir=$1" /etc && shift && exec "$@"' \
+    "$upper" "$upper.work" "$@"
+}
+
+nm_broker_start() {
+  local prefix=$1 label=$2 ns=$3 ip=$4 port=$5 log=$6 conf
+  conf="$(nm_state "$prefix")/$label.conf"
+  cat >"$conf" <<EOF
+listener $port $ip
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+${7:-}
+EOF
+  nm_spawn "$prefix" "$label" "$ns" "$log" mosquitto -c "$conf" || return 1
+  nm_wait_listen "$ns" "$port" || { nm_fail "mosquitto does not listen on $ip:$port: $(tail -n 2 "$log" | tr '\n' ' ')"; return 1; }
 }
 
 nm_pid_of() {

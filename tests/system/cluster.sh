@@ -30,11 +30,6 @@ dump_logs() {
     nm_api "$prefix" "$f" GET /metrics 2>/dev/null | grep -E '^netmanager_(drops_total|table_query_)' | awk '$2 != 0'
   done
 }
-wait_until() {  # wait_until SECS COMMAND...: polls every 0.1 s
-  local t limit=$(($1 * 10)); shift
-  for ((t = 0; t < limit; t++)); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
 fm() { /usr/bin/python3 "$here/fake_manager.py" "$@"; }
 publish() {  # publish TOPIC PAYLOAD: one message to the broker, from host 1
   printf '%s' "$2" >"$work/payload"
@@ -55,21 +50,8 @@ fetch() { nm_in "$(ns_of "$1" "$2")" curl -sS --max-time "${4:-5}" "http://$3:80
 broker_runs=0
 broker_start() {  # broker_start [MORE CONFIG LINES]
   broker_runs=$((broker_runs + 1))
-  cat >"$work/mosquitto.conf" <<EOF
-listener $port $broker
-allow_anonymous true
-persistence false
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-log_type notice
-log_type information
-${1:-}
-EOF
-  nm_spawn "$prefix" broker "$prefix-h1" "$(state)/broker$broker_runs.log" mosquitto -c "$work/mosquitto.conf" ||
+  nm_broker_start "$prefix" broker "$prefix-h1" "$broker" "$port" "$(state)/broker$broker_runs.log" "${1:-}" ||
     die "mosquitto: $NM_ERROR"
-  nm_wait_listen "$prefix-h1" "$port" || die "mosquitto does not listen on $broker:$port"
 }
 broker_stop() { nm_stop "$prefix" broker 5; }
 
