@@ -12,7 +12,11 @@ packages=(
   nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod
   python3 python3-scapy python3-paho-mqtt
-  libbenchmark-dev openvpn
+  libbenchmark-dev openvpn netcat-openbsd iptables
+  # The Go reference agent the conformance tests and the benchmark build (a test fixture only).
+  golang-go golang-github-coreos-go-iptables-dev golang-github-eclipse-paho.mqtt.golang-dev
+  golang-github-google-gopacket-dev golang-github-gorilla-mux-dev golang-github-spf13-cobra-dev
+  golang-github-vishvananda-netlink-dev golang-github-vishvananda-netns-dev golang-github-ghodss-yaml-dev
 )
 
 missing=()
