@@ -24,7 +24,8 @@ METRICS = [  # key, unit shown in the table, higher is better
     ("rr_p99_us", "us", False),
     ("cpu_s_per_gb", "s/GB", False),
 ]
-AGENT_PATHS = ("tunnel", "tunnel_no_offload")
+OUR_PATHS = ("tunnel", "tunnel_no_offload")
+AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time is measured
 RESULTS = ""
 
 
@@ -213,12 +214,12 @@ def print_table(res, paths, seconds, started, rr_mode):
         print("\nmedians above; per connection:")
         for p, k in each:
             print(f"  {p} {k[:-5]}: " + " ".join(fmt(v, k[:-5]) for v in res[p][k]))
-    refs = [p for p in ("direct", "vxlan", "openvpn") if p in paths]
-    for t in (p for p in AGENT_PATHS if refs and p in paths and "error" not in res[p]):
+    refs = [p for p in ("direct", "vxlan", "openvpn", "reference") if p in paths]
+    for t in (p for p in OUR_PATHS if refs and p in paths and "error" not in res[p]):
         print()
         print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(12) for p in refs))
         for key, _, _ in METRICS:
-            if key == "cpu_s_per_gb" or key.endswith("_pct"):
+            if (key == "cpu_s_per_gb" and "reference" not in refs) or key.endswith("_pct"):
                 continue  # a ratio of two near-zero percentages says nothing
             print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
     for p in paths:
