@@ -8,7 +8,8 @@
 # cluster service managers answer). The node engine is node_engine.py on the agent's socket.
 # Containers are processes started with `unshare --net` and deployed by PID; their servers are
 # tests/system/service.py (HTTP /id and a UDP echo on 8080), their clients curl and nc.
-# NM_REFERENCE_BIN names the Go reference agent for the mixed case (exit 77, skipped, without it).
+# NM_REFERENCE_BIN names the Go reference agent for the mixed case and for reference_<case>, which
+# runs a case with two reference agents (exit 77, skipped, without it).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 system=$(cd "$here/../system" && pwd)
@@ -23,9 +24,13 @@ W=oakestragaming.2LDX3BEFPZBXTOLNBUG4Z7OOF4.MightyWavesJump.default
 C=oakestragaming.2LDX3BEFPZBXTOLNBUG4Z7OOF4.QuietHarbourClient.default
 V=oakestragaming.2LDX3BEFPZBXTOLNBUG4Z7OOF4.SlowRiverEcho.default
 ids=(- 6756c1a9e2f0b3d4a5c6e701 6756c1a9e2f0b3d4a5c6e702)   # the hosts' worker ids (24 hex)
-# The agents a case runs: ours, or the Go reference (NM_CONFORMANCE_KIND=reference runs any case
-# against it, to see that the stand-ins ask nothing of ours that the real agent does not do).
-kind=${NM_CONFORMANCE_KIND:-ours}
+# The agents a case runs: ours, or the Go reference for reference_<case> (the same case against the
+# real agent: the stand-ins ask nothing of ours that the reference does not do).
+kind=ours
+if [[ $case_name == reference_* ]]; then
+  kind=reference case_name=${case_name#reference_}
+  [ -x "${NM_REFERENCE_BIN:-}" ] || { echo "SKIP: no reference agent (NM_REFERENCE_BIN='${NM_REFERENCE_BIN:-}')"; exit 77; }
+fi
 declare -A PID           # container label -> PID
 
 state() { nm_state "$prefix"; }
@@ -204,16 +209,10 @@ case $case_name in
     common_checks 1
     ;;
 
-  service_ips | reference_service_ips)
+  service_ips)
     # W: instance 0 on host 1, 1 on host 2, 2 scheduled but never deployed (null in every answer).
     # C (clients): instance 0 on host 2, 1 on host 1. No port mappings: the reference's DNAT for a
     # host port matches any destination, so it would catch ServiceIP flows to that port too.
-    # reference_service_ips runs the same with two
-    # reference agents: it shows that the cluster stand-in is one the real agent works with.
-    if [ "$case_name" = reference_service_ips ]; then
-      kind=reference
-      [ -x "${NM_REFERENCE_BIN:-}" ] || { echo "SKIP: no reference agent (NM_REFERENCE_BIN='${NM_REFERENCE_BIN:-}')"; exit 77; }
-    fi
     cluster_start "$W=3" "$C=2"
     agent_start 1
     agent_start 2
@@ -246,6 +245,16 @@ case $case_name in
       got=$(for k in $(seq 10); do udp_echo "$c" "$rr"; done | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')
       check "UDP: the same, answered from the RR ServiceIP ($got)" rr_spread "$got" W0 W1
     done
+    # A ServiceIP no job has: the cluster answers an empty list (app_name "", the request's sname),
+    # and, as it answers a query without "sname", app_name null: the agent carries on.
+    http_id c0 10.30.200.1 >/dev/null
+    printf '{"app_name": null, "instance_list": [], "query_key": "10.30.200.2"}' >"$work/null-result"
+    nm_in "$prefix-h1" /usr/bin/python3 "$system/fake_manager.py" publish --host "$broker" --port "$NM_OAK_PORT" \
+      "nodes/${ids[2]}/net/tablequery/result" "$work/null-result" || die "publish"
+    check "the query for a ServiceIP no job has was answered with an empty list and app_name \"\"" \
+      test "$(count "${ids[2]}/net/tablequery/result" query_key=10.30.200.1 app_name=)" -ge 1
+    got=$(http_id c0 "$w0ip")
+    check "after that answer and one with app_name null, host 2 still reaches instance 0 ($got)" test "$got" = W0
     pending=$(pending_in_answers)
     check "the cluster's answers carried the pending instance with null addresses ($pending)" test "$pending" -ge 1
     check "the cluster received its own table query answers back" test "$(count tablequery/result)" -ge 1
@@ -280,37 +289,37 @@ case $case_name in
     # Ours -> reference. What our agent controls: its translated packets reach the reference's
     # instance, from our client's instance_ip, through RR and instance_ip.
     for target in "$w0ip:instance_ip" "$wrr:RR"; do
-      ip=${target%%:*} kind=${target#*:}
+      ip=${target%%:*} via=${target#*:}
       before=$(in_proc w0 awk '/^Tcp:/ && ++n == 2 { print $11 }' /proc/net/snmp)
-      in_proc c0 curl -s --max-time 3 -o "$work/tcp-$kind" "http://$ip:8080/id"
+      in_proc c0 curl -s --max-time 3 -o "$work/tcp-$via" "http://$ip:8080/id"
       after=$(in_proc w0 awk '/^Tcp:/ && ++n == 2 { print $11 }' /proc/net/snmp)
-      check "TCP ours->reference via $kind: our client's SYN reaches the reference's instance (TCP segments in: $before -> $after)" \
+      check "TCP ours->reference via $via: our client's SYN reaches the reference's instance (TCP segments in: $before -> $after)" \
         test "$after" -gt "$before"
-      nsenter -t "${PID[w0]}" -n python3 "$system/service.py" udp-listen 8081 3 >"$work/udp-$kind" &
+      nsenter -t "${PID[w0]}" -n python3 "$system/service.py" udp-listen 8081 3 >"$work/udp-$via" &
       listener=$!
       sleep 0.5
-      for k in 1 2; do in_proc c0 nc -u -w 1 "$ip" 8081 <<<"ping-$kind" >/dev/null 2>&1; done
+      for k in 1 2; do in_proc c0 nc -u -w 1 "$ip" 8081 <<<"ping-$via" >/dev/null 2>&1; done
       wait "$listener"
-      from=$(awk '{ split($1, a, ":"); print a[1]; exit }' "$work/udp-$kind")
-      check "UDP ours->reference via $kind: the datagram reaches the reference's instance from our client's instance_ip ($from, want $c0ip)" \
+      from=$(awk '{ split($1, a, ":"); print a[1]; exit }' "$work/udp-$via")
+      check "UDP ours->reference via $via: the datagram reaches the reference's instance from our client's instance_ip ($from, want $c0ip)" \
         test "$from" = "$c0ip"
-      got_tcp=$(cat "$work/tcp-$kind" 2>/dev/null) got_udp=$(udp_echo c0 "$ip")
+      got_tcp=$(cat "$work/tcp-$via" 2>/dev/null) got_udp=$(udp_echo c0 "$ip")
       if [ -n "$ourv6" ]; then
-        check "TCP ours->reference via $kind: the answer comes back ($got_tcp)" test "$got_tcp" = W0
-        check "UDP ours->reference via $kind: the echo comes back ($got_udp)" test "$got_udp" = "W0 ping"
+        check "TCP ours->reference via $via: the answer comes back ($got_tcp)" test "$got_tcp" = W0
+        check "UDP ours->reference via $via: the echo comes back ($got_udp)" test "$got_udp" = "W0 ping"
       else
-        echo "KNOWN GAP (issue 20): ours->reference via $kind: answers do not come back (TCP '$got_tcp', UDP '${got_udp//$'\n'/ }'): the reference drops our client's table entry, which has no nsipv6, so it cannot translate the reply"
+        echo "KNOWN GAP (issue 20): ours->reference via $via: answers do not come back (TCP '$got_tcp', UDP '${got_udp//$'\n'/ }'): the reference drops our client's table entry, which has no nsipv6, so it cannot translate the reply"
       fi
     done
     # Reference -> ours: the reference must accept our instances' table entries first.
     for target in "$v0ip:instance_ip" "$vrr:RR"; do
-      ip=${target%%:*} kind=${target#*:}
+      ip=${target%%:*} via=${target#*:}
       got_tcp=$(http_id c1 "$ip") got_udp=$(udp_echo c1 "$ip")
       if [ -n "$ourv6" ]; then
-        check "TCP reference->ours via $kind ($got_tcp)" test "$got_tcp" = V0
-        check "UDP reference->ours via $kind ($got_udp)" test "$got_udp" = "V0 ping"
+        check "TCP reference->ours via $via ($got_tcp)" test "$got_tcp" = V0
+        check "UDP reference->ours via $via ($got_udp)" test "$got_udp" = "V0 ping"
       else
-        echo "KNOWN GAP (issue 20): reference->ours via $kind: TCP '${got_tcp//$'\n'/ }', UDP '${got_udp//$'\n'/ }': the reference drops our instances' entries (no nsipv6)"
+        echo "KNOWN GAP (issue 20): reference->ours via $via: TCP '${got_tcp//$'\n'/ }', UDP '${got_udp//$'\n'/ }': the reference drops our instances' entries (no nsipv6)"
       fi
     done
     [ -z "$ourv6" ] && echo "the reference's log: $(grep -c 'Invalid Entry, wrong nsipv6' "$(state)/agent1.log") table entries dropped for want of nsipv6 ('TranslationTable: Invalid Entry, wrong nsipv6')"

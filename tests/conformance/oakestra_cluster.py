@@ -20,8 +20,9 @@ What the root and the cluster do, and so does this:
     instance addresses (not by namespace address), as {"app_name", "instance_list",
     "query_key"}; every instance carries the job's service_ip list plus its own "instance_ip"
     entry, and instance_ip, instance_ip_v6, cluster_id (and worker_id once deployed) as extra
-    fields. Unknown by name: app_name is the name and the list empty; unknown by address:
-    app_name null and the list empty.
+    fields. A lookup that finds nothing fails inside the real cluster and leaves app_name as the
+    request's "sname": the name, "" for a query by address, null when the request has no
+    "sname"; the list is empty.
   * It subscribes to nodes/+/net/# and so receives its own answers back; every message is
     dispatched on the real topic patterns (`^nodes/.*/net/subnet` also matches
     subnetwork/result). A payload that is not a JSON object would raise inside the real
@@ -182,7 +183,8 @@ class Cluster:
             if sip:
                 query_key = str(sip)
                 found = self.find_by_ip(sip)
-                app_name = found
+                if found:
+                    app_name = found
             elif sname:
                 query_key = str(sname)
                 found = sname if sname in self.jobs else None
