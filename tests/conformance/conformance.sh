@@ -136,8 +136,12 @@ case $case_name in
     check "host 1's bridge is the first subnet's base+1 (10.18.0.1/26: $(bridge_addr 1))" test "$(bridge_addr 1)" = 10.18.0.1/26
     check "host 2's bridge is the second subnet's base+1 (10.18.0.65/26: $(bridge_addr 2))" test "$(bridge_addr 2)" = 10.18.0.65/26
     for i in 1 2; do
-      tun=$(ip -n "$prefix-h$i" -4 -o addr show dev goProxyTun 2>/dev/null | awk '{ print $4 }')
-      check "host $i's goProxyTun has TunnelIP/12 (10.19.1.254/12: $tun)" test "$tun" = 10.19.1.254/12
+      tun=$(ip -n "$prefix-h$i" -4 -o addr show dev goProxyTun 2>/dev/null | awk '{ sub("/.*", "", $4); print $4 }')
+      check "host $i's goProxyTun has the TunnelIP 10.19.1.254 ($tun)" test "$tun" = 10.19.1.254
+      for dst in 10.30.0.7 10.18.3.2; do   # a ServiceIP, another node's container
+        dev=$(ip -n "$prefix-h$i" -4 route get "$dst" 2>/dev/null | grep -o 'dev [^ ]*')
+        check "host $i routes $dst to goProxyTun ($dev)" test "$dev" = "dev goProxyTun"
+      done
     done
     out=$(ne 2 register "${ids[2]}" "$broker")
     check "/register again with the same worker id answers 200 ($out)" test "${out%% *}" = 200
