@@ -25,7 +25,7 @@ constexpr Route routes[] = {
     {"/register", "POST"},         {"/docker/deploy", "POST"},    {"/docker/undeploy", "POST"},
     {"/container/deploy", "POST"}, {"/container/undeploy", "POST"}, {"/netns/deploy", "POST"},
     {"/netns/undeploy", "POST"},   {"/status", "GET"},            {"/table", "GET, POST, DELETE"},
-    {"/metrics", "GET"},
+    {"/metrics", "GET"},           {"/unikernel/deploy", "POST"}, {"/unikernel/undeploy", "POST"},
 };
 
 ApiResponse not_registered() {
@@ -57,8 +57,11 @@ awaitable<ApiResponse> ApiRouter::deploy(Result<DeployRequest> parsed) {
 awaitable<ApiResponse> ApiRouter::undeploy(Result<UndeployRequest> parsed) {
     if (!parsed) co_return error_response(parsed.error());
     if (!node_.registered()) co_return not_registered();
+    const DeployKind kind = parsed->kind;
     auto result = co_await node_.undeploy(std::move(*parsed));
-    if (!result) co_return error_response(result.error());
+    // The reference answers 200 for a unikernel it does not know.
+    if (!result && !(kind == DeployKind::unikernel && result.error().code == Errc::not_found))
+        co_return error_response(result.error());
     co_return json_response(json::object{});
 }
 
@@ -79,12 +82,15 @@ awaitable<ApiResponse> ApiRouter::handle(ApiRequest req) {
     if (m == "POST" && path == "/docker/deploy") co_return co_await deploy(parse_docker_deploy_body(req.body, networks_));
     if (m == "POST" && path == "/container/deploy") co_return co_await deploy(parse_container_deploy_body(req.body));
     if (m == "POST" && path == "/netns/deploy") co_return co_await deploy(parse_netns_deploy_body(req.body, networks_));
+    if (m == "POST" && path == "/unikernel/deploy") co_return co_await deploy(parse_unikernel_deploy_body(req.body));
     if (m == "POST" && path == "/docker/undeploy")
         co_return co_await undeploy(parse_undeploy_body(req.body, DeployKind::docker));
     if (m == "POST" && path == "/container/undeploy")
         co_return co_await undeploy(parse_undeploy_body(req.body, DeployKind::container));
     if (m == "POST" && path == "/netns/undeploy")
         co_return co_await undeploy(parse_undeploy_body(req.body, DeployKind::netns));
+    if (m == "POST" && path == "/unikernel/undeploy")
+        co_return co_await undeploy(parse_undeploy_body(req.body, DeployKind::unikernel));
     if (m == "GET" && path == "/status") {
         auto status = co_await node_.status();
         if (!status) co_return error_response(status.error());

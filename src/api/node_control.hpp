@@ -28,6 +28,7 @@ enum class DeployKind {
     docker,     // POST /docker/deploy (seed): container id resolved to a pid through the engine
     container,  // POST /container/deploy (v0.4): by pid
     netns,      // POST /netns/deploy (extension): the agent creates the named namespace itself
+    unikernel,  // POST /unikernel/deploy (v0.4): namespace <job>.instance.<n> with virbr0 and tap0
 };
 
 struct DeployRequest {
@@ -51,7 +52,7 @@ struct DeployResult {
     std::string ns_address_v6;  // empty while IPv6 is not configured
 };
 
-// POST /docker/undeploy, /container/undeploy, /netns/undeploy.
+// POST /docker/undeploy, /container/undeploy, /netns/undeploy, /unikernel/undeploy.
 struct UndeployRequest {
     DeployKind kind = DeployKind::container;
     std::string service_name;

@@ -172,6 +172,19 @@ Result<DeployRequest> parse_container_deploy_body(std::string_view body) {
     return r;
 }
 
+Result<DeployRequest> parse_unikernel_deploy_body(std::string_view body) {
+    auto obj = parse_object(body, body_name);
+    if (!obj) return tl::unexpected(obj.error());
+    DeployRequest r;
+    r.kind = DeployKind::unikernel;
+    // The VM is started after its network exists: there is no process to attach yet.
+    if (auto pid = get_optional_int(*obj, "pid", INT32_MIN, INT32_MAX); !pid)
+        return tl::unexpected(pid.error());
+    if (auto ok = read_instance(*obj, "serviceName", r); !ok) return tl::unexpected(ok.error());
+    if (auto ok = read_port_mappings(*obj, r); !ok) return tl::unexpected(ok.error());
+    return r;
+}
+
 Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNetworks& nets) {
     auto obj = parse_object(body, body_name);
     if (!obj) return tl::unexpected(obj.error());

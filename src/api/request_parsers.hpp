@@ -20,6 +20,8 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
 // Seed /docker/deploy: the pid is still to be found from container_id.
 Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const ApiNetworks& nets);
 Result<DeployRequest> parse_container_deploy_body(std::string_view body);
+// As container deploy; "pid" (the node engine sends 0) may be absent and is ignored.
+Result<DeployRequest> parse_unikernel_deploy_body(std::string_view body);
 Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNetworks& nets);
 Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind kind);
 // POST /table: {"entries": [entry, ...]} or a bare array; entry fields as in protocol.md's

@@ -150,14 +150,21 @@ std::string NodeNetwork::Impl::next_host_link() {
 
 Result<Attachment> NodeNetwork::attach_new_namespace(const std::string& name,
                                                      const AttachOptions& options) {
-    Impl& s = *impl_;
+    return impl_->attach_named(impl_->config.prefix + name, options, {});
+}
+
+Result<Attachment> NodeNetwork::Impl::attach_named(const std::string& netns,
+                                                   const AttachOptions& options,
+                                                   const FinishInside& finish) {
+    Impl& s = *this;
     if (s.torn_down) return fail(Errc::conflict, "node network is torn down");
     NM_TRY(check_request(s, options));
-    if (name.empty() || name.find('/') != std::string::npos)
-        return fail(Errc::invalid_argument, "invalid namespace name \"" + name + "\"");
+    if (netns.empty() || netns.size() > 255 || netns.find('/') != std::string::npos ||
+        netns == "." || netns == "..")
+        return fail(Errc::invalid_argument, "invalid namespace name \"" + netns + "\"");
     UndoStack undo;
     Attachment att;
-    att.netns = s.config.prefix + name;
+    att.netns = netns;
     att.prefix = s.config.subnet.prefix;
     auto ip = take_address(s, options, undo);
     if (!ip) return tl::unexpected(ip.error());
@@ -169,6 +176,7 @@ Result<Attachment> NodeNetwork::attach_new_namespace(const std::string& name,
     undo.push([netns = att.netns] { (void)delete_named_netns(netns); });
 
     NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
+    if (finish) NM_TRY(finish(ns->get(), att));  // undone with the namespace
     undo.commit();
     s.attachments.emplace(att.host_link, att);
     NM_LOG(debug, "env") << "attached namespace " << att.netns << " " << att.address.to_string()

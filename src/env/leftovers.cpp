@@ -22,6 +22,32 @@ bool is_our_link(const std::string& prefix, const std::string& name) {
                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
+// "<job>.instance.<n>": the name a unikernel's namespace has (no prefix: the node engine
+// finds it by that name).
+bool is_unikernel_name(const std::string& name) {
+    const std::string mark = ".instance.";
+    auto at = name.rfind(mark);
+    if (at == std::string::npos || at == 0 || at + mark.size() == name.size()) return false;
+    return std::all_of(name.begin() + static_cast<long>(at + mark.size()), name.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+// True when namespace `name` holds nftables table `ip <table>`: this agent's unikernel.
+Result<bool> holds_table(const std::string& name, const std::string& table) {
+    auto ns = open_named_netns(name);
+    if (!ns) return tl::unexpected(ns.error());
+    Result<bool> found = false;
+    auto ran = run_in_netns(ns->get(), [&] {
+        auto listed = run_nft("list tables ip");
+        if (!listed)
+            found = tl::unexpected(listed.error());
+        else
+            found = listed->find("table ip " + table + "\n") != std::string::npos;
+    });
+    if (!ran) return tl::unexpected(ran.error());
+    return found;
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetworkConfig& config) {
@@ -42,7 +68,16 @@ Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetwork
     }
     const std::string table = table_name_for(config.prefix);
     for (const std::string& name : list_named_netns()) {
-        if (name.compare(0, config.prefix.size(), config.prefix) != 0) continue;
+        if (name.compare(0, config.prefix.size(), config.prefix) != 0) {
+            if (!is_unikernel_name(name)) continue;
+            // Someone else's namespace may be half made or half removed (no mount yet, or no
+            // longer): not ours, and no reason to fail the start.
+            auto ours = holds_table(name, table);
+            if (!ours)
+                NM_LOG(debug, "env")
+                    << "leftovers: skipping namespace " << name << ": " << ours.error().message;
+            if (!ours || !*ours) continue;
+        }
         auto r = delete_named_netns(name);
         if (!r && r.error().code != Errc::not_found) return tl::unexpected(r.error());
         removed.push_back("namespace " + name);

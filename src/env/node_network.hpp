@@ -15,7 +15,8 @@
 //   host veths   <prefix>v<n>                (on the bridge; the peer is `inner_link` inside)
 //   nft table    ip netmanager_<prefix>       (forwarding, masquerade, port-mapping DNAT)
 // Startup (setup) removes leftovers of a run that died: every namespace starting with
-// `prefix`, every veth starting with `<prefix>v`, the table, and a stale bridge of that name.
+// `prefix`, every unikernel namespace (`*.instance.<n>`) holding this agent's table, every veth
+// starting with `<prefix>v`, the table, and a stale bridge of that name.
 // So `prefix` must not be a prefix of any namespace the agent does not own.
 //
 // Failures: each multi-step call undoes its earlier steps before returning an error, so no
@@ -97,6 +98,13 @@ class NodeNetwork {
     // service networks (and default) via the bridge address, MTU both ends, port mappings.
     Result<Attachment> attach_new_namespace(const std::string& name,
                                             const AttachOptions& options = {});
+    // A unikernel's network (protocol.md, /unikernel/deploy): creates /run/netns/<netns> (the
+    // name exactly as given, <job>.instance.<n>) and attaches it like attach_new_namespace;
+    // inside, bridge virbr0 192.168.1.1/30 with the persistent tap tap0 the VM opens, and an nft
+    // table (named like the agent's) that SNATs what leaves the veth to the namespace address
+    // and DNATs what arrives on it to the guest, 192.168.1.2. All or nothing.
+    Result<Attachment> attach_unikernel(const std::string& netns,
+                                        const AttachOptions& options = {});
     // Attaches the network namespace of a running process (/proc/<pid>/ns/net) the same way.
     Result<Attachment> attach_pid(int pid, const AttachOptions& options = {});
     // Removes the port mappings, the veth pair, the namespace if we created it, and frees the

@@ -1,5 +1,6 @@
 #pragma once
 // NodeNetwork's state, shared by the files that implement it (not a public header).
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,12 @@ struct NodeNetwork::Impl {
 
     // Every step passes here first, so a test can make any one of them fail.
     Result<void> step(std::string_view what);
+    // More set-up inside a freshly attached namespace (behind the fd); whatever it leaves on
+    // failure goes with the namespace.
+    using FinishInside = std::function<Result<void>(int netns_fd, const Attachment&)>;
+    // Creates /run/netns/<netns> and attaches it (attach_new_namespace without the prefix).
+    Result<Attachment> attach_named(const std::string& netns, const AttachOptions& options,
+                                    const FinishInside& finish);
     std::string next_host_link();
     void remove_tun_config();
 };

@@ -295,6 +295,16 @@ Result<void> RouteSocket::move_link(const std::string& name, int netns_fd) {
     return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
 }
 
+Result<void> RouteSocket::set_master(int ifindex, const std::string& name, int master_ifindex) {
+    reset(*state_);
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr change(rtnl_link_alloc());
+    if (!orig || !change) return fail(Errc::system, "netlink: out of memory");
+    rtnl_link_set_ifindex(orig.get(), ifindex);
+    rtnl_link_set_master(change.get(), master_ifindex);
+    return check(*state_, rtnl_link_change(state_->sock, orig.get(), change.get(), 0), name);
+}
+
 namespace {
 
 Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {

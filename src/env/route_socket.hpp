@@ -55,6 +55,8 @@ class RouteSocket {
     Result<void> delete_link(const std::string& name);
     // Moves a link into the namespace behind netns_fd.
     Result<void> move_link(const std::string& name, int netns_fd);
+    // Enslaves a link to a bridge.
+    Result<void> set_master(int ifindex, const std::string& name, int master_ifindex);
 
     Result<void> add_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);
     Result<void> delete_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);

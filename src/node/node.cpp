@@ -286,9 +286,14 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         if (!ports) co_return tl::unexpected(ports.error());
         options.ports = std::move(*ports);
     }
-    auto attachment = request.kind == DeployKind::netns
-                          ? network_->attach_new_namespace("-" + request.netns_name, options)
-                          : network_->attach_pid(request.pid, options);
+    Result<Attachment> attachment;
+    if (request.kind == DeployKind::netns)
+        attachment = network_->attach_new_namespace("-" + request.netns_name, options);
+    else if (request.kind == DeployKind::unikernel)
+        attachment = network_->attach_unikernel(
+            request.service_name + ".instance." + std::to_string(request.instance_number), options);
+    else
+        attachment = network_->attach_pid(request.pid, options);
     if (!attachment) {
         ++deploy_failures_;
         co_return tl::unexpected(attachment.error());
@@ -351,6 +356,10 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
 
 awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
     Instance* instance = find_instance(request.service_name, request.instance_number);
+    // /unikernel/undeploy removes unikernels only, as the reference's does.
+    if (instance && request.kind == DeployKind::unikernel &&
+        instance->kind != DeployKind::unikernel)
+        instance = nullptr;
     if (!instance)
         co_return fail(Errc::not_found, request.service_name + " instance " +
                                             std::to_string(request.instance_number) +

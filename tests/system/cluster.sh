@@ -169,6 +169,29 @@ case $case_name in
     check "and the one inside the namespace ($inside)" test "$inside" = "$picked"
     ;;
 
+  unikernel)
+    # The node engine's unikernel runtime: /unikernel/deploy with pid 0, announced like a container.
+    broker_start
+    manager_start
+    cluster_agent 1
+    wait_registered 1
+    uk="app.ns.uk$prefix.default"
+    echo "$uk.instance.5" >>"$(state)/appns"
+    out=$(api_json 1 POST /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$uk\",\"instanceNumber\":5,\"portMappings\":\"\"}") ||
+      die "unikernel deploy: $out"
+    picked=$(jq -r .nsAddress <<<"$out")
+    check "the unikernel's namespace $uk.instance.5 exists" test -e "/run/netns/$uk.instance.5"
+    wait_until 5 mqtt_seen service/deployed instance_number=5
+    for kv in appname="$uk" instance_number=5 nsip="$picked" host_ip=10.250.0.1 host_port=50103 status=DEPLOYED; do
+      got=$(fm field "$mlog" node1/net/service/deployed "${kv%%=*}" instance_number=5)
+      check "service/deployed of the unikernel carries ${kv%%=*} ${kv#*=} ($got)" test "$got" = "${kv#*=}"
+    done
+    check "POST /unikernel/undeploy answers 200" quiet api_json 1 POST /unikernel/undeploy "{\"serviceName\":\"$uk\",\"instanceNumber\":5}"
+    wait_until 5 mqtt_seen service/undeployed instance_number=5
+    check "service/undeployed is published for it" test "$(mqtt_count node1/net/service/undeployed appname="$uk" instance_number=5)" -eq 1
+    check "and its namespace is gone" test ! -e "/run/netns/$uk.instance.5"
+    ;;
+
   deploy_pid)
     # The v0.4 node engine's way: a process in its own network namespace, deployed by PID.
     broker_start
