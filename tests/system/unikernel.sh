@@ -6,7 +6,8 @@
 # agent's tap0 with a guest namespace's kernel as its network stack (192.168.1.2). Both hosts'
 # tables learn the instance (nsip from the deploy answer) with InstanceNumber 172.30.3.1 and
 # RR 172.30.0.5.
-#   unikernel  deploy, traffic both ways through the NAT, undeploy (also of an unknown instance)
+#   unikernel  deploy, traffic both ways through the NAT, a port mapping, failed deploys that
+#              change nothing, undeploy (also of an unknown instance)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: unikernel.sh CASE}
@@ -40,7 +41,7 @@ for h in 1 2; do
   nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
 done
 
-code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":0,\"portMappings\":\"\"}")
+code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":0,\"portMappings\":\"9090:8080\"}")
 answer=$(cat "$work/answer")
 check "POST /unikernel/deploy answers 200 ($code $answer)" test "$code" = 200
 nsip=$(jq -r .nsAddress <<<"$answer")
@@ -74,10 +75,29 @@ check "the guest sees host 2's client by its ServiceIP ($out)" test "$out" = "$(
 want=$(sha256sum <"$work/www/blob" | cut -d' ' -f1)
 got=$(in_client 2 curl -sS --max-time 20 http://172.30.3.1:8080/blob | sha256sum | cut -d' ' -f1)
 check "1 MiB from the guest arrives byte-exact on host 2" test "$got" = "$want"
+out=$(nm_in "$prefix-h2" curl -sS --max-time 5 "http://$(nm_underlay_ip 1):9090/id")
+check "host 1's port 9090 (portMappings 9090:8080) reaches the guest from the underlay ($out)" test "$out" = unikernel
 out=$(nm_in "$guest" curl -sS --max-time 5 "http://$(nm_seed_web_ip 2):8080/id")
 check "the guest reaches host 2's web through its InstanceNumber ServiceIP ($out)" test "$out" = web-h2
 out=$(nm_in "$guest" curl -sS --max-time 5 "http://$(nm_seed_web_ip 2):8080/peer")
 check "which sees it as the instance's InstanceNumber ServiceIP ($out)" test "$out" = 172.30.3.1
+
+# Failures change nothing and say why.
+code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":0}")
+check "deploying the same instance again answers 409 ($code $(cat "$work/answer"))" \
+  bash -c "test $code = 409 && grep -q 'already deployed' '$work/answer'"
+echo "$job.instance.1" >>"$(nm_state "$prefix")/appns"
+ip netns add "$job.instance.1"
+before=$(nm_api "$prefix" 1 GET /status | jq -c '.instances')
+code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":1}")
+check "a deploy whose namespace name is taken answers 409 naming it ($code $(cat "$work/answer"))" \
+  bash -c "test $code = 409 && grep -q '$job.instance.1' '$work/answer'"
+check "and leaves the node as it was" test "$(nm_api "$prefix" 1 GET /status | jq -c '.instances')" = "$before"
+ip netns del "$job.instance.1"
+code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":1}")
+check "once the name is free the same deploy works ($code)" test "$code" = 200
+code=$(api_code 1 /unikernel/undeploy "{\"serviceName\":\"$job\",\"instanceNumber\":1}")
+check "and is undeployed ($code)" test "$code" = 200 -a ! -e "/run/netns/$job.instance.1"
 
 code=$(api_code 1 /unikernel/undeploy "{\"serviceName\":\"$job\",\"instanceNumber\":0}")
 check "POST /unikernel/undeploy answers 200 ($code)" test "$code" = 200
