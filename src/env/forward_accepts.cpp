@@ -2,6 +2,7 @@
 
 #include <nftables/libnftables.h>
 
+#include <fstream>
 #include <optional>
 #include <sstream>
 
@@ -56,6 +57,14 @@ Result<size_t> remove_forward_accepts(const std::string& tag) {
     auto r = run_nft(s.str());
     if (!r) return tl::unexpected(r.error());
     return n;
+}
+
+bool legacy_filter_table_present() {
+    // thread-self: the namespace of this thread, not of the process's first one.
+    std::ifstream names("/proc/thread-self/net/ip_tables_names");
+    for (std::string name; std::getline(names, name);)
+        if (name == "filter") return true;
+    return false;
 }
 
 }  // namespace nm

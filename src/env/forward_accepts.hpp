@@ -17,5 +17,8 @@ namespace nm {
 Result<bool> insert_forward_accepts(const std::string& bridge, const std::string& tag);
 // Deletes every rule of `ip filter FORWARD` carrying comment `tag`; how many it deleted.
 Result<size_t> remove_forward_accepts(const std::string& tag);
+// True when iptables-legacy's filter table exists in the calling thread's namespace. Its
+// FORWARD chain lives outside nftables, where no rule of ours reaches: setup warns.
+bool legacy_filter_table_present();
 
 }  // namespace nm

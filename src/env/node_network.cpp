@@ -153,6 +153,12 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     auto accepts = insert_forward_accepts(br, table);
     if (!accepts) return tl::unexpected(accepts.error());
     s.forward_accepts = *accepts;
+    if (legacy_filter_table_present())
+        NM_LOG(warn, "env")
+            << "iptables-legacy's filter table is in use here: a DROP policy of its "
+               "FORWARD chain also drops bridge traffic; use iptables-nft, or "
+               "accept the bridge there (iptables-legacy -I FORWARD -i "
+            << br << " -j ACCEPT, and -o)";
 
     undo.commit();
     NM_LOG(info, "env") << "node network up: bridge " << br << " "

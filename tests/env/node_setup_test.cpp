@@ -1,6 +1,7 @@
 // Node setup, TUN configuration and teardown, inside a simulated host.
 #include <catch2/catch.hpp>
 
+#include "env/forward_accepts.hpp"
 #include "env/sysctl.hpp"
 #include "env_fixture.hpp"
 
@@ -90,6 +91,14 @@ TEST_CASE(
             CHECK_FALSE(contains(a.nft("list ruleset"), "table ip filter"));
         });
     }
+}
+
+TEST_CASE(
+    "iptables-legacy's filter table, which no nftables rule reaches, is noticed in the host") {
+    Agent a("y");
+    a.host.run([&] { CHECK_FALSE(legacy_filter_table_present()); });
+    REQUIRE(sh("ip netns exec " + a.host.name() + " iptables-legacy -P FORWARD DROP") == 0);
+    a.host.run([&] { CHECK(legacy_filter_table_present()); });
 }
 
 TEST_CASE("configure_tun addresses the TUN and routes the service and container networks to it") {
