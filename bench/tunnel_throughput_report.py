@@ -5,7 +5,8 @@ usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED RR_MODE [JS
 RESULTS_DIR/<path>/ holds, per client run NAME (tcp1_<k>, one per connection; tcp4; udp; rr_<k>,
 one per connection), NAME.json (iperf3 --json or pingpong --json) and NAME.snmp0/NAME.snmp1
 (/proc/net/snmp of the client namespace before and after it); cpu_ticks (the agents' clock ticks
-during the TCP runs, agent paths only) and, when the path could not run, a file "error" with the
+during the TCP runs, agent paths only), syscalls (the agents' syscalls during the TCP runs, from
+perf's raw_syscalls:sys_enter counter; agent paths, when perf is there) and, when the path could not run, a file "error" with the
 reason.
 """
 import json
@@ -23,9 +24,11 @@ METRICS = [  # key, unit shown in the table, higher is better
     ("rr_p50_us", "us", False),
     ("rr_p99_us", "us", False),
     ("cpu_s_per_gb", "s/GB", False),
+    ("syscalls_per_gb", "1/GB", False),
 ]
-OUR_PATHS = ("tunnel", "tunnel_no_offload")
-AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time is measured
+OUR_PATHS = ("tunnel", "tunnel_uring", "tunnel_no_offload")
+AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time and syscalls are measured
+AGENT_ONLY = ("cpu_s_per_gb", "syscalls_per_gb")
 RESULTS = ""
 
 
@@ -107,7 +110,7 @@ def median(values):
 
 
 def collect(d, path):
-    r = {k: None for k, _, _ in METRICS if k != "cpu_s_per_gb" or path in AGENT_PATHS}
+    r = {k: None for k, _, _ in METRICS if k not in AGENT_ONLY or path in AGENT_PATHS}
     errors = {}
     reason = read(os.path.join(d, "error"))
     if reason is not None:
@@ -147,6 +150,9 @@ def collect(d, path):
         ticks = read(os.path.join(d, "cpu_ticks"))
         if ticks and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
             r["cpu_s_per_gb"] = int(ticks) / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
+        calls = read(os.path.join(d, "syscalls"))
+        if calls and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
+            r["syscalls_per_gb"] = int(calls) / (tcp_bytes / 1e9)
         for i in (1, 2):
             drops = metric_drops(os.path.join(d, f"metrics{i}.txt"),
                                  os.path.join(d, f"metrics{i}_before.txt"))
@@ -184,6 +190,8 @@ def metric_drops(path, before_path=None):
 def fmt(v, key):
     if v is None:
         return "n/a"
+    if key == "syscalls_per_gb":
+        return f"{v:.0f}"
     if key.endswith("_us"):
         return f"{v:.0f}"
     if key.endswith("_pct"):
@@ -203,7 +211,7 @@ def print_table(res, paths, seconds, started, rr_mode):
     width = max(18, *(len(p) + 2 for p in paths))
     print("metric".ljust(20) + "".join(p.rjust(width) for p in paths))
     for key, unit, _ in METRICS:
-        if key == "cpu_s_per_gb" and not any(p in AGENT_PATHS for p in paths):
+        if key in AGENT_ONLY and not any(p in AGENT_PATHS for p in paths):
             continue
         row = f"{key} ({unit})".ljust(20)
         for p in paths:
@@ -219,9 +227,14 @@ def print_table(res, paths, seconds, started, rr_mode):
         print()
         print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(12) for p in refs))
         for key, _, _ in METRICS:
-            if (key == "cpu_s_per_gb" and "reference" not in refs) or key.endswith("_pct"):
+            if (key in AGENT_ONLY and "reference" not in refs) or key.endswith("_pct"):
                 continue  # a ratio of two near-zero percentages says nothing
             print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
+    if all(p in paths and "error" not in res[p] for p in ("tunnel", "tunnel_uring")):
+        print("\nratio tunnel_uring / tunnel (the two I/O modes)")
+        for key, _, _ in METRICS:
+            if not key.endswith("_pct"):
+                print(f"  {key}".ljust(28) + ratio(res["tunnel_uring"].get(key), res["tunnel"].get(key)).rjust(12))
     for p in paths:
         if "error" in res[p]:
             print(f"\n{p}: n/a: {res[p]['error']}")

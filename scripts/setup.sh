@@ -12,7 +12,7 @@ packages=(
   nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod
   python3 python3-scapy python3-paho-mqtt
-  libbenchmark-dev openvpn netcat-openbsd iptables
+  libbenchmark-dev openvpn netcat-openbsd iptables linux-perf
   # The Go reference agent the conformance tests and the benchmark build (a test fixture only).
   golang-go golang-github-coreos-go-iptables-dev golang-github-eclipse-paho.mqtt.golang-dev
   golang-github-google-gopacket-dev golang-github-gorilla-mux-dev golang-github-spf13-cobra-dev

@@ -97,6 +97,20 @@ Result<std::vector<unsigned>> parse_cpu_list(std::string_view text) {
     return cpus;
 }
 
+bool parse_io_mode(std::string_view text, IoMode& out) {
+    if (text == "readiness")
+        out = IoMode::readiness;
+    else if (text == "uring")
+        out = IoMode::uring;
+    else
+        return false;
+    return true;
+}
+
+const char* to_string(IoMode mode) {
+    return mode == IoMode::uring ? "uring" : "readiness";
+}
+
 Result<void> apply_config_file(Config& cfg, const std::string& path) {
     std::ifstream in(path);
     if (!in) return fail(Errc::not_found, path + ": cannot open file");
@@ -153,6 +167,11 @@ Result<void> apply_config_file(Config& cfg, const std::string& path) {
     r.integer("TunnelPort", next.tunnel_port, 1, 65535);
     r.integer("MTUsize", next.mtu, 576, 65535);
     r.boolean("Offload", next.offload);
+    r.string("IoMode", [&](const std::string& t) -> Result<void> {
+        if (!parse_io_mode(t, next.io))
+            return fail(Errc::invalid_argument, "expected \"readiness\" or \"uring\"");
+        return {};
+    });
 
     r.string("BridgeName", [&](const std::string& t) -> Result<void> {
         if (t.empty() || t.size() > 15)
@@ -209,6 +228,9 @@ Options:
       --prefix P           prefix of app namespaces and links this agent creates
       --netns NAME         enter network namespace /run/netns/NAME before starting
       --no-offload         disable TUN/UDP segmentation offloads
+      --io MODE            tunnel I/O: readiness (epoll waits and readv/recvmmsg/sendmmsg
+                           syscalls) or uring (batches on each shard's own io_uring)
+                           (default readiness)
       --log-level LEVEL    debug, info, warn, error, off (default info)
 )";
 }
@@ -309,6 +331,10 @@ Result<Cli> parse_cli(int argc, const char* const* argv) {
             c.netns = *v;
         } else if (flag == "--no-offload") {
             c.offload = false;
+        } else if (flag == "--io") {
+            NM_TRY(v, value());
+            if (!parse_io_mode(*v, c.io))
+                return bad(flag, "expected readiness or uring, got '" + *v + "'");
         } else if (flag == "--log-level") {
             NM_TRY(v, value());
             if (!parse_log_level(*v, c.log_level))

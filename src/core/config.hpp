@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/address.hpp"
@@ -10,6 +11,13 @@
 #include "core/log.hpp"
 
 namespace nm {
+
+// How a shard moves tunnel packets: readiness waits plus one syscall per read/write batch
+// (readv, recvmmsg, sendmmsg), or batches of operations on the shard's own io_uring.
+enum class IoMode { readiness, uring };
+// "readiness" / "uring"; false for anything else.
+bool parse_io_mode(std::string_view text, IoMode& out);
+const char* to_string(IoMode mode);
 
 struct Config {
     // Node (reference netcfg.json)
@@ -31,6 +39,7 @@ struct Config {
     uint16_t tunnel_port = 50103;
     unsigned mtu = 1450;
     bool offload = true;
+    IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
 
     // Environment
     std::string bridge = "goProxyBridge";

@@ -18,6 +18,7 @@
 #include "tunnel/table_json.hpp"
 #include "tunnel/table_writer.hpp"
 #include "tunnel/tun_device.hpp"
+#include "tunnel/uring.hpp"
 
 namespace nm {
 
@@ -143,6 +144,7 @@ Result<void> Node::build(Cidr subnet) {
                           c.container_network};
     std::vector<std::unique_ptr<Forwarder>> forwarders;
     std::vector<Forwarder*> peers;
+    std::vector<std::shared_ptr<Uring>> rings;
     turns_ = std::make_unique<SharedTurns>();
     for (unsigned i = 0; i < shards_.count(); ++i) {
         auto queue = tun->attach_queue(i, shards_.context(i));
@@ -164,6 +166,18 @@ Result<void> Node::build(Cidr subnet) {
                     << r.error().message << "; shards hand datagrams to each other";
         ForwarderOptions options;
         options.mtu = c.mtu;
+        if (c.io == IoMode::uring) {
+            // The shard's own ring for its TUN queue and tunnel socket.
+            auto ring = Uring::open(shards_.context(i));
+            if (!ring) {
+                network->teardown();
+                return fail(ring.error().code,
+                            "io_uring on shard " + std::to_string(i) + ": " + ring.error().message);
+            }
+            queue->use_ring(*ring, options.batch);
+            udp->use_ring(*ring, options.batch);
+            rings.push_back(*ring);
+        }
         forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
                                                          replicas_->replica(i), identity, *turns_,
                                                          resolver, options));
@@ -179,8 +193,10 @@ Result<void> Node::build(Cidr subnet) {
                             << subnet.host(1).to_string() << "/" << int(subnet.prefix) << ", TUN "
                             << c.tun_device << " " << c.tunnel_ip.to_string()
                             << " (offloads: " << tun->offloads().to_string() << "), tunnel port "
-                            << c.tunnel_port << ", " << shards_.count() << " shards";
+                            << c.tunnel_port << ", " << shards_.count() << " shards, "
+                            << to_string(c.io) << " I/O";
     forwarders_ = std::move(forwarders);
+    rings_ = std::move(rings);
     tun_ = std::make_unique<TunDevice>(std::move(*tun));
     network_.emplace(std::move(*network));
     subnet_ = subnet;
@@ -419,6 +435,7 @@ awaitable<Result<json::value>> Node::status() {
     if (tun_) {
         s["tun"] = tun_->name();
         s["offloads"] = tun_->offloads().to_string();
+        s["io"] = to_string(config_.io);
     }
     if (link_) s["cluster_connected"] = link_->mqtt().connected();
     s["table_entries"] = table_ ? table_->table().size() : 0;
@@ -458,6 +475,7 @@ struct ShardSnapshot {
     UdpTunnelCounters udp;
     MergeCounters merge;
     size_t flows = 0;
+    UringCounters uring{};
 };
 }  // namespace
 
@@ -465,9 +483,12 @@ awaitable<Result<std::string>> Node::metrics() {
     std::vector<ShardSnapshot> shards;
     for (auto& owned : forwarders_) {
         Forwarder* f = owned.get();
-        shards.push_back(co_await on_shard(f->shard(), [f] {
-            return ShardSnapshot{f->counters(),       f->path_counters(),  f->tun().counters(),
-                                 f->udp().counters(), f->merge_counters(), f->flows()};
+        const Uring* ring = f->shard() < rings_.size() ? rings_[f->shard()].get() : nullptr;
+        shards.push_back(co_await on_shard(f->shard(), [f, ring] {
+            return ShardSnapshot{f->counters(),       f->path_counters(),
+                                 f->tun().counters(), f->udp().counters(),
+                                 f->merge_counters(), f->flows(),
+                                 ring ? ring->counters() : UringCounters{}};
         }));
     }
     auto sum = [&](auto field) {
@@ -542,6 +563,23 @@ awaitable<Result<std::string>> Node::metrics() {
     m.single("netmanager_table_queries_started_total", "counter",
              "Table queries started by the data path.",
              sum([](auto& s) { return s.forwarder.queries; }));
+    if (!rings_.empty()) {
+        m.single("netmanager_uring_enters_total", "counter",
+                 "io_uring_enter calls of the shards' rings that submitted operations.",
+                 sum([](auto& s) { return s.uring.enters; }));
+        m.single("netmanager_uring_operations_total", "counter",
+                 "Operations submitted on the shards' rings.",
+                 sum([](auto& s) { return s.uring.submitted; }));
+        m.single("netmanager_uring_completions_total", "counter",
+                 "Completions delivered to their operation.",
+                 sum([](auto& s) { return s.uring.completions; }));
+        m.single("netmanager_uring_wakeups_total", "counter",
+                 "Times a shard woke for completions that finished outside io_uring_enter.",
+                 sum([](auto& s) { return s.uring.wakeups; }));
+        m.single("netmanager_uring_stray_completions_total", "counter",
+                 "Completions whose tag named no operation in flight (dropped; never expected).",
+                 sum([](auto& s) { return s.uring.stray; }));
+    }
     std::string text = std::move(m.text());
     if (queries_) queries_->append_metrics(text);
     if (auto kernel = read_udp_kernel_counters()) {

@@ -23,6 +23,7 @@ class TunDevice;
 class Forwarder;
 class Resolver;
 class SharedTurns;
+class Uring;
 
 class Node final : public NodeControl {
   public:
@@ -76,6 +77,7 @@ class Node final : public NodeControl {
     std::unique_ptr<TableWriter> table_;
     std::unique_ptr<SharedTurns> turns_;
     std::vector<std::unique_ptr<Forwarder>> forwarders_;  // index: shard
+    std::vector<std::shared_ptr<Uring>> rings_;           // index: shard; --io uring only
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;
     std::unique_ptr<Resolver> static_resolver_;

@@ -71,6 +71,12 @@ Packet& PacketBatch::commit(size_t length) {
     return p;
 }
 
+Packet& PacketBatch::commit_spare(size_t k, size_t length) {
+    if (k >= spare_count()) throw std::logic_error("PacketBatch::commit_spare past capacity");
+    if (k > 0) std::swap(buffers_[used_], buffers_[used_ + k]);
+    return commit(length);
+}
+
 Packet& PacketBatch::push(const Packet& packet) {
     return packets_.emplace_back(packet);
 }

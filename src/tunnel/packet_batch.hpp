@@ -128,6 +128,9 @@ class PacketBatch {
     std::span<uint8_t> spare_buffer(size_t k) const { return buffers_[used_ + k].data(); }
     // Records the first `length` bytes of next_buffer() as a new packet.
     Packet& commit(size_t length);
+    // Records the first `length` bytes of spare_buffer(k) as a new packet: for a reader whose
+    // buffers were not all filled (spare buffers are interchangeable).
+    Packet& commit_spare(size_t k, size_t length);
     // Records a packet whose bytes live elsewhere.
     Packet& push(const Packet& packet);
     // Keeps only the packets for which keep(packet) is true, in order.

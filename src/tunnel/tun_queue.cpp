@@ -7,12 +7,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
+#include "tunnel/tun_queue_uring.hpp"
+
 namespace nm {
 
 TunQueue::TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr)
     : descriptor_(context, fd), vnet_hdr_(vnet_hdr) {}
 
 awaitable<Result<size_t>> TunQueue::read_batch(PacketBatch& batch) {
+    if (uring_) co_return co_await uring_->read_batch(batch, counters_);
     batch.clear();
     const size_t header = vnet_hdr_ ? kVnetHdrSize : 0;
     for (;;) {
@@ -77,12 +80,14 @@ bool TunQueue::write(const Packet& packet) {
 }
 
 size_t TunQueue::write_batch(std::span<const Packet> packets) {
+    if (uring_) return uring_->write_batch(packets, counters_);
     size_t written = 0;
     for (const Packet& p : packets) written += write(p) ? 1 : 0;
     return written;
 }
 
 void TunQueue::close() {
+    if (uring_) uring_->close();
     boost::system::error_code ignored;
     descriptor_.close(ignored);
 }

@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "core/error.hpp"
@@ -11,6 +12,9 @@
 #include "tunnel/packet_batch.hpp"
 
 namespace nm {
+
+class Uring;
+class UringTunIo;
 
 struct TunQueueCounters {
     uint64_t read_batches = 0, read_packets = 0, read_bytes = 0;
@@ -25,6 +29,14 @@ class TunQueue {
   public:
     // Takes ownership of `fd` (a non-blocking TUN queue).
     TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr);
+    TunQueue(TunQueue&&) noexcept;
+    TunQueue& operator=(TunQueue&&) noexcept;
+    ~TunQueue();
+
+    // From now on read_batch and write_batch go through the shard's ring (--io uring), at most
+    // `batch` packets per call. Defined in tun_queue_uring.cpp.
+    void use_ring(std::shared_ptr<Uring> ring, size_t batch);
+    bool uses_ring() const { return uring_ != nullptr; }
 
     // Clears `batch`, waits until the queue is readable and reads until it is empty or the batch
     // full. Packets: bytes = the IP packet, vnet = its header (zero without vnet_hdr).
@@ -45,6 +57,7 @@ class TunQueue {
     boost::asio::posix::stream_descriptor descriptor_;
     bool vnet_hdr_;
     TunQueueCounters counters_;
+    std::unique_ptr<UringTunIo> uring_;  // set in uring mode; destroyed (drained) first
 };
 
 }  // namespace nm

@@ -16,6 +16,7 @@
 
 #include "core/log.hpp"
 #include "tunnel/conversion_cache.hpp"
+#include "tunnel/udp_tunnel_uring.hpp"
 
 namespace nm {
 namespace {
@@ -114,6 +115,7 @@ Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
 }
 
 awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
+    if (uring_) co_return co_await uring_->receive_batch(batch, counters_);
     batch.clear();
     const size_t n = batch.spare_count();
     Scratch& s = *scratch_;
@@ -179,6 +181,7 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
 }
 
 awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets) {
+    if (uring_) co_return co_await uring_->send_batch(packets, counters_);
     Scratch& s = *scratch_;
     // One message per UDP_SEGMENT send, or per datagram without GSO.
     auto messages_for = [&](const Packet& p) -> size_t {
@@ -299,6 +302,7 @@ Result<void> UdpTunnel::steer_to_owners(unsigned shards) {
 }
 
 void UdpTunnel::close() {
+    if (uring_) uring_->close();
     boost::system::error_code ignored;
     descriptor_.close(ignored);
 }

@@ -18,6 +18,9 @@
 
 namespace nm {
 
+class Uring;
+class UringUdpIo;
+
 struct UdpTunnelOptions {
     UdpEndpoint bind{};             // address 0 = every address; port 0 = any (tests)
     int receive_buffer = 32 << 20;  // bytes; 4 MiB overflowed with 4 TCP streams
@@ -74,6 +77,11 @@ class UdpTunnel {
     // between shards for tunnel traffic. Call on any one socket once all have been bound.
     Result<void> steer_to_owners(unsigned shards);
 
+    // From now on receive_batch and send_batch go through the shard's ring (--io uring), at
+    // most `batch` buffers per receive. Defined in udp_tunnel_uring.cpp.
+    void use_ring(std::shared_ptr<Uring> ring, size_t batch);
+    bool uses_ring() const { return uring_ != nullptr; }
+
     const UdpTunnelCounters& counters() const { return counters_; }
     void close();
 
@@ -86,7 +94,8 @@ class UdpTunnel {
     UdpEndpoint local_{};
     int receive_buffer_ = 0, send_buffer_ = 0;
     UdpTunnelCounters counters_;
-    std::unique_ptr<Scratch> scratch_;  // message headers reused by every call
+    std::unique_ptr<Scratch> scratch_;   // message headers reused by every call
+    std::unique_ptr<UringUdpIo> uring_;  // set in uring mode; destroyed (drained) first
 };
 
 }  // namespace nm

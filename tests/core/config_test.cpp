@@ -54,6 +54,7 @@ TEST_CASE("a bad config field is rejected with the file and the field named") {
         {R"({"Debug": "yes"})", "Debug"},
         {R"({"HostTunnelDeviceName": "a-very-long-device-name"})", "HostTunnelDeviceName"},
         {R"({"NodePublicAddress": 5})", "NodePublicAddress"},
+        {R"({"IoMode": "io_uring"})", "IoMode"},
     }));
     auto path = write_temp(text);
     Config cfg;
@@ -87,6 +88,23 @@ TEST_CASE("flags override the config file") {
     unlink(path.c_str());
 }
 
+TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by default") {
+    CHECK(Config{}.io == IoMode::readiness);
+    auto path = write_temp(R"({"IoMode": "uring"})");
+    Config cfg;
+    REQUIRE(apply_config_file(cfg, path));
+    CHECK(cfg.io == IoMode::uring);
+    const char* argv[] = {"netmanager", "--config", path.c_str(), "--io", "readiness"};
+    auto cli = parse_cli(5, argv);
+    REQUIRE(cli);
+    CHECK(cli->config.io == IoMode::readiness);
+    const char* uring[] = {"netmanager", "--io", "uring"};
+    auto second = parse_cli(3, uring);
+    REQUIRE(second);
+    CHECK(second->config.io == IoMode::uring);
+    unlink(path.c_str());
+}
+
 TEST_CASE("the shards' cores follow the order --cpus gives") {
     const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
     auto cli = parse_cli(3, argv);
@@ -100,6 +118,7 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--api-port", "99999", "--api-port"},
         {"--cluster", "not-an-ip", "--cluster"},
         {"--log-level", "loud", "--log-level"},
+        {"--io", "epoll", "--io"},
         {"--bogus", "x", "--bogus"},
         {"--cpus", "1,,2", "'' is not a core number"},
         {"--cpus", "0,x", "'x' is not a core number"},

@@ -32,6 +32,9 @@ if [ "$case_name" = offload_interop ]; then
     nm_app_deploy "$prefix" "$h" myapp1 "$NM_SEED_WEB" $((h - 1)) "$(nm_seed_nsip "$h" myapp1)" || exit 1
     nm_app_deploy "$prefix" "$h" myapp2 "$NM_SEED_CLIENT" $((h - 1)) "$(nm_seed_nsip "$h" myapp2)" || exit 1
   done
+elif [ "$case_name" = uring_io ]; then
+  # Both agents move tunnel packets through their shards' own io_uring.
+  nm_seed_up "$prefix" 2 --io uring || { dump_logs; exit 1; }
 else
   nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
 fi
@@ -169,6 +172,32 @@ PY
     check "UDP from the plain host to the offloading one is answered ($out)" test "$out" = "web-h1 ping"
     out=$(in_client 1 python3 "$here/service.py" udp-ask 172.30.1.2 8080)
     check "UDP from the offloading host to the plain one is answered ($out)" test "$out" = "web-h2 ping"
+    ;;
+  uring_io)
+    for h in 1 2; do
+      io=$(nm_api "$prefix" $h GET /status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["io"])')
+      check "host $h's agent runs with uring I/O ($io)" test "$io" = uring
+    done
+    head -c 50000000 /dev/urandom >"$work/big"
+    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
+    got=$(in_client 2 curl -sS --max-time 60 http://172.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
+    check "50 MB over TCP from host 1 to host 2 (InstanceNumber) arrive byte-exact" test "$got" = "$want"
+    got=$(in_client 1 curl -sS --max-time 60 http://172.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
+    check "50 MB over TCP from host 2 to host 1 arrive byte-exact" test "$got" = "$want"
+    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://172.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
+    check "50 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.1.1 8080)
+    check "UDP from host 2 to host 1 is answered from the ServiceIP ($out)" test "$out" = "web-h1 ping"
+    out=$(in_client 1 python3 "$here/service.py" udp-ask 172.30.1.2 8080)
+    check "UDP from host 1 to host 2 is answered from the ServiceIP ($out)" test "$out" = "web-h2 ping"
+    for h in 1 2; do
+      n=$(metric $h 'netmanager_uring_stray_completions_total')
+      check "host $h's rings delivered no completion without its operation ($n)" test "$n" -eq 0
+      n=$(metric $h 'netmanager_uring_completions_total')
+      check "host $h's rings completed the tunnel I/O ($n completions)" test "$n" -gt 1000
+      errors=$(nm_in "$(app "$h" myapp2)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
+      check "no TCP checksum errors in host $h's client namespace (${errors:-none})" test "${errors:-0}" -eq 0
+    done
     ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac

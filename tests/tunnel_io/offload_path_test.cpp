@@ -14,11 +14,13 @@
 #include <optional>
 #include <thread>
 
+#include "core/config.hpp"
 #include "test_netns.hpp"
 #include "test_packets.hpp"
 #include "tunnel/segmentation.hpp"
 #include "tunnel/tun_device.hpp"
 #include "tunnel/udp_tunnel.hpp"
+#include "tunnel/uring.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -87,7 +89,8 @@ sockaddr_in address(uint32_t ip, uint16_t port) {
 }
 
 // Host A (10.203.0.1) and host B (10.203.0.2), each a namespace with a TUN, joined by this
-// process: two tunnel sockets on A's loopback and four pumps on one io_context.
+// process: two tunnel sockets on A's loopback and four pumps on one io_context. With
+// IoMode::uring every TUN queue and socket goes through one ring on that context (one shard's).
 struct TwoHosts {
     TestNetns a{"tiopa"}, b{"tiopb"};
     boost::asio::io_context context;
@@ -95,8 +98,9 @@ struct TwoHosts {
     std::optional<UdpTunnel> udp_a, udp_b;
     PumpStats a_out, b_out, a_in, b_in;
     SegmentMerger merge_a, merge_b;
+    std::shared_ptr<Uring> ring;
 
-    explicit TwoHosts(bool receiver_offload)
+    explicit TwoHosts(bool receiver_offload, IoMode mode = IoMode::readiness)
         : host_a(make_host(a, context, "10.203.0.1", true)),
           host_b(make_host(b, context, "10.203.0.2", receiver_offload)),
           merge_a(host_a.device.offloads().tso()),
@@ -105,6 +109,15 @@ struct TwoHosts {
             EnterNetns in(a);
             udp_a.emplace(*UdpTunnel::open(context, {.bind = {Ipv4{0x7f000001}, 0}}));
             udp_b.emplace(*UdpTunnel::open(context, {.bind = {Ipv4{0x7f000001}, 0}}));
+        }
+        if (mode == IoMode::uring) {
+            auto opened = Uring::open(context);
+            REQUIRE(opened);
+            ring = *opened;
+            host_a.queue.use_ring(ring, 32);
+            host_b.queue.use_ring(ring, 32);
+            udp_a->use_ring(ring, 32);
+            udp_b->use_ring(ring, 32);
         }
         using boost::asio::co_spawn;
         using boost::asio::detached;
@@ -119,6 +132,10 @@ struct TwoHosts {
         udp_a->close();
         udp_b->close();
         context.run_for(std::chrono::milliseconds(100));  // the pumps see the close and end
+        if (ring) {
+            CHECK(ring->in_flight() == 0);
+            CHECK(ring->counters().stray == 0);
+        }
     }
     // Runs the pumps until done() or the deadline; returns the seconds it took.
     template <class F>
@@ -149,8 +166,9 @@ int bound_socket(const TestNetns& ns, int type, uint32_t ip, uint16_t port) {
 
 TEST_CASE("TCP through split, UDP GSO/GRO and merge arrives byte-exact with valid checksums") {
     const bool receiver_offload = GENERATE(true, false);
-    INFO("receiver TUN offloads: " << receiver_offload);
-    TwoHosts hosts(receiver_offload);
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO("receiver TUN offloads: " << receiver_offload << ", I/O " << to_string(mode));
+    TwoHosts hosts(receiver_offload, mode);
     REQUIRE(hosts.host_a.device.offloads().tso());
     const int client = bound_socket(hosts.a, SOCK_STREAM, 0, 0);
     const int listener = bound_socket(hosts.b, SOCK_STREAM, 0x0acb0002, 5001);
@@ -193,11 +211,12 @@ TEST_CASE("TCP through split, UDP GSO/GRO and merge arrives byte-exact with vali
     receiver.join();
     ::close(client);
     ::close(listener);
-    WARN("moved " << kBytes / 1e6 << " MB in " << seconds << " s (" << kBytes * 8 / seconds / 1e9
-                  << " Gbit/s; both kernels and the pumps share one test process); A read "
-                  << hosts.a_out.tun_super_segments << " super-segments of "
-                  << hosts.a_out.tun_packets << " packets; B wrote "
-                  << hosts.merge_b.counters().units << " merged units");
+    WARN(to_string(mode) << " I/O moved " << kBytes / 1e6 << " MB in " << seconds << " s ("
+                         << kBytes * 8 / seconds / 1e9
+                         << " Gbit/s; both kernels and the pumps share one test process); A read "
+                         << hosts.a_out.tun_super_segments << " super-segments of "
+                         << hosts.a_out.tun_packets << " packets; B wrote "
+                         << hosts.merge_b.counters().units << " merged units");
 
     CHECK(sent_ok);
     REQUIRE(received_ok);
@@ -227,7 +246,9 @@ TEST_CASE("TCP through split, UDP GSO/GRO and merge arrives byte-exact with vali
 }
 
 TEST_CASE("UDP GSO sends through a TUN with USO arrive as the original datagrams") {
-    TwoHosts hosts(false);  // B checks every UDP checksum itself
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO("I/O " << to_string(mode));
+    TwoHosts hosts(false, mode);  // B checks every UDP checksum itself
     if (!hosts.host_a.device.offloads().uso()) {
         WARN("this kernel has no TUN USO; nothing to test");
         return;

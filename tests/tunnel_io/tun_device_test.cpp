@@ -8,9 +8,11 @@
 #include <array>
 #include <catch2/catch.hpp>
 
+#include "core/config.hpp"
 #include "test_async.hpp"
 #include "test_netns.hpp"
 #include "tunnel/conversion_cache.hpp"
+#include "tunnel/uring.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -130,6 +132,8 @@ TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner sha
     // One-way UDP flows from 150 source ports: with nothing written back, the TUN's own flow
     // learning has nothing to go by; the steering program puts each on its owner's queue.
     constexpr unsigned shards = 3;
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO(to_string(mode) << " I/O");
     TestNetns ns("tiotsteer");
     EnterNetns in(ns);
     auto tun = TunDevice::open({.name = "tio0", .queues = shards, .offload = false});
@@ -139,10 +143,13 @@ TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner sha
     REQUIRE(run("ip -n " + ns.name() + " addr add 10.9.0.1/24 dev tio0 && ip -n " + ns.name() +
                 " link set tio0 up") == 0);
     boost::asio::io_context context;
+    std::shared_ptr<Uring> ring;
+    if (mode == IoMode::uring) ring = *Uring::open(context);
     std::vector<TunQueue> queues;
     for (unsigned q = 0; q < shards; ++q) {
         auto queue = tun->attach_queue(q, context);
         REQUIRE(queue);
+        if (ring) queue->use_ring(ring, 64);
         queues.push_back(std::move(*queue));
     }
     std::array<size_t, shards> expected{};

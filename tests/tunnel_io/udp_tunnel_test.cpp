@@ -4,10 +4,12 @@
 #include <array>
 #include <catch2/catch.hpp>
 
+#include "core/config.hpp"
 #include "test_async.hpp"
 #include "test_netns.hpp"
 #include "test_packets.hpp"
 #include "tunnel/conversion_cache.hpp"
+#include "tunnel/uring.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -16,10 +18,20 @@ namespace {
 
 const Ipv4 kLoopback{0x7f000001};
 
-UdpTunnel open_socket(boost::asio::io_context& context, UdpTunnelOptions options = {}) {
+// The shard's ring for IoMode::uring, none for readiness.
+std::shared_ptr<Uring> ring_for(boost::asio::io_context& context, IoMode mode) {
+    if (mode != IoMode::uring) return nullptr;
+    auto ring = Uring::open(context);
+    REQUIRE(ring);
+    return *ring;
+}
+
+UdpTunnel open_socket(boost::asio::io_context& context, UdpTunnelOptions options = {},
+                      const std::shared_ptr<Uring>& ring = nullptr) {
     if (options.bind.address == Ipv4{}) options.bind.address = kLoopback;
     auto socket = UdpTunnel::open(context, options);
     REQUIRE(socket);
+    if (ring) socket->use_ring(ring, 64);
     return std::move(*socket);
 }
 
@@ -56,11 +68,14 @@ awaitable<std::pair<std::vector<std::vector<uint8_t>>, size_t>> receive_datagram
 
 TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     const size_t count = GENERATE(2, 20, 64, 100, 200);
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO(to_string(mode) << " I/O");
     TestNetns ns("tiogso");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto sender = open_socket(context);
-    auto receiver = open_socket(context);
+    auto ring = ring_for(context, mode);
+    auto sender = open_socket(context, {}, ring);
+    auto receiver = open_socket(context, {}, ring);
     REQUIRE(sender.gso());
     REQUIRE(receiver.gro());
     auto bytes = datagrams(count, 1400, 321);
@@ -72,7 +87,8 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
     REQUIRE(sent);
     CHECK(*sent == count);
-    // Several UDP_SEGMENT messages when over 64 segments or 64 KiB, still one sendmmsg.
+    // Several UDP_SEGMENT messages when over 64 segments or 64 KiB, still one sendmmsg (one
+    // io_uring_enter on the ring).
     CHECK(sender.counters().send_calls == 1);
     CHECK(sender.counters().send_errors == 0);
 
@@ -90,11 +106,14 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
 }
 
 TEST_CASE("without GSO every segment goes as its own datagram") {
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO(to_string(mode) << " I/O");
     TestNetns ns("tionogso");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto sender = open_socket(context, {.gso = false});
-    auto receiver = open_socket(context, {.gro = false});
+    auto ring = ring_for(context, mode);
+    auto sender = open_socket(context, {.gso = false}, ring);
+    auto receiver = open_socket(context, {.gro = false}, ring);
     auto bytes = datagrams(10, 1000, 1000);
     Packet packet{bytes, {}, receiver.local(), 1000};
     auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
@@ -122,11 +141,14 @@ TEST_CASE("tunnel sockets of every shard share one port") {
 }
 
 TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO(to_string(mode) << " I/O");
     TestNetns ns("tiounr");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto sender = open_socket(context);
-    auto receiver = open_socket(context);
+    auto ring = ring_for(context, mode);
+    auto sender = open_socket(context, {}, ring);
+    auto receiver = open_socket(context, {}, ring);
     auto bytes = pattern(100);
     std::vector<Packet> packets = {
         {bytes, {}, {Ipv4{0x0a636363}, 9}, 0},  // 10.99.99.99: no route in this namespace
@@ -139,11 +161,14 @@ TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
 }
 
 TEST_CASE("receive drops for a full socket buffer are counted by the socket and the kernel") {
+    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
+    INFO(to_string(mode) << " I/O");
     TestNetns ns("tiodrop");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto sender = open_socket(context);
-    auto receiver = open_socket(context, {.receive_buffer = 4096, .gro = false});
+    auto ring = ring_for(context, mode);
+    auto sender = open_socket(context, {}, ring);
+    auto receiver = open_socket(context, {.receive_buffer = 4096, .gro = false}, ring);
     auto before = read_udp_kernel_counters();
     REQUIRE(before);
     auto bytes = pattern(1000);
