@@ -198,6 +198,14 @@ PY
       errors=$(nm_in "$(app "$h" myapp2)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
       check "no TCP checksum errors in host $h's client namespace (${errors:-none})" test "${errors:-0}" -eq 0
     done
+    # Stopping cancels and drains every ring operation in flight: the shards run dry at once.
+    log="$(nm_state "$prefix")/agent1.log"
+    t0=$(date +%s%N)
+    nm_agent_stop "$prefix" 1
+    took=$((($(date +%s%N) - t0) / 1000000))
+    check "SIGTERM stops host 1's agent in $took ms without a hard stop" test "$took" -lt 4000
+    check "and its log shows no ring operation left behind" \
+      bash -c "! grep -E 'stopping it hard|still in flight|did not finish after cancel' '$log'"
     ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
