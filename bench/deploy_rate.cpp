@@ -77,7 +77,7 @@ Rates run_netmanager(const std::string& host, const std::string& prefix, int cou
     in_host(host, [&] {
         NodeNetworkConfig cfg;
         cfg.prefix = prefix;
-        cfg.subnet = *Cidr::parse("172.19.0.0/16");
+        cfg.subnet = *Cidr::parse("10.18.0.0/16");
         auto net = NodeNetwork::setup(cfg);
         if (!net) {
             throw std::runtime_error(std::string("setup: ") + net.error().message);

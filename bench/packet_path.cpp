@@ -140,6 +140,8 @@ void BM_outgoing_cached(benchmark::State& state) {
     NodeIdentity node;
     node.node_ip = ipv4(0x0a0000fe);
     node.local_subnet = Cidr{ipv4(0xac130100), 24};
+    node.service_network = Cidr{ipv4(0xac1e0000), 16};    // 172.30.0.0/16
+    node.container_network = Cidr{ipv4(0xac100000), 12};  // 172.16.0.0/12
     PathCounters counters;
     PathContext path{table, cache, balancer, node, rtt, counters};
     // 1024 flows from the sender to 250 RR ServiceIPs, each packet kept as a template.

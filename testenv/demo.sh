@@ -34,12 +34,15 @@ for h in 1 2; do
   nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
 done
 run ip netns exec "$(app 2 myapp2)" ip -brief address
+say "host 1: bridge at its /26 base+1, TUN at 10.19.1.254, containers 10.16.0.0/12 and ServiceIPs 10.30.0.0/16 routed to the TUN"
+run nm_in "$prefix-h1" ip -4 -brief address show
+run nm_in "$prefix-h1" ip -4 route show
 
-say "curl from host 2's myapp2 through the RR ServiceIP 172.30.0.1 (each new flow: the next instance)"
-for k in 1 2 3 4; do run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://172.30.0.1:8080/; done
-say "through host 1's InstanceNumber ServiceIP 172.30.1.1, and Closest 172.30.0.2 (the local instance)"
-run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://172.30.1.1:8080/
-run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://172.30.0.2:8080/
+say "curl from host 2's myapp2 through the RR ServiceIP 10.30.0.1 (each new flow: the next instance)"
+for k in 1 2 3 4; do run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://10.30.0.1:8080/; done
+say "through host 1's InstanceNumber ServiceIP 10.30.1.1, and Closest 10.30.0.2 (the local instance)"
+run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://10.30.1.1:8080/
+run nm_in "$(app 2 myapp2)" curl -sS --max-time 5 http://10.30.0.2:8080/
 
 say "host 1's translation table (GET /table)"
 nm_api "$prefix" 1 GET /table | /usr/bin/python3 -c '
@@ -49,10 +52,10 @@ for e in json.load(sys.stdin):
     sips = ", ".join(s["IpType"] + " " + s["Address"] for s in e["serviceip"])
     print("  %s #%d: nsip %s on %s:%d  [%s]" % (job, e["instancenumber"], e["nsip"], e["nodeip"], e["nodeport"], sips))'
 
-say "iperf3 for 3 s from host 2's myapp2 to host 1's web instance (InstanceNumber 172.30.1.1)"
+say "iperf3 for 3 s from host 2's myapp2 to host 1's web instance (InstanceNumber 10.30.1.1)"
 nm_spawn "$prefix" iperf "$(app 1 myapp1)" "$work/iperf.log" iperf3 -s -p 5201 || exit 1
 nm_wait_listen "$(app 1 myapp1)" 5201 || exit 1
-run nm_in "$(app 2 myapp2)" iperf3 -c 172.30.1.1 -p 5201 -t 3 -f g | tail -n 4
+run nm_in "$(app 2 myapp2)" iperf3 -c 10.30.1.1 -p 5201 -t 3 -f g | tail -n 4
 
 say "host 2's counters (GET /metrics, non-zero)"
 nm_api "$prefix" 2 GET /metrics | grep -v '^#' | awk '$2 != 0' | head -n 40

@@ -28,11 +28,13 @@
 #
 # Failures return 1 and leave a one-line reason in NM_ERROR (also printed to stderr).
 #
-# Seed layout (the seed's dev setup, extended to N hosts): host i has subnet 172.19.<i>.0/24,
-# app namespace myapp1 at 172.19.<i>.12 (instance i-1 of service app.ns.web.default) and
-# myapp2 at 172.19.<i>.15 (instance i-1 of app.ns.client.default). ServiceIPs:
-#   web:    RR 172.30.0.1, Closest 172.30.0.2, InstanceNumber 172.30.1.<i>
-#   client: RR 172.30.0.3, Closest 172.30.0.4, InstanceNumber 172.30.2.<i>
+# Seed layout (the seed's dev setup on the reference's address plan, extended to N hosts:
+# containers in 10.16.0.0/12, node subnets /26, ServiceIPs in 10.30.0.0/16, TUN 10.19.1.254;
+# standalone, so host i takes the /26 10.18.<i>.0 itself): host i has subnet 10.18.<i>.0/26,
+# app namespace myapp1 at 10.18.<i>.12 (instance i-1 of service app.ns.web.default) and
+# myapp2 at 10.18.<i>.15 (instance i-1 of app.ns.client.default). ServiceIPs:
+#   web:    RR 10.30.0.1, Closest 10.30.0.2, InstanceNumber 10.30.1.<i>
+#   client: RR 10.30.0.3, Closest 10.30.0.4, InstanceNumber 10.30.2.<i>
 
 NM_TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NM_ROOT=$(cd "$NM_TESTENV_DIR/.." && pwd)
@@ -43,13 +45,13 @@ NM_ERROR=
 
 NM_SEED_WEB=app.ns.web.default
 NM_SEED_CLIENT=app.ns.client.default
-NM_SEED_WEB_RR=172.30.0.1
-NM_SEED_WEB_CLOSEST=172.30.0.2
-NM_SEED_CLIENT_RR=172.30.0.3
-NM_SEED_CLIENT_CLOSEST=172.30.0.4
-nm_seed_web_ip() { echo "172.30.1.$1"; }      # InstanceNumber ServiceIP of web on host $1
-nm_seed_client_ip() { echo "172.30.2.$1"; }   # InstanceNumber ServiceIP of client on host $1
-nm_seed_nsip() { case $2 in myapp1) echo "172.19.$1.12" ;; myapp2) echo "172.19.$1.15" ;; esac; }
+NM_SEED_WEB_RR=10.30.0.1
+NM_SEED_WEB_CLOSEST=10.30.0.2
+NM_SEED_CLIENT_RR=10.30.0.3
+NM_SEED_CLIENT_CLOSEST=10.30.0.4
+nm_seed_web_ip() { echo "10.30.1.$1"; }      # InstanceNumber ServiceIP of web on host $1
+nm_seed_client_ip() { echo "10.30.2.$1"; }   # InstanceNumber ServiceIP of client on host $1
+nm_seed_nsip() { case $2 in myapp1) echo "10.18.$1.12" ;; myapp2) echo "10.18.$1.15" ;; esac; }
 
 nm_fail() {
   NM_ERROR="$*"
@@ -267,7 +269,7 @@ nm_agent_start() {
   [ "${NM_AGENT_ROTATE_CPUS:-1}" = 0 ] && first=0
   for ((k = 0; k < cores; k++)); do cpus+=${cpus:+,}$(((first + k) % cores)); done
   nm_spawn "$prefix" "$label" "$host" "$log" "$NM_AGENT_BIN" --cpus "$cpus" \
-    --subnet "172.19.$i.0/24" --node-ip "$(nm_underlay_ip "$i")" \
+    --subnet "10.18.$i.0/26" --node-ip "$(nm_underlay_ip "$i")" \
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \
     --bridge "$(nm_agent_prefix "$prefix" "$i")br" --api-socket "$sock" --table "$table" \
     --shards "${NM_AGENT_SHARDS:-2}" "$@" || return 1
@@ -309,8 +311,8 @@ nm_seed_table() {
 import json, sys
 n, path, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 services = [  # (service name, last octet of nsip, RR, Closest, InstanceNumber third octet)
-    ("web", 12, "172.30.0.1", "172.30.0.2", 1),
-    ("client", 15, "172.30.0.3", "172.30.0.4", 2),
+    ("web", 12, "10.30.0.1", "10.30.0.2", 1),
+    ("client", 15, "10.30.0.3", "10.30.0.4", 2),
 ]
 table = []
 for host in range(1, n + 1):
@@ -318,9 +320,9 @@ for host in range(1, n + 1):
         table.append({
             "appname": "app", "appns": "ns", "servicename": name, "servicenamespace": "default",
             "instancenumber": host - 1, "nodeip": f"10.250.0.{host}", "nodeport": port,
-            "nsip": f"172.19.{host}.{octet}",
+            "nsip": f"10.18.{host}.{octet}",
             "serviceip": [
-                {"IpType": "InstanceNumber", "Address": f"172.30.{third}.{host}"},
+                {"IpType": "InstanceNumber", "Address": f"10.30.{third}.{host}"},
                 {"IpType": "RR", "Address": rr},
                 {"IpType": "Closest", "Address": closest},
             ],

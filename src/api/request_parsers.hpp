@@ -7,13 +7,14 @@
 #include <vector>
 
 #include "api/node_control.hpp"
+#include "core/address_plan.hpp"
 
 namespace nm {
 
 // The address ranges the API checks addresses against.
 struct ApiNetworks {
-    Cidr container_network{Ipv4{0xac100000}, 12};  // 172.16.0.0/12
-    Cidr service_network{Ipv4{0xac1e0000}, 16};    // 172.30.0.0/16
+    Cidr container_network = default_container_network;
+    Cidr service_network = default_service_network;
 };
 
 Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetworks& nets);

@@ -1,12 +1,17 @@
 #pragma once
-// Agent configuration: defaults, then the reference agent's JSON files, then flags.
+// Agent configuration. Sources, lowest to highest precedence: built-in defaults (the reference
+// agent's address plan), the config files (/etc/netmanager/netcfg.json and tuncfg.json when they
+// exist, then every -c FILE in order), environment variables named like the file keys, flags.
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/address.hpp"
+#include "core/address_plan.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -23,29 +28,41 @@ struct Config {
     // Node (reference netcfg.json)
     std::string node_public_address = "0.0.0.0";  // 0.0.0.0: the default route's address
     uint16_t node_public_port = 50103;
-    std::string cluster_url;  // empty: standalone
+    // The broker /register falls back to when its cluster_address is empty or absent. It never
+    // starts a registration by itself (the shipped file says "0.0.0.0"); --cluster does.
+    std::string cluster_url;
+    bool self_register = false;  // --cluster: register at start as node_id, without /register
     uint16_t cluster_mqtt_port = 10003;
     std::string default_interface;  // masquerade out of it; empty: the default route's link
     bool debug = false;
-    std::string mqtt_cert, mqtt_key;  // TLS to the broker when both are set
+    bool public_ip_networking = false;  // read and ignored (see docs/configuration.md)
+    std::string mqtt_cert, mqtt_key;    // TLS to the broker when both are set
     std::string mqtt_ca;  // CA file that signed the broker's certificate (default: /etc/ssl/certs)
-    std::string node_id;  // MQTT client id; default: hostname
+    std::string node_id;  // --cluster's MQTT client id; default: hostname
 
     // Tunnel (reference tuncfg.json)
     std::string tun_device = "goProxyTun";
-    Ipv4 tunnel_ip{0xac1301fe};                    // 172.19.1.254
-    Cidr service_network{Ipv4{0xac1e0000}, 16};    // 172.30.0.0/16
-    Cidr container_network{Ipv4{0xac100000}, 12};  // 172.16.0.0/12
+    Ipv4 tunnel_ip = default_tunnel_ip;
+    Cidr service_network = default_service_network;
+    // TunnelIP/12 unless ContainerNetwork names it (resolved after every source is read).
+    Cidr container_network = default_container_network;
+    bool container_network_given = false;
     uint16_t tunnel_port = 50103;
-    unsigned mtu = 1450;
+    unsigned mtu = 1450;                        // the TUN's (MTUsize, --mtu)
+    std::optional<unsigned> bridge_mtu;         // bridge and veths (TUN_MTU_SIZE); none: mtu
+    std::string tun_ipv6 = "fcef::dead:beef";   // TunNetIPv6: stored, IPv6 comes later
+    std::string service_network_v6 = "fc00::";  // ProxySubnetworkIPv6: stored
+    unsigned service_network_v6_prefix = 7;     // ProxySubnetworkIPv6Prefix: stored
     bool offload = true;
     IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
 
     // Environment
     std::string bridge = "goProxyBridge";
     std::optional<Cidr> subnet;  // standalone: this node's subnet; else the cluster assigns it
-    std::string ns_prefix;       // prefix for app namespaces and links this agent creates
-    std::string table_file;      // standalone: static translation table
+    uint8_t subnet_prefix = default_subnet_prefix;        // of a bare subnetwork/result address
+    uint8_t subnet_prefix_v6 = default_subnet_prefix_v6;  // of a bare addressv6
+    std::string ns_prefix;   // prefix for app namespaces and links this agent creates
+    std::string table_file;  // standalone: static translation table
 
     // Process
     unsigned shards = 0;         // 0: one per online core
@@ -54,20 +71,39 @@ struct Config {
     std::string api_socket;
     std::string netns;  // enter this network namespace before any thread starts
     LogLevel log_level = LogLevel::info;
-    std::vector<std::string> config_files;
+    std::vector<std::string> config_files;  // the files actually read, in order
+
+    unsigned veth_mtu() const { return bridge_mtu.value_or(mtu); }
 };
 
-// Applies a JSON file's fields onto cfg. Unknown fields are ignored (the reference files carry
-// more than we use); a known field of the wrong type or value is an error naming file and field.
+// Applies a JSON file's fields onto cfg. Keys match case-insensitively (as the reference's Go
+// decoder does); unknown keys are ignored (the reference files carry more than we use); a known
+// key of the wrong type or value is an error naming file and key, and changes nothing.
 Result<void> apply_config_file(Config& cfg, const std::string& path);
+
+// Environment variables named exactly like the file keys (e.g. ClusterUrl=10.0.0.9), and
+// TUN_MTU_SIZE for the bridge and veth MTU. Empty values count as unset (as the reference's).
+using EnvLookup = std::function<const char*(const char* name)>;
+Result<void> apply_environment(Config& cfg, const EnvLookup& getenv);
+
+// TunnelIP/12 as the container network, unless a source gave ContainerNetwork.
+void resolve_derived(Config& cfg);
+
+// Where parse_cli reads from besides argv (tests replace both).
+struct ConfigSources {
+    // Read in order when they exist; a missing one is fine, an unreadable or bad one an error.
+    std::vector<std::string> default_files = {"/etc/netmanager/netcfg.json",
+                                              "/etc/netmanager/tuncfg.json"};
+    EnvLookup getenv = [](const char* name) -> const char* { return ::getenv(name); };
+};
 
 enum class CliAction { run, help, version };
 struct Cli {
     CliAction action = CliAction::run;
     Config config;
 };
-// Flags override files. Errors name the flag.
-Result<Cli> parse_cli(int argc, const char* const* argv);
+// Defaults < files < environment < flags. Errors name the flag, variable or file and key.
+Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& sources = {});
 
 // "2,3,0": core numbers in shard order, for --cpus.
 Result<std::vector<unsigned>> parse_cpu_list(std::string_view text);

@@ -62,7 +62,7 @@ NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet) {
     c.service_network = config.service_network;
     c.tun_name = config.tun_device;
     c.tun_ip = config.tunnel_ip;
-    c.mtu = config.mtu;
+    c.mtu = config.veth_mtu();
     c.uplink = config.default_interface;
     c.detect_uplink = config.default_interface.empty();
     c.tunnel_port = config.tunnel_port;
@@ -169,10 +169,18 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     return NodeNetwork(std::move(impl));
 }
 
+std::vector<Cidr> NodeNetwork::Impl::tun_routes() const {
+    // The reference's route "10.30.0.0/12" is, as the kernel reads it, 10.16.0.0/12: the
+    // container network, which holds the ServiceIPs' 10.30.0.0/16 in the default plan.
+    std::vector<Cidr> routes{config.service_network};
+    if (config.container_network != config.service_network)
+        routes.push_back(config.container_network);
+    return routes;
+}
+
 void NodeNetwork::Impl::remove_tun_config() {
     if (!tun) return;
-    for (const Cidr& net : {config.service_network, config.container_network})
-        (void)host.delete_route(net, tun->ifindex, std::nullopt);
+    for (const Cidr& net : tun_routes()) (void)host.delete_route(net, tun->ifindex, std::nullopt);
     if (tun->added_address) (void)host.delete_address(tun->ifindex, tun->name, tun->ip, 32);
     tun.reset();
 }
@@ -210,7 +218,8 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
     }
     NM_TRY(s.step("TUN rp_filter"));
     NM_TRY(write_sysctl(rp_filter_key(name), "0"));
-    for (const Cidr& net : {s.config.service_network, s.config.container_network}) {
+    const std::vector<Cidr> routes = s.tun_routes();
+    for (const Cidr& net : routes) {
         NM_TRY(s.step("TUN route"));
         NM_TRY(s.host.add_route(net, tun.ifindex, std::nullopt, /*replace=*/true));
         undo.push([&s, net, tun] { (void)s.host.delete_route(net, tun.ifindex, std::nullopt); });
@@ -219,8 +228,9 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
     undo.commit();
     s.tun = tun;
     NM_LOG(info, "env") << "TUN " << name << " " << ip.to_string() << "/32 mtu " << mtu
-                        << ", routes " << s.config.service_network.to_string() << " and "
-                        << s.config.container_network.to_string() << " to it";
+                        << ", routes " << routes.front().to_string()
+                        << (routes.size() > 1 ? " and " + routes.back().to_string() : "")
+                        << " to it";
     return {};
 }
 

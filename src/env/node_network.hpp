@@ -39,11 +39,11 @@ namespace nm {
 struct NodeNetworkConfig {
     std::string prefix = "nm";  // 1..9 chars of [a-zA-Z0-9_-]
     std::string bridge = "goProxyBridge";
-    Cidr subnet{Ipv4{0xac130100}, 24};  // 172.19.1.0/24; the bridge takes .1
-    Cidr container_network{Ipv4{0xac100000}, 12};
-    Cidr service_network{Ipv4{0xac1e0000}, 16};
+    Cidr subnet{Ipv4{0x0a120040}, 26};  // 10.18.0.64/26; the bridge takes base+1
+    Cidr container_network = default_container_network;
+    Cidr service_network = default_service_network;
     std::string tun_name = "goProxyTun";  // named in the forwarding rules before it exists
-    Ipv4 tun_ip{0xac1301fe};              // kept out of the address pool
+    Ipv4 tun_ip = default_tunnel_ip;      // kept out of the address pool when in the subnet
     unsigned mtu = 1450;                  // bridge, veths (both ends)
     std::string uplink;                   // non-empty: masquerade the subnet leaving through it
     uint16_t tunnel_port = 50103;         // no UDP port mapping may take it
@@ -56,7 +56,8 @@ struct NodeNetworkConfig {
     // Testing: the n-th netlink/nft/namespace step (counting from 0, setup's included) fails.
     int fail_at_step = -1;
 
-    // The agent's Config plus the subnet assigned by the cluster (or Config::subnet).
+    // The agent's Config plus the subnet assigned by the cluster (or Config::subnet); the bridge
+    // and veths take Config::veth_mtu().
     static NodeNetworkConfig from(const Config& config, Cidr subnet);
 };
 
@@ -90,7 +91,8 @@ class NodeNetwork {
 
     // For the TUN device the tunnel created: address ip/32, MTU, up, rp_filter off, and routes
     // for the service and container networks to it (the subnet stays on the bridge, being more
-    // specific). Repeatable; teardown removes the address and routes, not the device.
+    // specific; the container network TunnelIP/12 is the reference's "10.30.0.0/12" route).
+    // Repeatable; teardown removes the address and routes, not the device.
     Result<void> configure_tun(const std::string& name, Ipv4 ip, unsigned mtu);
 
     // Creates /run/netns/<prefix><name> and attaches it: veth pair (host end on the bridge, the

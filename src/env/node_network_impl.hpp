@@ -51,6 +51,7 @@ struct NodeNetwork::Impl {
                                     const FinishInside& finish);
     std::string next_host_link();
     void remove_tun_config();
+    std::vector<Cidr> tun_routes() const;
 };
 
 // Checks the config's names: prefix, bridge, table.

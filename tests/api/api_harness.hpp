@@ -32,6 +32,8 @@ class ApiHarness {
 public:
     explicit ApiHarness(const std::string& name, ApiServerOptions options = {}) : dir_(name) {
         options.tcp = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
+        // The tests' own plan (172.x), given explicitly: the defaults are the reference's 10.x.
+        options.networks = {*Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")};
         if (options.unix_socket.empty()) options.unix_socket = (dir_.path() / "run" / "api.sock").string();
         if (options.docker_socket == "/var/run/docker.sock")
             options.docker_socket = (dir_.path() / "docker.sock").string();  // nothing listens there

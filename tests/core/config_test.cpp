@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 
 using namespace nm;
 
@@ -16,7 +17,214 @@ std::string write_temp(const std::string& text) {
     close(fd);
     return path;
 }
+
+// A file that is removed at the end of the test.
+struct TempFile {
+    explicit TempFile(const std::string& text) : path(write_temp(text)) {}
+    ~TempFile() { unlink(path.c_str()); }
+    std::string path;
+};
+
+// Sources that do not depend on this machine: the given default files and environment only.
+struct Sources {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> files;
+    ConfigSources get() const {
+        ConfigSources s;
+        s.default_files = files;
+        s.getenv = [this](const char* name) -> const char* {
+            auto it = env.find(name);
+            return it == env.end() ? nullptr : it->second.c_str();
+        };
+        return s;
+    }
+};
+
+Result<Cli> parse(std::vector<const char*> args, const Sources& sources = {}) {
+    args.insert(args.begin(), "netmanager");
+    return parse_cli(static_cast<int>(args.size()), args.data(), sources.get());
+}
+
+// The files as the reference agent ships them (oakestra-net node-net-manager/config/).
+constexpr const char* shipped_netcfg = R"({
+  "NodePublicAddress": "0.0.0.0",
+  "NodePublicPort": "50103",
+  "ClusterUrl": "0.0.0.0",
+  "ClusterMqttPort": "10003",
+  "DefaultInterface": "",
+  "Debug": false,
+  "PublicIPNetworking": false,
+  "MqttCert": "",
+  "MqttKey": ""
+})";
+constexpr const char* shipped_tuncfg = R"({
+  "HostTunnelDeviceName": "goProxyTun",
+  "TunnelIP": "10.19.1.254",
+  "ProxySubnetwork": "10.30.0.0",
+  "ProxySubnetworkMask": "255.255.0.0",
+  "TunnelPort": 50103,
+  "MTUsize": 1450,
+  "TunNetIPv6": "fcef::dead:beef",
+  "ProxySubnetworkIPv6": "fcef::",
+  "ProxySubnetworkIPv6Prefix": 21
+})";
 }  // namespace
+
+TEST_CASE("with nothing configured, the address plan is the reference agent's") {
+    auto cli = parse({});
+    REQUIRE(cli);
+    const Config& c = cli->config;
+    CHECK(c.tunnel_ip.to_string() == "10.19.1.254");
+    CHECK(c.container_network.to_string() == "10.16.0.0/12");
+    CHECK(c.service_network.to_string() == "10.30.0.0/16");
+    CHECK(c.subnet_prefix == 26);
+    CHECK(c.subnet_prefix_v6 == 120);
+    CHECK(c.tun_device == "goProxyTun");
+    CHECK(c.bridge == "goProxyBridge");
+    CHECK(c.tunnel_port == 50103);
+    CHECK(c.cluster_mqtt_port == 10003);
+    CHECK(c.mtu == 1450);
+    CHECK(c.veth_mtu() == 1450);
+    CHECK(c.cluster_url.empty());
+    CHECK_FALSE(c.self_register);
+    CHECK(c.config_files.empty());
+}
+
+TEST_CASE(
+    "the reference's shipped netcfg.json and tuncfg.json are read whole, as defaults when "
+    "present") {
+    TempFile net(shipped_netcfg), tun(shipped_tuncfg);
+    Sources sources;
+    sources.files = {net.path, "/nonexistent/netmanager/tuncfg.json", tun.path};
+    auto cli = parse({}, sources);
+    REQUIRE(cli);
+    const Config& c = cli->config;
+    CHECK(c.config_files == std::vector<std::string>{net.path, tun.path});  // a missing one is fine
+    CHECK(c.node_public_address == "0.0.0.0");
+    CHECK(c.node_public_port == 50103);
+    CHECK(c.cluster_url == "0.0.0.0");
+    CHECK(c.cluster_mqtt_port == 10003);
+    CHECK(c.default_interface.empty());
+    CHECK_FALSE(c.public_ip_networking);
+    CHECK(c.tunnel_ip.to_string() == "10.19.1.254");
+    CHECK(c.service_network.to_string() == "10.30.0.0/16");
+    CHECK(c.container_network.to_string() == "10.16.0.0/12");
+    CHECK(c.mtu == 1450);
+    CHECK(c.tun_ipv6 == "fcef::dead:beef");
+    CHECK(c.service_network_v6 == "fcef::");
+    CHECK(c.service_network_v6_prefix == 21);
+}
+
+TEST_CASE("ClusterUrl in a file is only the /register fallback; --cluster registers at start") {
+    TempFile net(shipped_netcfg);
+    Sources sources;
+    sources.files = {net.path};
+    auto from_file = parse({}, sources);
+    REQUIRE(from_file);
+    CHECK(from_file->config.cluster_url == "0.0.0.0");
+    CHECK_FALSE(from_file->config.self_register);
+    auto by_flag =
+        parse({"--cluster", "10.0.0.9", "--node-id", "65f1a2b3c4d5e6f708192a3b"}, sources);
+    REQUIRE(by_flag);
+    CHECK(by_flag->config.cluster_url == "10.0.0.9");
+    CHECK(by_flag->config.node_id == "65f1a2b3c4d5e6f708192a3b");
+    CHECK(by_flag->config.self_register);
+}
+
+TEST_CASE("a bad default file stops the start, naming the file and the key") {
+    TempFile bad(R"({"TunnelPort": "fifty"})");
+    Sources sources;
+    sources.files = {bad.path};
+    auto cli = parse({}, sources);
+    REQUIRE_FALSE(cli);
+    CHECK_THAT(cli.error().message, Catch::Contains(bad.path) && Catch::Contains("'TunnelPort'"));
+    TempFile broken("{ not json");
+    sources.files = {broken.path};
+    auto again = parse({}, sources);
+    REQUIRE_FALSE(again);
+    CHECK_THAT(again.error().message, Catch::Contains(broken.path) && Catch::Contains("JSON"));
+}
+
+TEST_CASE("the container network is TunnelIP/12 unless ContainerNetwork names it") {
+    TempFile tun(R"({"TunnelIP": "10.40.1.254"})");
+    auto derived = parse({"-c", tun.path.c_str()});
+    REQUIRE(derived);
+    CHECK(derived->config.container_network.to_string() == "10.32.0.0/12");
+    TempFile ours(R"({"TunnelIP": "10.40.1.254", "ContainerNetwork": "10.64.0.0/10"})");
+    auto given = parse({"-c", ours.path.c_str()});
+    REQUIRE(given);
+    CHECK(given->config.container_network.to_string() == "10.64.0.0/10");
+}
+
+TEST_CASE("config keys match whatever their case, as the reference's JSON decoder matches them") {
+    TempFile f(R"({"tunnelip": "10.19.2.254", "MTUSIZE": 1400, "clusterURL": "10.0.0.9",
+                   "debug": true, "proxysubnetwork": "10.31.0.0", "PROXYSUBNETWORKMASK": "255.255.0.0"})");
+    auto cli = parse({"-c", f.path.c_str()});
+    REQUIRE(cli);
+    CHECK(cli->config.tunnel_ip.to_string() == "10.19.2.254");
+    CHECK(cli->config.mtu == 1400);
+    CHECK(cli->config.cluster_url == "10.0.0.9");
+    CHECK(cli->config.log_level == LogLevel::debug);
+    CHECK(cli->config.service_network.to_string() == "10.31.0.0/16");
+}
+
+TEST_CASE("environment variables named like the keys override the files, and flags override both") {
+    TempFile f(R"({"ClusterMqttPort": "10003", "ClusterUrl": "10.0.0.1", "TunnelIP": "10.19.1.254",
+                   "NodePublicPort": "50103"})");
+    Sources sources;
+    sources.files = {f.path};
+    sources.env = {{"ClusterMqttPort", "1883"}, {"ClusterUrl", "10.0.0.2"},
+                   {"TunnelIP", "10.20.0.1"},   {"Debug", "true"},
+                   {"NodePublicPort", ""},      {"clusterurl", "10.0.0.99"}};
+    auto env = parse({}, sources);
+    REQUIRE(env);
+    CHECK(env->config.cluster_mqtt_port == 1883);
+    CHECK(env->config.cluster_url == "10.0.0.2");  // variable names are exact, as the reference's
+    CHECK(env->config.tunnel_ip.to_string() == "10.20.0.1");
+    CHECK(env->config.container_network.to_string() == "10.16.0.0/12");
+    CHECK(env->config.log_level == LogLevel::debug);
+    CHECK(env->config.node_public_port == 50103);  // an empty variable counts as unset
+    auto flags = parse({"--mqtt-port", "8883", "-c", f.path.c_str()}, sources);
+    REQUIRE(flags);
+    CHECK(flags->config.cluster_mqtt_port == 8883);
+    CHECK(flags->config.cluster_url == "10.0.0.2");
+}
+
+TEST_CASE("TUN_MTU_SIZE sets the bridge and veth MTU, MTUsize the TUN's, --mtu all of them") {
+    TempFile f(R"({"MTUsize": 1400})");
+    Sources sources;
+    sources.files = {f.path};
+    auto files_only = parse({}, sources);
+    REQUIRE(files_only);
+    CHECK(files_only->config.mtu == 1400);
+    CHECK(files_only->config.veth_mtu() == 1400);
+    sources.env = {{"TUN_MTU_SIZE", "1300"}};
+    auto env = parse({}, sources);
+    REQUIRE(env);
+    CHECK(env->config.mtu == 1400);
+    CHECK(env->config.veth_mtu() == 1300);
+    auto flag = parse({"--mtu", "1200"}, sources);
+    REQUIRE(flag);
+    CHECK(flag->config.mtu == 1200);
+    CHECK(flag->config.veth_mtu() == 1200);
+}
+
+TEST_CASE("a bad environment variable is rejected naming the variable") {
+    auto [name, value] = GENERATE(table<std::string, std::string>({
+        {"TUN_MTU_SIZE", "big"},
+        {"TUN_MTU_SIZE", "100"},
+        {"TunnelPort", "x"},
+        {"Debug", "maybe"},
+        {"TunnelIP", "10.19.1"},
+        {"TunNetIPv6", "fcef::zz"},
+    }));
+    Sources sources;
+    sources.env = {{name, value}};
+    auto cli = parse({}, sources);
+    REQUIRE_FALSE(cli);
+    CHECK_THAT(cli.error().message,
+               Catch::Contains("environment") && Catch::Contains("'" + name + "'"));
+}
 
 TEST_CASE("a config file with the reference agent's field names is accepted") {
     auto path = write_temp(R"({
@@ -55,6 +263,9 @@ TEST_CASE("a bad config field is rejected with the file and the field named") {
         {R"({"HostTunnelDeviceName": "a-very-long-device-name"})", "HostTunnelDeviceName"},
         {R"({"NodePublicAddress": 5})", "NodePublicAddress"},
         {R"({"IoMode": "io_uring"})", "IoMode"},
+        {R"({"TunNetIPv6": "fcef::dead::beef"})", "TunNetIPv6"},
+        {R"({"ProxySubnetworkIPv6Prefix": 200})", "ProxySubnetworkIPv6Prefix"},
+        {R"({"PublicIPNetworking": "no"})", "PublicIPNetworking"},
     }));
     auto path = write_temp(text);
     Config cfg;
@@ -80,7 +291,7 @@ TEST_CASE("a config file that is not JSON is rejected with the file named") {
 TEST_CASE("flags override the config file") {
     auto path = write_temp(R"({"TunnelPort": 50011, "MTUsize": 1400})");
     const char* argv[] = {"netmanager", "--mtu", "1300", "--config", path.c_str(), "--shards", "3"};
-    auto cli = parse_cli(7, argv);
+    auto cli = parse_cli(7, argv, Sources{}.get());
     REQUIRE(cli);
     CHECK(cli->config.mtu == 1300);
     CHECK(cli->config.tunnel_port == 50011);
@@ -95,11 +306,11 @@ TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by
     REQUIRE(apply_config_file(cfg, path));
     CHECK(cfg.io == IoMode::uring);
     const char* argv[] = {"netmanager", "--config", path.c_str(), "--io", "readiness"};
-    auto cli = parse_cli(5, argv);
+    auto cli = parse_cli(5, argv, Sources{}.get());
     REQUIRE(cli);
     CHECK(cli->config.io == IoMode::readiness);
     const char* uring[] = {"netmanager", "--io", "uring"};
-    auto second = parse_cli(3, uring);
+    auto second = parse_cli(3, uring, Sources{}.get());
     REQUIRE(second);
     CHECK(second->config.io == IoMode::uring);
     unlink(path.c_str());
@@ -107,7 +318,7 @@ TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by
 
 TEST_CASE("the shards' cores follow the order --cpus gives") {
     const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
-    auto cli = parse_cli(3, argv);
+    auto cli = parse_cli(3, argv, Sources{}.get());
     REQUIRE(cli);
     CHECK(cli->config.cpus == std::vector<unsigned>{1, 0, 3});
 }
@@ -126,7 +337,7 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--cpus", "", "--cpus"},
     }));
     const char* argv[] = {"netmanager", a, b};
-    auto cli = parse_cli(3, argv);
+    auto cli = parse_cli(3, argv, Sources{}.get());
     REQUIRE_FALSE(cli);
     CHECK_THAT(cli.error().message, Catch::Contains(needle));
 }

@@ -32,6 +32,11 @@ struct Agent {
     explicit Agent(const std::string& tag)
         : host(unique_prefix("h" + tag)), prefix(unique_prefix("a" + tag)) {
         config.prefix = prefix;
+        // The tests' own plan (172.x), given explicitly: the defaults are the reference's 10.x.
+        config.subnet = *Cidr::parse("172.19.1.0/24");
+        config.container_network = *Cidr::parse("172.16.0.0/12");
+        config.service_network = *Cidr::parse("172.30.0.0/16");
+        config.tun_ip = *Ipv4::parse("172.19.1.254");
     }
     ~Agent() {
         // Whatever a failed test left in /run/netns under our prefix.

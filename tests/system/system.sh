@@ -2,8 +2,8 @@
 # Two simulated hosts, a netmanager on each, the seed's app namespaces (testenv/lib.sh), and one
 # behaviour of the data path checked with real clients:  system.sh CASE
 # Host 1 and host 2 each run the "web" service (myapp1, HTTP + UDP echo on 8080, answering its
-# name) and a "client" namespace (myapp2). ServiceIPs of web: RR 172.30.0.1, Closest 172.30.0.2,
-# InstanceNumber 172.30.1.<host>.
+# name) and a "client" namespace (myapp2). ServiceIPs of web: RR 10.30.0.1, Closest 10.30.0.2,
+# InstanceNumber 10.30.1.<host>.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: system.sh CASE}
@@ -47,39 +47,39 @@ done
 
 case $case_name in
   tcp_rr)
-    out=$(fetch 2 172.30.0.1)
+    out=$(fetch 2 10.30.0.1)
     check "TCP through the RR ServiceIP from host 2 reaches a web instance ($out)" \
       test "$out" = web-h1 -o "$out" = web-h2
-    seen=$(for k in 1 2 3 4; do fetch 2 172.30.0.1; echo; done | tr '\n' ' ')
+    seen=$(for k in 1 2 3 4; do fetch 2 10.30.0.1; echo; done | tr '\n' ' ')
     check "new flows through RR take the instances in turn ($seen)" \
       test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
     ;;
   udp_rr)
     # A connected UDP socket accepts only datagrams from the address it sent to: an answer at
     # all means the reply came back from the ServiceIP the client used.
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.0.1 8080)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.0.1 8080)
     check "UDP through the RR ServiceIP is answered from that ServiceIP ($out)" \
       test "${out%% *}" = web-h1 -o "${out%% *}" = web-h2
     ;;
   reply_source)
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.1.1 8080)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
     check "the reply to an InstanceNumber ServiceIP comes from that ServiceIP ($out)" test "$out" = "web-h1 ping"
     ;;
   instance_number)
-    seen=$(for k in 1 2 3 4 5; do fetch 2 172.30.1.1; echo; done | sort -u | tr '\n' ' ')
-    check "InstanceNumber 172.30.1.1 always reaches host 1's instance ($seen)" test "$seen" = "web-h1 "
-    seen=$(for k in 1 2 3 4 5; do fetch 1 172.30.1.2; echo; done | sort -u | tr '\n' ' ')
-    check "InstanceNumber 172.30.1.2 always reaches host 2's instance ($seen)" test "$seen" = "web-h2 "
+    seen=$(for k in 1 2 3 4 5; do fetch 2 10.30.1.1; echo; done | sort -u | tr '\n' ' ')
+    check "InstanceNumber 10.30.1.1 always reaches host 1's instance ($seen)" test "$seen" = "web-h1 "
+    seen=$(for k in 1 2 3 4 5; do fetch 1 10.30.1.2; echo; done | sort -u | tr '\n' ' ')
+    check "InstanceNumber 10.30.1.2 always reaches host 2's instance ($seen)" test "$seen" = "web-h2 "
     ;;
   closest)
-    seen=$(for k in 1 2 3 4 5 6; do fetch 2 172.30.0.2; echo; done | sort -u | tr '\n' ' ')
+    seen=$(for k in 1 2 3 4 5 6; do fetch 2 10.30.0.2; echo; done | sort -u | tr '\n' ' ')
     check "Closest from host 2 always picks host 2's local instance ($seen)" test "$seen" = "web-h2 "
-    seen=$(for k in 1 2 3 4 5 6; do fetch 1 172.30.0.2; echo; done | sort -u | tr '\n' ' ')
+    seen=$(for k in 1 2 3 4 5 6; do fetch 1 10.30.0.2; echo; done | sort -u | tr '\n' ' ')
     check "Closest from host 1 always picks host 1's local instance ($seen)" test "$seen" = "web-h1 "
     ;;
   local_delivery)
     before=$(metric 1 'netmanager_packets_total{direction="wire_out"}')
-    out=$(fetch 1 172.30.1.1)
+    out=$(fetch 1 10.30.1.1)
     check "a ServiceIP whose instance is on the same host answers ($out)" test "$out" = web-h1
     local_n=$(metric 1 'netmanager_packets_total{direction="local"}')
     after=$(metric 1 'netmanager_packets_total{direction="wire_out"}')
@@ -87,11 +87,11 @@ case $case_name in
       test "$local_n" -gt 0 -a "$before" = "$after"
     ;;
   direct_nsip)
-    out=$(fetch 2 172.19.1.12)
+    out=$(fetch 2 10.18.1.12)
     check "host 2's namespace reaches host 1's namespace by its nsip ($out)" test "$out" = web-h1
     ;;
   rr_spread)
-    for k in $(seq 200); do fetch 2 172.30.0.1; echo; done >"$work/spread"
+    for k in $(seq 200); do fetch 2 10.30.0.1; echo; done >"$work/spread"
     n1=$(grep -c '^web-h1$' "$work/spread"); n2=$(grep -c '^web-h2$' "$work/spread")
     check "200 connections through RR split evenly (h1 $n1, h2 $n2; each within 90..110)" \
       test "$n1" -ge 90 -a "$n1" -le 110 -a "$n2" -ge 90 -a "$n2" -le 110
@@ -99,7 +99,7 @@ case $case_name in
   unknown_service)
     before=$(metric 2 'netmanager_drops_total{reason="unknown_service"}')
     check "a connection to an unknown ServiceIP fails" \
-      bash -c "! nsenter --net=/run/netns/$(app 2 myapp2) curl -sS --max-time 2 http://172.30.9.9:8080/id 2>/dev/null"
+      bash -c "! nsenter --net=/run/netns/$(app 2 myapp2) curl -sS --max-time 2 http://10.30.9.9:8080/id 2>/dev/null"
     after=$(metric 2 'netmanager_drops_total{reason="unknown_service"}')
     check "and is counted as unknown_service ($before -> $after)" test "$after" -gt "$before"
     ;;
@@ -111,7 +111,7 @@ case $case_name in
     nm_in "$prefix-h2" /usr/bin/python3 - <<'PY'
 import socket
 from scapy.all import IP, UDP, Raw
-inner = lambda text: bytes(IP(src="172.19.2.15", dst="172.19.1.12") / UDP(sport=4444, dport=9999) / Raw(text))
+inner = lambda text: bytes(IP(src="10.18.2.15", dst="10.18.1.12") / UDP(sport=4444, dport=9999) / Raw(text))
 for port, text in ((40000, b"spoofed"), (50103, b"genuine")):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -127,9 +127,9 @@ PY
     ;;
   transfer_1mb)
     want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 20 http://172.30.0.1:8080/blob | sha256sum | cut -d' ' -f1)
+    got=$(in_client 2 curl -sS --max-time 20 http://10.30.0.1:8080/blob | sha256sum | cut -d' ' -f1)
     check "1 MiB through the RR ServiceIP arrives byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 20 http://172.30.1.2:8080/blob | sha256sum | cut -d' ' -f1)
+    got=$(in_client 1 curl -sS --max-time 20 http://10.30.1.2:8080/blob | sha256sum | cut -d' ' -f1)
     check "1 MiB from host 2 to host 1 arrives byte-exact" test "$got" = "$want"
     ;;
   steering)
@@ -137,7 +137,7 @@ PY
     # peer to one socket; steered by inner flow, each reaches its owner shard's socket directly,
     # and each packet read from the TUN its owner shard's queue, the first ones included.
     before=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
-    for k in $(seq 16); do fetch 2 172.30.1.1 >/dev/null; done
+    for k in $(seq 16); do fetch 2 10.30.1.1 >/dev/null; done
     after=$(metric 1 'netmanager_packets_total{direction="wire_in"}')
     check "16 connections crossed the tunnel ($((after - before)) packets in)" test $((after - before)) -ge 64
     n=$(metric 1 'netmanager_handoffs_total{from="wire"}')
@@ -156,11 +156,11 @@ PY
     check "host 2 runs without ($off)" test "$off" = off
     head -c 100000000 /dev/urandom >"$work/big"
     want=$(sha256sum <"$work/big" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 60 http://172.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
+    got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
     check "100 MB from the offloading host to the plain one (InstanceNumber) arrive byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 60 http://172.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
+    got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
     check "100 MB from the plain host to the offloading one arrive byte-exact" test "$got" = "$want"
-    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://172.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
+    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://10.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
     check "100 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
     for h in 1 2; do
       errors=$(nm_in "$(app "$h" myapp2)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
@@ -168,9 +168,9 @@ PY
       errors=$(nm_in "$(app "$h" myapp1)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
       check "no TCP checksum errors in host $h's server namespace (${errors:-none})" test "${errors:-0}" -eq 0
     done
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.1.1 8080)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
     check "UDP from the plain host to the offloading one is answered ($out)" test "$out" = "web-h1 ping"
-    out=$(in_client 1 python3 "$here/service.py" udp-ask 172.30.1.2 8080)
+    out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
     check "UDP from the offloading host to the plain one is answered ($out)" test "$out" = "web-h2 ping"
     ;;
   uring_io)
