@@ -20,7 +20,7 @@ namespace nm {
 // POST /register: v0.4 {"client_id", "cluster_address"} or the seed's {"subnetwork"}.
 struct RegisterRequest {
     std::string client_id;        // v0.4: the node's worker id (MQTT client id)
-    std::string cluster_address;  // v0.4: the broker's host (port from config, default 10003)
+    std::string cluster_address;  // v0.4: the broker's host (port from config); empty: ClusterUrl
     std::optional<Cidr> subnetwork;  // seed form: this node's subnet (a bare address means /24)
 };
 

@@ -97,16 +97,17 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
             "must be 1..128 printable characters without spaces, '/', '+' or '#' (it becomes "
             "an MQTT topic level), got '" +
                 excerpt(*id) + "'");
-    auto address = get_string(*obj, "cluster_address");
+    // Absent, null or "": the agent's ClusterUrl (the node engine before v0.4.302 sends none).
+    auto address = get_optional_string(*obj, "cluster_address");
     if (!address) return tl::unexpected(address.error());
-    if (address->empty() || address->size() > 253 ||
-        !std::all_of(address->begin(), address->end(), [](char c) {
+    const std::string host = address->value_or("");
+    if (host.size() > 253 || !std::all_of(host.begin(), host.end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
         }))
         return bad("cluster_address",
-                   "must be a host name or address, got '" + excerpt(*address) + "'");
+                   "must be a host name or address, got '" + excerpt(host) + "'");
     request.client_id = *id;
-    request.cluster_address = *address;
+    request.cluster_address = host;
     return request;
 }
 

@@ -13,8 +13,9 @@ constexpr std::string_view jobs_prefix = "jobs/";
 constexpr std::string_view updates_suffix = "/updates_available";
 }  // namespace
 
-ClusterLink::ClusterLink(asio::any_io_executor executor, MqttOptions options)
-    : mqtt_(std::move(executor), std::move(options)) {
+ClusterLink::ClusterLink(asio::any_io_executor executor, MqttOptions options, uint8_t prefix,
+                         uint8_t prefix_v6)
+    : mqtt_(std::move(executor), std::move(options)), prefix_(prefix), prefix_v6_(prefix_v6) {
     mqtt_.on_message([this](const std::string& topic, std::string_view payload) { dispatch(topic, payload); });
 }
 
@@ -39,12 +40,12 @@ void ClusterLink::stop() {
 
 void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
     if (topic == node_topic("subnetwork/result")) {
-        auto assignment = parse_subnetwork_result(payload);
+        auto assignment = parse_subnetwork_result(payload, prefix_, prefix_v6_);
         if (!assignment) {
             NM_LOG(warn, subsystem) << "ignoring malformed " << topic << ": " << assignment.error().message;
             return;
         }
-        if (!subnet_waiter_) {
+        if (!subnet_waiter_ || subnet_answer_) {
             NM_LOG(info, subsystem) << "subnetwork/result " << assignment->subnet.to_string()
                                     << " arrived while no registration waits; ignored";
             return;
@@ -67,40 +68,54 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
     NM_LOG(debug, subsystem) << "message on unexpected topic " << topic << " ignored";
 }
 
-awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::milliseconds timeout, int attempts) {
+awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::milliseconds give_up) {
     if (subnet_waiter_) co_return fail(Errc::conflict, "a subnet request is already waiting for the cluster");
     const auto& opt = mqtt_.options();
-    std::string broker = opt.host + ":" + std::to_string(opt.port);
-    for (int attempt = 1; attempts == 0 || attempt <= attempts; ++attempt) {
-        auto connected = co_await mqtt_.wait_connected(timeout);
-        if (!connected) {
-            NM_LOG(warn, subsystem) << "subnet request " << attempt << ": " << connected.error().message;
-            if (mqtt_.stopping()) break;
-            continue;
-        }
-        subnet_answer_.reset();
+    const std::string broker = opt.host + ":" + std::to_string(opt.port);
+    const auto start = std::chrono::steady_clock::now();
+    auto expired = [&] { return give_up.count() > 0 && std::chrono::steady_clock::now() - start >= give_up; };
+    constexpr auto poll = std::chrono::milliseconds(200);
+    asio::steady_timer timer(mqtt_.executor());
+    subnet_answer_.reset();
+    subnet_waiter_ = &timer;  // dispatch() keeps the answer and wakes the timer
+    struct Done {
+        ClusterLink& link;
+        ~Done() { link.subnet_waiter_ = nullptr; }
+    } done{*this};
+    int asked = 0;
+    for (;;) {
+        while (!mqtt_.connected() && !mqtt_.stopping() && !expired()) (void)co_await mqtt_.wait_connected(poll);
+        if (mqtt_.stopping()) break;
+        if (expired()) break;
+        const uint64_t session = mqtt_.connect_count();
         if (auto sent = mqtt_.publish(node_topic("subnet"), subnet_request_payload()); !sent)
             co_return tl::unexpected(sent.error());
-        asio::steady_timer timer(mqtt_.executor());
-        timer.expires_after(timeout);
-        subnet_waiter_ = &timer;
-        boost::system::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        subnet_waiter_ = nullptr;
+        ++asked;
+        ++subnet_requests_;
+        NM_LOG(info, subsystem) << "asked the cluster at " << broker << " for a subnet"
+                                << (asked > 1 ? " again (the connection dropped before the answer)" : "");
+        // Wait while this session lasts: a clean session that drops loses the answer.
+        while (!subnet_answer_ && mqtt_.connected() && mqtt_.connect_count() == session && !mqtt_.stopping() &&
+               !expired()) {
+            timer.expires_after(poll);
+            boost::system::error_code ec;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
         if (subnet_answer_) {
             auto answer = std::move(*subnet_answer_);
             subnet_answer_.reset();
-            NM_LOG(info, subsystem) << "cluster assigned subnet " << answer.subnet.to_string();
+            NM_LOG(info, subsystem) << "cluster assigned subnet " << answer.subnet.to_string()
+                                    << (answer.subnet_v6.empty() ? "" : " and " + answer.subnet_v6);
             co_return answer;
         }
-        if (mqtt_.stopping()) break;
-        NM_LOG(warn, subsystem) << "no subnetwork/result from " << broker << " within " << timeout.count()
-                                << " ms (attempt " << attempt << ")";
+        if (mqtt_.stopping() || expired()) break;
+        NM_LOG(warn, subsystem) << "the connection to " << broker
+                                << " dropped before subnetwork/result; asking again once reconnected";
     }
     if (mqtt_.stopping()) co_return fail(Errc::unavailable, "cluster link stopped during registration");
-    co_return fail(Errc::timeout, "the cluster at " + broker + " did not assign a subnet after " +
-                                      std::to_string(attempts) + " attempts of " +
-                                      std::to_string(timeout.count()) + " ms");
+    co_return fail(Errc::timeout, "the cluster at " + broker + " did not assign a subnet within " +
+                                      std::to_string(give_up.count()) + " ms (asked " + std::to_string(asked) +
+                                      (asked == 1 ? " time)" : " times)"));
 }
 
 Result<void> ClusterLink::publish_deployed(const DeployedNotice& notice) {

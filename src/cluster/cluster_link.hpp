@@ -13,8 +13,11 @@ namespace nm {
 
 class ClusterLink {
 public:
-    // options.client_id is the node id; port defaults to 10003.
-    ClusterLink(asio::any_io_executor executor, MqttOptions options);
+    // options.client_id is the node id; port defaults to 10003. A bare subnetwork/result
+    // address gets `prefix` (IPv4) or `prefix_v6`.
+    ClusterLink(asio::any_io_executor executor, MqttOptions options,
+                uint8_t prefix = default_subnet_prefix,
+                uint8_t prefix_v6 = default_subnet_prefix_v6);
     ClusterLink(const ClusterLink&) = delete;
     ClusterLink& operator=(const ClusterLink&) = delete;
 
@@ -26,10 +29,14 @@ public:
     MqttClient& mqtt() { return mqtt_; }
     std::string node_topic(std::string_view suffix) const;  // nodes/<id>/net/<suffix>
 
-    // Registration: publishes subnet {"METHOD":"GET"} and waits for subnetwork/result,
-    // asking again every `timeout`, `attempts` times in all (0: until stop()).
+    // Registration: publishes subnet {"METHOD":"GET"} once connected and waits for
+    // subnetwork/result. Every request makes the cluster's root allocate a new subnet, so it asks
+    // once, and again only when the connection dropped before the answer came (a clean session
+    // loses it). Gives up after `give_up` (0: waits until stop()).
     awaitable<Result<SubnetAssignment>> request_subnet(
-        std::chrono::milliseconds timeout = std::chrono::seconds(5), int attempts = 0);
+        std::chrono::milliseconds give_up = std::chrono::milliseconds(0));
+    // Subnet requests published so far.
+    uint64_t subnet_requests() const { return subnet_requests_; }
 
     Result<void> publish_deployed(const DeployedNotice& notice);
     Result<void> publish_undeployed(std::string_view job, int instance_number);
@@ -59,6 +66,8 @@ private:
     // The registration waiter: set when subnetwork/result arrives; woken by cancel().
     std::optional<SubnetAssignment> subnet_answer_;
     asio::steady_timer* subnet_waiter_ = nullptr;
+    uint64_t subnet_requests_ = 0;
+    uint8_t prefix_, prefix_v6_;
 };
 
 }  // namespace nm

@@ -1,15 +1,41 @@
 #include "cluster/cluster_messages.hpp"
 
+#include <arpa/inet.h>
+
 #include <boost/json/serialize.hpp>
 
 #include "cluster/json_fields.hpp"
+#include "core/parse.hpp"
 
 namespace nm {
 
 namespace json = boost::json;
 using namespace json_fields;
 
-Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8_t default_prefix) {
+namespace {
+// "fc00::100" (gets prefix_v6) or "fc00::100/120": a network base, written back as base/len.
+Result<std::string> parse_subnet_v6(const std::string& text, uint8_t prefix_v6) {
+    auto bad = [&](const std::string& why) {
+        return fail(Errc::invalid_argument, "field \"addressv6\": '" + excerpt(text) + "' " + why);
+    };
+    std::string address = text;
+    unsigned prefix = prefix_v6;
+    if (auto slash = text.find('/'); slash != std::string::npos) {
+        auto n = parse_whole<unsigned>(std::string_view(text).substr(slash + 1));
+        if (!n || *n > 128) return bad("has a bad prefix length");
+        prefix = *n;
+        address = text.substr(0, slash);
+    }
+    in6_addr a{};
+    if (inet_pton(AF_INET6, address.c_str(), &a) != 1) return bad("is not an IPv6 subnet");
+    for (unsigned bit = prefix; bit < 128; ++bit)
+        if (a.s6_addr[bit / 8] & (0x80 >> (bit % 8))) return bad("has host bits set");
+    return address + "/" + std::to_string(prefix);
+}
+}  // namespace
+
+Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8_t prefix,
+                                                 uint8_t prefix_v6) {
     auto obj = parse_object(payload, "subnetwork/result payload");
     if (!obj) return tl::unexpected(obj.error());
     auto address = get_string(*obj, "address");
@@ -17,15 +43,22 @@ Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8
     auto v6 = get_optional_string(*obj, "addressv6");
     if (!v6) return tl::unexpected(v6.error());
     std::string text = *address;
-    if (text.find('/') == std::string::npos) text += "/" + std::to_string(default_prefix);
+    if (text.find('/') == std::string::npos) text += "/" + std::to_string(prefix);
     auto cidr = Cidr::parse(text);
     if (!cidr)
         return fail(Errc::invalid_argument,
                     "field \"address\": not a subnet: '" + excerpt(*address) + "'");
     if (cidr->network.value != (cidr->network.value & cidr->mask()))
-        return fail(Errc::invalid_argument,
-                    "field \"address\": '" + excerpt(*address) + "' has host bits set");
-    return SubnetAssignment{*cidr, v6->value_or("")};
+        return fail(Errc::invalid_argument, "field \"address\": '" + excerpt(*address) +
+                                                "' has host bits set for a /" +
+                                                std::to_string(cidr->prefix));
+    SubnetAssignment assignment{*cidr, ""};
+    if (*v6 && !(*v6)->empty()) {
+        auto subnet_v6 = parse_subnet_v6(**v6, prefix_v6);
+        if (!subnet_v6) return tl::unexpected(subnet_v6.error());
+        assignment.subnet_v6 = std::move(*subnet_v6);
+    }
+    return assignment;
 }
 
 namespace {

@@ -7,18 +7,22 @@
 #include <vector>
 
 #include "core/address.hpp"
+#include "core/address_plan.hpp"
 #include "core/error.hpp"
 #include "tunnel/entry.hpp"
 
 namespace nm {
 
-// nodes/<id>/net/subnetwork/result: {"address": "172.19.1.0", "addressv6": "..."}.
-// A bare address gets default_prefix; "a.b.c.d/n" keeps n.
+// nodes/<id>/net/subnetwork/result: {"address": "10.18.0.64", "addressv6": "fc00::100"}, bare
+// bases as the cluster's root hands them out: the IPv4 one gets `prefix` (a /26), the IPv6 one
+// `prefix_v6` (a /120); "a.b.c.d/n" keeps n. addressv6 may be absent or empty.
 struct SubnetAssignment {
     Cidr subnet;
-    std::string subnet_v6;
+    std::string subnet_v6;  // "fc00::100/120", or empty; stored until IPv6 is built
 };
-Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8_t default_prefix = 24);
+Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload,
+                                                 uint8_t prefix = default_subnet_prefix,
+                                                 uint8_t prefix_v6 = default_subnet_prefix_v6);
 
 // nodes/<id>/net/tablequery/result.
 struct TableQueryResult {
@@ -28,7 +32,7 @@ struct TableQueryResult {
 };
 Result<TableQueryResult> parse_tablequery_result(std::string_view payload);
 
-// {"sname": "", "sip": "172.30.0.4"} and {"sname": "a.b.c.d", "sip": ""}.
+// {"sname": "", "sip": "10.30.0.4"} and {"sname": "a.b.c.d", "sip": ""}.
 std::string tablequery_request_by_ip(Ipv4 address);
 std::string tablequery_request_by_name(std::string_view job);
 

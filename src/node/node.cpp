@@ -5,6 +5,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
@@ -99,24 +102,26 @@ awaitable<Result<void>> Node::start() {
         if (auto r = load_table_file(); !r) co_return r;
         NM_LOG(info, subsystem) << "standalone: node " << node_ip_.to_string() << ", subnet "
                                 << config_.subnet->to_string();
-    } else if (!config_.cluster_url.empty()) {
+    } else if (config_.self_register) {
         std::string id = config_.node_id;
         if (id.empty()) {
             char host[256] = {};
             gethostname(host, sizeof host - 1);
             id = host;
         }
-        auto r = co_await join_cluster(id, config_.cluster_url);
-        if (!r) co_return r;
+        if (auto r = connect_cluster(id, config_.cluster_url); !r) co_return r;
+        if (auto r = co_await complete_registration(); !r) co_return r;
     } else {
-        NM_LOG(info, subsystem) << "waiting for POST /register";
+        NM_LOG(info, subsystem) << "waiting for POST /register"
+                                << (config_.cluster_url.empty() ? ""
+                                                                : " (fallback broker: ClusterUrl " +
+                                                                      config_.cluster_url + ")");
     }
     co_return Result<void>{};
 }
 
 Result<void> Node::build(Cidr subnet) {
-    Config c = config_;
-    if (!subnet.contains(c.tunnel_ip)) c.tunnel_ip = subnet.host(subnet.size() - 2);
+    const Config& c = config_;
     auto network = NodeNetwork::setup(NodeNetworkConfig::from(c, subnet));
     if (!network) return tl::unexpected(network.error());
     TunOptions tun_options;
@@ -224,7 +229,7 @@ Result<void> Node::load_table_file() {
     return {};
 }
 
-awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string host) {
+Result<void> Node::connect_cluster(std::string client_id, std::string host) {
     MqttOptions options;
     options.host = host;
     options.port = config_.cluster_mqtt_port;
@@ -232,9 +237,10 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
     options.tls_cert = config_.mqtt_cert;
     options.tls_key = config_.mqtt_key;
     options.tls_ca = config_.mqtt_ca;
-    link_ = std::make_unique<ClusterLink>(shards_.executor(0), options);
-    queries_ = std::make_unique<TableQueryClient>(
-        *link_,
+    auto link = std::make_unique<ClusterLink>(shards_.executor(0), options, config_.subnet_prefix,
+                                              config_.subnet_prefix_v6);
+    auto queries = std::make_unique<TableQueryClient>(
+        *link,
         [this](const std::string& job, std::vector<TableEntry> entries) {
             // An instance deployed here stays in the table whatever the cluster says (it may not
             // have processed our service/deployed yet); it takes the ServiceIPs the cluster gave.
@@ -256,31 +262,75 @@ awaitable<Result<void>> Node::join_cluster(std::string client_id, std::string ho
             return std::any_of(instances_.begin(), instances_.end(),
                                [&](auto& i) { return i.job == job; });
         });
-    if (auto r = link_->start(); !r) co_return r;
+    if (auto r = link->start(); !r) return r;
+    link_ = std::move(link);
+    queries_ = std::move(queries);
     queries_->start();
     shards_.at_stop(0, [this] {
         if (queries_) queries_->stop();
         if (link_) link_->stop();
     });
-    client_id_ = client_id;
+    client_id_ = std::move(client_id);
+    cluster_host_ = host;
     NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port
-                            << " as " << client_id;
+                            << " as " << client_id_;
+    return {};
+}
+
+awaitable<Result<void>> Node::complete_registration() {
     auto subnet = co_await link_->request_subnet();
-    if (!subnet) co_return tl::unexpected(subnet.error());
-    NM_LOG(info, subsystem) << "cluster assigned subnet " << subnet->subnet.to_string();
-    co_return build(subnet->subnet);
+    Result<void> built =
+        subnet ? build(subnet->subnet) : Result<void>(tl::unexpected(subnet.error()));
+    if (!built) {
+        NM_LOG(error, subsystem) << "registration failed: " << built.error().message;
+        registration_error_ = built.error();
+        co_return built;
+    }
+    subnet_v6_ = subnet->subnet_v6;
+    co_return built;
+}
+
+awaitable<Result<void>> Node::registration_outcome() {
+    // The node engine gives /register 10 s and checks only for 200; answer before that.
+    constexpr auto answer_within = std::chrono::seconds(8);
+    const auto deadline = std::chrono::steady_clock::now() + answer_within;
+    asio::steady_timer poll(shards_.executor(0));
+    while (!built_ && !registration_error_ && !stopped_ &&
+           std::chrono::steady_clock::now() < deadline) {
+        poll.expires_after(std::chrono::milliseconds(20));
+        boost::system::error_code ec;
+        co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (built_) co_return Result<void>{};
+    if (registration_error_) co_return tl::unexpected(*registration_error_);
+    co_return fail(Errc::timeout,
+                   "registered as " + client_id_ + ", but the cluster at " + cluster_host_ +
+                       " has not assigned a subnet yet (asked once; the node keeps waiting, "
+                       "POST /register again to wait on)");
 }
 
 awaitable<Result<void>> Node::register_node(RegisterRequest request) {
     if (!client_id_.empty() || built_) {
-        if (request.client_id == client_id_) co_return Result<void>{};
-        co_return fail(Errc::invalid_argument, "already registered as '" + client_id_ + "'");
+        if (request.client_id != client_id_)
+            co_return fail(Errc::invalid_argument, "already registered as '" + client_id_ + "'");
+        co_return co_await registration_outcome();  // same node again: no new subnet request
     }
     if (request.subnetwork) {
         client_id_ = request.client_id;
         co_return build(*request.subnetwork);
     }
-    co_return co_await join_cluster(request.client_id, request.cluster_address);
+    // As the reference: an empty or absent cluster_address means netcfg.json's ClusterUrl.
+    std::string host =
+        request.cluster_address.empty() ? config_.cluster_url : request.cluster_address;
+    if (host.empty())
+        co_return fail(Errc::invalid_argument,
+                       "no cluster_address in the request and no ClusterUrl configured "
+                       "(netcfg.json or the ClusterUrl environment variable)");
+    if (auto r = connect_cluster(request.client_id, host); !r) co_return r;
+    asio::co_spawn(
+        shards_.executor(0),
+        [this]() -> awaitable<void> { (void)co_await complete_registration(); }, asio::detached);
+    co_return co_await registration_outcome();
 }
 
 Node::Instance* Node::find_instance(const std::string& job, int instance_number) {
@@ -431,6 +481,8 @@ awaitable<Result<json::value>> Node::status() {
     s["mode"] = config_.subnet ? "standalone" : (link_ ? "cluster" : "unregistered");
     if (!client_id_.empty()) s["client_id"] = client_id_;
     if (subnet_) s["subnet"] = subnet_->to_string();
+    if (!subnet_v6_.empty()) s["subnet_v6"] = subnet_v6_;
+    if (link_) s["subnet_requests"] = link_->subnet_requests();
     s["shards"] = shards_.count();
     if (tun_) {
         s["tun"] = tun_->name();

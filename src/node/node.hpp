@@ -33,8 +33,8 @@ class Node final : public NodeControl {
     Node& operator=(const Node&) = delete;
 
     // Standalone (--subnet): builds the network and tunnel now and loads the table file.
-    // Cluster (--cluster): connects and registers in the background.
-    // Otherwise: waits for POST /register.
+    // --cluster: connects, asks for the subnet once and builds when it arrives.
+    // Otherwise: waits for POST /register (ClusterUrl is only its fallback broker).
     awaitable<Result<void>> start();
     // Stops forwarders and the cluster link, removes every namespace, link and rule it made.
     void stop();
@@ -59,7 +59,12 @@ class Node final : public NodeControl {
     };
 
     Result<void> build(Cidr subnet);
-    awaitable<Result<void>> join_cluster(std::string client_id, std::string host);
+    // Registration with a cluster: connect_cluster() starts the link (fails only on bad
+    // options); complete_registration() asks for the subnet once and builds the network;
+    // registration_outcome() waits for that, at most as long as the node engine waits.
+    Result<void> connect_cluster(std::string client_id, std::string host);
+    awaitable<Result<void>> complete_registration();
+    awaitable<Result<void>> registration_outcome();
     Result<void> load_table_file();
     Result<size_t> write_entries(std::vector<TableEntry> entries);
     Instance* find_instance(const std::string& job, int instance_number);
@@ -70,7 +75,10 @@ class Node final : public NodeControl {
     bool built_ = false;
     bool stopped_ = false;
     std::string client_id_;
+    std::string cluster_host_;
+    std::optional<Error> registration_error_;  // the registration failed after its subnet
     std::optional<Cidr> subnet_;
+    std::string subnet_v6_;  // the cluster's IPv6 subnet, stored until IPv6 is built
     std::optional<NodeNetwork> network_;
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<TableReplicas> replicas_;

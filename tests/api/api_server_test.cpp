@@ -31,6 +31,19 @@ TEST_CASE("register accepts the v0.4 body and the seed's subnetwork body") {
     CHECK(api.node().calls() == std::vector<std::string>{"register", "register"});
 }
 
+TEST_CASE("register without a cluster_address leaves the broker to the node's ClusterUrl") {
+    ApiHarness api("nm-api-regurl");
+    api.node().set_registered(false);
+    auto body = GENERATE(std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b"})"),
+                         std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": ""})"),
+                         std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": null})"));
+    auto answer = api.post("/register", body);
+    INFO(body << " -> " << answer.body);
+    CHECK(answer.status == 200);
+    CHECK(api.node().last_register().client_id == "65f1a2b3c4d5e6f708192a3b");
+    CHECK(api.node().last_register().cluster_address.empty());
+}
+
 TEST_CASE("node errors map to HTTP statuses with the node's message") {
     ApiHarness api("nm-api-errmap");
     auto [code, status] = GENERATE(table<Errc, int>({{Errc::invalid_argument, 400},

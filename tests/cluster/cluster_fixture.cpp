@@ -32,7 +32,7 @@ bool Broker::publish(const std::string& topic, const std::string& payload) const
 
 FakeCluster::FakeCluster(std::filesystem::path dir, uint16_t broker_port)
     : dir_(std::move(dir)), broker_port_(broker_port) {
-    set_table(boost::json::object{{"subnet", "172.19.1.0"}, {"services", boost::json::array{}}});
+    set_table(boost::json::object{{"subnet", "10.18.0.64"}, {"services", boost::json::array{}}});
 }
 
 void FakeCluster::set_table(const boost::json::object& table) {

@@ -6,14 +6,34 @@
 
 using namespace nm;
 
-TEST_CASE("a subnetwork result gives the node's subnet, /24 unless the answer says otherwise") {
-    auto a = parse_subnetwork_result(R"({"address": "172.19.5.0", "addressv6": "fc00::"})");
+TEST_CASE("a subnetwork result's bare bases are a /26 and a /120, as the cluster's root hands them out") {
+    auto a = parse_subnetwork_result(R"({"address": "10.18.0.64", "addressv6": "fc00::100"})");
     REQUIRE(a);
-    CHECK(a->subnet.to_string() == "172.19.5.0/24");
-    CHECK(a->subnet_v6 == "fc00::");
-    auto b = parse_subnetwork_result(R"({"address": "172.19.5.64/26"})");
+    CHECK(a->subnet.to_string() == "10.18.0.64/26");
+    CHECK(a->subnet.host(1).to_string() == "10.18.0.65");  // the bridge: base + 1
+    CHECK(a->subnet_v6 == "fc00::100/120");
+    auto first = parse_subnetwork_result(R"({"address": "10.18.0.0", "addressv6": "fc00::"})");
+    REQUIRE(first);
+    CHECK(first->subnet.to_string() == "10.18.0.0/26");
+    CHECK(first->subnet_v6 == "fc00::/120");
+    auto no_v6 = GENERATE(std::string(R"({"address": "10.18.0.128"})"),
+                          std::string(R"({"address": "10.18.0.128", "addressv6": ""})"),
+                          std::string(R"({"address": "10.18.0.128", "addressv6": null})"));
+    auto b = parse_subnetwork_result(no_v6);
     REQUIRE(b);
-    CHECK(b->subnet.to_string() == "172.19.5.64/26");
+    CHECK(b->subnet.to_string() == "10.18.0.128/26");
+    CHECK(b->subnet_v6.empty());
+}
+
+TEST_CASE("a subnetwork result's prefix lengths are configurable, and an explicit one is kept") {
+    auto a = parse_subnetwork_result(R"({"address": "10.18.1.0", "addressv6": "fc00::1:0"})", 24, 112);
+    REQUIRE(a);
+    CHECK(a->subnet.to_string() == "10.18.1.0/24");
+    CHECK(a->subnet_v6 == "fc00::1:0/112");
+    auto b = parse_subnetwork_result(R"({"address": "10.18.5.0/25", "addressv6": "fc00::200/121"})");
+    REQUIRE(b);
+    CHECK(b->subnet.to_string() == "10.18.5.0/25");
+    CHECK(b->subnet_v6 == "fc00::200/121");
 }
 
 TEST_CASE("a malformed subnetwork result is an error naming the problem") {
@@ -22,8 +42,12 @@ TEST_CASE("a malformed subnetwork result is an error naming the problem") {
         {"[1]", "must be a JSON object"},
         {"{}", "\"address\": missing"},
         {R"({"address": 5})", "expected a string"},
-        {R"({"address": "172.19.300.0"})", "not a subnet"},
-        {R"({"address": "172.19.5.7"})", "host bits"},
+        {R"({"address": "10.18.300.0"})", "not a subnet"},
+        {R"({"address": "10.18.0.65"})", "host bits"},
+        {R"({"address": "10.18.0.32"})", "host bits set for a /26"},
+        {R"({"address": "10.18.0.64", "addressv6": "fc00::zz"})", "not an IPv6 subnet"},
+        {R"({"address": "10.18.0.64", "addressv6": "fc00::101"})", "host bits"},
+        {R"({"address": "10.18.0.64", "addressv6": 6})", "expected a string"},
     }));
     auto r = parse_subnetwork_result(payload);
     REQUIRE_FALSE(r);

@@ -5,12 +5,17 @@ Answers nodes/<id>/net/subnet with a subnetwork/result and nodes/<id>/net/tableq
 from a table file (read again for every request, so a test can change it), and records every
 message under nodes/ as one JSON line {"topic", "payload"} in the record file.
 
-Table file: {"subnet": "172.19.1.0",
+Subnets as the cluster's root hands them out: bare bases, a NEW /26 and /120 for every request
+(whoever asks, even the same node again): the table's "subnet" first, then +64 each time, and
+IPv6 fc00::<n * 0x100> for the n-th request (n from 1).
+
+Table file: {"subnet": "10.18.0.64",
              "delay_ms": 0,                       # wait before answering a table query
              "silent": ["172.30.9.9"],            # keys never answered (timeouts)
              "services": [{"app_name": "a.b.c.d", "instance_list": [...]}]}
 """
 import argparse
+import ipaddress
 import json
 import os
 import socket
@@ -51,6 +56,7 @@ def main():
     args = parser.parse_args()
 
     record_lock = threading.Lock()
+    allocated = [0]  # subnets handed out so far
     record = open(args.record, "a", buffering=1)
 
     def note(topic, payload):
@@ -97,9 +103,14 @@ def main():
         node, suffix = parts[1], "/".join(parts[3:])
         if suffix == "subnet":
             table = load_table(args.table)
-            subnet = table.get("subnet", "172.19.1.0")
+            first = ipaddress.IPv4Address(table.get("subnet", "10.18.0.0"))
+            with record_lock:
+                n = allocated[0]
+                allocated[0] += 1
+            address = str(first + 64 * n)
+            address_v6 = str(ipaddress.IPv6Address("fc00::") + 0x100 * (n + 1))
             c.publish(f"nodes/{node}/net/subnetwork/result",
-                      json.dumps({"address": subnet, "addressv6": ""}), qos=1)
+                      json.dumps({"address": address, "addressv6": address_v6}), qos=1)
         elif suffix == "tablequery/request":
             # Off the network thread so a delay does not hold other messages back.
             threading.Thread(target=answer_query, args=(c, node, payload), daemon=True).start()

@@ -25,7 +25,7 @@ boost::json::object table_with(int instances, int delay_ms = 0) {
         list.push_back(wire_instance(i, "172.19.2." + std::to_string(10 + i), "10.0.0." + std::to_string(2 + i),
                                      50103, {{"RR", "172.30.1.1"}, {"InstanceNumber", "172.30.1." + std::to_string(10 + i)}}));
     return boost::json::object{
-        {"subnet", "172.19.1.0"},
+        {"subnet", "10.18.0.64"},
         {"delay_ms", delay_ms},
         {"silent", boost::json::array{"172.30.9.9"}},
         {"services", boost::json::array{boost::json::object{{"app_name", job}, {"instance_list", list}}}}};

@@ -2,11 +2,13 @@
 # Cluster mode end to end:  cluster.sh CASE
 # Two simulated hosts (testenv/lib.sh). Host 1 also runs the cluster: mosquitto on
 # 10.250.0.1:10003 and a fake service manager (fake_manager.py) on it. Each host runs a real
-# netmanager registered over MQTT (node ids node1, node2; the manager gives node<i> the subnet
-# 172.19.<i>.0/24). App namespaces are deployed through the agents' API with no ServiceIPs and
+# netmanager registered over MQTT (node ids node1, node2). The manager answers as the cluster's
+# root: bare /26 bases, a new one for every request; node<i>'s first request gets 10.18.0.<64 i>
+# (node1 10.18.0.64/26, bridge 10.18.0.65; node2 10.18.0.128/26, bridge 10.18.0.129), later
+# requests the next free ones, so a second request shows. App namespaces are deployed through the agents' API with no ServiceIPs and
 # no table: everything the agents know of other services comes from table queries.
-# Jobs, as the manager numbers them: web (k=1) RR 172.30.0.1, instance n 172.30.1.<n+1>;
-# client (k=2) RR 172.30.0.2; api (k=3) RR 172.30.0.3.
+# Jobs, as the manager numbers them: web (k=1) RR 10.30.0.1, instance n 10.30.1.<n+1>;
+# client (k=2) RR 10.30.0.2; api (k=3) RR 10.30.0.3.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: cluster.sh CASE}
@@ -45,6 +47,8 @@ metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
   api_json "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
 }
 ns_of() { nm_app_ns "$prefix" "$1" "$2"; }   # ns_of HOST NAME
+subnet_of() { echo "10.18.0.$((64 * $1))/26"; }     # subnet_of HOST: its first assignment
+bridge_of() { echo "10.18.0.$((64 * $1 + 1))/26"; }  # bridge_of HOST: base + 1
 fetch() { nm_in "$(ns_of "$1" "$2")" curl -sS --max-time "${4:-5}" "http://$3:8080/id"; }  # HOST NS IP
 
 broker_runs=0
@@ -128,14 +132,15 @@ case $case_name in
     out=$(api_json 2 POST /register '{"client_id":"node2","cluster_address":"10.250.0.1"}') || die "POST /register: $out"
     wait_registered 1
     wait_registered 2
+    sleep 1  # a second request would show: the manager hands out a new subnet for each
     for i in 1 2; do
-      check "host $i asked the cluster for its subnet ($(mqtt_count "node$i/net/subnet" METHOD=GET) requests)" \
-        test "$(mqtt_count "node$i/net/subnet" METHOD=GET)" -ge 1
-      check "host $i's status shows the assigned subnet" test "$(status_field "$i" subnet)" = "172.19.$i.0/24"
+      check "host $i asked the cluster for its subnet exactly once ($(mqtt_count "node$i/net/subnet" METHOD=GET) requests)" \
+        test "$(mqtt_count "node$i/net/subnet")" -eq 1 -a "$(mqtt_count "node$i/net/subnet" METHOD=GET)" -eq 1
+      check "host $i's status shows the assigned subnet" test "$(status_field "$i" subnet)" = "$(subnet_of "$i")"
       check "host $i's status shows cluster mode, connected, as node$i" \
         test "$(status_field "$i" mode)/$(status_field "$i" cluster_connected)/$(status_field "$i" client_id)" = "cluster/true/node$i"
       addr=$(ip -n "$prefix-h$i" -4 -o addr show dev "$prefix${i}br" | awk '{ print $4 }')
-      check "host $i's bridge has 172.19.$i.1/24 in the host namespace ($addr)" test "$addr" = "172.19.$i.1/24"
+      check "host $i's bridge has base+1 $(bridge_of "$i") in the host namespace ($addr)" test "$addr" = "$(bridge_of "$i")"
     done
     check "POST /register again with the same client_id answers 200" \
       quiet api_json 2 POST /register '{"client_id":"node2","cluster_address":"10.250.0.1"}'
@@ -144,6 +149,107 @@ case $case_name in
         -H 'Content-Type: application/json' -d '{\"client_id\":\"other\",\"cluster_address\":\"10.250.0.1\"}' \
         http://nm/register); test \"\$code\" = 400"
     check "no second subnet was asked for by the repeated registration" test "$(mqtt_count node2/net/subnet)" -eq 1
+    check "host 2 keeps its first subnet" test "$(status_field 2 subnet)" = "$(subnet_of 2)"
+    ;;
+
+  register_fallback)
+    # The node engine's /register without a broker (absent or empty cluster_address): the agent
+    # uses ClusterUrl, from netcfg.json on host 1 and from the environment variable of that name
+    # on host 2 (over the file's "0.0.0.0"), and answers 200 within the node engine's 10 s.
+    broker_start
+    manager_start
+    printf '{"NodePublicAddress": "0.0.0.0", "NodePublicPort": "50103", "ClusterUrl": "%s", "ClusterMqttPort": "%s"}' \
+      "$broker" "$port" >"$work/netcfg1.json"
+    printf '{"NodePublicAddress": "0.0.0.0", "NodePublicPort": "50103", "ClusterUrl": "0.0.0.0", "ClusterMqttPort": "%s"}' \
+      "$port" >"$work/netcfg2.json"
+    agent_start 1 -c "$work/netcfg1.json"
+    export ClusterUrl=$broker
+    agent_start 2 -c "$work/netcfg2.json"
+    unset ClusterUrl
+    sock() { nm_agent_socket "$prefix" "$1"; }
+    register() {  # register HOST BODY -> "<http code> <seconds>"
+      curl -s -o "$work/register$1.out" -w '%{http_code} %{time_total}' --max-time 10 --unix-socket "$(sock "$1")" \
+        -H 'Content-Type: application/json' -d "$2" http://nm/register
+    }
+    read -r code1 took1 < <(register 1 '{"client_id": "node1"}')
+    check "host 1: /register without cluster_address answers 200 ($code1 in $took1 s: $(cat "$work/register1.out"))" \
+      test "$code1" = 200
+    check "within the node engine's 10 s" awk -v t="$took1" 'BEGIN { exit !(t > 0 && t < 10) }'
+    read -r code2 took2 < <(register 2 '{"client_id": "node2", "cluster_address": ""}')
+    check "host 2: /register with an empty cluster_address answers 200 ($code2 in $took2 s: $(cat "$work/register2.out"))" \
+      test "$code2" = 200
+    check "within the node engine's 10 s" awk -v t="$took2" 'BEGIN { exit !(t > 0 && t < 10) }'
+    for i in 1 2; do
+      check "host $i is registered at once, with its subnet ($(status_field "$i" state), $(status_field "$i" subnet))" \
+        test "$(status_field "$i" state)/$(status_field "$i" subnet)" = "running/$(subnet_of "$i")"
+      addr=$(ip -n "$prefix-h$i" -4 -o addr show dev "$prefix${i}br" | awk '{ print $4 }')
+      check "host $i's bridge is at base+1 ($addr)" test "$addr" = "$(bridge_of "$i")"
+      check "host $i asked for one subnet" test "$(mqtt_count "node$i/net/subnet" METHOD=GET)" -eq 1
+    done
+    ;;
+
+  no_self_register)
+    # ClusterUrl in netcfg.json (as shipped "0.0.0.0", or even a reachable broker) never makes
+    # the agent register by itself: it waits for the node engine's /register.
+    broker_start
+    manager_start
+    printf '{"NodePublicAddress": "0.0.0.0", "NodePublicPort": "50103", "ClusterUrl": "0.0.0.0", "ClusterMqttPort": "10003", "DefaultInterface": "", "Debug": false, "PublicIPNetworking": false, "MqttCert": "", "MqttKey": ""}' \
+      >"$work/netcfg1.json"
+    printf '{"ClusterUrl": "%s"}' "$broker" >"$work/netcfg2.json"
+    agent_start 1 -c "$work/netcfg1.json"
+    agent_start 2 -c "$work/netcfg2.json"
+    sleep 3
+    for i in 1 2; do
+      check "host $i (ClusterUrl $(jq -r .ClusterUrl "$work/netcfg$i.json")) waits for registration" \
+        test "$(status_field "$i" state)/$(status_field "$i" mode)" = "waiting for registration/unregistered"
+    done
+    check "neither asked the cluster for a subnet" test "$(mqtt_count net/subnet)" -eq 0
+    check "host 1 is alive" agent_alive 1
+    out=$(api_json 2 POST /register '{"client_id": "node2"}') || die "POST /register on host 2: $out"
+    check "host 2 registers once the node engine asks" \
+      test "$(status_field 2 state)/$(status_field 2 subnet)" = "running/$(subnet_of 2)"
+    ;;
+
+  register_reconnect)
+    # The connection drops after the subnet request and before the answer (the manager answers
+    # after 3 s; another client taking the id "node2" makes the broker drop the agent's session):
+    # the clean session lost the answer, so the agent asks once more after reconnecting, and no
+    # more than that.
+    broker_start
+    manager_start --subnet-delay-ms 3000
+    agent_start 2
+    curl -s -o "$work/out" -w '%{http_code}' --max-time 10 --unix-socket "$(nm_agent_socket "$prefix" 2)" \
+      -H 'Content-Type: application/json' -d '{"client_id": "node2", "cluster_address": "10.250.0.1"}' \
+      http://nm/register >"$work/code" &
+    register_pid=$!
+    wait_until 5 mqtt_seen node2/net/subnet || die "no subnet request from host 2"
+    nm_in "$prefix-h1" /usr/bin/python3 "$here/fake_manager.py" kick --host "$broker" --port "$port" node2 ||
+      die "could not take over node2's session"
+    wait_registered 2 15
+    wait "$register_pid"
+    check "/register answered 200 ($(cat "$work/code"): $(cat "$work/out"))" test "$(cat "$work/code")" = 200
+    sleep 4  # every answer the manager owes has come by now
+    check "host 2 asked exactly twice: once, and once after the reconnect ($(mqtt_count node2/net/subnet))" \
+      test "$(mqtt_count node2/net/subnet)" -eq 2 -a "$(status_field 2 subnet_requests)" = 2
+    check "its log says why it asked again" grep -q "dropped before subnetwork/result" "$(state)/agent2.log"
+    got=$(status_field 2 subnet)
+    given=$(jq -r 'select(.dir == "out" and (.topic | endswith("node2/net/subnetwork/result"))) | .payload | fromjson | .address' "$mlog" | tr '\n' ' ')
+    check "it took one of the subnets it was given ($got of $given)" grep -qwF "${got%/26}" <<<"$given"
+    ;;
+
+  register_no_subnet)
+    # A broker but no cluster behind it: /register answers a clear non-200 before the node
+    # engine's 10 s, having asked once; the same client_id later waits on the same request.
+    broker_start
+    agent_start 2
+    code=$(curl -s -o "$work/out" -w '%{http_code} %{time_total}' --max-time 10 --unix-socket "$(nm_agent_socket "$prefix" 2)" \
+      -H 'Content-Type: application/json' -d '{"client_id": "node2", "cluster_address": "10.250.0.1"}' http://nm/register)
+    read -r code took <<<"$code"
+    check "/register answers 504 when no subnet arrives ($code in $took s)" test "$code" = 504
+    check "before the node engine's 10 s" awk -v t="$took" 'BEGIN { exit !(t > 0 && t < 10) }'
+    check "and says why ($(jq -r .error "$work/out"))" grep -q "has not assigned a subnet" "$work/out"
+    check "the agent asked exactly once" test "$(status_field 2 subnet_requests)" = 1
+    check "the agent is alive and not registered" test "$(status_field 2 state)" = "waiting for registration"
     ;;
 
   deploy)
@@ -151,10 +257,10 @@ case $case_name in
     manager_start
     cluster_agent 1
     wait_registered 1
-    out=$(deploy 1 web "$web" 3 172.19.1.40) || die "deploy: $out"
-    check "deploy answers the namespace address ($out)" test "$(jq -r .nsAddress <<<"$out")" = 172.19.1.40
+    out=$(deploy 1 web "$web" 3 10.18.0.100) || die "deploy: $out"
+    check "deploy answers the namespace address ($out)" test "$(jq -r .nsAddress <<<"$out")" = 10.18.0.100
     wait_until 5 mqtt_seen service/deployed
-    for kv in appname="$web" instance_number=3 nsip=172.19.1.40 host_ip=10.250.0.1 host_port=50103 status=DEPLOYED; do
+    for kv in appname="$web" instance_number=3 nsip=10.18.0.100 host_ip=10.250.0.1 host_port=50103 status=DEPLOYED; do
       got=$(fm field "$mlog" node1/net/service/deployed "${kv%%=*}")
       check "service/deployed carries ${kv%%=*} ${kv#*=} ($got)" test "$got" = "${kv#*=}"
     done
@@ -217,7 +323,7 @@ case $case_name in
     got=$(fm field "$mlog" node1/net/service/deployed host_ip appname="$api"):$(fm field "$mlog" node1/net/service/deployed host_port appname="$api")
     check "and this node's tunnel endpoint ($got)" test "$got" = 10.250.0.1:50103
     # Nothing listens there: "connection refused" (curl exit 7) proves the bridge answered.
-    nsenter -t "$pid" -n curl -s --max-time 2 http://172.19.1.1:1/ >/dev/null
+    nsenter -t "$pid" -n curl -s --max-time 2 http://10.18.0.65:1/ >/dev/null
     check "the deployed process's namespace reaches its bridge (curl exit $?, want 7)" test $? -eq 7
     check "POST /container/undeploy answers 200" \
       quiet api_json 1 POST /container/undeploy "{\"serviceName\":\"$api\",\"instanceNumber\":0}"
@@ -248,10 +354,10 @@ case $case_name in
 
   cross_host)
     two_hosts_with_web
-    t1=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/first" -w '%{time_connect} %{time_total}' --max-time 5 http://172.30.0.1:8080/id)
+    t1=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/first" -w '%{time_connect} %{time_total}' --max-time 5 http://10.30.0.1:8080/id)
     check "the first connection to web's RR ServiceIP from host 2 gets through ($(cat "$work/first" 2>/dev/null))" \
       test "$(cat "$work/first" 2>/dev/null)" = web-h1
-    t2=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/second" -w '%{time_connect} %{time_total}' --max-time 5 http://172.30.0.1:8080/id)
+    t2=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/second" -w '%{time_connect} %{time_total}' --max-time 5 http://10.30.0.1:8080/id)
     check "and the second ($(cat "$work/second" 2>/dev/null))" test "$(cat "$work/second" 2>/dev/null)" = web-h1
     # A dropped first SYN would be retransmitted after 1 s: faster means the first packet waited.
     check "the first SYN waited for the query instead of being dropped (connect ${t1%% *} s < 1 s)" \
@@ -263,9 +369,9 @@ case $case_name in
       done
       check "host $i dropped no packet for want of a table entry ($d)" test "$d" -eq 0
     done
-    check "host 2 asked for 172.30.0.1 exactly once" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)" -eq 1
+    check "host 2 asked for 10.30.0.1 exactly once" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)" -eq 1
     check "host 1 learnt the client (it asked about its address once)" \
-      test "$(mqtt_count node1/net/tablequery/request sip=172.30.2.1)" -eq 1
+      test "$(mqtt_count node1/net/tablequery/request sip=10.30.2.1)" -eq 1
     echo "first-packet table query latency (agent side, metrics): host 2 $(latency_ms 2); host 1 $(latency_ms 1)"
     echo "curl connect/total seconds: first $t1, second $t2"
     # A second web instance appears on host 1: the manager's updates_available notice makes
@@ -274,20 +380,20 @@ case $case_name in
     deploy 1 web2 "$web" 1 >/dev/null || die "deploy a second web instance"
     serve 1 web2 web-h1b
     check "host 2 refreshed web after the manager's notice" wait_until 5 more_queries_for 2 "$web" "$before"
-    seen=$(for k in 1 2 3 4; do fetch 2 cli 172.30.0.1; echo; done | sort -u | tr '\n' ' ')
+    seen=$(for k in 1 2 3 4; do fetch 2 cli 10.30.0.1; echo; done | sort -u | tr '\n' ' ')
     check "new flows through RR reach both instances ($seen)" test "$seen" = "web-h1 web-h1b "
-    check "without another query by address" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)" -eq 1
+    check "without another query by address" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)" -eq 1
     ;;
 
   latency)
     # First-packet latency of a table query, on a fresh key each round: a new job (lat<r>, the
-    # manager's job 3+r, RR 172.30.0.<3+r>) appears on host 1; host 2's client opens a first
+    # manager's job 3+r, RR 10.30.0.<3+r>) appears on host 1; host 2's client opens a first
     # connection to its RR ServiceIP (unknown to host 2: one query) and then a second (known).
     two_hosts_with_web
     rounds=10
     read -r sum0 count0 < <(latency_pair 2)
     for r in $(seq 1 $rounds); do
-      sip=172.30.0.$((3 + r))
+      sip=10.30.0.$((3 + r))
       deploy 1 "l$r" "app.ns.lat$r.default" 0 >/dev/null || die "deploy job lat$r"
       serve 1 "l$r" "lat$r"
       first=$(nm_in "$(ns_of 2 cli)" curl -sS -o /dev/null -w '%{time_connect}' --max-time 5 "http://$sip:8080/id") ||
@@ -312,20 +418,20 @@ case $case_name in
     nm_spawn "$prefix" burst "$(ns_of 1 web)" "$(state)/burst.log" python3 "$here/flows.py" serve 8081 web-h1 ||
       die "burst server: $NM_ERROR"
     nm_wait_listen "$(ns_of 1 web)" 8081 || die "burst server does not listen"
-    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" tcp 200 172.30.0.1 8081)
+    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" tcp 200 10.30.0.1 8081)
     echo "answers: $(tr '\n' ' ' <<<"$out")"
     check "200 concurrent connections to a not-yet-known ServiceIP all succeed ($(head -n1 <<<"$out"))" \
       test "$(head -n1 <<<"$out")" = "ok 200 fail 0"
-    n=$(mqtt_count node2/net/tablequery/request sip=172.30.0.1)
-    check "they caused exactly one tablequery/request for 172.30.0.1 from host 2 ($n)" test "$n" -eq 1
+    n=$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)
+    check "they caused exactly one tablequery/request for 10.30.0.1 from host 2 ($n)" test "$n" -eq 1
     n=$(mqtt_count node2/net/tablequery/request sname=)
     check "and no other query by address from host 2 ($n in all)" test "$n" -eq 1
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
     serve 1 api api-h1
-    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" udp 1000 172.30.0.3 8080)
+    out=$(nm_in "$(ns_of 2 cli)" python3 "$here/flows.py" udp 1000 10.30.0.3 8080)
     check "1000 concurrent UDP flows to another not-yet-known ServiceIP all get answers ($(head -n1 <<<"$out"))" \
       test "$(head -n1 <<<"$out")" = "ok 1000 fail 0"
-    n=$(mqtt_count node2/net/tablequery/request sip=172.30.0.3)
+    n=$(mqtt_count node2/net/tablequery/request sip=10.30.0.3)
     check "and cause exactly one query ($n)" test "$n" -eq 1
     echo "host 2: coalesced resolves $(metric 2 netmanager_table_query_coalesced_total), packets dropped while parked $(metric 2 'netmanager_drops_total{reason="backlog_full"}'), negative hits $(metric 2 netmanager_table_query_negative_hits_total); query latency host 2 $(latency_ms 2)"
     ;;
@@ -342,18 +448,18 @@ case $case_name in
     wait_registered 1 30
     wait_registered 2 30
     check "both hosts registered once the broker came up" registered 1
-    check "host 2 got its subnet" test "$(status_field 2 subnet)" = 172.19.2.0/24
+    check "host 2 got its subnet" test "$(status_field 2 subnet)" = 10.18.0.128/26
     deploy 1 web "$web" 0 >/dev/null || die "deploy web on host 1"
     deploy 2 cli "$client" 0 >/dev/null || die "deploy client on host 2"
     serve 1 web web-h1
-    check "and traffic flows through a queried ServiceIP" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "and traffic flows through a queried ServiceIP" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     ;;
 
   broker_restart)
     two_hosts_with_web
-    check "before the restart: host 2 reaches web" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "before the restart: host 2 reaches web" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     broker_stop
-    check "while the broker is down: known ServiceIPs still work" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "while the broker is down: known ServiceIPs still work" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     wait_until 10 connected 2 false
     check "host 2 noticed the broker is gone" test "$(status_field 2 cluster_connected)" = false
     events=$(fm events "$mlog")
@@ -361,13 +467,13 @@ case $case_name in
     manager_subscribed $((events + 1)) || die "the fake manager did not come back to the broker"
     check "host 1 reconnects to the restarted broker" wait_until 20 connected 1 true
     check "host 2 reconnects to the restarted broker" wait_until 20 connected 2 true
-    check "after the restart: traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "after the restart: traffic still flows" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1 after the restart"
     serve 1 api api-h1
     wait_until 5 mqtt_seen node1/net/service/deployed appname="$api"
     check "the deploy after the restart reached the cluster" test "$(mqtt_count node1/net/service/deployed appname="$api")" -eq 1
-    check "a new service is resolved after the restart" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
-    check "host 2 asked the restarted cluster about it" test "$(mqtt_count node2/net/tablequery/request sip=172.30.0.3)" -eq 1
+    check "a new service is resolved after the restart" test "$(fetch 2 cli 10.30.0.3 5)" = api-h1
+    check "host 2 asked the restarted cluster about it" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.3)" -eq 1
     # The job subscriptions taken before the restart must be renewed on the new broker.
     before=$(queries_for 2 "$web")
     publish "jobs/$web/updates_available" '{"type": "update"}' || die "publish updates_available"
@@ -377,7 +483,7 @@ case $case_name in
 
   malformed)
     two_hosts_with_web
-    check "host 2 reaches web (so it is subscribed to web's updates)" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "host 2 reaches web (so it is subscribed to web's updates)" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     table_before=$(api_json 2 GET /table | jq -S .)
     subnet_before=$(status_field 2 subnet)
     malformed_before=$(metric 2 netmanager_table_query_malformed_total)
@@ -385,13 +491,13 @@ case $case_name in
     mkdir "$work/bad"
     payloads=(
       'not json' '' '[]' '"text"' 'null' '{}' '{"address": 5}' '{"address": "999.1.1.0"}'
-      '{"address": "172.19.9.0", "addressv6": ""}'
+      '{"address": "10.18.9.0", "addressv6": ""}'
       '{"app_name": 7, "instance_list": []}' '{"app_name": "x", "instance_list": "nope"}'
-      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": "zero"}]}'
-      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.9.9.9", "host_ip": "10.250.0.9", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "172.30.0.1"}]}]}'
-      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "172.19.1.2", "host_ip": "10.250.0.1", "host_port": 0, "service_ip": [{"IpType": "Bogus", "Address": "172.30.0.1"}]}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "10.30.0.1", "instance_list": [{"instance_number": "zero"}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "10.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.9.9.9", "host_ip": "10.250.0.9", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "10.30.0.1"}]}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "10.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.18.0.66", "host_ip": "10.250.0.1", "host_port": 0, "service_ip": [{"IpType": "Bogus", "Address": "10.30.0.1"}]}]}'
       '{"app_name": "bad name", "instance_list": [{}]}'
-      '{"app_name": "app.ns.web.default", "query_key": "172.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "172.19.1.2", "host_ip": "10.250.0.1", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "8.8.8.8"}]}]}'
+      '{"app_name": "app.ns.web.default", "query_key": "10.30.0.1", "instance_list": [{"instance_number": 0, "namespace_ip": "10.18.0.66", "host_ip": "10.250.0.1", "host_port": 50103, "service_ip": [{"IpType": "RR", "Address": "8.8.8.8"}]}]}'
     )
     k=0
     for p in "${payloads[@]}"; do k=$((k + 1)); printf '%s' "$p" >"$work/bad/$k"; done
@@ -418,10 +524,10 @@ case $case_name in
     echo "$nbad updates_available notices for web caused $n table queries for it"
     check "updates_available notices, whatever their payload, refresh the job (not more often than notices came)" \
       test "$n" -ge 1 -a "$n" -le "$nbad"
-    check "traffic still flows" test "$(fetch 2 cli 172.30.0.1)" = web-h1
+    check "traffic still flows" test "$(fetch 2 cli 10.30.0.1)" = web-h1
     deploy 1 api "$api" 0 >/dev/null || die "deploy api on host 1"
     serve 1 api api-h1
-    check "and a new service is still resolved" test "$(fetch 2 cli 172.30.0.3 5)" = api-h1
+    check "and a new service is still resolved" test "$(fetch 2 cli 10.30.0.3 5)" = api-h1
     ;;
 
   tls)
@@ -459,7 +565,7 @@ require_certificate true"
     cluster_agent 1 -c "$work/netcfg1.json" --mqtt-port 8883
     wait_registered 1
     check "host 1 registered through the TLS listener and got its subnet" \
-      test "$(status_field 1 subnet)" = 172.19.1.0/24
+      test "$(status_field 1 subnet)" = 10.18.0.64/26
     check "the broker saw a client connect on port 8883" grep -q "on port 8883" "$(state)/broker1.log"
     check "host 1's log says MQTT runs over TLS" grep -q "MQTT over TLS" "$(state)/agent1.log"
     cluster_agent 2 -c "$work/netcfg2.json" --mqtt-port 8883

@@ -4,10 +4,13 @@
 Behaves like the service manager as protocol.md ("Cluster link") describes it, deterministically:
 
   fake_manager.py serve --host IP --port N --log FILE [--job NAME]... [--subnet ID=N]...
-                        [--delay-ms MS]
-      nodes/<id>/net/subnet         -> subnetwork/result 172.19.<n>.0; n from --subnet ID=N, else
-                                       1, 2, ... in the order nodes first ask (a node asking again
-                                       gets the same subnet)
+                        [--delay-ms MS] [--subnet-delay-ms MS]
+      nodes/<id>/net/subnet         -> subnetwork/result {"address": "10.18.0.<64 n>",
+                                       "addressv6": "fc00::<n * 0x100>"}: bare /26 and /120 bases,
+                                       and like the cluster's root a NEW block n for every request:
+                                       a node's first request gets n from --subnet ID=N, any other
+                                       request (a node asking again included) the lowest block not
+                                       yet handed out or reserved; answered after --subnet-delay-ms
       nodes/<id>/net/service/deployed    records the instance (nsip, host_ip, host_port) and, as
                                        Oakestra does, tells interested nodes on
                                        jobs/<job>/updates_available {"type": "deployment"}
@@ -18,13 +21,15 @@ Behaves like the service manager as protocol.md ("Cluster link") describes it, d
                                        an empty instance_list (and app_name "") when none. Answered
                                        after --delay-ms (so concurrent queries overlap in tests).
       ServiceIPs: the k-th job (the --job flags in order, then jobs in the order first seen) has
-      RR 172.30.0.<k>; its instance n has InstanceNumber 172.30.<k>.<n+1>.
+      RR 10.30.0.<k>; its instance n has InstanceNumber 10.30.<k>.<n+1>.
       Every message it gets, and every answer it sends, is one JSON line in the log:
       {"t": epoch seconds, "dir": "in"|"out"|"event", "topic", "payload"}; "event" lines mark
       (re)subscriptions, so a test can wait for the manager to be (back) on the broker.
 
   fake_manager.py publish --host IP --port N TOPIC FILE...   one QoS 1 publish per file, the
                                                               file's bytes as the payload
+  fake_manager.py kick --host IP --port N CLIENT_ID           connects as CLIENT_ID and leaves: the
+                                                              broker drops that client's session
   fake_manager.py count FILE SUFFIX [FIELD=VALUE]...          how many "in" messages on topics
       ending with SUFFIX have a JSON payload with all those fields (compared as text)
   fake_manager.py field FILE SUFFIX FIELD [FIELD=VALUE]...    that field of the last such message
@@ -48,10 +53,12 @@ class Manager:
         self.lock = threading.Lock()
         self.log = open(args.log, "a", buffering=1)
         self.jobs = {}       # job -> {"k": index, "instances": {n: {...}}}
-        self.subnets = {}    # node id -> n
+        self.reserved = {}   # node id -> the block its first request gets (--subnet)
+        self.handed = set()  # blocks handed out
+        self.asked = set()   # nodes that asked at least once
         for item in args.subnet:
             node, n = item.split("=", 1)
-            self.subnets[node] = int(n)
+            self.reserved[node] = int(n)
         for job in args.job:
             self.job(job)
 
@@ -65,14 +72,18 @@ class Manager:
             self.jobs[name] = {"k": len(self.jobs) + 1, "instances": {}}
         return self.jobs[name]
 
-    def subnet_of(self, node):
-        if node not in self.subnets:
-            taken = set(self.subnets.values())
+    def allocate(self, node):  # call with the lock held; -> (address, addressv6)
+        if node in self.reserved and node not in self.asked:
+            n = self.reserved[node]
+        else:
             n = 1
-            while n in taken:
+            while n in self.handed or n in self.reserved.values():
                 n += 1
-            self.subnets[node] = n
-        return f"172.19.{self.subnets[node]}.0"
+        self.asked.add(node)
+        self.handed.add(n)
+        base = 0x0A120000 + 64 * n  # 10.18.0.0 + n /26 blocks
+        address = ".".join(str(base >> s & 0xFF) for s in (24, 16, 8, 0))
+        return address, f"fc00::{n * 0x100:x}"
 
     def instance_list(self, name):
         job = self.jobs[name]
@@ -86,8 +97,8 @@ class Manager:
                 "host_ip": inst["host_ip"],
                 "host_port": inst["host_port"],
                 "service_ip": [
-                    {"IpType": "RR", "Address": f"172.30.0.{k}", "Address_v6": ""},
-                    {"IpType": "InstanceNumber", "Address": f"172.30.{k}.{n + 1}", "Address_v6": ""},
+                    {"IpType": "RR", "Address": f"10.30.0.{k}", "Address_v6": ""},
+                    {"IpType": "InstanceNumber", "Address": f"10.30.{k}.{n + 1}", "Address_v6": ""},
                 ],
             })
         return out
@@ -96,10 +107,10 @@ class Manager:
         if sname:
             return sname if sname in self.jobs else None
         for name, job in self.jobs.items():
-            if sip == f"172.30.0.{job['k']}":
+            if sip == f"10.30.0.{job['k']}":
                 return name
             for n, inst in job["instances"].items():
-                if sip in (inst["nsip"], f"172.30.{job['k']}.{n + 1}"):
+                if sip in (inst["nsip"], f"10.30.{job['k']}.{n + 1}"):
                     return name
         return None
 
@@ -135,11 +146,17 @@ class Manager:
             return
         if suffix == "subnet":
             with self.lock:
-                subnet = self.subnet_of(node)
+                address, address_v6 = self.allocate(node)
             topic = f"nodes/{node}/net/subnetwork/result"
-            result = json.dumps({"address": subnet, "addressv6": ""})
-            client.publish(topic, result, qos=1)
-            self.note("out", topic, result)
+            result = json.dumps({"address": address, "addressv6": address_v6})
+
+            def send():
+                client.publish(topic, result, qos=1)
+                self.note("out", topic, result)
+            if self.args.subnet_delay_ms:
+                threading.Timer(self.args.subnet_delay_ms / 1000.0, send).start()
+            else:
+                send()
         elif suffix == "service/deployed":
             with self.lock:
                 self.job(body["appname"])["instances"][int(body["instance_number"])] = {
@@ -217,6 +234,15 @@ def publish(host, port, topic, files):
     client.disconnect()
 
 
+def kick(host, port, client_id):
+    client = mqtt.Client(client_id=client_id, clean_session=True)
+    client.connect(host, port)
+    client.loop_start()
+    time.sleep(0.3)
+    client.loop_stop()
+    client.disconnect()
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     rest = sys.argv[2:]
@@ -228,6 +254,7 @@ def main():
         p.add_argument("--job", action="append", default=[])
         p.add_argument("--subnet", action="append", default=[])
         p.add_argument("--delay-ms", type=int, default=0)
+        p.add_argument("--subnet-delay-ms", type=int, default=0)
         Manager(p.parse_args(rest)).run()
     elif cmd == "publish":
         p = argparse.ArgumentParser(prog="fake_manager.py publish")
@@ -237,6 +264,13 @@ def main():
         p.add_argument("files", nargs="+")
         a = p.parse_args(rest)
         publish(a.host, a.port, a.topic, a.files)
+    elif cmd == "kick":
+        p = argparse.ArgumentParser(prog="fake_manager.py kick")
+        p.add_argument("--host", required=True)
+        p.add_argument("--port", type=int, default=10003)
+        p.add_argument("client_id")
+        a = p.parse_args(rest)
+        kick(a.host, a.port, a.client_id)
     elif cmd == "count":
         print(sum(1 for _ in matching(rest[0], rest[1], rest[2:])))
     elif cmd == "field":
