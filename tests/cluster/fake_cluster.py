@@ -11,7 +11,7 @@ IPv6 fc00::<n * 0x100> for the n-th request (n from 1).
 
 Table file: {"subnet": "10.18.0.64",
              "delay_ms": 0,                       # wait before answering a table query
-             "silent": ["172.30.9.9"],            # keys never answered (timeouts)
+             "silent": ["10.30.9.9"],            # keys never answered (timeouts)
              "services": [{"app_name": "a.b.c.d", "instance_list": [...]}]}
 """
 import argparse

@@ -4,8 +4,8 @@
 # Two simulated hosts with the seed's agents and app namespaces (testenv/lib.sh). Host 1 deploys
 # job app.ns.uk<prefix>.default instance 0 as a unikernel; the guest is tap_guest.py on the
 # agent's tap0 with a guest namespace's kernel as its network stack (192.168.1.2). Both hosts'
-# tables learn the instance (nsip from the deploy answer) with InstanceNumber 172.30.3.1 and
-# RR 172.30.0.5.
+# tables learn the instance (nsip from the deploy answer) with InstanceNumber 10.30.3.1 and
+# RR 10.30.0.5.
 #   unikernel  deploy, traffic both ways through the NAT, a port mapping, failed deploys that
 #              change nothing, undeploy (also of an unknown instance)
 set -uo pipefail
@@ -52,7 +52,7 @@ check "with the instance's address on its veth" bash -c "nsenter --net=/run/netn
 
 entry="{\"appname\":\"app\",\"appns\":\"ns\",\"servicename\":\"uk$prefix\",\"servicenamespace\":\"default\",
   \"instancenumber\":0,\"nodeip\":\"$(nm_underlay_ip 1)\",\"nodeport\":$NM_TUNNEL_PORT,\"nsip\":\"$nsip\",
-  \"serviceip\":[{\"IpType\":\"InstanceNumber\",\"Address\":\"172.30.3.1\"},{\"IpType\":\"RR\",\"Address\":\"172.30.0.5\"}]}"
+  \"serviceip\":[{\"IpType\":\"InstanceNumber\",\"Address\":\"10.30.3.1\"},{\"IpType\":\"RR\",\"Address\":\"10.30.0.5\"}]}"
 for h in 1 2; do nm_api "$prefix" "$h" POST /table "[$entry]" >/dev/null || { echo "FAIL: POST /table on host $h"; exit 1; }; done
 
 # The guest: its own namespace's kernel behind the agent's tap0.
@@ -66,21 +66,21 @@ nm_spawn "$prefix" guestweb "$guest" "$(nm_state "$prefix")/guestweb.log" \
   python3 "$here/service.py" serve 8080 unikernel "$work/www" || exit 1
 nm_wait_listen "$guest" 8080 || exit 1
 
-out=$(ask 2 172.30.3.1)
+out=$(ask 2 10.30.3.1)
 check "host 2 reaches the guest through the instance's InstanceNumber ServiceIP ($out)" test "$out" = unikernel
-out=$(ask 2 172.30.0.5)
+out=$(ask 2 10.30.0.5)
 check "and through its RR ServiceIP ($out)" test "$out" = unikernel
-out=$(ask 2 172.30.3.1 /peer)
+out=$(ask 2 10.30.3.1 /peer)
 check "the guest sees host 2's client by its ServiceIP ($out)" test "$out" = "$(nm_seed_client_ip 2)"
 want=$(sha256sum <"$work/www/blob" | cut -d' ' -f1)
-got=$(in_client 2 curl -sS --max-time 20 http://172.30.3.1:8080/blob | sha256sum | cut -d' ' -f1)
+got=$(in_client 2 curl -sS --max-time 20 http://10.30.3.1:8080/blob | sha256sum | cut -d' ' -f1)
 check "1 MiB from the guest arrives byte-exact on host 2" test "$got" = "$want"
 out=$(nm_in "$prefix-h2" curl -sS --max-time 5 "http://$(nm_underlay_ip 1):9090/id")
 check "host 1's port 9090 (portMappings 9090:8080) reaches the guest from the underlay ($out)" test "$out" = unikernel
 out=$(nm_in "$guest" curl -sS --max-time 5 "http://$(nm_seed_web_ip 2):8080/id")
 check "the guest reaches host 2's web through its InstanceNumber ServiceIP ($out)" test "$out" = web-h2
 out=$(nm_in "$guest" curl -sS --max-time 5 "http://$(nm_seed_web_ip 2):8080/peer")
-check "which sees it as the instance's InstanceNumber ServiceIP ($out)" test "$out" = 172.30.3.1
+check "which sees it as the instance's InstanceNumber ServiceIP ($out)" test "$out" = 10.30.3.1
 
 # Failures change nothing and say why.
 code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":0}")
