@@ -210,6 +210,47 @@ case $case_name in
       test "$(status_field 2 state)/$(status_field 2 subnet)" = "running/$(subnet_of 2)"
     ;;
 
+  default_files)
+    # An agent installed as the reference is: /etc/netmanager/netcfg.json and tuncfg.json (here
+    # in a per-host overlay on /etc) are read without -c, keys in any case; TUN_MTU_SIZE sets the
+    # bridge and veth MTU, MTUsize the TUN's. A bad default file stops the start with exit 2.
+    broker_start
+    manager_start
+    etc1=$(state)/etc1
+    mkdir -p "$etc1/netmanager"
+    printf '{"clusterurl": "%s", "ClusterMqttPort": "%s"}' "$broker" "$port" >"$etc1/netmanager/netcfg.json"
+    printf '{"MTUSIZE": 1400, "TunnelIP": "10.19.1.254"}' >"$etc1/netmanager/tuncfg.json"
+    export TUN_MTU_SIZE=1300
+    nm_spawn_etc "$prefix" agent1 "$prefix-h1" "$(state)/agent1.log" "$etc1" "$NM_AGENT_BIN" \
+      --node-ip "$(nm_underlay_ip 1)" --prefix "${prefix}1" --tun "${prefix}1tun" --bridge "${prefix}1br" \
+      --api-socket "$(nm_agent_socket "$prefix" 1)" --shards "$NM_AGENT_SHARDS" || die "agent 1: $NM_ERROR"
+    agent_pid=$NM_PID
+    unset TUN_MTU_SIZE
+    wait_until 10 nm_api "$prefix" 1 GET /status >/dev/null 2>&1 || die "agent 1 does not answer GET /status"
+    out=$(api_json 1 POST /register '{"client_id": "node1"}') || die "POST /register: $out"
+    check "the broker came from /etc/netmanager/netcfg.json's clusterurl: registered ($(status_field 1 subnet))" \
+      test "$(status_field 1 state)/$(status_field 1 subnet)" = "running/$(subnet_of 1)"
+    mtu() { ip -n "$prefix-h1" -o link show dev "$1" | sed -n 's/.* mtu \([0-9]*\).*/\1/p'; }
+    check "the TUN has tuncfg.json's MTUSIZE ($(mtu "${prefix}1tun"))" test "$(mtu "${prefix}1tun")" = 1400
+    check "the bridge has TUN_MTU_SIZE ($(mtu "${prefix}1br"))" test "$(mtu "${prefix}1br")" = 1300
+    deploy 1 web "$web" 0 >/dev/null || die "deploy web on host 1"
+    link=$(api_json 1 GET /status | jq -r '.instances[0].hostLink')
+    # The app namespace is mounted in the agent's own mount namespace.
+    inner=$(nsenter -t "$agent_pid" -m -- nsenter --net="/run/netns/$(ns_of 1 web)" ip -o link show | awk '$2 != "lo:" { for (f = 1; f < NF; f++) if ($f == "mtu") print $(f + 1) }')
+    check "and both ends of the veth ($(mtu "$link"), $inner)" test "$(mtu "$link")/$inner" = 1300/1300
+    etc2=$(state)/etc2
+    mkdir -p "$etc2/netmanager" "$etc2.work"
+    printf '{"NodePublicPort": "fifty"}' >"$etc2/netmanager/netcfg.json"
+    out=$(nm_in "$prefix-h2" unshare --mount --propagation private -- /bin/sh -c \
+      'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0,workdir=$1" /etc && shift && exec "$@"' \
+      "$etc2" "$etc2.work" timeout 10 "$NM_AGENT_BIN" --node-ip "$(nm_underlay_ip 2)" --prefix "${prefix}x" \
+      --tun "${prefix}xtun" --bridge "${prefix}xbr" --api-socket "$work/bad.sock" 2>&1)
+    rc=$?
+    check "a bad /etc/netmanager/netcfg.json stops the start with exit 2 (exit $rc)" test "$rc" = 2
+    check "naming the file and the key ($out)" grep -q "/etc/netmanager/netcfg.json: field 'NodePublicPort'" <<<"$out"
+    check "and builds nothing" test -z "$(ip -n "$prefix-h2" -o link show | grep -E "${prefix}x(tun|br)")"
+    ;;
+
   register_reconnect)
     # The connection drops after the subnet request and before the answer (the manager answers
     # after 3 s; another client taking the id "node2" makes the broker drop the agent's session):
