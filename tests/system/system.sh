@@ -180,15 +180,15 @@ PY
     done
     head -c 50000000 /dev/urandom >"$work/big"
     want=$(sha256sum <"$work/big" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 60 http://172.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
+    got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
     check "50 MB over TCP from host 1 to host 2 (InstanceNumber) arrive byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 60 http://172.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
+    got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
     check "50 MB over TCP from host 2 to host 1 arrive byte-exact" test "$got" = "$want"
-    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://172.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
+    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://10.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
     check "50 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 172.30.1.1 8080)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
     check "UDP from host 2 to host 1 is answered from the ServiceIP ($out)" test "$out" = "web-h1 ping"
-    out=$(in_client 1 python3 "$here/service.py" udp-ask 172.30.1.2 8080)
+    out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
     check "UDP from host 1 to host 2 is answered from the ServiceIP ($out)" test "$out" = "web-h2 ping"
     for h in 1 2; do
       n=$(metric $h 'netmanager_uring_stray_completions_total')
