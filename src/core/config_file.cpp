@@ -102,8 +102,9 @@ Result<void> check_ipv6(const std::string& t) {
     return {};
 }
 
-// Every key we know, read from r into next. The order matters only for ProxySubnetworkMask,
-// which applies to the ProxySubnetwork read before it.
+// Every key we know, read from r into next. The order matters for ProxySubnetworkMask, which
+// applies to the ProxySubnetwork read before it, and Subnetwork, whose bare address takes the
+// SubnetworkPrefix read before it.
 void read_keys(FieldReader& r, Config& next) {
     auto ipv4 = [](Ipv4& out) {
         return [&out](const std::string& t) -> Result<void> {
@@ -174,6 +175,8 @@ void read_keys(FieldReader& r, Config& next) {
         return {};
     });
     r.string("BridgeName", ifname(next.bridge));
+    r.integer("SubnetworkPrefix", next.subnet_prefix, 8, 30);
+    r.integer("SubnetworkPrefixIPv6", next.subnet_prefix_v6, 64, 126);
     r.string("Subnetwork", [&](const std::string& t) -> Result<void> {
         auto c = Cidr::parse(
             t.find('/') == std::string::npos ? t + "/" + std::to_string(next.subnet_prefix) : t);
@@ -181,8 +184,6 @@ void read_keys(FieldReader& r, Config& next) {
         next.subnet = *c;
         return {};
     });
-    r.integer("SubnetworkPrefix", next.subnet_prefix, 8, 30);
-    r.integer("SubnetworkPrefixIPv6", next.subnet_prefix_v6, 64, 126);
     r.string("ContainerNetwork", [&](const std::string& t) -> Result<void> {
         auto c = Cidr::parse(t);
         if (!c) return tl::unexpected(c.error());

@@ -341,3 +341,18 @@ TEST_CASE("a bad flag is rejected with the flag named") {
     REQUIRE_FALSE(cli);
     CHECK_THAT(cli.error().message, Catch::Contains(needle));
 }
+
+TEST_CASE("node subnets are /26 and /120 unless SubnetworkPrefix and SubnetworkPrefixIPv6 say otherwise") {
+    TempFile plain(R"({"Subnetwork": "10.18.0.64"})");
+    auto cli = parse({"-c", plain.path.c_str()});
+    REQUIRE(cli);
+    REQUIRE(cli->config.subnet);
+    CHECK(cli->config.subnet->to_string() == "10.18.0.64/26");
+    TempFile wide(
+        R"({"Subnetwork": "10.18.1.0", "SubnetworkPrefix": 24, "SubnetworkPrefixIPv6": 112})");
+    auto other = parse({"-c", wide.path.c_str()});
+    REQUIRE(other);
+    CHECK(other->config.subnet->to_string() == "10.18.1.0/24");
+    CHECK(other->config.subnet_prefix == 24);
+    CHECK(other->config.subnet_prefix_v6 == 112);
+}
