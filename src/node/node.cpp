@@ -481,6 +481,7 @@ awaitable<Result<json::value>> Node::status() {
     s["mode"] = config_.subnet ? "standalone" : (link_ ? "cluster" : "unregistered");
     if (!client_id_.empty()) s["client_id"] = client_id_;
     if (subnet_) s["subnet"] = subnet_->to_string();
+    if (network_) s["uplink"] = network_->config().uplink;  // "" when nothing is masqueraded
     if (!subnet_v6_.empty()) s["subnet_v6"] = subnet_v6_;
     if (link_) s["subnet_requests"] = link_->subnet_requests();
     s["shards"] = shards_.count();

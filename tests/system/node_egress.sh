@@ -51,6 +51,10 @@ done
 table=$(nm_in "$prefix-h1" nft list table ip "netmanager_$(nm_agent_prefix "$prefix" 1)")
 check "host 1's agent masquerades its subnet out of up0, the default route's link" \
   grep -q "oifname \"up0\" ip saddr .* masquerade" <<<"$table"
+out=$(nm_api "$prefix" 1 GET /status | jq -r .uplink)
+check "and says so in its status ($out)" test "$out" = up0
+out=$(nm_api "$prefix" 2 GET /status | jq -r .uplink)
+check "host 2, without a default route, masquerades nowhere ('$out')" test -z "$out"
 out=$(ask 1 10.251.0.2 /peer)
 check "an app namespace reaches the server beyond host 1, which sees host 1's address ($out)" \
   test "$out" = 10.251.0.1
