@@ -28,8 +28,6 @@ Behaves like the service manager as protocol.md ("Cluster link") describes it, d
 
   fake_manager.py publish --host IP --port N TOPIC FILE...   one QoS 1 publish per file, the
                                                               file's bytes as the payload
-  fake_manager.py kick --host IP --port N CLIENT_ID           connects as CLIENT_ID and leaves: the
-                                                              broker drops that client's session
   fake_manager.py count FILE SUFFIX [FIELD=VALUE]...          how many "in" messages on topics
       ending with SUFFIX have a JSON payload with all those fields (compared as text)
   fake_manager.py field FILE SUFFIX FIELD [FIELD=VALUE]...    that field of the last such message
@@ -234,15 +232,6 @@ def publish(host, port, topic, files):
     client.disconnect()
 
 
-def kick(host, port, client_id):
-    client = mqtt.Client(client_id=client_id, clean_session=True)
-    client.connect(host, port)
-    client.loop_start()
-    time.sleep(0.3)
-    client.loop_stop()
-    client.disconnect()
-
-
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     rest = sys.argv[2:]
@@ -264,13 +253,6 @@ def main():
         p.add_argument("files", nargs="+")
         a = p.parse_args(rest)
         publish(a.host, a.port, a.topic, a.files)
-    elif cmd == "kick":
-        p = argparse.ArgumentParser(prog="fake_manager.py kick")
-        p.add_argument("--host", required=True)
-        p.add_argument("--port", type=int, default=10003)
-        p.add_argument("client_id")
-        a = p.parse_args(rest)
-        kick(a.host, a.port, a.client_id)
     elif cmd == "count":
         print(sum(1 for _ in matching(rest[0], rest[1], rest[2:])))
     elif cmd == "field":

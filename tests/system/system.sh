@@ -105,7 +105,7 @@ case $case_name in
     ;;
   spoofed_source)
     listen_log="$work/listen"
-    nm_spawn "$prefix" listen "$(app 1 myapp1)" "$listen_log" python3 "$here/service.py" udp-listen 9999 4
+    nm_spawn "$prefix" listen "$(app 1 myapp1)" "$listen_log" python3 "$here/service.py" udp-listen 9999 30
     sleep 0.5
     # The same inner packet from an unknown port, then from host 2's real tunnel port.
     nm_in "$prefix-h2" /usr/bin/python3 - <<'PY'
