@@ -16,14 +16,22 @@ constexpr size_t kSendChain = 64;  // messages per io_uring_enter
 // The kernel's limits for one UDP_SEGMENT send (as in udp_tunnel.cpp).
 constexpr size_t kMaxGsoSegments = 64;
 constexpr size_t kMaxUdpPayload = 65535 - 20 - 8;
+constexpr size_t kControlBytes = 64;
+// A provided buffer: io_uring_recvmsg_out, the source address, the cmsgs, then one GRO receive.
+constexpr size_t kShotBufferSize =
+    sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in) + kControlBytes + kPacketBufferSize;
 }  // namespace
 
-void UdpTunnel::use_ring(std::shared_ptr<Uring> ring, size_t batch) {
+void UdpTunnel::use_ring(std::shared_ptr<Uring> ring, size_t batch, bool multishot) {
     uring_ = std::make_unique<UringUdpIo>(std::move(ring), descriptor_.native_handle(),
-                                          options_.gso, batch);
+                                          options_.gso, batch, multishot);
 }
 
-UringUdpIo::UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch)
+bool UdpTunnel::receives_multishot() const {
+    return uring_ && uring_->multishot();
+}
+
+UringUdpIo::UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch, bool multishot)
     : ring_(ring),
       fd_(fd),
       file_index_(ring->register_file(fd)),
@@ -32,12 +40,46 @@ UringUdpIo::UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t bat
       receives_(ring, batch),
       sends_(ring, kSendChain),
       in_(batch),
-      out_(kSendChain) {}
+      out_(kSendChain),
+      multishot_(ring, 1) {
+    multishot_.keep_shots();
+    // Twice the batch, a power of two: the kernel fills one batch's worth while we work on the
+    // last one.
+    size_t count = 1;
+    while (count < batch * 2) count *= 2;
+    if (multishot) setup_provided_buffers(count);
+}
 
 UringUdpIo::~UringUdpIo() {
     receives_.drain();
+    multishot_.drain();
     sends_.drain();
+    ring_->unregister_buffer_ring(group_);
     ring_->unregister_file(file_index_);
+}
+
+bool UringUdpIo::setup_provided_buffers(size_t count) {
+    void* memory = nullptr;
+    if (::posix_memalign(&memory, 4096, count * sizeof(io_uring_buf)) != 0) return false;
+    buffer_ring_.reset(static_cast<io_uring_buf_ring*>(memory));
+    io_uring_buf_ring_init(buffer_ring_.get());
+    const int group = ring_->register_buffer_ring(buffer_ring_.get(), static_cast<unsigned>(count));
+    if (group < 0) {
+        buffer_ring_.reset();
+        return false;
+    }
+    group_ = group;
+    buffer_count_ = static_cast<unsigned>(count);
+    buffers_ = std::make_unique<uint8_t[]>(count * kShotBufferSize);
+    const int mask = io_uring_buf_ring_mask(buffer_count_);
+    for (unsigned b = 0; b < buffer_count_; ++b)
+        io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[b * kShotBufferSize],
+                              static_cast<unsigned>(kShotBufferSize), static_cast<uint16_t>(b),
+                              mask, static_cast<int>(b));
+    io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(buffer_count_));
+    shot_header_.msg_namelen = sizeof(sockaddr_in);
+    shot_header_.msg_controllen = kControlBytes;
+    return true;
 }
 
 void UringUdpIo::target(io_uring_sqe* sqe) const {
@@ -51,12 +93,110 @@ void UringUdpIo::close() {
     if (closed_) return;
     closed_ = true;
     receives_.cancel();
+    multishot_.cancel();
     sends_.cancel();
     ring_->unregister_file(file_index_);
     file_index_ = -1;
 }
 
 awaitable<Result<size_t>> UringUdpIo::receive_batch(PacketBatch& batch,
+                                                    UdpTunnelCounters& counters) {
+    if (group_ >= 0) return receive_multishot(batch, counters);
+    return receive_chain(batch, counters);
+}
+
+awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
+                                                        UdpTunnelCounters& counters) {
+    // The last batch is done with: its buffers go back to the kernel.
+    const int mask = io_uring_buf_ring_mask(buffer_count_);
+    for (size_t k = 0; k < lent_.size(); ++k)
+        io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
+                              static_cast<unsigned>(kShotBufferSize), lent_[k], mask,
+                              static_cast<int>(k));
+    io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(lent_.size()));
+    lent_.clear();
+    batch.clear();
+    auto& shots = multishot_.shots();
+    for (;;) {
+        if (closed_) co_return fail(Errc::unavailable, "tunnel socket closed");
+        if (shots.empty() && multishot_.pending() == 0) {
+            const bool prepared = multishot_.prepare(0, [&](io_uring_sqe* sqe) {
+                io_uring_prep_recvmsg_multishot(sqe, fd_, &shot_header_, 0);
+                target(sqe);
+                sqe->flags |= IOSQE_BUFFER_SELECT;
+                sqe->buf_group = static_cast<uint16_t>(group_);
+            });
+            if (!prepared) co_return fail(Errc::unavailable, "UDP receive: ring full");
+        }
+        if (shots.empty()) {
+            auto done = co_await multishot_.wait_shot();
+            if (!done) co_return tl::unexpected(done.error());
+        }
+        size_t used = 0;
+        int error = 0;
+        for (; used < shots.size() && batch.size() < batch.capacity(); ++used) {
+            const auto shot = shots[used];
+            if (!(shot.flags & IORING_CQE_F_BUFFER)) {
+                // No buffer: the multishot ended (out of buffers, cancelled, an error); it is
+                // armed again above once the shots before it are taken.
+                if (shot.result < 0 && shot.result != -ENOBUFS && shot.result != -ECANCELED &&
+                    shot.result != -ECONNREFUSED && !error)
+                    error = -shot.result;
+                continue;
+            }
+            const uint16_t id = static_cast<uint16_t>(shot.flags >> IORING_CQE_BUFFER_SHIFT);
+            lent_.push_back(id);
+            uint8_t* buffer = &buffers_[size_t{id} * kShotBufferSize];
+            io_uring_recvmsg_out* out =
+                io_uring_recvmsg_validate(buffer, shot.result, &shot_header_);
+            if (!out) continue;
+            uint16_t segment = 0;
+            const unsigned length =
+                io_uring_recvmsg_payload_length(out, shot.result, &shot_header_);
+            for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &shot_header_); c;
+                 c = io_uring_recvmsg_cmsg_nexthdr(out, &shot_header_, c)) {
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                    int size = 0;
+                    std::memcpy(&size, CMSG_DATA(c), sizeof size);
+                    if (size > 0 && static_cast<unsigned>(size) < length)
+                        segment = static_cast<uint16_t>(size);
+                } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                    std::memcpy(&counters.socket_drops, CMSG_DATA(c), sizeof(uint32_t));
+                }
+            }
+            if (out->flags & MSG_TRUNC) {
+                ++counters.receive_truncated;
+                continue;
+            }
+            sockaddr_in from;
+            std::memcpy(&from, io_uring_recvmsg_name(out), sizeof from);
+            Packet p;
+            p.bytes = {static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &shot_header_)), length};
+            p.peer = {Ipv4::from_network(from.sin_addr.s_addr), ntohs(from.sin_port)};
+            p.segment_size = segment;
+            batch.push(p);
+            ++counters.received_buffers;
+            counters.received_bytes += length;
+            counters.received_datagrams += segment ? (length + segment - 1) / segment : 1;
+        }
+        shots.erase(shots.begin(), shots.begin() + static_cast<std::ptrdiff_t>(used));
+        if (!batch.empty()) {
+            ++counters.receive_calls;
+            co_return batch.size();
+        }
+        if (closed_) co_return fail(Errc::unavailable, "tunnel socket closed");
+        if (error) co_return fail_errno("multishot recvmsg on the tunnel socket", error);
+        // Shots without data (a truncated datagram, an ended multishot): give their buffers back.
+        for (size_t k = 0; k < lent_.size(); ++k)
+            io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
+                                  static_cast<unsigned>(kShotBufferSize), lent_[k], mask,
+                                  static_cast<int>(k));
+        io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(lent_.size()));
+        lent_.clear();
+    }
+}
+
+awaitable<Result<size_t>> UringUdpIo::receive_chain(PacketBatch& batch,
                                                     UdpTunnelCounters& counters) {
     batch.clear();
     for (;;) {

@@ -1,12 +1,16 @@
 #pragma once
-// Tunnel socket I/O on the shard's ring (--io uring). Receives: a hard-linked chain of recvmsg
-// (the first waits for a datagram, the rest take what is queued without waiting), one
-// io_uring_enter for the batch, GRO segment sizes from the cmsgs as the readiness path reads them.
+// Tunnel socket I/O on the shard's ring (--io uring). Receives: one multishot recvmsg into a
+// ring of provided buffers, armed once and completing datagram after datagram without any
+// syscall; a batch is the datagrams that arrived, and its buffers go back to the kernel when the
+// next batch is asked for. Where the kernel has no provided buffers: a hard-linked chain of
+// recvmsg per batch (the first waits, the rest take what is queued), one io_uring_enter each.
+// GRO segment sizes come from the cmsgs as the readiness path reads them.
 // Sends: a hard-linked chain of sendmsg with UDP_SEGMENT cmsgs, in order, each waiting for room
 // in the socket buffer; a message the kernel refuses is counted and the chain goes on.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdlib>
 #include <memory>
 #include <span>
 #include <vector>
@@ -21,13 +25,15 @@ struct UdpTunnelCounters;
 
 class UringUdpIo {
   public:
-    // Borrows fd (the UdpTunnel keeps it). `batch`: buffers per receive.
-    UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch);
+    // Borrows fd (the UdpTunnel keeps it). `batch`: buffers per receive. multishot: false keeps
+    // to the recvmsg chains (also the fallback when provided buffers are refused).
+    UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch, bool multishot = true);
     ~UringUdpIo();
 
     awaitable<Result<size_t>> receive_batch(PacketBatch& batch, UdpTunnelCounters& counters);
     awaitable<Result<size_t>> send_batch(std::span<const Packet> packets,
                                          UdpTunnelCounters& counters);
+    bool multishot() const { return group_ >= 0; }
     // Cancels pending receives and sends; later calls fail.
     void close();
 
@@ -45,6 +51,9 @@ class UringUdpIo {
         std::vector<uint32_t> datagrams;
     };
     void target(io_uring_sqe* sqe) const;
+    bool setup_provided_buffers(size_t count);
+    awaitable<Result<size_t>> receive_multishot(PacketBatch& batch, UdpTunnelCounters& counters);
+    awaitable<Result<size_t>> receive_chain(PacketBatch& batch, UdpTunnelCounters& counters);
 
     std::shared_ptr<Uring> ring_;
     int fd_;
@@ -56,6 +65,18 @@ class UringUdpIo {
     UringBatch sends_;
     Messages in_;
     Messages out_;
+    // Multishot receive: the provided buffers (header, address, cmsgs, then the datagram) and
+    // the ring that hands them to the kernel.
+    struct BufferRingDeleter {
+        void operator()(io_uring_buf_ring* r) const { std::free(r); }
+    };
+    std::unique_ptr<io_uring_buf_ring, BufferRingDeleter> buffer_ring_;
+    std::unique_ptr<uint8_t[]> buffers_;
+    unsigned buffer_count_ = 0;
+    int group_ = -1;
+    msghdr shot_header_{};        // the layout every shot's buffer follows
+    UringBatch multishot_;        // one operation, many completions
+    std::vector<uint16_t> lent_;  // buffers whose datagrams the last batch returned
 };
 
 }  // namespace nm

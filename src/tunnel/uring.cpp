@@ -67,6 +67,19 @@ void Uring::unregister_file(int index) {
     files_[static_cast<size_t>(index)] = -1;
 }
 
+int Uring::register_buffer_ring(io_uring_buf_ring* ring, unsigned entries) {
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<uintptr_t>(ring);
+    reg.ring_entries = entries;
+    reg.bgid = static_cast<uint16_t>(next_group_);
+    if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) return -1;
+    return next_group_++;
+}
+
+void Uring::unregister_buffer_ring(int group) {
+    if (group >= 0) io_uring_unregister_buf_ring(&ring_, group);
+}
+
 void Uring::make_room(unsigned n) {
     if (io_uring_sq_space_left(&ring_) < n && io_uring_submit(&ring_) > 0) ++counters_.enters;
 }
@@ -230,10 +243,28 @@ awaitable<Result<void>> UringBatch::run() {
     co_return Result<void>{};
 }
 
+awaitable<Result<void>> UringBatch::wait_shot() {
+    auto alive = alive_;
+    auto submitted = ring_->submit();
+    if (!submitted) co_return submitted;
+    while (shots_.empty() && pending_ > 0) {
+        waiting_ = true;
+        wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!*alive) co_return fail(Errc::unavailable, "ring operations destroyed");
+        waiting_ = false;
+    }
+    co_return Result<void>{};
+}
+
 void UringBatch::completed(size_t i, int result, uint32_t flags) {
     Op& op = ops_[i];
     op.result = result;
     op.flags = flags;
+    if (keep_shots_) {
+        shots_.push_back({result, flags});
+        if (waiting_) wake_.cancel();
+    }
     if (flags & IORING_CQE_F_MORE) return;
     op.in_flight = false;
     --pending_;

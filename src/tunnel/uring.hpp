@@ -45,6 +45,10 @@ class Uring {
     // kernel refuses (use the plain fd then). Unregister before closing the fd.
     int register_file(int fd);
     void unregister_file(int index);
+    // Registers a ring of provided buffers (entries: a power of two) under a new group id;
+    // returns the id, or -1 when the kernel refuses. Unregister once no operation uses it.
+    int register_buffer_ring(io_uring_buf_ring* ring, unsigned entries);
+    void unregister_buffer_ring(int group);
     // Submits what is prepared when fewer than n SQEs are free, so a chain of n goes in whole.
     void make_room(unsigned n);
 
@@ -75,6 +79,7 @@ class Uring {
     std::vector<Slot> slots_;
     std::vector<uint32_t> free_slots_;
     std::vector<int> files_;  // registered fds by index, -1 for a free index
+    int next_group_ = 0;      // provided-buffer group ids handed out
     size_t in_flight_ = 0;
     bool pending_submit_ = false;
     bool armed_ = false;  // a wait for the ring's fd is pending
@@ -91,6 +96,11 @@ class UringBatch {
         uint32_t flags = 0;
         bool in_flight = false;
         uint64_t tag = 0;
+    };
+    // One completion of a multishot operation, in arrival order.
+    struct Shot {
+        int result;
+        uint32_t flags;
     };
 
     UringBatch(std::shared_ptr<Uring> ring, size_t capacity);
@@ -119,6 +129,12 @@ class UringBatch {
     awaitable<Result<void>> run();
     // Submits and takes what completed at once, without waiting (for writes that never wait).
     Result<void> submit() { return ring_->submit(); }
+    // For multishot operations: every completion is also queued in shots() and wakes
+    // wait_shot(), not only the last one of the batch.
+    void keep_shots() { keep_shots_ = true; }
+    std::vector<Shot>& shots() { return shots_; }
+    // Submits what was prepared and waits until a shot is queued or nothing is in flight.
+    awaitable<Result<void>> wait_shot();
     // Cancels every operation in flight, and every one still to start of a linked chain.
     void cancel();
     // Blocks until nothing of this batch is in flight, cancelling it (destructors, close).
@@ -134,6 +150,8 @@ class UringBatch {
     size_t pending_ = 0;
     bool cancelling_ = false;
     bool waiting_ = false;
+    bool keep_shots_ = false;
+    std::vector<Shot> shots_;
     asio::steady_timer wake_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -18,6 +18,20 @@ namespace {
 
 const Ipv4 kLoopback{0x7f000001};
 
+// The I/O variants every socket test runs in: readiness, and the ring receiving with a multishot
+// recvmsg into provided buffers or with recvmsg chains.
+struct Io {
+    IoMode mode;
+    bool multishot;
+};
+std::ostream& operator<<(std::ostream& out, const Io& io) {
+    return out << to_string(io.mode)
+               << (io.mode == IoMode::uring ? (io.multishot ? " multishot" : " chains") : "")
+               << " I/O";
+}
+#define NM_IO_VARIANTS \
+    GENERATE(Io{IoMode::readiness, false}, Io{IoMode::uring, true}, Io{IoMode::uring, false})
+
 // The shard's ring for IoMode::uring, none for readiness.
 std::shared_ptr<Uring> ring_for(boost::asio::io_context& context, IoMode mode) {
     if (mode != IoMode::uring) return nullptr;
@@ -27,11 +41,11 @@ std::shared_ptr<Uring> ring_for(boost::asio::io_context& context, IoMode mode) {
 }
 
 UdpTunnel open_socket(boost::asio::io_context& context, UdpTunnelOptions options = {},
-                      const std::shared_ptr<Uring>& ring = nullptr) {
+                      const std::shared_ptr<Uring>& ring = nullptr, bool multishot = true) {
     if (options.bind.address == Ipv4{}) options.bind.address = kLoopback;
     auto socket = UdpTunnel::open(context, options);
     REQUIRE(socket);
-    if (ring) socket->use_ring(ring, 64);
+    if (ring) socket->use_ring(ring, 64, multishot);
     return std::move(*socket);
 }
 
@@ -68,14 +82,14 @@ awaitable<std::pair<std::vector<std::vector<uint8_t>>, size_t>> receive_datagram
 
 TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     const size_t count = GENERATE(2, 20, 64, 100, 200);
-    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
-    INFO(to_string(mode) << " I/O");
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
     TestNetns ns("tiogso");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto ring = ring_for(context, mode);
-    auto sender = open_socket(context, {}, ring);
-    auto receiver = open_socket(context, {}, ring);
+    auto ring = ring_for(context, io.mode);
+    auto sender = open_socket(context, {}, ring, io.multishot);
+    auto receiver = open_socket(context, {}, ring, io.multishot);
     REQUIRE(sender.gso());
     REQUIRE(receiver.gro());
     auto bytes = datagrams(count, 1400, 321);
@@ -103,17 +117,22 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     }
     CHECK(coalesced > 0);
     CHECK(receiver.counters().received_datagrams == count);
+    CHECK(receiver.receives_multishot() == (io.mode == IoMode::uring && io.multishot));
+    if (ring) {
+        CHECK(ring->counters().completions > 0);
+        CHECK(ring->counters().stray == 0);
+    }
 }
 
 TEST_CASE("without GSO every segment goes as its own datagram") {
-    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
-    INFO(to_string(mode) << " I/O");
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
     TestNetns ns("tionogso");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto ring = ring_for(context, mode);
-    auto sender = open_socket(context, {.gso = false}, ring);
-    auto receiver = open_socket(context, {.gro = false}, ring);
+    auto ring = ring_for(context, io.mode);
+    auto sender = open_socket(context, {.gso = false}, ring, io.multishot);
+    auto receiver = open_socket(context, {.gro = false}, ring, io.multishot);
     auto bytes = datagrams(10, 1000, 1000);
     Packet packet{bytes, {}, receiver.local(), 1000};
     auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
@@ -141,14 +160,14 @@ TEST_CASE("tunnel sockets of every shard share one port") {
 }
 
 TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
-    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
-    INFO(to_string(mode) << " I/O");
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
     TestNetns ns("tiounr");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto ring = ring_for(context, mode);
-    auto sender = open_socket(context, {}, ring);
-    auto receiver = open_socket(context, {}, ring);
+    auto ring = ring_for(context, io.mode);
+    auto sender = open_socket(context, {}, ring, io.multishot);
+    auto receiver = open_socket(context, {}, ring, io.multishot);
     auto bytes = pattern(100);
     std::vector<Packet> packets = {
         {bytes, {}, {Ipv4{0x0a636363}, 9}, 0},  // 10.99.99.99: no route in this namespace
@@ -161,14 +180,15 @@ TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
 }
 
 TEST_CASE("receive drops for a full socket buffer are counted by the socket and the kernel") {
-    const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
-    INFO(to_string(mode) << " I/O");
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
     TestNetns ns("tiodrop");
     EnterNetns in(ns);
     boost::asio::io_context context;
-    auto ring = ring_for(context, mode);
-    auto sender = open_socket(context, {}, ring);
-    auto receiver = open_socket(context, {.receive_buffer = 4096, .gro = false}, ring);
+    auto ring = ring_for(context, io.mode);
+    auto sender = open_socket(context, {}, ring, io.multishot);
+    auto receiver =
+        open_socket(context, {.receive_buffer = 4096, .gro = false}, ring, io.multishot);
     auto before = read_udp_kernel_counters();
     REQUIRE(before);
     auto bytes = pattern(1000);
@@ -200,13 +220,16 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
     // datagrams of 300 TCP and UDP flows from one peer: the kernel's own 4-tuple hash would put
     // them all on one socket; steered, each lands where owner_shard says.
     constexpr unsigned shards = 3;
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
     TestNetns ns("tiosteer");
     EnterNetns in(ns);
     boost::asio::io_context context;
+    auto ring = ring_for(context, io.mode);
     std::vector<UdpTunnel> sockets;
-    sockets.push_back(open_socket(context));
+    sockets.push_back(open_socket(context, {}, ring, io.multishot));
     for (unsigned i = 1; i < shards; ++i)
-        sockets.push_back(open_socket(context, {.bind = sockets[0].local()}));
+        sockets.push_back(open_socket(context, {.bind = sockets[0].local()}, ring, io.multishot));
     REQUIRE(sockets[1].steer_to_owners(shards));
     auto sender = open_socket(context);
 
