@@ -59,8 +59,9 @@ awaitable<ApiResponse> ApiRouter::undeploy(Result<UndeployRequest> parsed) {
     if (!node_.registered()) co_return not_registered();
     const DeployKind kind = parsed->kind;
     auto result = co_await node_.undeploy(std::move(*parsed));
-    // The reference answers 200 for a unikernel it does not know.
-    if (!result && !(kind == DeployKind::unikernel && result.error().code == Errc::not_found))
+    // The reference answers 200 for an instance it does not know (containers and unikernels);
+    // our own /netns/undeploy says 404.
+    if (!result && !(kind != DeployKind::netns && result.error().code == Errc::not_found))
         co_return error_response(result.error());
     co_return json_response(json::object{});
 }

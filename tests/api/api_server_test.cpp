@@ -55,9 +55,23 @@ TEST_CASE("node errors map to HTTP statuses with the node's message") {
                                                      {Errc::timeout, 504},
                                                      {Errc::system, 500}}));
     api.node().fail_next(code, "the node says no");
-    auto answer = api.post("/container/undeploy", R"({"serviceName": "a.b.c.d", "instanceNumber": 3})");
+    auto answer = api.post("/netns/undeploy", R"({"serviceName": "a.b.c.d", "instanceNumber": 3})");
     CHECK(answer.status == status);
     CHECK(answer.error() == "the node says no");
+}
+
+TEST_CASE(
+    "a container undeploy of an instance the node does not know is answered 200, as the reference "
+    "does") {
+    ApiHarness api("nm-api-undeploy-unknown");
+    const std::string path = GENERATE("/container/undeploy", "/docker/undeploy");
+    api.node().fail_next(Errc::not_found, "a.b.c.d instance 3 is not deployed here");
+    auto answer = api.post(path, R"({"pid": -1, "serviceName": "a.b.c.d", "instanceNumber": 3, "portMappings": ""})");
+    INFO(path << " -> " << answer.body);
+    CHECK(answer.status == 200);
+    CHECK(api.node().calls() == std::vector<std::string>{"undeploy"});
+    api.node().fail_next(Errc::system, "netlink says no");
+    CHECK(api.post(path, R"({"serviceName": "a.b.c.d", "instanceNumber": 3})").status == 500);
 }
 
 TEST_CASE("a different client id on register is the node's 400") {
