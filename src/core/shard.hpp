@@ -1,5 +1,6 @@
 #pragma once
-// Per-core shards: one thread per core, each running its own io_context (io_uring backend).
+// Per-core shards: one thread per core, each running its own io_context (Asio's
+// epoll reactor; see src/core/CMakeLists.txt for why not Asio's io_uring backend).
 // Data owned by a shard is touched only on that shard; a hop is an explicit
 //   auto r = co_await on_shard(j, [] { return work(); });
 #include <boost/asio/awaitable.hpp>

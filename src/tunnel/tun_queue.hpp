@@ -1,6 +1,6 @@
 #pragma once
 // One queue of a multi-queue TUN on one shard: batch reads driven by the shard's io_context
-// (io_uring), and writes that never block (a full queue drops and counts).
+// (readiness waits), and writes that never block (a full queue drops and counts).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
