@@ -5,15 +5,21 @@
 
 namespace nm {
 
-awaitable<void> AsyncGate::enter() {
+awaitable<AsyncGate::Turn> AsyncGate::enter() {
     while (busy_) {
         asio::steady_timer wake(co_await asio::this_coro::executor,
                                 asio::steady_timer::time_point::max());
+        // Leaves the queue also when this coroutine is destroyed while it waits.
+        struct Queued {
+            std::deque<asio::steady_timer*>& waiters;
+            asio::steady_timer* wake;
+            ~Queued() { std::erase(waiters, wake); }
+        } queued{waiters_, &wake};
         waiters_.push_back(&wake);
         co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
-        std::erase(waiters_, &wake);
     }
     busy_ = true;
+    co_return Turn(this);
 }
 
 void AsyncGate::leave() {

@@ -179,9 +179,8 @@ void Forwarder::write_tun(std::span<const Packet> to_tun) {
 
 awaitable<void> Forwarder::send(PacketBatch& wire) {
     if (wire.empty()) co_return;
-    co_await send_gate_.enter();
+    // UdpTunnel takes the TUN loop's and the hand-off loop's sends one at a time.
     auto r = co_await udp_.send_batch(wire.packets());
-    send_gate_.leave();
     if (!r && !stopped_) NM_LOG(warn, subsystem) << "UDP send: " << r.error().message;
 }
 

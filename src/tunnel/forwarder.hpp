@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/shard.hpp"
-#include "tunnel/async_gate.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/decision.hpp"
@@ -140,7 +139,6 @@ class Forwarder {
     BufferPool wire_pool_;  // split packets for the wire
     SegmentMerger merger_;
     PacketBatch merged_;
-    AsyncGate send_gate_;
     std::deque<Handoff> inbox_;
     size_t inbox_bytes_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;

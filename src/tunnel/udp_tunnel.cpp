@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/log.hpp"
+#include "tunnel/async_gate.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/udp_tunnel_uring.hpp"
 
@@ -53,9 +54,9 @@ int set_buffer(int fd, int force_option, int option, int bytes) {
     return actual;
 }
 
-}  // namespace
-
-struct UdpTunnel::Scratch {
+// Message headers reused by the calls of one direction. A send that waits for room keeps its
+// headers here across the wait, so the other direction must never write them.
+struct MessageScratch {
     std::vector<mmsghdr> messages;
     std::vector<iovec> iovs;
     std::vector<sockaddr_in> addresses;
@@ -72,8 +73,15 @@ struct UdpTunnel::Scratch {
     }
 };
 
+}  // namespace
+
+struct UdpTunnel::Directions {
+    MessageScratch receive, send;
+    AsyncGate receiving, sending;  // one call per direction at a time
+};
+
 UdpTunnel::UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options)
-    : descriptor_(context, fd), options_(options), scratch_(std::make_unique<Scratch>()) {}
+    : descriptor_(context, fd), options_(options), directions_(std::make_unique<Directions>()) {}
 
 UdpTunnel::UdpTunnel(UdpTunnel&&) noexcept = default;
 UdpTunnel& UdpTunnel::operator=(UdpTunnel&&) noexcept = default;
@@ -115,10 +123,11 @@ Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
 }
 
 awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
+    auto turn = co_await directions_->receiving.enter();
     if (uring_) co_return co_await uring_->receive_batch(batch, counters_);
     batch.clear();
     const size_t n = batch.spare_count();
-    Scratch& s = *scratch_;
+    MessageScratch& s = directions_->receive;
     s.reserve(n);
     for (;;) {
         if (!descriptor_.is_open()) co_return fail(Errc::unavailable, "tunnel socket closed");
@@ -181,8 +190,9 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
 }
 
 awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets) {
+    auto turn = co_await directions_->sending.enter();
     if (uring_) co_return co_await uring_->send_batch(packets, counters_);
-    Scratch& s = *scratch_;
+    MessageScratch& s = directions_->send;
     // One message per UDP_SEGMENT send, or per datagram without GSO.
     auto messages_for = [&](const Packet& p) -> size_t {
         const size_t seg = p.segment_size;

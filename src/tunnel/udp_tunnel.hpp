@@ -62,6 +62,10 @@ class UdpTunnel {
     bool gro() const { return options_.gro; }
     bool gso() const { return options_.gso; }
 
+    // A send and a receive may be under way at the same time (each direction has its own message
+    // headers); more calls of one direction wait their turn, in order. Do not move the tunnel
+    // while a call is under way.
+
     // Clears `batch`, waits until datagrams arrive and receives up to batch.capacity() buffers in
     // one call. Packets: bytes, peer = source, segment_size = GRO segment size (0: one datagram).
     awaitable<Result<size_t>> receive_batch(PacketBatch& batch);
@@ -89,7 +93,7 @@ class UdpTunnel {
     void close();
 
   private:
-    struct Scratch;
+    struct Directions;
     UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options);
 
     boost::asio::posix::stream_descriptor descriptor_;
@@ -97,7 +101,8 @@ class UdpTunnel {
     UdpEndpoint local_{};
     int receive_buffer_ = 0, send_buffer_ = 0;
     UdpTunnelCounters counters_;
-    std::unique_ptr<Scratch> scratch_;   // message headers reused by every call
+    // Message headers and turns of each direction; on the heap so a moved tunnel keeps them.
+    std::unique_ptr<Directions> directions_;
     std::unique_ptr<UringUdpIo> uring_;  // set in uring mode; destroyed (drained) first
 };
 
