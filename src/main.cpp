@@ -50,6 +50,11 @@ nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& 
         options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
     options.unix_socket = cfg.api_socket;
     options.networks = {cfg.container_network, cfg.service_network};
+    options.max_connections = cfg.api_max_connections;
+    options.idle_timeout = std::chrono::milliseconds(cfg.api_idle_timeout_ms);
+    options.on_fatal = [all = &shards, code = &exit_code](const std::string& what) {
+        fail_start(*all, *code, what + "; the agent stops");
+    };
     api = std::make_unique<nm::ApiServer>(shards.executor(0), node, options);
     if (auto r = api->start(); !r)
         co_return fail_start(shards, exit_code, "node API: " + r.error().message);
@@ -89,6 +94,9 @@ int main(int argc, char** argv) {
     std::unique_ptr<nm::ApiServer> api;
     std::atomic<int> exit_code{0};
 
+    node.on_fatal([&](const std::string& what) {
+        fail_start(shards, exit_code, "data path failed (" + what + "); the agent stops");
+    });
     shards.spawn(0, start_agent(shards, node, cfg, api, exit_code), "startup");
     shards.at_stop(0, [&node] { node.stop(); });
 

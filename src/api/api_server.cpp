@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -11,6 +12,7 @@
 #include <filesystem>
 
 #include "core/log.hpp"
+#include "core/retry.hpp"
 
 namespace nm {
 
@@ -139,16 +141,42 @@ void ApiServer::stop_with(Shards& shards, unsigned shard) {
 template <class Protocol>
 awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
     auto alive = alive_;
+    ++accepting_;
+    asio::steady_timer pause(executor_);
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(use);
-        if (!*alive || stopping_) co_return;
+        if (!*alive) co_return;
+        if (stopping_ || ec == asio::error::operation_aborted) break;
         if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
-            NM_LOG(warn, subsystem) << "accept failed: " << ec.message();
+            // Out of descriptors, a client that gave up...: wait a little and go on. Anything
+            // else will not pass: say so and stop the agent rather than serve nothing.
+            const auto wait =
+                ec.category() == boost::system::system_category() ? retry_after(ec.value()) : std::nullopt;
+            if (!wait) {
+                --accepting_;
+                NM_LOG(error, subsystem) << "accept failed for good: " << ec.message();
+                if (options_.on_fatal) options_.on_fatal("node API: accept failed: " + ec.message());
+                co_return;
+            }
+            if (accept_retries_++ % 1000 == 0)
+                NM_LOG(warn, subsystem) << "accept failed: " << ec.message() << "; retrying";
+            pause.expires_after(*wait);
+            co_await pause.async_wait(use);
+            if (!*alive) co_return;
+            continue;
+        }
+        if (connections_.size() >= options_.max_connections) {
+            // Over the cap: closed before reading anything, so idle clients cannot exhaust us.
+            if (refused_++ % 1000 == 0)
+                NM_LOG(warn, subsystem) << "refusing a connection: " << connections_.size()
+                                        << " open, the limit is " << options_.max_connections;
+            boost::system::error_code ignored;
+            socket.close(ignored);
             continue;
         }
         asio::co_spawn(executor_, serve<Protocol>(std::move(socket)), log_failure);
     }
+    --accepting_;
 }
 
 template <class Protocol>

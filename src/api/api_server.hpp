@@ -4,6 +4,7 @@
 // each request to ApiRouter.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,6 +25,9 @@ struct ApiServerOptions {
     size_t body_limit = 64 * 1024;               // larger bodies: 413
     std::chrono::milliseconds idle_timeout{30000};     // a kept-alive connection waits this long
     std::chrono::milliseconds request_timeout{10000};  // to read a body and to write an answer
+    size_t max_connections = 512;  // open at once; a connection past this is closed at once
+    // Called when an accept loop stops on a permanent failure (what failed): the API is gone.
+    std::function<void(const std::string&)> on_fatal;
     std::string docker_socket = "/var/run/docker.sock";
     ApiNetworks networks;
 };
@@ -46,6 +50,9 @@ public:
 
     uint16_t tcp_port() const { return tcp_port_; }
     size_t open_connections() const { return connections_.size(); }
+    uint64_t refused_connections() const { return refused_; }  // past max_connections
+    uint64_t accept_retries() const { return accept_retries_; }  // transient accept failures
+    bool accepting() const { return accepting_ > 0; }              // an accept loop runs
 
 private:
     struct Connection {
@@ -71,6 +78,8 @@ private:
     bool own_socket_file_ = false;
     uint64_t next_connection_ = 0;
     std::map<uint64_t, Connection*> connections_;
+    uint64_t refused_ = 0, accept_retries_ = 0;
+    int accepting_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -69,6 +69,8 @@ Options:
       --api-port N         serve the node API on TCP port N
       --api-socket PATH    serve the node API on a unix socket
                            (default without --api-port: /etc/netmanager/netmanager.sock)
+      --api-max-connections N  API connections open at once; more are closed (default 512)
+      --api-idle-timeout MS    close an idle API connection after MS ms (default 30000)
       --tunnel-port N      UDP tunnel port (default 50103)
       --mtu N              MTU of the TUN, bridge and veths (default 1450)
       --tun NAME           TUN device name (default goProxyTun)
@@ -163,6 +165,12 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
         } else if (flag == "--api-port") {
             NM_TRY(n, number(1, 65535));
             c.api_port = static_cast<uint16_t>(*n);
+        } else if (flag == "--api-max-connections") {
+            NM_TRY(n, number(1, 65536));
+            c.api_max_connections = static_cast<unsigned>(*n);
+        } else if (flag == "--api-idle-timeout") {
+            NM_TRY(n, number(100, 3600000));
+            c.api_idle_timeout_ms = static_cast<unsigned>(*n);
         } else if (flag == "--api-socket") {
             NM_TRY(v, value());
             c.api_socket = *v;

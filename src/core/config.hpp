@@ -69,7 +69,9 @@ struct Config {
     std::vector<unsigned> cpus;  // shard i runs on cpus[i % size]; empty: shard i on core i
     uint16_t api_port = 0;
     std::string api_socket;
-    std::string netns;  // enter this network namespace before any thread starts
+    unsigned api_max_connections = 512;    // more are closed at once (and counted)
+    unsigned api_idle_timeout_ms = 30000;  // a kept-alive API connection waits this long
+    std::string netns;                     // enter this network namespace before any thread starts
     LogLevel log_level = LogLevel::info;
     std::vector<std::string> config_files;  // the files actually read, in order
 

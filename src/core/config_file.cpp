@@ -174,6 +174,8 @@ void read_keys(FieldReader& r, Config& next) {
             return fail(Errc::invalid_argument, "expected \"readiness\" or \"uring\"");
         return {};
     });
+    r.integer("ApiMaxConnections", next.api_max_connections, 1, 65536);
+    r.integer("ApiIdleTimeoutMs", next.api_idle_timeout_ms, 100, 3600000);
     r.string("BridgeName", ifname(next.bridge));
     r.integer("SubnetworkPrefix", next.subnet_prefix, 8, 30);
     r.integer("SubnetworkPrefixIPv6", next.subnet_prefix_v6, 64, 126);

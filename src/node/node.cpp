@@ -3,8 +3,10 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -191,6 +193,12 @@ Result<void> Node::build(Cidr subnet) {
     // The forwarders live as long as the node, which outlives the shard threads.
     for (Forwarder* f : peers) {
         f->set_peers(peers);
+        f->on_loop_failure([this](unsigned, std::string what) {
+            asio::post(shards_.context(0), [this, what = std::move(what)] {
+                NM_LOG(error, subsystem) << what << "; stopping the agent";
+                if (fatal_) fatal_(what);
+            });
+        });
         f->start(shards_);
         shards_.at_stop(f->shard(), [f] { f->stop(); });
     }
@@ -473,9 +481,22 @@ awaitable<Result<json::value>> Node::table() {
     co_return to_json(table_->table().entries());
 }
 
+awaitable<std::vector<std::array<LoopState, 3>>> Node::loop_states() {
+    std::vector<std::array<LoopState, 3>> states;
+    for (auto& owned : forwarders_) {
+        Forwarder* f = owned.get();
+        states.push_back(co_await on_shard(f->shard(), [f] { return f->loops(); }));
+    }
+    co_return states;
+}
+
 awaitable<Result<json::value>> Node::status() {
     json::object s;
-    s["state"] = built_ ? "running" : "waiting for registration";
+    auto loops = co_await loop_states();
+    const bool stopped_loops = std::any_of(loops.begin(), loops.end(), [](auto& shard) {
+        return std::any_of(shard.begin(), shard.end(), [](auto& l) { return !l.running; });
+    });
+    s["state"] = !built_ ? "waiting for registration" : stopped_loops ? "failed" : "running";
     s["node_ip"] = node_ip_.to_string();
     s["tunnel_port"] = config_.node_public_port;
     s["mode"] = config_.subnet ? "standalone" : (link_ ? "cluster" : "unregistered");
@@ -501,6 +522,15 @@ awaitable<Result<json::value>> Node::status() {
                                          {"hostLink", i.attachment.host_link}});
     }
     s["instances"] = std::move(instances);
+    // Per shard, each data-path loop: "running", or "stopped: <why>".
+    json::array shard_loops;
+    for (auto& shard : loops) {
+        json::object o;
+        for (auto& l : shard)
+            o[l.name] = l.running ? std::string("running") : "stopped: " + l.failure;
+        shard_loops.push_back(std::move(o));
+    }
+    s["shard_loops"] = std::move(shard_loops);
     co_return json::value(std::move(s));
 }
 
@@ -529,6 +559,7 @@ struct ShardSnapshot {
     MergeCounters merge;
     size_t flows = 0;
     UringCounters uring{};
+    std::array<LoopState, 3> loops;
 };
 }  // namespace
 
@@ -538,10 +569,14 @@ awaitable<Result<std::string>> Node::metrics() {
         Forwarder* f = owned.get();
         const Uring* ring = f->shard() < rings_.size() ? rings_[f->shard()].get() : nullptr;
         shards.push_back(co_await on_shard(f->shard(), [f, ring] {
-            return ShardSnapshot{f->counters(),       f->path_counters(),
-                                 f->tun().counters(), f->udp().counters(),
-                                 f->merge_counters(), f->flows(),
-                                 ring ? ring->counters() : UringCounters{}};
+            return ShardSnapshot{f->counters(),
+                                 f->path_counters(),
+                                 f->tun().counters(),
+                                 f->udp().counters(),
+                                 f->merge_counters(),
+                                 f->flows(),
+                                 ring ? ring->counters() : UringCounters{},
+                                 f->loops()};
         }));
     }
     auto sum = [&](auto field) {
@@ -550,8 +585,19 @@ awaitable<Result<std::string>> Node::metrics() {
         return total;
     };
     MetricsText m;
-    m.single("netmanager_up", "gauge", "1 once the node network and tunnel are built.",
-             built_ ? 1 : 0);
+    const bool loops_up = std::all_of(shards.begin(), shards.end(), [](auto& shard) {
+        return std::all_of(shard.loops.begin(), shard.loops.end(),
+                           [](auto& l) { return l.running; });
+    });
+    m.single("netmanager_up", "gauge",
+             "1 once the node network and tunnel are built, while every shard's loops run.",
+             built_ && loops_up ? 1 : 0);
+    m.family("netmanager_shard_loop_up", "gauge",
+             "1 while the data-path loop runs on the shard, 0 once it stopped.");
+    for (size_t i = 0; i < shards.size(); ++i)
+        for (auto& l : shards[i].loops)
+            m.sample("netmanager_shard_loop_up", l.running ? 1 : 0,
+                     "shard=\"" + std::to_string(i) + "\",loop=\"" + l.name + "\"");
     m.single("netmanager_table_entries", "gauge", "Entries in the translation table.",
              table_ ? static_cast<double>(table_->table().size()) : 0);
     m.single("netmanager_instances", "gauge", "Service instances deployed on this node.",

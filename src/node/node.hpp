@@ -2,6 +2,8 @@
 // The node agent: ties the environment (bridge, namespaces), the tunnel (TUN, UDP, forwarders),
 // the translation table and the cluster link together, and answers the node API.
 // Lives on shard 0; every method runs there.
+#include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +23,7 @@ class TableWriter;
 class TableReplicas;
 class TunDevice;
 class Forwarder;
+struct LoopState;
 class Resolver;
 class SharedTurns;
 class Uring;
@@ -38,6 +41,11 @@ class Node final : public NodeControl {
     awaitable<Result<void>> start();
     // Stops forwarders and the cluster link, removes every namespace, link and rule it made.
     void stop();
+    // Called on shard 0 when a data-path loop ended on a permanent failure (what failed); the
+    // agent cannot forward on that shard any more and should stop.
+    void on_fatal(std::function<void(const std::string&)> stop_agent) {
+        fatal_ = std::move(stop_agent);
+    }
 
     bool registered() const override { return built_; }
     awaitable<Result<void>> register_node(RegisterRequest request) override;
@@ -59,6 +67,8 @@ class Node final : public NodeControl {
     };
 
     Result<void> build(Cidr subnet);
+    // Every shard's data-path loops, by shard.
+    awaitable<std::vector<std::array<LoopState, 3>>> loop_states();
     // Registration with a cluster: connect_cluster() starts the link (fails only on bad
     // options); complete_registration() asks for the subnet once and builds the network;
     // registration_outcome() waits for that, at most as long as the node engine waits.
@@ -91,6 +101,7 @@ class Node final : public NodeControl {
     std::unique_ptr<Resolver> static_resolver_;
     std::vector<Instance> instances_;
     uint64_t deploys_ = 0, undeploys_ = 0, deploy_failures_ = 0;
+    std::function<void(const std::string&)> fatal_;
 };
 
 // This node's address for tunnel peers: `configured` unless it is 0.0.0.0, else the address of

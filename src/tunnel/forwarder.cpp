@@ -37,6 +37,7 @@ Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const Translat
 
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
+    for (auto& loop : loops_) loop.running = true;
     inbox_wake_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
     shards.spawn(shard_, tun_loop(), "tun reader");
     shards.spawn(shard_, udp_loop(), "udp reader");
@@ -56,15 +57,27 @@ void Forwarder::stop() {
     if (inbox_wake_) inbox_wake_->cancel();
 }
 
+void Forwarder::loop_ended(Loop loop, const Error* failure) {
+    LoopState& state = loops_[loop];
+    state.running = false;
+    if (!failure || stopped_) return;
+    state.failure = failure->message;
+    NM_LOG(error, subsystem) << "shard " << shard_ << ": the " << state.name
+                             << " loop stopped on a permanent failure: " << failure->message;
+    if (loop_failed_)
+        loop_failed_(shard_, "shard " + std::to_string(shard_) + " " + state.name +
+                                 " loop: " + failure->message);
+}
+
 awaitable<void> Forwarder::tun_loop() {
     PacketBatch in(io_pool_, options_.batch);
     PacketBatch wire(wire_pool_, options_.batch);
     std::vector<Handoff> away(peers_.size());
     while (!stopped_) {
-        auto n = co_await tun_.read_batch(in);
+        auto n = co_await tun_.read_batch(in);  // transient failures are retried inside
         if (!n) {
-            if (!stopped_) NM_LOG(error, subsystem) << "TUN read: " << n.error().message;
-            break;
+            loop_ended(tun_loop_index, &n.error());
+            co_return;
         }
         wire.clear();
         path_.cache.set_now(ConversionCache::Clock::now());
@@ -84,6 +97,7 @@ awaitable<void> Forwarder::tun_loop() {
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
         co_await send(wire);
     }
+    loop_ended(tun_loop_index, nullptr);
 }
 
 awaitable<void> Forwarder::udp_loop() {
@@ -91,10 +105,10 @@ awaitable<void> Forwarder::udp_loop() {
     std::vector<Packet> to_tun;
     std::vector<Handoff> away(peers_.size());
     while (!stopped_) {
-        auto n = co_await udp_.receive_batch(in);
+        auto n = co_await udp_.receive_batch(in);  // transient failures are retried inside
         if (!n) {
-            if (!stopped_) NM_LOG(error, subsystem) << "UDP receive: " << n.error().message;
-            break;
+            loop_ended(udp_loop_index, &n.error());
+            co_return;
         }
         to_tun.clear();
         path_.cache.set_now(ConversionCache::Clock::now());
@@ -116,6 +130,7 @@ awaitable<void> Forwarder::udp_loop() {
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
         write_tun(to_tun);
     }
+    loop_ended(udp_loop_index, nullptr);
 }
 
 unsigned Forwarder::owner_of(const PacketView* view) const {
@@ -290,6 +305,7 @@ awaitable<void> Forwarder::handoff_loop() {
             co_await send(wire);
         }
     }
+    loop_ended(handoff_loop_index, nullptr);
 }
 
 }  // namespace nm

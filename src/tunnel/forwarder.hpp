@@ -3,9 +3,12 @@
 // go out through its UDP socket (or back into the TUN for a local instance); datagrams received
 // on its socket go into the TUN. Each flow is owned by one shard, which holds its conversion;
 // packets that arrive on another shard are handed to the owner in batches.
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -59,6 +62,14 @@ struct ShardPath {
     PathContext context;
 };
 
+// The state of one of a forwarder's loops: running until the forwarder stops, or until a
+// permanent failure ended it (`failure` says which).
+struct LoopState {
+    const char* name = "";
+    bool running = false;
+    std::string failure;
+};
+
 // Owned by the node, which keeps it until every shard thread has ended.
 class Forwarder {
   public:
@@ -68,6 +79,10 @@ class Forwarder {
 
     // The forwarders of every shard, index = shard, for hand-offs. Set before start().
     void set_peers(std::vector<Forwarder*> peers) { peers_ = std::move(peers); }
+    // Called on this shard when a loop ends on a permanent failure: (shard, what failed).
+    void on_loop_failure(std::function<void(unsigned, std::string)> report) {
+        loop_failed_ = std::move(report);
+    }
     // Spawns the loops on this forwarder's shard.
     void start(Shards& shards);
     // On this shard: closes the TUN queue and socket so the loops end.
@@ -80,6 +95,8 @@ class Forwarder {
     const TunQueue& tun() const { return tun_; }
     const UdpTunnel& udp() const { return udp_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
+    // The TUN, UDP and hand-off loops (on this shard).
+    const std::array<LoopState, 3>& loops() const { return loops_; }
 
   private:
     // A copy of packets moved to another shard (the pool's buffers stay with their shard).
@@ -96,6 +113,9 @@ class Forwarder {
         void add(const Packet& p);
     };
 
+    enum Loop : size_t { tun_loop_index, udp_loop_index, handoff_loop_index };
+    // Marks a loop ended; a failure while not stopping is logged and reported.
+    void loop_ended(Loop loop, const Error* failure);
     awaitable<void> tun_loop();
     awaitable<void> udp_loop();
     awaitable<void> handoff_loop();
@@ -147,6 +167,9 @@ class Forwarder {
         parked_peers_;  // datagrams from unknown peers, by inner source
     bool stopped_ = false;
     ForwarderCounters counters_;
+    std::array<LoopState, 3> loops_{
+        {{"tun", false, {}}, {"udp", false, {}}, {"handoff", false, {}}}};
+    std::function<void(unsigned, std::string)> loop_failed_;
 };
 
 }  // namespace nm

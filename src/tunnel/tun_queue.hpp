@@ -3,6 +3,7 @@
 // (readiness waits), and writes that never block (a full queue drops and counts).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -18,7 +19,8 @@ class UringTunIo;
 
 struct TunQueueCounters {
     uint64_t read_batches = 0, read_packets = 0, read_bytes = 0;
-    uint64_t read_errors = 0;  // reads the kernel failed, or shorter than the virtio header
+    uint64_t read_errors = 0;   // reads the kernel failed, or shorter than the virtio header
+    uint64_t read_retries = 0;  // failed reads tried again (transient: ENOBUFS, ENOMEM...)
     uint64_t write_packets = 0, write_bytes = 0;
     uint64_t write_dropped = 0;  // the queue was full (EAGAIN/ENOBUFS)
     uint64_t write_errors = 0;   // the kernel refused the packet (EINVAL for a bad GSO header...)
@@ -40,7 +42,8 @@ class TunQueue {
 
     // Clears `batch`, waits until the queue is readable and reads until it is empty or the batch
     // full. Packets: bytes = the IP packet, vnet = its header (zero without vnet_hdr).
-    // Fails (unavailable) once the queue is closed, (system) if the device went away.
+    // Retries transient failures (core/retry.hpp) after their pause. Fails (unavailable) once
+    // the queue is closed, (system) on a permanent failure such as the device going away.
     awaitable<Result<size_t>> read_batch(PacketBatch& batch);
 
     // Writes each packet, its vnet header first when the device has them. Returns how many the
@@ -54,6 +57,8 @@ class TunQueue {
     void close();
 
   private:
+    awaitable<void> wait_for(std::chrono::milliseconds pause);
+
     boost::asio::posix::stream_descriptor descriptor_;
     bool vnet_hdr_;
     TunQueueCounters counters_;

@@ -3,14 +3,26 @@
 #include <linux/fs.h>
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <chrono>
 
+#include "core/retry.hpp"
 #include "tunnel/tun_queue.hpp"
 
 namespace nm {
 namespace {
-constexpr size_t kMinChain = 4;
+// Waits `pause` on the calling coroutine's executor (a transient failure's back-off).
+awaitable<void> back_off(std::chrono::milliseconds pause) {
+    if (pause.count() == 0) co_return;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
 }
+constexpr size_t kMinChain = 4;
+}  // namespace
 
 TunQueue::TunQueue(TunQueue&&) noexcept = default;
 TunQueue& TunQueue::operator=(TunQueue&&) noexcept = default;
@@ -107,7 +119,13 @@ awaitable<Result<size_t>> UringTunIo::read_batch(PacketBatch& batch, TunQueueCou
             co_return batch.size();
         }
         if (closed_) co_return fail(Errc::unavailable, "TUN queue closed");
-        if (error) co_return fail_errno("read from TUN", error);
+        if (error) {
+            // Transient failures (core/retry.hpp) are retried after their pause.
+            const auto pause = retry_after(error);
+            if (!pause) co_return fail_errno("read from TUN", error);
+            ++counters.read_retries;
+            co_await back_off(*pause);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "core/log.hpp"
+#include "core/retry.hpp"
 #include "tunnel/async_gate.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/udp_tunnel_uring.hpp"
@@ -177,10 +179,18 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
             if (truncated) batch.retain([](const Packet& p) { return !p.bytes.empty(); });
             co_return batch.size();
         }
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno != EAGAIN && errno != ECONNREFUSED)
-            co_return fail_errno("recvmmsg on the tunnel socket", errno);
-        if (r < 0 && errno == EAGAIN) {
+        const int err = r < 0 ? errno : 0;
+        if (r < 0 && err != EAGAIN) {
+            const auto pause = retry_after(err);  // EINTR, ECONNREFUSED (an ICMP error)...
+            if (!pause) co_return fail_errno("recvmmsg on the tunnel socket", err);
+            ++counters_.receive_retries;
+            if (pause->count() > 0) {
+                boost::asio::steady_timer timer(descriptor_.get_executor(), *pause);
+                co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            }
+            continue;
+        }
+        if (r < 0) {
             auto [ec] =
                 co_await descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                                                 boost::asio::as_tuple(boost::asio::use_awaitable));

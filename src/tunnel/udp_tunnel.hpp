@@ -32,6 +32,7 @@ struct UdpTunnelOptions {
 struct UdpTunnelCounters {
     uint64_t receive_calls = 0, received_buffers = 0, received_datagrams = 0, received_bytes = 0;
     uint64_t receive_truncated = 0;
+    uint64_t receive_retries = 0;  // failed receives tried again (transient: ENOMEM, ENOBUFS...)
     uint64_t send_calls = 0, sent_datagrams = 0, sent_bytes = 0;
     uint64_t send_waits = 0;   // the socket buffer was full; we waited for room
     uint64_t send_errors = 0;  // messages the kernel refused (unreachable, too big...)
@@ -68,6 +69,7 @@ class UdpTunnel {
 
     // Clears `batch`, waits until datagrams arrive and receives up to batch.capacity() buffers in
     // one call. Packets: bytes, peer = source, segment_size = GRO segment size (0: one datagram).
+    // Retries transient failures (core/retry.hpp); fails on permanent ones and once closed.
     awaitable<Result<size_t>> receive_batch(PacketBatch& batch);
 
     // Sends every packet to its peer in as few sendmmsg calls as the kernel allows (a buffer

@@ -4,13 +4,25 @@
 #include <netinet/udp.h>
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
+#include "core/retry.hpp"
 #include "tunnel/udp_tunnel.hpp"
 
 namespace nm {
 namespace {
+// Waits `pause` on the calling coroutine's executor (a transient failure's back-off).
+awaitable<void> back_off(std::chrono::milliseconds pause) {
+    if (pause.count() == 0) co_return;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+}
 constexpr size_t kMinChain = 4;
 constexpr size_t kSendChain = 64;  // messages per io_uring_enter
 // The kernel's limits for one UDP_SEGMENT send (as in udp_tunnel.cpp).
@@ -263,7 +275,13 @@ awaitable<Result<size_t>> UringUdpIo::receive_chain(PacketBatch& batch,
             filled == n ? std::min(n * 2, receives_.capacity()) : std::max(kMinChain, filled * 2);
         if (!batch.empty()) co_return batch.size();
         if (closed_) co_return fail(Errc::unavailable, "tunnel socket closed");
-        if (error) co_return fail_errno("recvmsg on the tunnel socket", error);
+        if (error) {
+            // Transient failures (core/retry.hpp) are retried after their pause.
+            const auto pause = retry_after(error);
+            if (!pause) co_return fail_errno("recvmsg on the tunnel socket", error);
+            ++counters.receive_retries;
+            co_await back_off(*pause);
+        }
     }
 }
 

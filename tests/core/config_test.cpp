@@ -316,6 +316,24 @@ TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by
     unlink(path.c_str());
 }
 
+TEST_CASE("the API's connection cap and idle timeout come from a file or flags, 512 and 30 s by "
+          "default") {
+    CHECK(Config{}.api_max_connections == 512);
+    CHECK(Config{}.api_idle_timeout_ms == 30000);
+    auto path = write_temp(R"({"ApiMaxConnections": 64, "ApiIdleTimeoutMs": 2000})");
+    Config cfg;
+    REQUIRE(apply_config_file(cfg, path));
+    CHECK(cfg.api_max_connections == 64);
+    CHECK(cfg.api_idle_timeout_ms == 2000);
+    const char* argv[] = {"netmanager", "--config", path.c_str(), "--api-max-connections", "8",
+                          "--api-idle-timeout", "300"};
+    auto cli = parse_cli(7, argv);
+    REQUIRE(cli);
+    CHECK(cli->config.api_max_connections == 8);
+    CHECK(cli->config.api_idle_timeout_ms == 300);
+    unlink(path.c_str());
+}
+
 TEST_CASE("the shards' cores follow the order --cpus gives") {
     const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
     auto cli = parse_cli(3, argv, Sources{}.get());
@@ -330,6 +348,8 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--cluster", "not-an-ip", "--cluster"},
         {"--log-level", "loud", "--log-level"},
         {"--io", "epoll", "--io"},
+        {"--api-max-connections", "0", "--api-max-connections"},
+        {"--api-idle-timeout", "5", "--api-idle-timeout"},
         {"--bogus", "x", "--bogus"},
         {"--cpus", "1,,2", "'' is not a core number"},
         {"--cpus", "0,x", "'x' is not a core number"},

@@ -207,6 +207,21 @@ PY
     check "and its log shows no ring operation left behind" \
       bash -c "! grep -E 'stopping it hard|still in flight|did not finish after cancel' '$log'"
     ;;
+  tun_gone)
+    # A loop that ends never ends silently: with its TUN device gone, host 1's agent says which
+    # loop stopped and why, and exits with an error instead of forwarding on half its shards.
+    log="$(nm_state "$prefix")/agent1.log"
+    read -r pid _ <"$(nm_state "$prefix")/pids/agent1"
+    nm_in "$prefix-h1" ip link del "$(nm_agent_prefix "$prefix" 1)tun"
+    for t in $(seq 50); do nm_running "$prefix" agent1 || break; sleep 0.1; done
+    check "host 1's agent exited once its TUN was deleted" bash -c "! kill -0 $pid 2>/dev/null"
+    wait "$pid" 2>/dev/null
+    status=$?
+    check "with status 1 ($status)" test "$status" = 1
+    check "its log names the loop that stopped and the kernel's reason" \
+      grep -qE "shard [0-9]+: the tun loop stopped on a permanent failure: read from TUN: File descriptor in bad state" "$log"
+    check "and says the agent stops" grep -q "the agent stops" "$log"
+    ;;
   *) echo "unknown case $case_name" >&2; exit 2 ;;
 esac
 
