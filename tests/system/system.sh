@@ -35,6 +35,9 @@ if [ "$case_name" = offload_interop ]; then
 elif [ "$case_name" = uring_io ]; then
   # Both agents move tunnel packets through their shards' own io_uring.
   nm_seed_up "$prefix" 2 --io uring || { dump_logs; exit 1; }
+elif [ "$case_name" = idle_api ]; then
+  # Idle API connections time out after 300 ms; the cap is above the 1000 a round opens.
+  nm_seed_up "$prefix" 2 --api-idle-timeout 300 --api-max-connections 2000 || { dump_logs; exit 1; }
 else
   nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
 fi
@@ -206,6 +209,41 @@ PY
     check "SIGTERM stops host 1's agent in $took ms without a hard stop" test "$took" -lt 4000
     check "and its log shows no ring operation left behind" \
       bash -c "! grep -E 'stopping it hard|still in flight|did not finish after cancel' '$log'"
+    ;;
+  idle_api)
+    # Issue 16: rounds of 1000 idle API connections that time out once wedged an agent on Asio's
+    # io_uring backend (its cancels completed unrelated waits: accept, TUN and UDP loops ended).
+    sock=$(nm_agent_socket "$prefix" 1)
+    read -r pid _ <"$(nm_state "$prefix")/pids/agent1"
+    fds_before=$(ls /proc/"$pid"/fd | wc -l)
+    for round in $(seq 10); do
+      out=$(/usr/bin/python3 - "$sock" <<'PY'
+import socket, sys, time
+conns = []
+for _ in range(1000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.settimeout(10)
+    conns.append(s)
+start = time.monotonic()
+closed = sum(1 for s in conns if s.recv(1) == b"")  # the server closes each idle one
+print(closed, round(time.monotonic() - start, 1))
+PY
+)
+      check "round $round: the agent closed all 1000 idle API connections ($out: closed, seconds)" \
+        test "${out%% *}" = 1000
+    done
+    check "GET /status still answers after 10 rounds" test -n "$(nm_api "$prefix" 1 GET /status)"
+    st=$(nm_api "$prefix" 1 GET /status | /usr/bin/python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["state"], *[v for l in s["shard_loops"] for v in l.values()])')
+    check "the agent and every shard's loops still run ($st)" bash -c "[[ '$st' =~ ^running( running)+\$ ]]"
+    up=$(metric 1 netmanager_up)
+    check "netmanager_up is 1 ($up)" test "$up" = 1
+    seen=$(for k in 1 2 3 4; do fetch 2 10.30.0.1; echo; done | sort -u | tr '\n' ' ')
+    check "TCP flows through the RR ServiceIP reach both instances ($seen)" test "$seen" = "web-h1 web-h2 "
+    seen=$(for k in 1 2 3 4; do fetch 1 10.30.0.1; echo; done | sort -u | tr '\n' ' ')
+    check "and from host 1 too ($seen)" test "$seen" = "web-h1 web-h2 "
+    fds_after=$(ls /proc/"$pid"/fd | wc -l)
+    check "the agent's descriptors did not grow ($fds_before -> $fds_after)" test "$fds_after" -le $((fds_before + 5))
     ;;
   tun_gone)
     # A loop that ends never ends silently: with its TUN device gone, host 1's agent says which
