@@ -197,7 +197,14 @@ awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
             co_return batch.size();
         }
         if (closed_) co_return fail(Errc::unavailable, "tunnel socket closed");
-        if (error) co_return fail_errno("multishot recvmsg on the tunnel socket", error);
+        if (error) {
+            // Transient failures (core/retry.hpp) are retried after their pause; the multishot
+            // ended and is armed again above.
+            const auto pause = retry_after(error);
+            if (!pause) co_return fail_errno("multishot recvmsg on the tunnel socket", error);
+            ++counters.receive_retries;
+            co_await back_off(*pause);
+        }
         // Shots without data (a truncated datagram, an ended multishot): give their buffers back.
         for (size_t k = 0; k < lent_.size(); ++k)
             io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
