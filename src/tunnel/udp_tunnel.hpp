@@ -84,9 +84,11 @@ class UdpTunnel {
     Result<void> steer_to_owners(unsigned shards);
 
     // From now on receive_batch and send_batch go through the shard's ring (--io uring), at
-    // most `batch` buffers per receive; multishot: receive into provided buffers with one
-    // multishot recvmsg (false: a recvmsg chain per batch). Defined in udp_tunnel_uring.cpp.
-    void use_ring(std::shared_ptr<Uring> ring, size_t batch, bool multishot = true);
+    // most `batch` buffers per receive. multishot: receive into provided buffers with one
+    // multishot recvmsg; by default a recvmsg chain per batch, which measured faster (the
+    // multishot wakes the loop for the first datagram, so batches shrink and merge less;
+    // docs/benchmarks.md). Defined in udp_tunnel_uring.cpp.
+    void use_ring(std::shared_ptr<Uring> ring, size_t batch, bool multishot = false);
     bool uses_ring() const { return uring_ != nullptr; }
     // On the ring with a multishot receive into provided buffers (the kernel took them).
     bool receives_multishot() const;
