@@ -68,11 +68,12 @@ Decision decide_outgoing(std::span<uint8_t> packet, PathContext& path, L4Csum cs
 Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full);
 Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full);
 
-// Whether (ip, port) is the tunnel of some node in the table. A datagram from a node not yet
-// known may be a new client's first packet: query its inner source (the sender's InstanceNumber
-// ServiceIP) before dropping it, and count DropReason::unknown_node when it stays unknown.
-inline bool is_known_node(const TranslationTable& table, Ipv4 ip, uint16_t port) {
-    return table.is_known_node(ip, port);
+// Whether a datagram's source address is some node of the table (any source port: protocol.md
+// "Peers"). A datagram from a node not yet known may be a new client's first packet: query its
+// inner source (the sender's InstanceNumber ServiceIP) before dropping it, and count
+// DropReason::unknown_node when it stays unknown.
+inline bool is_known_node(const TranslationTable& table, Ipv4 ip) {
+    return table.is_known_node(ip);
 }
 
 }  // namespace nm

@@ -113,7 +113,7 @@ awaitable<void> Forwarder::udp_loop() {
         to_tun.clear();
         path_.cache.set_now(ConversionCache::Clock::now());
         for (const Packet& r : in) {
-            if (!is_known_node(path_.context.table, r.peer.address, r.peer.port)) {
+            if (!is_known_node(path_.context.table, r.peer.address)) {
                 // Only nodes in the table may put packets into our namespaces.
                 for_each_datagram(r, [&](std::span<uint8_t> d) { park_unknown_peer(r.peer, d); });
                 continue;
@@ -203,7 +203,7 @@ void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const 
                      Handoff::Kind kind, UdpEndpoint peer) {
     auto& queue = parked[key];
     if (queue.items.size() >= options_.park_limit ||
-        (!queue.items.empty() && !(queue.peer == peer))) {
+        (!queue.items.empty() && queue.peer.address != peer.address)) {
         ++counters_.drop_park_full;
         return;
     }
@@ -233,7 +233,7 @@ awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>
         co_return;
     }
     if (waiting.kind == Handoff::Kind::incoming &&
-        !is_known_node(path_.context.table, waiting.peer.address, waiting.peer.port)) {
+        !is_known_node(path_.context.table, waiting.peer.address)) {
         counters_.drop_unknown_peer += waiting.items.size();
         co_return;
     }

@@ -5,10 +5,6 @@
 
 namespace nm {
 
-namespace {
-uint64_t node_key(Ipv4 ip, uint16_t port) { return uint64_t{ip.value} << 16 | port; }
-}  // namespace
-
 size_t TranslationTable::NameHash::operator()(std::string_view s) const noexcept {
     return boost::hash_range(s.begin(), s.end());
 }
@@ -40,8 +36,8 @@ const InstanceRoute* TranslationTable::find_nsip(Ipv4 nsip) const {
     return it == by_nsip_.end() ? nullptr : &slots_[it->second].route;
 }
 
-bool TranslationTable::is_known_node(Ipv4 ip, uint16_t port) const {
-    return nodes_.contains(node_key(ip, port));
+bool TranslationTable::is_known_node(Ipv4 ip) const {
+    return nodes_.contains(ip.value);
 }
 
 std::vector<const TableEntry*> TranslationTable::find_job(std::string_view job_name) const {
@@ -92,7 +88,7 @@ void TranslationTable::erase_slot(uint32_t slot) {
         v.erase(std::remove(v.begin(), v.end(), slot), v.end());
         if (v.empty()) by_job_.erase(it);
     }
-    if (auto it = nodes_.find(node_key(s.route.node_ip, s.route.node_port)); it != nodes_.end())
+    if (auto it = nodes_.find(s.route.node_ip.value); it != nodes_.end())
         if (--it->second == 0) nodes_.erase(it);
     s.entry = TableEntry{};
     s.used = false;
@@ -138,7 +134,7 @@ void TranslationTable::upsert(TableEntry entry) {
             it->second.slots.push_back(slot);
     }
     by_job_[job].slots.push_back(slot);
-    ++nodes_[node_key(s.route.node_ip, s.route.node_port)];
+    ++nodes_[s.route.node_ip.value];
 }
 
 size_t TranslationTable::remove_nsip(Ipv4 nsip) {

@@ -41,8 +41,9 @@ public:
     const InstanceRoute& route(uint32_t slot) const { return slots_[slot].route; }
     const TableEntry& entry(uint32_t slot) const { return slots_[slot].entry; }
     std::optional<uint32_t> slot_of_nsip(Ipv4 nsip) const;
-    // A tunnel datagram's outer source: is some entry's (nodeip, nodeport) that address?
-    bool is_known_node(Ipv4 ip, uint16_t port) const;
+    // A tunnel datagram's outer source: is it some entry's nodeip? Peers are known by address
+    // alone: a Go agent sends from an ephemeral port of a connected socket, not its tunnel port.
+    bool is_known_node(Ipv4 ip) const;
 
     std::vector<const TableEntry*> find_job(std::string_view job_name) const;
     const TableEntry* find_instance(std::string_view job_name, int instance) const;
@@ -88,7 +89,7 @@ private:
         size_t operator()(std::string_view s) const noexcept;
     };
     boost::unordered_flat_map<std::string, JobIndex, NameHash, std::equal_to<>> by_job_;
-    boost::unordered_flat_map<uint64_t, uint32_t> nodes_;  // (ip << 16 | port) -> entries there
+    boost::unordered_flat_map<uint32_t, uint32_t> nodes_;  // node ip -> entries there
     uint64_t version_ = 0;
     uint32_t route_epoch_ = 0;
 };

@@ -7,6 +7,8 @@
   service.py udp-ask IP PORT       a connected UDP socket (so only replies from IP:PORT count);
                                    prints the answer, exit 1 after 3 s without one
   service.py udp-listen PORT SECS  prints every datagram received on UDP PORT for SECS seconds
+  service.py udp-hold IP PORT SECS like udp-ask, but prints "LOCALPORT ANSWER" and then every
+                                   further datagram from IP:PORT until SECS pass without one
 """
 import functools
 import http.server
@@ -58,6 +60,20 @@ def udp_ask(ip, port):
         sys.exit(1)
 
 
+def udp_hold(ip, port, secs):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((ip, port))
+    s.settimeout(3)
+    s.send(b"ping")
+    print(s.getsockname()[1], s.recv(65535).decode(), flush=True)
+    s.settimeout(secs)
+    try:
+        while True:
+            print(s.recv(65535).decode(), flush=True)
+    except socket.timeout:
+        pass
+
+
 def udp_listen(port, secs):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", port))
@@ -76,6 +92,8 @@ if __name__ == "__main__":
         serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif cmd == "udp-ask":
         udp_ask(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "udp-hold":
+        udp_hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "udp-listen":
         udp_listen(int(sys.argv[2]), float(sys.argv[3]))
     else:

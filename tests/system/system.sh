@@ -110,23 +110,49 @@ case $case_name in
     listen_log="$work/listen"
     nm_spawn "$prefix" listen "$(app 1 myapp1)" "$listen_log" python3 "$here/service.py" udp-listen 9999 30
     sleep 0.5
-    # The same inner packet from an unknown port, then from host 2's real tunnel port.
-    nm_in "$prefix-h2" /usr/bin/python3 - <<'PY'
-import socket
-from scapy.all import IP, UDP, Raw
-inner = lambda text: bytes(IP(src="10.18.2.15", dst="10.18.1.12") / UDP(sport=4444, dport=9999) / Raw(text))
-for port, text in ((40000, b"spoofed"), (50103, b"genuine")):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    s.bind(("10.250.0.2", port))
-    s.sendto(inner(text), ("10.250.0.1", 50103))
-    s.close()
+    # The same inner packet from an address no table entry names, then from host 2's own
+    # address (from an ephemeral port, as a Go agent sends).
+    nm_in "$prefix-h2" /usr/bin/python3 - "$(nm_seed_nsip 2 myapp2)" "$(nm_seed_nsip 1 myapp1)" \
+      "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" <<'PY'
+import socket, sys
+from scapy.all import IP, UDP, Raw, send
+src, dst, me, peer, port = sys.argv[1:]
+inner = lambda text: bytes(IP(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text))
+send(IP(src="10.250.0.77", dst=peer) / UDP(sport=40000, dport=int(port)) / Raw(inner(b"spoofed")), verbose=False)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+s.sendto(inner(b"genuine"), (peer, int(port)))
 PY
-    sleep 1
-    check "a datagram from host 2's tunnel port is delivered" grep -q genuine "$listen_log"
-    check "a datagram from an unknown source port is not" bash -c "! grep -q spoofed '$listen_log'"
+    check "a datagram from host 2's address is delivered" wait_until 5 grep -q genuine "$listen_log"
+    sleep 0.5
+    check "a datagram from an address of no node is not" bash -c "! grep -q spoofed '$listen_log'"
     n=$(metric 1 'netmanager_drops_total{reason="unknown_node"}')
     check "and is counted as unknown_node ($n)" test "$n" -ge 1
+    ;;
+  ephemeral_peer)
+    # A Go agent sends every datagram from an ephemeral port of a connected socket: a datagram
+    # from host 1's address but not its tunnel port is host 1's, and a reply gets translated.
+    hold="$work/hold"
+    nm_spawn "$prefix" hold "$(app 2 myapp2)" "$hold" python3 "$here/service.py" udp-hold "$NM_SEED_WEB_RR" 8080 20
+    wait_until 5 test -s "$hold"
+    read -r port who _ <"$hold"
+    check "host 2's client asked the RR ServiceIP and $who answered from port 8080" test -n "$who"
+    # Another reply of that flow, as the chosen instance's agent would send it, but from an
+    # ephemeral port of host 1's address: host 2 must give it the RR ServiceIP as its source, or
+    # the client's connected socket would not take it.
+    nm_in "$prefix-h1" /usr/bin/python3 - "$(nm_seed_web_ip "${who#web-h}")" "$(nm_seed_nsip 2 myapp2)" \
+      "$port" "$(nm_underlay_ip 1)" "$(nm_underlay_ip 2)" "$NM_TUNNEL_PORT" <<'PY'
+import socket, sys
+from scapy.all import IP, UDP, Raw
+src, dst, dport, me, peer, port = sys.argv[1:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+s.sendto(bytes(IP(src=src, dst=dst) / UDP(sport=8080, dport=int(dport)) / Raw(b"from-ephemeral-port")), (peer, int(port)))
+PY
+    check "the datagram from host 1's ephemeral port reached the client through the RR ServiceIP" \
+      wait_until 5 grep -q from-ephemeral-port "$hold"
+    n=$(metric 2 'netmanager_drops_total{reason="unknown_node"}')
+    check "and nothing was dropped as unknown_node ($n)" test "$n" -eq 0
     ;;
   transfer_1mb)
     want=$(sha256sum <"$work/blob" | cut -d' ' -f1)

@@ -37,9 +37,8 @@ TEST_CASE("entries are found by ServiceIP, by nsip and by job name") {
     CHECK(t.find_instance("web.ns.svc.ns", 1)->nsip == ip("172.19.2.2"));
     CHECK(t.find_service(ip("172.30.9.9")) == nullptr);
     CHECK(t.find_nsip(ip("172.19.9.9")) == nullptr);
-    CHECK(t.is_known_node(ip("10.0.0.2"), 50103));
-    CHECK_FALSE(t.is_known_node(ip("10.0.0.2"), 50104));
-    CHECK_FALSE(t.is_known_node(ip("10.0.0.3"), 50103));
+    CHECK(t.is_known_node(ip("10.0.0.2")));
+    CHECK_FALSE(t.is_known_node(ip("10.0.0.3")));
 }
 
 TEST_CASE("an upsert with the same job and instance replaces the entry") {
@@ -50,7 +49,7 @@ TEST_CASE("an upsert with the same job and instance replaces the entry") {
     CHECK(t.size() == 2);
     CHECK(t.find_nsip(ip("172.19.2.2"))->node_ip == ip("10.0.0.9"));
     CHECK(t.route_epoch() > epoch);
-    CHECK_FALSE(t.is_known_node(ip("10.0.0.2"), 50103));
+    CHECK_FALSE(t.is_known_node(ip("10.0.0.2")));
     CHECK(t.find_service(ip("172.30.0.10"))->slots.size() == 2);
 }
 
@@ -80,7 +79,7 @@ TEST_CASE("entries are removed by nsip, by job and by job and instance") {
         CHECK(t.remove_nsip(ip("172.19.1.2")) == 0);
         CHECK(t.find_service(ip("172.30.1.0")) == nullptr);
         CHECK(t.find_service(ip("172.30.0.10"))->slots.size() == 1);
-        CHECK_FALSE(t.is_known_node(ip("10.0.0.1"), 50103));
+        CHECK_FALSE(t.is_known_node(ip("10.0.0.1")));
     }
     SECTION("by job") {
         CHECK(t.remove_job("web.ns.svc.ns") == 2);
