@@ -15,35 +15,44 @@ std::string_view trim(std::string_view s) {
 }
 
 bool parse_port(std::string_view text, uint16_t& out) {
+    if (text.starts_with('+'))
+        text.remove_prefix(1);  // Go's Atoi, the reference's parser, takes it
     auto port = parse_whole<uint16_t>(text);
     if (!port || *port == 0) return false;
     out = *port;
     return true;
 }
 
+// Removes every occurrence of `what`; true if there was one.
+bool erase_all(std::string& text, std::string_view what) {
+    bool found = false;
+    for (size_t at; (at = text.find(what)) != std::string::npos; found = true)
+        text.erase(at, what.size());
+    return found;
+}
+
+// As the reference reads an item: "/udp" anywhere makes it UDP, "/tcp" is dropped, then
+// "host:container" or a bare "port" (host = container); parts after a second ':' are ignored.
 Result<PortMapping> parse_item(std::string_view item) {
     auto bad = [&](std::string_view why) {
-        return fail(Errc::invalid_argument, "port mapping \"" + std::string(item) +
-                                                "\": " + std::string(why) +
-                                                " (expected host:container[/tcp|/udp])");
+        return fail(Errc::invalid_argument,
+                    "port mapping \"" + std::string(item) + "\": " + std::string(why) +
+                        " (expected host:container or port, then /tcp or /udp)");
     };
     PortMapping m;
-    std::string_view ports = item;
-    if (auto slash = item.find('/'); slash != std::string_view::npos) {
-        std::string_view proto = item.substr(slash + 1);
-        if (proto == "tcp")
-            m.proto = L4Proto::tcp;
-        else if (proto == "udp")
-            m.proto = L4Proto::udp;
-        else
-            return bad("protocol must be tcp or udp");
-        ports = item.substr(0, slash);
-    }
-    auto colon = ports.find(':');
-    if (colon == std::string_view::npos) return bad("missing ':'");
-    if (!parse_port(ports.substr(0, colon), m.host_port)) return bad("host port must be 1..65535");
-    if (!parse_port(ports.substr(colon + 1), m.container_port))
-        return bad("container port must be 1..65535");
+    std::string ports(item);
+    if (erase_all(ports, "/udp"))
+        m.proto = L4Proto::udp;
+    else
+        erase_all(ports, "/tcp");
+    std::string_view text = ports;
+    auto colon = text.find(':');
+    std::string_view host = text.substr(0, colon);
+    std::string_view container = host;
+    if (colon != std::string_view::npos)
+        container = text.substr(colon + 1, text.find(':', colon + 1) - colon - 1);
+    if (!parse_port(host, m.host_port)) return bad("host port must be 1..65535");
+    if (!parse_port(container, m.container_port)) return bad("container port must be 1..65535");
     return m;
 }
 
@@ -75,11 +84,8 @@ Result<std::vector<PortMapping>> parse_port_mappings(std::string_view text) {
         }
         auto m = parse_item(item);
         if (!m) return tl::unexpected(m.error());
-        if (!host_ports.emplace(m->proto, m->host_port).second)
-            return fail(Errc::invalid_argument,
-                        "port mappings \"" + std::string(text) + "\": host port " +
-                            std::to_string(m->host_port) + "/" + std::string(to_string(m->proto)) +
-                            " mapped twice");
+        // The reference appends one DNAT rule per item, so the first of a host port wins.
+        if (!host_ports.emplace(m->proto, m->host_port).second) continue;
         out.push_back(*m);
     }
     return out;

@@ -1,6 +1,6 @@
 #pragma once
-// Port mappings of a deployed instance: "host:container[/tcp|/udp];..." (protocol.md,
-// /container/deploy).
+// Port mappings of a deployed instance: "host:container[/tcp|/udp];...", or bare "port"
+// (protocol.md, /container/deploy).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,9 +23,12 @@ std::string_view to_string(L4Proto proto);
 // "8080:80/tcp"
 std::string to_string(const PortMapping& mapping);
 
-// Parses "8080:80/tcp;9000:9000/udp". The protocol defaults to tcp; spaces around items and a
-// trailing ';' are accepted; an empty string is no mapping. Ports are 1..65535, and a host
-// port may appear once per protocol. Errors (Errc::invalid_argument) quote the bad item.
+// Parses "8080:80/tcp;9000/udp" as the reference agent reads it (protocol.md, portMappings):
+// items separated by ';', each "host:container" or a bare "port" (host = container), with an
+// optional "/tcp" or "/udp" (default tcp). An empty string is no mapping; spaces around items and
+// one trailing ';' are accepted too. Ports are 1..65535. A host port given twice for one protocol
+// keeps its first mapping (the reference installs both rules and the first matches). Errors
+// (Errc::invalid_argument) quote the bad item.
 Result<std::vector<PortMapping>> parse_port_mappings(std::string_view text);
 
 }  // namespace nm

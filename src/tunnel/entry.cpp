@@ -35,12 +35,13 @@ Result<void> check_name_part(std::string_view field, std::string_view value) {
             Errc::invalid_argument,
             std::string(field) + ": must have 1 to 30 characters, got '" + excerpt(value) + "'");
     bool ok = std::all_of(value.begin(), value.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-';
     });
     if (!ok)
-        return fail(
-            Errc::invalid_argument,
-            std::string(field) + ": only a-z, 0-9 and '-' allowed, got '" + excerpt(value) + "'");
+        return fail(Errc::invalid_argument, std::string(field) +
+                                                ": only A-Z, a-z, 0-9 and '-' allowed, got '" +
+                                                excerpt(value) + "'");
     return {};
 }
 }  // namespace

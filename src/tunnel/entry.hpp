@@ -34,7 +34,8 @@ struct TableEntry {
 std::string_view to_string(IpType type);
 Result<IpType> parse_ip_type(std::string_view text);
 
-// Splits "app.appns.svc.svcns" into the four name fields; each 1..30 chars of [a-z0-9-].
+// Splits "app.appns.svc.svcns" into the four name fields; each 1..30 chars of [A-Za-z0-9-]
+// (Oakestra task ids carry upper case). Names are compared case-sensitively everywhere.
 struct JobName {
     std::string appname, appns, servicename, servicenamespace;
 };

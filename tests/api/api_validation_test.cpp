@@ -80,8 +80,8 @@ TEST_CASE("a field of the wrong type is answered 400, and calls nothing") {
 
 TEST_CASE("a bad job name is answered 400 on every endpoint that takes one, and calls nothing") {
     ApiHarness api("nm-api-job");
-    auto name = GENERATE(as<std::string>{}, "a.b.c", "a.b.c.d.e", "A.b.c.d", "a..c.d", "a.b.c.d_e",
-                         "abcdefghijklmnopqrstuvwxyz12345.b.c.d", "");
+    auto name = GENERATE(as<std::string>{}, "a.b.c", "a.b.c.d.e", "a..c.d", "a.b.c.d_e",
+                         "a.b.c.d\u00e9", "abcdefghijklmnopqrstuvwxyz12345.b.c.d", "");
     auto [path, body] = GENERATE_COPY(table<std::string, std::string>({
         {"/docker/deploy", R"({"containerId": "abc", "appName": ")" + name + R"(", "instanceNumber": 0})"},
         {"/container/deploy", R"({"pid": 5, "serviceName": ")" + name + R"(", "instanceNumber": 0})"},
@@ -97,10 +97,31 @@ TEST_CASE("a bad job name is answered 400 on every endpoint that takes one, and 
     CHECK(api.node().calls().empty());
 }
 
-TEST_CASE("bad port mappings, addresses and names are answered 400, and call nothing") {
+TEST_CASE(
+    "an Oakestra task id with upper case and the SLA's bare port mapping are accepted as sent") {
+    ApiHarness api("nm-api-oak");
+    const std::string job = "oakestragaming.2LDX3BEFPZBXTOLNBUG4Z7OOF4.MightyWavesJump.default";
+    auto mappings = GENERATE(as<std::string>{}, "9080", "9080/udp", "80:8080;9090/tcp", "");
+    auto answer = api.post("/container/deploy", R"({"pid": 5, "serviceName": ")" + job +
+                                                    R"(", "instanceNumber": 0, "portMappings": ")" +
+                                                    mappings + R"("})");
+    INFO(mappings << " -> " << answer.body);
+    REQUIRE(answer.status == 200);
+    auto d = api.node().last_deploy();
+    CHECK(d.service_name == job);
+    CHECK(d.job.appns == "2LDX3BEFPZBXTOLNBUG4Z7OOF4");
+    CHECK(d.job.servicename == "MightyWavesJump");
+    CHECK(d.port_mappings == mappings);
+    // Undeploy names the same job, case and all.
+    REQUIRE(
+        api.post("/container/undeploy", R"({"serviceName": ")" + job + R"(", "instanceNumber": 0})")
+            .status == 200);
+    CHECK(api.node().last_undeploy().service_name == job);
+}TEST_CASE("bad port mappings, addresses and names are answered 400, and call nothing") {
     ApiHarness api("nm-api-values");
     auto [path, body, words] = GENERATE(table<std::string, std::string, std::string>({
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "80"})", "portMappings"},
+        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "80:"})", "portMappings"},
+        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "0"})", "portMappings"},
         {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "70000:80"})", "portMappings"},
         {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "8080:80/sctp"})", "portMappings"},
         {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "nodeIp": "10.0.0"})", "nodeIp"},

@@ -25,10 +25,35 @@ TEST_CASE("port mappings parse host:container with an optional protocol") {
     CHECK(none->empty());
 }
 
+TEST_CASE(
+    "port mappings take the reference's forms: a bare port, a protocol on it, leftovers after a "
+    "second colon") {
+    auto [text, want] = GENERATE(table<std::string, std::vector<PortMapping>>({
+        {"9080", {{9080, 9080, L4Proto::tcp}}},
+        {"9080/udp", {{9080, 9080, L4Proto::udp}}},
+        {"9080/tcp;53/udp", {{9080, 9080, L4Proto::tcp}, {53, 53, L4Proto::udp}}},
+        {"80:8080/tcp;9000", {{80, 8080, L4Proto::tcp}, {9000, 9000, L4Proto::tcp}}},
+        {"+80:080", {{80, 80, L4Proto::tcp}}},
+        {"80:81:82", {{80, 81, L4Proto::tcp}}},
+        {"9080;", {{9080, 9080, L4Proto::tcp}}},
+    }));
+    auto m = parse_port_mappings(text);
+    INFO(text);
+    REQUIRE(m);
+    CHECK(*m == want);
+}
+
+TEST_CASE(
+    "a host port given twice keeps its first mapping, as the reference's first rule matches") {
+    auto m = parse_port_mappings("80:80;80:81;80:90/udp;80:91/udp;80:80");
+    REQUIRE(m);
+    CHECK(*m == std::vector<PortMapping>{{80, 80, L4Proto::tcp}, {80, 90, L4Proto::udp}});
+}
+
 TEST_CASE("bad port mappings are rejected with the offending item quoted") {
-    auto text = GENERATE(as<std::string>{}, "8080", "8080:", ":80", "0:80", "8080:70000",
-                         "80:80/sctp", "a:b", "80:80/", "80:80;;81:81", ";80:80", "80:80;80:81",
-                         "80:80/tcp;80:90/tcp", "-1:80", "80 :80x");
+    auto text = GENERATE(as<std::string>{}, "8080:", ":80", "0:80", "0", "8080:70000", "70000",
+                         "80:80/sctp", "a:b", "80:80/", "80:80;;81:81", ";80:80", ";", "-1:80",
+                         "80 :80x", "80/UDP");
     auto m = parse_port_mappings(text);
     INFO(text);
     REQUIRE_FALSE(m);

@@ -141,3 +141,21 @@ TEST_CASE("all entries list in job and instance order") {
     CHECK(all[1].instancenumber == 0);
     CHECK(all[2].instancenumber == 1);
 }
+
+TEST_CASE("job names are matched case-sensitively, upper case included") {
+    TranslationTable t;
+    auto upper =
+        entry("MightyWavesJump", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
+    auto lower =
+        entry("mightywavesjump", 0, "172.19.1.3", "10.0.0.1", {{IpType::RR, "172.30.0.11"}});
+    REQUIRE(validate(upper, *Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")));
+    t.upsert(upper);
+    t.upsert(lower);
+    CHECK(t.size() == 2);
+    CHECK(t.find_instance("MightyWavesJump.ns.svc.ns", 0)->nsip == ip("172.19.1.2"));
+    CHECK(t.find_instance("mightywavesjump.ns.svc.ns", 0)->nsip == ip("172.19.1.3"));
+    CHECK(t.find_job("MIGHTYWAVESJUMP.ns.svc.ns").empty());
+    CHECK(t.remove_job("mightyWavesJump.ns.svc.ns") == 0);
+    CHECK(t.remove_job("MightyWavesJump.ns.svc.ns") == 1);
+    CHECK(t.find_instance("mightywavesjump.ns.svc.ns", 0) != nullptr);
+}
