@@ -61,37 +61,81 @@ Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8
     return assignment;
 }
 
+IpType ip_type_as_reference(std::string_view type) {
+    if (type == "RR") return IpType::RR;
+    if (type == "Closest") return IpType::Closest;
+    return IpType::InstanceNumber;
+}
+
 namespace {
-Result<TableEntry> parse_instance(const json::value& item, const JobName& job, size_t index) {
-    std::string where = "instance_list[" + std::to_string(index) + "]";
-    auto wrap = [&](const Error& e) {
-        return fail(Errc::invalid_argument, where + ": " + e.message);
-    };
+// The value of `field`, or null when it is absent.
+const json::value& field_or_null(const json::object& obj, std::string_view field) {
+    static const json::value null_value;
+    auto it = obj.find(field);
+    return it == obj.end() ? null_value : it->value();
+}
+
+// host_port: an integer, or a string of digits (the Go agent writes it as a string elsewhere).
+Result<uint16_t> read_port(const json::value& value) {
+    std::optional<int64_t> n;
+    if (value.is_int64()) n = value.as_int64();
+    if (value.is_uint64() && value.as_uint64() <= 65535)
+        n = static_cast<int64_t>(value.as_uint64());
+    if (value.is_string()) n = parse_whole<int64_t>(std::string_view(value.as_string()));
+    if (!n)
+        return fail(Errc::invalid_argument,
+                    "field \"host_port\": expected a port number, got " +
+                        (value.is_string() ? "'" + excerpt(value.as_string()) + "'"
+                                           : std::string(kind_of(value))));
+    if (*n < 1 || *n > 65535)
+        return fail(Errc::invalid_argument,
+                    "field \"host_port\": must be 1..65535, got " + std::to_string(*n));
+    return static_cast<uint16_t>(*n);
+}
+
+// One service_ip element; nullopt when it carries no IPv4 address (that element is skipped).
+std::optional<ServiceIp> read_service_ip(const json::value& item) {
+    if (!item.is_object()) return std::nullopt;
+    const json::object& obj = item.as_object();
+    const json::value& address = field_or_null(obj, "Address");
+    if (!address.is_string()) return std::nullopt;
+    auto ip = Ipv4::parse(std::string_view(address.as_string()));
+    if (!ip) return std::nullopt;
+    const json::value& type = field_or_null(obj, "IpType");
+    return ServiceIp{
+        ip_type_as_reference(type.is_string() ? std::string_view(type.as_string()) : ""), *ip};
+}
+
+// One instance: nullopt when it is pending (not yet running), an error when a value is bad.
+Result<std::optional<TableEntry>> parse_instance(const json::value& item, const JobName& job) {
     if (!item.is_object())
         return fail(Errc::invalid_argument,
-                    where + ": expected an object, got " + std::string(kind_of(item)));
+                    "expected an object, got " + std::string(kind_of(item)));
     const json::object& obj = item.as_object();
+    auto number = get_int(obj, "instance_number", 0, INT32_MAX);
+    if (!number) return tl::unexpected(number.error());
+    for (std::string_view field : {"namespace_ip", "namespace_ip_v6", "host_ip", "host_port"})
+        if (field_or_null(obj, field).is_null()) return std::optional<TableEntry>{};
     TableEntry entry;
     entry.appname = job.appname;
     entry.appns = job.appns;
     entry.servicename = job.servicename;
     entry.servicenamespace = job.servicenamespace;
-    auto number = get_int(obj, "instance_number", 0, INT32_MAX);
-    if (!number) return wrap(number.error());
     entry.instancenumber = static_cast<int>(*number);
     auto nsip = get_ipv4(obj, "namespace_ip");
-    if (!nsip) return wrap(nsip.error());
+    if (!nsip) return tl::unexpected(nsip.error());
     entry.nsip = *nsip;
     auto host = get_ipv4(obj, "host_ip");
-    if (!host) return wrap(host.error());
+    if (!host) return tl::unexpected(host.error());
     entry.nodeip = *host;
-    auto port = get_int(obj, "host_port", 1, 65535);
-    if (!port) return wrap(port.error());
-    entry.nodeport = static_cast<uint16_t>(*port);
-    auto sips = get_service_ips(obj, "service_ip");
-    if (!sips) return wrap(sips.error());
-    entry.serviceip = std::move(*sips);
-    return entry;
+    auto port = read_port(field_or_null(obj, "host_port"));
+    if (!port) return tl::unexpected(port.error());
+    entry.nodeport = *port;
+    const json::value& sips = field_or_null(obj, "service_ip");
+    if (sips.is_array())
+        for (const json::value& sip : sips.as_array())
+            if (auto parsed = read_service_ip(sip)) entry.serviceip.push_back(*parsed);
+    return std::optional<TableEntry>{std::move(entry)};
 }
 }  // namespace
 
@@ -106,19 +150,40 @@ Result<TableQueryResult> parse_tablequery_result(std::string_view payload) {
     if (!key) return tl::unexpected(key.error());
     result.query_key = key->value_or("");
 
-    auto list = obj->find("instance_list");
-    if (list == obj->end() || list->value().is_null()) return result;
-    if (!list->value().is_array())
+    // The job: app_name, else the key of a by-name query (a by-address key, "10.30.0.7", also
+    // has four dot-separated parts).
+    std::optional<JobName> job;
+    for (const std::string& name : {result.app_name, result.query_key}) {
+        if (name.empty() || job || Ipv4::parse(name)) continue;
+        if (auto parsed = parse_job_name(name)) {
+            job = *parsed;
+            result.job = name;
+        }
+    }
+
+    const json::value& list = field_or_null(*obj, "instance_list");
+    if (list.is_null()) return result;
+    if (!list.is_array())
         return fail(Errc::invalid_argument, "field \"instance_list\": expected an array, got " +
-                                                std::string(kind_of(list->value())));
-    const json::array& items = list->value().as_array();
+                                                std::string(kind_of(list)));
+    const json::array& items = list.as_array();
     if (items.empty()) return result;
-    auto job = parse_job_name(result.app_name);
-    if (!job) return fail(Errc::invalid_argument, "field \"app_name\": " + job.error().message);
+    if (!job)
+        return fail(Errc::invalid_argument,
+                    "field \"app_name\": '" + excerpt(result.app_name) +
+                        "' is no job name (four dot-separated parts), and neither is "
+                        "query_key '" +
+                        excerpt(result.query_key) + "'");
     for (size_t i = 0; i < items.size(); ++i) {
-        auto entry = parse_instance(items[i], *job, i);
-        if (!entry) return tl::unexpected(entry.error());
-        result.entries.push_back(std::move(*entry));
+        auto entry = parse_instance(items[i], *job);
+        if (!entry) {
+            result.invalid.push_back("instance_list[" + std::to_string(i) +
+                                     "]: " + entry.error().message);
+        } else if (!*entry) {
+            ++result.pending;
+        } else {
+            result.entries.push_back(std::move(**entry));
+        }
     }
     return result;
 }

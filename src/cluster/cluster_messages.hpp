@@ -24,13 +24,25 @@ Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload,
                                                  uint8_t prefix = default_subnet_prefix,
                                                  uint8_t prefix_v6 = default_subnet_prefix_v6);
 
-// nodes/<id>/net/tablequery/result.
+// nodes/<id>/net/tablequery/result (protocol.md): read per instance, as leniently as the
+// reference. An instance not yet running (namespace_ip, namespace_ip_v6, host_ip or host_port
+// missing or null) is skipped as pending; one with a bad value is skipped as invalid; the others
+// are kept. Unknown fields are ignored; an IpType other than RR or Closest ("instance_ip", the
+// released cluster's name, or anything else) is the instance's own address, as the reference
+// maps it; host_port may be an integer or a string of digits.
 struct TableQueryResult {
-    std::string app_name;   // the job name (empty in some "not found" answers)
+    std::string app_name;   // as sent; empty when "" or null
     std::string query_key;  // the sip or sname asked for (absent from seed-era answers)
+    std::string job;        // the entries' job: app_name, or query_key when that is a job name
     std::vector<TableEntry> entries;
+    size_t pending = 0;                // instances skipped as not yet running
+    std::vector<std::string> invalid;  // instances skipped for a bad value: why, one each
 };
+// An error only when the payload as a whole is unusable (not a JSON object, instance_list not
+// an array, or instances with no job name to file them under).
 Result<TableQueryResult> parse_tablequery_result(std::string_view payload);
+// "RR" and "Closest" as named; every other type means the instance's own address.
+IpType ip_type_as_reference(std::string_view type);
 
 // {"sname": "", "sip": "10.30.0.4"} and {"sname": "a.b.c.d", "sip": ""}.
 std::string tablequery_request_by_ip(Ipv4 address);

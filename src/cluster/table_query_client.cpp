@@ -118,17 +118,25 @@ void TableQueryClient::handle_result(std::string_view payload) {
         return;
     }
     TableQueryResult& result = *parsed;
-    // The job this answer is about: app_name, or the key of a by-name query.
-    std::string job = result.app_name;
-    if (job.empty() && !result.query_key.empty() && parse_job_name(result.query_key)) job = result.query_key;
+    const std::string& job = result.job;
+    stats_.pending += result.pending;
+    stats_.invalid += result.invalid.size();
+    for (const auto& why : result.invalid)
+        NM_LOG(warn, subsystem) << "tablequery/result for "
+                                << (job.empty() ? result.query_key : job) << ": skipping " << why;
+    if (result.pending)
+        NM_LOG(debug, subsystem) << "tablequery/result for " << job << ": " << result.pending
+                                 << " instance(s) not running yet";
 
+    // A job with instances, running or not, is followed; its running ones become its entries.
+    // A job of interest the cluster answers without instances is gone: its entries go. An answer
+    // whose every instance is bad tells nothing: the table keeps what it has.
+    const bool has_instances = !result.entries.empty() || result.pending || !result.invalid.empty();
+    const bool only_invalid = result.entries.empty() && !result.invalid.empty();
     std::optional<Error> refused;
-    if (!result.entries.empty()) {
-        take_interest(job);
+    if (!job.empty() && !only_invalid && (has_instances || interest_.contains(job))) {
+        if (has_instances) take_interest(job);
         if (auto written = replace_job_(job, result.entries); !written) refused = written.error();
-    } else if (!job.empty() && interest_.contains(job)) {
-        if (auto written = replace_job_(job, {}); !written)  // the job is gone from the cluster
-            NM_LOG(warn, subsystem) << "removing " << job << " from the table: " << written.error().message;
     }
     if (refused) {
         ++stats_.rejected;
@@ -265,6 +273,12 @@ void TableQueryClient::append_metrics(std::string& out) const {
     counter("negative_hits_total", "Resolves answered from the negative cache.", stats_.negative_hits);
     counter("coalesced_total", "Resolves that joined a query already in flight.", stats_.coalesced);
     counter("malformed_total", "Malformed table query results ignored.", stats_.malformed);
+    counter("instances_pending_total",
+            "Instances skipped in table query results because they are not running yet (null "
+            "addresses).",
+            stats_.pending);
+    counter("instances_invalid_total", "Instances skipped in table query results for a bad value.",
+            stats_.invalid);
     counter("rejected_total", "Table query results the table refused.", stats_.rejected);
     counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);

@@ -71,6 +71,8 @@ public:
         uint64_t negative_hits = 0;  // resolves answered from the negative cache
         uint64_t coalesced = 0;      // resolves that joined a query already in flight
         uint64_t malformed = 0;      // results ignored as malformed
+        uint64_t pending = 0;        // instances skipped as not yet running (null addresses)
+        uint64_t invalid = 0;        // instances skipped for a bad value
         uint64_t rejected = 0;       // results the table refused
         uint64_t refreshes = 0;      // updates_available notices acted on
         uint64_t dropped = 0;        // jobs whose interest was dropped

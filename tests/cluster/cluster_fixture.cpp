@@ -82,11 +82,23 @@ bool FakeCluster::wait_count(std::string_view topic_suffix, size_t n, std::chron
 
 boost::json::object wire_instance(int number, const std::string& nsip, const std::string& host_ip, int host_port,
                                   const std::vector<std::pair<std::string, std::string>>& sips) {
+    // The released cluster's shape (protocol.md): instance_ip beside the list, ids we ignore.
     boost::json::array list;
-    for (const auto& [type, address] : sips)
+    std::string own;
+    for (const auto& [type, address] : sips) {
         list.push_back(boost::json::object{{"IpType", type}, {"Address", address}, {"Address_v6", ""}});
-    return boost::json::object{{"instance_number", number}, {"namespace_ip", nsip}, {"namespace_ip_v6", ""},
-                               {"host_ip", host_ip},        {"host_port", host_port}, {"service_ip", list}};
+        if (type == "instance_ip") own = address;
+    }
+    return boost::json::object{{"instance_number", number},
+                               {"instance_ip", own},
+                               {"instance_ip_v6", ""},
+                               {"namespace_ip", nsip},
+                               {"namespace_ip_v6", ""},
+                               {"host_ip", host_ip},
+                               {"host_port", host_port},
+                               {"cluster_id", "6523f0a0b1c2d3e4f5a6b7c8"},
+                               {"worker_id", "6523f0a0b1c2d3e4f5a6b7c9"},
+                               {"service_ip", list}};
 }
 
 }  // namespace nm::testkit

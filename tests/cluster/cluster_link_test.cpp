@@ -175,10 +175,17 @@ TEST_CASE("malformed payloads on every subscribed topic are logged and ignored",
     int replaced = agent.replace_calls();
 
     const std::vector<std::string> garbage = {
-        "", "not json", "[]", "{\"address\": 7}", "{\"app_name\": 1}", "{\"instance_list\": \"x\"}",
+        "",
+        "not json",
+        "[]",
+        "{\"address\": 7}",
+        "{\"app_name\": 1}",
+        "{\"instance_list\": \"x\"}",
         R"({"app_name":"x.y","instance_list":[{}]})",
-        R"({"app_name":"a.b.c.d","query_key":"172.30.0.4","instance_list":[{"instance_number":-1}]})",
-        std::string("\xff\xfe\x00\x01", 4), std::string(100000, '{')};
+        R"({"app_name":"a.b.c.d","query_key":"172.30.0.4","instance_list":[{"instance_number":-1,
+            "namespace_ip":"172.19.2.9","namespace_ip_v6":"","host_ip":"10.0.0.2","host_port":50103}]})",
+        std::string("\xff\xfe\x00\x01", 4),
+        std::string(100000, '{')};
     for (const auto& topic : {std::string("nodes/node-g/net/subnetwork/result"),
                               std::string("nodes/node-g/net/tablequery/result"),
                               "jobs/" + job + "/updates_available"}) {
@@ -192,6 +199,8 @@ TEST_CASE("malformed payloads on every subscribed topic are logged and ignored",
     REQUIRE(again);
     CHECK(again->size() == 1);
     CHECK(agent.call([&] { return agent.client().stats().malformed; }) >= 8);
+    // An instance with a bad value is skipped on its own, the message is not malformed.
+    CHECK(agent.call([&] { return agent.client().stats().invalid; }) == 1);
     // No malformed result touched the table: only refreshes (which rewrite the same entry) did.
     CHECK(agent.table().at(job).size() == 1);
     CHECK(agent.replace_calls() >= replaced);

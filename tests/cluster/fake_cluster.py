@@ -5,6 +5,10 @@ Answers nodes/<id>/net/subnet with a subnetwork/result and nodes/<id>/net/tableq
 from a table file (read again for every request, so a test can change it), and records every
 message under nodes/ as one JSON line {"topic", "payload"} in the record file.
 
+Answers use the released cluster's shapes (protocol.md): every found service's instance_list
+ends with one more instance that is scheduled but not running (namespace_ip, namespace_ip_v6,
+host_ip and host_port null), and an unknown key is answered with app_name null and an empty list.
+
 Subnets as the cluster's root hands them out: bare bases, a NEW /26 and /120 for every request
 (whoever asks, even the same node again): the table's "subnet" first, then +64 each time, and
 IPv6 fc00::<n * 0x100> for the n-th request (n from 1).
@@ -46,6 +50,16 @@ def find_service(table, sname, sip):
                 if any(s.get("Address") == sip for s in inst.get("service_ip", [])):
                     return service
     return None
+
+
+def pending_instance(service):
+    """The next instance of the service, scheduled but not running yet: its addresses are null."""
+    instances = service.get("instance_list", [])
+    number = 1 + max((i.get("instance_number", 0) for i in instances), default=-1)
+    rr = [s for i in instances for s in i.get("service_ip", []) if s.get("IpType") == "RR"][:1]
+    return {"instance_number": number, "instance_ip": None, "instance_ip_v6": None,
+            "namespace_ip": None, "namespace_ip_v6": None, "host_ip": None, "host_port": None,
+            "cluster_id": "6523f0a0b1c2d3e4f5a6b7c8", "worker_id": None, "service_ip": rr}
 
 
 def main():
@@ -90,8 +104,11 @@ def main():
         if delay:
             time.sleep(delay / 1000.0)
         service = find_service(table, sname, sip)
-        result = {"app_name": service["app_name"] if service else "", "query_key": key,
-                  "instance_list": service["instance_list"] if service else []}
+        if service:
+            result = {"app_name": service["app_name"], "query_key": key,
+                      "instance_list": service["instance_list"] + [pending_instance(service)]}
+        else:
+            result = {"app_name": None, "query_key": key, "instance_list": []}
         c.publish(f"nodes/{node}/net/tablequery/result", json.dumps(result), qos=1)
 
     def on_message(c, userdata, msg):

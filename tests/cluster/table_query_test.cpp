@@ -22,8 +22,9 @@ const Ipv4 inst0_ip = *Ipv4::parse("172.30.1.10");
 boost::json::object table_with(int instances, int delay_ms = 0) {
     boost::json::array list;
     for (int i = 0; i < instances; ++i)
-        list.push_back(wire_instance(i, "172.19.2." + std::to_string(10 + i), "10.0.0." + std::to_string(2 + i),
-                                     50103, {{"RR", "172.30.1.1"}, {"InstanceNumber", "172.30.1." + std::to_string(10 + i)}}));
+        list.push_back(wire_instance(
+            i, "172.19.2." + std::to_string(10 + i), "10.0.0." + std::to_string(2 + i), 50103,
+            {{"RR", "172.30.1.1"}, {"instance_ip", "172.30.1." + std::to_string(10 + i)}}));
     return boost::json::object{
         {"subnet", "10.18.0.64"},
         {"delay_ms", delay_ms},
@@ -62,6 +63,52 @@ TEST_CASE("a table query by ServiceIP returns the instances and writes the job i
     CHECK(table.at(job).size() == 2);
     CHECK(s.cluster.count("tablequery/request", "\"sip\":\"172.30.1.1\"") == 1);
     CHECK(s.agent->call([&] { return s.agent->client().interested_jobs(); }) == std::vector<std::string>{job});
+}
+
+TEST_CASE(
+    "a result in the released cluster's shape: running instances kept, the pending one skipped and "
+    "counted",
+    "[broker]") {
+    // Upper-case task id, instance_ip entries, int host_port; the fake cluster appends one
+    // instance scheduled but not running (null addresses and port) to every answer.
+    const std::string game = "oakestragaming.2LDX3BEFPZBXTOLNBUG4Z7OOF4.MightyWavesJump.default";
+    boost::json::array list;
+    for (int i = 0; i < 2; ++i)
+        list.push_back(wire_instance(
+            i, "172.19.2." + std::to_string(20 + i), "10.0.0.2", 50103,
+            {{"RR", "172.30.4.1"}, {"instance_ip", "172.30.4." + std::to_string(20 + i)}}));
+    auto table = table_with(1);
+    table["services"].as_array().push_back(
+        boost::json::object{{"app_name", game}, {"instance_list", list}});
+    Setup s("nm-tq-shape", {}, table);
+    auto r = s.agent->await([&]() { return s.agent->client().resolve_job(game); });
+    REQUIRE(r);
+    CHECK(r->size() == 2);
+    CHECK(s.cluster.count("tablequery/request", "\"sname\":\"" + game + "\"") == 1);
+    auto written = s.agent->table();
+    REQUIRE(written.contains(game));
+    CHECK(written.at(game).size() == 2);
+    CHECK_FALSE(
+        written.contains("oakestragaming.2ldx3befpzbxtoloobug4z7oof4.mightywavesjump.default"));
+    // The instance_ip address of one instance resolves to exactly that instance.
+    auto one =
+        s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.4.21")); });
+    REQUIRE(one);
+    REQUIRE(one->size() == 1);
+    CHECK(one->front().instancenumber == 1);
+    CHECK(one->front().serviceip.back() ==
+          ServiceIp{IpType::InstanceNumber, *Ipv4::parse("172.30.4.21")});
+    auto stats = s.agent->call([&] { return s.agent->client().stats(); });
+    CHECK(stats.pending == 2);  // one per answer
+    CHECK(stats.malformed == 0);
+    CHECK(stats.rejected == 0);
+    std::string metrics;
+    s.agent->call([&] {
+        s.agent->client().append_metrics(metrics);
+        return 0;
+    });
+    CHECK_THAT(metrics, Catch::Contains("netmanager_table_query_instances_pending_total 2\n"));
+    CHECK_THAT(metrics, Catch::Contains("netmanager_table_query_instances_invalid_total 0\n"));
 }
 
 TEST_CASE("a table query by name asks with sname", "[broker]") {

@@ -17,11 +17,15 @@ Behaves like the service manager as protocol.md ("Cluster link") describes it, d
       nodes/<id>/net/service/undeployed  forgets it (and publishes {"type": "undeployment"})
       nodes/<id>/net/tablequery/request  answers {"app_name","query_key","instance_list"} with the
                                        instances it knows of the job that has the sname, or whose
-                                       RR / InstanceNumber ServiceIP or namespace ip is the sip;
-                                       an empty instance_list (and app_name "") when none. Answered
-                                       after --delay-ms (so concurrent queries overlap in tests).
+                                       RR / instance_ip ServiceIP or namespace ip is the sip;
+                                       an empty instance_list (and app_name null) when none.
+                                       Answered after --delay-ms (so concurrent queries overlap in
+                                       tests). In the released cluster's shape (protocol.md):
+                                       instance_ip entries, int host_port, ids, and after the
+                                       running instances one scheduled but not running yet, whose
+                                       addresses and port are null.
       ServiceIPs: the k-th job (the --job flags in order, then jobs in the order first seen) has
-      RR 10.30.0.<k>; its instance n has InstanceNumber 10.30.<k>.<n+1>.
+      RR 10.30.0.<k>; its instance n has instance_ip 10.30.<k>.<n+1>.
       Every message it gets, and every answer it sends, is one JSON line in the log:
       {"t": epoch seconds, "dir": "in"|"out"|"event", "topic", "payload"}; "event" lines mark
       (re)subscriptions, so a test can wait for the manager to be (back) on the broker.
@@ -87,18 +91,26 @@ class Manager:
         job = self.jobs[name]
         k = job["k"]
         out = []
-        for n, inst in sorted(job["instances"].items()):
-            out.append({
+        def instance(n, inst):
+            return {
                 "instance_number": n,
-                "namespace_ip": inst["nsip"],
-                "namespace_ip_v6": "",
-                "host_ip": inst["host_ip"],
-                "host_port": inst["host_port"],
+                "instance_ip": f"10.30.{k}.{n + 1}",
+                "instance_ip_v6": None,
+                "namespace_ip": inst["nsip"] if inst else None,
+                "namespace_ip_v6": inst["nsipv6"] if inst else None,
+                "host_ip": inst["host_ip"] if inst else None,
+                "host_port": inst["host_port"] if inst else None,
+                "cluster_id": "6523f0a0b1c2d3e4f5a6b7c8",
+                "worker_id": inst["worker_id"] if inst else None,
                 "service_ip": [
-                    {"IpType": "RR", "Address": f"10.30.0.{k}", "Address_v6": ""},
-                    {"IpType": "InstanceNumber", "Address": f"10.30.{k}.{n + 1}", "Address_v6": ""},
+                    {"IpType": "RR", "Address": f"10.30.0.{k}", "Address_v6": None},
+                    {"IpType": "instance_ip", "Address": f"10.30.{k}.{n + 1}", "Address_v6": None},
                 ],
-            })
+            }
+        for n, inst in sorted(job["instances"].items()):
+            out.append(instance(n, inst))
+        if out:
+            out.append(instance(max(job["instances"]) + 1, None))  # scheduled, not running yet
         return out
 
     def find(self, sname, sip):
@@ -116,7 +128,7 @@ class Manager:
         with self.lock:
             name = self.find(sname, sip)
             instances = self.instance_list(name) if name else []
-        result = json.dumps({"app_name": name if instances else "", "query_key": sip or sname,
+        result = json.dumps({"app_name": name if instances else None, "query_key": sip or sname,
                              "instance_list": instances})
         topic = f"nodes/{node}/net/tablequery/result"
         client.publish(topic, result, qos=1)
@@ -158,7 +170,8 @@ class Manager:
         elif suffix == "service/deployed":
             with self.lock:
                 self.job(body["appname"])["instances"][int(body["instance_number"])] = {
-                    "nsip": body["nsip"], "host_ip": body["host_ip"], "host_port": int(body["host_port"])}
+                    "nsip": body["nsip"], "nsipv6": body.get("nsipv6") or "", "host_ip": body["host_ip"],
+                    "host_port": int(body["host_port"]), "worker_id": node}
             self.notify(client, body["appname"], "deployment")
         elif suffix == "service/undeployed":
             with self.lock:
