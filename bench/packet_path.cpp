@@ -143,7 +143,8 @@ void BM_outgoing_cached(benchmark::State& state) {
     node.service_network = Cidr{ipv4(0xac1e0000), 16};    // 172.30.0.0/16
     node.container_network = Cidr{ipv4(0xac100000), 12};  // 172.16.0.0/12
     PathCounters counters;
-    PathContext path{table, cache, balancer, node, rtt, counters};
+    ServiceUse uses;
+    PathContext path{table, cache, balancer, node, rtt, counters, uses};
     // 1024 flows from the sender to 250 RR ServiceIPs, each packet kept as a template.
     std::vector<std::vector<uint8_t>> templates;
     for (uint16_t f = 0; f < 1024; ++f)

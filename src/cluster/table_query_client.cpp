@@ -252,6 +252,11 @@ awaitable<void> TableQueryClient::sweep_loop() {
         boost::system::error_code ec;
         co_await sweep_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (!*alive || stopped_) co_return;
+        if (used_jobs_) {
+            auto used = co_await used_jobs_();
+            if (!*alive || stopped_) co_return;
+            for (const auto& job : used) note_used(job);
+        }
         auto now = Clock::now();
         std::vector<std::string> idle;
         for (const auto& [job, last] : interest_)

@@ -15,11 +15,13 @@
 
 namespace nm {
 
+// The reference's timings (protocol.md "Cluster link"): a query waits 5 s; a job with no
+// lookup and no use by the data path for 10 s, and no instance here, is dropped.
 struct TableQueryOptions {
-    std::chrono::milliseconds timeout{10000};       // no answer by then: Errc::timeout
+    std::chrono::milliseconds timeout{5000};        // no answer by then: Errc::timeout
     std::chrono::milliseconds negative_ttl{5000};   // "no such service" remembered this long
-    std::chrono::milliseconds idle_after{120000};   // unused this long and not local: drop
-    std::chrono::milliseconds sweep_every{10000};   // how often idleness is checked
+    std::chrono::milliseconds idle_after{10000};    // unused this long and not local: drop
+    std::chrono::milliseconds sweep_every{2000};  // how often use is collected and idleness checked
 };
 
 class TableQueryClient final : public Resolver {
@@ -30,6 +32,8 @@ public:
     using ReplaceJob = std::function<Result<void>(const std::string& job, std::vector<TableEntry> entries)>;
     // True while an instance of the job runs on this node (its interest is never dropped).
     using IsLocal = std::function<bool(const std::string& job)>;
+    // The jobs the data path used since the last call (asked once per sweep, on shard 0).
+    using UsedJobs = std::function<awaitable<std::vector<std::string>>()>;
 
     TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
                      TableQueryOptions options = {});
@@ -61,6 +65,8 @@ public:
 
     // The data path reports use of a job so its interest is kept.
     void note_used(const std::string& job);
+    // Where each sweep learns the data path's use (see UsedJobs); without it only lookups count.
+    void set_used_jobs(UsedJobs used_jobs) { used_jobs_ = std::move(used_jobs); }
     // Jobs currently of interest (subscribed to their updates).
     std::vector<std::string> interested_jobs() const;
 
@@ -98,6 +104,7 @@ private:
     ClusterLink& link_;
     ReplaceJob replace_job_;
     IsLocal is_local_;
+    UsedJobs used_jobs_;
     TableQueryOptions options_;
     std::unordered_map<std::string, std::shared_ptr<Query>> in_flight_;  // key: sip or job
     std::unordered_map<std::string, Clock::time_point> negative_;         // key -> expiry

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cluster/cluster_link.hpp"
@@ -270,6 +271,26 @@ Result<void> Node::connect_cluster(std::string client_id, std::string host) {
             return std::any_of(instances_.begin(), instances_.end(),
                                [&](auto& i) { return i.job == job; });
         });
+    // The data path's use keeps a job's interest: each shard's marked destinations, read once
+    // per idle sweep and named by the authoritative table.
+    queries->set_used_jobs([this]() -> awaitable<std::vector<std::string>> {
+        std::vector<Ipv4> used;
+        for (auto& owned : forwarders_) {
+            Forwarder* f = owned.get();
+            auto part = co_await on_shard(f->shard(), [f] { return f->take_used(); });
+            used.insert(used.end(), part.begin(), part.end());
+        }
+        std::set<std::string> jobs;
+        const TranslationTable& t = table_->table();
+        for (Ipv4 ip : used) {
+            if (const ServiceGroup* group = t.find_service(ip)) {
+                for (uint32_t slot : group->slots) jobs.insert(t.entry(slot).job_name());
+            } else if (auto slot = t.slot_of_nsip(ip)) {
+                jobs.insert(t.entry(*slot).job_name());
+            }
+        }
+        co_return std::vector<std::string>(jobs.begin(), jobs.end());
+    });
     if (auto r = link->start(); !r) return r;
     link_ = std::move(link);
     queries_ = std::move(queries);

@@ -91,6 +91,8 @@ class ConversionCache {
 
     // The time expiry is judged by; the forwarder sets it once per batch (no clock per packet).
     void set_now(Clock::time_point now);
+    // That time, in milliseconds since the cache's origin (what Flow::last_used_ms holds).
+    uint32_t now_ms() const { return now_ms_; }
 
     // Outgoing lookup by the packet's own 5-tuple. An expired flow is removed and counts as a miss.
     Flow* find(const FlowKey& key);

@@ -11,6 +11,7 @@
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/node_identity.hpp"
 #include "tunnel/path_counters.hpp"
+#include "tunnel/service_use.hpp"
 #include "tunnel/translation_table.hpp"
 
 namespace nm {
@@ -48,6 +49,7 @@ struct PathContext {
     const NodeIdentity& node;
     const RttEstimates& rtt;
     PathCounters& counters;
+    ServiceUse& uses;  // destinations used, for the table query client's idle sweep
 };
 
 // A packet read from the TUN, on the shard owner_shard() names. On SendTo and

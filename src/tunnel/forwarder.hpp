@@ -50,7 +50,8 @@ struct ForwarderCounters {
 // One shard's data-path state: its table replica, conversions, balancer and counters.
 struct ShardPath {
     ShardPath(const TranslationTable& table, NodeIdentity node, SharedTurns* turns)
-        : balancer(turns), node(node), context{table, cache, balancer, this->node, rtt, counters} {}
+        : balancer(turns), node(node), context{table, cache,    balancer, this->node,
+                                               rtt,   counters, uses} {}
     ShardPath(const ShardPath&) = delete;
     ShardPath& operator=(const ShardPath&) = delete;
 
@@ -59,6 +60,7 @@ struct ShardPath {
     NodeIdentity node;
     RttEstimates rtt;
     PathCounters counters;
+    ServiceUse uses;
     PathContext context;
 };
 
@@ -92,6 +94,8 @@ class Forwarder {
     const ForwarderCounters& counters() const { return counters_; }
     const PathCounters& path_counters() const { return path_.counters; }
     size_t flows() const { return path_.cache.size(); }
+    // On this shard: the ServiceIPs and nsips its outgoing packets used since the last call.
+    std::vector<Ipv4> take_used() { return path_.uses.drain(); }
     const TunQueue& tun() const { return tun_; }
     const UdpTunnel& udp() const { return udp_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }

@@ -50,6 +50,7 @@ Decision direct(PacketView& packet, PathContext& path, bool after_query) {
     // would loop.
     if (path.node.is_self(r->node_ip, r->node_port)) return drop(path, DropReason::local_loop);
     ++path.counters.outgoing_direct;
+    path.uses.mark(dst);
     return SendTo{r->node_ip, r->node_port};
 }
 
@@ -88,6 +89,7 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
     const FlowKey key = FlowKey::of(packet);
     if (Flow* flow = path.cache.find(key)) {
         if (flow->route_epoch == path.table.route_epoch() || revalidate(*flow, path)) {
+            path.uses.mark_flow(dst, flow->last_used_ms, path.cache.now_ms());
             path.cache.touch(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
             return apply(packet, flow->conversion, csum);
@@ -107,6 +109,7 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
                                 r.node_port, node.is_self(r.node_ip, r.node_port)};
     Flow& flow = path.cache.insert(key, conversion, path.table.route_epoch());
     path.cache.touch(flow, packet.tcp_flags());
+    path.uses.mark(dst);
     ++path.counters.outgoing_new_flows;
     return apply(packet, conversion, csum);
 }

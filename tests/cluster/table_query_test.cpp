@@ -1,6 +1,7 @@
 // TableQueryClient against a real broker and the fake cluster manager.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <future>
@@ -63,6 +64,13 @@ TEST_CASE("a table query by ServiceIP returns the instances and writes the job i
     CHECK(table.at(job).size() == 2);
     CHECK(s.cluster.count("tablequery/request", "\"sip\":\"172.30.1.1\"") == 1);
     CHECK(s.agent->call([&] { return s.agent->client().interested_jobs(); }) == std::vector<std::string>{job});
+}
+
+TEST_CASE("by default a query times out after 5 s and an idle job is dropped after 10 s, as in the reference") {
+    TableQueryOptions defaults;
+    CHECK(defaults.timeout == 5s);
+    CHECK(defaults.idle_after == 10s);
+    CHECK(defaults.sweep_every < defaults.idle_after);
 }
 
 TEST_CASE(
@@ -231,6 +239,33 @@ TEST_CASE("an idle job that runs nowhere here is dropped: interest/remove, unsub
     REQUIRE(s.broker.publish(topic, R"({"type": "x"})"));
     std::this_thread::sleep_for(300ms);
     CHECK(s.cluster.count("tablequery/request") == before);
+}
+
+TEST_CASE(
+    "use the data path reports at each sweep keeps a job's interest, and once it stops the job is "
+    "dropped",
+    "[broker]") {
+    TableQueryOptions options;
+    options.idle_after = 400ms;
+    options.sweep_every = 100ms;
+    Setup s("nm-tq-used", options);
+    std::atomic<bool> busy{true};
+    std::atomic<int> sweeps{0};
+    s.agent->call([&] {
+        s.agent->client().set_used_jobs([&]() -> awaitable<std::vector<std::string>> {
+            ++sweeps;
+            co_return busy ? std::vector<std::string>{job} : std::vector<std::string>{};
+        });
+        return 0;
+    });
+    REQUIRE(s.agent->await([&]() { return s.agent->client().resolve(rr_ip); }));
+    std::this_thread::sleep_for(1200ms);  // three times idle_after, with no lookup at all
+    CHECK(sweeps >= 5);
+    CHECK(s.cluster.count("interest/remove") == 0);
+    CHECK(s.agent->table().contains(job));
+    busy = false;
+    REQUIRE(s.cluster.wait_count("interest/remove", 1, 3s, "\"appname\":\"" + job + "\""));
+    CHECK(eventually([&] { return !s.agent->table().contains(job); }));
 }
 
 TEST_CASE("a job with a local instance keeps its interest however idle", "[broker]") {

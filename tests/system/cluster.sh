@@ -427,6 +427,44 @@ case $case_name in
     check "without another query by address" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)" -eq 1
     ;;
 
+  busy_interest)
+    # Host 2 has no web instance: its interest in web lives on the data path's use alone. One UDP
+    # flow through web's RR ServiceIP, a datagram every 0.5 s for 15 s (longer than the 10 s
+    # idle time) with no table lookup: the interest stays. Once the flow stops, host 2 drops web
+    # 10 s later (interest/remove) and removes its entries; a new flow asks again.
+    two_hosts_with_web
+    check "host 2 reaches web" test "$(fetch 2 cli 10.30.0.1)" = web-h1
+    answered=$(nm_in "$(ns_of 2 cli)" python3 - <<'PY'
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("10.30.0.1", 8080))
+s.settimeout(1)
+answered, end = 0, time.time() + 15
+while time.time() < end:
+    s.send(b"ping")
+    try:
+        s.recv(100)
+        answered += 1
+    except socket.timeout:
+        pass
+    time.sleep(0.5)
+print(answered)
+PY
+)
+    check "the flow was answered throughout ($answered of ~30 datagrams)" test "${answered:-0}" -ge 25
+    n=$(mqtt_count node2/net/interest/remove appname="$web")
+    check "host 2 kept its interest in web while the flow ran 15 s ($n interest/remove)" test "$n" -eq 0
+    check "host 2 looked web up by address once only" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)" -eq 1
+    stopped=$(date +%s.%N)
+    check "host 2 drops its interest in web within 15 s of the flow's end" \
+      wait_until 15 mqtt_seen node2/net/interest/remove appname="$web"
+    echo "interest/remove $(awk -v a="$stopped" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the last datagram"
+    check "and no longer holds web's entries" test "$(api_json 2 GET /table | jq "[.[] | select(.appname == \"web\")] | length")" -eq 0
+    check "host 1 kept its interest in web, which runs there" test "$(mqtt_count node1/net/interest/remove appname="$web")" -eq 0
+    check "a new connection asks again and gets through" test "$(fetch 2 cli 10.30.0.1)" = web-h1
+    check "with a second query by address" test "$(mqtt_count node2/net/tablequery/request sip=10.30.0.1)" -eq 2
+    ;;
+
   latency)
     # First-packet latency of a table query, on a fresh key each round: a new job (lat<r>, the
     # manager's job 3+r, RR 10.30.0.<3+r>) appears on host 1; host 2's client opens a first

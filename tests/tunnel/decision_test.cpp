@@ -32,7 +32,8 @@ struct Node {
     Balancer balancer;
     RttEstimates rtt;
     PathCounters counters;
-    PathContext path{table, cache, balancer, identity, rtt, counters};
+    ServiceUse uses;
+    PathContext path{table, cache, balancer, identity, rtt, counters, uses};
 
     Node(const char* node_ip, const char* subnet) {
         identity.node_ip = ip(node_ip);
@@ -327,4 +328,30 @@ TEST_CASE("every drop reason has its own metrics name") {
     x += y;
     CHECK(x.dropped(DropReason::fragment) == 2);
     CHECK(x.incoming_translated == 3);
+}
+
+TEST_CASE("the data path marks the ServiceIPs and nsips it uses, a cached flow once a second") {
+    Node a("10.0.0.1", "172.19.1.0");
+    const auto start = ConversionCache::Clock::now();
+    a.cache.set_now(start);
+    auto first = packet("172.19.1.2", 40000, "172.30.0.10", 80);
+    REQUIRE(out(a, first) == Decision{to_b});
+    CHECK(a.uses.drain() == std::vector<Ipv4>{ip("172.30.0.10")});
+    // More packets of the flow within the same second: nothing new to report.
+    for (int i = 0; i < 10; ++i) {
+        auto again = packet("172.19.1.2", 40000, "172.30.0.10", 80);
+        REQUIRE(out(a, again) == Decision{to_b});
+    }
+    CHECK(a.uses.drain().empty());
+    // A second later the flow's next packet marks its ServiceIP again.
+    a.cache.set_now(start + std::chrono::milliseconds(1100));
+    auto later = packet("172.19.1.2", 40000, "172.30.0.10", 80);
+    REQUIRE(out(a, later) == Decision{to_b});
+    CHECK(a.uses.drain() == std::vector<Ipv4>{ip("172.30.0.10")});
+    // Direct traffic marks the nsip it goes to; a dropped packet marks nothing.
+    auto direct = packet("172.19.1.2", 40001, "172.19.2.5", 5432);
+    REQUIRE(out(a, direct) == Decision{to_b});
+    auto unknown = packet("172.19.1.2", 40002, "172.30.9.9", 80);
+    REQUIRE(out(a, unknown, true) == Decision{Drop{DropReason::unknown_service}});
+    CHECK(a.uses.drain() == std::vector<Ipv4>{ip("172.19.2.5")});
 }
