@@ -9,14 +9,14 @@
 #include <iostream>
 
 #include "api/api_server.hpp"
+#include "cli/subcommands.hpp"
+#include "cli/version.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/shard.hpp"
 #include "node/node.hpp"
 
 namespace {
-
-constexpr const char* version = "netmanager 0.1.0";
 
 // Joins /run/netns/NAME before any thread exists, so every thread lives there.
 nm::Result<void> enter_netns(const std::string& name) {
@@ -39,10 +39,11 @@ void fail_start(nm::Shards& shards, std::atomic<int>& exit_code, const std::stri
 // On shard 0: the API first (it answers 409 until the node is registered), then the node.
 nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& cfg,
                                 std::unique_ptr<nm::ApiServer>& api, std::atomic<int>& exit_code) {
-    NM_LOG(info, "main") << version << " starting with " << shards.count() << " shards";
+    NM_LOG(info, "main") << "netmanager " << nm::version() << " starting with " << shards.count()
+                         << " shards";
     // Like the reference agent: without a TCP port, the API listens on its unix socket.
     if (!cfg.api_port && cfg.api_socket.empty()) {
-        cfg.api_socket = "/etc/netmanager/netmanager.sock";
+        cfg.api_socket = nm::default_api_socket;
         ::mkdir("/etc/netmanager", 0755);
     }
     nm::ApiServerOptions options;
@@ -66,6 +67,7 @@ nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (auto code = nm::run_subcommand(argc, argv)) return *code;
     auto cli = nm::parse_cli(argc, argv);
     if (!cli) {
         std::fprintf(stderr, "netmanager: %s\n", cli.error().message.c_str());
@@ -76,10 +78,16 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cli->action == nm::CliAction::version) {
-        std::cout << version << "\n";
+        std::cout << "netmanager " << nm::version() << "\n";
         return 0;
     }
     nm::Config& cfg = cli->config;
+    if (!cfg.log_file.empty()) {
+        if (auto r = nm::log_to_file(cfg.log_file); !r) {
+            std::fprintf(stderr, "netmanager: %s\n", r.error().message.c_str());
+            return 1;
+        }
+    }
     nm::set_log_level(cfg.log_level);
     if (!cfg.netns.empty()) {
         if (auto r = enter_netns(cfg.netns); !r) {

@@ -41,7 +41,11 @@ const char* to_string(IoMode mode) {
 }
 
 std::string usage() {
-    return R"(Usage: netmanager [options]
+    return R"(Usage: netmanager [options]     run the agent
+       netmanager status        the running agent's state (its GET /status)
+       netmanager logs          the agent's log (journal of netmanager.service, or a log file)
+       netmanager version       print the version
+       netmanager COMMAND --help   that command's options
 
 The node's network agent: container network, service translation table, and the
 ServiceIP tunnel between nodes.
@@ -82,6 +86,8 @@ Options:
                            syscalls) or uring (batches on each shard's own io_uring)
                            (default readiness)
       --log-level LEVEL    debug, info, warn, error, off (default info)
+      --log-file PATH      append the log to PATH instead of standard error (`netmanager logs`
+                           reads /var/log/netmanager/netmanager.log when systemd does not run)
 )";
 }
 
@@ -200,6 +206,10 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             NM_TRY(v, value());
             if (!parse_io_mode(*v, c.io))
                 return bad(flag, "expected readiness or uring, got '" + *v + "'");
+        } else if (flag == "--log-file") {
+            NM_TRY(v, value());
+            if (v->empty()) return bad(flag, "needs a file name");
+            c.log_file = *v;
         } else if (flag == "--log-level") {
             NM_TRY(v, value());
             if (!parse_log_level(*v, c.log_level))

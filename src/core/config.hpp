@@ -24,6 +24,9 @@ enum class IoMode { readiness, uring };
 bool parse_io_mode(std::string_view text, IoMode& out);
 const char* to_string(IoMode mode);
 
+// Where the reference agent serves its API, and so where the node engine calls it.
+inline constexpr std::string_view default_api_socket = "/etc/netmanager/netmanager.sock";
+
 struct Config {
     // Node (reference netcfg.json)
     std::string node_public_address = "0.0.0.0";  // 0.0.0.0: the default route's address
@@ -73,6 +76,7 @@ struct Config {
     unsigned api_idle_timeout_ms = 30000;  // a kept-alive API connection waits this long
     std::string netns;                     // enter this network namespace before any thread starts
     LogLevel log_level = LogLevel::info;
+    std::string log_file;  // append the log here instead of standard error
     std::vector<std::string> config_files;  // the files actually read, in order
 
     unsigned veth_mtu() const { return bridge_mtu.value_or(mtu); }

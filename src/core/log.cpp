@@ -1,6 +1,11 @@
 #include "core/log.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -33,6 +38,18 @@ bool parse_log_level(std::string_view text, LogLevel& out) {
         }
     }
     return false;
+}
+
+Result<void> log_to_file(const std::string& path) {
+    if (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0)
+        ::mkdir(path.substr(0, slash).c_str(), 0755);  // one level, as /var/log/netmanager
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return fail_errno("cannot open log file " + path, errno);
+    int rc = ::dup2(fd, STDERR_FILENO);
+    int err = errno;
+    ::close(fd);
+    if (rc < 0) return fail_errno("cannot log to " + path, err);
+    return {};
 }
 
 LogLine::LogLine(LogLevel level, std::string_view subsystem)

@@ -2,7 +2,10 @@
 // One line per event: time, level, shard, subsystem, text.
 //   NM_LOG(info, "env") << "created namespace " << name;
 #include <sstream>
+#include <string>
 #include <string_view>
+
+#include "core/error.hpp"
 
 namespace nm {
 
@@ -11,6 +14,10 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 void set_log_level(LogLevel level);
 LogLevel log_level();
 bool parse_log_level(std::string_view text, LogLevel& out);
+
+// From now on every line (and anything else written to standard error) is appended to `path`,
+// created with mode 0640 (and its folder with 0755) when missing. Call before threads start.
+Result<void> log_to_file(const std::string& path);
 
 class LogLine {
   public:

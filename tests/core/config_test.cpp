@@ -341,6 +341,14 @@ TEST_CASE("the shards' cores follow the order --cpus gives") {
     CHECK(cli->config.cpus == std::vector<unsigned>{1, 0, 3});
 }
 
+TEST_CASE("--log-file names the file the log is appended to; without it the log goes to stderr") {
+    const char* argv[] = {"netmanager", "--log-file", "/var/log/netmanager/netmanager.log"};
+    auto cli = parse_cli(3, argv);
+    REQUIRE(cli);
+    CHECK(cli->config.log_file == "/var/log/netmanager/netmanager.log");
+    CHECK(parse_cli(1, argv)->config.log_file.empty());
+}
+
 TEST_CASE("a bad flag is rejected with the flag named") {
     auto [a, b, needle] = GENERATE(table<const char*, const char*, std::string>({
         {"--shards", "zero", "--shards"},
@@ -350,6 +358,7 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--io", "epoll", "--io"},
         {"--api-max-connections", "0", "--api-max-connections"},
         {"--api-idle-timeout", "5", "--api-idle-timeout"},
+        {"--log-file", "", "--log-file"},
         {"--bogus", "x", "--bogus"},
         {"--cpus", "1,,2", "'' is not a core number"},
         {"--cpus", "0,x", "'x' is not a core number"},
