@@ -13,6 +13,7 @@ packages=(
   iproute2 iperf3 curl dnsutils util-linux procps kmod
   python3 python3-scapy python3-paho-mqtt
   libbenchmark-dev openvpn netcat-openbsd iptables linux-perf
+  dpkg-dev file  # cpack -G DEB (dpkg-shlibdeps) and scripts/check_package.sh
   # The Go reference agent the conformance tests and the benchmark build (a test fixture only).
   golang-go golang-github-coreos-go-iptables-dev golang-github-eclipse-paho.mqtt.golang-dev
   golang-github-google-gopacket-dev golang-github-gorilla-mux-dev golang-github-spf13-cobra-dev
