@@ -341,7 +341,7 @@ TEST_CASE("the shards' cores follow the order --cpus gives") {
     CHECK(cli->config.cpus == std::vector<unsigned>{1, 0, 3});
 }
 
-TEST_CASE("--log-file names the file the log is appended to, and without it the log goes to stderr") {
+TEST_CASE("the --log-file flag names the file the log is appended to, and without it the log goes to stderr") {
     const char* argv[] = {"netmanager", "--log-file", "/var/log/netmanager/netmanager.log"};
     auto cli = parse_cli(3, argv);
     REQUIRE(cli);
