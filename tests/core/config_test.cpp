@@ -115,7 +115,7 @@ TEST_CASE(
     CHECK(c.service_network_v6_prefix == 21);
 }
 
-TEST_CASE("ClusterUrl in a file is only the /register fallback; --cluster registers at start") {
+TEST_CASE("ClusterUrl in a file is only the /register fallback, and --cluster registers at start") {
     TempFile net(shipped_netcfg);
     Sources sources;
     sources.files = {net.path};

@@ -68,7 +68,7 @@ TEST_CASE("idle flows expire by protocol: UDP and ICMP by timeout, TCP when long
     CHECK(cache.counters().expirations == 3);
 }
 
-TEST_CASE("a used flow stays; a TCP flow ends a grace period after FIN or RST") {
+TEST_CASE("a used flow stays, and a TCP flow ends a grace period after FIN or RST") {
     CacheLimits limits;
     limits.udp_idle = 30s;
     limits.tcp_closing = 5s;

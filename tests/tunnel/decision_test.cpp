@@ -192,7 +192,7 @@ TEST_CASE("traffic straight to an nsip in another node's subnet is tunnelled unc
     CHECK(out(a, q, true) == Decision{Drop{DropReason::unknown_nsip}});
 }
 
-TEST_CASE("a cached flow whose instance went away chooses again; a moved node is followed") {
+TEST_CASE("a cached flow whose instance went away chooses again, and a moved node is followed") {
     Node a("10.0.0.1", "172.19.1.0");
     auto p = packet("172.19.1.2", 7, "172.30.0.10", 80);
     REQUIRE(out(a, p) == Decision{to_b});
