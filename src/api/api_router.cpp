@@ -61,8 +61,12 @@ awaitable<ApiResponse> ApiRouter::undeploy(Result<UndeployRequest> parsed) {
     auto result = co_await node_.undeploy(std::move(*parsed));
     // The reference answers 200 for an instance it does not know (containers and unikernels);
     // our own /netns/undeploy says 404.
-    if (!result && !(kind != DeployKind::netns && result.error().code == Errc::not_found))
-        co_return error_response(result.error());
+    if (!result && kind != DeployKind::netns && result.error().code == Errc::not_found) {
+        NM_LOG(info, subsystem) << "undeploy: nothing to remove, " << result.error().message
+                                << "; answered 200 as the reference does";
+        co_return json_response(json::object{});
+    }
+    if (!result) co_return error_response(result.error());
     co_return json_response(json::object{});
 }
 

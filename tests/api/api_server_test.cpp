@@ -74,6 +74,21 @@ TEST_CASE(
     CHECK(api.post(path, R"({"serviceName": "a.b.c.d", "instanceNumber": 3})").status == 500);
 }
 
+TEST_CASE(
+    "the node engine's container undeploy body (pid -1, portMappings \"\") reaches the node") {
+    ApiHarness api("nm-api-cundep-ne");
+    auto answer = api.post(
+        "/container/undeploy",
+        R"({"pid":-1,"serviceName":"web.prod.front.main","instanceNumber":2,"portMappings":""})");
+    INFO(answer.body);
+    CHECK(answer.status == 200);
+    CHECK(answer.json() == boost::json::object{});
+    REQUIRE(api.node().calls() == std::vector<std::string>{"undeploy"});
+    CHECK(api.node().last_undeploy().kind == DeployKind::container);
+    CHECK(api.node().last_undeploy().service_name == "web.prod.front.main");
+    CHECK(api.node().last_undeploy().instance_number == 2);
+}
+
 TEST_CASE("a different client id on register is the node's 400") {
     ApiHarness api("nm-api-reg2");
     api.node().fail_next(Errc::invalid_argument, "already registered as node-1");

@@ -374,6 +374,14 @@ case $case_name in
       test "$(mqtt_count service/undeployed appname="$api" instance_number=0)" -eq 1
     left=$(nsenter -t "$pid" -n ip -4 -o addr show | awk '$2 != "lo"' | wc -l)
     check "the process's namespace has no container address left ($left)" test "$left" -eq 0
+    # The node engine undeploys with pid -1 and portMappings ""; the reference answers 200 for an
+    # instance it does not have.
+    out=$(api_json 1 POST /container/undeploy "{\"pid\":-1,\"serviceName\":\"$api\",\"instanceNumber\":0,\"portMappings\":\"\"}" 2>&1)
+    check "undeploying it again as the node engine does answers 200 ($out)" test "$out" = "{}"
+    sleep 0.5
+    check "and publishes nothing" test "$(mqtt_count service/undeployed appname="$api" instance_number=0)" -eq 1
+    check "and the log says nothing was deployed under that name" \
+      grep -q "undeploy: nothing to remove, $api instance 0 is not deployed here" "$(state)/agent1.log"
     ;;
 
   undeploy)
