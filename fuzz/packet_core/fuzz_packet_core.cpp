@@ -36,7 +36,8 @@ struct World {
     RttEstimates rtt;
     NodeIdentity node;
     PathCounters counters;
-    PathContext path{table, cache, balancer, node, rtt, counters};
+    ServiceUse uses;
+    PathContext path{table, cache, balancer, node, rtt, counters, uses};
     uint64_t tick = 0;
 
     World() {
