@@ -24,7 +24,9 @@ namespace {
 constexpr size_t table_entries = 100'000;
 constexpr size_t cache_flows = 1'000'000;
 
-Ipv4 ipv4(uint32_t v) { return Ipv4{v}; }
+Ipv4 ipv4(uint32_t v) {
+    return Ipv4{v};
+}
 
 // A 64-byte TCP/IPv4 packet with valid checksums.
 std::vector<uint8_t> tcp_packet(Ipv4 src, uint16_t sport, Ipv4 dst, uint16_t dport) {
@@ -101,8 +103,8 @@ struct CacheFixture {
         const size_t before = heap_in_use();
         cache = std::make_unique<ConversionCache>(CacheLimits{.max_flows = cache_flows});
         cache->set_now(ConversionCache::Clock::now());
-        const Conversion c{ipv4(0xac130202), ipv4(0xac1e0100), ipv4(0xac1e0200), ipv4(0x0a000002),
-                           50103, false};
+        const Conversion c{
+            ipv4(0xac130202), ipv4(0xac1e0100), ipv4(0xac1e0200), ipv4(0x0a000002), 50103, false};
         for (uint32_t i = 0; i < cache_flows; ++i) cache->insert(flow_key(i), c, 0);
         bytes_per_flow = (heap_in_use() - before) / cache_flows;
     }
@@ -160,7 +162,8 @@ void BM_outgoing_cached(benchmark::State& state) {
         auto d = decide_outgoing(std::span<uint8_t>(buffer, 64), path);
         benchmark::DoNotOptimize(d);
     }
-    if (counters.outgoing_cached < static_cast<uint64_t>(state.iterations())) state.SkipWithError("not all cached");
+    if (counters.outgoing_cached < static_cast<uint64_t>(state.iterations()))
+        state.SkipWithError("not all cached");
 }
 BENCHMARK(BM_outgoing_cached);
 
@@ -195,8 +198,8 @@ BENCHMARK(BM_flow_lookup);
 // Inserting new flows into a full cache of 1M: each insert evicts one.
 void BM_flow_insert(benchmark::State& state) {
     auto& f = caches();
-    const Conversion c{ipv4(0xac130202), ipv4(0xac1e0100), ipv4(0xac1e0200), ipv4(0x0a000002),
-                       50103, false};
+    const Conversion c{
+        ipv4(0xac130202), ipv4(0xac1e0100), ipv4(0xac1e0200), ipv4(0x0a000002), 50103, false};
     static uint32_t next = cache_flows;
     for (auto _ : state) benchmark::DoNotOptimize(&f.cache->insert(flow_key(next++), c, 0));
 }
@@ -204,7 +207,7 @@ BENCHMARK(BM_flow_insert);
 
 // Collects ns per iteration by benchmark name while printing as usual.
 class Collector : public benchmark::ConsoleReporter {
-public:
+  public:
     std::map<std::string, double> ns;
     void ReportRuns(const std::vector<Run>& runs) override {
         for (const auto& run : runs)
@@ -253,11 +256,14 @@ int main(int argc, char** argv) {
 
     std::printf("\n%-44s %10s %10s\n", "packet core", "measured", "target");
     std::printf("%-44s %8.1f ns %10s\n", "rewrite src+dst, incremental checksums", rewrite, "");
-    std::printf("%-44s %8.1f ns %10s\n", "outgoing decision, cached flow (+parse)", outgoing, "< 50 ns");
-    std::printf("%-44s %8.1f ns %10s\n", "table lookup by ServiceIP (100k entries)", by_sip, "< 40 ns");
+    std::printf("%-44s %8.1f ns %10s\n", "outgoing decision, cached flow (+parse)", outgoing,
+                "< 50 ns");
+    std::printf("%-44s %8.1f ns %10s\n", "table lookup by ServiceIP (100k entries)", by_sip,
+                "< 40 ns");
     std::printf("%-44s %8.1f ns %10s\n", "table lookup by nsip (100k entries)", by_nsip, "< 40 ns");
     std::printf("%-44s %8.1f ns %10s\n", "flow cache lookup (1M flows)", flow_lookup, "");
-    std::printf("%-44s %8.1f ns %10s\n", "flow cache insert with eviction (1M flows)", flow_insert, "");
+    std::printf("%-44s %8.1f ns %10s\n", "flow cache insert with eviction (1M flows)", flow_insert,
+                "");
     std::printf("%-44s %8zu B  %10s\n", "memory per table entry", entry_bytes, "<= 512 B");
     std::printf("%-44s %8zu B  %10s\n", "memory per flow", flow_bytes, "<= 200 B");
 

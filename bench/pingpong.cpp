@@ -1,4 +1,5 @@
-// 1-byte TCP ping-pong: the request/response latency of a path (netperf TCP_RR is not in Debian main).
+// 1-byte TCP ping-pong: the request/response latency of a path (netperf TCP_RR is not in Debian
+// main).
 //
 //   pingpong server [--bind ADDR] [--port P]
 //   pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]
@@ -12,10 +13,10 @@
 // microseconds, more than a veth round trip, and how often it happens depends on whatever else
 // runs; without --awake the percentiles measure that as much as the path.
 #include <arpa/inet.h>
-#include <pthread.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,213 +37,219 @@
 namespace {
 
 struct Options {
-  bool server = false;
-  std::string host;
-  std::string bind = "0.0.0.0";
-  std::uint16_t port = 7001;
-  double seconds = 5.0;
-  long warmup = 200;
-  bool json = false;
-  bool awake = false;
+    bool server = false;
+    std::string host;
+    std::string bind = "0.0.0.0";
+    std::uint16_t port = 7001;
+    double seconds = 5.0;
+    long warmup = 200;
+    bool json = false;
+    bool awake = false;
 };
 
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "pingpong: %s\n", what.c_str());
-  std::exit(1);
+    std::fprintf(stderr, "pingpong: %s\n", what.c_str());
+    std::exit(1);
 }
 
-[[noreturn]] void die_errno(const std::string& what) { die(what + ": " + std::strerror(errno)); }
+[[noreturn]] void die_errno(const std::string& what) {
+    die(what + ": " + std::strerror(errno));
+}
 
 [[noreturn]] void usage() {
-  std::fputs(
-      "usage: pingpong server [--bind ADDR] [--port P]\n"
-      "       pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]\n",
-      stderr);
-  std::exit(2);
+    std::fputs(
+        "usage: pingpong server [--bind ADDR] [--port P]\n"
+        "       pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]\n",
+        stderr);
+    std::exit(2);
 }
 
 Options parse(int argc, char** argv) {
-  Options o;
-  if (argc < 2) usage();
-  std::string_view mode = argv[1];
-  int i = 2;
-  if (mode == "server") {
-    o.server = true;
-  } else if (mode == "client") {
-    if (argc < 3) usage();
-    o.host = argv[2];
-    i = 3;
-  } else {
-    usage();
-  }
-  for (; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (a == "--awake") {
-      o.awake = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage();
-    const char* v = argv[++i];
-    char* end = nullptr;
-    if (a == "--bind") {
-      o.bind = v;
-    } else if (a == "--port") {
-      long p = std::strtol(v, &end, 10);
-      if (*end != '\0' || p < 1 || p > 65535) die(std::string("bad --port ") + v);
-      o.port = static_cast<std::uint16_t>(p);
-    } else if (a == "--seconds") {
-      o.seconds = std::strtod(v, &end);
-      if (*end != '\0' || o.seconds <= 0) die(std::string("bad --seconds ") + v);
-    } else if (a == "--warmup") {
-      o.warmup = std::strtol(v, &end, 10);
-      if (*end != '\0' || o.warmup < 0) die(std::string("bad --warmup ") + v);
+    Options o;
+    if (argc < 2) usage();
+    std::string_view mode = argv[1];
+    int i = 2;
+    if (mode == "server") {
+        o.server = true;
+    } else if (mode == "client") {
+        if (argc < 3) usage();
+        o.host = argv[2];
+        i = 3;
     } else {
-      usage();
+        usage();
     }
-  }
-  return o;
+    for (; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--json") {
+            o.json = true;
+            continue;
+        }
+        if (a == "--awake") {
+            o.awake = true;
+            continue;
+        }
+        if (i + 1 >= argc) usage();
+        const char* v = argv[++i];
+        char* end = nullptr;
+        if (a == "--bind") {
+            o.bind = v;
+        } else if (a == "--port") {
+            long p = std::strtol(v, &end, 10);
+            if (*end != '\0' || p < 1 || p > 65535) die(std::string("bad --port ") + v);
+            o.port = static_cast<std::uint16_t>(p);
+        } else if (a == "--seconds") {
+            o.seconds = std::strtod(v, &end);
+            if (*end != '\0' || o.seconds <= 0) die(std::string("bad --seconds ") + v);
+        } else if (a == "--warmup") {
+            o.warmup = std::strtol(v, &end, 10);
+            if (*end != '\0' || o.warmup < 0) die(std::string("bad --warmup ") + v);
+        } else {
+            usage();
+        }
+    }
+    return o;
 }
 
 sockaddr_in address(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) die("not an IPv4 address: " + ip);
-  return sa;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) die("not an IPv4 address: " + ip);
+    return sa;
 }
 
 void set_nodelay(int fd) {
-  int one = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die_errno("TCP_NODELAY");
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die_errno("TCP_NODELAY");
 }
 
 // Echoes single bytes until the peer closes.
 void echo(int fd) {
-  char b = 0;
-  for (;;) {
-    ssize_t n = recv(fd, &b, 1, 0);
-    if (n <= 0) break;
-    if (send(fd, &b, 1, 0) != 1) break;
-  }
-  close(fd);
+    char b = 0;
+    for (;;) {
+        ssize_t n = recv(fd, &b, 1, 0);
+        if (n <= 0) break;
+        if (send(fd, &b, 1, 0) != 1) break;
+    }
+    close(fd);
 }
 
 int run_server(const Options& o) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die_errno("socket");
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in sa = address(o.bind, o.port);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    die_errno("bind " + o.bind + ":" + std::to_string(o.port));
-  if (listen(fd, 16) != 0) die_errno("listen");
-  for (;;) {
-    int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      die_errno("accept");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die_errno("socket");
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa = address(o.bind, o.port);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        die_errno("bind " + o.bind + ":" + std::to_string(o.port));
+    if (listen(fd, 16) != 0) die_errno("listen");
+    for (;;) {
+        int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            die_errno("accept");
+        }
+        set_nodelay(c);
+        std::thread(echo, c).detach();
     }
-    set_nodelay(c);
-    std::thread(echo, c).detach();
-  }
 }
 
 // One lowest-priority spinner per CPU the process may run on; they stop when the object dies.
 class IdleSpinners {
- public:
-  IdleSpinners() {
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) die_errno("sched_getaffinity");
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (!CPU_ISSET(cpu, &allowed)) continue;
-      threads_.emplace_back([this, cpu] { spin(cpu); });
+  public:
+    IdleSpinners() {
+        cpu_set_t allowed;
+        if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) die_errno("sched_getaffinity");
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+            if (!CPU_ISSET(cpu, &allowed)) continue;
+            threads_.emplace_back([this, cpu] { spin(cpu); });
+        }
     }
-  }
-  IdleSpinners(const IdleSpinners&) = delete;
-  IdleSpinners& operator=(const IdleSpinners&) = delete;
-  ~IdleSpinners() {
-    stop_.store(true, std::memory_order_relaxed);
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  void spin(int cpu) {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-    sched_param p{};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &p) != 0) return;  // never spin at normal priority
-    while (!stop_.load(std::memory_order_relaxed)) {
+    IdleSpinners(const IdleSpinners&) = delete;
+    IdleSpinners& operator=(const IdleSpinners&) = delete;
+    ~IdleSpinners() {
+        stop_.store(true, std::memory_order_relaxed);
+        for (auto& t : threads_) t.join();
     }
-  }
 
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
+  private:
+    void spin(int cpu) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+        sched_param p{};
+        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &p) != 0)
+            return;  // never spin at normal priority
+        while (!stop_.load(std::memory_order_relaxed)) {
+        }
+    }
+
+    std::atomic<bool> stop_{false};
+    std::vector<std::thread> threads_;
 };
 
 double percentile(std::vector<double>& v, double p) {
-  auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
+    auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return v[k];
 }
 
 int run_client(const Options& o) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die_errno("socket");
-  set_nodelay(fd);
-  sockaddr_in sa = address(o.host, o.port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    die_errno("connect " + o.host + ":" + std::to_string(o.port));
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die_errno("socket");
+    set_nodelay(fd);
+    sockaddr_in sa = address(o.host, o.port);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+        die_errno("connect " + o.host + ":" + std::to_string(o.port));
 
-  std::optional<IdleSpinners> spinners;
-  if (o.awake) spinners.emplace();
+    std::optional<IdleSpinners> spinners;
+    if (o.awake) spinners.emplace();
 
-  using clock = std::chrono::steady_clock;
-  std::vector<double> rtt_us;
-  rtt_us.reserve(1 << 18);
-  const auto deadline = clock::now() + std::chrono::duration<double>(o.seconds);
-  char b = 'x';
-  for (long i = 0;; ++i) {
-    auto t0 = clock::now();
-    if (t0 >= deadline) break;
-    if (send(fd, &b, 1, 0) != 1) die_errno("send");
-    ssize_t n = recv(fd, &b, 1, 0);
-    if (n == 0) die("server closed the connection");
-    if (n < 0) die_errno("recv");
-    auto t1 = clock::now();
-    if (i >= o.warmup) rtt_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-  }
-  close(fd);
-  spinners.reset();
-  if (rtt_us.empty()) die("no round trips completed after the warm-up; raise --seconds");
+    using clock = std::chrono::steady_clock;
+    std::vector<double> rtt_us;
+    rtt_us.reserve(1 << 18);
+    const auto deadline = clock::now() + std::chrono::duration<double>(o.seconds);
+    char b = 'x';
+    for (long i = 0;; ++i) {
+        auto t0 = clock::now();
+        if (t0 >= deadline) break;
+        if (send(fd, &b, 1, 0) != 1) die_errno("send");
+        ssize_t n = recv(fd, &b, 1, 0);
+        if (n == 0) die("server closed the connection");
+        if (n < 0) die_errno("recv");
+        auto t1 = clock::now();
+        if (i >= o.warmup)
+            rtt_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    close(fd);
+    spinners.reset();
+    if (rtt_us.empty()) die("no round trips completed after the warm-up; raise --seconds");
 
-  const double n = static_cast<double>(rtt_us.size());
-  double sum = 0;
-  for (double x : rtt_us) sum += x;
-  const auto [lo, hi] = std::minmax_element(rtt_us.begin(), rtt_us.end());
-  const double mn = *lo, mx = *hi;
-  const double p50 = percentile(rtt_us, 50), p99 = percentile(rtt_us, 99);
-  if (o.json) {
-    std::printf(
-        "{\"count\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"mean_us\": %.1f, \"min_us\": %.1f, "
-        "\"max_us\": %.1f}\n",
-        rtt_us.size(), p50, p99, sum / n, mn, mx);
-  } else {
-    std::printf("round trips %zu  p50 %.1f us  p99 %.1f us  mean %.1f us  min %.1f us  max %.1f us\n",
-                rtt_us.size(), p50, p99, sum / n, mn, mx);
-  }
-  return 0;
+    const double n = static_cast<double>(rtt_us.size());
+    double sum = 0;
+    for (double x : rtt_us) sum += x;
+    const auto [lo, hi] = std::minmax_element(rtt_us.begin(), rtt_us.end());
+    const double mn = *lo, mx = *hi;
+    const double p50 = percentile(rtt_us, 50), p99 = percentile(rtt_us, 99);
+    if (o.json) {
+        std::printf(
+            "{\"count\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"mean_us\": %.1f, \"min_us\": "
+            "%.1f, "
+            "\"max_us\": %.1f}\n",
+            rtt_us.size(), p50, p99, sum / n, mn, mx);
+    } else {
+        std::printf(
+            "round trips %zu  p50 %.1f us  p99 %.1f us  mean %.1f us  min %.1f us  max %.1f us\n",
+            rtt_us.size(), p50, p99, sum / n, mn, mx);
+    }
+    return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);
-  Options o = parse(argc, argv);
-  return o.server ? run_server(o) : run_client(o);
+    std::signal(SIGPIPE, SIG_IGN);
+    Options o = parse(argc, argv);
+    return o.server ? run_server(o) : run_client(o);
 }

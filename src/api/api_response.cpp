@@ -6,14 +6,20 @@ namespace nm {
 
 unsigned http_status_for(Errc code) {
     switch (code) {
-        case Errc::invalid_argument: return 400;
-        case Errc::not_found: return 404;
+        case Errc::invalid_argument:
+            return 400;
+        case Errc::not_found:
+            return 404;
         case Errc::exists:
-        case Errc::conflict: return 409;
+        case Errc::conflict:
+            return 409;
         case Errc::exhausted:
-        case Errc::unavailable: return 503;
-        case Errc::timeout: return 504;
-        case Errc::system: return 500;
+        case Errc::unavailable:
+            return 503;
+        case Errc::timeout:
+            return 504;
+        case Errc::system:
+            return 500;
     }
     return 500;
 }
@@ -29,6 +35,8 @@ ApiResponse error_response(unsigned status, const std::string& message) {
     return json_response(boost::json::object{{"error", message}}, status);
 }
 
-ApiResponse error_response(const Error& error) { return error_response(http_status_for(error.code), error.message); }
+ApiResponse error_response(const Error& error) {
+    return error_response(http_status_for(error.code), error.message);
+}
 
 }  // namespace nm

@@ -1,8 +1,7 @@
 #pragma once
 // What a handler answers: status, body, content type. Errors are {"error": "..."} (protocol.md).
-#include <string>
-
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "core/error.hpp"
 

@@ -22,15 +22,19 @@ struct Route {
     std::string_view path, methods;
 };
 constexpr Route routes[] = {
-    {"/register", "POST"},         {"/docker/deploy", "POST"},    {"/docker/undeploy", "POST"},
-    {"/container/deploy", "POST"}, {"/container/undeploy", "POST"}, {"/netns/deploy", "POST"},
-    {"/netns/undeploy", "POST"},   {"/status", "GET"},            {"/table", "GET, POST, DELETE"},
-    {"/metrics", "GET"},           {"/unikernel/deploy", "POST"}, {"/unikernel/undeploy", "POST"},
+    {"/register", "POST"},           {"/docker/deploy", "POST"},
+    {"/docker/undeploy", "POST"},    {"/container/deploy", "POST"},
+    {"/container/undeploy", "POST"}, {"/netns/deploy", "POST"},
+    {"/netns/undeploy", "POST"},     {"/status", "GET"},
+    {"/table", "GET, POST, DELETE"}, {"/metrics", "GET"},
+    {"/unikernel/deploy", "POST"},   {"/unikernel/undeploy", "POST"},
 };
 
 ApiResponse not_registered() {
-    return error_response(409, "the node is not registered yet: POST /register first (or start the agent with "
-                               "--subnet for standalone mode)");
+    return error_response(
+        409,
+        "the node is not registered yet: POST /register first (or start the agent with "
+        "--subnet for standalone mode)");
 }
 
 json::object deploy_answer(const DeployResult& result) {
@@ -74,7 +78,8 @@ awaitable<ApiResponse> ApiRouter::handle(ApiRequest req) {
     std::string_view target = req.target;
     auto question = target.find('?');
     std::string_view path = target.substr(0, question);
-    std::string_view query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+    std::string_view query =
+        question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
     const std::string& m = req.method;
 
     if (m == "POST" && path == "/register") {
@@ -84,10 +89,14 @@ awaitable<ApiResponse> ApiRouter::handle(ApiRequest req) {
         if (!result) co_return error_response(result.error());
         co_return json_response(json::object{{"status", "registered"}});
     }
-    if (m == "POST" && path == "/docker/deploy") co_return co_await deploy(parse_docker_deploy_body(req.body, networks_));
-    if (m == "POST" && path == "/container/deploy") co_return co_await deploy(parse_container_deploy_body(req.body));
-    if (m == "POST" && path == "/netns/deploy") co_return co_await deploy(parse_netns_deploy_body(req.body, networks_));
-    if (m == "POST" && path == "/unikernel/deploy") co_return co_await deploy(parse_unikernel_deploy_body(req.body));
+    if (m == "POST" && path == "/docker/deploy")
+        co_return co_await deploy(parse_docker_deploy_body(req.body, networks_));
+    if (m == "POST" && path == "/container/deploy")
+        co_return co_await deploy(parse_container_deploy_body(req.body));
+    if (m == "POST" && path == "/netns/deploy")
+        co_return co_await deploy(parse_netns_deploy_body(req.body, networks_));
+    if (m == "POST" && path == "/unikernel/deploy")
+        co_return co_await deploy(parse_unikernel_deploy_body(req.body));
     if (m == "POST" && path == "/docker/undeploy")
         co_return co_await undeploy(parse_undeploy_body(req.body, DeployKind::docker));
     if (m == "POST" && path == "/container/undeploy")
@@ -130,8 +139,8 @@ awaitable<ApiResponse> ApiRouter::handle(ApiRequest req) {
     }
     for (const auto& route : routes) {
         if (route.path == path) {
-            auto r = error_response(405, "method " + m + " is not allowed on " + std::string(path) + " (allowed: " +
-                                             std::string(route.methods) + ")");
+            auto r = error_response(405, "method " + m + " is not allowed on " + std::string(path) +
+                                             " (allowed: " + std::string(route.methods) + ")");
             r.allow = route.methods;
             co_return r;
         }

@@ -18,13 +18,13 @@ struct ApiRequest {
 };
 
 class ApiRouter {
-public:
+  public:
     ApiRouter(NodeControl& node, DockerEngine& docker, ApiNetworks networks)
         : node_(node), docker_(docker), networks_(networks) {}
 
     awaitable<ApiResponse> handle(ApiRequest request);
 
-private:
+  private:
     awaitable<ApiResponse> deploy(Result<DeployRequest> parsed);
     awaitable<ApiResponse> undeploy(Result<UndeployRequest> parsed);
 

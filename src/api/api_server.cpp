@@ -49,24 +49,26 @@ ApiServer::~ApiServer() {
 Result<void> ApiServer::listen_unix() {
     namespace fs = std::filesystem;
     const std::string& path = options_.unix_socket;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
-            return fail(Errc::exists, "API socket path " + path + " exists and is not a socket; remove it or choose "
-                                      "another path");
+            return fail(Errc::exists, "API socket path " + path +
+                                          " exists and is not a socket; remove it or choose "
+                                          "another path");
         // A socket file nobody accepts on is a leftover of an earlier run: remove it.
         local::socket probe(executor_);
         boost::system::error_code ec;
         probe.connect(local::endpoint(path), ec);
-        if (!ec)
-            return fail(Errc::exists, "another process already serves the API on " + path);
-        if (::unlink(path.c_str()) != 0) return fail_errno("cannot remove stale API socket " + path, errno);
+        if (!ec) return fail(Errc::exists, "another process already serves the API on " + path);
+        if (::unlink(path.c_str()) != 0)
+            return fail_errno("cannot remove stale API socket " + path, errno);
         NM_LOG(info, subsystem) << "removed stale API socket " << path;
     }
     std::error_code fs_error;
     auto parent = fs::path(path).parent_path();
     if (!parent.empty()) fs::create_directories(parent, fs_error);
-    if (fs_error) return fail(Errc::system, "cannot create " + parent.string() + ": " + fs_error.message());
+    if (fs_error)
+        return fail(Errc::system, "cannot create " + parent.string() + ": " + fs_error.message());
     auto acceptor = std::make_unique<local::acceptor>(executor_);
     boost::system::error_code ec;
     acceptor->open(local(), ec);
@@ -108,7 +110,8 @@ Result<void> ApiServer::start() {
     started_ = true;
     if (tcp_acceptor_) {
         NM_LOG(info, subsystem) << "serving the node API on "
-                                << tcp_acceptor_->local_endpoint().address().to_string() << ":" << tcp_port_;
+                                << tcp_acceptor_->local_endpoint().address().to_string() << ":"
+                                << tcp_port_;
         asio::co_spawn(executor_, accept_loop<tcp>(*tcp_acceptor_), log_failure);
     }
     if (unix_acceptor_) {
@@ -150,12 +153,14 @@ awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
         if (ec) {
             // Out of descriptors, a client that gave up...: wait a little and go on. Anything
             // else will not pass: say so and stop the agent rather than serve nothing.
-            const auto wait =
-                ec.category() == boost::system::system_category() ? retry_after(ec.value()) : std::nullopt;
+            const auto wait = ec.category() == boost::system::system_category()
+                                  ? retry_after(ec.value())
+                                  : std::nullopt;
             if (!wait) {
                 --accepting_;
                 NM_LOG(error, subsystem) << "accept failed for good: " << ec.message();
-                if (options_.on_fatal) options_.on_fatal("node API: accept failed: " + ec.message());
+                if (options_.on_fatal)
+                    options_.on_fatal("node API: accept failed: " + ec.message());
                 co_return;
             }
             if (accept_retries_++ % 1000 == 0)
@@ -200,8 +205,9 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use);
         (void)n;
         if (!*alive) co_return;
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-            ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+            ec == asio::error::bad_descriptor)
             break;
         connection.busy = true;
         if (!ec) {
@@ -235,11 +241,12 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
             answer = co_await router_.handle(std::move(api));
             if (!*alive) co_return;
             if (answer.status >= 400)
-                NM_LOG(info, subsystem) << api.method << " " << api.target << " -> " << answer.status << " "
-                                        << answer.body.substr(0, 200);
+                NM_LOG(info, subsystem) << api.method << " " << api.target << " -> "
+                                        << answer.status << " " << answer.body.substr(0, 200);
         }
 
-        http::response<http::string_body> response{static_cast<http::status>(answer.status), version};
+        http::response<http::string_body> response{static_cast<http::status>(answer.status),
+                                                   version};
         response.set(http::field::server, "netmanager");
         response.set(http::field::content_type, answer.content_type);
         if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);

@@ -2,6 +2,9 @@
 // The Node API's HTTP/1.1 server (Beast on coroutines): a TCP port and/or a unix socket,
 // keep-alive, a body size limit, idle and request timeouts. Runs on one shard (0) and hands
 // each request to ApiRouter.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -10,19 +13,15 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-
 #include "api/api_router.hpp"
 #include "api/docker_engine.hpp"
 
 namespace nm {
 
 struct ApiServerOptions {
-    std::optional<asio::ip::tcp::endpoint> tcp;  // port 0: any free port (see tcp_port())
-    std::string unix_socket;                     // empty: none
-    size_t body_limit = 64 * 1024;               // larger bodies: 413
+    std::optional<asio::ip::tcp::endpoint> tcp;        // port 0: any free port (see tcp_port())
+    std::string unix_socket;                           // empty: none
+    size_t body_limit = 64 * 1024;                     // larger bodies: 413
     std::chrono::milliseconds idle_timeout{30000};     // a kept-alive connection waits this long
     std::chrono::milliseconds request_timeout{10000};  // to read a body and to write an answer
     size_t max_connections = 512;  // open at once; a connection past this is closed at once
@@ -33,7 +32,7 @@ struct ApiServerOptions {
 };
 
 class ApiServer {
-public:
+  public:
     ApiServer(asio::any_io_executor executor, NodeControl& node, ApiServerOptions options);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
@@ -50,11 +49,11 @@ public:
 
     uint16_t tcp_port() const { return tcp_port_; }
     size_t open_connections() const { return connections_.size(); }
-    uint64_t refused_connections() const { return refused_; }  // past max_connections
+    uint64_t refused_connections() const { return refused_; }    // past max_connections
     uint64_t accept_retries() const { return accept_retries_; }  // transient accept failures
-    bool accepting() const { return accepting_ > 0; }              // an accept loop runs
+    bool accepting() const { return accepting_ > 0; }            // an accept loop runs
 
-private:
+  private:
     struct Connection {
         bool busy = false;
         std::function<void()> close;

@@ -3,10 +3,9 @@
 // becomes the pid whose network namespace the instance joins.
 #include <sys/types.h>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "core/error.hpp"
 #include "core/shard.hpp"
@@ -14,7 +13,7 @@
 namespace nm {
 
 class DockerEngine {
-public:
+  public:
     explicit DockerEngine(std::string socket_path = "/var/run/docker.sock",
                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
@@ -24,7 +23,7 @@ public:
 
     const std::string& socket_path() const { return socket_path_; }
 
-private:
+  private:
     std::string socket_path_;
     std::chrono::milliseconds timeout_;
 };

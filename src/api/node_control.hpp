@@ -33,16 +33,16 @@ enum class DeployKind {
 
 struct DeployRequest {
     DeployKind kind = DeployKind::container;
-    std::string service_name;  // the job name "app.appns.svc.svcns", already checked
-    JobName job;               // its four parts
-    int instance_number = 0;   // >= 0
-    pid_t pid = 0;             // docker, container: a process inside the target namespace
-    std::string container_id;  // docker: as given (for logs and status)
-    std::string netns_name;    // netns: the namespace to create (/run/netns/<name>)
-    std::string port_mappings;   // container: "8080:80/tcp;9000:9000/udp" (syntax checked)
-    std::optional<Ipv4> ns_address;  // netns: requested address in the node subnet
+    std::string service_name;            // the job name "app.appns.svc.svcns", already checked
+    JobName job;                         // its four parts
+    int instance_number = 0;             // >= 0
+    pid_t pid = 0;                       // docker, container: a process inside the target namespace
+    std::string container_id;            // docker: as given (for logs and status)
+    std::string netns_name;              // netns: the namespace to create (/run/netns/<name>)
+    std::string port_mappings;           // container: "8080:80/tcp;9000:9000/udp" (syntax checked)
+    std::optional<Ipv4> ns_address;      // netns: requested address in the node subnet
     std::vector<ServiceIp> service_ips;  // docker (seed), netns: ServiceIPs of this instance
-    std::optional<Ipv4> node_ip;       // docker (seed): the node's tunnel address as the caller sees it
+    std::optional<Ipv4> node_ip;  // docker (seed): the node's tunnel address as the caller sees it
     std::optional<uint16_t> node_port;  // docker (seed): the node's tunnel port
 };
 
@@ -66,7 +66,7 @@ struct TableRemoveRequest {
 };
 
 class NodeControl {
-public:
+  public:
     virtual ~NodeControl() = default;
 
     // True once the node has its subnet (standalone: from the start). Deploys before that are

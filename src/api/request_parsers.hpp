@@ -28,7 +28,8 @@ Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind ki
 // POST /table: {"entries": [entry, ...]} or a bare array; entry fields as in protocol.md's
 // translation table (appname, appns, servicename, servicenamespace, instancenumber, nodeip,
 // nodeport, nsip, serviceip [{IpType, Address}]).
-Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body, const ApiNetworks& nets);
+Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body,
+                                                         const ApiNetworks& nets);
 // DELETE /table?job=a.b.c.d[&instance=N]
 Result<TableRemoveRequest> parse_table_remove_query(std::string_view query);
 

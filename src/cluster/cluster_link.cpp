@@ -16,7 +16,8 @@ constexpr std::string_view updates_suffix = "/updates_available";
 ClusterLink::ClusterLink(asio::any_io_executor executor, MqttOptions options, uint8_t prefix,
                          uint8_t prefix_v6)
     : mqtt_(std::move(executor), std::move(options)), prefix_(prefix), prefix_v6_(prefix_v6) {
-    mqtt_.on_message([this](const std::string& topic, std::string_view payload) { dispatch(topic, payload); });
+    mqtt_.on_message(
+        [this](const std::string& topic, std::string_view payload) { dispatch(topic, payload); });
 }
 
 std::string ClusterLink::node_topic(std::string_view suffix) const {
@@ -42,7 +43,8 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
     if (topic == node_topic("subnetwork/result")) {
         auto assignment = parse_subnetwork_result(payload, prefix_, prefix_v6_);
         if (!assignment) {
-            NM_LOG(warn, subsystem) << "ignoring malformed " << topic << ": " << assignment.error().message;
+            NM_LOG(warn, subsystem)
+                << "ignoring malformed " << topic << ": " << assignment.error().message;
             return;
         }
         if (!subnet_waiter_ || subnet_answer_) {
@@ -61,7 +63,8 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
     std::string_view t = topic;
     if (t.starts_with(jobs_prefix) && t.ends_with(updates_suffix) &&
         t.size() > jobs_prefix.size() + updates_suffix.size()) {
-        std::string job(t.substr(jobs_prefix.size(), t.size() - jobs_prefix.size() - updates_suffix.size()));
+        std::string job(
+            t.substr(jobs_prefix.size(), t.size() - jobs_prefix.size() - updates_suffix.size()));
         if (on_job_update_) on_job_update_(job);
         return;
     }
@@ -69,11 +72,14 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
 }
 
 awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::milliseconds give_up) {
-    if (subnet_waiter_) co_return fail(Errc::conflict, "a subnet request is already waiting for the cluster");
+    if (subnet_waiter_)
+        co_return fail(Errc::conflict, "a subnet request is already waiting for the cluster");
     const auto& opt = mqtt_.options();
     const std::string broker = opt.host + ":" + std::to_string(opt.port);
     const auto start = std::chrono::steady_clock::now();
-    auto expired = [&] { return give_up.count() > 0 && std::chrono::steady_clock::now() - start >= give_up; };
+    auto expired = [&] {
+        return give_up.count() > 0 && std::chrono::steady_clock::now() - start >= give_up;
+    };
     constexpr auto poll = std::chrono::milliseconds(200);
     asio::steady_timer timer(mqtt_.executor());
     subnet_answer_.reset();
@@ -84,7 +90,8 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
     } done{*this};
     int asked = 0;
     for (;;) {
-        while (!mqtt_.connected() && !mqtt_.stopping() && !expired()) (void)co_await mqtt_.wait_connected(poll);
+        while (!mqtt_.connected() && !mqtt_.stopping() && !expired())
+            (void)co_await mqtt_.wait_connected(poll);
         if (mqtt_.stopping()) break;
         if (expired()) break;
         const uint64_t session = mqtt_.connect_count();
@@ -93,10 +100,11 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
         ++asked;
         ++subnet_requests_;
         NM_LOG(info, subsystem) << "asked the cluster at " << broker << " for a subnet"
-                                << (asked > 1 ? " again (the connection dropped before the answer)" : "");
+                                << (asked > 1 ? " again (the connection dropped before the answer)"
+                                              : "");
         // Wait while this session lasts: a clean session that drops loses the answer.
-        while (!subnet_answer_ && mqtt_.connected() && mqtt_.connect_count() == session && !mqtt_.stopping() &&
-               !expired()) {
+        while (!subnet_answer_ && mqtt_.connected() && mqtt_.connect_count() == session &&
+               !mqtt_.stopping() && !expired()) {
             timer.expires_after(poll);
             boost::system::error_code ec;
             co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -109,13 +117,15 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
             co_return answer;
         }
         if (mqtt_.stopping() || expired()) break;
-        NM_LOG(warn, subsystem) << "the connection to " << broker
-                                << " dropped before subnetwork/result; asking again once reconnected";
+        NM_LOG(warn, subsystem)
+            << "the connection to " << broker
+            << " dropped before subnetwork/result; asking again once reconnected";
     }
-    if (mqtt_.stopping()) co_return fail(Errc::unavailable, "cluster link stopped during registration");
+    if (mqtt_.stopping())
+        co_return fail(Errc::unavailable, "cluster link stopped during registration");
     co_return fail(Errc::timeout, "the cluster at " + broker + " did not assign a subnet within " +
-                                      std::to_string(give_up.count()) + " ms (asked " + std::to_string(asked) +
-                                      (asked == 1 ? " time)" : " times)"));
+                                      std::to_string(give_up.count()) + " ms (asked " +
+                                      std::to_string(asked) + (asked == 1 ? " time)" : " times)"));
 }
 
 Result<void> ClusterLink::publish_deployed(const DeployedNotice& notice) {
@@ -123,11 +133,12 @@ Result<void> ClusterLink::publish_deployed(const DeployedNotice& notice) {
 }
 
 Result<void> ClusterLink::publish_undeployed(std::string_view job, int instance_number) {
-    return mqtt_.publish(node_topic("service/undeployed"), undeployed_payload(job, instance_number));
+    return mqtt_.publish(node_topic("service/undeployed"),
+                         undeployed_payload(job, instance_number));
 }
 
-Result<void> ClusterLink::publish_address_changed(std::string_view job, int instance_number, Ipv4 host_ip,
-                                                  uint16_t host_port) {
+Result<void> ClusterLink::publish_address_changed(std::string_view job, int instance_number,
+                                                  Ipv4 host_ip, uint16_t host_port) {
     return mqtt_.publish(node_topic("service/address-changed"),
                          address_changed_payload(job, instance_number, host_ip, host_port));
 }
@@ -140,8 +151,12 @@ Result<void> ClusterLink::publish_table_query(std::string payload) {
     return mqtt_.publish(node_topic("tablequery/request"), std::move(payload));
 }
 
-void ClusterLink::watch_job(const std::string& job) { mqtt_.subscribe(job_updates_topic(job)); }
+void ClusterLink::watch_job(const std::string& job) {
+    mqtt_.subscribe(job_updates_topic(job));
+}
 
-void ClusterLink::unwatch_job(const std::string& job) { mqtt_.unsubscribe(job_updates_topic(job)); }
+void ClusterLink::unwatch_job(const std::string& job) {
+    mqtt_.unsubscribe(job_updates_topic(job));
+}
 
 }  // namespace nm

@@ -12,7 +12,7 @@
 namespace nm {
 
 class ClusterLink {
-public:
+  public:
     // options.client_id is the node id; port defaults to 10003. A bare subnetwork/result
     // address gets `prefix` (IPv4) or `prefix_v6`.
     ClusterLink(asio::any_io_executor executor, MqttOptions options,
@@ -57,7 +57,7 @@ public:
         on_job_update_ = std::move(handler);
     }
 
-private:
+  private:
     void dispatch(const std::string& topic, std::string_view payload);
 
     MqttClient mqtt_;

@@ -12,14 +12,21 @@ tl::unexpected<Error> bad(std::string_view field, std::string text) {
 
 std::string_view kind_of(const json::value& value) {
     switch (value.kind()) {
-        case json::kind::null: return "null";
-        case json::kind::bool_: return "a boolean";
+        case json::kind::null:
+            return "null";
+        case json::kind::bool_:
+            return "a boolean";
         case json::kind::int64:
-        case json::kind::uint64: return "an integer";
-        case json::kind::double_: return "a number with a fraction";
-        case json::kind::string: return "a string";
-        case json::kind::array: return "an array";
-        case json::kind::object: return "an object";
+        case json::kind::uint64:
+            return "an integer";
+        case json::kind::double_:
+            return "a number with a fraction";
+        case json::kind::string:
+            return "a string";
+        case json::kind::array:
+            return "an array";
+        case json::kind::object:
+            return "an object";
     }
     return "?";
 }
@@ -27,17 +34,21 @@ std::string_view kind_of(const json::value& value) {
 Result<json::object> parse_object(std::string_view text, std::string_view what) {
     boost::system::error_code ec;
     json::value value = json::parse(text, ec);
-    if (ec) return fail(Errc::invalid_argument, std::string(what) + " is not valid JSON: " + ec.message());
-    if (!value.is_object())
+    if (ec)
         return fail(Errc::invalid_argument,
-                    std::string(what) + " must be a JSON object, got " + std::string(kind_of(value)));
+                    std::string(what) + " is not valid JSON: " + ec.message());
+    if (!value.is_object())
+        return fail(Errc::invalid_argument, std::string(what) + " must be a JSON object, got " +
+                                                std::string(kind_of(value)));
     return std::move(value.as_object());
 }
 
-Result<std::optional<std::string>> get_optional_string(const json::object& obj, std::string_view field) {
+Result<std::optional<std::string>> get_optional_string(const json::object& obj,
+                                                       std::string_view field) {
     auto it = obj.find(field);
     if (it == obj.end() || it->value().is_null()) return std::optional<std::string>{};
-    if (!it->value().is_string()) return bad(field, "expected a string, got " + std::string(kind_of(it->value())));
+    if (!it->value().is_string())
+        return bad(field, "expected a string, got " + std::string(kind_of(it->value())));
     return std::optional<std::string>{std::string(it->value().as_string())};
 }
 
@@ -48,8 +59,8 @@ Result<std::string> get_string(const json::object& obj, std::string_view field) 
     return std::move(**value);
 }
 
-Result<std::optional<int64_t>> get_optional_int(const json::object& obj, std::string_view field, int64_t min,
-                                                int64_t max) {
+Result<std::optional<int64_t>> get_optional_int(const json::object& obj, std::string_view field,
+                                                int64_t min, int64_t max) {
     auto it = obj.find(field);
     if (it == obj.end() || it->value().is_null()) return std::optional<int64_t>{};
     const json::value& v = it->value();
@@ -64,8 +75,8 @@ Result<std::optional<int64_t>> get_optional_int(const json::object& obj, std::st
         return bad(field, "expected an integer, got " + std::string(kind_of(v)));
     }
     if (n < min || n > max)
-        return bad(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
-                              std::to_string(n));
+        return bad(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                              ", got " + std::to_string(n));
     return std::optional<int64_t>{n};
 }
 
@@ -97,11 +108,13 @@ Result<std::vector<ServiceIp>> get_service_ips(const json::object& obj, std::str
     auto it = obj.find(field);
     if (it == obj.end() || it->value().is_null()) return out;
     if (!it->value().is_array())
-        return bad(field, "expected an array of {IpType, Address}, got " + std::string(kind_of(it->value())));
+        return bad(field, "expected an array of {IpType, Address}, got " +
+                              std::string(kind_of(it->value())));
     size_t index = 0;
     for (const json::value& item : it->value().as_array()) {
         std::string where = std::string(field) + "[" + std::to_string(index++) + "]";
-        if (!item.is_object()) return bad(where, "expected an object, got " + std::string(kind_of(item)));
+        if (!item.is_object())
+            return bad(where, "expected an object, got " + std::string(kind_of(item)));
         auto type_text = get_string(item.as_object(), "IpType");
         if (!type_text) return bad(where, type_text.error().message);
         auto type = parse_ip_type(*type_text);

@@ -1,13 +1,12 @@
 #pragma once
 // Field-by-field reading of JSON objects from the network, with errors that name the field
 // ("field \"pid\": expected an integer, got a string"). Used by the cluster link and the API.
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 #include "core/address.hpp"
 #include "core/error.hpp"
@@ -22,7 +21,8 @@ Result<json::object> parse_object(std::string_view text, std::string_view what);
 
 Result<std::string> get_string(const json::object& obj, std::string_view field);
 // Absent or null: nullopt. Present with another type: error.
-Result<std::optional<std::string>> get_optional_string(const json::object& obj, std::string_view field);
+Result<std::optional<std::string>> get_optional_string(const json::object& obj,
+                                                       std::string_view field);
 
 // An integer (a JSON number without fraction) within [min, max].
 Result<int64_t> get_int(const json::object& obj, std::string_view field, int64_t min, int64_t max);

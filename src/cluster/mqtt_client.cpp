@@ -25,7 +25,9 @@ std::string describe(int rc, int err) {
     return mosquitto_strerror(rc);
 }
 
-auto no_throw(boost::system::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+auto no_throw(boost::system::error_code& ec) {
+    return asio::redirect_error(asio::use_awaitable, ec);
+}
 }  // namespace
 
 MqttClient::MqttClient(asio::any_io_executor executor, MqttOptions options)
@@ -39,8 +41,9 @@ MqttClient::MqttClient(asio::any_io_executor executor, MqttOptions options)
 MqttClient::~MqttClient() {
     *alive_ = false;
     if (running_)
-        NM_LOG(warn, subsystem) << "client destroyed while its loop still runs; call stop() and let "
-                                   "the executor drain first";
+        NM_LOG(warn, subsystem)
+            << "client destroyed while its loop still runs; call stop() and let "
+               "the executor drain first";
     if (session_socket_) session_socket_->release();
     if (mosq_) mosquitto_destroy(mosq_);
 }
@@ -67,17 +70,19 @@ Result<void> MqttClient::start() {
         static_cast<MqttClient*>(self)->handle_message(m);
     });
     if (options_.tls_cert.empty() != options_.tls_key.empty())
-        return fail(Errc::invalid_argument,
-                    "MQTT TLS needs both a certificate (MqttCert) and its key (MqttKey); only the " +
-                        std::string(options_.tls_cert.empty() ? "key" : "certificate") + " is set");
+        return fail(
+            Errc::invalid_argument,
+            "MQTT TLS needs both a certificate (MqttCert) and its key (MqttKey); only the " +
+                std::string(options_.tls_cert.empty() ? "key" : "certificate") + " is set");
     if (!options_.tls_cert.empty()) {
         const char* ca = options_.tls_ca.empty() ? nullptr : options_.tls_ca.c_str();
         const char* ca_dir = ca ? nullptr : "/etc/ssl/certs";
-        int rc = mosquitto_tls_set(mosq_, ca, ca_dir, options_.tls_cert.c_str(), options_.tls_key.c_str(),
-                                   nullptr);
+        int rc = mosquitto_tls_set(mosq_, ca, ca_dir, options_.tls_cert.c_str(),
+                                   options_.tls_key.c_str(), nullptr);
         if (rc != MOSQ_ERR_SUCCESS)
-            return fail(Errc::invalid_argument, "MQTT TLS setup with cert " + options_.tls_cert + " and key " +
-                                                    options_.tls_key + ": " + describe(rc, errno));
+            return fail(Errc::invalid_argument, "MQTT TLS setup with cert " + options_.tls_cert +
+                                                    " and key " + options_.tls_key + ": " +
+                                                    describe(rc, errno));
         NM_LOG(info, subsystem) << "MQTT over TLS: certificate " << options_.tls_cert << ", CA "
                                 << (ca ? options_.tls_ca : std::string(ca_dir));
     }
@@ -124,14 +129,14 @@ awaitable<void> MqttClient::run() {
             co_await drive_session();
             if (!*alive) co_return;
         } else {
-            NM_LOG(warn, subsystem) << "cannot connect to MQTT broker " << options_.host << ":" << options_.port
-                                    << ": " << describe(rc, err);
+            NM_LOG(warn, subsystem) << "cannot connect to MQTT broker " << options_.host << ":"
+                                    << options_.port << ": " << describe(rc, err);
         }
         if (stopping_) break;
         // A session that got as far as CONNACK starts the backoff over.
         if (connect_count_ != connects_before) backoff = options_.backoff_min;
-        NM_LOG(info, subsystem) << "reconnecting to " << options_.host << ":" << options_.port << " in "
-                                << backoff.count() << " ms";
+        NM_LOG(info, subsystem) << "reconnecting to " << options_.host << ":" << options_.port
+                                << " in " << backoff.count() << " ms";
         backoff_timer_->expires_after(backoff);
         boost::system::error_code ec;
         co_await backoff_timer_->async_wait(no_throw(ec));
@@ -209,8 +214,8 @@ awaitable<void> MqttClient::write_loop(asio::posix::stream_descriptor& socket, i
             int rc = mosquitto_loop_write(mosq_, 1);
             int err = errno;
             if (rc != MOSQ_ERR_SUCCESS) {
-                NM_LOG(warn, subsystem) << "broker connection lost (write) to " << options_.host << ":"
-                                        << options_.port << ": " << describe(rc, err);
+                NM_LOG(warn, subsystem) << "broker connection lost (write) to " << options_.host
+                                        << ":" << options_.port << ": " << describe(rc, err);
                 co_return;
             }
             if (mosquitto_socket(mosq_) != fd) co_return;
@@ -226,7 +231,8 @@ awaitable<void> MqttClient::write_loop(asio::posix::stream_descriptor& socket, i
 awaitable<void> MqttClient::misc_loop(int fd) {
     auto alive = alive_;
     // Keepalive pings are due every keepalive seconds; a finer tick keeps them on time.
-    auto tick = std::chrono::milliseconds(std::max<int64_t>(100, options_.keepalive.count() * 1000 / 4));
+    auto tick =
+        std::chrono::milliseconds(std::max<int64_t>(100, options_.keepalive.count() * 1000 / 4));
     tick = std::min(tick, std::chrono::milliseconds(1000));
     for (;;) {
         misc_timer_->expires_after(tick);
@@ -235,14 +241,17 @@ awaitable<void> MqttClient::misc_loop(int fd) {
         if (!*alive || stopping_) co_return;
         int rc = mosquitto_loop_misc(mosq_);
         if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) != fd) {
-            NM_LOG(warn, subsystem) << "broker connection lost (keepalive): " << describe(rc, errno);
+            NM_LOG(warn, subsystem)
+                << "broker connection lost (keepalive): " << describe(rc, errno);
             co_return;
         }
         wake_writer();
     }
 }
 
-void MqttClient::wake_writer() { writer_wake_->cancel(); }
+void MqttClient::wake_writer() {
+    writer_wake_->cancel();
+}
 
 void MqttClient::check_session() {
     if (session_socket_ && mosquitto_socket(mosq_) != session_fd_) {
@@ -262,19 +271,23 @@ void MqttClient::handle_connack(int rc) {
     connected_ = true;
     ++connect_count_;
     NM_LOG(info, subsystem) << "connected to " << options_.host << ":" << options_.port << " as "
-                            << options_.client_id << "; subscribing " << topics_.size() << " topics";
+                            << options_.client_id << "; subscribing " << topics_.size()
+                            << " topics";
     // Clean session: the broker forgot our subscriptions, so every topic is subscribed again.
-    for (const auto& [topic, qos] : topics_) mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
+    for (const auto& [topic, qos] : topics_)
+        mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
     flush_offline();
     wake_writer();
-    if (on_connected_) asio::post(executor_, [this, alive = alive_] {
+    if (on_connected_)
+        asio::post(executor_, [this, alive = alive_] {
             if (*alive && connected_ && on_connected_) on_connected_();
         });
 }
 
 void MqttClient::handle_disconnect(int rc) {
     if (connected_ && !stopping_)
-        NM_LOG(warn, subsystem) << "disconnected from " << options_.host << ":" << options_.port << ": "
+        NM_LOG(warn, subsystem) << "disconnected from " << options_.host << ":" << options_.port
+                                << ": "
                                 << (rc == 0 ? std::string("on request") : describe(rc, errno));
     connected_ = false;
 }
@@ -315,15 +328,16 @@ void MqttClient::unsubscribe(const std::string& topic) {
 Result<void> MqttClient::publish(const std::string& topic, std::string payload, int qos) {
     if (!connected_) {
         if (offline_.size() >= options_.offline_queue_limit)
-            return fail(Errc::exhausted, "MQTT offline queue full (" + std::to_string(offline_.size()) +
+            return fail(Errc::exhausted, "MQTT offline queue full (" +
+                                             std::to_string(offline_.size()) +
                                              " messages) while the broker " + options_.host + ":" +
                                              std::to_string(options_.port) + " is unreachable");
         offline_.push_back(Pending{topic, std::move(payload), qos});
         return {};
     }
     errno = 0;
-    int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
-                               qos, false);
+    int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                               payload.data(), qos, false);
     int err = errno;
     wake_writer();
     check_session();
@@ -335,8 +349,8 @@ Result<void> MqttClient::publish(const std::string& topic, std::string payload, 
 void MqttClient::flush_offline() {
     while (!offline_.empty() && connected_) {
         Pending& p = offline_.front();
-        mosquitto_publish(mosq_, nullptr, p.topic.c_str(), static_cast<int>(p.payload.size()), p.payload.data(),
-                          p.qos, false);
+        mosquitto_publish(mosq_, nullptr, p.topic.c_str(), static_cast<int>(p.payload.size()),
+                          p.payload.data(), p.qos, false);
         offline_.pop_front();
     }
 }
@@ -351,8 +365,8 @@ awaitable<Result<void>> MqttClient::wait_connected(std::chrono::milliseconds tim
             co_return fail(Errc::timeout, "no connection to MQTT broker " + options_.host + ":" +
                                               std::to_string(options_.port) + " within " +
                                               std::to_string(timeout.count()) + " ms");
-        poll.expires_after(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20),
-                                                                         deadline - now));
+        poll.expires_after(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::milliseconds(20), deadline - now));
         boost::system::error_code ec;
         co_await poll.async_wait(no_throw(ec));
         if (!*alive) co_return fail(Errc::unavailable, "MQTT client destroyed");

@@ -2,6 +2,9 @@
 // An MQTT client (libmosquitto) driven by an Asio executor: the broker socket is awaited on the
 // executor (read and write readiness), keepalive runs on a timer, no thread of its own.
 // Everything here is called on that executor's thread (shard 0) only.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -10,10 +13,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "core/error.hpp"
 #include "core/shard.hpp"
@@ -38,7 +37,7 @@ struct MqttOptions {
 };
 
 class MqttClient {
-public:
+  public:
     using MessageHandler = std::function<void(const std::string& topic, std::string_view payload)>;
 
     MqttClient(asio::any_io_executor executor, MqttOptions options);
@@ -72,7 +71,7 @@ public:
     // Resolves once connected (success) or after timeout (Errc::timeout).
     awaitable<Result<void>> wait_connected(std::chrono::milliseconds timeout);
 
-private:
+  private:
     struct Pending {
         std::string topic, payload;
         int qos;

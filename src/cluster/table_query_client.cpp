@@ -23,11 +23,16 @@ struct TableQueryClient::Query {
 
 TableQueryClient::TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
                                    TableQueryOptions options)
-    : link_(link), replace_job_(std::move(replace_job)), is_local_(std::move(is_local)), options_(options) {
+    : link_(link),
+      replace_job_(std::move(replace_job)),
+      is_local_(std::move(is_local)),
+      options_(options) {
     sweep_timer_ = std::make_unique<asio::steady_timer>(link_.mqtt().executor());
 }
 
-TableQueryClient::~TableQueryClient() { *alive_ = false; }
+TableQueryClient::~TableQueryClient() {
+    *alive_ = false;
+}
 
 void TableQueryClient::start() {
     link_.on_table_result([this](std::string_view payload) { handle_result(payload); });
@@ -48,7 +53,8 @@ void TableQueryClient::stop() {
     link_.on_table_result(nullptr);
     link_.on_job_update(nullptr);
     for (auto& [key, q] : in_flight_) {
-        q->error = Error{Errc::unavailable, "table query for " + key + " abandoned: the agent is stopping"};
+        q->error = Error{Errc::unavailable,
+                         "table query for " + key + " abandoned: the agent is stopping"};
         q->done.cancel();
     }
     in_flight_.clear();
@@ -67,7 +73,8 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::st
     co_return co_await query(std::move(job), std::move(payload));
 }
 
-awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key, std::string payload) {
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key,
+                                                                   std::string payload) {
     auto alive = alive_;
     if (stopped_) co_return fail(Errc::unavailable, "table query client is stopped");
     auto now = Clock::now();
@@ -102,9 +109,11 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
     if (!q->error) {
         // The first waiter to wake at the deadline records the timeout for all.
         ++stats_.timeouts;
-        q->error = Error{Errc::timeout, "table query for " + key + ": no answer from the cluster within " +
-                                            std::to_string(options_.timeout.count()) + " ms"};
-        if (auto it = in_flight_.find(key); it != in_flight_.end() && it->second == q) in_flight_.erase(it);
+        q->error =
+            Error{Errc::timeout, "table query for " + key + ": no answer from the cluster within " +
+                                     std::to_string(options_.timeout.count()) + " ms"};
+        if (auto it = in_flight_.find(key); it != in_flight_.end() && it->second == q)
+            in_flight_.erase(it);
         NM_LOG(warn, subsystem) << q->error->message;
     }
     co_return tl::unexpected(*q->error);
@@ -114,7 +123,8 @@ void TableQueryClient::handle_result(std::string_view payload) {
     auto parsed = parse_tablequery_result(payload);
     if (!parsed) {
         ++stats_.malformed;
-        NM_LOG(warn, subsystem) << "ignoring malformed tablequery/result: " << parsed.error().message;
+        NM_LOG(warn, subsystem) << "ignoring malformed tablequery/result: "
+                                << parsed.error().message;
         return;
     }
     TableQueryResult& result = *parsed;
@@ -140,7 +150,8 @@ void TableQueryClient::handle_result(std::string_view payload) {
     }
     if (refused) {
         ++stats_.rejected;
-        NM_LOG(warn, subsystem) << "table refused the cluster's entries for " << job << ": " << refused->message;
+        NM_LOG(warn, subsystem) << "table refused the cluster's entries for " << job << ": "
+                                << refused->message;
     }
 
     // Seed-era answers carry no query_key: every address and the name in them may be a key.
@@ -159,8 +170,9 @@ void TableQueryClient::handle_result(std::string_view payload) {
             negative_.erase(key);
         }
         if (refused) {
-            complete_with_error(key, Error{Errc::invalid_argument, "the cluster's entries for " + job +
-                                                                     " were refused: " + refused->message});
+            complete_with_error(
+                key, Error{Errc::invalid_argument, "the cluster's entries for " + job +
+                                                       " were refused: " + refused->message});
         } else {
             complete(key, result.entries);
         }
@@ -229,7 +241,8 @@ void TableQueryClient::handle_job_update(const std::string& job) {
         [this, job, alive = alive_]() -> awaitable<void> {
             auto refreshed = co_await resolve_job(job);
             if (*alive && !refreshed)
-                NM_LOG(warn, subsystem) << "refresh of " << job << " failed: " << refreshed.error().message;
+                NM_LOG(warn, subsystem)
+                    << "refresh of " << job << " failed: " << refreshed.error().message;
         },
         [](std::exception_ptr) {});
 }
@@ -241,7 +254,8 @@ void TableQueryClient::drop_interest(const std::string& job) {
     link_.unwatch_job(job);
     interest_.erase(job);
     if (auto removed = replace_job_(job, {}); !removed)
-        NM_LOG(warn, subsystem) << "removing idle " << job << " from the table: " << removed.error().message;
+        NM_LOG(warn, subsystem) << "removing idle " << job
+                                << " from the table: " << removed.error().message;
     ++stats_.dropped;
 }
 
@@ -260,7 +274,8 @@ awaitable<void> TableQueryClient::sweep_loop() {
         auto now = Clock::now();
         std::vector<std::string> idle;
         for (const auto& [job, last] : interest_)
-            if (now - last >= options_.idle_after && !(is_local_ && is_local_(job))) idle.push_back(job);
+            if (now - last >= options_.idle_after && !(is_local_ && is_local_(job)))
+                idle.push_back(job);
         for (const auto& job : idle) drop_interest(job);
         std::erase_if(negative_, [now](const auto& item) { return item.second <= now; });
     }
@@ -268,14 +283,16 @@ awaitable<void> TableQueryClient::sweep_loop() {
 
 void TableQueryClient::append_metrics(std::string& out) const {
     auto counter = [&out](std::string_view name, std::string_view help, uint64_t value) {
-        out += "# HELP netmanager_table_query_" + std::string(name) + " " + std::string(help) + "\n";
+        out +=
+            "# HELP netmanager_table_query_" + std::string(name) + " " + std::string(help) + "\n";
         out += "# TYPE netmanager_table_query_" + std::string(name) + " counter\n";
         out += "netmanager_table_query_" + std::string(name) + " " + std::to_string(value) + "\n";
     };
     counter("requests_total", "Table queries published to the cluster.", stats_.requests);
     counter("answers_total", "Table queries answered by the cluster.", stats_.answers);
     counter("timeouts_total", "Table queries the cluster did not answer in time.", stats_.timeouts);
-    counter("negative_hits_total", "Resolves answered from the negative cache.", stats_.negative_hits);
+    counter("negative_hits_total", "Resolves answered from the negative cache.",
+            stats_.negative_hits);
     counter("coalesced_total", "Resolves that joined a query already in flight.", stats_.coalesced);
     counter("malformed_total", "Malformed table query results ignored.", stats_.malformed);
     counter("instances_pending_total",
@@ -289,8 +306,10 @@ void TableQueryClient::append_metrics(std::string& out) const {
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
     out += "# HELP netmanager_table_query_latency_seconds Time from request to answer.\n";
     out += "# TYPE netmanager_table_query_latency_seconds summary\n";
-    out += "netmanager_table_query_latency_seconds_sum " + std::to_string(stats_.latency_seconds_sum) + "\n";
-    out += "netmanager_table_query_latency_seconds_count " + std::to_string(stats_.latency_count) + "\n";
+    out += "netmanager_table_query_latency_seconds_sum " +
+           std::to_string(stats_.latency_seconds_sum) + "\n";
+    out += "netmanager_table_query_latency_seconds_count " + std::to_string(stats_.latency_count) +
+           "\n";
 }
 
 }  // namespace nm

@@ -18,18 +18,19 @@ namespace nm {
 // The reference's timings (protocol.md "Cluster link"): a query waits 5 s; a job with no
 // lookup and no use by the data path for 10 s, and no instance here, is dropped.
 struct TableQueryOptions {
-    std::chrono::milliseconds timeout{5000};        // no answer by then: Errc::timeout
-    std::chrono::milliseconds negative_ttl{5000};   // "no such service" remembered this long
-    std::chrono::milliseconds idle_after{10000};    // unused this long and not local: drop
+    std::chrono::milliseconds timeout{5000};       // no answer by then: Errc::timeout
+    std::chrono::milliseconds negative_ttl{5000};  // "no such service" remembered this long
+    std::chrono::milliseconds idle_after{10000};   // unused this long and not local: drop
     std::chrono::milliseconds sweep_every{2000};  // how often use is collected and idleness checked
 };
 
 class TableQueryClient final : public Resolver {
-public:
+  public:
     // Writes all entries of one job into the table, replacing what it had (empty: remove);
     // TableWriter::replace_job fits. An error (the table refused the entries) fails the
     // queries waiting for them.
-    using ReplaceJob = std::function<Result<void>(const std::string& job, std::vector<TableEntry> entries)>;
+    using ReplaceJob =
+        std::function<Result<void>(const std::string& job, std::vector<TableEntry> entries)>;
     // True while an instance of the job runs on this node (its interest is never dropped).
     using IsLocal = std::function<bool(const std::string& job)>;
     // The jobs the data path used since the last call (asked once per sweep, on shard 0).
@@ -39,16 +40,17 @@ public:
                      TableQueryOptions options = {});
     // A writer that returns nothing (it reports its own errors) is accepted as well.
     template <class F>
-        requires std::is_void_v<std::invoke_result_t<F&, const std::string&, std::vector<TableEntry>>>
-    TableQueryClient(ClusterLink& link, F replace_job, IsLocal is_local, TableQueryOptions options = {})
-        : TableQueryClient(
-              link,
-              ReplaceJob([f = std::move(replace_job)](const std::string& job,
-                                                      std::vector<TableEntry> entries) mutable -> Result<void> {
-                  f(job, std::move(entries));
-                  return {};
-              }),
-              std::move(is_local), options) {}
+    requires std::is_void_v<std::invoke_result_t<F&, const std::string&, std::vector<TableEntry>>>
+    TableQueryClient(ClusterLink& link, F replace_job, IsLocal is_local,
+                     TableQueryOptions options = {})
+        : TableQueryClient(link,
+                           ReplaceJob([f = std::move(replace_job)](
+                                          const std::string& job,
+                                          std::vector<TableEntry> entries) mutable -> Result<void> {
+                               f(job, std::move(entries));
+                               return {};
+                           }),
+                           std::move(is_local), options) {}
     ~TableQueryClient() override;
     TableQueryClient(const TableQueryClient&) = delete;
     TableQueryClient& operator=(const TableQueryClient&) = delete;
@@ -71,17 +73,17 @@ public:
     std::vector<std::string> interested_jobs() const;
 
     struct Stats {
-        uint64_t requests = 0;       // tablequery/request publishes
-        uint64_t answers = 0;        // results that completed a query
-        uint64_t timeouts = 0;       // queries that got no answer in time
-        uint64_t negative_hits = 0;  // resolves answered from the negative cache
-        uint64_t coalesced = 0;      // resolves that joined a query already in flight
-        uint64_t malformed = 0;      // results ignored as malformed
-        uint64_t pending = 0;        // instances skipped as not yet running (null addresses)
-        uint64_t invalid = 0;        // instances skipped for a bad value
-        uint64_t rejected = 0;       // results the table refused
-        uint64_t refreshes = 0;      // updates_available notices acted on
-        uint64_t dropped = 0;        // jobs whose interest was dropped
+        uint64_t requests = 0;           // tablequery/request publishes
+        uint64_t answers = 0;            // results that completed a query
+        uint64_t timeouts = 0;           // queries that got no answer in time
+        uint64_t negative_hits = 0;      // resolves answered from the negative cache
+        uint64_t coalesced = 0;          // resolves that joined a query already in flight
+        uint64_t malformed = 0;          // results ignored as malformed
+        uint64_t pending = 0;            // instances skipped as not yet running (null addresses)
+        uint64_t invalid = 0;            // instances skipped for a bad value
+        uint64_t rejected = 0;           // results the table refused
+        uint64_t refreshes = 0;          // updates_available notices acted on
+        uint64_t dropped = 0;            // jobs whose interest was dropped
         double latency_seconds_sum = 0;  // request to answer, per answered query
         uint64_t latency_count = 0;
     };
@@ -89,7 +91,7 @@ public:
     // Appends the counters above in Prometheus text format (netmanager_table_query_*).
     void append_metrics(std::string& out) const;
 
-private:
+  private:
     struct Query;
     using Clock = std::chrono::steady_clock;
     awaitable<Result<std::vector<TableEntry>>> query(std::string key, std::string payload);
@@ -107,8 +109,8 @@ private:
     UsedJobs used_jobs_;
     TableQueryOptions options_;
     std::unordered_map<std::string, std::shared_ptr<Query>> in_flight_;  // key: sip or job
-    std::unordered_map<std::string, Clock::time_point> negative_;         // key -> expiry
-    std::unordered_map<std::string, Clock::time_point> interest_;         // job -> last use
+    std::unordered_map<std::string, Clock::time_point> negative_;        // key -> expiry
+    std::unordered_map<std::string, Clock::time_point> interest_;        // job -> last use
     std::unique_ptr<asio::steady_timer> sweep_timer_;
     bool stopped_ = false;
     Stats stats_;

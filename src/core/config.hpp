@@ -76,7 +76,7 @@ struct Config {
     unsigned api_idle_timeout_ms = 30000;  // a kept-alive API connection waits this long
     std::string netns;                     // enter this network namespace before any thread starts
     LogLevel log_level = LogLevel::info;
-    std::string log_file;  // append the log here instead of standard error
+    std::string log_file;                   // append the log here instead of standard error
     std::vector<std::string> config_files;  // the files actually read, in order
 
     unsigned veth_mtu() const { return bridge_mtu.value_or(mtu); }

@@ -1,5 +1,6 @@
 #pragma once
-// One translation table entry: where one service instance lives (protocol.md, "Translation table entry").
+// One translation table entry: where one service instance lives (protocol.md, "Translation table
+// entry").
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,7 +42,8 @@ struct JobName {
 };
 Result<JobName> parse_job_name(std::string_view text);
 
-// Checks every field; the message names the first bad one ("nsip: 1.2.3.4 is outside 172.16.0.0/12").
+// Checks every field; the message names the first bad one ("nsip: 1.2.3.4 is outside
+// 172.16.0.0/12").
 Result<void> validate(const TableEntry& entry, const Cidr& container_network,
                       const Cidr& service_network);
 

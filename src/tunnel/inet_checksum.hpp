@@ -61,7 +61,9 @@ inline uint16_t load16(const uint8_t* p) {
     std::memcpy(&v, p, 2);
     return v;
 }
-inline void store16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void store16(uint8_t* p, uint16_t v) {
+    std::memcpy(p, &v, 2);
+}
 
 // Recomputes the IPv4 header checksum in place.
 inline void set_ipv4_header_checksum(uint8_t* ip) {

@@ -83,8 +83,7 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
         if (!node.container_network.contains(dst)) return drop(path, DropReason::not_routable);
         return direct(packet, path, after_query);
     }
-    if (packet.fragment() == Fragment::non_first)
-        return fragment(packet, path, csum, after_query);
+    if (packet.fragment() == Fragment::non_first) return fragment(packet, path, csum, after_query);
 
     const FlowKey key = FlowKey::of(packet);
     if (Flow* flow = path.cache.find(key)) {
@@ -105,8 +104,9 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
         return drop(path, DropReason::no_sender_entry);
     const uint32_t slot = path.balancer.choose(dst, *group, path.table, node, path.rtt);
     const InstanceRoute& r = path.table.route(slot);
-    const Conversion conversion{r.nsip, sender->own_service_ip, r.own_service_ip, r.node_ip,
-                                r.node_port, node.is_self(r.node_ip, r.node_port)};
+    const Conversion conversion{r.nsip,           sender->own_service_ip,
+                                r.own_service_ip, r.node_ip,
+                                r.node_port,      node.is_self(r.node_ip, r.node_port)};
     Flow& flow = path.cache.insert(key, conversion, path.table.route_epoch());
     path.cache.touch(flow, packet.tcp_flags());
     path.uses.mark(dst);

@@ -6,19 +6,32 @@ namespace nm {
 
 std::string_view to_string(DropReason reason) {
     switch (reason) {
-        case DropReason::malformed: return "malformed";
-        case DropReason::not_ipv4: return "not_ipv4";
-        case DropReason::ttl_expired: return "ttl_expired";
-        case DropReason::fragment: return "fragment";
-        case DropReason::not_routable: return "not_routable";
-        case DropReason::local_loop: return "local_loop";
-        case DropReason::unknown_service: return "unknown_service";
-        case DropReason::unknown_nsip: return "unknown_nsip";
-        case DropReason::no_sender_entry: return "no_sender_entry";
-        case DropReason::misdelivered: return "misdelivered";
-        case DropReason::unknown_node: return "unknown_node";
-        case DropReason::query_failed: return "query_failed";
-        case DropReason::backlog_full: return "backlog_full";
+        case DropReason::malformed:
+            return "malformed";
+        case DropReason::not_ipv4:
+            return "not_ipv4";
+        case DropReason::ttl_expired:
+            return "ttl_expired";
+        case DropReason::fragment:
+            return "fragment";
+        case DropReason::not_routable:
+            return "not_routable";
+        case DropReason::local_loop:
+            return "local_loop";
+        case DropReason::unknown_service:
+            return "unknown_service";
+        case DropReason::unknown_nsip:
+            return "unknown_nsip";
+        case DropReason::no_sender_entry:
+            return "no_sender_entry";
+        case DropReason::misdelivered:
+            return "misdelivered";
+        case DropReason::unknown_node:
+            return "unknown_node";
+        case DropReason::query_failed:
+            return "query_failed";
+        case DropReason::backlog_full:
+            return "backlog_full";
     }
     return "unknown";
 }

@@ -29,12 +29,12 @@ std::string_view to_string(DropReason reason);
 
 struct PathCounters {
     std::array<uint64_t, drop_reason_count> drops{};
-    uint64_t outgoing_cached = 0;     // outgoing packets translated from the conversion cache
-    uint64_t outgoing_new_flows = 0;  // conversions created
-    uint64_t outgoing_direct = 0;     // nsip-to-nsip packets tunnelled without translation
-    uint64_t fragments_forwarded = 0; // non-first fragments sent on (no port translation)
-    uint64_t incoming_translated = 0; // incoming packets reverse-translated by a conversion
-    uint64_t incoming_unchanged = 0;  // incoming packets with no conversion, delivered as they are
+    uint64_t outgoing_cached = 0;      // outgoing packets translated from the conversion cache
+    uint64_t outgoing_new_flows = 0;   // conversions created
+    uint64_t outgoing_direct = 0;      // nsip-to-nsip packets tunnelled without translation
+    uint64_t fragments_forwarded = 0;  // non-first fragments sent on (no port translation)
+    uint64_t incoming_translated = 0;  // incoming packets reverse-translated by a conversion
+    uint64_t incoming_unchanged = 0;   // incoming packets with no conversion, delivered as they are
 
     void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
     uint64_t dropped(DropReason reason) const { return drops[static_cast<size_t>(reason)]; }

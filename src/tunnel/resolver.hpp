@@ -11,7 +11,7 @@
 namespace nm {
 
 class Resolver {
-public:
+  public:
     virtual ~Resolver() = default;
     // All entries that carry `service_ip` (or whose nsip is it, for direct nsip traffic).
     // An empty vector means "no such service". Called on shard 0; the implementation

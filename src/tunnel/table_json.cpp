@@ -9,8 +9,8 @@ namespace json = boost::json;
 json::value to_json(const TableEntry& e) {
     json::array sips;
     for (const auto& sip : e.serviceip)
-        sips.push_back(json::object{{"IpType", to_string(sip.type)},
-                                    {"Address", sip.address.to_string()}});
+        sips.push_back(
+            json::object{{"IpType", to_string(sip.type)}, {"Address", sip.address.to_string()}});
     return json::object{{"appname", e.appname},
                         {"appns", e.appns},
                         {"servicename", e.servicename},
@@ -51,12 +51,15 @@ Result<int64_t> integer_field(const json::object& o, std::string_view field, int
                               int64_t hi) {
     auto v = member(o, field);
     if (!v) return tl::unexpected(v.error());
-    auto range = "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) +
-                 ", got " + json::serialize(**v);
+    auto range = "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+                 json::serialize(**v);
     int64_t n;
-    if ((*v)->is_int64()) n = (*v)->get_int64();
-    else if ((*v)->is_uint64() && (*v)->get_uint64() <= uint64_t(INT64_MAX)) n = int64_t((*v)->get_uint64());
-    else return bad(field, range);
+    if ((*v)->is_int64())
+        n = (*v)->get_int64();
+    else if ((*v)->is_uint64() && (*v)->get_uint64() <= uint64_t(INT64_MAX))
+        n = int64_t((*v)->get_uint64());
+    else
+        return bad(field, range);
     if (n < lo || n > hi) return bad(field, range);
     return n;
 }

@@ -18,18 +18,18 @@ namespace nm {
 
 // One TranslationTable per shard; replica(i) is touched only on shard i.
 class TableReplicas {
-public:
+  public:
     explicit TableReplicas(unsigned shards);
     unsigned count() const { return static_cast<unsigned>(tables_.size()); }
     TranslationTable& replica(unsigned shard) { return *tables_.at(shard); }
     const TranslationTable& replica(unsigned shard) const { return *tables_.at(shard); }
 
-private:
+  private:
     std::vector<std::unique_ptr<TranslationTable>> tables_;
 };
 
 class TableWriter {
-public:
+  public:
     // `replicas` must have one table per shard and outlive the writer and the shards' queues.
     TableWriter(Shards& shards, TableReplicas& replicas, Cidr container_network,
                 Cidr service_network);
@@ -47,7 +47,7 @@ public:
     const TranslationTable& table() const { return table_; }
     uint64_t version() const { return table_.version(); }
 
-private:
+  private:
     void publish(TableChange change);
 
     Shards& shards_;

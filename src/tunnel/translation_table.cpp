@@ -184,10 +184,18 @@ bool TranslationTable::apply(const TableChange& change) {
         case TableChange::Kind::upsert:
             for (const auto& e : change.entries) upsert(e);
             break;
-        case TableChange::Kind::remove_nsip: remove_nsip(change.nsip); break;
-        case TableChange::Kind::remove_job: remove_job(change.job); break;
-        case TableChange::Kind::remove_instance: remove_instance(change.job, change.instance); break;
-        case TableChange::Kind::replace_job: replace_job(change.job, change.entries); break;
+        case TableChange::Kind::remove_nsip:
+            remove_nsip(change.nsip);
+            break;
+        case TableChange::Kind::remove_job:
+            remove_job(change.job);
+            break;
+        case TableChange::Kind::remove_instance:
+            remove_instance(change.job, change.instance);
+            break;
+        case TableChange::Kind::replace_job:
+            replace_job(change.job, change.entries);
+            break;
     }
     version_ = change.version;
     return true;

@@ -30,11 +30,12 @@ struct InstanceRoute {
 // The instances that carry one ServiceIP. The type is that of the first entry that listed it.
 struct ServiceGroup {
     IpType type = IpType::RR;
-    std::vector<uint32_t> slots;  // indexes for TranslationTable::route()/entry(), in insertion order
+    std::vector<uint32_t>
+        slots;  // indexes for TranslationTable::route()/entry(), in insertion order
 };
 
 class TranslationTable {
-public:
+  public:
     // ---- reads (per packet: the finds are one hash lookup each) ----
     const ServiceGroup* find_service(Ipv4 service_ip) const;
     const InstanceRoute* find_nsip(Ipv4 nsip) const;
@@ -68,7 +69,7 @@ public:
     size_t remove_instance(std::string_view job_name, int instance);
     void replace_job(std::string_view job_name, std::vector<TableEntry> entries);
 
-private:
+  private:
     struct Slot {
         TableEntry entry;
         InstanceRoute route;

@@ -23,26 +23,30 @@ struct HttpAnswer {
     // The "error" text of an error answer ("" when there is none).
     std::string error() const {
         auto v = json();
-        if (!v.is_object() || !v.as_object().contains("error") || !v.at("error").is_string()) return "";
+        if (!v.is_object() || !v.as_object().contains("error") || !v.at("error").is_string())
+            return "";
         return std::string(v.at("error").as_string());
     }
 };
 
 class ApiHarness {
-public:
+  public:
     explicit ApiHarness(const std::string& name, ApiServerOptions options = {}) : dir_(name) {
         options.tcp = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
         // The tests' own plan (172.x), given explicitly: the defaults are the reference's 10.x.
         options.networks = {*Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")};
-        if (options.unix_socket.empty()) options.unix_socket = (dir_.path() / "run" / "api.sock").string();
+        if (options.unix_socket.empty())
+            options.unix_socket = (dir_.path() / "run" / "api.sock").string();
         if (options.docker_socket == "/var/run/docker.sock")
-            options.docker_socket = (dir_.path() / "docker.sock").string();  // nothing listens there
+            options.docker_socket =
+                (dir_.path() / "docker.sock").string();  // nothing listens there
         socket_ = options.unix_socket;
         shards_.start();
         auto started = asio::co_spawn(
                            shards_.context(0),
                            [&]() -> awaitable<Result<void>> {
-                               server_ = std::make_unique<ApiServer>(shards_.executor(0), node_, options);
+                               server_ =
+                                   std::make_unique<ApiServer>(shards_.executor(0), node_, options);
                                co_return server_->start();
                            },
                            asio::use_future)
@@ -58,13 +62,16 @@ public:
     }
 
     // One request with curl over the unix socket (or TCP when tcp is set).
-    HttpAnswer request(const std::string& method, const std::string& path, const std::string& body = "",
-                       bool tcp = false, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-S", "--max-time", "10", "-X", method};
+    HttpAnswer request(const std::string& method, const std::string& path,
+                       const std::string& body = "", bool tcp = false,
+                       std::vector<std::string> extra = {}) {
+        std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-S", "--max-time", "10", "-X",
+                                         method};
         if (!body.empty()) {
             auto file = dir_.path() / ("body-" + std::to_string(counter_++));
             std::ofstream(file, std::ios::binary) << body;
-            argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", "@" + file.string()});
+            argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
+                                     "@" + file.string()});
         }
         for (auto& e : extra) argv.push_back(e);
         argv.insert(argv.end(), {"-w", "\n%{http_code}"});
@@ -81,14 +88,16 @@ public:
         answer.body = out.out.substr(0, newline);
         return answer;
     }
-    HttpAnswer post(const std::string& path, const std::string& body) { return request("POST", path, body); }
+    HttpAnswer post(const std::string& path, const std::string& body) {
+        return request("POST", path, body);
+    }
 
     FakeNode& node() { return node_; }
     ApiServer& server() { return *server_; }
     const std::string& socket_path() const { return socket_; }
     const TempDir& dir() const { return dir_; }
 
-private:
+  private:
     TempDir dir_;
     FakeNode node_;
     Shards shards_{{.count = 1, .pin = false}};

@@ -1,10 +1,9 @@
 // The API's accepted requests, transports, error mapping and connection handling.
-#include <catch2/catch.hpp>
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -34,9 +33,10 @@ TEST_CASE("register accepts the v0.4 body and the seed's subnetwork body") {
 TEST_CASE("register without a cluster_address leaves the broker to the node's ClusterUrl") {
     ApiHarness api("nm-api-regurl");
     api.node().set_registered(false);
-    auto body = GENERATE(std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b"})"),
-                         std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": ""})"),
-                         std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": null})"));
+    auto body = GENERATE(
+        std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b"})"),
+        std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": ""})"),
+        std::string(R"({"client_id": "65f1a2b3c4d5e6f708192a3b", "cluster_address": null})"));
     auto answer = api.post("/register", body);
     INFO(body << " -> " << answer.body);
     CHECK(answer.status == 200);
@@ -66,7 +66,8 @@ TEST_CASE(
     ApiHarness api("nm-api-undeploy-unknown");
     const std::string path = GENERATE("/container/undeploy", "/docker/undeploy");
     api.node().fail_next(Errc::not_found, "a.b.c.d instance 3 is not deployed here");
-    auto answer = api.post(path, R"({"pid": -1, "serviceName": "a.b.c.d", "instanceNumber": 3, "portMappings": ""})");
+    auto answer = api.post(
+        path, R"({"pid": -1, "serviceName": "a.b.c.d", "instanceNumber": 3, "portMappings": ""})");
     INFO(path << " -> " << answer.body);
     CHECK(answer.status == 200);
     CHECK(api.node().calls() == std::vector<std::string>{"undeploy"});
@@ -92,18 +93,22 @@ TEST_CASE(
 TEST_CASE("a different client id on register is the node's 400") {
     ApiHarness api("nm-api-reg2");
     api.node().fail_next(Errc::invalid_argument, "already registered as node-1");
-    auto answer = api.post("/register", R"({"client_id": "node-2", "cluster_address": "10.0.0.1"})");
+    auto answer =
+        api.post("/register", R"({"client_id": "node-2", "cluster_address": "10.0.0.1"})");
     CHECK(answer.status == 400);
     CHECK(answer.error() == "already registered as node-1");
 }
 
 TEST_CASE("container deploy passes the validated request and answers serviceName and nsAddress") {
     ApiHarness api("nm-api-cdep");
-    auto answer = api.post("/container/deploy", R"({"pid": 4242, "serviceName": "web.prod.front.main",
+    auto answer =
+        api.post("/container/deploy", R"({"pid": 4242, "serviceName": "web.prod.front.main",
         "instanceNumber": 2, "portMappings": "8080:80/tcp;9000:9000/udp", "extra": "ignored"})");
     REQUIRE(answer.status == 200);
-    CHECK(answer.json() == boost::json::parse(
-                               R"({"serviceName":"web.prod.front.main","nsAddress":"172.19.1.2","nsAddressv6":""})"));
+    CHECK(
+        answer.json() ==
+        boost::json::parse(
+            R"({"serviceName":"web.prod.front.main","nsAddress":"172.19.1.2","nsAddressv6":""})"));
     auto d = api.node().last_deploy();
     CHECK(d.kind == DeployKind::container);
     CHECK(d.pid == 4242);
@@ -115,7 +120,8 @@ TEST_CASE("container deploy passes the validated request and answers serviceName
 
 TEST_CASE("netns deploy and undeploy reach the node with name, address and ServiceIPs") {
     ApiHarness api("nm-api-ndep");
-    auto answer = api.post("/netns/deploy", R"({"name": "myapp1", "serviceName": "a.b.c.d", "instanceNumber": 0,
+    auto answer = api.post("/netns/deploy",
+                           R"({"name": "myapp1", "serviceName": "a.b.c.d", "instanceNumber": 0,
         "nsAddress": "172.19.1.12", "serviceIp": [{"IpType": "RR", "Address": "172.30.0.4"}]})");
     REQUIRE(answer.status == 200);
     CHECK(answer.json().at("nsAddress") == "172.19.1.12");
@@ -132,7 +138,8 @@ TEST_CASE("netns deploy and undeploy reach the node with name, address and Servi
 
 TEST_CASE("docker deploy answers 503 when no container engine is reachable, and calls nothing") {
     ApiHarness api("nm-api-nodocker");
-    auto answer = api.post("/docker/deploy", R"({"containerId": "web1", "appName": "a.b.c.d", "instanceNumber": 0,
+    auto answer = api.post("/docker/deploy",
+                           R"({"containerId": "web1", "appName": "a.b.c.d", "instanceNumber": 0,
         "nodeIp": "10.0.0.1", "nodePort": 50103, "serviceIp": [{"IpType": "RR", "Address": "172.30.0.4"}]})");
     CHECK(answer.status == 503);
     CHECK_THAT(answer.error(), Catch::Contains("container engine"));
@@ -150,7 +157,8 @@ TEST_CASE("docker deploy finds the container's pid through the engine API") {
     options.docker_socket = socket;
     ApiHarness api("nm-api-docker", options);
 
-    auto answer = api.post("/docker/deploy", R"({"containerId": "web1", "appName": "a.b.c.d", "instanceNumber": 1,
+    auto answer = api.post("/docker/deploy",
+                           R"({"containerId": "web1", "appName": "a.b.c.d", "instanceNumber": 1,
         "nodeIp": "10.0.0.1", "nodePort": 50103, "serviceIp": [{"IpType": "RR", "Address": "172.30.0.4"}]})");
     REQUIRE(answer.status == 200);
     CHECK(answer.json().at("serviceName") == "a.b.c.d");
@@ -161,10 +169,13 @@ TEST_CASE("docker deploy finds the container's pid through the engine API") {
     CHECK(d.node_ip == Ipv4::parse("10.0.0.1").value());
     CHECK(d.node_port == uint16_t{50103});
 
-    auto unknown = api.post("/docker/deploy", R"({"containerId": "nope", "appName": "a.b.c.d", "instanceNumber": 1})");
+    auto unknown = api.post(
+        "/docker/deploy", R"({"containerId": "nope", "appName": "a.b.c.d", "instanceNumber": 1})");
     CHECK(unknown.status == 404);
     CHECK_THAT(unknown.error(), Catch::Contains("nope"));
-    auto stopped = api.post("/docker/deploy", R"({"containerId": "stopped", "appName": "a.b.c.d", "instanceNumber": 1})");
+    auto stopped =
+        api.post("/docker/deploy",
+                 R"({"containerId": "stopped", "appName": "a.b.c.d", "instanceNumber": 1})");
     CHECK(stopped.status == 409);
     CHECK_THAT(stopped.error(), Catch::Contains("not running"));
     CHECK(api.node().calls() == std::vector<std::string>{"deploy"});
@@ -188,7 +199,8 @@ TEST_CASE("status, table and metrics answer JSON and Prometheus text") {
 
 TEST_CASE("POST /table adds validated entries and DELETE /table removes by job and instance") {
     ApiHarness api("nm-api-table");
-    auto added = api.post("/table", R"({"entries": [{"appname": "web", "appns": "prod", "servicename": "front",
+    auto added = api.post(
+        "/table", R"({"entries": [{"appname": "web", "appns": "prod", "servicename": "front",
         "servicenamespace": "main", "instancenumber": 1, "nodeip": "10.0.0.2", "nodeport": 50103,
         "nsip": "172.19.2.3", "serviceip": [{"IpType": "RR", "Address": "172.30.0.4"},
                                             {"IpType": "InstanceNumber", "Address": "172.30.0.5"}]}]})");
@@ -217,9 +229,10 @@ TEST_CASE("the API answers on its loopback TCP port as on its unix socket") {
 TEST_CASE("keep-alive serves several requests on one connection") {
     ApiHarness api("nm-api-keepalive");
     // curl reuses one connection for several URLs; %{num_connects} counts new connections.
-    auto out = run_capture({"/usr/bin/curl", "-s", "--unix-socket", api.socket_path(), "-o", "/dev/null", "-o",
-                            "/dev/null", "-o", "/dev/null", "-w", "%{http_code}:%{num_connects} ",
-                            "http://agent/status", "http://agent/table", "http://agent/metrics"});
+    auto out =
+        run_capture({"/usr/bin/curl", "-s", "--unix-socket", api.socket_path(), "-o", "/dev/null",
+                     "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code}:%{num_connects} ",
+                     "http://agent/status", "http://agent/table", "http://agent/metrics"});
     CHECK(out.out == "200:1 200:0 200:0 ");
 }
 

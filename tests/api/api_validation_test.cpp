@@ -13,9 +13,11 @@ const std::string good_container =
 
 TEST_CASE("a body that is not a JSON object is answered 400 on every endpoint and calls nothing") {
     ApiHarness api("nm-api-notjson");
-    auto path = GENERATE(as<std::string>{}, "/register", "/docker/deploy", "/container/deploy", "/netns/deploy",
-                         "/docker/undeploy", "/container/undeploy", "/netns/undeploy", "/table");
-    auto body = GENERATE(as<std::string>{}, "{", "[1,2", "\"text\"", "42", "null", "not json at all");
+    auto path = GENERATE(as<std::string>{}, "/register", "/docker/deploy", "/container/deploy",
+                         "/netns/deploy", "/docker/undeploy", "/container/undeploy",
+                         "/netns/undeploy", "/table");
+    auto body =
+        GENERATE(as<std::string>{}, "{", "[1,2", "\"text\"", "42", "null", "not json at all");
     if (path == "/table" && body == "42") return;  // covered below: /table takes an array too
     auto answer = api.post(path, body);
     INFO(path << " " << body << " -> " << answer.body);
@@ -42,13 +44,15 @@ TEST_CASE("a missing field is answered 400 naming the field, and calls nothing")
         {"/netns/undeploy", R"({"instanceNumber": 1})", "serviceName"},
         {"/table", R"({"items": []})", "entries"},
         {"/table", R"([{"appname": "a", "appns": "b", "servicename": "c", "servicenamespace": "d",
-                      "instancenumber": 0, "nodeip": "10.0.0.1", "nodeport": 50103}])", "nsip"},
+                      "instancenumber": 0, "nodeip": "10.0.0.1", "nodeport": 50103}])",
+         "nsip"},
     }));
     auto answer = api.post(path, body);
     INFO(path << " " << body << " -> " << answer.body);
     CHECK(answer.status == 400);
     // Entry fields are named as the table file names them ("nsip: missing").
-    CHECK_THAT(answer.error(), Catch::Contains(field == "nsip" ? "nsip: missing" : "\"" + field + "\": missing"));
+    CHECK_THAT(answer.error(),
+               Catch::Contains(field == "nsip" ? "nsip: missing" : "\"" + field + "\": missing"));
     CHECK(api.node().calls().empty());
 }
 
@@ -57,17 +61,31 @@ TEST_CASE("a field of the wrong type is answered 400, and calls nothing") {
     auto [path, body, words] = GENERATE(table<std::string, std::string, std::string>({
         {"/register", R"({"client_id": 7, "cluster_address": "10.0.0.1"})", "expected a string"},
         {"/register", R"({"subnetwork": ["172.19.1.0"]})", "expected a string"},
-        {"/container/deploy", R"({"pid": "4242", "serviceName": "a.b.c.d", "instanceNumber": 0})", "expected an integer"},
-        {"/container/deploy", R"({"pid": 4242.5, "serviceName": "a.b.c.d", "instanceNumber": 0})", "expected an integer"},
-        {"/container/deploy", R"({"pid": 0, "serviceName": "a.b.c.d", "instanceNumber": 0})", "between 1"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": -1})", "between 0"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": true})", "expected an integer"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": 8080})", "expected a string"},
-        {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "nodePort": "50103"})", "expected an integer"},
-        {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": {}})", "expected an array"},
-        {"/docker/deploy", R"({"containerId": ["abc"], "appName": "a.b.c.d", "instanceNumber": 0})", "expected a string"},
-        {"/netns/deploy", R"({"name": 1, "serviceName": "a.b.c.d", "instanceNumber": 0})", "expected a string"},
-        {"/docker/undeploy", R"({"serviceName": "a.b.c.d", "instanceNumber": "0"})", "expected an integer"},
+        {"/container/deploy", R"({"pid": "4242", "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "expected an integer"},
+        {"/container/deploy", R"({"pid": 4242.5, "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "expected an integer"},
+        {"/container/deploy", R"({"pid": 0, "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "between 1"},
+        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": -1})",
+         "between 0"},
+        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": true})",
+         "expected an integer"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": 8080})",
+         "expected a string"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "nodePort": "50103"})",
+         "expected an integer"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": {}})",
+         "expected an array"},
+        {"/docker/deploy", R"({"containerId": ["abc"], "appName": "a.b.c.d", "instanceNumber": 0})",
+         "expected a string"},
+        {"/netns/deploy", R"({"name": 1, "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "expected a string"},
+        {"/docker/undeploy", R"({"serviceName": "a.b.c.d", "instanceNumber": "0"})",
+         "expected an integer"},
         {"/table", R"({"entries": "x"})", "expected an array"},
         {"/table", R"([1])", "must be a JSON object"},
     }));
@@ -83,9 +101,12 @@ TEST_CASE("a bad job name is answered 400 on every endpoint that takes one, and 
     auto name = GENERATE(as<std::string>{}, "a.b.c", "a.b.c.d.e", "a..c.d", "a.b.c.d_e",
                          "a.b.c.d\u00e9", "abcdefghijklmnopqrstuvwxyz12345.b.c.d", "");
     auto [path, body] = GENERATE_COPY(table<std::string, std::string>({
-        {"/docker/deploy", R"({"containerId": "abc", "appName": ")" + name + R"(", "instanceNumber": 0})"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": ")" + name + R"(", "instanceNumber": 0})"},
-        {"/netns/deploy", R"({"name": "n1", "serviceName": ")" + name + R"(", "instanceNumber": 0})"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": ")" + name + R"(", "instanceNumber": 0})"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": ")" + name + R"(", "instanceNumber": 0})"},
+        {"/netns/deploy",
+         R"({"name": "n1", "serviceName": ")" + name + R"(", "instanceNumber": 0})"},
         {"/docker/undeploy", R"({"serviceName": ")" + name + R"(", "instanceNumber": 0})"},
         {"/container/undeploy", R"({"serviceName": ")" + name + R"(", "instanceNumber": 0})"},
         {"/netns/undeploy", R"({"serviceName": ")" + name + R"(", "instanceNumber": 0})"},
@@ -117,27 +138,53 @@ TEST_CASE(
         api.post("/container/undeploy", R"({"serviceName": ")" + job + R"(", "instanceNumber": 0})")
             .status == 200);
     CHECK(api.node().last_undeploy().service_name == job);
-}TEST_CASE("bad port mappings, addresses and names are answered 400, and call nothing") {
+}
+TEST_CASE("bad port mappings, addresses and names are answered 400, and call nothing") {
     ApiHarness api("nm-api-values");
     auto [path, body, words] = GENERATE(table<std::string, std::string, std::string>({
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "80:"})", "portMappings"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "0"})", "portMappings"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "70000:80"})", "portMappings"},
-        {"/container/deploy", R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "8080:80/sctp"})", "portMappings"},
-        {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "nodeIp": "10.0.0"})", "nodeIp"},
-        {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": [{"IpType": "RR", "Address": "8.8.8.8"}]})", "service network"},
-        {"/docker/deploy", R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": [{"IpType": "Nearest", "Address": "172.30.0.1"}]})", "IpType"},
-        {"/docker/deploy", R"({"containerId": "../../etc", "appName": "a.b.c.d", "instanceNumber": 0})", "containerId"},
-        {"/netns/deploy", R"({"name": "a/b", "serviceName": "a.b.c.d", "instanceNumber": 0})", "name"},
-        {"/netns/deploy", R"({"name": "..", "serviceName": "a.b.c.d", "instanceNumber": 0})", "name"},
-        {"/netns/deploy", R"({"name": "n1", "serviceName": "a.b.c.d", "instanceNumber": 0, "nsAddress": "10.1.1.1"})", "container network"},
-        {"/netns/deploy", R"({"name": "n1", "serviceName": "a.b.c.d", "instanceNumber": 0, "nsAddress": "172.19.1.300"})", "nsAddress"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "80:"})",
+         "portMappings"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "0"})",
+         "portMappings"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "70000:80"})",
+         "portMappings"},
+        {"/container/deploy",
+         R"({"pid": 5, "serviceName": "a.b.c.d", "instanceNumber": 0, "portMappings": "8080:80/sctp"})",
+         "portMappings"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "nodeIp": "10.0.0"})",
+         "nodeIp"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": [{"IpType": "RR", "Address": "8.8.8.8"}]})",
+         "service network"},
+        {"/docker/deploy",
+         R"({"containerId": "abc", "appName": "a.b.c.d", "instanceNumber": 0, "serviceIp": [{"IpType": "Nearest", "Address": "172.30.0.1"}]})",
+         "IpType"},
+        {"/docker/deploy",
+         R"({"containerId": "../../etc", "appName": "a.b.c.d", "instanceNumber": 0})",
+         "containerId"},
+        {"/netns/deploy", R"({"name": "a/b", "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "name"},
+        {"/netns/deploy", R"({"name": "..", "serviceName": "a.b.c.d", "instanceNumber": 0})",
+         "name"},
+        {"/netns/deploy",
+         R"({"name": "n1", "serviceName": "a.b.c.d", "instanceNumber": 0, "nsAddress": "10.1.1.1"})",
+         "container network"},
+        {"/netns/deploy",
+         R"({"name": "n1", "serviceName": "a.b.c.d", "instanceNumber": 0, "nsAddress": "172.19.1.300"})",
+         "nsAddress"},
         {"/register", R"({"subnetwork": "172.19.1.7"})", "host bits"},
         {"/register", R"({"subnetwork": "192.168.1.0"})", "container network"},
         {"/register", R"({"client_id": "node/1", "cluster_address": "10.0.0.1"})", "client_id"},
-        {"/register", R"({"client_id": "node-1", "cluster_address": "10.0.0.1; rm"})", "cluster_address"},
-        {"/table", R"([{"appname": "a", "appns": "b", "servicename": "c", "servicenamespace": "d", "instancenumber": 0,
-                      "nodeip": "10.0.0.1", "nodeport": 50103, "nsip": "10.9.9.9", "serviceip": []}])", "nsip"},
+        {"/register", R"({"client_id": "node-1", "cluster_address": "10.0.0.1; rm"})",
+         "cluster_address"},
+        {"/table",
+         R"([{"appname": "a", "appns": "b", "servicename": "c", "servicenamespace": "d", "instancenumber": 0,
+                      "nodeip": "10.0.0.1", "nodeport": 50103, "nsip": "10.9.9.9", "serviceip": []}])",
+         "nsip"},
     }));
     auto answer = api.post(path, body);
     INFO(path << " " << body << " -> " << answer.body);

@@ -1,19 +1,18 @@
 #pragma once
 // A NodeControl that records every call and answers from a script, so API tests can check
 // what a request reached (and that a rejected one reached nothing).
+#include <boost/json/value.hpp>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 #include "api/node_control.hpp"
 
 namespace nm::testkit {
 
 class FakeNode final : public NodeControl {
-public:
+  public:
     bool registered() const override {
         std::lock_guard lock(mutex_);
         return registered_;
@@ -31,7 +30,8 @@ public:
         calls_.push_back("deploy");
         last_deploy_ = request;
         if (next_error_) co_return tl::unexpected(take_error());
-        co_return DeployResult{request.service_name, request.ns_address.value_or(*Ipv4::parse("172.19.1.2")), ""};
+        co_return DeployResult{request.service_name,
+                               request.ns_address.value_or(*Ipv4::parse("172.19.1.2")), ""};
     }
     awaitable<Result<void>> undeploy(UndeployRequest request) override {
         std::lock_guard lock(mutex_);
@@ -43,7 +43,8 @@ public:
     awaitable<Result<boost::json::value>> status() override {
         std::lock_guard lock(mutex_);
         reads_.push_back("status");
-        co_return boost::json::value(boost::json::object{{"state", registered_ ? "registered" : "waiting"}});
+        co_return boost::json::value(
+            boost::json::object{{"state", registered_ ? "registered" : "waiting"}});
     }
     awaitable<Result<boost::json::value>> table() override {
         std::lock_guard lock(mutex_);
@@ -108,7 +109,7 @@ public:
         return last_remove_;
     }
 
-private:
+  private:
     Error take_error() {
         Error e = *next_error_;
         next_error_.reset();

@@ -13,7 +13,7 @@
 namespace nm::testkit {
 
 class AgentSide {
-public:
+  public:
     AgentSide(uint16_t broker_port, std::string node_id, TableQueryOptions options = {}) {
         shards_.start();
         call([&] {
@@ -30,7 +30,9 @@ public:
                     std::lock_guard lock(mutex_);
                     ++replace_calls_;
                     for (const auto& e : entries)
-                        if (auto ok = validate(e, Cidr{Ipv4{0xac100000}, 12}, Cidr{Ipv4{0xac1e0000}, 16}); !ok)
+                        if (auto ok =
+                                validate(e, Cidr{Ipv4{0xac100000}, 12}, Cidr{Ipv4{0xac1e0000}, 16});
+                            !ok)
                             return tl::unexpected(ok.error());
                     if (entries.empty()) {
                         table_.erase(job);
@@ -66,7 +68,8 @@ public:
     std::invoke_result_t<F> call(F fn) {
         using R = std::invoke_result_t<F>;
         return asio::co_spawn(
-                   shards_.context(0), [fn]() mutable -> awaitable<R> { co_return fn(); }, asio::use_future)
+                   shards_.context(0), [fn]() mutable -> awaitable<R> { co_return fn(); },
+                   asio::use_future)
             .get();
     }
     // Runs the coroutine fn() on shard 0 and returns its result.
@@ -98,7 +101,7 @@ public:
         return call([this] { return link_->mqtt().connect_count(); });
     }
 
-private:
+  private:
     Shards shards_{{.count = 1, .pin = false}};
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> client_;

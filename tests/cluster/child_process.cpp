@@ -34,9 +34,13 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, const std::string& log
     }
 }
 
-ChildProcess::~ChildProcess() { stop(); }
+ChildProcess::~ChildProcess() {
+    stop();
+}
 
-ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) { other.pid_ = -1; }
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept : pid_(other.pid_) {
+    other.pid_ = -1;
+}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
@@ -111,7 +115,8 @@ CommandOutput run_capture(const std::vector<std::string>& argv) {
     close(pipefd[1]);
     char buf[4096];
     ssize_t n;
-    while ((n = read(pipefd[0], buf, sizeof buf)) > 0) result.out.append(buf, static_cast<size_t>(n));
+    while ((n = read(pipefd[0], buf, sizeof buf)) > 0)
+        result.out.append(buf, static_cast<size_t>(n));
     close(pipefd[0]);
     int status = 0;
     if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.status = WEXITSTATUS(status);

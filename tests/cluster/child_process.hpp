@@ -11,7 +11,7 @@
 namespace nm::testkit {
 
 class ChildProcess {
-public:
+  public:
     ChildProcess() = default;
     // Starts argv[0] (a path) with stdout/stderr appended to log_file (empty: inherited).
     explicit ChildProcess(std::vector<std::string> argv, const std::string& log_file = "");
@@ -24,7 +24,7 @@ public:
     // SIGTERM, then SIGKILL after a grace period; reaps the child.
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
-private:
+  private:
     pid_t pid_ = -1;
 };
 
@@ -45,14 +45,14 @@ bool wait_for_port(uint16_t port, std::chrono::milliseconds timeout);
 
 // A fresh directory under /tmp, removed with everything in it.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& prefix = "nm-test");
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

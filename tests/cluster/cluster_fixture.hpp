@@ -4,8 +4,8 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <filesystem>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "child_process.hpp"
@@ -13,7 +13,7 @@
 namespace nm::testkit {
 
 class Broker {
-public:
+  public:
     // port 0: a free loopback port, kept across restarts.
     explicit Broker(std::filesystem::path dir, uint16_t port = 0);
     void start();
@@ -22,7 +22,7 @@ public:
     // Publishes as an outside client (mosquitto_pub), QoS 1. True on success.
     bool publish(const std::string& topic, const std::string& payload) const;
 
-private:
+  private:
     std::filesystem::path dir_;
     uint16_t port_;
     ChildProcess process_;
@@ -33,7 +33,7 @@ struct Recorded {
 };
 
 class FakeCluster {
-public:
+  public:
     FakeCluster(std::filesystem::path dir, uint16_t broker_port);
     // The table the fake answers from (see fake_cluster.py); read again on every request.
     void set_table(const boost::json::object& table);
@@ -47,7 +47,7 @@ public:
     bool wait_count(std::string_view topic_suffix, size_t n, std::chrono::milliseconds timeout,
                     std::string_view text = "") const;
 
-private:
+  private:
     std::filesystem::path dir_;
     uint16_t broker_port_;
     ChildProcess process_;
@@ -55,7 +55,8 @@ private:
 
 // A table-query instance in the cluster's wire form.
 boost::json::object wire_instance(int number, const std::string& nsip, const std::string& host_ip,
-                                  int host_port, const std::vector<std::pair<std::string, std::string>>& sips);
+                                  int host_port,
+                                  const std::vector<std::pair<std::string, std::string>>& sips);
 
 // Polls pred every 10 ms until it holds or timeout passes.
 template <class Pred>

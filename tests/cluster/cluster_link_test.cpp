@@ -1,7 +1,6 @@
 // The cluster link against a real broker and the fake cluster manager.
-#include <catch2/catch.hpp>
-
 #include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
 
 #include "agent_side.hpp"
 #include "cluster_fixture.hpp"
@@ -18,13 +17,15 @@ const std::string job = "web.prod.front.main";
 boost::json::object one_service_table() {
     return boost::json::object{
         {"subnet", "10.18.0.64"},
-        {"services", boost::json::array{service(
-                         job, {wire_instance(0, "172.19.2.3", "10.0.0.2", 50103, {{"RR", "172.30.0.4"}})})}}};
+        {"services",
+         boost::json::array{service(
+             job, {wire_instance(0, "172.19.2.3", "10.0.0.2", 50103, {{"RR", "172.30.0.4"}})})}}};
 }
 }  // namespace
 
-TEST_CASE("registration asks the cluster once for a subnet and reads the bare bases as /26 and /120",
-          "[broker]") {
+TEST_CASE(
+    "registration asks the cluster once for a subnet and reads the bare bases as /26 and /120",
+    "[broker]") {
     TempDir dir("nm-cl-reg");
     Broker broker(dir.path());
     broker.start();
@@ -106,7 +107,8 @@ TEST_CASE("a broker restart mid-run is survived: reconnect, resubscribe, queries
     // tablequery/result was subscribed again: a new query is answered.
     auto table = one_service_table();
     table["services"].as_array().push_back(
-        service("api.prod.back.main", {wire_instance(0, "172.19.3.3", "10.0.0.3", 50103, {{"RR", "172.30.0.8"}})}));
+        service("api.prod.back.main",
+                {wire_instance(0, "172.19.3.3", "10.0.0.3", 50103, {{"RR", "172.30.0.8"}})}));
     cluster.set_table(table);
     auto second = agent.await([&]() { return agent.client().resolve(*Ipv4::parse("172.30.0.8")); });
     REQUIRE(second);
@@ -118,7 +120,8 @@ TEST_CASE("a broker restart mid-run is survived: reconnect, resubscribe, queries
     CHECK(cluster.wait_count("tablequery/request", before + 1, 5s, job));
 }
 
-TEST_CASE("deploy, undeploy, address change and interest notices reach the cluster verbatim", "[broker]") {
+TEST_CASE("deploy, undeploy, address change and interest notices reach the cluster verbatim",
+          "[broker]") {
     TempDir dir("nm-cl-pub");
     Broker broker(dir.path());
     broker.start();
@@ -128,7 +131,8 @@ TEST_CASE("deploy, undeploy, address change and interest notices reach the clust
     REQUIRE(eventually([&] { return agent.connected(); }));
 
     bool sent = agent.call([&] {
-        DeployedNotice n{job, "DEPLOYED", 1, *Ipv4::parse("172.19.1.3"), "", *Ipv4::parse("10.0.0.2"), 50103};
+        DeployedNotice n{
+            job, "DEPLOYED", 1, *Ipv4::parse("172.19.1.3"), "", *Ipv4::parse("10.0.0.2"), 50103};
         return agent.link().publish_deployed(n) && agent.link().publish_undeployed(job, 1) &&
                agent.link().publish_address_changed(job, 1, *Ipv4::parse("10.0.0.5"), 50104) &&
                agent.link().publish_interest_remove(job);
@@ -138,14 +142,17 @@ TEST_CASE("deploy, undeploy, address change and interest notices reach the clust
     std::map<std::string, boost::json::value> got;
     for (const auto& r : cluster.recorded()) got[r.topic] = boost::json::parse(r.payload);
     CHECK(got["nodes/node-e/net/service/deployed"] ==
-          boost::json::parse(R"({"appname":"web.prod.front.main","status":"DEPLOYED","instance_number":1,
+          boost::json::parse(
+              R"({"appname":"web.prod.front.main","status":"DEPLOYED","instance_number":1,
               "nsip":"172.19.1.3","nsipv6":"","host_ip":"10.0.0.2","host_port":50103})"));
     CHECK(got["nodes/node-e/net/service/undeployed"] ==
           boost::json::parse(R"({"appname":"web.prod.front.main","instance_number":1})"));
-    CHECK(got["nodes/node-e/net/service/address-changed"] ==
-          boost::json::parse(
-              R"({"appname":"web.prod.front.main","instance_number":1,"host_ip":"10.0.0.5","host_port":50104})"));
-    CHECK(got["nodes/node-e/net/interest/remove"] == boost::json::parse(R"({"appname":"web.prod.front.main"})"));
+    CHECK(
+        got["nodes/node-e/net/service/address-changed"] ==
+        boost::json::parse(
+            R"({"appname":"web.prod.front.main","instance_number":1,"host_ip":"10.0.0.5","host_port":50104})"));
+    CHECK(got["nodes/node-e/net/interest/remove"] ==
+          boost::json::parse(R"({"appname":"web.prod.front.main"})"));
 }
 
 TEST_CASE("messages published while the broker is down go out after reconnecting", "[broker]") {

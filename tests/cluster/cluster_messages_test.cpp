@@ -6,7 +6,8 @@
 
 using namespace nm;
 
-TEST_CASE("a subnetwork result's bare bases are a /26 and a /120, as the cluster's root hands them out") {
+TEST_CASE(
+    "a subnetwork result's bare bases are a /26 and a /120, as the cluster's root hands them out") {
     auto a = parse_subnetwork_result(R"({"address": "10.18.0.64", "addressv6": "fc00::100"})");
     REQUIRE(a);
     CHECK(a->subnet.to_string() == "10.18.0.64/26");
@@ -26,11 +27,13 @@ TEST_CASE("a subnetwork result's bare bases are a /26 and a /120, as the cluster
 }
 
 TEST_CASE("a subnetwork result's prefix lengths are configurable, and an explicit one is kept") {
-    auto a = parse_subnetwork_result(R"({"address": "10.18.1.0", "addressv6": "fc00::1:0"})", 24, 112);
+    auto a =
+        parse_subnetwork_result(R"({"address": "10.18.1.0", "addressv6": "fc00::1:0"})", 24, 112);
     REQUIRE(a);
     CHECK(a->subnet.to_string() == "10.18.1.0/24");
     CHECK(a->subnet_v6 == "fc00::1:0/112");
-    auto b = parse_subnetwork_result(R"({"address": "10.18.5.0/25", "addressv6": "fc00::200/121"})");
+    auto b =
+        parse_subnetwork_result(R"({"address": "10.18.5.0/25", "addressv6": "fc00::200/121"})");
     REQUIRE(b);
     CHECK(b->subnet.to_string() == "10.18.5.0/25");
     CHECK(b->subnet_v6 == "fc00::200/121");
@@ -268,8 +271,10 @@ TEST_CASE("outgoing payloads carry the reference field names") {
     CHECK(parsed(subnet_request_payload()) == boost::json::object{{"METHOD", "GET"}});
     CHECK(parsed(tablequery_request_by_ip(*Ipv4::parse("172.30.0.4"))) ==
           boost::json::object{{"sname", ""}, {"sip", "172.30.0.4"}});
-    CHECK(parsed(tablequery_request_by_name("a.b.c.d")) == boost::json::object{{"sname", "a.b.c.d"}, {"sip", ""}});
-    DeployedNotice n{"a.b.c.d", "DEPLOYED", 1, *Ipv4::parse("172.19.1.3"), "", *Ipv4::parse("10.0.0.2"), 50103};
+    CHECK(parsed(tablequery_request_by_name("a.b.c.d")) ==
+          boost::json::object{{"sname", "a.b.c.d"}, {"sip", ""}});
+    DeployedNotice n{
+        "a.b.c.d", "DEPLOYED", 1, *Ipv4::parse("172.19.1.3"), "", *Ipv4::parse("10.0.0.2"), 50103};
     CHECK(parsed(to_payload(n)) == boost::json::object{{"appname", "a.b.c.d"},
                                                        {"status", "DEPLOYED"},
                                                        {"instance_number", 1},
@@ -279,8 +284,11 @@ TEST_CASE("outgoing payloads carry the reference field names") {
                                                        {"host_port", 50103}});
     CHECK(parsed(undeployed_payload("a.b.c.d", 3)) ==
           boost::json::object{{"appname", "a.b.c.d"}, {"instance_number", 3}});
-    CHECK(parsed(interest_remove_payload("a.b.c.d")) == boost::json::object{{"appname", "a.b.c.d"}});
+    CHECK(parsed(interest_remove_payload("a.b.c.d")) ==
+          boost::json::object{{"appname", "a.b.c.d"}});
     CHECK(parsed(address_changed_payload("a.b.c.d", 0, *Ipv4::parse("10.0.0.9"), 50104)) ==
-          boost::json::object{{"appname", "a.b.c.d"}, {"instance_number", 0}, {"host_ip", "10.0.0.9"},
+          boost::json::object{{"appname", "a.b.c.d"},
+                              {"instance_number", 0},
+                              {"host_ip", "10.0.0.9"},
                               {"host_port", 50104}});
 }

@@ -1,12 +1,11 @@
 // TableQueryClient against a real broker and the fake cluster manager.
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <future>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+#include <future>
 
 #include "agent_side.hpp"
 #include "cluster_fixture.hpp"
@@ -26,15 +25,16 @@ boost::json::object table_with(int instances, int delay_ms = 0) {
         list.push_back(wire_instance(
             i, "172.19.2." + std::to_string(10 + i), "10.0.0." + std::to_string(2 + i), 50103,
             {{"RR", "172.30.1.1"}, {"instance_ip", "172.30.1." + std::to_string(10 + i)}}));
-    return boost::json::object{
-        {"subnet", "10.18.0.64"},
-        {"delay_ms", delay_ms},
-        {"silent", boost::json::array{"172.30.9.9"}},
-        {"services", boost::json::array{boost::json::object{{"app_name", job}, {"instance_list", list}}}}};
+    return boost::json::object{{"subnet", "10.18.0.64"},
+                               {"delay_ms", delay_ms},
+                               {"silent", boost::json::array{"172.30.9.9"}},
+                               {"services", boost::json::array{boost::json::object{
+                                                {"app_name", job}, {"instance_list", list}}}}};
 }
 
 struct Setup {
-    explicit Setup(const std::string& name, TableQueryOptions options = {}, boost::json::object table = table_with(1))
+    explicit Setup(const std::string& name, TableQueryOptions options = {},
+                   boost::json::object table = table_with(1))
         : dir(name), broker(dir.path()), cluster((broker.start(), dir.path()), broker.port()) {
         cluster.set_table(table);
         cluster.start();
@@ -47,7 +47,8 @@ struct Setup {
 };
 }  // namespace
 
-TEST_CASE("a table query by ServiceIP returns the instances and writes the job into the table", "[broker]") {
+TEST_CASE("a table query by ServiceIP returns the instances and writes the job into the table",
+          "[broker]") {
     Setup s("nm-tq-basic", {}, table_with(2));
     auto all = s.agent->await([&]() { return s.agent->client().resolve(rr_ip); });
     REQUIRE(all);
@@ -63,10 +64,13 @@ TEST_CASE("a table query by ServiceIP returns the instances and writes the job i
     REQUIRE(table.contains(job));
     CHECK(table.at(job).size() == 2);
     CHECK(s.cluster.count("tablequery/request", "\"sip\":\"172.30.1.1\"") == 1);
-    CHECK(s.agent->call([&] { return s.agent->client().interested_jobs(); }) == std::vector<std::string>{job});
+    CHECK(s.agent->call([&] { return s.agent->client().interested_jobs(); }) ==
+          std::vector<std::string>{job});
 }
 
-TEST_CASE("by default a query times out after 5 s and an idle job is dropped after 10 s, as in the reference") {
+TEST_CASE(
+    "by default a query times out after 5 s and an idle job is dropped after 10 s, as in the "
+    "reference") {
     TableQueryOptions defaults;
     CHECK(defaults.timeout == 5s);
     CHECK(defaults.idle_after == 10s);
@@ -130,7 +134,8 @@ TEST_CASE("a table query by name asks with sname", "[broker]") {
     CHECK(bad.error().code == Errc::invalid_argument);
 }
 
-TEST_CASE("1000 concurrent resolves of one unknown ServiceIP publish exactly one table query", "[broker]") {
+TEST_CASE("1000 concurrent resolves of one unknown ServiceIP publish exactly one table query",
+          "[broker]") {
     Setup s("nm-tq-1000", {}, table_with(1, 300));
     constexpr int n = 1000;
     std::atomic<int> answered{0}, failed{0};
@@ -169,7 +174,8 @@ TEST_CASE("a 'no such service' answer is cached briefly", "[broker]") {
     auto second = s.agent->await([&]() { return s.agent->client().resolve(unknown); });
     REQUIRE(second);
     CHECK(second->empty());
-    CHECK(s.cluster.count("tablequery/request", "172.30.5.5") == 1);  // the second came from the cache
+    CHECK(s.cluster.count("tablequery/request", "172.30.5.5") ==
+          1);  // the second came from the cache
     std::this_thread::sleep_for(500ms);
     auto third = s.agent->await([&]() { return s.agent->client().resolve(unknown); });
     REQUIRE(third);
@@ -182,7 +188,8 @@ TEST_CASE("a table query without an answer times out", "[broker]") {
     options.timeout = 400ms;
     Setup s("nm-tq-timeout", options);
     auto start = std::chrono::steady_clock::now();
-    auto r = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
+    auto r =
+        s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
     auto took = std::chrono::steady_clock::now() - start;
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::timeout);
@@ -191,7 +198,8 @@ TEST_CASE("a table query without an answer times out", "[broker]") {
     CHECK(took < 3s);
     CHECK(s.agent->call([&] { return s.agent->client().stats().timeouts; }) == 1);
     // A timeout is not cached: the next resolve asks again.
-    auto again = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
+    auto again =
+        s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.9.9")); });
     CHECK_FALSE(again);
     CHECK(s.cluster.count("tablequery/request", "172.30.9.9") == 2);
 }
@@ -201,7 +209,8 @@ TEST_CASE("updates_available refreshes the job's entries", "[broker]") {
     REQUIRE(s.agent->await([&]() { return s.agent->client().resolve(rr_ip); }));
     REQUIRE(s.agent->table().at(job).size() == 1);
     s.cluster.set_table(table_with(3));
-    REQUIRE(s.broker.publish("jobs/" + job + "/updates_available", R"({"type": "instance_added"})"));
+    REQUIRE(
+        s.broker.publish("jobs/" + job + "/updates_available", R"({"type": "instance_added"})"));
     CHECK(eventually([&] {
         auto t = s.agent->table();
         return t.contains(job) && t.at(job).size() == 3;
@@ -209,8 +218,9 @@ TEST_CASE("updates_available refreshes the job's entries", "[broker]") {
     CHECK(s.cluster.count("tablequery/request", "\"sname\":\"" + job + "\"") == 1);
 }
 
-TEST_CASE("an idle job that runs nowhere here is dropped: interest/remove, unsubscribe, entries removed",
-          "[broker]") {
+TEST_CASE(
+    "an idle job that runs nowhere here is dropped: interest/remove, unsubscribe, entries removed",
+    "[broker]") {
     TableQueryOptions options;
     options.idle_after = 400ms;
     options.sweep_every = 100ms;
@@ -288,7 +298,9 @@ TEST_CASE("stopping fails the queries still waiting", "[broker]") {
     s.agent->call([&] {
         asio::co_spawn(
             s.agent->shards().context(0),
-            [&]() -> awaitable<void> { result.set_value(co_await s.agent->client().resolve(*Ipv4::parse("172.30.9.9"))); },
+            [&]() -> awaitable<void> {
+                result.set_value(co_await s.agent->client().resolve(*Ipv4::parse("172.30.9.9")));
+            },
             asio::detached);
         return 0;
     });
@@ -304,14 +316,16 @@ TEST_CASE("stopping fails the queries still waiting", "[broker]") {
     CHECK(r.error().code == Errc::unavailable);
 }
 
-TEST_CASE("entries the table refuses fail the query instead of reaching the data path", "[broker]") {
+TEST_CASE("entries the table refuses fail the query instead of reaching the data path",
+          "[broker]") {
     auto table = table_with(1);
     table["services"].as_array().push_back(boost::json::object{
         {"app_name", "bad.prod.x.main"},
-        {"instance_list",
-         boost::json::array{wire_instance(0, "10.9.9.9", "10.0.0.2", 50103, {{"RR", "172.30.7.7"}})}}});
+        {"instance_list", boost::json::array{wire_instance(0, "10.9.9.9", "10.0.0.2", 50103,
+                                                           {{"RR", "172.30.7.7"}})}}});
     Setup s("nm-tq-refused", {}, table);
-    auto r = s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.7.7")); });
+    auto r =
+        s.agent->await([&]() { return s.agent->client().resolve(*Ipv4::parse("172.30.7.7")); });
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::invalid_argument);
     CHECK_THAT(r.error().message, Catch::Contains("refused"));
@@ -328,11 +342,14 @@ TEST_CASE("table query latency on loopback stays far below the timeout", "[broke
         Ipv4 ip = *Ipv4::parse("172.30.200." + std::to_string(i + 1));
         auto start = std::chrono::steady_clock::now();
         auto r = s.agent->await([&]() { return s.agent->client().resolve(ip); });
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
         REQUIRE(r);
     }
     std::sort(ms.begin(), ms.end());
     double median = ms[ms.size() / 2], worst = ms.back();
-    WARN("table query round trip over loopback (40 queries): median " << median << " ms, max " << worst << " ms");
+    WARN("table query round trip over loopback (40 queries): median " << median << " ms, max "
+                                                                      << worst << " ms");
     CHECK(median < 100.0);
 }

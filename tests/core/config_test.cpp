@@ -316,8 +316,9 @@ TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by
     unlink(path.c_str());
 }
 
-TEST_CASE("the API's connection cap and idle timeout come from a file or flags, 512 and 30 s by "
-          "default") {
+TEST_CASE(
+    "the API's connection cap and idle timeout come from a file or flags, 512 and 30 s by "
+    "default") {
     CHECK(Config{}.api_max_connections == 512);
     CHECK(Config{}.api_idle_timeout_ms == 30000);
     auto path = write_temp(R"({"ApiMaxConnections": 64, "ApiIdleTimeoutMs": 2000})");
@@ -325,8 +326,8 @@ TEST_CASE("the API's connection cap and idle timeout come from a file or flags, 
     REQUIRE(apply_config_file(cfg, path));
     CHECK(cfg.api_max_connections == 64);
     CHECK(cfg.api_idle_timeout_ms == 2000);
-    const char* argv[] = {"netmanager", "--config", path.c_str(), "--api-max-connections", "8",
-                          "--api-idle-timeout", "300"};
+    const char* argv[] = {"netmanager", "--config",           path.c_str(), "--api-max-connections",
+                          "8",          "--api-idle-timeout", "300"};
     auto cli = parse_cli(7, argv);
     REQUIRE(cli);
     CHECK(cli->config.api_max_connections == 8);
@@ -341,7 +342,9 @@ TEST_CASE("the shards' cores follow the order --cpus gives") {
     CHECK(cli->config.cpus == std::vector<unsigned>{1, 0, 3});
 }
 
-TEST_CASE("the --log-file flag names the file the log is appended to, and without it the log goes to stderr") {
+TEST_CASE(
+    "the --log-file flag names the file the log is appended to, and without it the log goes to "
+    "stderr") {
     const char* argv[] = {"netmanager", "--log-file", "/var/log/netmanager/netmanager.log"};
     auto cli = parse_cli(3, argv);
     REQUIRE(cli);
@@ -371,7 +374,9 @@ TEST_CASE("a bad flag is rejected with the flag named") {
     CHECK_THAT(cli.error().message, Catch::Contains(needle));
 }
 
-TEST_CASE("node subnets are /26 and /120 unless SubnetworkPrefix and SubnetworkPrefixIPv6 say otherwise") {
+TEST_CASE(
+    "node subnets are /26 and /120 unless SubnetworkPrefix and SubnetworkPrefixIPv6 say "
+    "otherwise") {
     TempFile plain(R"({"Subnetwork": "10.18.0.64"})");
     auto cli = parse({"-c", plain.path.c_str()});
     REQUIRE(cli);

@@ -1,8 +1,9 @@
+#include "tunnel/balancer.hpp"
+
 #include <catch2/catch.hpp>
 #include <map>
 
 #include "test_entries.hpp"
-#include "tunnel/balancer.hpp"
 
 using namespace nm;
 using namespace nm::test;

@@ -1,3 +1,5 @@
+#include "core/checksum.hpp"
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -5,7 +7,6 @@
 #include <sstream>
 #include <string>
 
-#include "core/checksum.hpp"
 #include "core/packet.hpp"
 #include "test_packet_builder.hpp"
 
@@ -56,8 +57,9 @@ Expected recompute(std::vector<uint8_t> b, size_t total, L4Csum mode) {
 
 }  // namespace
 
-TEST_CASE("after any address rewrite every checksum equals a full recomputation (100k random "
-          "packets)") {
+TEST_CASE(
+    "after any address rewrite every checksum equals a full recomputation (100k random "
+    "packets)") {
     std::mt19937_64 rng(20241624);
     auto u = [&](uint64_t lo, uint64_t hi) {
         return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
@@ -75,7 +77,8 @@ TEST_CASE("after any address rewrite every checksum equals a full recomputation 
         put16(b, 2, static_cast<uint16_t>(total));
         put16(b, 6, u(0, 3) ? 0 : 0x4000);  // no fragments (DF sometimes)
         b[9] = proto;
-        if (proto == ipproto::tcp) b[ihl + 12] = static_cast<uint8_t>(5 << 4 | (b[ihl + 12] & 0x0f));
+        if (proto == ipproto::tcp)
+            b[ihl + 12] = static_cast<uint8_t>(5 << 4 | (b[ihl + 12] & 0x0f));
         if (proto == ipproto::udp) put16(b, ihl + 4, static_cast<uint16_t>(total - ihl));
         const L4Csum mode = u(0, 3) == 0 ? L4Csum::partial : L4Csum::full;
         const bool udp_none = proto == ipproto::udp && mode == L4Csum::full && u(0, 7) == 0;
@@ -93,13 +96,19 @@ TEST_CASE("after any address rewrite every checksum equals a full recomputation 
         const Ipv4 src{static_cast<uint32_t>(u(0, 0xffffffff))};
         const Ipv4 dst{static_cast<uint32_t>(u(0, 0xffffffff))};
         switch (u(0, 3)) {
-            case 0: view->rewrite_source(src, mode); break;
-            case 1: view->rewrite_destination(dst, mode); break;
+            case 0:
+                view->rewrite_source(src, mode);
+                break;
+            case 1:
+                view->rewrite_destination(dst, mode);
+                break;
             case 2:
                 view->rewrite_source(src, mode);
                 view->rewrite_destination(dst, mode);
                 break;
-            default: view->rewrite_addresses(src, dst, mode); break;
+            default:
+                view->rewrite_addresses(src, dst, mode);
+                break;
         }
 
         Expected after = recompute(b, total, mode);
@@ -144,15 +153,16 @@ TEST_CASE("a UDP checksum of zero (none) stays zero through a rewrite") {
 
 TEST_CASE("rewrites of real packets match scapy's own rebuild byte for byte") {
     const std::string out = std::string(NM_BINARY_DIR) + "/pcore_scapy_rewrites.txt";
-    const std::string cmd = "/usr/bin/python3 " + std::string(NM_SOURCE_DIR) +
-                            "/tests/tunnel/scapy_rewrites.py " + out;
+    const std::string cmd =
+        "/usr/bin/python3 " + std::string(NM_SOURCE_DIR) + "/tests/tunnel/scapy_rewrites.py " + out;
     REQUIRE(std::system(cmd.c_str()) == 0);
     std::ifstream in(out);
     std::string line;
     int cases = 0;
     auto unhex = [](const std::string& h) {
         std::vector<uint8_t> v(h.size() / 2);
-        for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+        for (size_t i = 0; i < v.size(); ++i)
+            v[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
         return v;
     };
     while (std::getline(in, line)) {

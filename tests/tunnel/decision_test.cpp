@@ -1,11 +1,12 @@
 // The data path's decisions, as specified by protocol.md "Data path", on two simulated nodes:
 // A (10.0.0.1, subnet 172.19.1.0/24) and B (10.0.0.2, subnet 172.19.2.0/24).
+#include "tunnel/decision.hpp"
+
 #include <catch2/catch.hpp>
 #include <set>
 
 #include "core/checksum.hpp"
 #include "test_entries.hpp"
-#include "tunnel/decision.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -16,10 +17,12 @@ TranslationTable cluster_table() {
     TranslationTable t;
     t.upsert(entry("cli", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.1.0"}}));
     t.upsert(entry("web", 0, "172.19.2.2", "10.0.0.2",
-                   {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                   {{IpType::RR, "172.30.0.10"},
+                    {IpType::Closest, "172.30.0.11"},
                     {IpType::InstanceNumber, "172.30.2.0"}}));
     t.upsert(entry("web", 1, "172.19.1.3", "10.0.0.1",
-                   {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                   {{IpType::RR, "172.30.0.10"},
+                    {IpType::Closest, "172.30.0.11"},
                     {IpType::InstanceNumber, "172.30.2.1"}}));
     t.upsert(entry("db", 0, "172.19.2.5", "10.0.0.2", {{IpType::InstanceNumber, "172.30.3.0"}}));
     return t;
@@ -49,8 +52,11 @@ const SendTo to_b{Ipv4{0x0a000002}, 50103};
 
 std::vector<uint8_t> packet(const char* src, uint16_t sport, const char* dst, uint16_t dport,
                             uint8_t proto = ipproto::tcp) {
-    return build({.protocol = proto, .source = ip(src), .destination = ip(dst),
-                  .source_port = sport, .destination_port = dport});
+    return build({.protocol = proto,
+                  .source = ip(src),
+                  .destination = ip(dst),
+                  .source_port = sport,
+                  .destination_port = dport});
 }
 
 // Every checksum of the (rewritten) packet verifies.
@@ -70,8 +76,12 @@ Decision out(Node& n, std::vector<uint8_t>& bytes, bool after_query = false) {
 Decision in(Node& n, std::vector<uint8_t>& bytes) {
     return decide_incoming(std::span<uint8_t>(bytes), n.path);
 }
-Ipv4 src_of(std::vector<uint8_t>& b) { return view(b).source(); }
-Ipv4 dst_of(std::vector<uint8_t>& b) { return view(b).destination(); }
+Ipv4 src_of(std::vector<uint8_t>& b) {
+    return view(b).source();
+}
+Ipv4 dst_of(std::vector<uint8_t>& b) {
+    return view(b).destination();
+}
 
 }  // namespace
 
@@ -109,8 +119,8 @@ TEST_CASE("a reply crosses back and the client sees it come from the ServiceIP i
     Node a("10.0.0.1", "172.19.1.0");
     Node b("10.0.0.2", "172.19.2.0");
     // Client on A to the RR ServiceIP; the first turn is web 0 on B.
-    auto request = packet("172.19.1.2", 40000, "172.30.0.10", proto == ipproto::icmp ? 40000 : 80,
-                          proto);
+    auto request =
+        packet("172.19.1.2", 40000, "172.30.0.10", proto == ipproto::icmp ? 40000 : 80, proto);
     REQUIRE(out(a, request) == Decision{to_b});
     REQUIRE(in(b, request) == Decision{DeliverLocal{}});
     CHECK(src_of(request) == ip("172.30.1.0"));  // no conversion on B: unchanged
@@ -118,9 +128,12 @@ TEST_CASE("a reply crosses back and the client sees it come from the ServiceIP i
 
     // The server answers the address it saw; that is an ordinary outgoing packet on B.
     const uint16_t sport = proto == ipproto::icmp ? 40000 : 80;
-    auto reply = build({.protocol = proto, .source = ip("172.19.2.2"),
-                        .destination = ip("172.30.1.0"), .source_port = sport,
-                        .destination_port = 40000, .icmp_type = 0});
+    auto reply = build({.protocol = proto,
+                        .source = ip("172.19.2.2"),
+                        .destination = ip("172.30.1.0"),
+                        .source_port = sport,
+                        .destination_port = 40000,
+                        .icmp_type = 0});
     REQUIRE(out(b, reply) == Decision{to_a});
     CHECK(dst_of(reply) == ip("172.19.1.2"));
     CHECK(src_of(reply) == ip("172.30.2.0"));
@@ -148,7 +161,8 @@ TEST_CASE("Closest sends a new flow to the local instance, delivered through the
 
 TEST_CASE("Closest without a local instance picks the node with the lowest round trip") {
     Node b("10.0.0.2", "172.19.2.0");
-    b.table.upsert(entry("c2", 0, "172.19.2.9", "10.0.0.2", {{IpType::InstanceNumber, "172.30.1.9"}}));
+    b.table.upsert(
+        entry("c2", 0, "172.19.2.9", "10.0.0.2", {{IpType::InstanceNumber, "172.30.1.9"}}));
     b.table.remove_nsip(ip("172.19.2.2"));  // B's own web instance is gone
     b.table.upsert(entry("web", 2, "172.19.3.3", "10.0.0.3", {{IpType::Closest, "172.30.0.11"}}));
     b.rtt.set(ip("10.0.0.1"), std::chrono::microseconds(900));
@@ -198,7 +212,8 @@ TEST_CASE("a cached flow whose instance went away chooses again, and a moved nod
     REQUIRE(out(a, p) == Decision{to_b});
     // web 0 moves to another node: the flow keeps its instance at the new address.
     a.table.upsert(entry("web", 0, "172.19.2.2", "10.0.0.7",
-                         {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                         {{IpType::RR, "172.30.0.10"},
+                          {IpType::Closest, "172.30.0.11"},
                           {IpType::InstanceNumber, "172.30.2.0"}}));
     p = packet("172.19.1.2", 7, "172.30.0.10", 80);
     CHECK(out(a, p) == Decision{SendTo{ip("10.0.0.7"), 50103}});
@@ -225,8 +240,10 @@ TEST_CASE("a partial checksum from an offloaded TUN read is rewritten as a parti
 TEST_CASE("non-first fragments go on to an InstanceNumber ServiceIP and are dropped for RR") {
     Node a("10.0.0.1", "172.19.1.0");
     auto later = [](const char* dst) {
-        return build({.protocol = ipproto::udp, .source = ip("172.19.1.2"),
-                      .destination = ip(dst), .fragment_field = 0x00b9});
+        return build({.protocol = ipproto::udp,
+                      .source = ip("172.19.1.2"),
+                      .destination = ip(dst),
+                      .fragment_field = 0x00b9});
     };
     auto to_db = later("172.30.3.0");
     CHECK(out(a, to_db) == Decision{to_b});
@@ -270,7 +287,8 @@ TEST_CASE("each drop reason is decided and counted") {
         expect_in(q, DropReason::ttl_expired);
     }
     SECTION("fragment") {
-        expect_out(build({.protocol = ipproto::udp, .destination = ip("172.30.0.11"),
+        expect_out(build({.protocol = ipproto::udp,
+                          .destination = ip("172.30.0.11"),
                           .fragment_field = 0x0010}),
                    DropReason::fragment);
     }

@@ -1,14 +1,17 @@
+#include "core/packet.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "core/checksum.hpp"
-#include "core/packet.hpp"
 #include "test_packet_builder.hpp"
 
 using namespace nm;
 using namespace nm::test;
 
 TEST_CASE("a TCP packet exposes its addresses, ports and flags") {
-    auto bytes = build({.protocol = ipproto::tcp, .source_port = 40000, .destination_port = 80,
+    auto bytes = build({.protocol = ipproto::tcp,
+                        .source_port = 40000,
+                        .destination_port = 80,
                         .tcp_flags = 0x11});
     auto p = view(bytes);
     CHECK(p.is_ipv4());
@@ -96,7 +99,9 @@ TEST_CASE("malformed packets are rejected with the reason") {
         CHECK(r.error() == expected);
         CHECK_FALSE(to_string(r.error()).empty());
     };
-    SECTION("empty") { check({}, ParseError::empty); }
+    SECTION("empty") {
+        check({}, ParseError::empty);
+    }
     SECTION("version 5") {
         auto b = tcp;
         b[0] = 0x55;

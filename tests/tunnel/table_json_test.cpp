@@ -1,15 +1,17 @@
+#include "tunnel/table_json.hpp"
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include "test_entries.hpp"
-#include "tunnel/table_json.hpp"
 
 using namespace nm;
 using namespace nm::test;
 
 TEST_CASE("an entry converts to protocol.md's JSON and back unchanged") {
     auto e = entry("web", 2, "172.19.1.2", "10.0.0.1",
-                   {{IpType::RR, "172.30.0.10"}, {IpType::Closest, "172.30.0.11"},
+                   {{IpType::RR, "172.30.0.10"},
+                    {IpType::Closest, "172.30.0.11"},
                     {IpType::InstanceNumber, "172.30.1.2"}},
                    50011);
     auto json = to_json(e);

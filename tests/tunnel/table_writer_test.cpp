@@ -1,9 +1,10 @@
+#include "tunnel/table_writer.hpp"
+
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 
 #include "core/shard.hpp"
 #include "test_entries.hpp"
-#include "tunnel/table_writer.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -27,9 +28,9 @@ TEST_CASE("every shard's replica converges to shard 0's table, change by change"
         for (int i = 0; i < 50; ++i) {
             auto nsip = "172.19." + std::to_string(i % 5 + 1) + "." + std::to_string(i + 2);
             auto sip = "172.30.1." + std::to_string(i);
-            auto r = writer.upsert(entry(i % 2 ? "web" : "db", i, nsip.c_str(), "10.0.0.1",
-                                         {{IpType::RR, "172.30.0.10"},
-                                          {IpType::InstanceNumber, sip.c_str()}}));
+            auto r = writer.upsert(
+                entry(i % 2 ? "web" : "db", i, nsip.c_str(), "10.0.0.1",
+                      {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, sip.c_str()}}));
             if (!r) co_return r.error().message;
         }
         if (*writer.remove_instance("web.ns.svc.ns", 3) != 1) co_return "remove_instance";
@@ -54,7 +55,8 @@ TEST_CASE("every shard's replica converges to shard 0's table, change by change"
     CHECK(writer.table().size() == 25 - 1 + 1);  // the web instances minus one, plus db 100
     shards.stop();
     shards.join();
-    for (unsigned j = 0; j < 3; ++j) CHECK(replicas.replica(j).entries() == writer.table().entries());
+    for (unsigned j = 0; j < 3; ++j)
+        CHECK(replicas.replica(j).entries() == writer.table().entries());
 }
 
 TEST_CASE("a write with a bad entry changes nothing and names the field") {

@@ -14,10 +14,10 @@ struct PacketSpec {
     Ipv4 destination{0xac1e0004};  // 172.30.0.4
     uint16_t source_port = 40000;
     uint16_t destination_port = 80;
-    uint8_t tcp_flags = 0x02;      // SYN
+    uint8_t tcp_flags = 0x02;  // SYN
     uint8_t ttl = 64;
-    uint8_t icmp_type = 8;         // echo request
-    uint16_t fragment_field = 0;   // flags + offset (0x2000 = more fragments)
+    uint8_t icmp_type = 8;        // echo request
+    uint16_t fragment_field = 0;  // flags + offset (0x2000 = more fragments)
     size_t payload = 16;
     bool udp_zero_checksum = false;
 };
