@@ -1,9 +1,17 @@
 #pragma once
-// The Internet checksum (RFC 1071) and its incremental update (RFC 1624), on 16-bit words in
-// host order (the value of a big-endian field as read with load_be16). Header-only pieces are
-// inline because they sit on the per-packet path.
+// The Internet checksum (RFC 1071) and its incremental update (RFC 1624), the one home of
+// checksum code. Two representations of a sum:
+//  - host order: 16-bit words as read with load_be16 (add, pseudo_header_v4, the updates);
+//  - native order (the *_native helpers): words summed as they lie in memory, 8 bytes at a time,
+//    which gives the checksum in network byte order when stored back with store_native16; every
+//    other value (lengths, protocol) is added in network byte order. For full recomputation of
+//    large packets (segmentation).
+// Header-only pieces are inline because they sit on the per-packet path.
+#include <arpa/inet.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 namespace nm::csum {
@@ -76,6 +84,65 @@ inline uint16_t update32_partial(uint16_t field, uint32_t old_value, uint32_t ne
     uint64_t sum = uint64_t{field} + (~old_value >> 16) + (~old_value & 0xffff) +
                    (new_value >> 16) + (new_value & 0xffff);
     return fold(sum);
+}
+
+// Native order: adds `len` bytes at `p` to `acc`. `p` must start at an even offset of the
+// checksummed data; an odd tail is padded with a zero byte.
+inline uint64_t add_native(const uint8_t* p, size_t len, uint64_t acc = 0) {
+    while (len >= 8) {
+        uint32_t a, b;
+        std::memcpy(&a, p, 4);
+        std::memcpy(&b, p + 4, 4);
+        acc += uint64_t{a} + b;
+        p += 8;
+        len -= 8;
+    }
+    if (len >= 4) {
+        uint32_t a;
+        std::memcpy(&a, p, 4);
+        acc += a;
+        p += 4;
+        len -= 4;
+    }
+    if (len >= 2) {
+        uint16_t a;
+        std::memcpy(&a, p, 2);
+        acc += a;
+        p += 2;
+        len -= 2;
+    }
+    if (len) {
+        uint8_t tail[2] = {p[0], 0};
+        uint16_t a;
+        std::memcpy(&a, tail, 2);
+        acc += a;
+    }
+    return acc;
+}
+
+// The TCP/UDP pseudo-header of an IPv4 (version 4) or IPv6 packet whose IP header is at `ip`.
+inline uint64_t pseudo_header_native(const uint8_t* ip, uint8_t protocol, uint32_t l4_length) {
+    const bool v6 = (ip[0] >> 4) == 6;
+    uint64_t acc = v6 ? add_native(ip + 8, 32) : add_native(ip + 12, 8);
+    acc += htonl(l4_length);
+    acc += htonl(protocol);
+    return acc;
+}
+
+inline uint16_t load_native16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+inline void store_native16(uint8_t* p, uint16_t v) {
+    std::memcpy(p, &v, 2);
+}
+
+// Recomputes the IPv4 header checksum in place.
+inline void set_ipv4_header_checksum(uint8_t* ip) {
+    const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
+    store_native16(ip + 10, 0);
+    store_native16(ip + 10, static_cast<uint16_t>(~fold(add_native(ip, ihl))));
 }
 
 }  // namespace nm::csum

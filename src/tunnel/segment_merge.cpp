@@ -4,7 +4,7 @@
 // every segment the first one's size except a shorter last, FIN/PSH only on the last.
 #include <optional>
 
-#include "tunnel/inet_checksum.hpp"
+#include "core/checksum.hpp"
 #include "tunnel/segmentation.hpp"
 
 namespace nm {
@@ -171,14 +171,14 @@ void SegmentMerger::flush(Unit& unit, PacketBatch& out) {
         csum::store_be16(ip + 4, static_cast<uint16_t>(unit.length - 40));
     } else {
         csum::store_be16(ip + 2, static_cast<uint16_t>(unit.length));
-        inet::set_ipv4_header_checksum(ip);
+        csum::set_ipv4_header_checksum(ip);
     }
     uint8_t* tcp = ip + unit.l4;
     tcp[13] |= unit.end_flags;
     // A partial checksum: the pseudo-header sum, not complemented; the kernel (or whoever
     // segments the unit again) adds the TCP header and payload.
-    inet::store16(tcp + 16, csum::fold(inet::pseudo_header(
-                                ip, 6, static_cast<uint32_t>(unit.length - unit.l4))));
+    csum::store_native16(tcp + 16, csum::fold(csum::pseudo_header_native(
+                                       ip, 6, static_cast<uint32_t>(unit.length - unit.l4))));
     Packet& p = out[unit.out_index];
     p.bytes = {ip, unit.length};
     p.vnet.flags = VirtioNetHdr::kNeedsCsum;

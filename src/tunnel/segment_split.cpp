@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <string>
 
-#include "tunnel/inet_checksum.hpp"
+#include "core/checksum.hpp"
 #include "tunnel/segmentation.hpp"
 
 namespace nm {
@@ -90,8 +90,8 @@ void complete_partial_checksum(std::span<uint8_t> bytes, const VirtioNetHdr& h) 
     uint8_t* field = &bytes[size_t{h.csum_start} + h.csum_offset];
     // The field already holds the pseudo-header sum: summing over it completes the checksum.
     const uint16_t sum = static_cast<uint16_t>(
-        ~csum::fold(inet::sum(&bytes[h.csum_start], bytes.size() - h.csum_start)));
-    inet::store16(field, sum == 0 ? 0xffff : sum);
+        ~csum::fold(csum::add_native(&bytes[h.csum_start], bytes.size() - h.csum_start)));
+    csum::store_native16(field, sum == 0 ? 0xffff : sum);
 }
 
 }  // namespace
@@ -141,7 +141,7 @@ Result<Packet> split(const Packet& from_tun, std::span<uint8_t> out, size_t max_
         } else {
             csum::store_be16(ip + 2, static_cast<uint16_t>(length));
             csum::store_be16(ip + 4, static_cast<uint16_t>(id0 + i));
-            inet::set_ipv4_header_checksum(ip);
+            csum::set_ipv4_header_checksum(ip);
         }
         uint8_t* l4 = ip + g.l4;
         uint8_t* field;
@@ -154,12 +154,13 @@ Result<Packet> split(const Packet& from_tun, std::span<uint8_t> out, size_t max_
             csum::store_be16(l4 + 4, static_cast<uint16_t>(length - g.l4));
             field = l4 + 6;
         }
-        inet::store16(field, 0);
-        uint64_t acc = inet::pseudo_header(ip, g.protocol, static_cast<uint32_t>(length - g.l4));
-        acc = inet::sum(l4, length - g.l4, acc);
+        csum::store_native16(field, 0);
+        uint64_t acc =
+            csum::pseudo_header_native(ip, g.protocol, static_cast<uint32_t>(length - g.l4));
+        acc = csum::add_native(l4, length - g.l4, acc);
         uint16_t sum = static_cast<uint16_t>(~csum::fold(acc));
         if (sum == 0 && g.protocol == kProtoUdp) sum = 0xffff;  // 0 means "no checksum" in UDP
-        inet::store16(field, sum);
+        csum::store_native16(field, sum);
     }
     result.bytes = out.first(total);
     result.segment_size = g.count > 1 ? static_cast<uint16_t>(stride) : 0;

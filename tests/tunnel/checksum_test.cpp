@@ -184,3 +184,18 @@ TEST_CASE("rewrites of real packets match scapy's own rebuild byte for byte") {
     }
     CHECK(cases >= 500);
 }
+
+TEST_CASE("the native-order sum gives the same checksum as the host-order sum, at every length") {
+    std::mt19937 random(7);
+    std::vector<uint8_t> bytes(1500);
+    for (auto& b : bytes) b = static_cast<uint8_t>(random());
+    for (size_t length : {0, 1, 2, 3, 7, 8, 9, 20, 63, 1499, 1500}) {
+        INFO("length " << length);
+        const uint16_t oracle = static_cast<uint16_t>(~naive_fold(naive_sum(bytes.data(), length)));
+        uint8_t stored[2];
+        csum::store_native16(
+            stored, static_cast<uint16_t>(~csum::fold(csum::add_native(bytes.data(), length))));
+        CHECK(csum::load_be16(stored) == oracle);
+        CHECK(csum::checksum(std::span<const uint8_t>(bytes.data(), length)) == oracle);
+    }
+}
