@@ -8,6 +8,7 @@
 #include "core/checksum.hpp"
 #include "core/packet.hpp"
 #include "tunnel/decision.hpp"
+#include "tunnel/flow_owner.hpp"
 
 using namespace nm;
 

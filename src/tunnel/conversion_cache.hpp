@@ -34,23 +34,6 @@ struct FlowKeyHash {
     size_t operator()(const FlowKey& key) const noexcept;
 };
 
-// The shard that owns a flow. Both directions of a conversation must land on one shard although
-// translation changes the addresses, so the hash covers only what does not change: the protocol
-// and the two ports, in either order. The nodes at both ends of a connection so pick the same
-// shard index for it. 32-bit arithmetic only, so that the tunnel sockets' classic BPF program
-// (UdpTunnel::steer_to_owners) computes the same shard for a datagram's inner packet.
-inline constexpr uint32_t kOwnerMultiplier = 0x9e3779b1u, kOwnerShift = 16;
-inline uint32_t owner_hash(uint8_t protocol, uint16_t port_a, uint16_t port_b) {
-    return ((uint32_t{port_a} ^ port_b ^ protocol) * kOwnerMultiplier) >> kOwnerShift;
-}
-inline unsigned owner_shard(uint8_t protocol, uint16_t port_a, uint16_t port_b, unsigned shards) {
-    return shards <= 1 ? 0 : owner_hash(protocol, port_a, port_b) % shards;
-}
-// The same for a packet and for its reply, translated or not.
-inline unsigned owner_shard(const PacketView& p, unsigned shards) {
-    return owner_shard(p.protocol(), p.source_port(), p.destination_port(), shards);
-}
-
 // What the cache remembers of one flow (outgoing key: proto, sender nsip:port, ServiceIP:port).
 struct Conversion {
     Ipv4 new_destination;  // the chosen instance's nsip

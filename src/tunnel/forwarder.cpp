@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/log.hpp"
+#include "tunnel/flow_owner.hpp"
 
 namespace nm {
 

@@ -1,12 +1,10 @@
 #include "tunnel/tun_device.hpp"
 
 #include <fcntl.h>
-#include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +12,7 @@
 #include <utility>
 
 #include "core/log.hpp"
-#include "tunnel/conversion_cache.hpp"
+#include "tunnel/flow_owner.hpp"
 
 namespace nm {
 namespace {
@@ -149,81 +147,14 @@ TunDevice::~TunDevice() {
         if (fd >= 0) ::close(fd);
 }
 
-namespace {
-
-bpf_insn op(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-    bpf_insn i{};
-    i.code = code;
-    i.dst_reg = dst & 0xf;
-    i.src_reg = src & 0xf;
-    i.off = off;
-    i.imm = imm;
-    return i;
-}
-
-}  // namespace
-
 Result<void> TunDevice::steer_to_owners() {
     const auto shards = static_cast<int32_t>(fds_.size());
     if (shards < 2) return {};
     if (fds_[0] < 0)
         return fail(Errc::invalid_argument, "TUN steering set after a queue was attached");
-    // owner_shard() in eBPF over the packet (offset 0: the IP header), the arithmetic of
-    // the tunnel sockets' classic program: ports ^ protocol for unfragmented TCP and UDP, the
-    // protocol alone for the rest of IPv4, queue 0 for anything else. The legacy packet loads
-    // (LD_ABS, LD_IND) leave big-endian values in r0 and end the program with 0 when out of
-    // bounds; they want the context in r6 and clobber r1-r5. Jumps count instructions skipped.
-    constexpr uint8_t r0 = 0, r1 = 1, r6 = 6, r7 = 7, r8 = 8, r9 = 9;
-    constexpr uint8_t ld_b = BPF_LD | BPF_ABS | BPF_B, ld_h = BPF_LD | BPF_ABS | BPF_H;
-    constexpr uint8_t mov = BPF_ALU64 | BPF_MOV | BPF_X;
-    const bpf_insn program[] = {
-        op(mov, r6, r1, 0, 0),                              // 0
-        op(ld_b, 0, 0, 0, 0),                               // version and header length
-        op(BPF_ALU | BPF_AND | BPF_K, r0, 0, 0, 0xf0),      //
-        op(BPF_JMP | BPF_JNE | BPF_K, r0, 0, 21, 0x40),     // not IPv4: to 25
-        op(ld_b, 0, 0, 0, 9),                               // 4
-        op(mov, r7, r0, 0, 0),                              // r7 = protocol
-        op(ld_h, 0, 0, 0, 6),                               //
-        op(BPF_JMP | BPF_JSET | BPF_K, r0, 0, 11, 0x1fff),  // a later fragment: to 19
-        op(BPF_JMP | BPF_JEQ | BPF_K, r7, 0, 1, 6),         // 8: TCP: to 10
-        op(BPF_JMP | BPF_JNE | BPF_K, r7, 0, 9, 17),        // not UDP either: to 19
-        op(ld_b, 0, 0, 0, 0),                               // 10
-        op(BPF_ALU | BPF_AND | BPF_K, r0, 0, 0, 0x0f),      //
-        op(BPF_ALU | BPF_LSH | BPF_K, r0, 0, 0, 2),         // IP header length in bytes
-        op(mov, r8, r0, 0, 0),                              //
-        op(BPF_LD | BPF_IND | BPF_H, 0, r8, 0, 0),          // 14: source port
-        op(mov, r9, r0, 0, 0),                              //
-        op(BPF_LD | BPF_IND | BPF_H, 0, r8, 0, 2),          // destination port
-        op(BPF_ALU | BPF_XOR | BPF_X, r0, r9, 0, 0),        //
-        op(BPF_JMP | BPF_JA, 0, 0, 1, 0),                   // 18: to 20
-        op(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0),       // 19: no ports
-        op(BPF_ALU | BPF_XOR | BPF_X, r0, r7, 0, 0),        // 20
-        op(BPF_ALU | BPF_MUL | BPF_K, r0, 0, 0, static_cast<int32_t>(kOwnerMultiplier)),
-        op(BPF_ALU | BPF_RSH | BPF_K, r0, 0, 0, kOwnerShift),  //
-        op(BPF_ALU | BPF_MOD | BPF_K, r0, 0, 0, shards),       //
-        op(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                    // 24
-        op(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0),          // 25: queue 0
-        op(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-    };
-    static const char license[] = "MIT";
-    char log[4096] = {};
-    bpf_attr attr{};
-    attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-    attr.insns = reinterpret_cast<uint64_t>(program);
-    attr.insn_cnt = static_cast<uint32_t>(std::size(program));
-    attr.license = reinterpret_cast<uint64_t>(license);
-    attr.log_buf = reinterpret_cast<uint64_t>(log);
-    attr.log_size = sizeof log;
-    attr.log_level = 1;
-    const int prog = static_cast<int>(::syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
-    if (prog < 0) {
-        const int e = errno;
-        std::string why = log;
-        if (auto nl = why.find_last_not_of('\n'); nl != std::string::npos) why.resize(nl + 1);
-        if (auto last = why.rfind('\n'); last != std::string::npos) why = why.substr(last + 1);
-        return fail_errno("load the TUN steering program" + (why.empty() ? "" : " (" + why + ")"),
-                          e);
-    }
+    auto loaded = load_tun_steering_program(static_cast<unsigned>(shards));
+    if (!loaded) return tl::unexpected(loaded.error());
+    const int prog = *loaded;
     const int rc = ::ioctl(fds_[0], TUNSETSTEERINGEBPF, &prog);
     const int e = errno;
     ::close(prog);  // the device holds its own reference

@@ -18,7 +18,7 @@
 #include "core/log.hpp"
 #include "core/retry.hpp"
 #include "tunnel/async_gate.hpp"
-#include "tunnel/conversion_cache.hpp"
+#include "tunnel/flow_owner.hpp"
 #include "tunnel/udp_tunnel_uring.hpp"
 
 namespace nm {
@@ -278,43 +278,11 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
 }
 
 Result<void> UdpTunnel::steer_to_owners(unsigned shards) {
-    // Runs on each datagram for the port's SO_REUSEPORT group with the UDP header pulled: offset
-    // 0 is the inner IPv4 header. Returns owner_shard() of the inner packet, the index of
-    // its owner's socket (sockets join in shard order): the ports of TCP and UDP (not of a later
-    // fragment), none for anything else. Not IPv4: an index past the group, which leaves the
-    // choice to the kernel's 4-tuple hash. A packet steered wrong is still handed to its owner.
+    // See reuseport_steering_program; a packet steered wrong is still handed to its owner.
     if (shards < 2) return {};
-    // Jumps count the instructions they skip.
-    constexpr uint32_t kernel_choice = 0xffffffff;
-    const sock_filter program[] = {
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),  // 0: version and header length
-        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x40, 0, 21),  // not IPv4: to 24
-        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 14, 0),  // a later fragment: to 19
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),                // 5: protocol
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 11),  // neither TCP nor UDP: to 19
-        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),          // 8: X = IP header length
-        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),           // source port
-        BPF_STMT(BPF_ST, 0),
-        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),  // destination port
-        BPF_STMT(BPF_LDX | BPF_MEM, 0),
-        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-        BPF_STMT(BPF_ST, 0),
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-        BPF_STMT(BPF_LDX | BPF_MEM, 0),
-        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                 // ports ^ protocol
-        BPF_STMT(BPF_JMP | BPF_JA, 1),                          // to 20
-        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),                  // 19: no ports: the protocol alone
-        BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, kOwnerMultiplier),  // 20
-        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, kOwnerShift),
-        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, shards),
-        BPF_STMT(BPF_RET | BPF_A, 0),
-        BPF_STMT(BPF_RET | BPF_K, kernel_choice),  // 24
-    };
-    const sock_fprog fprog{static_cast<unsigned short>(std::size(program)),
-                           const_cast<sock_filter*>(program)};
+    const std::vector<sock_filter> program = reuseport_steering_program(shards);
+    const sock_fprog fprog{static_cast<unsigned short>(program.size()),
+                           const_cast<sock_filter*>(program.data())};
     if (::setsockopt(descriptor_.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog,
                      sizeof fprog) < 0)
         return fail_errno("SO_ATTACH_REUSEPORT_CBPF on the tunnel socket", errno);

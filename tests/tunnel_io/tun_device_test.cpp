@@ -11,7 +11,7 @@
 #include "core/config.hpp"
 #include "test_async.hpp"
 #include "test_netns.hpp"
-#include "tunnel/conversion_cache.hpp"
+#include "tunnel/flow_owner.hpp"
 #include "tunnel/uring.hpp"
 
 using namespace nm;

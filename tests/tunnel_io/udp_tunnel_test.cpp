@@ -8,7 +8,7 @@
 #include "test_async.hpp"
 #include "test_netns.hpp"
 #include "test_packets.hpp"
-#include "tunnel/conversion_cache.hpp"
+#include "tunnel/flow_owner.hpp"
 #include "tunnel/uring.hpp"
 
 using namespace nm;
