@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "api/api_server.hpp"
+#include "api/api_token.hpp"
 #include "cli/subcommands.hpp"
 #include "cli/version.hpp"
 #include "core/config.hpp"
@@ -47,8 +48,20 @@ nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& 
         ::mkdir("/etc/netmanager", 0755);
     }
     nm::ApiServerOptions options;
-    if (cfg.api_port)
-        options.tcp = nm::asio::ip::tcp::endpoint(nm::asio::ip::tcp::v4(), cfg.api_port);
+    if (cfg.api_port) {
+        auto address = nm::asio::ip::make_address(cfg.api_address);  // checked by parse_cli
+        options.tcp = nm::asio::ip::tcp::endpoint(address, cfg.api_port);
+        if (!cfg.api_token_file.empty()) {
+            auto token = nm::read_api_token(cfg.api_token_file);
+            if (!token) co_return fail_start(shards, exit_code, token.error().message);
+            options.bearer_token = std::move(*token);
+        } else if (!address.is_loopback()) {
+            NM_LOG(warn, "main") << "the node API listens on " << cfg.api_address << ":"
+                                 << cfg.api_port
+                                 << " without a token: anyone who reaches that address can "
+                                    "deploy; give --api-token-file";
+        }
+    }
     options.unix_socket = cfg.api_socket;
     options.networks = {cfg.container_network, cfg.service_network};
     options.max_connections = cfg.api_max_connections;

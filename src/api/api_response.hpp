@@ -11,7 +11,8 @@ struct ApiResponse {
     unsigned status = 200;
     std::string body;
     std::string content_type = "application/json";
-    std::string allow;  // for 405: the methods the path accepts
+    std::string allow;             // for 405: the methods the path accepts
+    std::string www_authenticate;  // for 401: the scheme the client must use
 };
 
 // invalid_argument 400, not_found 404, exists/conflict 409, exhausted/unavailable 503,

@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <filesystem>
 
+#include "api/api_token.hpp"
 #include "core/log.hpp"
 #include "core/retry.hpp"
 
@@ -74,6 +75,9 @@ Result<void> ApiServer::listen_unix() {
     acceptor->open(local(), ec);
     if (!ec) acceptor->bind(local::endpoint(path), ec);
     if (!ec) own_socket_file_ = true;
+    // Root only, whatever the umask: the socket needs no token because nobody else can connect.
+    if (!ec && ::chmod(path.c_str(), 0600) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail(Errc::system, "cannot listen on unix socket " + path + ": " + ec.message());
     unix_acceptor_ = std::move(acceptor);
@@ -231,6 +235,15 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         } else if (ec) {
             answer = error_response(400, "malformed HTTP request: " + ec.message());
             drain = true;
+        } else if (constexpr bool over_tcp = std::is_same_v<Protocol, tcp>;
+                   over_tcp && !options_.bearer_token.empty() &&
+                   !bearer_matches(parser.get()[http::field::authorization],
+                                   options_.bearer_token)) {
+            ++unauthorized_;
+            answer = error_response(401, "this API needs \"Authorization: Bearer <token>\"");
+            answer.www_authenticate = "Bearer";
+            version = parser.get().version();
+            keep_alive = parser.get().keep_alive();
         } else {
             auto& request = parser.get();
             version = request.version();
@@ -250,6 +263,8 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         response.set(http::field::server, "netmanager");
         response.set(http::field::content_type, answer.content_type);
         if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
+        if (!answer.www_authenticate.empty())
+            response.set(http::field::www_authenticate, answer.www_authenticate);
         response.keep_alive(keep_alive && !drain && !stopping_);
         response.body() = std::move(answer.body);
         response.prepare_payload();

@@ -19,9 +19,10 @@
 namespace nm {
 
 struct ApiServerOptions {
-    std::optional<asio::ip::tcp::endpoint> tcp;        // port 0: any free port (see tcp_port())
-    std::string unix_socket;                           // empty: none
-    size_t body_limit = 64 * 1024;                     // larger bodies: 413
+    std::optional<asio::ip::tcp::endpoint> tcp;  // port 0: any free port (see tcp_port())
+    std::string unix_socket;                     // empty: none
+    std::string bearer_token;       // not empty: TCP requests must carry it (the unix socket never)
+    size_t body_limit = 64 * 1024;  // larger bodies: 413
     std::chrono::milliseconds idle_timeout{30000};     // a kept-alive connection waits this long
     std::chrono::milliseconds request_timeout{10000};  // to read a body and to write an answer
     size_t max_connections = 512;  // open at once; a connection past this is closed at once
@@ -51,6 +52,7 @@ class ApiServer {
     size_t open_connections() const { return connections_.size(); }
     uint64_t refused_connections() const { return refused_; }    // past max_connections
     uint64_t accept_retries() const { return accept_retries_; }  // transient accept failures
+    uint64_t unauthorized() const { return unauthorized_; }      // TCP requests answered 401
     bool accepting() const { return accepting_ > 0; }            // an accept loop runs
 
   private:
@@ -77,7 +79,7 @@ class ApiServer {
     bool own_socket_file_ = false;
     uint64_t next_connection_ = 0;
     std::map<uint64_t, Connection*> connections_;
-    uint64_t refused_ = 0, accept_retries_ = 0;
+    uint64_t refused_ = 0, accept_retries_ = 0, unauthorized_ = 0;
     int accepting_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

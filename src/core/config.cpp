@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -70,7 +71,11 @@ Options:
       --shards N           shard threads (default: online cores)
       --cpus LIST          cores the shards are pinned to, in shard order, e.g. 2,3
                            (default: shard i on core i)
-      --api-port N         serve the node API on TCP port N
+      --api-port N         serve the node API on TCP port N (as well as any --api-socket)
+      --api-address IP     the address the TCP API listens on (default 127.0.0.1: the node
+                           only; 0.0.0.0 or :: exposes it, then give --api-token-file too)
+      --api-token-file F   TCP requests must send "Authorization: Bearer <token>", the token
+                           being F's first line (the unix socket needs none: it is root-only)
       --api-socket PATH    serve the node API on a unix socket
                            (default without --api-port: /etc/netmanager/netmanager.sock)
       --api-max-connections N  API connections open at once; more are closed (default 512)
@@ -89,6 +94,12 @@ Options:
       --log-file PATH      append the log to PATH instead of standard error (`netmanager logs`
                            reads /var/log/netmanager/netmanager.log when systemd does not run)
 )";
+}
+
+bool is_ip_literal(const std::string& text) {
+    in6_addr scratch{};
+    return ::inet_pton(AF_INET, text.c_str(), &scratch) == 1 ||
+           ::inet_pton(AF_INET6, text.c_str(), &scratch) == 1;
 }
 
 Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& sources) {
@@ -171,6 +182,13 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
         } else if (flag == "--api-port") {
             NM_TRY(n, number(1, 65535));
             c.api_port = static_cast<uint16_t>(*n);
+        } else if (flag == "--api-address") {
+            NM_TRY(v, value());
+            if (!is_ip_literal(*v)) return bad(flag, "not an IPv4 or IPv6 address: '" + *v + "'");
+            c.api_address = *v;
+        } else if (flag == "--api-token-file") {
+            NM_TRY(v, value());
+            c.api_token_file = *v;
         } else if (flag == "--api-max-connections") {
             NM_TRY(n, number(1, 65536));
             c.api_max_connections = static_cast<unsigned>(*n);

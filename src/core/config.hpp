@@ -71,6 +71,8 @@ struct Config {
     unsigned shards = 0;         // 0: one per online core
     std::vector<unsigned> cpus;  // shard i runs on cpus[i % size]; empty: shard i on core i
     uint16_t api_port = 0;
+    std::string api_address = "127.0.0.1";  // where the TCP API listens (IPv4 or IPv6 literal)
+    std::string api_token_file;  // TCP requests must carry "Authorization: Bearer <its text>"
     std::string api_socket;
     unsigned api_max_connections = 512;    // more are closed at once (and counted)
     unsigned api_idle_timeout_ms = 30000;  // a kept-alive API connection waits this long
@@ -81,6 +83,9 @@ struct Config {
 
     unsigned veth_mtu() const { return bridge_mtu.value_or(mtu); }
 };
+
+// An IPv4 or IPv6 address in text form (as --api-address takes it).
+bool is_ip_literal(const std::string& text);
 
 // Applies a JSON file's fields onto cfg. Keys match case-insensitively (as the reference's Go
 // decoder does); unknown keys are ignored (the reference files carry more than we use); a known

@@ -176,6 +176,16 @@ void read_keys(FieldReader& r, Config& next) {
     });
     r.integer("ApiMaxConnections", next.api_max_connections, 1, 65536);
     r.integer("ApiIdleTimeoutMs", next.api_idle_timeout_ms, 100, 3600000);
+    r.integer("ApiPort", next.api_port, 1, 65535);
+    r.string("ApiAddress", [&](const std::string& t) -> Result<void> {
+        if (!is_ip_literal(t)) return fail(Errc::invalid_argument, "not an IPv4 or IPv6 address");
+        next.api_address = t;
+        return {};
+    });
+    r.string("ApiTokenFile", [&](const std::string& t) -> Result<void> {
+        next.api_token_file = t;
+        return {};
+    });
     r.string("BridgeName", ifname(next.bridge));
     r.integer("SubnetworkPrefix", next.subnet_prefix, 8, 30);
     r.integer("SubnetworkPrefixIPv6", next.subnet_prefix_v6, 64, 126);

@@ -18,6 +18,7 @@
 #include "cluster/cluster_link.hpp"
 #include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
+#include "node/deploy_checks.hpp"
 #include "node/metrics.hpp"
 #include "tunnel/forwarder.hpp"
 #include "tunnel/node_identity.hpp"
@@ -379,8 +380,14 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     if (!request.port_mappings.empty()) {
         auto ports = parse_port_mappings(request.port_mappings);
         if (!ports) co_return tl::unexpected(ports.error());
+        if (auto r = check_host_ports(*ports, node_reserved_ports(config_)); !r)
+            co_return tl::unexpected(r.error());
         options.ports = std::move(*ports);
     }
+    if (auto r =
+            check_service_ip_claims(table_->table(), request.service_name, request.service_ips);
+        !r)
+        co_return tl::unexpected(r.error());
     Result<Attachment> attachment;
     if (request.kind == DeployKind::netns)
         attachment = network_->attach_new_namespace("-" + request.netns_name, options);

@@ -390,3 +390,34 @@ TEST_CASE(
     CHECK(other->config.subnet_prefix == 24);
     CHECK(other->config.subnet_prefix_v6 == 112);
 }
+
+TEST_CASE("the TCP API listens on 127.0.0.1 unless ApiAddress or --api-address says otherwise") {
+    auto defaults = parse({"--api-port", "7070"});
+    REQUIRE(defaults);
+    CHECK(defaults->config.api_address == "127.0.0.1");
+    CHECK(defaults->config.api_token_file.empty());
+
+    TempFile file(R"({"ApiPort": 7071, "apiaddress": "0.0.0.0", "ApiTokenFile": "/etc/nm-token"})");
+    Sources sources;
+    sources.files = {file.path};
+    auto from_file = parse({}, sources);
+    REQUIRE(from_file);
+    CHECK(from_file->config.api_port == 7071);
+    CHECK(from_file->config.api_address == "0.0.0.0");
+    CHECK(from_file->config.api_token_file == "/etc/nm-token");
+
+    auto flags = parse({"--api-address", "::1", "--api-token-file", "/run/t"}, sources);
+    REQUIRE(flags);
+    CHECK(flags->config.api_address == "::1");
+    CHECK(flags->config.api_token_file == "/run/t");
+
+    auto bad = parse({"--api-address", "localhost"});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message.find("--api-address") != std::string::npos);
+    TempFile bad_file(R"({"ApiAddress": "10.0.0"})");
+    Config cfg;
+    auto rejected = apply_config_file(cfg, bad_file.path);
+    REQUIRE_FALSE(rejected);
+    CHECK(rejected.error().message.find("ApiAddress") != std::string::npos);
+    CHECK(cfg.api_address == "127.0.0.1");
+}
