@@ -3,7 +3,6 @@
 // epoll reactor; see src/core/CMakeLists.txt for why not Asio's io_uring backend).
 // Data owned by a shard is touched only on that shard; a hop is an explicit
 //   auto r = co_await on_shard(j, [] { return work(); });
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,11 +15,9 @@
 #include <type_traits>
 #include <vector>
 
-namespace nm {
+#include "core/async.hpp"
 
-namespace asio = boost::asio;
-template <class T>
-using awaitable = asio::awaitable<T>;
+namespace nm {
 
 // The shard index of the calling thread, or -1 off any shard.
 int current_shard();
