@@ -10,12 +10,12 @@ mkdir -p "$out/corpus"
 
 sources=(
   src/core/packet.cpp src/core/checksum.cpp src/core/address.cpp src/core/error.cpp
-  src/tunnel/entry.cpp src/tunnel/translation_table.cpp src/tunnel/conversion_cache.cpp
+  src/table/entry.cpp src/table/translation_table.cpp src/tunnel/conversion_cache.cpp
   src/tunnel/balancer.cpp src/tunnel/path_counters.cpp src/tunnel/outgoing.cpp
   src/tunnel/incoming.cpp fuzz/packet_core/fuzz_packet_core.cpp
 )
 binary="$out/fuzz_packet_core"
-newest=$(cd "$src" && ls -t "${sources[@]}" src/core/*.hpp src/tunnel/*.hpp fuzz/packet_core/* | head -1)
+newest=$(cd "$src" && ls -t "${sources[@]}" src/core/*.hpp src/table/*.hpp src/tunnel/*.hpp fuzz/packet_core/* | head -1)
 if [[ ! -x "$binary" || "$src/$newest" -nt "$binary" ]]; then
   echo "building $binary"
   (cd "$src" && clang++-14 -std=c++2b -O1 -g -fno-omit-frame-pointer \

@@ -4,10 +4,10 @@
 #include <boost/json/parse.hpp>
 #include <cctype>
 
-#include "cluster/json_fields.hpp"
+#include "core/json_fields.hpp"
 #include "core/parse.hpp"
 #include "env/port_mapping.hpp"
-#include "tunnel/table_json.hpp"
+#include "table/table_json.hpp"
 
 namespace nm {
 
@@ -17,16 +17,12 @@ using namespace json_fields;
 namespace {
 constexpr std::string_view body_name = "request body";
 
-tl::unexpected<Error> bad(std::string_view field, const std::string& text) {
-    return fail(Errc::invalid_argument, "field \"" + std::string(field) + "\": " + text);
-}
-
 // A job name field: present, a string, four valid parts.
 Result<std::pair<std::string, JobName>> get_job(const json::object& obj, std::string_view field) {
     auto text = get_string(obj, field);
     if (!text) return tl::unexpected(text.error());
     auto job = parse_job_name(*text);
-    if (!job) return bad(field, job.error().message);
+    if (!job) return bad_field(field, job.error().message);
     return std::pair{*text, *job};
 }
 
@@ -36,8 +32,8 @@ Result<std::vector<ServiceIp>> get_service_ips_in(const json::object& obj, std::
     if (!sips) return tl::unexpected(sips.error());
     for (const auto& sip : *sips)
         if (!service_network.contains(sip.address))
-            return bad(field, sip.address.to_string() + " is outside the service network " +
-                                  service_network.to_string());
+            return bad_field(field, sip.address.to_string() + " is outside the service network " +
+                                        service_network.to_string());
     return sips;
 }
 
@@ -51,19 +47,19 @@ bool is_name_char(char c) {
 Result<void> check_container_id(std::string_view id) {
     if (id.empty() || id.size() > 128 || !std::isalnum(static_cast<unsigned char>(id[0])) ||
         !std::all_of(id.begin(), id.end(), is_name_char))
-        return bad("containerId",
-                   "must be a container id or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 "
-                   "characters), got '" +
-                       std::string(id) + "'");
+        return bad_field("containerId",
+                         "must be a container id or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 "
+                         "characters), got '" +
+                             std::string(id) + "'");
     return {};
 }
 
 Result<void> check_netns_name(std::string_view name) {
     if (name.empty() || name.size() > 64 || name == "." || name == ".." ||
         !std::all_of(name.begin(), name.end(), is_name_char))
-        return bad("name",
-                   "must be 1..64 characters of [a-zA-Z0-9_.-] (a /run/netns entry), got '" +
-                       std::string(name) + "'");
+        return bad_field("name",
+                         "must be 1..64 characters of [a-zA-Z0-9_.-] (a /run/netns entry), got '" +
+                             std::string(name) + "'");
     return {};
 }
 
@@ -77,13 +73,14 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
         std::string cidr_text = *text;
         if (cidr_text.find('/') == std::string::npos) cidr_text += "/24";
         auto cidr = Cidr::parse(cidr_text);
-        if (!cidr) return bad("subnetwork", "not a subnet: '" + excerpt(*text) + "'");
+        if (!cidr) return bad_field("subnetwork", "not a subnet: '" + excerpt(*text) + "'");
         if (cidr->network.value != (cidr->network.value & cidr->mask()))
-            return bad("subnetwork", "'" + *text + "' has host bits set");
+            return bad_field("subnetwork", "'" + *text + "' has host bits set");
         if (!nets.container_network.contains(cidr->network) ||
             cidr->prefix < nets.container_network.prefix)
-            return bad("subnetwork", cidr->to_string() + " is outside the container network " +
-                                         nets.container_network.to_string());
+            return bad_field("subnetwork", cidr->to_string() +
+                                               " is outside the container network " +
+                                               nets.container_network.to_string());
         request.subnetwork = *cidr;
         return request;
     }
@@ -92,7 +89,7 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
     if (id->empty() || id->size() > 128 || !std::all_of(id->begin(), id->end(), [](char c) {
             return c > ' ' && c < 127 && c != '/' && c != '+' && c != '#';
         }))
-        return bad(
+        return bad_field(
             "client_id",
             "must be 1..128 printable characters without spaces, '/', '+' or '#' (it becomes "
             "an MQTT topic level), got '" +
@@ -104,8 +101,8 @@ Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetw
     if (host.size() > 253 || !std::all_of(host.begin(), host.end(), [](char c) {
             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
         }))
-        return bad("cluster_address",
-                   "must be a host name or address, got '" + excerpt(host) + "'");
+        return bad_field("cluster_address",
+                         "must be a host name or address, got '" + excerpt(host) + "'");
     request.client_id = *id;
     request.cluster_address = host;
     return request;
@@ -130,7 +127,7 @@ Result<void> read_port_mappings(const json::object& obj, DeployRequest& r) {
     if (!mappings) return tl::unexpected(mappings.error());
     if (*mappings) {
         if (auto parsed = parse_port_mappings(**mappings); !parsed)
-            return bad("portMappings", parsed.error().message);
+            return bad_field("portMappings", parsed.error().message);
         r.port_mappings = **mappings;
     }
     return {};
@@ -199,8 +196,9 @@ Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNe
     auto address = get_optional_ipv4(*obj, "nsAddress");
     if (!address) return tl::unexpected(address.error());
     if (*address && !nets.container_network.contains(**address))
-        return bad("nsAddress", (*address)->to_string() + " is outside the container network " +
-                                    nets.container_network.to_string());
+        return bad_field("nsAddress", (*address)->to_string() +
+                                          " is outside the container network " +
+                                          nets.container_network.to_string());
     r.ns_address = *address;
     auto sips = get_service_ips_in(*obj, "serviceIp", nets.service_network);
     if (!sips) return tl::unexpected(sips.error());
@@ -224,7 +222,7 @@ Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind ki
 }
 
 namespace {
-// The entry format is the table file's (tunnel/table_json.hpp); the API adds the network checks.
+// The entry format is the table file's (table/table_json.hpp); the API adds the network checks.
 Result<TableEntry> parse_entry(const json::value& item, size_t index, const ApiNetworks& nets) {
     std::string where = "entries[" + std::to_string(index) + "]: ";
     auto e = entry_from_json(item);
@@ -245,16 +243,17 @@ Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body,
         list = &value.as_array();
     } else if (value.is_object()) {
         auto it = value.as_object().find("entries");
-        if (it == value.as_object().end()) return bad("entries", "missing");
+        if (it == value.as_object().end()) return bad_field("entries", "missing");
         if (!it->value().is_array())
-            return bad("entries", "expected an array, got " + std::string(kind_of(it->value())));
+            return bad_field("entries",
+                             "expected an array, got " + std::string(kind_of(it->value())));
         list = &it->value().as_array();
     } else {
         return fail(Errc::invalid_argument,
                     "request body must be an array of entries or {\"entries\": [...]}, got " +
                         std::string(kind_of(value)));
     }
-    if (list->empty()) return bad("entries", "must not be empty");
+    if (list->empty()) return bad_field("entries", "must not be empty");
     std::vector<TableEntry> entries;
     for (size_t i = 0; i < list->size(); ++i) {
         auto e = parse_entry((*list)[i], i, nets);
@@ -275,13 +274,15 @@ Result<TableRemoveRequest> parse_table_remove_query(std::string_view query) {
         auto key = item.substr(0, eq);
         auto value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
         if (key == "job") {
-            if (auto job = parse_job_name(value); !job) return bad("job", job.error().message);
+            if (auto job = parse_job_name(value); !job)
+                return bad_field("job", job.error().message);
             r.job = std::string(value);
             have_job = true;
         } else if (key == "instance") {
             auto n = parse_whole<int>(value);
             if (!n || *n < 0)
-                return bad("instance", "must be an integer >= 0, got '" + std::string(value) + "'");
+                return bad_field("instance",
+                                 "must be an integer >= 0, got '" + std::string(value) + "'");
             r.instance_number = *n;
         } else if (!key.empty()) {
             return fail(Errc::invalid_argument, "unknown query parameter '" + std::string(key) +

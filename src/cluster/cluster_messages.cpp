@@ -4,7 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "cluster/json_fields.hpp"
+#include "core/json_fields.hpp"
 #include "core/parse.hpp"
 
 namespace nm {

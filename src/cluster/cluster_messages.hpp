@@ -9,7 +9,7 @@
 #include "core/address.hpp"
 #include "core/address_plan.hpp"
 #include "core/error.hpp"
-#include "tunnel/entry.hpp"
+#include "table/entry.hpp"
 
 namespace nm {
 

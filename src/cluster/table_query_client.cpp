@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/log.hpp"
+#include "core/metrics_text.hpp"
 
 namespace nm {
 
@@ -281,12 +282,10 @@ awaitable<void> TableQueryClient::sweep_loop() {
     }
 }
 
-void TableQueryClient::append_metrics(std::string& out) const {
+void TableQueryClient::append_metrics(MetricsText& out) const {
     auto counter = [&out](std::string_view name, std::string_view help, uint64_t value) {
-        out +=
-            "# HELP netmanager_table_query_" + std::string(name) + " " + std::string(help) + "\n";
-        out += "# TYPE netmanager_table_query_" + std::string(name) + " counter\n";
-        out += "netmanager_table_query_" + std::string(name) + " " + std::to_string(value) + "\n";
+        out.single("netmanager_table_query_" + std::string(name), "counter", help,
+                   static_cast<double>(value));
     };
     counter("requests_total", "Table queries published to the cluster.", stats_.requests);
     counter("answers_total", "Table queries answered by the cluster.", stats_.answers);
@@ -304,12 +303,10 @@ void TableQueryClient::append_metrics(std::string& out) const {
     counter("rejected_total", "Table query results the table refused.", stats_.rejected);
     counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
-    out += "# HELP netmanager_table_query_latency_seconds Time from request to answer.\n";
-    out += "# TYPE netmanager_table_query_latency_seconds summary\n";
-    out += "netmanager_table_query_latency_seconds_sum " +
-           std::to_string(stats_.latency_seconds_sum) + "\n";
-    out += "netmanager_table_query_latency_seconds_count " + std::to_string(stats_.latency_count) +
-           "\n";
+    constexpr std::string_view latency = "netmanager_table_query_latency_seconds";
+    out.family(latency, "summary", "Time from request to answer.")
+        .sample(std::string(latency) + "_sum", stats_.latency_seconds_sum)
+        .sample(std::string(latency) + "_count", static_cast<double>(stats_.latency_count));
 }
 
 }  // namespace nm

@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "cluster/cluster_link.hpp"
-#include "tunnel/resolver.hpp"
+#include "table/resolver.hpp"
 
 namespace nm {
+
+class MetricsText;
 
 // The reference's timings (protocol.md "Cluster link"): a query waits 5 s; a job with no
 // lookup and no use by the data path for 10 s, and no instance here, is dropped.
@@ -89,7 +91,7 @@ class TableQueryClient final : public Resolver {
     };
     const Stats& stats() const { return stats_; }
     // Appends the counters above in Prometheus text format (netmanager_table_query_*).
-    void append_metrics(std::string& out) const;
+    void append_metrics(MetricsText& out) const;
 
   private:
     struct Query;

@@ -31,8 +31,8 @@ Result<void> check_host_ports(std::span<const PortMapping> mappings,
         for (const auto& r : reserved)
             if (m.host_port == r.port && m.proto == r.proto)
                 return fail(Errc::conflict, "host port " + std::to_string(r.port) + "/" +
-                                                std::string(to_string(r.proto)) + " is " +
-                                                r.owner + "'s; map another");
+                                                std::string(to_string(r.proto)) + " is " + r.owner +
+                                                "'s; map another");
     return {};
 }
 

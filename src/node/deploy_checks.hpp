@@ -10,7 +10,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "env/port_mapping.hpp"
-#include "tunnel/translation_table.hpp"
+#include "table/translation_table.hpp"
 
 namespace nm {
 

@@ -18,12 +18,12 @@
 #include "cluster/cluster_link.hpp"
 #include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
+#include "core/metrics_text.hpp"
 #include "node/deploy_checks.hpp"
-#include "node/metrics.hpp"
+#include "table/table_json.hpp"
+#include "table/table_writer.hpp"
 #include "tunnel/forwarder.hpp"
 #include "tunnel/node_identity.hpp"
-#include "tunnel/table_json.hpp"
-#include "tunnel/table_writer.hpp"
 #include "tunnel/tun_device.hpp"
 #include "tunnel/uring.hpp"
 
@@ -707,19 +707,16 @@ awaitable<Result<std::string>> Node::metrics() {
                  "Completions whose tag named no operation in flight (dropped; never expected).",
                  sum([](auto& s) { return s.uring.stray; }));
     }
-    std::string text = std::move(m.text());
-    if (queries_) queries_->append_metrics(text);
+    if (queries_) queries_->append_metrics(m);
     if (auto kernel = read_udp_kernel_counters()) {
-        MetricsText k;
-        k.single(
+        m.single(
             "netmanager_kernel_udp_rcvbuf_errors_total", "counter",
             "UdpRcvbufErrors of this network namespace (datagrams lost to full receive buffers).",
             static_cast<double>(kernel->rcvbuf_errors));
-        k.single("netmanager_kernel_udp_in_errors_total", "counter",
+        m.single("netmanager_kernel_udp_in_errors_total", "counter",
                  "UdpInErrors of this network namespace.", static_cast<double>(kernel->in_errors));
-        text += k.text();
     }
-    co_return text;
+    co_return std::move(m.text());
 }
 
 }  // namespace nm

@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "core/address.hpp"
+#include "table/translation_table.hpp"
 #include "tunnel/node_identity.hpp"
-#include "tunnel/translation_table.hpp"
 
 namespace nm {
 

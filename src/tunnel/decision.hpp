@@ -7,12 +7,12 @@
 #include <variant>
 
 #include "core/packet.hpp"
+#include "table/translation_table.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/node_identity.hpp"
 #include "tunnel/path_counters.hpp"
 #include "tunnel/service_use.hpp"
-#include "tunnel/translation_table.hpp"
 
 namespace nm {
 

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "core/shard.hpp"
+#include "table/resolver.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/packet_batch.hpp"
-#include "tunnel/resolver.hpp"
 #include "tunnel/segmentation.hpp"
 #include "tunnel/tun_queue.hpp"
 #include "tunnel/udp_tunnel.hpp"

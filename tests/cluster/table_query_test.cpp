@@ -9,6 +9,7 @@
 
 #include "agent_side.hpp"
 #include "cluster_fixture.hpp"
+#include "core/metrics_text.hpp"
 
 using namespace nm;
 using namespace nm::testkit;
@@ -114,11 +115,12 @@ TEST_CASE(
     CHECK(stats.pending == 2);  // one per answer
     CHECK(stats.malformed == 0);
     CHECK(stats.rejected == 0);
-    std::string metrics;
+    MetricsText text;
     s.agent->call([&] {
-        s.agent->client().append_metrics(metrics);
+        s.agent->client().append_metrics(text);
         return 0;
     });
+    const std::string& metrics = text.text();
     CHECK_THAT(metrics, Catch::Contains("netmanager_table_query_instances_pending_total 2\n"));
     CHECK_THAT(metrics, Catch::Contains("netmanager_table_query_instances_invalid_total 0\n"));
 }

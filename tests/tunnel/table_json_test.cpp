@@ -1,4 +1,4 @@
-#include "tunnel/table_json.hpp"
+#include "table/table_json.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>

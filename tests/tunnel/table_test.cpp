@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "table/translation_table.hpp"
 #include "test_entries.hpp"
-#include "tunnel/translation_table.hpp"
 
 using namespace nm;
 using namespace nm::test;

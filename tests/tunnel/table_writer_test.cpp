@@ -1,4 +1,4 @@
-#include "tunnel/table_writer.hpp"
+#include "table/table_writer.hpp"
 
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>

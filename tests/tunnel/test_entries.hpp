@@ -3,8 +3,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "table/entry.hpp"
 #include "test_packet_builder.hpp"
-#include "tunnel/entry.hpp"
 
 namespace nm::test {
 

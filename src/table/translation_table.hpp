@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tunnel/entry.hpp"
-#include "tunnel/table_change.hpp"
+#include "table/entry.hpp"
+#include "table/table_change.hpp"
 
 namespace nm {
 

@@ -1,6 +1,8 @@
-#include "tunnel/table_json.hpp"
+#include "table/table_json.hpp"
 
 #include <boost/json.hpp>
+
+#include "core/json_fields.hpp"
 
 namespace nm {
 
@@ -28,53 +30,33 @@ json::value to_json(const std::vector<TableEntry>& entries) {
     return out;
 }
 
-namespace {
-
-tl::unexpected<Error> bad(std::string_view field, std::string what) {
-    return fail(Errc::invalid_argument, std::string(field) + ": " + std::move(what));
+Result<std::vector<ServiceIp>> json_fields::get_service_ips(const json::object& obj,
+                                                            std::string_view field) {
+    using namespace json_fields;
+    std::vector<ServiceIp> out;
+    auto it = obj.find(field);
+    if (it == obj.end() || it->value().is_null()) return out;
+    if (!it->value().is_array())
+        return bad_field(field, "expected an array of {IpType, Address}, got " +
+                                    std::string(kind_of(it->value())));
+    size_t index = 0;
+    for (const json::value& item : it->value().as_array()) {
+        std::string where = std::string(field) + "[" + std::to_string(index++) + "]";
+        if (!item.is_object())
+            return bad_field(where, "expected an object, got " + std::string(kind_of(item)));
+        auto type_text = get_string(item.as_object(), "IpType");
+        if (!type_text) return bad_field(where, type_text.error().message);
+        auto type = parse_ip_type(*type_text);
+        if (!type) return bad_field(where, type.error().message);
+        auto address = get_ipv4(item.as_object(), "Address");
+        if (!address) return bad_field(where, address.error().message);
+        out.push_back(ServiceIp{*type, *address});
+    }
+    return out;
 }
-
-Result<const json::value*> member(const json::object& o, std::string_view field) {
-    auto* v = o.if_contains(field);
-    if (!v) return bad(field, "missing");
-    return v;
-}
-
-Result<std::string> string_field(const json::object& o, std::string_view field) {
-    auto v = member(o, field);
-    if (!v) return tl::unexpected(v.error());
-    if (!(*v)->is_string()) return bad(field, "must be a string, got " + json::serialize(**v));
-    return std::string((*v)->get_string());
-}
-
-Result<int64_t> integer_field(const json::object& o, std::string_view field, int64_t lo,
-                              int64_t hi) {
-    auto v = member(o, field);
-    if (!v) return tl::unexpected(v.error());
-    auto range = "must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
-                 json::serialize(**v);
-    int64_t n;
-    if ((*v)->is_int64())
-        n = (*v)->get_int64();
-    else if ((*v)->is_uint64() && (*v)->get_uint64() <= uint64_t(INT64_MAX))
-        n = int64_t((*v)->get_uint64());
-    else
-        return bad(field, range);
-    if (n < lo || n > hi) return bad(field, range);
-    return n;
-}
-
-Result<Ipv4> address_field(const json::object& o, std::string_view field) {
-    auto s = string_field(o, field);
-    if (!s) return tl::unexpected(s.error());
-    auto ip = Ipv4::parse(*s);
-    if (!ip) return bad(field, ip.error().message);
-    return *ip;
-}
-
-}  // namespace
 
 Result<TableEntry> entry_from_json(const json::value& value) {
+    using namespace json_fields;
     const auto* o = value.if_object();
     if (!o) return fail(Errc::invalid_argument, "an entry must be a JSON object");
     TableEntry e;
@@ -82,42 +64,30 @@ Result<TableEntry> entry_from_json(const json::value& value) {
                                  {"appns", &e.appns},
                                  {"servicename", &e.servicename},
                                  {"servicenamespace", &e.servicenamespace}}) {
-        auto s = string_field(*o, field);
+        auto s = get_string(*o, field);
         if (!s) return tl::unexpected(s.error());
         *target = std::move(*s);
     }
-    auto instance = integer_field(*o, "instancenumber", 0, INT32_MAX);
+    auto instance = get_int(*o, "instancenumber", 0, INT32_MAX);
     if (!instance) return tl::unexpected(instance.error());
     e.instancenumber = static_cast<int>(*instance);
-    auto nodeip = address_field(*o, "nodeip");
+    auto nodeip = get_ipv4(*o, "nodeip");
     if (!nodeip) return tl::unexpected(nodeip.error());
     e.nodeip = *nodeip;
-    auto nodeport = integer_field(*o, "nodeport", 1, 65535);
+    auto nodeport = get_int(*o, "nodeport", 1, 65535);
     if (!nodeport) return tl::unexpected(nodeport.error());
     e.nodeport = static_cast<uint16_t>(*nodeport);
-    auto nsip = address_field(*o, "nsip");
+    auto nsip = get_ipv4(*o, "nsip");
     if (!nsip) return tl::unexpected(nsip.error());
     e.nsip = *nsip;
-
-    auto sips = member(*o, "serviceip");
+    // A table entry always lists its ServiceIPs, if only as [].
+    if (auto present = get_present(*o, "serviceip"); !present)
+        return tl::unexpected(present.error());
+    auto sips = get_service_ips(*o, "serviceip");
     if (!sips) return tl::unexpected(sips.error());
-    const auto* list = (*sips)->if_array();
-    if (!list) return bad("serviceip", "must be a list of {\"IpType\", \"Address\"}");
-    for (size_t i = 0; i < list->size(); ++i) {
-        auto where = "serviceip[" + std::to_string(i) + "]";
-        const auto* item = (*list)[i].if_object();
-        if (!item) return bad(where, "must be an object {\"IpType\", \"Address\"}");
-        auto type_text = string_field(*item, "IpType");
-        if (!type_text) return bad(where, type_text.error().message);
-        auto type = parse_ip_type(*type_text);
-        if (!type) return bad(where, type.error().message);
-        auto address = address_field(*item, "Address");
-        if (!address) return bad(where, address.error().message);
-        e.serviceip.push_back(ServiceIp{*type, *address});
-    }
+    e.serviceip = std::move(*sips);
     return e;
 }
-
 Result<std::vector<TableEntry>> entries_from_json(const json::value& value) {
     std::vector<TableEntry> out;
     if (value.is_object()) {

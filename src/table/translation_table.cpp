@@ -1,4 +1,4 @@
-#include "tunnel/translation_table.hpp"
+#include "table/translation_table.hpp"
 
 #include <algorithm>
 #include <boost/container_hash/hash.hpp>

@@ -1,14 +1,12 @@
-#include "cluster/json_fields.hpp"
+#include "core/json_fields.hpp"
 
 #include <boost/json/parse.hpp>
 
 namespace nm::json_fields {
 
-namespace {
-tl::unexpected<Error> bad(std::string_view field, std::string text) {
+tl::unexpected<Error> bad_field(std::string_view field, std::string text) {
     return fail(Errc::invalid_argument, "field \"" + std::string(field) + "\": " + std::move(text));
 }
-}  // namespace
 
 std::string_view kind_of(const json::value& value) {
     switch (value.kind()) {
@@ -43,19 +41,25 @@ Result<json::object> parse_object(std::string_view text, std::string_view what) 
     return std::move(value.as_object());
 }
 
+Result<const json::value*> get_present(const json::object& obj, std::string_view field) {
+    auto* value = obj.if_contains(field);
+    if (!value || value->is_null()) return bad_field(field, "missing");
+    return value;
+}
+
 Result<std::optional<std::string>> get_optional_string(const json::object& obj,
                                                        std::string_view field) {
     auto it = obj.find(field);
     if (it == obj.end() || it->value().is_null()) return std::optional<std::string>{};
     if (!it->value().is_string())
-        return bad(field, "expected a string, got " + std::string(kind_of(it->value())));
+        return bad_field(field, "expected a string, got " + std::string(kind_of(it->value())));
     return std::optional<std::string>{std::string(it->value().as_string())};
 }
 
 Result<std::string> get_string(const json::object& obj, std::string_view field) {
     auto value = get_optional_string(obj, field);
     if (!value) return tl::unexpected(value.error());
-    if (!*value) return bad(field, "missing");
+    if (!*value) return bad_field(field, "missing");
     return std::move(**value);
 }
 
@@ -69,21 +73,21 @@ Result<std::optional<int64_t>> get_optional_int(const json::object& obj, std::st
         n = v.as_int64();
     } else if (v.is_uint64()) {
         if (v.as_uint64() > static_cast<uint64_t>(max))
-            return bad(field, "must be at most " + std::to_string(max));
+            return bad_field(field, "must be at most " + std::to_string(max));
         n = static_cast<int64_t>(v.as_uint64());
     } else {
-        return bad(field, "expected an integer, got " + std::string(kind_of(v)));
+        return bad_field(field, "expected an integer, got " + std::string(kind_of(v)));
     }
     if (n < min || n > max)
-        return bad(field, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                              ", got " + std::to_string(n));
+        return bad_field(field, "must be between " + std::to_string(min) + " and " +
+                                    std::to_string(max) + ", got " + std::to_string(n));
     return std::optional<int64_t>{n};
 }
 
 Result<int64_t> get_int(const json::object& obj, std::string_view field, int64_t min, int64_t max) {
     auto value = get_optional_int(obj, field, min, max);
     if (!value) return tl::unexpected(value.error());
-    if (!*value) return bad(field, "missing");
+    if (!*value) return bad_field(field, "missing");
     return **value;
 }
 
@@ -92,38 +96,15 @@ Result<std::optional<Ipv4>> get_optional_ipv4(const json::object& obj, std::stri
     if (!text) return tl::unexpected(text.error());
     if (!*text) return std::optional<Ipv4>{};
     auto ip = Ipv4::parse(**text);
-    if (!ip) return bad(field, "not an IPv4 address: '" + **text + "'");
+    if (!ip) return bad_field(field, "not an IPv4 address: '" + **text + "'");
     return std::optional<Ipv4>{*ip};
 }
 
 Result<Ipv4> get_ipv4(const json::object& obj, std::string_view field) {
     auto ip = get_optional_ipv4(obj, field);
     if (!ip) return tl::unexpected(ip.error());
-    if (!*ip) return bad(field, "missing");
+    if (!*ip) return bad_field(field, "missing");
     return **ip;
-}
-
-Result<std::vector<ServiceIp>> get_service_ips(const json::object& obj, std::string_view field) {
-    std::vector<ServiceIp> out;
-    auto it = obj.find(field);
-    if (it == obj.end() || it->value().is_null()) return out;
-    if (!it->value().is_array())
-        return bad(field, "expected an array of {IpType, Address}, got " +
-                              std::string(kind_of(it->value())));
-    size_t index = 0;
-    for (const json::value& item : it->value().as_array()) {
-        std::string where = std::string(field) + "[" + std::to_string(index++) + "]";
-        if (!item.is_object())
-            return bad(where, "expected an object, got " + std::string(kind_of(item)));
-        auto type_text = get_string(item.as_object(), "IpType");
-        if (!type_text) return bad(where, type_text.error().message);
-        auto type = parse_ip_type(*type_text);
-        if (!type) return bad(where, type.error().message);
-        auto address = get_ipv4(item.as_object(), "Address");
-        if (!address) return bad(where, address.error().message);
-        out.push_back(ServiceIp{*type, *address});
-    }
-    return out;
 }
 
 }  // namespace nm::json_fields

@@ -1,4 +1,4 @@
-#include "tunnel/table_writer.hpp"
+#include "table/table_writer.hpp"
 
 #include <boost/asio/post.hpp>
 

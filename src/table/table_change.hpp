@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "tunnel/entry.hpp"
+#include "table/entry.hpp"
 
 namespace nm {
 

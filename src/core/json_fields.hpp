@@ -1,6 +1,7 @@
 #pragma once
 // Field-by-field reading of JSON objects from the network, with errors that name the field
-// ("field \"pid\": expected an integer, got a string"). Used by the cluster link and the API.
+// ("field \"pid\": expected an integer, got a string"). Used by the table, the cluster link and the
+// API.
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
@@ -10,7 +11,6 @@
 
 #include "core/address.hpp"
 #include "core/error.hpp"
-#include "tunnel/entry.hpp"
 
 namespace nm::json_fields {
 
@@ -32,8 +32,11 @@ Result<std::optional<int64_t>> get_optional_int(const json::object& obj, std::st
 Result<Ipv4> get_ipv4(const json::object& obj, std::string_view field);
 Result<std::optional<Ipv4>> get_optional_ipv4(const json::object& obj, std::string_view field);
 
-// A list of {"IpType": "RR"|"Closest"|"InstanceNumber", "Address": "a.b.c.d"}; absent: empty.
-Result<std::vector<ServiceIp>> get_service_ips(const json::object& obj, std::string_view field);
+// A field that must be present and not null, of any type.
+Result<const json::value*> get_present(const json::object& obj, std::string_view field);
+
+// An error naming the field: field "nodeport": <text>.
+tl::unexpected<Error> bad_field(std::string_view field, std::string text);
 
 // The JSON type of a value in words ("a string", "an object", ...), for messages.
 std::string_view kind_of(const json::value& value);

@@ -12,7 +12,7 @@
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/shard.hpp"
-#include "tunnel/translation_table.hpp"
+#include "table/translation_table.hpp"
 
 namespace nm {
 

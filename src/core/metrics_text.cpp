@@ -1,4 +1,4 @@
-#include "node/metrics.hpp"
+#include "core/metrics_text.hpp"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "tunnel/entry.hpp"
+#include "table/entry.hpp"
 
 #include <algorithm>
 

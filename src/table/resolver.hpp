@@ -6,7 +6,7 @@
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/shard.hpp"
-#include "tunnel/entry.hpp"
+#include "table/entry.hpp"
 
 namespace nm {
 
