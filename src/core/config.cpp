@@ -138,8 +138,8 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
                                      std::to_string(hi) + ", got '" + *v + "'");
             return *n;
         };
-#define NM_TRY(var, expr) \
-    auto var = (expr);    \
+#define NM_TAKE(var, expr) \
+    auto var = (expr);     \
     if (!var) return tl::unexpected(var.error())
 
         if (flag == "-h" || flag == "--help") {
@@ -149,94 +149,94 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
         } else if (flag == "-c" || flag == "--config") {
             ++i;  // applied above
         } else if (flag == "--cluster") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (!Ipv4::parse(*v)) return bad(flag, "not an IPv4 address: '" + *v + "'");
             c.cluster_url = *v;
             c.self_register = true;
         } else if (flag == "--mqtt-port") {
-            NM_TRY(n, number(1, 65535));
+            NM_TAKE(n, number(1, 65535));
             c.cluster_mqtt_port = static_cast<uint16_t>(*n);
         } else if (flag == "--node-id") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             c.node_id = *v;
         } else if (flag == "--node-ip") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (!Ipv4::parse(*v)) return bad(flag, "not an IPv4 address: '" + *v + "'");
             c.node_public_address = *v;
         } else if (flag == "--subnet") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             auto cidr = Cidr::parse(*v);
             if (!cidr) return bad(flag, cidr.error().message);
             c.subnet = *cidr;
         } else if (flag == "--table") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             c.table_file = *v;
         } else if (flag == "--shards") {
-            NM_TRY(n, number(1, 256));
+            NM_TAKE(n, number(1, 256));
             c.shards = static_cast<unsigned>(*n);
         } else if (flag == "--cpus") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             auto cpus = parse_cpu_list(*v);
             if (!cpus) return bad(flag, cpus.error().message);
             c.cpus = std::move(*cpus);
         } else if (flag == "--api-port") {
-            NM_TRY(n, number(1, 65535));
+            NM_TAKE(n, number(1, 65535));
             c.api_port = static_cast<uint16_t>(*n);
         } else if (flag == "--api-address") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (!is_ip_literal(*v)) return bad(flag, "not an IPv4 or IPv6 address: '" + *v + "'");
             c.api_address = *v;
         } else if (flag == "--api-token-file") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             c.api_token_file = *v;
         } else if (flag == "--api-max-connections") {
-            NM_TRY(n, number(1, 65536));
+            NM_TAKE(n, number(1, 65536));
             c.api_max_connections = static_cast<unsigned>(*n);
         } else if (flag == "--api-idle-timeout") {
-            NM_TRY(n, number(100, 3600000));
+            NM_TAKE(n, number(100, 3600000));
             c.api_idle_timeout_ms = static_cast<unsigned>(*n);
         } else if (flag == "--api-socket") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             c.api_socket = *v;
         } else if (flag == "--tunnel-port") {
-            NM_TRY(n, number(1, 65535));
+            NM_TAKE(n, number(1, 65535));
             c.tunnel_port = static_cast<uint16_t>(*n);
             c.node_public_port = c.tunnel_port;
         } else if (flag == "--mtu") {
-            NM_TRY(n, number(576, 65535));
+            NM_TAKE(n, number(576, 65535));
             c.mtu = static_cast<unsigned>(*n);
             c.bridge_mtu.reset();
         } else if (flag == "--tun" || flag == "--bridge") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (v->empty() || v->size() > 15)
                 return bad(flag, "interface names have 1 to 15 characters");
             (flag == "--tun" ? c.tun_device : c.bridge) = *v;
         } else if (flag == "--prefix") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (v->size() > 8) return bad(flag, "at most 8 characters (interface names are short)");
             c.ns_prefix = *v;
         } else if (flag == "--netns") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             c.netns = *v;
         } else if (flag == "--no-offload") {
             c.offload = false;
         } else if (flag == "--io") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (!parse_io_mode(*v, c.io))
                 return bad(flag, "expected readiness or uring, got '" + *v + "'");
         } else if (flag == "--log-file") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (v->empty()) return bad(flag, "needs a file name");
             c.log_file = *v;
         } else if (flag == "--log-level") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             if (!parse_log_level(*v, c.log_level))
                 return bad(flag, "expected debug, info, warn, error or off, got '" + *v + "'");
         } else {
             return fail(Errc::invalid_argument,
                         "unknown flag '" + std::string(flag) + "' (see --help)");
         }
-#undef NM_TRY
+#undef NM_TAKE
     }
     resolve_derived(c);
     return cli;

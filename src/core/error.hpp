@@ -39,3 +39,10 @@ std::string excerpt(std::string_view text, size_t max = 64);
 tl::unexpected<Error> fail_errno(std::string what, int err);
 
 }  // namespace nm
+
+// In a function returning Result<...>: evaluates a Result expression and returns its error, if it
+// has one, from the calling function.
+#define NM_TRY(expr)                                                                    \
+    do {                                                                                \
+        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
+    } while (0)

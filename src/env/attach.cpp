@@ -10,11 +10,6 @@
 
 namespace nm {
 
-#define NM_TRY(expr)                                                                    \
-    do {                                                                                \
-        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
-    } while (0)
-
 namespace {
 
 constexpr unsigned link_numbers = 100000;  // "<prefix>v<n>" stays within 15 characters

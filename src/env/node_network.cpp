@@ -90,11 +90,6 @@ NodeNetwork::~NodeNetwork() {
     teardown();
 }
 
-#define NM_TRY(expr)                                                                    \
-    do {                                                                                \
-        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
-    } while (0)
-
 Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     NM_TRY(validate(config));
     auto removed = remove_leftovers(config);

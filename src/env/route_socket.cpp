@@ -26,11 +26,6 @@
 #define SOL_NETLINK 270
 #endif
 
-#define NM_RETURN_IF_ERROR(expr)                                            \
-    do {                                                                    \
-        if (auto nm_r = (expr); !nm_r) return tl::unexpected(nm_r.error()); \
-    } while (0)
-
 namespace nm {
 
 // The socket plus what the kernel said about the last failed request (libnl keeps only its
@@ -220,7 +215,7 @@ Result<void> RouteSocket::add_bridge(const std::string& name, unsigned mtu) {
     if (!lladdr) return fail(Errc::system, "netlink: out of memory");
     rtnl_link_set_addr(link.get(), lladdr.get());
     rtnl_link_set_flags(link.get(), IFF_UP);
-    NM_RETURN_IF_ERROR(
+    NM_TRY(
         check(*state_, rtnl_link_add(state_->sock, link.get(), NLM_F_CREATE | NLM_F_EXCL), name));
     if (!mtu) return {};
     // Set apart from creation, so the bridge keeps it as chosen rather than following its ports.

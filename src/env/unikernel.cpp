@@ -19,11 +19,6 @@
 
 namespace nm {
 
-#define NM_TRY(expr)                                                                    \
-    do {                                                                                \
-        if (auto nm_try_r = (expr); !nm_try_r) return tl::unexpected(nm_try_r.error()); \
-    } while (0)
-
 namespace {
 
 constexpr const char* guest_bridge = "virbr0";

@@ -3,9 +3,7 @@
 namespace nm {
 
 std::vector<ReservedPort> node_reserved_ports(const Config& config) {
-    std::vector<ReservedPort> ports{{config.tunnel_port, L4Proto::udp, "the tunnel"}};
-    if (config.node_public_port != config.tunnel_port)
-        ports.push_back({config.node_public_port, L4Proto::udp, "the tunnel"});
+    std::vector<ReservedPort> ports;
     if (config.api_port) ports.push_back({config.api_port, L4Proto::tcp, "the node API"});
     return ports;
 }

@@ -20,7 +20,8 @@ struct ReservedPort {
     std::string owner;  // "the node API", for the error
 };
 
-// The ports the agent itself listens on, by the configuration: the TCP API, the UDP tunnel.
+// The ports the agent itself listens on besides the tunnel's (NodeNetwork refuses that one
+// itself, as it owns the tunnel's configuration): the TCP API.
 std::vector<ReservedPort> node_reserved_ports(const Config& config);
 
 // Errc::conflict naming the first ServiceIP of `wanted` that an entry of another job carries.

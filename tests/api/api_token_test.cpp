@@ -1,7 +1,8 @@
+#include "api/api_token.hpp"
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "api/api_token.hpp"
 #include "child_process.hpp"
 
 using namespace nm;
