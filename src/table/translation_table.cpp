@@ -40,6 +40,14 @@ bool TranslationTable::is_known_node(Ipv4 ip) const {
     return nodes_.contains(ip.value);
 }
 
+std::vector<Ipv4> TranslationTable::nodes_except(Ipv4 self) const {
+    std::vector<Ipv4> out;
+    out.reserve(nodes_.size());
+    for (const auto& [ip, entries] : nodes_)
+        if (ip != self.value) out.push_back(Ipv4{ip});
+    return out;
+}
+
 std::vector<const TableEntry*> TranslationTable::find_job(std::string_view job_name) const {
     std::vector<const TableEntry*> out;
     auto it = by_job_.find(job_name);

@@ -45,6 +45,8 @@ class TranslationTable {
     // A tunnel datagram's outer source: is it some entry's nodeip? Peers are known by address
     // alone: a Go agent sends from an ephemeral port of a connected socket, not its tunnel port.
     bool is_known_node(Ipv4 ip) const;
+    // Every node some entry lives on except `self`, in no particular order.
+    std::vector<Ipv4> nodes_except(Ipv4 self) const;
 
     std::vector<const TableEntry*> find_job(std::string_view job_name) const;
     const TableEntry* find_instance(std::string_view job_name, int instance) const;

@@ -1,5 +1,6 @@
 #include "tunnel/balancer.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace nm {
@@ -26,27 +27,24 @@ uint32_t Balancer::choose(Ipv4 service_ip, const ServiceGroup& group, const Tran
             break;
     }
     // Rank: a local instance 0, else 1 + the node's RTT in microseconds, unknown last.
+    constexpr uint64_t unknown = std::numeric_limits<uint64_t>::max();
     auto rank = [&](uint32_t slot) -> uint64_t {
         const auto& r = table.route(slot);
         if (node.is_self(r.node_ip, r.node_port)) return 0;
         auto d = rtt.get(r.node_ip);
-        return d ? 1 + static_cast<uint64_t>(d->count()) : std::numeric_limits<uint64_t>::max();
+        return d ? 1 + static_cast<uint64_t>(d->count()) : unknown;
     };
-    uint64_t best = std::numeric_limits<uint64_t>::max();
+    uint64_t best = unknown;
+    for (uint32_t slot : slots) best = std::min(best, rank(slot));
+    // Nearly equal estimates are equal: within a tenth of the lowest, and at least 50 us.
+    const uint64_t limit =
+        best == 0 || best == unknown ? best : best + std::max<uint64_t>(best / 10, 50);
     size_t ties = 0;
-    for (uint32_t slot : slots) {
-        const uint64_t r = rank(slot);
-        if (r < best) {
-            best = r;
-            ties = 1;
-        } else if (r == best) {
-            ++ties;
-        }
-    }
+    for (uint32_t slot : slots) ties += rank(slot) <= limit;
     // Ties take turns, as RR would among them; no allocation on this path.
     size_t pick = ties > 1 ? next_turn(service_ip) % ties : 0;
     for (uint32_t slot : slots) {
-        if (rank(slot) == best && pick-- == 0) return slot;
+        if (rank(slot) <= limit && pick-- == 0) return slot;
     }
     return slots.front();  // unreachable: some slot has the best rank
 }

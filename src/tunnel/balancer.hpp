@@ -1,8 +1,10 @@
 #pragma once
 // Choosing an instance for a new flow by the ServiceIP's type (protocol.md "ServiceIP
 // semantics"): InstanceNumber (the one instance), RR (each new flow the next instance in turn,
-// one counter per ServiceIP), Closest (the lowest round-trip estimate, a local instance first,
-// ties broken by RR). A flow keeps its instance through the conversion cache.
+// one counter per ServiceIP), Closest (a local instance first, else the lowest round-trip
+// estimate; estimates within a tenth (and 50 us) of the lowest count as equal, and equals and
+// unknown nodes take turns as RR would). A flow keeps its instance through the conversion cache,
+// so a changed estimate moves only new flows.
 #include <array>
 #include <atomic>
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -16,12 +18,14 @@
 
 namespace nm {
 
-// Round-trip estimates per node ip, an input (measured elsewhere). Unknown nodes rank last.
+// Round-trip estimates per node ip, as the balancers rank them: a snapshot of the node's
+// RttEstimator (tunnel/rtt_estimator.hpp) on every shard. Unknown nodes rank last.
 class RttEstimates {
   public:
     void set(Ipv4 node_ip, std::chrono::microseconds rtt) { rtt_[node_ip.value] = rtt; }
     void erase(Ipv4 node_ip) { rtt_.erase(node_ip.value); }
     std::optional<std::chrono::microseconds> get(Ipv4 node_ip) const;
+    friend bool operator==(const RttEstimates&, const RttEstimates&) = default;
 
   private:
     boost::unordered_flat_map<uint32_t, std::chrono::microseconds> rtt_;

@@ -50,6 +50,9 @@ struct Flow {
     uint32_t last_used_ms = 0;  // milliseconds since the cache's origin
     uint32_t route_epoch = 0;   // the table's route_epoch() when last checked
     uint8_t closing = 0;        // TCP FIN or RST seen: expire after the grace period
+    // The cache's now_us() when this flow's SYN went to a remote node, until its SYN-ACK comes
+    // back (a passive round-trip sample); 0: none pending.
+    uint32_t syn_sent_us = 0;
 };
 
 struct CacheLimits {
@@ -76,6 +79,8 @@ class ConversionCache {
     void set_now(Clock::time_point now);
     // That time, in milliseconds since the cache's origin (what Flow::last_used_ms holds).
     uint32_t now_ms() const { return now_ms_; }
+    // The same in microseconds (wraps after 71 minutes; differences are taken modulo 2^32).
+    uint32_t now_us() const { return now_us_; }
 
     // Outgoing lookup by the packet's own 5-tuple. An expired flow is removed and counts as a miss.
     Flow* find(const FlowKey& key);
@@ -108,6 +113,7 @@ class ConversionCache {
     CacheLimits limits_;
     Clock::time_point origin_;
     uint32_t now_ms_ = 0;
+    uint32_t now_us_ = 0;
     std::vector<Flow> slab_;
     std::vector<uint32_t> free_;
     std::vector<uint8_t> used_;

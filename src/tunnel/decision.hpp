@@ -12,6 +12,7 @@
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/node_identity.hpp"
 #include "tunnel/path_counters.hpp"
+#include "tunnel/rtt_samples.hpp"
 #include "tunnel/service_use.hpp"
 
 namespace nm {
@@ -50,6 +51,7 @@ struct PathContext {
     const RttEstimates& rtt;
     PathCounters& counters;
     ServiceUse& uses;  // destinations used, for the table query client's idle sweep
+    RttSampleBuffer* rtt_samples = nullptr;  // passive round-trip samples; none: not taken
 };
 
 // A packet read from the TUN, on the shard owner_shard() names. On SendTo and

@@ -51,7 +51,7 @@ struct ForwarderCounters {
 struct ShardPath {
     ShardPath(const TranslationTable& table, NodeIdentity node, SharedTurns* turns)
         : balancer(turns), node(node), context{table, cache,    balancer, this->node,
-                                               rtt,   counters, uses} {}
+                                               rtt,   counters, uses,     &rtt_samples} {}
     ShardPath(const ShardPath&) = delete;
     ShardPath& operator=(const ShardPath&) = delete;
 
@@ -61,6 +61,7 @@ struct ShardPath {
     RttEstimates rtt;
     PathCounters counters;
     ServiceUse uses;
+    RttSampleBuffer rtt_samples;
     PathContext context;
 };
 
@@ -96,6 +97,11 @@ class Forwarder {
     size_t flows() const { return path_.cache.size(); }
     // On this shard: the ServiceIPs and nsips its outgoing packets used since the last call.
     std::vector<Ipv4> take_used() { return path_.uses.drain(); }
+    // On this shard: passive round-trip samples since the last call, and the estimates its
+    // balancer ranks Closest instances by.
+    std::vector<RttSample> take_rtt_samples() { return path_.rtt_samples.drain(); }
+    uint64_t rtt_samples_dropped() const { return path_.rtt_samples.dropped(); }
+    void set_rtt(RttEstimates estimates) { path_.rtt = std::move(estimates); }
     const TunQueue& tun() const { return tun_; }
     const UdpTunnel& udp() const { return udp_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }

@@ -1,5 +1,6 @@
 // The incoming decision (protocol.md "Data path", Incoming): an inner packet from the tunnel.
 #include "tunnel/decision.hpp"
+#include "tunnel/handshake_rtt.hpp"
 
 namespace nm {
 
@@ -21,6 +22,8 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
         // the sender must see it come from the ServiceIP it addressed.
         if (Flow* flow = path.cache.find_reply(FlowKey::of(packet))) {
             path.cache.touch(*flow, packet.tcp_flags());
+            handshake_rtt::on_reply(*flow, packet.tcp_flags(), path.cache.now_us(),
+                                    path.rtt_samples);
             packet.rewrite_source(flow->key.destination, csum);
             ++path.counters.incoming_translated;
             return DeliverLocal{};

@@ -1,5 +1,6 @@
 // The outgoing decision (protocol.md "Data path", Outgoing): a packet read from the TUN.
 #include "tunnel/decision.hpp"
+#include "tunnel/handshake_rtt.hpp"
 
 namespace nm {
 
@@ -90,6 +91,7 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
         if (flow->route_epoch == path.table.route_epoch() || revalidate(*flow, path)) {
             path.uses.mark_flow(dst, flow->last_used_ms, path.cache.now_ms());
             path.cache.touch(*flow, packet.tcp_flags());
+            handshake_rtt::on_outgoing(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
             return apply(packet, flow->conversion, csum);
         }
@@ -109,6 +111,7 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
                                 r.node_port,      node.is_self(r.node_ip, r.node_port)};
     Flow& flow = path.cache.insert(key, conversion, path.table.route_epoch());
     path.cache.touch(flow, packet.tcp_flags());
+    handshake_rtt::on_new_flow(flow, packet.tcp_flags(), path.cache.now_us());
     path.uses.mark(dst);
     ++path.counters.outgoing_new_flows;
     return apply(packet, conversion, csum);

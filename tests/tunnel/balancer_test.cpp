@@ -99,3 +99,27 @@ TEST_CASE("Closest breaks ties in turn") {
     CHECK(count[1] == 5);
     CHECK(count[2] == 0);
 }
+
+TEST_CASE("Closest counts nearly equal round trips as equal and takes turns among them") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    auto elsewhere = node("10.0.0.9");
+    rtt.set(ip("10.0.0.1"), 2000us);
+    rtt.set(ip("10.0.0.2"), 2150us);  // within a tenth of the lowest: equal
+    rtt.set(ip("10.0.0.3"), 2300us);  // beyond it
+    std::map<int, int> count;
+    for (int i = 0; i < 10; ++i) ++count[chosen(b, t, elsewhere, rtt)];
+    CHECK(count[0] == 5);
+    CHECK(count[1] == 5);
+    CHECK(count[2] == 0);
+}
+
+TEST_CASE("Closest with no local and no measured instance takes turns among all") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    std::vector<int> order;
+    for (int i = 0; i < 6; ++i) order.push_back(chosen(b, t, node("10.0.0.9"), rtt));
+    CHECK(order == std::vector<int>{0, 1, 2, 0, 1, 2});
+}

@@ -373,3 +373,39 @@ TEST_CASE("the data path marks the ServiceIPs and nsips it uses, a cached flow o
     REQUIRE(out(a, unknown, true) == Decision{Drop{DropReason::unknown_service}});
     CHECK(a.uses.drain() == std::vector<Ipv4>{ip("172.19.2.5")});
 }
+
+TEST_CASE("a SYN sent to a node and its SYN-ACK back give one round-trip sample of that node") {
+    Node a("10.0.0.1", "172.19.1.0");
+    Node b("10.0.0.2", "172.19.2.0");
+    RttSampleBuffer samples;
+    a.path.rtt_samples = &samples;
+    const auto t0 = ConversionCache::Clock::now() + std::chrono::seconds(1);
+    // One handshake: SYN on A at t0 (to web 0 on B, RR's first turn), SYN-ACK back at t0 + 3 ms.
+    // Another: its SYN is sent again before the answer, so the answer is ambiguous (no sample).
+    auto handshake = [&](uint16_t port, bool retransmit) {
+        a.cache.set_now(t0);
+        auto syn = packet("172.19.1.2", port, "172.30.0.10", 80);
+        REQUIRE(out(a, syn) == Decision{to_b});
+        if (retransmit) {
+            auto again = packet("172.19.1.2", port, "172.30.0.10", 80);
+            REQUIRE(out(a, again) == Decision{to_b});
+        }
+        auto syn_ack = build({.protocol = ipproto::tcp,
+                              .source = ip("172.19.2.2"),
+                              .destination = ip("172.30.1.0"),
+                              .source_port = 80,
+                              .destination_port = port,
+                              .tcp_flags = 0x12});
+        REQUIRE(out(b, syn_ack) == Decision{to_a});
+        a.cache.set_now(t0 + std::chrono::microseconds(3000));
+        REQUIRE(in(a, syn_ack) == Decision{DeliverLocal{}});
+        REQUIRE(in(a, syn_ack) == Decision{DeliverLocal{}});  // a duplicate: no second sample
+    };
+    handshake(41000, false);
+    CHECK(samples.drain() == std::vector<RttSample>{{ip("10.0.0.2"), 3000}});
+    // A flow to a local instance (RR's next turn, web 1 on A) measures nothing.
+    auto local = packet("172.19.1.2", 41001, "172.30.0.10", 80);
+    REQUIRE(out(a, local) == Decision{DeliverLocal{}});
+    handshake(41002, true);
+    CHECK(samples.drain().empty());
+}
