@@ -10,7 +10,7 @@ packages=(
   liburing-dev libnl-3-dev libnl-route-3-dev libexpected-dev catch2
   libmosquitto-dev mosquitto mosquitto-clients openssl
   nftables libnftables-dev libldns-dev iptables
-  iproute2 iperf3 curl dnsutils util-linux procps kmod
+  iproute2 iperf3 curl dnsutils util-linux procps kmod iputils-ping
   python3 python3-scapy python3-paho-mqtt
   libbenchmark-dev openvpn netcat-openbsd iptables linux-perf
   dpkg-dev file  # cpack -G DEB (dpkg-shlibdeps) and scripts/check_package.sh

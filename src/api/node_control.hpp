@@ -49,7 +49,7 @@ struct DeployRequest {
 struct DeployResult {
     std::string service_name;
     Ipv4 ns_address;
-    std::string ns_address_v6;  // empty while IPv6 is not configured
+    std::string ns_address_v6;  // empty when the node has no IPv6 subnet
 };
 
 // POST /docker/undeploy, /container/undeploy, /netns/undeploy, /unikernel/undeploy.

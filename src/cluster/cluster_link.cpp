@@ -112,8 +112,9 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
         if (subnet_answer_) {
             auto answer = std::move(*subnet_answer_);
             subnet_answer_.reset();
-            NM_LOG(info, subsystem) << "cluster assigned subnet " << answer.subnet.to_string()
-                                    << (answer.subnet_v6.empty() ? "" : " and " + answer.subnet_v6);
+            NM_LOG(info, subsystem)
+                << "cluster assigned subnet " << answer.subnet.to_string()
+                << (answer.subnet_v6 ? " and " + answer.subnet_v6->to_string() : "");
             co_return answer;
         }
         if (mqtt_.stopping() || expired()) break;

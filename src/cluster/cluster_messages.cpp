@@ -1,7 +1,5 @@
 #include "cluster/cluster_messages.hpp"
 
-#include <arpa/inet.h>
-
 #include <boost/json/serialize.hpp>
 
 #include "core/json_fields.hpp"
@@ -13,24 +11,16 @@ namespace json = boost::json;
 using namespace json_fields;
 
 namespace {
-// "fc00::100" (gets prefix_v6) or "fc00::100/120": a network base, written back as base/len.
-Result<std::string> parse_subnet_v6(const std::string& text, uint8_t prefix_v6) {
+// "fc00::100" (gets prefix_v6) or "fc00::100/120": a network base.
+Result<Cidr6> parse_subnet_v6(const std::string& text, uint8_t prefix_v6) {
     auto bad = [&](const std::string& why) {
         return fail(Errc::invalid_argument, "field \"addressv6\": '" + excerpt(text) + "' " + why);
     };
-    std::string address = text;
-    unsigned prefix = prefix_v6;
-    if (auto slash = text.find('/'); slash != std::string::npos) {
-        auto n = parse_whole<unsigned>(std::string_view(text).substr(slash + 1));
-        if (!n || *n > 128) return bad("has a bad prefix length");
-        prefix = *n;
-        address = text.substr(0, slash);
-    }
-    in6_addr a{};
-    if (inet_pton(AF_INET6, address.c_str(), &a) != 1) return bad("is not an IPv6 subnet");
-    for (unsigned bit = prefix; bit < 128; ++bit)
-        if (a.s6_addr[bit / 8] & (0x80 >> (bit % 8))) return bad("has host bits set");
-    return address + "/" + std::to_string(prefix);
+    auto subnet = Cidr6::parse(
+        text.find('/') == std::string::npos ? text + "/" + std::to_string(prefix_v6) : text);
+    if (!subnet) return bad("is not an IPv6 subnet");
+    if (subnet->host(0) != subnet->network) return bad("has host bits set");
+    return *subnet;
 }
 }  // namespace
 
@@ -52,11 +42,11 @@ Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload, uint8
         return fail(Errc::invalid_argument, "field \"address\": '" + excerpt(*address) +
                                                 "' has host bits set for a /" +
                                                 std::to_string(cidr->prefix));
-    SubnetAssignment assignment{*cidr, ""};
+    SubnetAssignment assignment{*cidr, std::nullopt};
     if (*v6 && !(*v6)->empty()) {
         auto subnet_v6 = parse_subnet_v6(**v6, prefix_v6);
         if (!subnet_v6) return tl::unexpected(subnet_v6.error());
-        assignment.subnet_v6 = std::move(*subnet_v6);
+        assignment.subnet_v6 = *subnet_v6;
     }
     return assignment;
 }
@@ -93,6 +83,13 @@ Result<uint16_t> read_port(const json::value& value) {
     return static_cast<uint16_t>(*n);
 }
 
+// An optional IPv6 address as the cluster writes it: absent, null, "" or unparsable is none
+// (the reference's net.ParseIP gives nil for all of them).
+Ipv6 optional_ipv6(const json::value& value) {
+    if (!value.is_string()) return Ipv6{};
+    return Ipv6::parse(std::string_view(value.as_string())).value_or(Ipv6{});
+}
+
 // One service_ip element; nullopt when it carries no IPv4 address (that element is skipped).
 std::optional<ServiceIp> read_service_ip(const json::value& item) {
     if (!item.is_object()) return std::nullopt;
@@ -103,7 +100,22 @@ std::optional<ServiceIp> read_service_ip(const json::value& item) {
     if (!ip) return std::nullopt;
     const json::value& type = field_or_null(obj, "IpType");
     return ServiceIp{
-        ip_type_as_reference(type.is_string() ? std::string_view(type.as_string()) : ""), *ip};
+        ip_type_as_reference(type.is_string() ? std::string_view(type.as_string()) : ""), *ip,
+        optional_ipv6(field_or_null(obj, "Address_v6"))};
+}
+
+// namespace_ip_v6: "" is an instance without IPv6 (an agent that has none publishes that);
+// anything else must be an IPv6 address.
+Result<Ipv6> read_nsipv6(const json::value& value) {
+    if (!value.is_string())
+        return fail(Errc::invalid_argument, "field \"namespace_ip_v6\": expected a string, got " +
+                                                std::string(kind_of(value)));
+    std::string_view text(value.as_string());
+    if (text.empty()) return Ipv6{};
+    auto ip = Ipv6::parse(text);
+    if (!ip)
+        return fail(Errc::invalid_argument, "field \"namespace_ip_v6\": " + ip.error().message);
+    return *ip;
 }
 
 // One instance: nullopt when it is pending (not yet running), an error when a value is bad.
@@ -125,6 +137,9 @@ Result<std::optional<TableEntry>> parse_instance(const json::value& item, const 
     auto nsip = get_ipv4(obj, "namespace_ip");
     if (!nsip) return tl::unexpected(nsip.error());
     entry.nsip = *nsip;
+    auto nsipv6 = read_nsipv6(field_or_null(obj, "namespace_ip_v6"));
+    if (!nsipv6) return tl::unexpected(nsipv6.error());
+    entry.nsipv6 = *nsipv6;
     auto host = get_ipv4(obj, "host_ip");
     if (!host) return tl::unexpected(host.error());
     entry.nodeip = *host;
@@ -189,6 +204,10 @@ Result<TableQueryResult> parse_tablequery_result(std::string_view payload) {
 }
 
 std::string tablequery_request_by_ip(Ipv4 address) {
+    return json::serialize(json::object{{"sname", ""}, {"sip", address.to_string()}});
+}
+
+std::string tablequery_request_by_ip(const Ipv6& address) {
     return json::serialize(json::object{{"sname", ""}, {"sip", address.to_string()}});
 }
 

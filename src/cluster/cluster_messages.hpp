@@ -18,7 +18,7 @@ namespace nm {
 // `prefix_v6` (a /120); "a.b.c.d/n" keeps n. addressv6 may be absent or empty.
 struct SubnetAssignment {
     Cidr subnet;
-    std::string subnet_v6;  // "fc00::100/120", or empty; stored until IPv6 is built
+    std::optional<Cidr6> subnet_v6;  // fc00::100/120; none when the cluster sent none
 };
 Result<SubnetAssignment> parse_subnetwork_result(std::string_view payload,
                                                  uint8_t prefix = default_subnet_prefix,
@@ -44,8 +44,10 @@ Result<TableQueryResult> parse_tablequery_result(std::string_view payload);
 // "RR" and "Closest" as named; every other type means the instance's own address.
 IpType ip_type_as_reference(std::string_view type);
 
-// {"sname": "", "sip": "10.30.0.4"} and {"sname": "a.b.c.d", "sip": ""}.
+// {"sname": "", "sip": "10.30.0.4"}, {"sname": "", "sip": "fdff:2000::3"} and
+// {"sname": "a.b.c.d", "sip": ""}.
 std::string tablequery_request_by_ip(Ipv4 address);
+std::string tablequery_request_by_ip(const Ipv6& address);
 std::string tablequery_request_by_name(std::string_view job);
 
 // service/deployed
@@ -54,7 +56,7 @@ struct DeployedNotice {
     std::string status = "DEPLOYED";
     int instance_number = 0;
     Ipv4 nsip;
-    std::string nsipv6;
+    std::string nsipv6;  // "" when the instance has no IPv6 address
     Ipv4 host_ip;
     uint16_t host_port = 0;
 };

@@ -66,6 +66,10 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 addres
     return query(address.to_string(), tablequery_request_by_ip(address));
 }
 
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(const Ipv6& address) {
+    return query(address.to_string(), tablequery_request_by_ip(address));
+}
+
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::string job) {
     if (auto parsed = parse_job_name(job); !parsed) {
         co_return tl::unexpected(parsed.error());
@@ -158,10 +162,15 @@ void TableQueryClient::handle_result(std::string_view payload) {
     // Seed-era answers carry no query_key: every address and the name in them may be a key.
     std::unordered_set<std::string> keys;
     if (!result.query_key.empty()) keys.insert(result.query_key);
+    if (auto v6 = Ipv6::parse(result.query_key)) keys.insert(v6->to_string());  // as we wrote it
     if (!job.empty()) keys.insert(job);
     for (const auto& e : result.entries) {
         keys.insert(e.nsip.to_string());
-        for (const auto& sip : e.serviceip) keys.insert(sip.address.to_string());
+        if (!e.nsipv6.is_unspecified()) keys.insert(e.nsipv6.to_string());
+        for (const auto& sip : e.serviceip) {
+            keys.insert(sip.address.to_string());
+            if (!sip.address_v6.is_unspecified()) keys.insert(sip.address_v6.to_string());
+        }
     }
     auto now = Clock::now();
     for (const auto& key : keys) {

@@ -64,6 +64,8 @@ class TableQueryClient final : public Resolver {
 
     // By ServiceIP (or namespace IP): tablequery/request {"sname":"","sip":"<ip>"}.
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override;
+    // By IPv6 ServiceIP: {"sname":"","sip":"fdff:2000::3"}.
+    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override;
     // By job name: tablequery/request {"sname":"<job>","sip":""}.
     awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job);
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/parse.hpp"
@@ -70,6 +71,74 @@ Result<Cidr> Cidr::from_mask(std::string_view address, std::string_view mask) {
 }
 
 std::string Cidr::to_string() const {
+    return network.to_string() + "/" + std::to_string(prefix);
+}
+
+Result<Ipv6> Ipv6::parse(std::string_view text) {
+    Ipv6 ip;
+    std::string copy(text);  // inet_pton wants a terminated string
+    if (text.size() > INET6_ADDRSTRLEN || copy.find('\0') != std::string::npos ||
+        inet_pton(AF_INET6, copy.c_str(), ip.bytes.data()) != 1)
+        return fail(Errc::invalid_argument, "not an IPv6 address: '" + excerpt(text) + "'");
+    return ip;
+}
+
+std::string Ipv6::to_string() const {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+    return buf;
+}
+
+namespace {
+
+// The byte mask of `prefix` bits at byte i.
+uint8_t mask_byte(uint8_t prefix, int i) {
+    int bits = std::clamp(int(prefix) - 8 * i, 0, 8);
+    return static_cast<uint8_t>(0xff00u >> bits);
+}
+
+}  // namespace
+
+Result<Cidr6> Cidr6::parse(std::string_view text) {
+    auto slash = text.find('/');
+    auto ip = Ipv6::parse(text.substr(0, slash));
+    if (!ip) return tl::unexpected(ip.error());
+    unsigned prefix = 128;
+    if (slash != std::string_view::npos) {
+        auto digits = parse_whole<unsigned>(text.substr(slash + 1));
+        if (!digits || *digits > 128)
+            return fail(Errc::invalid_argument, "bad prefix length in '" + excerpt(text) + "'");
+        prefix = *digits;
+    }
+    return Cidr6{*ip, static_cast<uint8_t>(prefix)};
+}
+
+bool Cidr6::contains(const Ipv6& ip) const {
+    for (int i = 0; i < 16; ++i)
+        if ((ip.bytes[i] ^ network.bytes[i]) & mask_byte(prefix, i)) return false;
+    return true;
+}
+
+Ipv6 Cidr6::host(uint64_t index) const {
+    Ipv6 out;
+    for (int i = 0; i < 16; ++i) out.bytes[i] = network.bytes[i] & mask_byte(prefix, i);
+    unsigned carry = 0;
+    for (int i = 15; i >= 0; --i) {
+        unsigned sum = out.bytes[i] + (i >= 8 ? (index >> (8 * (15 - i))) & 0xff : 0) + carry;
+        out.bytes[i] = static_cast<uint8_t>(sum);
+        carry = sum >> 8;
+    }
+    return out;
+}
+
+uint64_t Cidr6::index_of(const Ipv6& ip) const {
+    uint64_t index = 0;
+    for (int i = 8; i < 16; ++i)
+        index = index << 8 | static_cast<uint8_t>(ip.bytes[i] & ~mask_byte(prefix, i));
+    return index;
+}
+
+std::string Cidr6::to_string() const {
     return network.to_string() + "/" + std::to_string(prefix);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// IPv4 addresses and prefixes, held in host byte order.
+// IPv4 addresses and prefixes, held in host byte order; IPv6 ones as their 16 bytes.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -38,9 +39,50 @@ struct Cidr {
     friend bool operator==(const Cidr&, const Cidr&) = default;
 };
 
+// An IPv6 address, its 16 bytes in network order. All zero (::) is "none" where a field is
+// optional (an entry without nsipv6).
+struct Ipv6 {
+    std::array<uint8_t, 16> bytes{};
+
+    // Any textual form inet_pton accepts ("fc00::102", "::ffff:1.2.3.4").
+    static Result<Ipv6> parse(std::string_view text);
+    // RFC 5952 ("fc00::102").
+    std::string to_string() const;
+    bool is_unspecified() const { return *this == Ipv6{}; }
+
+    friend bool operator==(const Ipv6&, const Ipv6&) = default;
+    friend auto operator<=>(const Ipv6&, const Ipv6&) = default;
+};
+
+struct Cidr6 {
+    Ipv6 network;
+    uint8_t prefix = 128;
+
+    // "fc00::100/120"; a bare address means /128.
+    static Result<Cidr6> parse(std::string_view text);
+    bool contains(const Ipv6& ip) const;
+    // The network's `index`-th address (index added to the masked network).
+    Ipv6 host(uint64_t index) const;
+    // The index of `ip` within the network (meaningful when contains(ip) and prefix >= 64).
+    uint64_t index_of(const Ipv6& ip) const;
+    std::string to_string() const;
+
+    friend bool operator==(const Cidr6&, const Cidr6&) = default;
+};
+
 }  // namespace nm
 
 template <>
 struct std::hash<nm::Ipv4> {
     size_t operator()(nm::Ipv4 ip) const noexcept { return std::hash<uint32_t>{}(ip.value); }
+};
+
+template <>
+struct std::hash<nm::Ipv6> {
+    size_t operator()(const nm::Ipv6& ip) const noexcept {
+        uint64_t hi = 0, lo = 0;
+        for (int i = 0; i < 8; ++i) hi = hi << 8 | ip.bytes[i];
+        for (int i = 8; i < 16; ++i) lo = lo << 8 | ip.bytes[i];
+        return std::hash<uint64_t>{}(hi * 0x9e3779b97f4a7c15ull ^ lo);
+    }
 };

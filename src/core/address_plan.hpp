@@ -13,4 +13,12 @@ inline constexpr Cidr default_container_network{Ipv4{0x0a100000}, 12};  // 10.16
 inline constexpr uint8_t default_subnet_prefix = 26;      // a node subnet the cluster assigns
 inline constexpr uint8_t default_subnet_prefix_v6 = 120;  // and its IPv6 one
 
+// IPv6: every namespace of every node in fc00::/7, ServiceIPs in fdff::/16 (instance addresses
+// fdff::/21, RR fdff:2000::/21), the TUN fcef::dead:beef/7.
+inline constexpr Ipv6 default_tunnel_ipv6{
+    {0xfc, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef}};
+inline constexpr uint8_t tunnel_ipv6_prefix = 7;
+inline constexpr Cidr6 default_container_network_v6{Ipv6{{0xfc}}, 7};       // fc00::/7
+inline constexpr Cidr6 default_service_network_v6{Ipv6{{0xfd, 0xff}}, 16};  // fdff::/16
+
 }  // namespace nm

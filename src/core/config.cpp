@@ -67,6 +67,8 @@ Options:
                            cluster needs the node's 24-hex worker id)
       --node-ip IP         this node's address for tunnel peers (default: default route's)
       --subnet CIDR        standalone: this node's subnet (e.g. 10.18.0.64/26)
+      --subnet6 CIDR       standalone: its IPv6 subnet (e.g. fc00::100/120; a bare base
+                           gets /120); without it the node is IPv4 only
       --table FILE         standalone: load the translation table from FILE (JSON)
       --shards N           shard threads (default: online cores)
       --cpus LIST          cores the shards are pinned to, in shard order, e.g. 2,3
@@ -168,6 +170,14 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             auto cidr = Cidr::parse(*v);
             if (!cidr) return bad(flag, cidr.error().message);
             c.subnet = *cidr;
+        } else if (flag == "--subnet6") {
+            NM_TRY(v, value());
+            auto cidr = Cidr6::parse(*v);
+            if (!cidr) return bad(flag, cidr.error().message);
+            if (v->find('/') == std::string::npos) cidr->prefix = c.subnet_prefix_v6;
+            if (cidr->prefix < 64 || cidr->prefix > 126)
+                return bad(flag, "the IPv6 subnet must be /64 to /126, got " + cidr->to_string());
+            c.subnet_v6 = *cidr;
         } else if (flag == "--table") {
             NM_TAKE(v, value());
             c.table_file = *v;

@@ -51,17 +51,22 @@ struct Config {
     Cidr container_network = default_container_network;
     bool container_network_given = false;
     uint16_t tunnel_port = 50103;
-    unsigned mtu = 1450;                        // the TUN's (MTUsize, --mtu)
-    std::optional<unsigned> bridge_mtu;         // bridge and veths (TUN_MTU_SIZE); none: mtu
-    std::string tun_ipv6 = "fcef::dead:beef";   // TunNetIPv6: stored, IPv6 comes later
-    std::string service_network_v6 = "fc00::";  // ProxySubnetworkIPv6: stored
-    unsigned service_network_v6_prefix = 7;     // ProxySubnetworkIPv6Prefix: stored
+    unsigned mtu = 1450;                      // the TUN's (MTUsize, --mtu)
+    std::optional<unsigned> bridge_mtu;       // bridge and veths (TUN_MTU_SIZE); none: mtu
+    Ipv6 tun_ipv6 = default_tunnel_ipv6;      // TunNetIPv6 (with /7 on the TUN)
+    std::string proxy_network_v6 = "fc00::";  // ProxySubnetworkIPv6: checked and stored
+    unsigned proxy_network_v6_prefix = 7;     // ProxySubnetworkIPv6Prefix: likewise
+    // Ours: where IPv6 ServiceIPs (Address_v6) and namespace addresses (nsipv6) lie. Not
+    // ProxySubnetworkIPv6: the shipped tuncfg.json sets it to fcef::/21, which holds neither.
+    Cidr6 service_network_v6 = default_service_network_v6;      // ServiceNetworkIPv6
+    Cidr6 container_network_v6 = default_container_network_v6;  // ContainerNetworkIPv6
     bool offload = true;
     IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
 
     // Environment
     std::string bridge = "goProxyBridge";
-    std::optional<Cidr> subnet;  // standalone: this node's subnet; else the cluster assigns it
+    std::optional<Cidr> subnet;      // standalone: this node's subnet; else the cluster assigns it
+    std::optional<Cidr6> subnet_v6;  // standalone: its IPv6 subnet (none: IPv4 only)
     uint8_t subnet_prefix = default_subnet_prefix;        // of a bare subnetwork/result address
     uint8_t subnet_prefix_v6 = default_subnet_prefix_v6;  // of a bare addressv6
     std::string ns_prefix;   // prefix for app namespaces and links this agent creates

@@ -114,10 +114,18 @@ void read_keys(FieldReader& r, Config& next) {
             return {};
         };
     };
-    auto ipv6 = [](std::string& out) {
+    auto ipv6_text = [](std::string& out) {
         return [&out](const std::string& t) -> Result<void> {
             if (auto ok = check_ipv6(t); !ok) return ok;
             out = t;
+            return {};
+        };
+    };
+    auto cidr6 = [](auto& out) {
+        return [&out](const std::string& t) -> Result<void> {
+            auto c = Cidr6::parse(t);
+            if (!c) return tl::unexpected(c.error());
+            out = *c;
             return {};
         };
     };
@@ -163,9 +171,14 @@ void read_keys(FieldReader& r, Config& next) {
     });
     r.integer("TunnelPort", next.tunnel_port, 1, 65535);
     r.integer("MTUsize", next.mtu, 576, 65535);
-    r.string("TunNetIPv6", ipv6(next.tun_ipv6));
-    r.string("ProxySubnetworkIPv6", ipv6(next.service_network_v6));
-    r.integer("ProxySubnetworkIPv6Prefix", next.service_network_v6_prefix, 1, 128);
+    r.string("TunNetIPv6", [&](const std::string& t) -> Result<void> {
+        auto ip = Ipv6::parse(t);
+        if (!ip) return tl::unexpected(ip.error());
+        next.tun_ipv6 = *ip;
+        return {};
+    });
+    r.string("ProxySubnetworkIPv6", ipv6_text(next.proxy_network_v6));
+    r.integer("ProxySubnetworkIPv6Prefix", next.proxy_network_v6_prefix, 1, 128);
 
     // Ours
     r.boolean("Offload", next.offload);
@@ -196,6 +209,15 @@ void read_keys(FieldReader& r, Config& next) {
         next.subnet = *c;
         return {};
     });
+    r.string("SubnetworkIPv6", [&](const std::string& t) -> Result<void> {
+        auto c = Cidr6::parse(
+            t.find('/') == std::string::npos ? t + "/" + std::to_string(next.subnet_prefix_v6) : t);
+        if (!c) return tl::unexpected(c.error());
+        next.subnet_v6 = *c;
+        return {};
+    });
+    r.string("ServiceNetworkIPv6", cidr6(next.service_network_v6));
+    r.string("ContainerNetworkIPv6", cidr6(next.container_network_v6));
     r.string("ContainerNetwork", [&](const std::string& t) -> Result<void> {
         auto c = Cidr::parse(t);
         if (!c) return tl::unexpected(c.error());

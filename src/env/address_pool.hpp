@@ -1,12 +1,13 @@
 #pragma once
-// The node subnet's addresses for namespaces: the network, broadcast, bridge (.1) and any
-// reserved addresses (the TUN's) are never handed out; the lowest free address goes first,
-// so a freed address is reused.
+// The node subnet's addresses for namespaces, IPv4 and IPv6. Never handed out: the network
+// address, the bridge's (base + 1), IPv4's broadcast and any reserved addresses (the TUN's).
+// The lowest free address goes first, so a freed address is reused.
 #include <cstddef>
 #include <vector>
 
 #include "core/address.hpp"
 #include "core/error.hpp"
+#include "env/slot_pool.hpp"
 
 namespace nm {
 
@@ -30,16 +31,36 @@ class AddressPool {
     bool in_use(Ipv4 ip) const;
     // Given to a namespace by allocate() or reserve().
     bool taken(Ipv4 ip) const;
-    std::size_t free_count() const { return free_; }
+    std::size_t free_count() const { return slots_.free_count(); }
     const Cidr& subnet() const { return subnet_; }
     Ipv4 gateway() const { return subnet_.host(1); }
 
   private:
-    enum class Slot : unsigned char { free, taken, reserved };
+    std::size_t index(Ipv4 ip) const { return ip.value - subnet_.network.value; }
     Cidr subnet_;
-    std::vector<Slot> slots_;  // index = host part of the address
-    std::size_t free_ = 0;
-    std::size_t lowest_free_ = 0;  // no free slot below this index
+    SlotPool slots_;  // index = host part of the address
+};
+
+// The node's IPv6 subnet (a /120 from the cluster). A subnet larger than max_size addresses
+// hands out only its first max_size.
+class AddressPool6 {
+  public:
+    static constexpr std::size_t max_size = 65536;
+    // subnet prefix must be <= 126. The bridge's base + 1 is reserved here.
+    explicit AddressPool6(Cidr6 subnet, const std::vector<Ipv6>& reserved = {});
+
+    Result<Ipv6> allocate();
+    void release(const Ipv6& ip);
+    bool taken(const Ipv6& ip) const;
+    std::size_t free_count() const { return slots_.free_count(); }
+    const Cidr6& subnet() const { return subnet_; }
+    Ipv6 gateway() const { return subnet_.host(1); }
+
+  private:
+    // The slot of ip, or size() when ip is not one of the pool's addresses.
+    std::size_t index(const Ipv6& ip) const;
+    Cidr6 subnet_;
+    SlotPool slots_;
 };
 
 }  // namespace nm

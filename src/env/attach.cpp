@@ -46,18 +46,50 @@ Result<void> check_request(const NodeNetwork::Impl& s, const AttachOptions& o) {
     return {};
 }
 
-Result<Ipv4> take_address(NodeNetwork::Impl& s, const AttachOptions& o, UndoStack& undo) {
-    Ipv4 ip;
+// The namespace's addresses from the pools: IPv4 (the requested one or the next free) and,
+// when the node has IPv6, the next free IPv6 one.
+Result<void> take_addresses(NodeNetwork::Impl& s, const AttachOptions& o, Attachment& att,
+                            UndoStack& undo) {
+    att.prefix = s.config.subnet.prefix;
     if (o.address) {
         NM_TRY(s.pool.reserve(*o.address));
-        ip = *o.address;
+        att.address = *o.address;
     } else {
         auto got = s.pool.allocate();
         if (!got) return tl::unexpected(got.error());
-        ip = *got;
+        att.address = *got;
     }
-    undo.push([&s, ip] { s.pool.release(ip); });
-    return ip;
+    undo.push([&s, ip = att.address] { s.pool.release(ip); });
+    if (s.pool6) {
+        auto got = s.pool6->allocate();
+        if (!got) return tl::unexpected(got.error());
+        att.address_v6 = *got;
+        att.prefix_v6 = s.pool6->subnet().prefix;
+        undo.push([&s, ip = *got] { s.pool6->release(ip); });
+    }
+    return {};
+}
+
+// The namespace's IPv6 address (no DAD: usable at once), its networks and default route via
+// the bridge. Whatever it adds goes with the veth on failure.
+Result<void> wire_ipv6(NodeNetwork::Impl& s, RouteSocket& inside, int inner,
+                       const Attachment& att) {
+    const NodeNetworkConfig& c = s.config;
+    NM_TRY(s.step("namespace IPv6 address"));
+    NM_TRY(inside.add_address(inner, att.inner_link, *att.address_v6, att.prefix_v6));
+    const Ipv6 gateway = s.pool6->gateway();
+    for (const Cidr6& net : {c.container_network_v6, c.service_network_v6}) {
+        NM_TRY(s.step("namespace IPv6 route"));
+        NM_TRY(inside.add_route(net, inner, gateway));
+    }
+    if (c.namespace_default_route) {
+        NM_TRY(s.step("namespace IPv6 default route"));
+        if (auto r = inside.add_route(Cidr6{Ipv6{}, 0}, inner, gateway); !r) {
+            if (r.error().code != Errc::exists) return tl::unexpected(r.error());
+            NM_LOG(debug, "env") << att.host_link << ": namespace keeps its own IPv6 default route";
+        }
+    }
+    return {};
 }
 
 // The veth pair, the namespace side's configuration and the port mappings, for a namespace
@@ -109,19 +141,20 @@ Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOpti
             NM_LOG(debug, "env") << att.host_link << ": namespace keeps its own default route";
         }
     }
+    if (att.address_v6) NM_TRY(wire_ipv6(s, *inside, *inner, att));
 
     if (!o.ports.empty()) {
         NM_TRY(s.step("port mappings"));
-        NM_TRY(s.firewall->add_port_mappings(att.address, o.ports));
+        NM_TRY(s.firewall->add_port_mappings(att.address, att.address_v6, o.ports));
         att.ports = o.ports;
-        undo.push([&s, ip = att.address, ports = o.ports] {
-            (void)s.firewall->remove_port_mappings(ip, ports);
+        undo.push([&s, ip = att.address, ip6 = att.address_v6, ports = o.ports] {
+            (void)s.firewall->remove_port_mappings(ip, ip6, ports);
         });
     }
     return {};
 }
 
-// Removes the attachment's address inside its named namespace.
+// Removes the attachment's addresses inside its named namespace.
 Result<void> release_namespace_address(const Attachment& att) {
     auto ns = open_named_netns(att.netns);
     if (!ns) return tl::unexpected(ns.error());
@@ -129,7 +162,10 @@ Result<void> release_namespace_address(const Attachment& att) {
     if (!inside) return tl::unexpected(inside.error());
     auto inner = inside->ifindex(att.inner_link);
     if (!inner) return tl::unexpected(inner.error());
-    return inside->delete_address(*inner, att.inner_link, att.address, att.prefix);
+    NM_TRY(inside->delete_address(*inner, att.inner_link, att.address, att.prefix));
+    if (att.address_v6)
+        NM_TRY(inside->delete_address(*inner, att.inner_link, *att.address_v6, att.prefix_v6));
+    return {};
 }
 
 }  // namespace
@@ -160,10 +196,7 @@ Result<Attachment> NodeNetwork::Impl::attach_named(const std::string& netns,
     UndoStack undo;
     Attachment att;
     att.netns = netns;
-    att.prefix = s.config.subnet.prefix;
-    auto ip = take_address(s, options, undo);
-    if (!ip) return tl::unexpected(ip.error());
-    att.address = *ip;
+    NM_TRY(take_addresses(s, options, att, undo));
 
     NM_TRY(s.step("create namespace"));
     auto ns = create_named_netns(att.netns);
@@ -175,6 +208,7 @@ Result<Attachment> NodeNetwork::Impl::attach_named(const std::string& netns,
     undo.commit();
     s.attachments.emplace(att.host_link, att);
     NM_LOG(debug, "env") << "attached namespace " << att.netns << " " << att.address.to_string()
+                         << (att.address_v6 ? " " + att.address_v6->to_string() : std::string())
                          << " via " << att.host_link;
     return att;
 }
@@ -186,13 +220,10 @@ Result<Attachment> NodeNetwork::attach_pid(int pid, const AttachOptions& options
     UndoStack undo;
     Attachment att;
     att.pid = pid;
-    att.prefix = s.config.subnet.prefix;
     NM_TRY(s.step("open process namespace"));
     auto ns = open_pid_netns(pid);
     if (!ns) return tl::unexpected(ns.error());
-    auto ip = take_address(s, options, undo);
-    if (!ip) return tl::unexpected(ip.error());
-    att.address = *ip;
+    NM_TRY(take_addresses(s, options, att, undo));
 
     NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
     undo.commit();
@@ -220,7 +251,7 @@ Result<void> NodeNetwork::detach(const std::string& host_link) {
             NM_LOG(warn, "env") << "detach " << host_link << ": " << r.error().message;
     };
     if (!att.ports.empty() && s.firewall)
-        note(s.firewall->remove_port_mappings(att.address, att.ports));
+        note(s.firewall->remove_port_mappings(att.address, att.address_v6, att.ports));
     if (att.netns.empty()) {
         note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
     } else {
@@ -232,6 +263,7 @@ Result<void> NodeNetwork::detach(const std::string& host_link) {
         note(delete_named_netns(att.netns));
     }
     s.pool.release(att.address);
+    if (att.address_v6 && s.pool6) s.pool6->release(*att.address_v6);
     NM_LOG(debug, "env") << "detached " << host_link << " (" << att.address.to_string() << ")";
     if (first) return tl::unexpected(*first);
     return {};

@@ -81,29 +81,39 @@ Firewall::~Firewall() {
     if (ctx_) nft_ctx_free(ctx_);
 }
 
-Result<Firewall> Firewall::create(const FirewallSpec& spec) {
-    CtxPtr ctx = new_ctx();
-    if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
-    const std::string br = quoted(spec.bridge), tun = quoted(spec.tun),
-                      subnet = spec.subnet.to_string();
-    std::ostringstream s;
+namespace {
+
+// One family's table: ip with IPv4 addresses, ip6 with IPv6 ones; the same chains in both.
+struct Family {
+    const char* name;  // "ip", "ip6"
+    const char* addr_type;
+    std::string subnet;
+};
+
+void write_table(std::ostringstream& s, const FirewallSpec& spec, const Family& f) {
+    const std::string br = quoted(spec.bridge), tun = quoted(spec.tun);
+    const std::string table = std::string(f.name) + " " + spec.table;
+    const std::string saddr = std::string(f.name) + " saddr ";
     // "create" fails when a table of that name exists: it would be another run's.
-    s << "create table ip " << spec.table << "\n"
-      << "table ip " << spec.table << " {\n"
-      << "  map pm_tcp { type inet_service : ipv4_addr . inet_service; }\n"
-      << "  map pm_udp { type inet_service : ipv4_addr . inet_service; }\n"
-      << "  set masq { type ipv4_addr; }\n"
-      << "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
-      << "    fib daddr type local dnat ip to tcp dport map @pm_tcp\n"
-      << "    fib daddr type local dnat ip to udp dport map @pm_udp\n  }\n"
-      << "  chain output {\n    type nat hook output priority -100; policy accept;\n"
-      << "    fib daddr type local dnat ip to tcp dport map @pm_tcp\n"
-      << "    fib daddr type local dnat ip to udp dport map @pm_udp\n  }\n"
-      << "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
-      << "    ip saddr @masq oifname != { " << br << ", " << tun << " } masquerade\n"
-      << "    oifname " << br << " ip saddr " << subnet << " ct status dnat masquerade\n";
+    s << "create table " << table << "\n"
+      << "table " << table << " {\n"
+      << "  map pm_tcp { type inet_service : " << f.addr_type << " . inet_service; }\n"
+      << "  map pm_udp { type inet_service : " << f.addr_type << " . inet_service; }\n"
+      << "  set masq { type " << f.addr_type << "; }\n";
+    for (const char* chain : {"prerouting", "output"}) {
+        s << "  chain " << chain << " {\n    type nat hook " << chain
+          << (chain == std::string("output") ? " priority -100" : " priority dstnat")
+          << "; policy accept;\n";
+        for (const char* proto : {"tcp", "udp"})
+            s << "    fib daddr type local dnat " << f.name << " to " << proto << " dport map @pm_"
+              << proto << "\n";
+        s << "  }\n";
+    }
+    s << "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+      << "    " << saddr << "@masq oifname != { " << br << ", " << tun << " } masquerade\n"
+      << "    oifname " << br << " " << saddr << f.subnet << " ct status dnat masquerade\n";
     if (!spec.uplink.empty())
-        s << "    oifname " << quoted(spec.uplink) << " ip saddr " << subnet << " masquerade\n";
+        s << "    oifname " << quoted(spec.uplink) << " " << saddr << f.subnet << " masquerade\n";
     s << "  }\n"
       << "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
       << "    iifname " << br << " oifname " << tun << " accept\n"
@@ -111,20 +121,34 @@ Result<Firewall> Firewall::create(const FirewallSpec& spec) {
       << "    ct status dnat accept\n"
       << "    ct state established,related accept\n  }\n"
       << "}\n";
+}
+
+}  // namespace
+
+Result<Firewall> Firewall::create(const FirewallSpec& spec) {
+    CtxPtr ctx = new_ctx();
+    if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
+    std::ostringstream s;
+    write_table(s, spec, {"ip", "ipv4_addr", spec.subnet.to_string()});
+    if (spec.subnet_v6) write_table(s, spec, {"ip6", "ipv6_addr", spec.subnet_v6->to_string()});
     auto r = run_nft(ctx.get(), s.str());
     if (!r) return tl::unexpected(r.error());
     return Firewall(spec, ctx.release());
 }
 
-Result<bool> Firewall::remove_table(const std::string& table) {
+Result<std::vector<std::string>> Firewall::remove_table(const std::string& table) {
     CtxPtr ctx = new_ctx();
     if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
-    auto listed = run_nft(ctx.get(), "list tables ip");
-    if (!listed) return tl::unexpected(listed.error());
-    if (listed->find("table ip " + table + "\n") == std::string::npos) return false;
-    if (auto r = run_nft(ctx.get(), "delete table ip " + table); !r)
-        return tl::unexpected(r.error());
-    return true;
+    std::vector<std::string> removed;
+    for (const std::string family : {"ip", "ip6"}) {
+        auto listed = run_nft(ctx.get(), "list tables " + family);
+        if (!listed) return tl::unexpected(listed.error());
+        if (listed->find("table " + family + " " + table + "\n") == std::string::npos) continue;
+        if (auto r = run_nft(ctx.get(), "delete table " + family + " " + table); !r)
+            return tl::unexpected(r.error());
+        removed.push_back(family + " " + table);
+    }
+    return removed;
 }
 
 namespace {
@@ -133,27 +157,41 @@ std::string map_of(L4Proto proto) {
     return proto == L4Proto::tcp ? "pm_tcp" : "pm_udp";
 }
 
+// The map elements of `ports` and the masquerade set element of `target`, in one family.
+template <class Address>
+void write_mappings(std::ostringstream& s, const char* verb, const std::string& table,
+                    const Address& target, const std::vector<PortMapping>& ports) {
+    const bool adding = verb == std::string("create");
+    for (const PortMapping& p : ports) {
+        s << verb << " element " << table << " " << map_of(p.proto) << " { " << p.host_port;
+        if (adding) s << " : " << target.to_string() << " . " << p.container_port;
+        s << " }\n";
+    }
+    s << (adding ? "add" : "delete") << " element " << table << " masq { " << target.to_string()
+      << " }\n";
+}
+
 }  // namespace
 
-Result<void> Firewall::add_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports) {
+Result<void> Firewall::add_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
+                                         const std::vector<PortMapping>& ports) {
     if (ports.empty()) return {};
     std::ostringstream s;
-    for (const PortMapping& p : ports)
-        s << "create element ip " << spec_.table << " " << map_of(p.proto) << " { " << p.host_port
-          << " : " << target.to_string() << " . " << p.container_port << " }\n";
-    s << "add element ip " << spec_.table << " masq { " << target.to_string() << " }\n";
+    write_mappings(s, "create", "ip " + spec_.table, target, ports);
+    if (target_v6 && spec_.subnet_v6)
+        write_mappings(s, "create", "ip6 " + spec_.table, *target_v6, ports);
     auto r = run_nft(ctx_, s.str());
     if (!r) return tl::unexpected(r.error());
     return {};
 }
 
-Result<void> Firewall::remove_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports) {
+Result<void> Firewall::remove_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
+                                            const std::vector<PortMapping>& ports) {
     if (ports.empty()) return {};
     std::ostringstream s;
-    for (const PortMapping& p : ports)
-        s << "delete element ip " << spec_.table << " " << map_of(p.proto) << " { " << p.host_port
-          << " }\n";
-    s << "delete element ip " << spec_.table << " masq { " << target.to_string() << " }\n";
+    write_mappings(s, "delete", "ip " + spec_.table, target, ports);
+    if (target_v6 && spec_.subnet_v6)
+        write_mappings(s, "delete", "ip6 " + spec_.table, *target_v6, ports);
     auto r = run_nft(ctx_, s.str());
     if (!r) return tl::unexpected(r.error());
     return {};
@@ -161,7 +199,9 @@ Result<void> Firewall::remove_port_mappings(Ipv4 target, const std::vector<PortM
 
 Result<void> Firewall::destroy() {
     if (!ctx_) return {};
-    auto r = run_nft(ctx_, "delete table ip " + spec_.table);
+    std::string script = "delete table ip " + spec_.table + "\n";
+    if (spec_.subnet_v6) script += "delete table ip6 " + spec_.table + "\n";
+    auto r = run_nft(ctx_, script);
     nft_ctx_free(ctx_);
     ctx_ = nullptr;
     if (!r) return tl::unexpected(r.error());

@@ -7,6 +7,7 @@
 // Port mappings are map elements, so adding and removing them is one atomic transaction and
 // touches no rule. One table per agent: deleting it removes everything at once.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,28 +20,33 @@ struct nft_ctx;
 namespace nm {
 
 struct FirewallSpec {
-    std::string table;  // in family ip
+    std::string table;  // in family ip, and ip6 when subnet_v6 is set
     std::string bridge;
     std::string tun;
     std::string uplink;  // empty: no uplink masquerade
     Cidr subnet;
+    std::optional<Cidr6> subnet_v6;  // none: no ip6 table
 };
 
 class Firewall {
   public:
-    // Creates the table (failing with Errc::exists if it is there already).
+    // Creates the table(s) in one transaction (failing with Errc::exists if one is there already).
     static Result<Firewall> create(const FirewallSpec& spec);
-    // Deletes table `ip <table>` if present; true when it was there.
-    static Result<bool> remove_table(const std::string& table);
+    // Deletes tables `ip <table>` and `ip6 <table>` where present; those it deleted
+    // ("ip <table>", ...).
+    static Result<std::vector<std::string>> remove_table(const std::string& table);
 
     Firewall(Firewall&&) noexcept;
     Firewall& operator=(Firewall&&) noexcept;
     ~Firewall();
 
-    // DNAT each host port to target:container port and masquerade target's outbound traffic.
-    // All or nothing: a host port already mapped fails the whole call (Errc::exists).
-    Result<void> add_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports);
-    Result<void> remove_port_mappings(Ipv4 target, const std::vector<PortMapping>& ports);
+    // DNAT each host port to target:container port and masquerade target's outbound traffic,
+    // for IPv6 too when target_v6 is given (the ip6 table exists). All or nothing: a host port
+    // already mapped fails the whole call (Errc::exists).
+    Result<void> add_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
+                                   const std::vector<PortMapping>& ports);
+    Result<void> remove_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
+                                      const std::vector<PortMapping>& ports);
     // Deletes the table.
     Result<void> destroy();
 

@@ -84,12 +84,12 @@ Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetwork
     }
     auto had = Firewall::remove_table(table);
     if (!had) return tl::unexpected(had.error());
-    if (*had) removed.push_back("nftables table ip " + table);
+    for (const std::string& name : *had) removed.push_back("nftables table " + name);
     auto accepts = remove_forward_accepts(table);
     if (!accepts) return tl::unexpected(accepts.error());
     if (*accepts)
         removed.push_back(std::to_string(*accepts) + " rules tagged " + table +
-                          " in iptables' FORWARD chain");
+                          " in iptables' FORWARD chains");
 
     for (const std::string& what : removed)
         NM_LOG(info, "env") << "removed leftover of an earlier run: " << what;

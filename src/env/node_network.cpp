@@ -11,6 +11,8 @@ namespace nm {
 
 namespace {
 
+constexpr const char* ipv6_forwarding_key = "net.ipv6.conf.all.forwarding";
+
 bool valid_ifname(const std::string& name) {
     if (name.empty() || name.size() > 15) return false;
     for (char c : name)
@@ -48,16 +50,24 @@ Result<void> validate(const NodeNetworkConfig& c) {
     if (c.subnet.prefix < 8 || c.subnet.prefix > 30)
         return fail(Errc::invalid_argument,
                     "node subnet " + c.subnet.to_string() + " must be /8 to /30");
+    if (c.subnet_v6 && (c.subnet_v6->prefix < 64 || c.subnet_v6->prefix > 126))
+        return fail(Errc::invalid_argument,
+                    "node IPv6 subnet " + c.subnet_v6->to_string() + " must be /64 to /126");
     if (c.mtu < 576 || c.mtu > 65535)
         return fail(Errc::invalid_argument, "MTU " + std::to_string(c.mtu) + " must be 576..65535");
     return {};
 }
 
-NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet) {
+NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet,
+                                          std::optional<Cidr6> subnet_v6) {
     NodeNetworkConfig c;
     if (!config.ns_prefix.empty()) c.prefix = config.ns_prefix;
     c.bridge = config.bridge;
     c.subnet = subnet;
+    c.subnet_v6 = subnet_v6;
+    c.container_network_v6 = config.container_network_v6;
+    c.service_network_v6 = config.service_network_v6;
+    c.tun_ipv6 = config.tun_ipv6;
     c.container_network = config.container_network;
     c.service_network = config.service_network;
     c.tun_name = config.tun_device;
@@ -134,9 +144,26 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     NM_TRY(s.step("bridge rp_filter"));
     NM_TRY(write_sysctl(rp_filter_key(br), "0"));
 
+    if (config.subnet_v6) {
+        // IPv6 has no rp_filter: a reverse path check there would be a firewall rule.
+        NM_TRY(s.step("bridge IPv6 address"));
+        NM_TRY(
+            s.host.add_address(s.bridge_ifindex, br, s.pool6->gateway(), config.subnet_v6->prefix));
+        NM_TRY(s.step("IPv6 forwarding"));
+        auto forward6 = read_sysctl(ipv6_forwarding_key);
+        if (!forward6) return tl::unexpected(forward6.error());
+        NM_TRY(write_sysctl(ipv6_forwarding_key, "1"));
+        s.saved_ipv6_forward = *forward6;
+        undo.push([&s] {
+            (void)write_sysctl(ipv6_forwarding_key, *s.saved_ipv6_forward);
+            s.saved_ipv6_forward.reset();
+        });
+    }
+
     NM_TRY(s.step("nftables table"));
     const std::string table = table_name_for(config.prefix);
-    auto fw = Firewall::create({table, br, config.tun_name, s.config.uplink, config.subnet});
+    auto fw = Firewall::create(
+        {table, br, config.tun_name, s.config.uplink, config.subnet, config.subnet_v6});
     if (!fw) return tl::unexpected(fw.error());
     s.firewall.emplace(std::move(*fw));
     undo.push([&s] {
@@ -158,7 +185,10 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     undo.commit();
     NM_LOG(info, "env") << "node network up: bridge " << br << " "
                         << config.subnet.host(1).to_string() << "/" << int(config.subnet.prefix)
-                        << " mtu " << config.mtu << ", table ip " << s.firewall->table()
+                        << (config.subnet_v6 ? " and " + s.pool6->gateway().to_string() + "/" +
+                                                   std::to_string(config.subnet_v6->prefix)
+                                             : std::string())
+                        << " mtu " << config.mtu << ", table " << s.firewall->table()
                         << (s.config.uplink.empty() ? "" : ", masquerade via ") << s.config.uplink
                         << (s.forward_accepts ? ", bridge accepted in iptables' FORWARD" : "");
     return NodeNetwork(std::move(impl));
@@ -173,10 +203,22 @@ std::vector<Cidr> NodeNetwork::Impl::tun_routes() const {
     return routes;
 }
 
+std::vector<Cidr6> NodeNetwork::Impl::tun_routes_v6() const {
+    if (!config.subnet_v6) return {};
+    std::vector<Cidr6> routes{config.service_network_v6};
+    if (config.container_network_v6 != config.service_network_v6)
+        routes.push_back(config.container_network_v6);
+    return routes;
+}
+
 void NodeNetwork::Impl::remove_tun_config() {
     if (!tun) return;
     for (const Cidr& net : tun_routes()) (void)host.delete_route(net, tun->ifindex, std::nullopt);
+    for (const Cidr6& net : tun_routes_v6())
+        (void)host.delete_route(net, tun->ifindex, std::nullopt);
     if (tun->added_address) (void)host.delete_address(tun->ifindex, tun->name, tun->ip, 32);
+    if (tun->added_address_v6)
+        (void)host.delete_address(tun->ifindex, tun->name, config.tun_ipv6, tunnel_ipv6_prefix);
     tun.reset();
 }
 
@@ -219,6 +261,26 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
         NM_TRY(s.host.add_route(net, tun.ifindex, std::nullopt, /*replace=*/true));
         undo.push([&s, net, tun] { (void)s.host.delete_route(net, tun.ifindex, std::nullopt); });
     }
+    if (s.config.subnet_v6) {
+        const Ipv6& ip6 = s.config.tun_ipv6;
+        NM_TRY(s.step("TUN IPv6 address"));
+        if (auto r = s.host.add_address(tun.ifindex, name, ip6, tunnel_ipv6_prefix,
+                                        /*prefix_route=*/false);
+            r) {
+            tun.added_address_v6 = true;
+            undo.push([&s, tun, ip6] {
+                (void)s.host.delete_address(tun.ifindex, tun.name, ip6, tunnel_ipv6_prefix);
+            });
+        } else if (r.error().code != Errc::exists) {
+            return tl::unexpected(r.error());
+        }
+        for (const Cidr6& net : s.tun_routes_v6()) {
+            NM_TRY(s.step("TUN IPv6 route"));
+            NM_TRY(s.host.add_route(net, tun.ifindex, std::nullopt, /*replace=*/true));
+            undo.push(
+                [&s, net, tun] { (void)s.host.delete_route(net, tun.ifindex, std::nullopt); });
+        }
+    }
     if (s.pool.subnet().contains(ip)) NM_TRY(s.pool.reserve_permanently(ip));
     undo.commit();
     s.tun = tun;
@@ -226,6 +288,11 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
                         << ", routes " << routes.front().to_string()
                         << (routes.size() > 1 ? " and " + routes.back().to_string() : "")
                         << " to it";
+    if (s.config.subnet_v6)
+        NM_LOG(info, "env") << "TUN " << name << " " << s.config.tun_ipv6.to_string() << "/"
+                            << int(tunnel_ipv6_prefix) << ", routes "
+                            << s.config.service_network_v6.to_string() << " and "
+                            << s.config.container_network_v6.to_string() << " to it";
     return {};
 }
 
@@ -255,8 +322,13 @@ void NodeNetwork::teardown() {
             NM_LOG(warn, "env") << "teardown: " << r.error().message;
         s.saved_ip_forward.reset();
     }
+    if (s.saved_ipv6_forward) {
+        if (auto r = write_sysctl(ipv6_forwarding_key, *s.saved_ipv6_forward); !r)
+            NM_LOG(warn, "env") << "teardown: " << r.error().message;
+        s.saved_ipv6_forward.reset();
+    }
     s.torn_down = true;
-    NM_LOG(info, "env") << "node network removed (bridge " << s.config.bridge << ", table ip "
+    NM_LOG(info, "env") << "node network removed (bridge " << s.config.bridge << ", table "
                         << table_name_for(s.config.prefix) << ")";
 }
 

@@ -13,7 +13,12 @@
 // Names: everything the agent creates carries `prefix`:
 //   namespaces   /run/netns/<prefix><name>   (iproute2-compatible: `ip netns exec` works)
 //   host veths   <prefix>v<n>                (on the bridge; the peer is `inner_link` inside)
-//   nft table    ip netmanager_<prefix>       (forwarding, masquerade, port-mapping DNAT)
+//   nft tables   ip netmanager_<prefix>, and ip6 netmanager_<prefix> when the node has an IPv6
+//                subnet (forwarding, masquerade, port-mapping DNAT)
+// IPv6: with `subnet_v6` set the node is dual-stack: the bridge gets base+1 of it, every
+// namespace the next free address (no duplicate address detection) and IPv6 routes via the
+// bridge, the TUN `tun_ipv6` and routes for the IPv6 container and service networks, and IPv6
+// forwarding is on. Without it everything stays IPv4-only.
 // Startup (setup) removes leftovers of a run that died: every namespace starting with
 // `prefix`, every unikernel namespace (`*.instance.<n>`) holding this agent's table, every veth
 // starting with `<prefix>v`, the table, and a stale bridge of that name.
@@ -44,6 +49,10 @@ struct NodeNetworkConfig {
     Cidr service_network = default_service_network;
     std::string tun_name = "goProxyTun";  // named in the forwarding rules before it exists
     Ipv4 tun_ip = default_tunnel_ip;      // kept out of the address pool when in the subnet
+    std::optional<Cidr6> subnet_v6;       // e.g. fc00::100/120; none: no IPv6
+    Cidr6 container_network_v6 = default_container_network_v6;  // fc00::/7
+    Cidr6 service_network_v6 = default_service_network_v6;      // fdff::/16
+    Ipv6 tun_ipv6 = default_tunnel_ipv6;  // fcef::dead:beef, shown with /7 as the reference's
     unsigned mtu = 1450;                  // bridge, veths (both ends)
     std::string uplink;                   // non-empty: masquerade the subnet leaving through it
     uint16_t tunnel_port = 50103;         // no UDP port mapping may take it
@@ -56,9 +65,10 @@ struct NodeNetworkConfig {
     // Testing: the n-th netlink/nft/namespace step (counting from 0, setup's included) fails.
     int fail_at_step = -1;
 
-    // The agent's Config plus the subnet assigned by the cluster (or Config::subnet); the bridge
-    // and veths take Config::veth_mtu().
-    static NodeNetworkConfig from(const Config& config, Cidr subnet);
+    // The agent's Config plus the subnets assigned by the cluster (or Config::subnet and
+    // Config::subnet_v6); the bridge and veths take Config::veth_mtu().
+    static NodeNetworkConfig from(const Config& config, Cidr subnet,
+                                  std::optional<Cidr6> subnet_v6 = std::nullopt);
 };
 
 struct AttachOptions {
@@ -73,7 +83,9 @@ struct Attachment {
     std::string host_link;   // "<prefix>v<n>", on the bridge; the key for detach()
     std::string inner_link;  // inside the namespace
     Ipv4 address;
-    uint8_t prefix = 24;  // the subnet's
+    uint8_t prefix = 24;             // the subnet's
+    std::optional<Ipv6> address_v6;  // when the node has an IPv6 subnet
+    uint8_t prefix_v6 = 0;           // its prefix
     std::vector<PortMapping> ports;
 };
 
@@ -92,12 +104,15 @@ class NodeNetwork {
     // For the TUN device the tunnel created: address ip/32, MTU, up, rp_filter off, and routes
     // for the service and container networks to it (the subnet stays on the bridge, being more
     // specific; the container network TunnelIP/12 is the reference's "10.30.0.0/12" route).
-    // Repeatable; teardown removes the address and routes, not the device.
+    // With IPv6: address tun_ipv6/7 (without its prefix route) and routes for the IPv6 service
+    // and container networks (the node's /120 stays on the bridge).
+    // Repeatable; teardown removes the addresses and routes, not the device.
     Result<void> configure_tun(const std::string& name, Ipv4 ip, unsigned mtu);
 
     // Creates /run/netns/<prefix><name> and attaches it: veth pair (host end on the bridge, the
     // peer created inside the namespace), address/prefix, lo up, routes for the container and
-    // service networks (and default) via the bridge address, MTU both ends, port mappings.
+    // service networks (and default) via the bridge address, MTU both ends, port mappings. With
+    // IPv6 the same again for the IPv6 address, networks and default route (DNAT too).
     Result<Attachment> attach_new_namespace(const std::string& name,
                                             const AttachOptions& options = {});
     // A unikernel's network (protocol.md, /unikernel/deploy): creates /run/netns/<netns> (the

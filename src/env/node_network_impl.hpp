@@ -18,8 +18,10 @@ struct NodeNetwork::Impl {
     RouteSocket host;  // the node's namespace
     int bridge_ifindex = 0;
     AddressPool pool;
+    std::optional<AddressPool6> pool6;  // when the node has an IPv6 subnet
     std::optional<Firewall> firewall;
-    std::optional<std::string> saved_ip_forward;  // restored by teardown
+    std::optional<std::string> saved_ip_forward;    // restored by teardown
+    std::optional<std::string> saved_ipv6_forward;  // net.ipv6.conf.all.forwarding, likewise
     bool forward_accepts = false;  // in iptables' FORWARD chain, tagged with the table name
 
     struct Tun {
@@ -27,6 +29,7 @@ struct NodeNetwork::Impl {
         int ifindex = 0;
         Ipv4 ip;
         bool added_address = false;
+        bool added_address_v6 = false;
     };
     std::optional<Tun> tun;
 
@@ -39,7 +42,9 @@ struct NodeNetwork::Impl {
         : config(std::move(cfg)),
           host(std::move(sock)),
           pool(config.subnet, {config.tun_ip}),
-          fail_at(config.fail_at_step) {}
+          fail_at(config.fail_at_step) {
+        if (config.subnet_v6) pool6.emplace(*config.subnet_v6, std::vector<Ipv6>{config.tun_ipv6});
+    }
 
     // Every step passes here first, so a test can make any one of them fail.
     Result<void> step(std::string_view what);
@@ -52,6 +57,7 @@ struct NodeNetwork::Impl {
     std::string next_host_link();
     void remove_tun_config();
     std::vector<Cidr> tun_routes() const;
+    std::vector<Cidr6> tun_routes_v6() const;  // none without IPv6
 };
 
 // Checks the config's names: prefix, bridge, table.

@@ -83,6 +83,19 @@ NlAddrPtr make_addr(Ipv4 ip, uint8_t prefix) {
     return a;
 }
 
+NlAddrPtr make_addr(const Ipv6& ip, uint8_t prefix) {
+    NlAddrPtr a(nl_addr_build(AF_INET6, ip.bytes.data(), ip.bytes.size()));
+    if (a) nl_addr_set_prefixlen(a.get(), prefix);
+    return a;
+}
+
+constexpr int family_of(Ipv4) {
+    return AF_INET;
+}
+constexpr int family_of(const Ipv6&) {
+    return AF_INET6;
+}
+
 Errc errc_for(int err) {
     switch (err) {
         case EEXIST:
@@ -302,12 +315,13 @@ Result<void> RouteSocket::set_master(int ifindex, const std::string& name, int m
 
 namespace {
 
-Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {
+template <class Address>
+Result<AddrPtr> make_rtnl_addr(int ifindex, const Address& ip, uint8_t prefix) {
     AddrPtr addr(rtnl_addr_alloc());
     NlAddrPtr local = make_addr(ip, prefix);
     if (!addr || !local) return fail(Errc::system, "netlink: out of memory");
     rtnl_addr_set_ifindex(addr.get(), ifindex);
-    rtnl_addr_set_family(addr.get(), AF_INET);
+    rtnl_addr_set_family(addr.get(), family_of(ip));
     if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
         return fail(Errc::system, std::string("netlink: ") + nl_geterror(err));
     rtnl_addr_set_prefixlen(addr.get(), prefix);
@@ -315,6 +329,26 @@ Result<AddrPtr> make_rtnl_addr(int ifindex, Ipv4 ip, uint8_t prefix) {
 }
 
 }  // namespace
+
+Result<void> RouteSocket::add_address(int ifindex, const std::string& link, const Ipv6& ip,
+                                      uint8_t prefix, bool prefix_route) {
+    reset(*state_);
+    auto addr = make_rtnl_addr(ifindex, ip, prefix);
+    if (!addr) return tl::unexpected(addr.error());
+    unsigned flags = IFA_F_NODAD | (prefix_route ? 0u : unsigned{IFA_F_NOPREFIXROUTE});
+    rtnl_addr_set_flags(addr->get(), flags);
+    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
+    return check(*state_, rtnl_addr_add(state_->sock, addr->get(), NLM_F_EXCL), what);
+}
+
+Result<void> RouteSocket::delete_address(int ifindex, const std::string& link, const Ipv6& ip,
+                                         uint8_t prefix) {
+    reset(*state_);
+    auto addr = make_rtnl_addr(ifindex, ip, prefix);
+    if (!addr) return tl::unexpected(addr.error());
+    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
+    return check(*state_, rtnl_addr_delete(state_->sock, addr->get(), 0), what);
+}
 
 Result<void> RouteSocket::add_address(int ifindex, const std::string& link, Ipv4 ip,
                                       uint8_t prefix) {
@@ -336,7 +370,8 @@ Result<void> RouteSocket::delete_address(int ifindex, const std::string& link, I
 
 namespace {
 
-Result<RoutePtr> make_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
+template <class Net, class Address>
+Result<RoutePtr> make_route(const Net& dst, int ifindex, const std::optional<Address>& gateway) {
     RoutePtr route(rtnl_route_alloc());
     NlAddrPtr dst_addr = make_addr(dst.network, dst.prefix);
     rtnl_nexthop* nh = rtnl_route_nh_alloc();
@@ -344,25 +379,28 @@ Result<RoutePtr> make_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) 
         if (nh) rtnl_route_nh_free(nh);
         return fail(Errc::system, "netlink: out of memory");
     }
-    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_family(route.get(), family_of(dst.network));
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
     rtnl_route_set_type(route.get(), RTN_UNICAST);
-    rtnl_route_set_scope(route.get(), gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+    // IPv6 routes are universe-scoped whatever their next hop (as iproute2 sends them).
+    const bool universe = gateway || family_of(dst.network) == AF_INET6;
+    rtnl_route_set_scope(route.get(), universe ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
     if (int err = rtnl_route_set_dst(route.get(), dst_addr.get()); err < 0) {
         rtnl_route_nh_free(nh);
         return fail(Errc::system, std::string("netlink: ") + nl_geterror(err));
     }
     rtnl_route_nh_set_ifindex(nh, ifindex);
     if (gateway) {
-        NlAddrPtr gw = make_addr(*gateway, 32);
+        NlAddrPtr gw = make_addr(*gateway, family_of(*gateway) == AF_INET ? 32 : 128);
         rtnl_route_nh_set_gateway(nh, gw.get());
     }
     rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh now
     return route;
 }
 
-std::string route_text(Cidr dst, std::optional<Ipv4> gateway) {
+template <class Net, class Address>
+std::string route_text(const Net& dst, const std::optional<Address>& gateway) {
     return "route " + dst.to_string() + (gateway ? " via " + gateway->to_string() : std::string());
 }
 
@@ -379,6 +417,24 @@ Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> g
 }
 
 Result<void> RouteSocket::delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
+    reset(*state_);
+    auto route = make_route(dst, ifindex, gateway);
+    if (!route) return tl::unexpected(route.error());
+    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0),
+                 route_text(dst, gateway));
+}
+
+Result<void> RouteSocket::add_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway,
+                                    bool replace) {
+    reset(*state_);
+    auto route = make_route(dst, ifindex, gateway);
+    if (!route) return tl::unexpected(route.error());
+    int flags = replace ? NLM_F_REPLACE : NLM_F_EXCL;
+    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags),
+                 route_text(dst, gateway));
+}
+
+Result<void> RouteSocket::delete_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway) {
     reset(*state_);
     auto route = make_route(dst, ifindex, gateway);
     if (!route) return tl::unexpected(route.error());

@@ -60,12 +60,22 @@ class RouteSocket {
 
     Result<void> add_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);
     Result<void> delete_address(int ifindex, const std::string& link, Ipv4 ip, uint8_t prefix);
+    // IPv6 addresses are added without duplicate address detection (usable at once: the agent
+    // hands out each address once). prefix_route false: no route for the prefix (the caller
+    // adds its own), as `ip addr add ... noprefixroute`.
+    Result<void> add_address(int ifindex, const std::string& link, const Ipv6& ip, uint8_t prefix,
+                             bool prefix_route = true);
+    Result<void> delete_address(int ifindex, const std::string& link, const Ipv6& ip,
+                                uint8_t prefix);
 
     // A route in the main table: `dst` to `ifindex` directly, or via `gateway`.
     // replace: overwrite an existing route to dst instead of failing with "File exists".
     Result<void> add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
                            bool replace = false);
     Result<void> delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway);
+    Result<void> add_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway,
+                           bool replace = false);
+    Result<void> delete_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway);
     // The link of the IPv4 default route in the main table (the lowest metric's); nullopt when
     // there is none.
     Result<std::optional<std::string>> default_route_link();

@@ -38,16 +38,24 @@ class StaticResolver final : public Resolver {
   public:
     explicit StaticResolver(TableWriter& table) : table_(table) {}
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override {
+        co_return lookup(address);
+    }
+    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override {
+        co_return lookup(address);
+    }
+
+  private:
+    template <class Address>
+    std::vector<TableEntry> lookup(const Address& address) const {
         const TranslationTable& t = table_.table();
         std::vector<TableEntry> found;
         if (auto* group = t.find_service(address))
             for (uint32_t slot : group->slots) found.push_back(t.entry(slot));
         else if (auto slot = t.slot_of_nsip(address))
             found.push_back(t.entry(*slot));
-        co_return found;
+        return found;
     }
 
-  private:
     TableWriter& table_;
 };
 
@@ -102,10 +110,12 @@ awaitable<Result<void>> Node::start() {
     table_ = std::make_unique<TableWriter>(shards_, *replicas_, config_.container_network,
                                            config_.service_network);
     if (config_.subnet) {
-        if (auto r = build(*config_.subnet); !r) co_return r;
+        if (auto r = build(*config_.subnet, config_.subnet_v6); !r) co_return r;
         if (auto r = load_table_file(); !r) co_return r;
         NM_LOG(info, subsystem) << "standalone: node " << node_ip_.to_string() << ", subnet "
-                                << config_.subnet->to_string();
+                                << config_.subnet->to_string()
+                                << (config_.subnet_v6 ? " and " + config_.subnet_v6->to_string()
+                                                      : std::string());
     } else if (config_.self_register) {
         std::string id = config_.node_id;
         if (id.empty()) {
@@ -124,9 +134,9 @@ awaitable<Result<void>> Node::start() {
     co_return Result<void>{};
 }
 
-Result<void> Node::build(Cidr subnet) {
+Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     const Config& c = config_;
-    auto network = NodeNetwork::setup(NodeNetworkConfig::from(c, subnet));
+    auto network = NodeNetwork::setup(NodeNetworkConfig::from(c, subnet, subnet_v6));
     if (!network) return tl::unexpected(network.error());
     TunOptions tun_options;
     tun_options.name = c.tun_device;
@@ -215,6 +225,7 @@ Result<void> Node::build(Cidr subnet) {
     tun_ = std::make_unique<TunDevice>(std::move(*tun));
     network_.emplace(std::move(*network));
     subnet_ = subnet;
+    subnet_v6_ = subnet_v6;
     built_ = true;
     return {};
 }
@@ -309,14 +320,13 @@ Result<void> Node::connect_cluster(std::string client_id, std::string host) {
 
 awaitable<Result<void>> Node::complete_registration() {
     auto subnet = co_await link_->request_subnet();
-    Result<void> built =
-        subnet ? build(subnet->subnet) : Result<void>(tl::unexpected(subnet.error()));
+    Result<void> built = subnet ? build(subnet->subnet, subnet->subnet_v6)
+                                : Result<void>(tl::unexpected(subnet.error()));
     if (!built) {
         NM_LOG(error, subsystem) << "registration failed: " << built.error().message;
         registration_error_ = built.error();
         co_return built;
     }
-    subnet_v6_ = subnet->subnet_v6;
     co_return built;
 }
 
@@ -347,7 +357,7 @@ awaitable<Result<void>> Node::register_node(RegisterRequest request) {
     }
     if (request.subnetwork) {
         client_id_ = request.client_id;
-        co_return build(*request.subnetwork);
+        co_return build(*request.subnetwork, config_.subnet_v6);
     }
     // As the reference: an empty or absent cluster_address means netcfg.json's ClusterUrl.
     std::string host =
@@ -409,6 +419,7 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     entry.nodeip = node_ip_;
     entry.nodeport = config_.node_public_port;
     entry.nsip = attachment->address;
+    entry.nsipv6 = attachment->address_v6.value_or(Ipv6{});
     entry.serviceip = request.service_ips;
     if (entry.serviceip.empty()) {
         // The table (file or cluster) may already know this instance's ServiceIPs.
@@ -429,6 +440,7 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         notice.appname = request.service_name;
         notice.instance_number = request.instance_number;
         notice.nsip = entry.nsip;
+        if (attachment->address_v6) notice.nsipv6 = attachment->address_v6->to_string();
         notice.host_ip = node_ip_;
         notice.host_port = config_.node_public_port;
         if (auto r = link_->publish_deployed(notice); !r)
@@ -451,9 +463,12 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     }
     NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance "
                             << request.instance_number << " at " << entry.nsip.to_string()
+                            << (attachment->address_v6 ? " " + attachment->address_v6->to_string()
+                                                       : std::string())
                             << (attachment->netns.empty() ? ""
                                                           : " in namespace " + attachment->netns);
-    co_return DeployResult{request.service_name, entry.nsip, ""};
+    co_return DeployResult{request.service_name, entry.nsip,
+                           attachment->address_v6 ? attachment->address_v6->to_string() : ""};
 }
 
 awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
@@ -531,7 +546,7 @@ awaitable<Result<json::value>> Node::status() {
     if (!client_id_.empty()) s["client_id"] = client_id_;
     if (subnet_) s["subnet"] = subnet_->to_string();
     if (network_) s["uplink"] = network_->config().uplink;  // "" when nothing is masqueraded
-    if (!subnet_v6_.empty()) s["subnet_v6"] = subnet_v6_;
+    if (subnet_v6_) s["subnet_v6"] = subnet_v6_->to_string();
     if (link_) s["subnet_requests"] = link_->subnet_requests();
     s["shards"] = shards_.count();
     if (tun_) {
@@ -543,11 +558,14 @@ awaitable<Result<json::value>> Node::status() {
     s["table_entries"] = table_ ? table_->table().size() : 0;
     json::array instances;
     for (auto& i : instances_) {
-        instances.push_back(json::object{{"serviceName", i.job},
-                                         {"instanceNumber", i.instance_number},
-                                         {"nsAddress", i.entry.nsip.to_string()},
-                                         {"netns", i.attachment.netns},
-                                         {"hostLink", i.attachment.host_link}});
+        instances.push_back(json::object{
+            {"serviceName", i.job},
+            {"instanceNumber", i.instance_number},
+            {"nsAddress", i.entry.nsip.to_string()},
+            {"nsAddressv6",
+             i.attachment.address_v6 ? i.attachment.address_v6->to_string() : std::string()},
+            {"netns", i.attachment.netns},
+            {"hostLink", i.attachment.host_link}});
     }
     s["instances"] = std::move(instances);
     // Per shard, each data-path loop: "running", or "stopped: <why>".

@@ -66,7 +66,7 @@ class Node final : public NodeControl {
         TableEntry entry;
     };
 
-    Result<void> build(Cidr subnet);
+    Result<void> build(Cidr subnet, std::optional<Cidr6> subnet_v6);
     // Every shard's data-path loops, by shard.
     awaitable<std::vector<std::array<LoopState, 3>>> loop_states();
     // Registration with a cluster: connect_cluster() starts the link (fails only on bad
@@ -88,7 +88,7 @@ class Node final : public NodeControl {
     std::string cluster_host_;
     std::optional<Error> registration_error_;  // the registration failed after its subnet
     std::optional<Cidr> subnet_;
-    std::string subnet_v6_;  // the cluster's IPv6 subnet, stored until IPv6 is built
+    std::optional<Cidr6> subnet_v6_;  // none: the node is IPv4 only
     std::optional<NodeNetwork> network_;
     std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<TableReplicas> replicas_;

@@ -68,7 +68,8 @@ Result<JobName> parse_job_name(std::string_view text) {
 }
 
 Result<void> validate(const TableEntry& e, const Cidr& container_network,
-                      const Cidr& service_network) {
+                      const Cidr& service_network, const Cidr6& container_network_v6,
+                      const Cidr6& service_network_v6) {
     for (auto [field, value] :
          {std::pair<std::string_view, const std::string&>{"appname", e.appname},
           {"appns", e.appns},
@@ -85,11 +86,19 @@ Result<void> validate(const TableEntry& e, const Cidr& container_network,
         return fail(Errc::invalid_argument, "nsip: " + e.nsip.to_string() +
                                                 " is outside the container network " +
                                                 container_network.to_string());
+    if (!e.nsipv6.is_unspecified() && !container_network_v6.contains(e.nsipv6))
+        return fail(Errc::invalid_argument, "nsipv6: " + e.nsipv6.to_string() +
+                                                " is outside the IPv6 container network " +
+                                                container_network_v6.to_string());
     for (const auto& sip : e.serviceip) {
         if (!service_network.contains(sip.address))
             return fail(Errc::invalid_argument, "serviceip: " + sip.address.to_string() +
                                                     " is outside the service network " +
                                                     service_network.to_string());
+        if (!sip.address_v6.is_unspecified() && !service_network_v6.contains(sip.address_v6))
+            return fail(Errc::invalid_argument, "serviceip: " + sip.address_v6.to_string() +
+                                                    " is outside the IPv6 service network " +
+                                                    service_network_v6.to_string());
     }
     return {};
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/address.hpp"
+#include "core/address_plan.hpp"
 #include "core/error.hpp"
 
 namespace nm {
@@ -15,6 +16,7 @@ enum class IpType : uint8_t { RR, Closest, InstanceNumber };
 struct ServiceIp {
     IpType type = IpType::RR;
     Ipv4 address;
+    Ipv6 address_v6{};  // the same ServiceIP's IPv6 address ("Address_v6"); :: when it has none
     friend bool operator==(const ServiceIp&, const ServiceIp&) = default;
 };
 
@@ -24,6 +26,7 @@ struct TableEntry {
     Ipv4 nodeip;
     uint16_t nodeport = 0;
     Ipv4 nsip;
+    Ipv6 nsipv6{};  // the namespace's IPv6 address; :: when it has none (Go agents drop those)
     std::vector<ServiceIp> serviceip;
 
     // "app.appns.service.servicens"
@@ -43,8 +46,10 @@ struct JobName {
 Result<JobName> parse_job_name(std::string_view text);
 
 // Checks every field; the message names the first bad one ("nsip: 1.2.3.4 is outside
-// 172.16.0.0/12").
+// 172.16.0.0/12"). IPv6 addresses are optional; when given they must lie in the IPv6 networks.
 Result<void> validate(const TableEntry& entry, const Cidr& container_network,
-                      const Cidr& service_network);
+                      const Cidr& service_network,
+                      const Cidr6& container_network_v6 = default_container_network_v6,
+                      const Cidr6& service_network_v6 = default_service_network_v6);
 
 }  // namespace nm

@@ -18,6 +18,8 @@ class Resolver {
     // coalesces concurrent calls for one key, times out, and writes what it learns into
     // the table before returning.
     virtual awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) = 0;
+    // The same for an IPv6 ServiceIP (Address_v6) or nsipv6.
+    virtual awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) = 0;
 };
 
 }  // namespace nm

@@ -8,11 +8,31 @@ namespace nm {
 
 namespace json = boost::json;
 
+namespace {
+
+// An optional IPv6 address as the wire has it: "" when there is none.
+std::string optional_text(const Ipv6& ip) {
+    return ip.is_unspecified() ? std::string() : ip.to_string();
+}
+
+// An optional IPv6 address: absent, null or "" is none (::).
+Result<Ipv6> get_optional_ipv6(const json::object& obj, std::string_view field) {
+    auto text = json_fields::get_optional_string(obj, field);
+    if (!text) return tl::unexpected(text.error());
+    if (!*text || (*text)->empty()) return Ipv6{};
+    auto ip = Ipv6::parse(**text);
+    if (!ip) return json_fields::bad_field(field, ip.error().message);
+    return *ip;
+}
+
+}  // namespace
+
 json::value to_json(const TableEntry& e) {
     json::array sips;
     for (const auto& sip : e.serviceip)
-        sips.push_back(
-            json::object{{"IpType", to_string(sip.type)}, {"Address", sip.address.to_string()}});
+        sips.push_back(json::object{{"IpType", to_string(sip.type)},
+                                    {"Address", sip.address.to_string()},
+                                    {"Address_v6", optional_text(sip.address_v6)}});
     return json::object{{"appname", e.appname},
                         {"appns", e.appns},
                         {"servicename", e.servicename},
@@ -21,6 +41,7 @@ json::value to_json(const TableEntry& e) {
                         {"nodeip", e.nodeip.to_string()},
                         {"nodeport", static_cast<int64_t>(e.nodeport)},
                         {"nsip", e.nsip.to_string()},
+                        {"nsipv6", optional_text(e.nsipv6)},
                         {"serviceip", std::move(sips)}};
 }
 
@@ -50,7 +71,9 @@ Result<std::vector<ServiceIp>> json_fields::get_service_ips(const json::object& 
         if (!type) return bad_field(where, type.error().message);
         auto address = get_ipv4(item.as_object(), "Address");
         if (!address) return bad_field(where, address.error().message);
-        out.push_back(ServiceIp{*type, *address});
+        auto address_v6 = get_optional_ipv6(item.as_object(), "Address_v6");
+        if (!address_v6) return bad_field(where, address_v6.error().message);
+        out.push_back(ServiceIp{*type, *address, *address_v6});
     }
     return out;
 }
@@ -80,6 +103,9 @@ Result<TableEntry> entry_from_json(const json::value& value) {
     auto nsip = get_ipv4(*o, "nsip");
     if (!nsip) return tl::unexpected(nsip.error());
     e.nsip = *nsip;
+    auto nsipv6 = get_optional_ipv6(*o, "nsipv6");
+    if (!nsipv6) return tl::unexpected(nsipv6.error());
+    e.nsipv6 = *nsipv6;
     // A table entry always lists its ServiceIPs, if only as [].
     if (auto present = get_present(*o, "serviceip"); !present)
         return tl::unexpected(present.error());

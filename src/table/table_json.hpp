@@ -1,7 +1,8 @@
 #pragma once
 // Translation table entries as JSON, with protocol.md's field names (table files, GET /table):
 // {"appname","appns","servicename","servicenamespace","instancenumber","nodeip","nodeport",
-//  "nsip","serviceip":[{"IpType":"RR","Address":"172.30.0.4"}]}
+//  "nsip","nsipv6","serviceip":[{"IpType":"RR","Address":"172.30.0.4","Address_v6":"fdff::4"}]}
+// nsipv6 and Address_v6 are optional: absent, null or "" is none, written back as "".
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <string_view>
@@ -23,7 +24,8 @@ Result<TableEntry> entry_from_json(const boost::json::value& value);
 Result<std::vector<TableEntry>> entries_from_json(const boost::json::value& value);
 
 namespace json_fields {
-// A list of {"IpType": "RR"|"Closest"|"InstanceNumber", "Address": "a.b.c.d"}; absent: empty.
+// A list of {"IpType": "RR"|"Closest"|"InstanceNumber", "Address": "a.b.c.d", "Address_v6"
+// (optional)}; absent: empty.
 Result<std::vector<ServiceIp>> get_service_ips(const boost::json::object& obj,
                                                std::string_view field);
 }  // namespace json_fields

@@ -11,13 +11,53 @@ size_t TranslationTable::NameHash::operator()(std::string_view s) const noexcept
 
 InstanceRoute TranslationTable::route_of(const TableEntry& e) {
     InstanceRoute r{e.nsip, e.nodeip, Ipv4{}, e.nodeport, e.instancenumber};
+    r.nsipv6 = e.nsipv6;
     for (const auto& sip : e.serviceip) {
         if (sip.type == IpType::InstanceNumber) {
             r.own_service_ip = sip.address;
+            r.own_service_ipv6 = sip.address_v6;
             break;
         }
     }
     return r;
+}
+
+namespace {
+
+// Adds `slot` to the group of `key`, creating it with `type` (the first lister's).
+template <class Map, class Key>
+void add_to_group(Map& map, const Key& key, IpType type, uint32_t slot) {
+    auto [it, fresh] = map.try_emplace(key);
+    if (fresh) it->second.type = type;
+    if (std::find(it->second.slots.begin(), it->second.slots.end(), slot) == it->second.slots.end())
+        it->second.slots.push_back(slot);
+}
+
+template <class Map, class Key>
+void remove_from_group(Map& map, const Key& key, uint32_t slot) {
+    auto it = map.find(key);
+    if (it == map.end()) return;
+    auto& v = it->second.slots;
+    v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+    if (v.empty()) map.erase(it);
+}
+
+}  // namespace
+
+const ServiceGroup* TranslationTable::find_service(const Ipv6& service_ip) const {
+    auto it = by_service_ip6_.find(service_ip);
+    return it == by_service_ip6_.end() ? nullptr : &it->second;
+}
+
+std::optional<uint32_t> TranslationTable::slot_of_nsip(const Ipv6& nsipv6) const {
+    auto it = by_nsip6_.find(nsipv6);
+    if (it == by_nsip6_.end()) return std::nullopt;
+    return it->second;
+}
+
+const InstanceRoute* TranslationTable::find_nsip(const Ipv6& nsipv6) const {
+    auto slot = slot_of_nsip(nsipv6);
+    return slot ? &slots_[*slot].route : nullptr;
 }
 
 const ServiceGroup* TranslationTable::find_service(Ipv4 service_ip) const {
@@ -84,12 +124,11 @@ std::vector<TableEntry> TranslationTable::entries() const {
 void TranslationTable::erase_slot(uint32_t slot) {
     Slot& s = slots_[slot];
     by_nsip_.erase(s.route.nsip.value);
+    if (!s.entry.nsipv6.is_unspecified()) by_nsip6_.erase(s.entry.nsipv6);
     for (const auto& sip : s.entry.serviceip) {
-        auto it = by_service_ip_.find(sip.address.value);
-        if (it == by_service_ip_.end()) continue;
-        auto& v = it->second.slots;
-        v.erase(std::remove(v.begin(), v.end(), slot), v.end());
-        if (v.empty()) by_service_ip_.erase(it);
+        remove_from_group(by_service_ip_, sip.address.value, slot);
+        if (!sip.address_v6.is_unspecified())
+            remove_from_group(by_service_ip6_, sip.address_v6, slot);
     }
     if (auto it = by_job_.find(s.entry.job_name()); it != by_job_.end()) {
         auto& v = it->second.slots;
@@ -120,6 +159,8 @@ void TranslationTable::upsert(TableEntry entry) {
     if (auto it = by_nsip_.find(entry.nsip.value); it != by_nsip_.end()) {
         erase_slot(it->second);
     }
+    if (!entry.nsipv6.is_unspecified())
+        if (auto it = by_nsip6_.find(entry.nsipv6); it != by_nsip6_.end()) erase_slot(it->second);
 
     uint32_t slot;
     if (!free_slots_.empty()) {
@@ -134,12 +175,11 @@ void TranslationTable::upsert(TableEntry entry) {
     s.entry = std::move(entry);
     s.used = true;
     by_nsip_[s.route.nsip.value] = slot;
+    if (!s.entry.nsipv6.is_unspecified()) by_nsip6_[s.entry.nsipv6] = slot;
     for (const auto& sip : s.entry.serviceip) {
-        auto [it, fresh] = by_service_ip_.try_emplace(sip.address.value);
-        if (fresh) it->second.type = sip.type;
-        if (std::find(it->second.slots.begin(), it->second.slots.end(), slot) ==
-            it->second.slots.end())
-            it->second.slots.push_back(slot);
+        add_to_group(by_service_ip_, sip.address.value, sip.type, slot);
+        if (!sip.address_v6.is_unspecified())
+            add_to_group(by_service_ip6_, sip.address_v6, sip.type, slot);
     }
     by_job_[job].slots.push_back(slot);
     ++nodes_[s.route.node_ip.value];

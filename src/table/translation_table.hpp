@@ -1,8 +1,8 @@
 #pragma once
 // One shard's replica of the translation table (protocol.md "Translation table entry"), with
-// hash indexes by ServiceIP, by nsip and by job name. Reads are local to the shard; writes
-// arrive as TableChanges from the TableWriter on shard 0. Not thread-safe, and no Asio here:
-// the fuzzer and the benchmarks use it bare.
+// hash indexes by ServiceIP and by nsip (IPv4 and IPv6 each) and by job name. Reads are local to
+// the shard; writes arrive as TableChanges from the TableWriter on shard 0. Not thread-safe, and no
+// Asio here: the fuzzer and the benchmarks use it bare.
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <functional>
@@ -24,6 +24,8 @@ struct InstanceRoute {
     Ipv4 own_service_ip;  // the instance's InstanceNumber ServiceIP; 0.0.0.0 if it has none
     uint16_t node_port = 0;
     int32_t instance = 0;
+    Ipv6 nsipv6{};            // :: if the instance has no IPv6 address
+    Ipv6 own_service_ipv6{};  // the IPv6 side of own_service_ip; :: if none
     friend bool operator==(const InstanceRoute&, const InstanceRoute&) = default;
 };
 
@@ -42,6 +44,10 @@ class TranslationTable {
     const InstanceRoute& route(uint32_t slot) const { return slots_[slot].route; }
     const TableEntry& entry(uint32_t slot) const { return slots_[slot].entry; }
     std::optional<uint32_t> slot_of_nsip(Ipv4 nsip) const;
+    // The same by IPv6 address (a ServiceIP's Address_v6, an entry's nsipv6); :: finds nothing.
+    const ServiceGroup* find_service(const Ipv6& service_ip) const;
+    const InstanceRoute* find_nsip(const Ipv6& nsipv6) const;
+    std::optional<uint32_t> slot_of_nsip(const Ipv6& nsipv6) const;
     // A tunnel datagram's outer source: is it some entry's nodeip? Peers are known by address
     // alone: a Go agent sends from an ephemeral port of a connected socket, not its tunnel port.
     bool is_known_node(Ipv4 ip) const;
@@ -64,7 +70,8 @@ class TranslationTable {
     // Applies a change whose version must be version() + 1; false (and nothing changes) if not.
     bool apply(const TableChange& change);
     // Unversioned writes, for the authoritative table and for tests. An entry keyed by
-    // job name + instance number replaces the old one; an entry taking another's nsip evicts it.
+    // job name + instance number replaces the old one; an entry taking another's nsip (or
+    // nsipv6) evicts it.
     void upsert(TableEntry entry);
     size_t remove_nsip(Ipv4 nsip);
     size_t remove_job(std::string_view job_name);
@@ -87,6 +94,8 @@ class TranslationTable {
     std::vector<uint32_t> free_slots_;
     boost::unordered_flat_map<uint32_t, uint32_t> by_nsip_;
     boost::unordered_flat_map<uint32_t, ServiceGroup> by_service_ip_;
+    boost::unordered_flat_map<Ipv6, uint32_t, std::hash<Ipv6>> by_nsip6_;
+    boost::unordered_flat_map<Ipv6, ServiceGroup, std::hash<Ipv6>> by_service_ip6_;
     struct NameHash {
         using is_transparent = void;
         size_t operator()(std::string_view s) const noexcept;

@@ -37,7 +37,7 @@ TEST_CASE(
     auto subnet = agent.await([&]() { return agent.link().request_subnet(5s); });
     REQUIRE(subnet);
     CHECK(subnet->subnet.to_string() == "10.18.0.64/26");
-    CHECK(subnet->subnet_v6 == "fc00::100/120");
+    CHECK(subnet->subnet_v6->to_string() == "fc00::100/120");
     // The fake, like the root, would hand out a new subnet for every request: wait to see none.
     std::this_thread::sleep_for(1s);
     auto sent = cluster.recorded();

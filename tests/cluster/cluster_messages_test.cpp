@@ -12,18 +12,18 @@ TEST_CASE(
     REQUIRE(a);
     CHECK(a->subnet.to_string() == "10.18.0.64/26");
     CHECK(a->subnet.host(1).to_string() == "10.18.0.65");  // the bridge: base + 1
-    CHECK(a->subnet_v6 == "fc00::100/120");
+    CHECK(a->subnet_v6->to_string() == "fc00::100/120");
     auto first = parse_subnetwork_result(R"({"address": "10.18.0.0", "addressv6": "fc00::"})");
     REQUIRE(first);
     CHECK(first->subnet.to_string() == "10.18.0.0/26");
-    CHECK(first->subnet_v6 == "fc00::/120");
+    CHECK(first->subnet_v6->to_string() == "fc00::/120");
     auto no_v6 = GENERATE(std::string(R"({"address": "10.18.0.128"})"),
                           std::string(R"({"address": "10.18.0.128", "addressv6": ""})"),
                           std::string(R"({"address": "10.18.0.128", "addressv6": null})"));
     auto b = parse_subnetwork_result(no_v6);
     REQUIRE(b);
     CHECK(b->subnet.to_string() == "10.18.0.128/26");
-    CHECK(b->subnet_v6.empty());
+    CHECK_FALSE(b->subnet_v6);
 }
 
 TEST_CASE("a subnetwork result's prefix lengths are configurable, and an explicit one is kept") {
@@ -31,12 +31,12 @@ TEST_CASE("a subnetwork result's prefix lengths are configurable, and an explici
         parse_subnetwork_result(R"({"address": "10.18.1.0", "addressv6": "fc00::1:0"})", 24, 112);
     REQUIRE(a);
     CHECK(a->subnet.to_string() == "10.18.1.0/24");
-    CHECK(a->subnet_v6 == "fc00::1:0/112");
+    CHECK(a->subnet_v6->to_string() == "fc00::1:0/112");
     auto b =
         parse_subnetwork_result(R"({"address": "10.18.5.0/25", "addressv6": "fc00::200/121"})");
     REQUIRE(b);
     CHECK(b->subnet.to_string() == "10.18.5.0/25");
-    CHECK(b->subnet_v6 == "fc00::200/121");
+    CHECK(b->subnet_v6->to_string() == "fc00::200/121");
 }
 
 TEST_CASE("a malformed subnetwork result is an error naming the problem") {
@@ -83,8 +83,28 @@ TEST_CASE("a table query result becomes one table entry per instance") {
     CHECK(e.nodeip.to_string() == "10.0.0.7");
     CHECK(e.nodeport == 50103);
     REQUIRE(e.serviceip.size() == 2);
-    CHECK(e.serviceip[0] == ServiceIp{IpType::RR, *Ipv4::parse("172.30.0.4")});
-    CHECK(e.serviceip[1] == ServiceIp{IpType::InstanceNumber, *Ipv4::parse("172.30.0.9")});
+    CHECK(e.nsipv6.to_string() == "fc00::102");
+    CHECK(e.serviceip[0] ==
+          ServiceIp{IpType::RR, *Ipv4::parse("172.30.0.4"), *Ipv6::parse("fdff:2000::4")});
+    CHECK(e.serviceip[1] ==
+          ServiceIp{IpType::InstanceNumber, *Ipv4::parse("172.30.0.9"), *Ipv6::parse("fdff::9")});
+}
+
+TEST_CASE("an instance without IPv6 has namespace_ip_v6 \"\" and ServiceIPs without Address_v6") {
+    // Our agent before IPv6 published nsipv6 "", and the cluster answers with what it stored.
+    auto r = parse_tablequery_result(R"({"app_name": "a.b.c.d", "query_key": "a.b.c.d",
+        "instance_list": [{"instance_number": 0, "namespace_ip": "10.18.0.66", "namespace_ip_v6": "",
+          "host_ip": "10.0.0.7", "host_port": 50103,
+          "service_ip": [{"IpType": "RR", "Address": "10.30.0.3", "Address_v6": ""},
+                         {"IpType": "instance_ip", "Address": "10.30.0.7"},
+                         {"IpType": "instance_ip", "Address": "10.30.0.8", "Address_v6": "zz::1"}]}]})");
+    REQUIRE(r);
+    REQUIRE(r->entries.size() == 1);
+    const TableEntry& e = r->entries[0];
+    CHECK(e.nsipv6.is_unspecified());
+    REQUIRE(e.serviceip.size() == 3);
+    for (const ServiceIp& sip : e.serviceip) CHECK(sip.address_v6.is_unspecified());
+    CHECK(e.serviceip[2].address.to_string() == "10.30.0.8");
 }
 
 TEST_CASE(
@@ -123,9 +143,11 @@ TEST_CASE(
     CHECK(r->entries[1].nsip.to_string() == "10.18.0.130");
     CHECK(r->entries[1].nodeip.to_string() == "192.168.1.11");
     CHECK(r->entries[1].nodeport == 50103);
+    CHECK(r->entries[1].nsipv6.to_string() == "fc00::202");
     CHECK(r->entries[1].serviceip ==
-          std::vector<ServiceIp>{{IpType::RR, *Ipv4::parse("10.30.0.3")},
-                                 {IpType::InstanceNumber, *Ipv4::parse("10.30.0.9")}});
+          std::vector<ServiceIp>{
+              {IpType::RR, *Ipv4::parse("10.30.0.3"), *Ipv6::parse("fdff:2000::3")},
+              {IpType::InstanceNumber, *Ipv4::parse("10.30.0.9"), *Ipv6::parse("fdff::9")}});
 }
 
 TEST_CASE("an instance whose addresses or port are missing rather than null is pending too") {
@@ -235,6 +257,12 @@ TEST_CASE("one bad instance is skipped with the reason, the others kept") {
         {R"({"instance_number": 1, "namespace_ip": "172.19.1.2", "namespace_ip_v6": "", "host_ip": "10.0.0",
              "host_port": 1})",
          "host_ip"},
+        {R"({"instance_number": 1, "namespace_ip": "172.19.1.2", "namespace_ip_v6": "fc00::1::2",
+             "host_ip": "10.0.0.1", "host_port": 1})",
+         "namespace_ip_v6"},
+        {R"({"instance_number": 1, "namespace_ip": "172.19.1.2", "namespace_ip_v6": 5,
+             "host_ip": "10.0.0.1", "host_port": 1})",
+         "namespace_ip_v6"},
         {R"({"instance_number": 1, "namespace_ip": "172.19.1.2", "namespace_ip_v6": "", "host_ip": "10.0.0.1",
              "host_port": 70000})",
          "host_port"},
@@ -271,6 +299,8 @@ TEST_CASE("outgoing payloads carry the reference field names") {
     CHECK(parsed(subnet_request_payload()) == boost::json::object{{"METHOD", "GET"}});
     CHECK(parsed(tablequery_request_by_ip(*Ipv4::parse("172.30.0.4"))) ==
           boost::json::object{{"sname", ""}, {"sip", "172.30.0.4"}});
+    CHECK(parsed(tablequery_request_by_ip(*Ipv6::parse("fdff:2000:0::3"))) ==
+          boost::json::object{{"sname", ""}, {"sip", "fdff:2000::3"}});
     CHECK(parsed(tablequery_request_by_name("a.b.c.d")) ==
           boost::json::object{{"sname", "a.b.c.d"}, {"sip", ""}});
     DeployedNotice n{

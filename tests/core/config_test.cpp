@@ -110,9 +110,41 @@ TEST_CASE(
     CHECK(c.service_network.to_string() == "10.30.0.0/16");
     CHECK(c.container_network.to_string() == "10.16.0.0/12");
     CHECK(c.mtu == 1450);
-    CHECK(c.tun_ipv6 == "fcef::dead:beef");
-    CHECK(c.service_network_v6 == "fcef::");
-    CHECK(c.service_network_v6_prefix == 21);
+    CHECK(c.tun_ipv6.to_string() == "fcef::dead:beef");
+    CHECK(c.proxy_network_v6 == "fcef::");
+    CHECK(c.proxy_network_v6_prefix == 21);
+    // The shipped fcef::/21 does not move where IPv6 ServiceIPs and namespaces lie.
+    CHECK(c.service_network_v6.to_string() == "fdff::/16");
+    CHECK(c.container_network_v6.to_string() == "fc00::/7");
+    CHECK_FALSE(c.subnet_v6);
+}
+
+TEST_CASE(
+    "the standalone IPv6 subnet comes from --subnet6 or SubnetworkIPv6; a bare base gets /120") {
+    TempFile file(R"({"SubnetworkIPv6": "fc00::200", "ServiceNetworkIPv6": "fdff::/20"})");
+    Sources sources;
+    sources.files = {file.path};
+    auto from_file = parse({}, sources);
+    REQUIRE(from_file);
+    REQUIRE(from_file->config.subnet_v6);
+    CHECK(from_file->config.subnet_v6->to_string() == "fc00::200/120");
+    CHECK(from_file->config.service_network_v6.to_string() == "fdff::/20");
+    auto flag = parse({"--subnet6", "fc00::100/112"}, sources);
+    REQUIRE(flag);
+    CHECK(flag->config.subnet_v6->to_string() == "fc00::100/112");
+    CHECK(parse({"--subnet6", "fc00::300"}, {})->config.subnet_v6->to_string() == "fc00::300/120");
+    for (const char* bad : {"fc00::1::2", "10.0.0.0/24", "fc00::/48", "fc00::/127"}) {
+        auto r = parse({"--subnet6", bad}, {});
+        INFO(bad);
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Catch::Contains("--subnet6"));
+    }
+    TempFile bad_file(R"({"SubnetworkIPv6": "fc00::zz"})");
+    Sources bad_sources;
+    bad_sources.files = {bad_file.path};
+    auto r = parse({}, bad_sources);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("SubnetworkIPv6"));
 }
 
 TEST_CASE("ClusterUrl in a file is only the /register fallback, and --cluster registers at start") {

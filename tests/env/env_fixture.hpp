@@ -71,7 +71,8 @@ struct Agent {
                 "$(i+1); "
                 "print $2, $5, m}'")
           << ip("-4 -o addr show | awk '{print $2, $4}'") << ip("route show | sed 's/ linkdown//'")
-          << nft("list ruleset");
+          << ip("-6 -o addr show scope global | awk '{print $2, $4}'")
+          << ip("-6 route show | grep -v '^fe80' | sed 's/ linkdown//'") << nft("list ruleset");
         for (const std::string& ns : namespaces()) s << "netns " << ns << "\n";
         return s.str();
     }

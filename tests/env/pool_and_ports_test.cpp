@@ -111,3 +111,36 @@ TEST_CASE("a specific address can be reserved once, inside the subnet and not re
     REQUIRE(pool.reserve(ip("172.19.1.2")));
     CHECK(*pool.allocate() == ip("172.19.1.3"));
 }
+
+TEST_CASE("the IPv6 pool hands out base+2 upwards, never the base or the bridge, and reuses") {
+    AddressPool6 pool(*Cidr6::parse("fc00::100/120"), {*Ipv6::parse("fc00::105")});
+    CHECK(pool.gateway().to_string() == "fc00::101");
+    CHECK(pool.free_count() == 256 - 3);
+    auto a = pool.allocate();
+    auto b = pool.allocate();
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->to_string() == "fc00::102");
+    CHECK(b->to_string() == "fc00::103");
+    CHECK(pool.taken(*a));
+    pool.release(*a);
+    CHECK_FALSE(pool.taken(*a));
+    CHECK(pool.allocate()->to_string() == "fc00::102");  // the freed one first
+    CHECK(pool.allocate()->to_string() == "fc00::104");
+    CHECK(pool.allocate()->to_string() == "fc00::106");  // past the reserved TUN address
+    pool.release(*Ipv6::parse("fc00::1"));               // outside: ignored
+    pool.release(*Ipv6::parse("fc00::101"));             // the bridge: never freed
+    CHECK_FALSE(pool.taken(*Ipv6::parse("fc00::101")));
+    while (pool.free_count() > 0) REQUIRE(pool.allocate());
+    auto none = pool.allocate();
+    REQUIRE_FALSE(none);
+    CHECK(none.error().code == Errc::exhausted);
+    CHECK(pool.taken(*Ipv6::parse("fc00::1ff")));  // no broadcast in IPv6: the last is handed out
+}
+
+TEST_CASE("an IPv6 subnet larger than the pool hands out its first addresses only") {
+    AddressPool6 pool(*Cidr6::parse("fc00::/64"));
+    CHECK(pool.free_count() == AddressPool6::max_size - 2);
+    CHECK(pool.allocate()->to_string() == "fc00::2");
+    CHECK_FALSE(pool.taken(*Ipv6::parse("fc00::1:0:0:2")));
+}

@@ -159,3 +159,73 @@ TEST_CASE("job names are matched case-sensitively, upper case included") {
     CHECK(t.remove_job("MightyWavesJump.ns.svc.ns") == 1);
     CHECK(t.find_instance("mightywavesjump.ns.svc.ns", 0) != nullptr);
 }
+
+TEST_CASE("entries are found by IPv6 ServiceIP and by nsipv6, and leave those indexes with them") {
+    TranslationTable t;
+    auto web0 = entry("web", 0, "172.19.1.2", "10.0.0.1",
+                      {{IpType::RR, "172.30.0.10"}, {IpType::InstanceNumber, "172.30.1.0"}});
+    web0.nsipv6 = *Ipv6::parse("fc00::102");
+    web0.serviceip[0].address_v6 = *Ipv6::parse("fdff:2000::10");
+    web0.serviceip[1].address_v6 = *Ipv6::parse("fdff::100");
+    auto web1 = entry("web", 1, "172.19.2.2", "10.0.0.2", {{IpType::RR, "172.30.0.10"}});
+    web1.nsipv6 = *Ipv6::parse("fc00::202");
+    web1.serviceip[0].address_v6 = *Ipv6::parse("fdff:2000::10");
+    t.upsert(web0);
+    t.upsert(web1);
+    const ServiceGroup* rr = t.find_service(*Ipv6::parse("fdff:2000::10"));
+    REQUIRE(rr);
+    CHECK(rr->type == IpType::RR);
+    CHECK(rr->slots.size() == 2);
+    const ServiceGroup* one = t.find_service(*Ipv6::parse("fdff::100"));
+    REQUIRE(one);
+    CHECK(one->type == IpType::InstanceNumber);
+    CHECK(t.route(one->slots[0]).nsipv6 == web0.nsipv6);
+    const InstanceRoute* r = t.find_nsip(*Ipv6::parse("fc00::102"));
+    REQUIRE(r);
+    CHECK(r->nsip == ip("172.19.1.2"));
+    CHECK(r->own_service_ip == ip("172.30.1.0"));
+    CHECK(r->own_service_ipv6 == *Ipv6::parse("fdff::100"));
+    CHECK(t.find_service(Ipv6{}) == nullptr);  // "none" is never a key
+    CHECK(t.find_nsip(Ipv6{}) == nullptr);
+
+    t.remove_instance("web.ns.svc.ns", 0);
+    CHECK(t.find_nsip(*Ipv6::parse("fc00::102")) == nullptr);
+    CHECK(t.find_service(*Ipv6::parse("fdff::100")) == nullptr);
+    CHECK(t.find_service(*Ipv6::parse("fdff:2000::10"))->slots.size() == 1);
+}
+
+TEST_CASE("an entry taking another instance's nsipv6 evicts it") {
+    TranslationTable t;
+    auto old = entry("web", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
+    old.nsipv6 = *Ipv6::parse("fc00::102");
+    auto taker = entry("api", 0, "172.19.1.3", "10.0.0.1", {{IpType::RR, "172.30.0.11"}});
+    taker.nsipv6 = old.nsipv6;
+    t.upsert(old);
+    t.upsert(taker);
+    CHECK(t.size() == 1);
+    CHECK(t.find_job("web.ns.svc.ns").empty());
+    CHECK(t.find_nsip(old.nsipv6)->nsip == ip("172.19.1.3"));
+    // Entries without IPv6 never collide on "::".
+    t.upsert(entry("db", 0, "172.19.1.4", "10.0.0.1", {{IpType::RR, "172.30.0.12"}}));
+    t.upsert(entry("db", 1, "172.19.1.5", "10.0.0.1", {{IpType::RR, "172.30.0.12"}}));
+    CHECK(t.size() == 3);
+}
+
+TEST_CASE("IPv6 addresses outside the IPv6 networks make an entry invalid; none is fine") {
+    const Cidr containers = *Cidr::parse("172.16.0.0/12"), services = *Cidr::parse("172.30.0.0/16");
+    auto e = entry("web", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
+    CHECK(validate(e, containers, services));
+    e.nsipv6 = *Ipv6::parse("fc00::102");
+    e.serviceip[0].address_v6 = *Ipv6::parse("fdff:2000::10");
+    CHECK(validate(e, containers, services));
+    auto outside_ns = e;
+    outside_ns.nsipv6 = *Ipv6::parse("2001:db8::1");
+    auto r = validate(outside_ns, containers, services);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("nsipv6: 2001:db8::1"));
+    auto outside_sip = e;
+    outside_sip.serviceip[0].address_v6 = *Ipv6::parse("fc00::5");
+    r = validate(outside_sip, containers, services);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("fdff::/16"));
+}
