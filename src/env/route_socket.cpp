@@ -328,44 +328,42 @@ Result<AddrPtr> make_rtnl_addr(int ifindex, const Address& ip, uint8_t prefix) {
     return addr;
 }
 
+// Adds (with ifa_flags) or, with remove, deletes one address of either family.
+template <class Address>
+Result<void> change_address(RouteSocket::State& st, bool remove, int ifindex,
+                            const std::string& link, const Address& ip, uint8_t prefix,
+                            unsigned ifa_flags) {
+    reset(st);
+    auto addr = make_rtnl_addr(ifindex, ip, prefix);
+    if (!addr) return tl::unexpected(addr.error());
+    if (ifa_flags) rtnl_addr_set_flags(addr->get(), ifa_flags);
+    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
+    int err = remove ? rtnl_addr_delete(st.sock, addr->get(), 0)
+                     : rtnl_addr_add(st.sock, addr->get(), NLM_F_EXCL);
+    return check(st, err, what);
+}
+
 }  // namespace
 
 Result<void> RouteSocket::add_address(int ifindex, const std::string& link, const Ipv6& ip,
                                       uint8_t prefix, bool prefix_route) {
-    reset(*state_);
-    auto addr = make_rtnl_addr(ifindex, ip, prefix);
-    if (!addr) return tl::unexpected(addr.error());
-    unsigned flags = IFA_F_NODAD | (prefix_route ? 0u : unsigned{IFA_F_NOPREFIXROUTE});
-    rtnl_addr_set_flags(addr->get(), flags);
-    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
-    return check(*state_, rtnl_addr_add(state_->sock, addr->get(), NLM_F_EXCL), what);
+    const unsigned flags = IFA_F_NODAD | (prefix_route ? 0u : unsigned{IFA_F_NOPREFIXROUTE});
+    return change_address(*state_, false, ifindex, link, ip, prefix, flags);
 }
 
 Result<void> RouteSocket::delete_address(int ifindex, const std::string& link, const Ipv6& ip,
                                          uint8_t prefix) {
-    reset(*state_);
-    auto addr = make_rtnl_addr(ifindex, ip, prefix);
-    if (!addr) return tl::unexpected(addr.error());
-    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
-    return check(*state_, rtnl_addr_delete(state_->sock, addr->get(), 0), what);
+    return change_address(*state_, true, ifindex, link, ip, prefix, 0);
 }
 
 Result<void> RouteSocket::add_address(int ifindex, const std::string& link, Ipv4 ip,
                                       uint8_t prefix) {
-    reset(*state_);
-    auto addr = make_rtnl_addr(ifindex, ip, prefix);
-    if (!addr) return tl::unexpected(addr.error());
-    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
-    return check(*state_, rtnl_addr_add(state_->sock, addr->get(), NLM_F_EXCL), what);
+    return change_address(*state_, false, ifindex, link, ip, prefix, 0);
 }
 
 Result<void> RouteSocket::delete_address(int ifindex, const std::string& link, Ipv4 ip,
                                          uint8_t prefix) {
-    reset(*state_);
-    auto addr = make_rtnl_addr(ifindex, ip, prefix);
-    if (!addr) return tl::unexpected(addr.error());
-    std::string what = ip.to_string() + "/" + std::to_string(prefix) + " on " + link;
-    return check(*state_, rtnl_addr_delete(state_->sock, addr->get(), 0), what);
+    return change_address(*state_, true, ifindex, link, ip, prefix, 0);
 }
 
 namespace {
@@ -406,40 +404,40 @@ std::string route_text(const Net& dst, const std::optional<Address>& gateway) {
 
 }  // namespace
 
-Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
-                                    bool replace) {
-    reset(*state_);
+namespace {
+
+// Adds (flags NLM_F_REPLACE or NLM_F_EXCL) or, with remove, deletes one route of either family.
+template <class Net, class Address>
+Result<void> change_route(RouteSocket::State& st, bool remove, const Net& dst, int ifindex,
+                          const std::optional<Address>& gateway, int flags) {
+    reset(st);
     auto route = make_route(dst, ifindex, gateway);
     if (!route) return tl::unexpected(route.error());
-    int flags = replace ? NLM_F_REPLACE : NLM_F_EXCL;
-    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags),
-                 route_text(dst, gateway));
+    int err = remove ? rtnl_route_delete(st.sock, route->get(), 0)
+                     : rtnl_route_add(st.sock, route->get(), flags);
+    return check(st, err, route_text(dst, gateway));
+}
+
+}  // namespace
+
+Result<void> RouteSocket::add_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway,
+                                    bool replace) {
+    return change_route(*state_, false, dst, ifindex, gateway,
+                        replace ? NLM_F_REPLACE : NLM_F_EXCL);
 }
 
 Result<void> RouteSocket::delete_route(Cidr dst, int ifindex, std::optional<Ipv4> gateway) {
-    reset(*state_);
-    auto route = make_route(dst, ifindex, gateway);
-    if (!route) return tl::unexpected(route.error());
-    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0),
-                 route_text(dst, gateway));
+    return change_route(*state_, true, dst, ifindex, gateway, 0);
 }
 
 Result<void> RouteSocket::add_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway,
                                     bool replace) {
-    reset(*state_);
-    auto route = make_route(dst, ifindex, gateway);
-    if (!route) return tl::unexpected(route.error());
-    int flags = replace ? NLM_F_REPLACE : NLM_F_EXCL;
-    return check(*state_, rtnl_route_add(state_->sock, route->get(), flags),
-                 route_text(dst, gateway));
+    return change_route(*state_, false, dst, ifindex, gateway,
+                        replace ? NLM_F_REPLACE : NLM_F_EXCL);
 }
 
 Result<void> RouteSocket::delete_route(const Cidr6& dst, int ifindex, std::optional<Ipv6> gateway) {
-    reset(*state_);
-    auto route = make_route(dst, ifindex, gateway);
-    if (!route) return tl::unexpected(route.error());
-    return check(*state_, rtnl_route_delete(state_->sock, route->get(), 0),
-                 route_text(dst, gateway));
+    return change_route(*state_, true, dst, ifindex, gateway, 0);
 }
 
 Result<std::optional<std::string>> RouteSocket::default_route_link() {

@@ -87,6 +87,12 @@ in_subnet() {  # in_subnet IP BASE: IP is a namespace address of the /26 at BASE
 ip, net = ipaddress.ip_address(sys.argv[1]), ipaddress.ip_network(sys.argv[2] + "/26")
 sys.exit(0 if ip in net and int(ip) - int(net.network_address) not in (0, 1, 63) else 1)' "$1" "$2" 2>/dev/null
 }
+addr6_of() { in_proc "$1" ip -6 -o addr show scope global | awk '{ sub("/.*", "", $4); print $4 }'; }
+in_subnet6() {  # in_subnet6 IP BASE: IP is a namespace address of the /120 at BASE (not base or bridge)
+  /usr/bin/python3 -c 'import ipaddress, sys
+ip, net = ipaddress.ip_address(sys.argv[1]), ipaddress.ip_network(sys.argv[2] + "/120")
+sys.exit(0 if ip in net and int(ip) - int(net.network_address) not in (0, 1) else 1)' "$1" "$2" 2>/dev/null
+}
 http_id() { in_proc "$1" curl -sS --max-time 5 "http://$2:8080/id" 2>&1; }       # http_id CLIENT IP
 udp_echo() { in_proc "$1" nc -u -W 1 -w 3 "$2" 8080 <<<"ping" 2>&1; }            # udp_echo CLIENT IP
 rr_spread() {  # rr_spread "A:n B:m " A B: only A and B answered, both did; ours: in turn (equal counts)
@@ -166,8 +172,12 @@ case $case_name in
     check "the container got an address of host 1's /26 ($addr)" in_subnet "$addr" 10.18.0.0
     gw=$(in_proc w0 ip -4 route show default | awk '{ print $3 }')
     check "and a default route via the bridge ($gw)" test "$gw" = 10.18.0.1
+    addr6=$(addr6_of w0)
+    check "the container got an IPv6 address of host 1's /120 ($addr6)" in_subnet6 "$addr6" fc00::
+    gw6=$(in_proc w0 ip -6 route show default | awk '{ print $3 }')
+    check "and an IPv6 default route via the bridge ($gw6)" test "$gw6" = fc00::1
     wait_until 5 seen service/deployed
-    for kv in appname="$W" status=DEPLOYED instance_number=0 nsip="$addr" host_ip=10.250.0.1; do
+    for kv in appname="$W" status=DEPLOYED instance_number=0 nsip="$addr" nsipv6="$addr6" host_ip=10.250.0.1; do
       got=$(fm field "$log" "${ids[1]}/net/service/deployed" "${kv%%=*}")
       check "service/deployed carries ${kv%%=*} ${kv#*=} ($got)" test -n "$got" -a "$got" = "${kv#*=}"
     done
@@ -288,10 +298,12 @@ case $case_name in
     wait_until 5 seen service/deployed 4
     gov6=$(fm field "$log" "${ids[1]}/net/service/deployed" nsipv6 appname="$W")
     ourv6=$(fm field "$log" "${ids[2]}/net/service/deployed" nsipv6 appname="$C")
-    echo "nsipv6 announced: reference W.0 '$gov6', ours C.0 '$ourv6'"
+    check "the reference announces W.0 with an nsipv6 of its /120 ($gov6)" in_subnet6 "$gov6" fc00::
+    check "ours announces C.0 with an nsipv6 of its /120 ($ourv6)" in_subnet6 "$ourv6" fc00::100
     wrr=$(sip "$W" rr) w0ip=$(sip "$W" ip 0) c0ip=$(sip "$C" ip 0) vrr=$(sip "$V" rr) v0ip=$(sip "$V" ip 0)
-    # Ours -> reference. What our agent controls: its translated packets reach the reference's
-    # instance, from our client's instance_ip, through RR and instance_ip.
+    # Ours -> reference: our translated packets reach the reference's instance, from our client's
+    # instance_ip, through RR and instance_ip; the reference keeps our client's entry (it has an
+    # nsipv6), so it translates the answers back.
     for target in "$w0ip:instance_ip" "$wrr:RR"; do
       ip=${target%%:*} via=${target#*:}
       before=$(in_proc w0 awk '/^Tcp:/ && ++n == 2 { print $11 }' /proc/net/snmp)
@@ -308,25 +320,18 @@ case $case_name in
       check "UDP ours->reference via $via: the datagram reaches the reference's instance from our client's instance_ip ($from, want $c0ip)" \
         test "$from" = "$c0ip"
       got_tcp=$(cat "$work/tcp-$via" 2>/dev/null) got_udp=$(udp_echo c0 "$ip")
-      if [ -n "$ourv6" ]; then
-        check "TCP ours->reference via $via: the answer comes back ($got_tcp)" test "$got_tcp" = W0
-        check "UDP ours->reference via $via: the echo comes back ($got_udp)" test "$got_udp" = "W0 ping"
-      else
-        echo "KNOWN GAP (issue 20): ours->reference via $via: answers do not come back (TCP '$got_tcp', UDP '${got_udp//$'\n'/ }'): the reference drops our client's table entry, which has no nsipv6, so it cannot translate the reply"
-      fi
+      check "TCP ours->reference via $via: the answer comes back ($got_tcp)" test "$got_tcp" = W0
+      check "UDP ours->reference via $via: the echo comes back ($got_udp)" test "$got_udp" = "W0 ping"
     done
-    # Reference -> ours: the reference must accept our instances' table entries first.
+    # Reference -> ours: the reference accepts our instances' table entries (they have nsipv6).
     for target in "$v0ip:instance_ip" "$vrr:RR"; do
       ip=${target%%:*} via=${target#*:}
       got_tcp=$(http_id c1 "$ip") got_udp=$(udp_echo c1 "$ip")
-      if [ -n "$ourv6" ]; then
-        check "TCP reference->ours via $via ($got_tcp)" test "$got_tcp" = V0
-        check "UDP reference->ours via $via ($got_udp)" test "$got_udp" = "V0 ping"
-      else
-        echo "KNOWN GAP (issue 20): reference->ours via $via: TCP '${got_tcp//$'\n'/ }', UDP '${got_udp//$'\n'/ }': the reference drops our instances' entries (no nsipv6)"
-      fi
+      check "TCP reference->ours via $via ($got_tcp)" test "$got_tcp" = V0
+      check "UDP reference->ours via $via ($got_udp)" test "$got_udp" = "V0 ping"
     done
-    [ -z "$ourv6" ] && echo "the reference's log: $(grep -c 'Invalid Entry, wrong nsipv6' "$(state)/agent1.log") table entries dropped for want of nsipv6 ('TranslationTable: Invalid Entry, wrong nsipv6')"
+    dropped=$(grep -c 'Invalid Entry, wrong nsipv6' "$(state)/agent1.log")
+    check "the reference dropped no table entry for want of nsipv6 ($dropped)" test "$dropped" = 0
     common_checks 1 2
     ;;
 

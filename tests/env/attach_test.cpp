@@ -135,35 +135,12 @@ TEST_CASE(
         o.ports = *parse_port_mappings("9080");
         auto att = net->attach_new_namespace("web", o);
         REQUIRE(att);
-        // A machine on the node's LAN: a namespace joined to the simulated host by a veth pair.
-        const std::string lan = a.prefix + "lan";
-        REQUIRE(sh("ip netns add " + lan) == 0);
-        REQUIRE(sh("ip -n " + a.host.name() + " link add " + a.prefix +
-                   "l type veth peer name eth0 netns " + lan) == 0);
-        REQUIRE(sh("ip -n " + a.host.name() + " addr add 192.168.77.1/24 dev " + a.prefix + "l") ==
-                0);
-        REQUIRE(sh("ip -n " + a.host.name() + " link set " + a.prefix + "l up") == 0);
-        REQUIRE(sh("ip -n " + lan + " addr add 192.168.77.2/24 dev eth0 && ip -n " + lan +
-                   " link set eth0 up && ip -n " + lan + " link set lo up") == 0);
+        const std::string lan = add_lan(a, "192.168.77.1/24", "192.168.77.2/24");
         // The app: an HTTP server on 9080 inside the instance's namespace.
-        char dir_template[] = "/tmp/nm-9080-XXXXXX";
-        REQUIRE(::mkdtemp(dir_template));
-        const std::string dir = dir_template;
-        REQUIRE(sh("echo web-9080 > " + dir + "/id") == 0);
-        const std::string pid = sh_out("nsenter --net=/run/netns/" + att->netns +
-                                       " python3 -m http.server 9080 --bind 0.0.0.0 --directory " +
-                                       dir + " >/dev/null 2>&1 & echo $!");
-        struct Stop {
-            std::string pid, dir;
-            ~Stop() { sh("kill " + pid + "; rm -rf " + dir); }
-        } stop{pid.substr(0, pid.find('\n')), dir};
+        HttpServer server(att->netns, 9080, "0.0.0.0", "web-9080");
         const std::string curl = "nsenter --net=/run/netns/" + lan +
                                  " curl -sS --max-time 2 http://192.168.77.1:9080/id 2>&1";
-        std::string answer;
-        for (int i = 0; i < 50 && answer != "web-9080\n"; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            answer = sh_out(curl);
-        }
+        std::string answer = output_within(curl, "web-9080\n");
         CHECK(answer == "web-9080\n");
         CHECK(contains(a.nft("list table ip " + net->table_name()),
                        "9080 : " + att->address.to_string() + " . 9080"));

@@ -96,6 +96,51 @@ inline bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
+// A machine on the node's LAN: namespace <agent prefix>lan, joined to the simulated host by a
+// veth pair (<prefix>l there, eth0 inside) with the two addresses ("192.168.77.1/24",
+// "fd77::1/64 nodad"). Removed with the agent's namespaces.
+inline std::string add_lan(const Agent& a, const std::string& host_address,
+                           const std::string& lan_address) {
+    const std::string lan = a.prefix + "lan", link = a.prefix + "l", host = a.host.name();
+    REQUIRE(sh("ip netns add " + lan) == 0);
+    REQUIRE(sh("ip -n " + host + " link add " + link + " type veth peer name eth0 netns " + lan) ==
+            0);
+    REQUIRE(sh("ip -n " + host + " addr add " + host_address + " dev " + link) == 0);
+    REQUIRE(sh("ip -n " + host + " link set " + link + " up") == 0);
+    REQUIRE(sh("ip -n " + lan + " addr add " + lan_address + " dev eth0 && ip -n " + lan +
+               " link set eth0 up && ip -n " + lan + " link set lo up") == 0);
+    return lan;
+}
+
+// python3 -m http.server in namespace `ns` on `port` (bound to `bind`), serving /id with `id`;
+// stopped, and its folder removed, at the end of the scope.
+struct HttpServer {
+    HttpServer(const std::string& ns, int port, const std::string& bind, const std::string& id) {
+        char dir_template[] = "/tmp/nm-http-XXXXXX";
+        REQUIRE(::mkdtemp(dir_template));
+        dir = dir_template;
+        REQUIRE(sh("echo " + id + " > " + dir + "/id") == 0);
+        pid = sh_out("nsenter --net=/run/netns/" + ns + " python3 -m http.server " +
+                     std::to_string(port) + " --bind " + bind + " --directory " + dir +
+                     " >/dev/null 2>&1 & echo $!");
+        pid = pid.substr(0, pid.find('\n'));
+    }
+    ~HttpServer() { sh("kill " + pid + "; rm -rf " + dir); }
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+    std::string pid, dir;
+};
+
+// Runs `command` (a curl) until it prints `want`, for up to 5 s; its last output.
+inline std::string output_within(const std::string& command, const std::string& want) {
+    std::string answer;
+    for (int i = 0; i < 50 && answer != want; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        answer = sh_out(command);
+    }
+    return answer;
+}
+
 // A process in a network namespace of its own (`unshare --net sleep 60`), as a container runtime
 // leaves one; killed and reaped at the end of the test.
 struct NetnsProcess {

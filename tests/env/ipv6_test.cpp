@@ -144,33 +144,11 @@ TEST_CASE("an IPv6 port mapping DNATs the node's host port to the namespace, rea
                        "9080 : " + att->address.to_string() + " . 9080"));
 
         // A machine on the node's LAN, over IPv6.
-        const std::string lan = a.prefix + "lan";
-        const std::string link = a.prefix + "l";
-        REQUIRE(sh("ip netns add " + lan) == 0);
-        REQUIRE(sh("ip -n " + a.host.name() + " link add " + link + " type veth peer name eth0 netns " +
-                   lan) == 0);
-        REQUIRE(sh("ip -n " + a.host.name() + " addr add fd77::1/64 dev " + link + " nodad") == 0);
-        REQUIRE(sh("ip -n " + a.host.name() + " link set " + link + " up") == 0);
-        REQUIRE(sh("ip -n " + lan + " addr add fd77::2/64 dev eth0 nodad && ip -n " + lan +
-                   " link set eth0 up && ip -n " + lan + " link set lo up") == 0);
-        char dir_template[] = "/tmp/nm-v6-XXXXXX";
-        REQUIRE(::mkdtemp(dir_template));
-        const std::string dir = dir_template;
-        REQUIRE(sh("echo web-v6 > " + dir + "/id") == 0);
-        const std::string pid = sh_out("nsenter --net=/run/netns/" + att->netns +
-                                       " python3 -m http.server 9080 --bind :: --directory " + dir +
-                                       " >/dev/null 2>&1 & echo $!");
-        struct Stop {
-            std::string pid, dir;
-            ~Stop() { sh("kill " + pid + "; rm -rf " + dir); }
-        } stop{pid.substr(0, pid.find('\n')), dir};
+        const std::string lan = add_lan(a, "fd77::1/64 nodad", "fd77::2/64 nodad");
+        HttpServer server(att->netns, 9080, "::", "web-v6");
         const std::string curl = "nsenter --net=/run/netns/" + lan +
                                  " curl -6 -sS --max-time 2 http://[fd77::1]:9080/id 2>&1";
-        std::string answer;
-        for (int i = 0; i < 50 && answer != "web-v6\n"; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            answer = sh_out(curl);
-        }
+        std::string answer = output_within(curl, "web-v6\n");
         CHECK(answer == "web-v6\n");
         // From the node to its own address (the output hook), to the bridge's fc00::101.
         CHECK(sh_out("nsenter --net=/run/netns/" + a.host.name() +
@@ -189,8 +167,9 @@ TEST_CASE("ip6tables' FORWARD chain gets the bridge accepts, and teardown takes 
         auto net = NodeNetwork::setup(a.config);
         REQUIRE(net);
         std::string chain = a.nft("list chain ip6 filter FORWARD");
-        CHECK(contains(chain, "iifname \"goProxyBridge\" counter packets 0 bytes 0 accept comment \"" +
-                                  net->table_name() + "\""));
+        CHECK(contains(chain,
+                       "iifname \"goProxyBridge\" counter packets 0 bytes 0 accept comment \"" +
+                           net->table_name() + "\""));
         CHECK(contains(chain, "oifname \"goProxyBridge\""));
         CHECK(sh("ip netns exec " + a.host.name() + " ip6tables -S FORWARD >/dev/null") == 0);
         net->teardown();
