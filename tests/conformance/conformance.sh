@@ -313,7 +313,8 @@ case $case_name in
         test "$after" -gt "$before"
       nsenter -t "${PID[w0]}" -n python3 "$system/service.py" udp-listen 8081 3 >"$work/udp-$via" &
       listener=$!
-      sleep 0.5
+      # On a loaded machine python takes a while to bind: send once it listens.
+      wait_until 10 bash -c "nsenter -t ${PID[w0]} -n ss -Hlun 'sport = :8081' | grep -q ."
       for k in 1 2; do in_proc c0 nc -u -w 1 "$ip" 8081 <<<"ping-$via" >/dev/null 2>&1; done
       wait "$listener"
       from=$(awk '{ split($1, a, ":"); print a[1]; exit }' "$work/udp-$via")
