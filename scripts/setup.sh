@@ -11,6 +11,7 @@ packages=(
   libmosquitto-dev mosquitto mosquitto-clients openssl
   nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod iputils-ping
+  dnsperf dnsmasq-base  # bench/dns_qps and the names tests (an upstream resolver, the anchor)
   python3 python3-scapy python3-paho-mqtt
   libbenchmark-dev openvpn netcat-openbsd iptables linux-perf
   dpkg-dev file  # cpack -G DEB (dpkg-shlibdeps) and scripts/check_package.sh

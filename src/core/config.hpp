@@ -27,6 +27,15 @@ const char* to_string(IoMode mode);
 // Where the reference agent serves its API, and so where the node engine calls it.
 inline constexpr std::string_view default_api_socket = "/etc/netmanager/netmanager.sock";
 
+// One resolver to forward to: "10.0.0.2" or "10.0.0.2:5353".
+struct DnsServerAddress {
+    Ipv4 ip;
+    uint16_t port = 53;
+    friend bool operator==(const DnsServerAddress&, const DnsServerAddress&) = default;
+};
+// "ip[:port]" items separated by commas or spaces; the message names the bad item.
+Result<std::vector<DnsServerAddress>> parse_dns_servers(std::string_view text);
+
 struct Config {
     // Node (reference netcfg.json)
     std::string node_public_address = "0.0.0.0";  // 0.0.0.0: the default route's address
@@ -71,6 +80,11 @@ struct Config {
     uint8_t subnet_prefix_v6 = default_subnet_prefix_v6;  // of a bare addressv6
     std::string ns_prefix;   // prefix for app namespaces and links this agent creates
     std::string table_file;  // standalone: static translation table
+
+    // Names (src/mdns, docs/names.md)
+    uint16_t dns_port = 53;  // DnsPort: DNS on the bridge address; 0: no names at all
+    std::vector<DnsServerAddress> dns_upstream;  // DnsUpstream; empty: the node's resolv.conf
+    unsigned dns_rate_limit = 500;  // DnsRateLimit: queries per second per source; 0: no limit
 
     // Process
     unsigned shards = 0;         // 0: one per online core

@@ -226,6 +226,14 @@ void read_keys(FieldReader& r, Config& next) {
         return {};
     });
     r.string("TableFile", into(next.table_file));
+    r.integer("DnsPort", next.dns_port, 0, 65535);
+    r.integer("DnsRateLimit", next.dns_rate_limit, 0, 10000000);
+    r.string("DnsUpstream", [&](const std::string& t) -> Result<void> {
+        auto servers = parse_dns_servers(t);
+        if (!servers) return tl::unexpected(servers.error());
+        next.dns_upstream = std::move(*servers);
+        return {};
+    });
 }
 
 }  // namespace
@@ -284,6 +292,36 @@ Result<void> apply_environment(Config& cfg, const EnvLookup& getenv) {
     if (next.debug) next.log_level = LogLevel::debug;
     cfg = std::move(next);
     return {};
+}
+
+Result<std::vector<DnsServerAddress>> parse_dns_servers(std::string_view text) {
+    std::vector<DnsServerAddress> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t end = text.find_first_of(", ", start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view item = text.substr(start, end - start);
+        start = end + 1;
+        if (item.empty()) continue;
+        DnsServerAddress server;
+        std::string_view host = item;
+        if (auto colon = item.find(':'); colon != std::string_view::npos) {
+            host = item.substr(0, colon);
+            auto port = parse_whole<uint16_t>(item.substr(colon + 1));
+            if (!port || *port == 0)
+                return fail(Errc::invalid_argument,
+                            "bad port in DNS server \"" + excerpt(item) + "\"");
+            server.port = *port;
+        }
+        auto ip = Ipv4::parse(host);
+        if (!ip)
+            return fail(Errc::invalid_argument,
+                        "DNS server \"" + excerpt(item) + "\" is not an IPv4 address[:port]");
+        server.ip = *ip;
+        out.push_back(server);
+    }
+    if (out.empty()) return fail(Errc::invalid_argument, "no DNS server given");
+    return out;
 }
 
 void resolve_derived(Config& cfg) {

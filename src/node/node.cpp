@@ -19,6 +19,8 @@
 #include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
 #include "core/metrics_text.hpp"
+#include "mdns/name_service.hpp"
+#include "mdns/resolv_conf.hpp"
 #include "node/deploy_checks.hpp"
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
@@ -227,7 +229,28 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     subnet_ = subnet;
     subnet_v6_ = subnet_v6;
     built_ = true;
+    start_names();
     return {};
+}
+
+void Node::start_names() {
+    if (config_.dns_port == 0) return;
+    auto names = NameService::start(
+        shards_.context(0), *table_,
+        [this](std::string job) -> awaitable<Result<std::vector<TableEntry>>> {
+            if (!queries_) co_return std::vector<TableEntry>{};  // standalone: the table is all
+            co_return co_await queries_->resolve_job(std::move(job));
+        },
+        NameServiceOptions::from(config_, subnet_->host(1), *subnet_, network_->table_name()));
+    if (!names) {
+        NM_LOG(warn, subsystem) << "no service names: " << names.error().message;
+        return;
+    }
+    names_ = std::move(*names);
+    // Its sockets close when the shards stop, so shard 0's loop can run dry.
+    shards_.at_stop(0, [this] {
+        if (names_) names_->stop();
+    });
 }
 
 Result<void> Node::load_table_file() {
@@ -434,6 +457,11 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     }
     instances_.push_back(
         {request.service_name, request.instance_number, request.kind, *attachment, entry});
+    if (names_ && request.kind == DeployKind::netns)
+        if (auto r = write_netns_resolv_conf(
+                attachment->netns, namespace_resolv_conf(subnet_->host(1), request.service_name));
+            !r)
+            NM_LOG(warn, subsystem) << r.error().message;
     ++deploys_;
     if (link_) {
         DeployedNotice notice;
@@ -482,6 +510,7 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
                                             std::to_string(request.instance_number) +
                                             " is not deployed here");
     if (auto r = network_->detach(instance->attachment.host_link); !r) co_return r;
+    if (!instance->attachment.netns.empty()) remove_netns_resolv_conf(instance->attachment.netns);
     (void)table_->remove_instance(request.service_name, request.instance_number);
     if (link_) {
         if (auto r = link_->publish_undeployed(request.service_name, request.instance_number); !r)
@@ -585,6 +614,9 @@ void Node::stop() {
     stopped_ = true;
     if (queries_) queries_->stop();
     if (link_) link_->stop();
+    names_.reset();
+    for (auto& i : instances_)
+        if (i.kind == DeployKind::netns) remove_netns_resolv_conf(i.attachment.netns);
     if (network_) {
         network_->teardown();
         NM_LOG(info, subsystem) << "network removed";
@@ -726,6 +758,7 @@ awaitable<Result<std::string>> Node::metrics() {
                  sum([](auto& s) { return s.uring.stray; }));
     }
     if (queries_) queries_->append_metrics(m);
+    if (names_) names_->append_metrics(m.text());
     if (auto kernel = read_udp_kernel_counters()) {
         m.single(
             "netmanager_kernel_udp_rcvbuf_errors_total", "counter",

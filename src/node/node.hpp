@@ -27,6 +27,7 @@ struct LoopState;
 class Resolver;
 class SharedTurns;
 class Uring;
+class NameService;
 
 class Node final : public NodeControl {
   public:
@@ -75,6 +76,8 @@ class Node final : public NodeControl {
     Result<void> connect_cluster(std::string client_id, std::string host);
     awaitable<Result<void>> complete_registration();
     awaitable<Result<void>> registration_outcome();
+    // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
+    void start_names();
     Result<void> load_table_file();
     Result<size_t> write_entries(std::vector<TableEntry> entries);
     Instance* find_instance(const std::string& job, int instance_number);
@@ -99,6 +102,7 @@ class Node final : public NodeControl {
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;
     std::unique_ptr<Resolver> static_resolver_;
+    std::unique_ptr<NameService> names_;
     std::vector<Instance> instances_;
     uint64_t deploys_ = 0, undeploys_ = 0, deploy_failures_ = 0;
     std::function<void(const std::string&)> fatal_;

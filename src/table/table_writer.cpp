@@ -20,9 +20,19 @@ TableWriter::TableWriter(Shards& shards, TableReplicas& replicas, Cidr container
         throw std::logic_error("TableWriter: one replica per shard needed");
 }
 
+size_t TableWriter::subscribe(Subscriber fn) {
+    subscribers_.emplace_back(next_subscriber_, std::move(fn));
+    return next_subscriber_++;
+}
+
+void TableWriter::unsubscribe(size_t id) {
+    std::erase_if(subscribers_, [id](auto& s) { return s.first == id; });
+}
+
 void TableWriter::publish(TableChange change) {
     change.version = table_.version() + 1;
     table_.apply(change);
+    for (auto& [id, fn] : subscribers_) fn(change, table_);
     auto shared = std::make_shared<const TableChange>(std::move(change));
     const bool on_group = Shards::current() == &shards_;
     for (unsigned i = 0; i < replicas_.count(); ++i) {

@@ -5,8 +5,10 @@
 // A change posted before some later message to the same shard is applied before that message:
 // a coroutine that wrote on shard 0 and hops to shard k finds the change already there. The
 // writer's own shard's replica is updated at once, inside the write call.
+#include <functional>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/address.hpp"
@@ -44,6 +46,13 @@ class TableWriter {
     // every reader: replicas apply it as one change.
     Result<void> replace_job(std::string_view job_name, std::vector<TableEntry> entries);
 
+    // Calls `fn` on shard 0 after each change is applied to table() (before the replicas may
+    // have it). Returns the id unsubscribe() takes.
+    using Subscriber =
+        std::function<void(const TableChange& change, const TranslationTable& table)>;
+    size_t subscribe(Subscriber fn);
+    void unsubscribe(size_t id);
+
     const TranslationTable& table() const { return table_; }
     uint64_t version() const { return table_.version(); }
 
@@ -54,6 +63,8 @@ class TableWriter {
     TableReplicas& replicas_;
     Cidr container_network_, service_network_;
     TranslationTable table_;
+    std::vector<std::pair<size_t, Subscriber>> subscribers_;
+    size_t next_subscriber_ = 0;
 };
 
 }  // namespace nm

@@ -249,6 +249,9 @@ TEST_CASE("a bad environment variable is rejected naming the variable") {
         {"Debug", "maybe"},
         {"TunnelIP", "10.19.1"},
         {"TunNetIPv6", "fcef::zz"},
+        {"DnsUpstream", "resolver.example"},
+        {"DnsUpstream", "10.0.0.2:0"},
+        {"DnsPort", "99999"},
     }));
     Sources sources;
     sources.env = {{name, value}};
@@ -256,6 +259,24 @@ TEST_CASE("a bad environment variable is rejected naming the variable") {
     REQUIRE_FALSE(cli);
     CHECK_THAT(cli.error().message,
                Catch::Contains("environment") && Catch::Contains("'" + name + "'"));
+}
+
+TEST_CASE("the names keys: DnsUpstream lists ip[:port], DnsPort and DnsRateLimit are numbers") {
+    Sources sources;
+    auto defaults = parse({}, sources);
+    REQUIRE(defaults);
+    CHECK(defaults->config.dns_port == 53);
+    CHECK(defaults->config.dns_upstream.empty());
+    sources.env = {
+        {"DnsUpstream", "10.0.0.2, 10.0.0.3:5353"}, {"DnsPort", "5300"}, {"DnsRateLimit", "0"}};
+    auto cli = parse({}, sources);
+    REQUIRE(cli);
+    const auto& c = cli->config;
+    REQUIRE(c.dns_upstream.size() == 2);
+    CHECK(c.dns_upstream[0] == DnsServerAddress{*Ipv4::parse("10.0.0.2"), 53});
+    CHECK(c.dns_upstream[1] == DnsServerAddress{*Ipv4::parse("10.0.0.3"), 5353});
+    CHECK(c.dns_port == 5300);
+    CHECK(c.dns_rate_limit == 0);
 }
 
 TEST_CASE("a config file with the reference agent's field names is accepted") {

@@ -402,6 +402,26 @@ case $case_name in
       sleep 0.5; test \"\$code\" = 404 -a \"\$(/usr/bin/python3 $here/fake_manager.py count $mlog service/undeployed)\" -eq 1"
     ;;
 
+  names)
+    # docs/names.md: host 2's client has never used web; its name is learnt from the cluster.
+    two_hosts_with_web
+    ask() { nm_in "$(ns_of 2 cli)" dig +time=3 +tries=1 @10.18.0.129 "$@"; }
+    out=$(ask +short web.default.app.ns.local)
+    check "a name only the cluster knows is answered after a table query by name ($out)" test "$out" = 10.30.0.1
+    check "host 2 asked the cluster for $web by name once" \
+      test "$(mqtt_count node2/net/tablequery/request sname=$web)" -eq 1
+    out=$(ask +short instance-0.WEB.default.app.ns.local)
+    check "another of its names, in another case, is answered from the table ($out)" test "$out" = 10.30.1.1
+    check "without another query" test "$(mqtt_count node2/net/tablequery/request sname=$web)" -eq 1
+    out=$(ip netns exec "$(ns_of 2 cli)" curl -sS --max-time 5 http://web.default:8080/id)
+    check "curl by the short name from the client's namespace reaches web ($out)" test "$out" = web-h1
+    st=$(ask nope.default.app.ns.local | sed -n 's/.*status: \([A-Z]*\),.*/\1/p')
+    check "a job the cluster does not know is NXDOMAIN ($st)" test "$st" = NXDOMAIN
+    st=$(ask nope.default.app.ns.local | sed -n 's/.*status: \([A-Z]*\),.*/\1/p')
+    check "and again, from the negative cache ($st)" test "$st" = NXDOMAIN
+    check "after one query for it" \
+      test "$(mqtt_count node2/net/tablequery/request sname=app.ns.nope.default)" -eq 1
+    ;;
   cross_host)
     two_hosts_with_web
     t1=$(nm_in "$(ns_of 2 cli)" curl -sS -o "$work/first" -w '%{time_connect} %{time_total}' --max-time 5 http://10.30.0.1:8080/id)

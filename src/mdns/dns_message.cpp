@@ -1,0 +1,196 @@
+#include "mdns/dns_message.hpp"
+
+#include <cstdlib>
+#include <memory>
+
+#include "mdns/ldns.hpp"
+
+namespace nm {
+
+namespace {
+
+struct PktFree {
+    void operator()(ldns_pkt* p) const { ldns_pkt_free(p); }
+};
+using PktPtr = std::unique_ptr<ldns_pkt, PktFree>;
+
+DnsDrop drop_for(ldns_status status) {
+    switch (status) {
+        case LDNS_STATUS_PACKET_OVERFLOW:
+        case LDNS_STATUS_WIRE_INCOMPLETE_HEADER:
+        case LDNS_STATUS_WIRE_INCOMPLETE_QUESTION:
+        case LDNS_STATUS_WIRE_INCOMPLETE_ANSWER:
+        case LDNS_STATUS_WIRE_INCOMPLETE_AUTHORITY:
+        case LDNS_STATUS_WIRE_INCOMPLETE_ADDITIONAL:
+            return DnsDrop::truncated;
+        case LDNS_STATUS_INVALID_POINTER:
+            return DnsDrop::compression;
+        case LDNS_STATUS_LABEL_OVERFLOW:
+        case LDNS_STATUS_DOMAINNAME_OVERFLOW:
+        case LDNS_STATUS_DDD_OVERFLOW:
+            return DnsDrop::bad_label;
+        default:
+            return DnsDrop::malformed;
+    }
+}
+
+// "a.b.local" from a wire-form name; bytes outside [!-~] and dots inside labels escaped (\DDD) so
+// that no two names share a presentation form.
+std::string presentation(const uint8_t* data, size_t size) {
+    std::string out;
+    size_t i = 0;
+    while (i < size && data[i] != 0) {
+        size_t len = data[i++];
+        if (!out.empty()) out += '.';
+        for (size_t k = 0; k < len && i < size; ++k, ++i) {
+            uint8_t c = data[i];
+            if (c > 0x20 && c < 0x7f && c != '.' && c != '\\') {
+                out += static_cast<char>(c);
+            } else {
+                char buf[5];
+                buf[0] = '\\';
+                buf[1] = static_cast<char>('0' + c / 100);
+                buf[2] = static_cast<char>('0' + c / 10 % 10);
+                buf[3] = static_cast<char>('0' + c % 10);
+                buf[4] = 0;
+                out += buf;
+            }
+        }
+    }
+    return out;
+}
+
+ldns_rr* question_rr(const DnsQuery& query) {
+    ldns_rr* q = ldns_rr_new();
+    ldns_rr_set_owner(q, ldns_dname_new_frm_data(static_cast<uint16_t>(query.name_wire.size()),
+                                                 query.name_wire.data()));
+    ldns_rr_set_type(q, static_cast<ldns_rr_type>(query.qtype));
+    ldns_rr_set_class(q, static_cast<ldns_rr_class>(query.qclass));
+    ldns_rr_set_question(q, true);
+    return q;
+}
+
+// Without name compression: libldns compresses names case-insensitively, so an answer's owner
+// would point at the question and lose the job's spelling. Our replies are small.
+std::vector<uint8_t> to_wire(const ldns_pkt* pkt) {
+    ldns_buffer* buffer = ldns_buffer_new(LDNS_MIN_BUFLEN);
+    if (!buffer) return {};
+    std::vector<uint8_t> out;
+    if (ldns_pkt2buffer_wire_compress(buffer, pkt, nullptr) == LDNS_STATUS_OK) {
+        const uint8_t* data = ldns_buffer_begin(buffer);
+        out.assign(data, data + ldns_buffer_position(buffer));
+    }
+    ldns_buffer_free(buffer);
+    return out;
+}
+
+}  // namespace
+
+std::string_view to_string(DnsDrop reason) {
+    switch (reason) {
+        case DnsDrop::truncated:
+            return "truncated";
+        case DnsDrop::not_query:
+            return "not_query";
+        case DnsDrop::counts:
+            return "counts";
+        case DnsDrop::compression:
+            return "compression";
+        case DnsDrop::bad_label:
+            return "bad_label";
+        case DnsDrop::malformed:
+            return "malformed";
+        case DnsDrop::not_local:
+            return "not_local";
+        case DnsDrop::rate_limited:
+            return "rate_limited";
+        case DnsDrop::overload:
+            return "overload";
+    }
+    return "unknown";
+}
+
+tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire) {
+    if (wire.size() < LDNS_HEADER_SIZE) return tl::unexpected(DnsDrop::truncated);
+    const uint8_t* w = wire.data();
+    // The header first: a query's counts bound what is read at all.
+    if (LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY)
+        return tl::unexpected(DnsDrop::not_query);
+    if (LDNS_QDCOUNT(w) != 1 || LDNS_ANCOUNT(w) != 0 || LDNS_NSCOUNT(w) != 0 || LDNS_ARCOUNT(w) > 1)
+        return tl::unexpected(DnsDrop::counts);
+    ldns_pkt* raw = nullptr;
+    ldns_status status = ldns_wire2pkt(&raw, w, wire.size());
+    PktPtr pkt(raw);
+    if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
+    ldns_rr_list* questions = ldns_pkt_question(pkt.get());
+    if (!questions || ldns_rr_list_rr_count(questions) != 1) return tl::unexpected(DnsDrop::counts);
+    ldns_rr* q = ldns_rr_list_rr(questions, 0);
+    const ldns_rdf* owner = ldns_rr_owner(q);
+    if (!owner) return tl::unexpected(DnsDrop::malformed);
+    DnsQuery out;
+    out.id = ldns_pkt_id(pkt.get());
+    out.rd = ldns_pkt_rd(pkt.get());
+    const uint8_t* data = ldns_rdf_data(owner);
+    size_t size = ldns_rdf_size(owner);
+    out.name_wire.assign(data, data + size);
+    out.name = presentation(data, size);
+    out.qtype = static_cast<uint16_t>(ldns_rr_get_type(q));
+    out.qclass = static_cast<uint16_t>(ldns_rr_get_class(q));
+    return out;
+}
+
+std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, ReplyStyle style) {
+    PktPtr pkt(ldns_pkt_new());
+    if (!pkt) return {};
+    const bool mdns = style != ReplyStyle::unicast;
+    ldns_pkt_set_id(pkt.get(), style == ReplyStyle::mdns_multicast ? 0 : query.id);
+    ldns_pkt_set_qr(pkt.get(), true);
+    ldns_pkt_set_aa(pkt.get(), true);
+    ldns_pkt_set_rd(pkt.get(), !mdns && query.rd);
+    ldns_pkt_set_ra(pkt.get(), !mdns);
+    ldns_pkt_set_rcode(pkt.get(), reply.rcode);
+    if (style != ReplyStyle::mdns_multicast) {
+        ldns_rr* q = question_rr(query);
+        // A legacy querier gets its question back without the QU bit.
+        if (mdns) ldns_rr_set_class(q, static_cast<ldns_rr_class>(query.qclass & 0x7fff));
+        ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_QUESTION, q);
+    }
+    const uint16_t qtype = query.qtype;
+    if (reply.rcode == dns_noerror && (qtype == dns_type_a || qtype == dns_type_any)) {
+        const uint32_t ttl =
+            style == ReplyStyle::mdns_legacy ? std::min(reply.ttl, 10u) : reply.ttl;
+        uint16_t rclass = dns_class_in;
+        if (style == ReplyStyle::mdns_multicast) rclass |= 0x8000;  // cache flush: unique record
+        for (Ipv4 ip : reply.a) {
+            ldns_rr* rr = ldns_rr_new();
+            ldns_rdf* owner =
+                reply.owner.empty()
+                    ? ldns_dname_new_frm_data(static_cast<uint16_t>(query.name_wire.size()),
+                                              query.name_wire.data())
+                    : ldns_dname_new_frm_str(reply.owner.c_str());
+            if (!owner) {
+                ldns_rr_free(rr);
+                continue;
+            }
+            ldns_rr_set_owner(rr, owner);
+            ldns_rr_set_type(rr, LDNS_RR_TYPE_A);
+            ldns_rr_set_class(rr, static_cast<ldns_rr_class>(rclass));
+            ldns_rr_set_ttl(rr, ttl);
+            const uint32_t net = ip.network_order();
+            ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &net));
+            ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_ANSWER, rr);
+        }
+    }
+    return to_wire(pkt.get());
+}
+
+std::vector<uint8_t> servfail_for(std::span<const uint8_t> query) {
+    if (query.size() < LDNS_HEADER_SIZE) return {};
+    auto parsed = parse_query(query);
+    if (!parsed) return {};
+    DnsReply reply;
+    reply.rcode = dns_servfail;
+    return build_reply(*parsed, reply);
+}
+
+}  // namespace nm

@@ -1,0 +1,67 @@
+#pragma once
+// DNS messages through libldns: reading a query (with the checks a resolver facing untrusted
+// namespaces needs) and writing the replies of the unicast server and the mDNS responder.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tl/expected.hpp>
+#include <vector>
+
+#include "core/address.hpp"
+
+namespace nm {
+
+// Why a query was dropped without an answer (metric label netmanager_dns_dropped_total).
+enum class DnsDrop : uint8_t {
+    truncated,     // shorter than its header or its sections say
+    not_query,     // a response, or an opcode other than QUERY
+    counts,        // not exactly one question, or records where a query has none
+    compression,   // a compression pointer out of bounds or looping
+    bad_label,     // a label or name over its length limit, or an unknown label type
+    malformed,     // anything else libldns refuses
+    not_local,     // the source is not an app namespace of this node
+    rate_limited,  // the source's query rate is over its limit
+    overload,      // too many queries already wait (forwarding or table queries)
+};
+inline constexpr size_t dns_drop_count = 9;
+std::string_view to_string(DnsDrop reason);
+
+inline constexpr uint16_t dns_type_a = 1, dns_type_aaaa = 28, dns_type_any = 255;
+inline constexpr uint16_t dns_class_in = 1;
+inline constexpr uint8_t dns_noerror = 0, dns_servfail = 2, dns_nxdomain = 3, dns_refused = 5;
+
+struct DnsQuery {
+    uint16_t id = 0;
+    bool rd = false;
+    std::string name;                // presentation form without the final dot ("a.b.local")
+    std::vector<uint8_t> name_wire;  // the question's name in (uncompressed) wire form
+    uint16_t qtype = 0;
+    uint16_t qclass = 0;  // as sent: in mDNS the top bit is the QU ("unicast response") bit
+};
+
+// One question, no answer or authority records, at most one additional (EDNS OPT).
+tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire);
+
+enum class ReplyStyle {
+    unicast,         // an ordinary DNS reply: id, question, RA
+    mdns_multicast,  // RFC 6762 6: id 0, no question, cache-flush bit on the answers
+    mdns_legacy,     // RFC 6762 6.7: to a one-shot querier: its id and question, TTL <= 10
+};
+
+struct DnsReply {
+    uint8_t rcode = dns_noerror;
+    std::string owner;  // the answers' name; empty: the question's
+    std::vector<Ipv4> a;
+    uint32_t ttl = 5;
+};
+
+// The wire form of the reply to `query`; A records only for qtype A or ANY.
+std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply,
+                                 ReplyStyle style = ReplyStyle::unicast);
+
+// SERVFAIL for a query that could not be answered (forwarding failed), from its wire form alone;
+// empty when the bytes do not even hold a header.
+std::vector<uint8_t> servfail_for(std::span<const uint8_t> query);
+
+}  // namespace nm

@@ -1,0 +1,105 @@
+// DNS messages through libldns: queries read, malformed ones refused by reason, replies written.
+#include "mdns/dns_message.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "mdns_testkit.hpp"
+
+using namespace nm;
+using namespace nm::testkit;
+
+TEST_CASE("a stub resolver's query is read with its id, name, type and class") {
+    auto q = parse_query(query_wire("Web.Default.App.ns.local.", LDNS_RR_TYPE_A, 0xbeef));
+    REQUIRE(q);
+    CHECK(q->id == 0xbeef);
+    CHECK(q->rd);
+    CHECK(q->name == "Web.Default.App.ns.local");
+    CHECK(q->qtype == dns_type_a);
+    CHECK(q->qclass == dns_class_in);
+}
+
+TEST_CASE("malformed queries are refused with the reason they are counted under") {
+    auto good = query_wire("web.default.app.ns.local.");
+    auto reason = [](std::vector<uint8_t> w) {
+        auto q = parse_query(w);
+        REQUIRE_FALSE(q);
+        return q.error();
+    };
+    CHECK(reason({0x12, 0x34, 0x01}) == DnsDrop::truncated);
+    auto cut = good;
+    cut.resize(cut.size() - 3);  // the question's type and class are cut off
+    CHECK(reason(cut) == DnsDrop::truncated);
+    auto response = good;
+    response[2] |= 0x80;  // QR: a response, not a query
+    CHECK(reason(response) == DnsDrop::not_query);
+    auto many = good;
+    many[4] = 0xff;  // 65280+ questions claimed
+    CHECK(reason(many) == DnsDrop::counts);
+    auto answers = good;
+    answers[7] = 1;  // an answer record in a query
+    CHECK(reason(answers) == DnsDrop::counts);
+    // A name that is a compression pointer to itself (offset 12).
+    std::vector<uint8_t> loop = {0x12, 0x34, 0x01, 0x00, 0,    1,    0,    0,    0,
+                                 0,    0,    0,    0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01};
+    CHECK(reason(loop) == DnsDrop::compression);
+    // A pointer past the end of the message.
+    std::vector<uint8_t> far = {0x12, 0x34, 0x01, 0x00, 0,    1,    0,    0,    0,
+                                0,    0,    0,    0xc0, 0xff, 0x00, 0x01, 0x00, 0x01};
+    CHECK(reason(far) == DnsDrop::compression);
+    // Label type 0x40 (extended label types, never valid in a query).
+    std::vector<uint8_t> label = {0x12, 0x34, 0x01, 0x00, 0,    1,    0,    0,    0,   0,
+                                  0,    0,    0x41, 'a',  0x00, 0x00, 0x01, 0x00, 0x01};
+    DnsDrop r = reason(label);
+    CHECK((r == DnsDrop::bad_label || r == DnsDrop::compression || r == DnsDrop::malformed));
+    // A name longer than 255 bytes.
+    std::vector<uint8_t> longname = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 5; ++i) {
+        longname.push_back(63);
+        longname.insert(longname.end(), 63, 'a');
+    }
+    longname.insert(longname.end(), {0x00, 0x00, 0x01, 0x00, 0x01});
+    CHECK(reason(longname) == DnsDrop::bad_label);
+}
+
+TEST_CASE("a reply carries the id, the question and A records under the given owner name") {
+    auto q = parse_query(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A, 7));
+    REQUIRE(q);
+    DnsReply r;
+    r.owner = "Web.default.App.ns.local";
+    r.a = {ip("10.30.0.1")};
+    r.ttl = 5;
+    auto a = read_answer(build_reply(*q, r));
+    CHECK(a.rcode == LDNS_RCODE_NOERROR);
+    CHECK(a.id == 7);
+    CHECK(a.aa);
+    CHECK(a.questions == 1);
+    CHECK(a.owners == std::vector<std::string>{"Web.default.App.ns.local."});
+    CHECK(a.addresses == std::vector<std::string>{"10.30.0.1"});
+    CHECK(a.ttl == 5);
+    // AAAA for a name with only IPv4 addresses: the name exists, no records.
+    auto aaaa = parse_query(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_AAAA));
+    REQUIRE(aaaa);
+    auto none = read_answer(build_reply(*aaaa, r));
+    CHECK(none.rcode == LDNS_RCODE_NOERROR);
+    CHECK(none.addresses.empty());
+}
+
+TEST_CASE("mDNS multicast responses have id 0, no question and the cache-flush bit") {
+    auto q = parse_query(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A, 9, 0x8001));
+    REQUIRE(q);
+    CHECK(q->qclass == 0x8001);  // the QU bit is kept for the responder to see
+    DnsReply r;
+    r.a = {ip("10.30.0.1")};
+    r.ttl = 120;
+    auto wire = build_reply(*q, r, ReplyStyle::mdns_multicast);
+    auto a = read_answer(wire);
+    CHECK(a.id == 0);
+    CHECK(a.questions == 0);
+    REQUIRE(a.addresses.size() == 1);
+    CHECK(a.rclass == 0x8001);  // IN with cache-flush: the record is ours alone
+    auto legacy = read_answer(build_reply(*q, r, ReplyStyle::mdns_legacy));
+    CHECK(legacy.id == 9);
+    CHECK(legacy.questions == 1);
+    CHECK(legacy.ttl == 10);
+    CHECK(legacy.rclass == dns_class_in);  // RFC 6762 6.7: at most 10 s to a one-shot querier
+}

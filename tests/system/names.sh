@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Service names (docs/names.md) with real clients:  names.sh CASE
+# Two simulated hosts with the seed's agents and app namespaces (testenv/lib.sh): web (myapp1,
+# HTTP on 8080 answering its host) and client (myapp2) on each. web's names:
+#   web.default.app.ns.local (RR 10.30.0.1), closest.web... (10.30.0.2),
+#   instance-<i-1>.web.default.app.ns.local (10.30.1.<i>). Host i's bridge is 10.18.<i>.1.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+case_name=${1:?usage: names.sh CASE}
+prefix="n$(($$ % 100000))"
+source "$here/common.sh"
+web=web.default.app.ns.local
+
+app() { nm_app_ns "$prefix" "$1" "$2"; }            # app HOST NAME -> namespace
+in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
+dig_short() { in_client "$1" dig +short +time=2 +tries=1 "${@:2}" | tr '\n' ' ' | sed 's/ $//'; }
+dig_status() { in_client "$1" dig +time=2 +tries=1 "${@:2}" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'; }
+metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
+  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+dump_logs() {
+  local f
+  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+}
+# CMD in host 2's client namespace with /etc/resolv.conf naming a resolver unrelated to the
+# agent (as a container runtime may have written it): only the agent's redirect can answer.
+printf 'nameserver 192.0.2.53\n' >"$work/resolv.conf"
+unmodified() {
+  nsenter --net="/run/netns/$(app 2 myapp2)" -- unshare --mount --propagation private -- \
+    /bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$work/resolv.conf" "$@"
+}
+
+nm_hosts_up "$prefix" 2 || exit 1
+if [ "$case_name" = forward ]; then
+  # The node's upstream: a dnsmasq on host 2's underlay address, with names of its own.
+  printf '192.0.2.99 upstream.example\n' >"$work/hosts"
+  nm_spawn "$prefix" dnsmasq "$prefix-h2" "$(nm_state "$prefix")/dnsmasq.log" dnsmasq \
+    --keep-in-foreground --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
+    --addn-hosts="$work/hosts" --local=/example/ --listen-address=10.250.0.2 --bind-interfaces --port=53 \
+    --user=root --pid-file="$work/dnsmasq.pid" || exit 1
+  export DnsUpstream=10.250.0.2
+fi
+nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
+for h in 1 2; do
+  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
+    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
+  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+done
+
+case $case_name in
+  dig)
+    check "dig over UDP: the RR name is web's RR ServiceIP" test "$(dig_short 2 @10.18.2.1 $web)" = 10.30.0.1
+    check "dig over TCP: the same" test "$(dig_short 2 +tcp @10.18.2.1 $web)" = 10.30.0.1
+    check "instance-0 is host 1's instance ServiceIP" test "$(dig_short 2 @10.18.2.1 instance-0.$web)" = 10.30.1.1
+    check "instance-1 is host 2's" test "$(dig_short 2 +tcp @10.18.2.1 instance-1.$web)" = 10.30.1.2
+    check "closest is web's Closest ServiceIP" test "$(dig_short 2 @10.18.2.1 closest.$web)" = 10.30.0.2
+    out=$(in_client 2 dig +time=2 +tries=1 @10.18.2.1 WEB.Default.APP.ns.LOCAL)
+    check "matching ignores case and the answer keeps the job's spelling" \
+      grep -Eq "^web.default.app.ns.local.[[:space:]]+5[[:space:]]+IN[[:space:]]+A[[:space:]]+10.30.0.1" <<<"$out"
+    check "an unknown job is NXDOMAIN" test "$(dig_status 2 @10.18.2.1 nope.default.app.ns.local)" = NXDOMAIN
+    check "an unknown instance is NXDOMAIN" test "$(dig_status 2 @10.18.2.1 instance-9.$web)" = NXDOMAIN
+    check "AAAA of a name without IPv6 is NOERROR with no records" \
+      test "$(dig_status 2 @10.18.2.1 AAAA $web)/$(dig_short 2 @10.18.2.1 AAAA $web)" = "NOERROR/"
+    check "the answers are counted" test "$(metric 2 netmanager_dns_answered_total)" -ge 6
+    ;;
+  intercept)
+    out=$(unmodified getent hosts $web)
+    check "getent hosts through a resolv.conf naming 192.0.2.53 gets web's RR ServiceIP ($out)" \
+      test "${out%% *}" = 10.30.0.1
+    seen=$(for k in 1 2 3 4; do unmodified curl -sS --max-time 5 "http://$web:8080/id"; echo; done | tr '\n' ' ')
+    check "curl by name reaches web, new connections alternating between the instances ($seen)" \
+      test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
+    out=$(unmodified curl -sS --max-time 5 "http://instance-0.$web:8080/id")
+    check "curl by instance name reaches exactly that instance ($out)" test "$out" = web-h1
+    check "a query to any address's port 53 is answered by the agent" \
+      test "$(dig_short 2 @10.250.0.1 closest.$web)" = 10.30.0.2
+    ;;
+  search_domain)
+    ns=$(app 2 myapp2)
+    check "the agent wrote the namespace's resolv.conf (nameserver, search app.ns.local)" \
+      grep -qx "search app.ns.local" "/etc/netns/$ns/resolv.conf"
+    out=$(ip netns exec "$ns" getent hosts web.default)
+    check "inside an instance of app.ns the short name web.default resolves ($out)" test "${out%% *}" = 10.30.0.1
+    out=$(ip netns exec "$ns" curl -sS --max-time 5 "http://instance-1.web.default:8080/id")
+    check "and curl by short instance name reaches it ($out)" test "$out" = web-h2
+    nm_api "$prefix" 2 POST /netns/undeploy '{"name":"myapp2","serviceName":"app.ns.client.default","instanceNumber":1}' >/dev/null
+    check "undeploy removes the namespace's resolv.conf" test ! -e "/etc/netns/$ns/resolv.conf"
+    ;;
+  forward)
+    check "a name that is not ours is forwarded to the node's upstream (dnsmasq on host 2)" \
+      test "$(dig_short 1 @10.18.1.1 upstream.example)" = 192.0.2.99
+    out=$(unmodified getent hosts upstream.example)
+    check "also for an unmodified client ($out)" test "${out%% *}" = 192.0.2.99
+    check "an unknown outside name keeps the upstream's NXDOMAIN" \
+      test "$(dig_status 1 @10.18.1.1 nothing.example)" = NXDOMAIN
+    check "the forwarding is counted" test "$(metric 1 netmanager_dns_forward_answers_total)" -ge 2
+    ;;
+  not_open)
+    before=$(metric 1 netmanager_dns_answered_total)
+    check "the node itself gets no answer from the bridge address" \
+      bash -c "! nsenter --net=/run/netns/$prefix-h1 dig +short +time=1 +tries=1 @10.18.1.1 $web 2>/dev/null | grep -qE '^[0-9.]+\$'"
+    ip -n "$prefix-h2" route add 10.18.1.1/32 via 10.250.0.1
+    check "another host routed to the bridge address gets no answer" \
+      bash -c "! nsenter --net=/run/netns/$prefix-h2 dig +short +time=1 +tries=1 @10.18.1.1 $web 2>/dev/null | grep -qE '^[0-9.]+\$'"
+    check "nor over TCP" \
+      bash -c "! nsenter --net=/run/netns/$prefix-h2 dig +short +tcp +time=1 +tries=1 @10.18.1.1 example.org 2>/dev/null | grep -qE '^[0-9.]+\$'"
+    after=$(metric 1 netmanager_dns_answered_total)
+    check "none of them was answered ($before -> $after)" test "$after" = "$before"
+    check "the node's own query was dropped as not_local" \
+      test "$(metric 1 'netmanager_dns_dropped_total{reason="not_local"}')" -ge 1
+    ;;
+  malformed)
+    in_client 2 python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q = bytes.fromhex("123401000001000000000000") + b"\x03web\x07default\x03app\x02ns\x05local\x00\x00\x01\x00\x01"
+for d in [b"\x01", q[:-3], q[:2] + b"\x81" + q[3:], q[:4] + b"\xff\xff" + q[6:],
+          bytes.fromhex("123401000001000000000000c00c00010001")]:
+    s.sendto(d, ("10.18.2.1", 53))
+PY
+    sleep 0.5
+    for reason in truncated not_query counts compression; do
+      check "a malformed query is dropped as $reason" \
+        test "$(metric 2 "netmanager_dns_dropped_total{reason=\"$reason\"}")" -ge 1
+    done
+    check "and the server still answers" test "$(dig_short 2 @10.18.2.1 $web)" = 10.30.0.1
+    ;;
+  mdns)
+    # dig 9.18 connects its socket to the server it is given, so it can only hear a response from
+    # the group address itself, which no responder sends from; it asks the responder directly
+    # (RFC 6762 5.5), a one-shot query from another port (legacy unicast, 6.7).
+    out=$(dig_short 2 -p 5353 @10.18.2.1 $web)
+    check "dig -p 5353 at the responder gets web's RR ServiceIP by mDNS ($out)" test "$out" = 10.30.0.1
+    out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qu "closest.$web")
+    check "a QU question from port 5353 is answered by unicast ($out)" test "$out" = "10.18.2.15 10.30.0.2"
+    out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "instance-0.$web")
+    check "a QM question is answered to the group ($out)" test "$out" = "224.0.0.251 10.30.1.1"
+    out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "someone-else.local")
+    check "a name that is not ours gets no response ($out)" test "$out" = none
+    ;;
+  *)
+    echo "unknown case $case_name"
+    exit 2
+    ;;
+esac
+[ "$failures" -eq 0 ] || { dump_logs; exit 1; }
