@@ -108,8 +108,4 @@ class Node final : public NodeControl {
     std::function<void(const std::string&)> fatal_;
 };
 
-// This node's address for tunnel peers: `configured` unless it is 0.0.0.0, else the address of
-// the interface that carries the default route.
-Result<Ipv4> node_public_address(const std::string& configured);
-
 }  // namespace nm
