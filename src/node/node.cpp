@@ -22,6 +22,7 @@
 #include "mdns/name_service.hpp"
 #include "mdns/resolv_conf.hpp"
 #include "node/deploy_checks.hpp"
+#include "table/static_resolver.hpp"
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
 #include "tunnel/forwarder.hpp"
@@ -34,32 +35,6 @@ namespace nm {
 namespace {
 constexpr std::string_view subsystem = "node";
 namespace json = boost::json;
-
-// Standalone mode: the table is all there is, so a miss is final.
-class StaticResolver final : public Resolver {
-  public:
-    explicit StaticResolver(TableWriter& table) : table_(table) {}
-    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override {
-        co_return lookup(address);
-    }
-    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override {
-        co_return lookup(address);
-    }
-
-  private:
-    template <class Address>
-    std::vector<TableEntry> lookup(const Address& address) const {
-        const TranslationTable& t = table_.table();
-        std::vector<TableEntry> found;
-        if (auto* group = t.find_service(address))
-            for (uint32_t slot : group->slots) found.push_back(t.entry(slot));
-        else if (auto slot = t.slot_of_nsip(address))
-            found.push_back(t.entry(*slot));
-        return found;
-    }
-
-    TableWriter& table_;
-};
 
 }  // namespace
 
