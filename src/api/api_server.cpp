@@ -2,10 +2,7 @@
 
 #include <sys/stat.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -24,7 +21,6 @@ using local = asio::local::stream_protocol;
 
 namespace {
 constexpr std::string_view subsystem = "api";
-constexpr auto use = asio::as_tuple(asio::use_awaitable);
 
 void log_failure(std::exception_ptr e) {
     if (!e) return;
@@ -43,7 +39,6 @@ ApiServer::ApiServer(asio::any_io_executor executor, NodeControl& node, ApiServe
       router_(node, docker_, options_.networks) {}
 
 ApiServer::~ApiServer() {
-    *alive_ = false;
     if (own_socket_file_) ::unlink(options_.unix_socket.c_str());
 }
 
@@ -141,18 +136,23 @@ void ApiServer::stop() {
         if (!connection->busy) connection->close();
 }
 
+awaitable<void> ApiServer::close() {
+    stop();
+    co_await gate_.close();
+}
+
 void ApiServer::stop_with(Shards& shards, unsigned shard) {
     shards.at_stop(shard, [this] { stop(); });
 }
 
 template <class Protocol>
 awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
-    auto alive = alive_;
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;
     ++accepting_;
-    asio::steady_timer pause(executor_);
+    SteadyTimer pause(executor_);
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(use);
-        if (!*alive) co_return;
+        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
         if (stopping_ || ec == asio::error::operation_aborted) break;
         if (ec) {
             // Out of descriptors, a client that gave up...: wait a little and go on. Anything
@@ -170,8 +170,7 @@ awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
             if (accept_retries_++ % 1000 == 0)
                 NM_LOG(warn, subsystem) << "accept failed: " << ec.message() << "; retrying";
             pause.expires_after(*wait);
-            co_await pause.async_wait(use);
-            if (!*alive) co_return;
+            co_await pause.async_wait();
             continue;
         }
         if (connections_.size() >= options_.max_connections) {
@@ -190,7 +189,8 @@ awaitable<void> ApiServer::accept_loop(typename Protocol::acceptor& acceptor) {
 
 template <class Protocol>
 awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
-    auto alive = alive_;
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;  // the socket closes with this frame
     beast::basic_stream<Protocol> stream(std::move(socket));
     Connection connection;
     connection.close = [&stream] { stream.close(); };
@@ -206,9 +206,8 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         parser.body_limit(options_.body_limit);
         parser.header_limit(16 * 1024);
         stream.expires_after(options_.idle_timeout);
-        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
         (void)n;
-        if (!*alive) co_return;
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
             ec == asio::error::bad_descriptor)
@@ -216,8 +215,7 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         connection.busy = true;
         if (!ec) {
             stream.expires_after(options_.request_timeout);
-            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use);
-            if (!*alive) co_return;
+            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
         }
 
         ApiResponse answer;
@@ -252,7 +250,6 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
                            std::move(request.body())};
             NM_LOG(debug, subsystem) << api.method << " " << api.target;
             answer = co_await router_.handle(std::move(api));
-            if (!*alive) co_return;
             if (answer.status >= 400)
                 NM_LOG(info, subsystem) << api.method << " " << api.target << " -> "
                                         << answer.status << " " << answer.body.substr(0, 200);
@@ -269,9 +266,8 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         response.body() = std::move(answer.body);
         response.prepare_payload();
         stream.expires_after(options_.request_timeout);
-        auto [write_error, written] = co_await http::async_write(stream, response, use);
+        auto [write_error, written] = co_await http::async_write(stream, response, use_tuple);
         (void)written;
-        if (!*alive) co_return;
         if (write_error || !response.keep_alive()) break;
     }
 
@@ -283,9 +279,9 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
         char scratch[4096];
         for (int i = 0; i < 1024; ++i) {
             stream.expires_after(std::chrono::milliseconds(500));
-            auto [read_error, got] = co_await stream.async_read_some(asio::buffer(scratch), use);
+            auto [read_error, got] =
+                co_await stream.async_read_some(asio::buffer(scratch), use_tuple);
             (void)got;
-            if (!*alive) co_return;
             if (read_error) break;
         }
     }

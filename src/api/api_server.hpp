@@ -15,6 +15,7 @@
 
 #include "api/api_router.hpp"
 #include "api/docker_engine.hpp"
+#include "core/gate.hpp"
 
 namespace nm {
 
@@ -45,6 +46,9 @@ class ApiServer {
     // Closes the listeners and idle connections and removes the socket file; requests in
     // progress get their answer, then their connection closes.
     void stop();
+    // stop(), then resumes once every accept loop and connection has ended (idle ones close at
+    // once, busy ones after their answer): then the server may be destroyed.
+    awaitable<void> close();
     // Registers stop() to run on `shard` when the shards stop.
     void stop_with(Shards& shards, unsigned shard = 0);
 
@@ -81,7 +85,7 @@ class ApiServer {
     std::map<uint64_t, Connection*> connections_;
     uint64_t refused_ = 0, accept_retries_ = 0, unauthorized_ = 0;
     int accepting_ = 0;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Gate gate_;  // held by the accept loops and every connection
 };
 
 }  // namespace nm

@@ -4,8 +4,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -24,26 +22,19 @@ std::string describe(int rc, int err) {
     if (rc == MOSQ_ERR_ERRNO) return std::strerror(err);
     return mosquitto_strerror(rc);
 }
-
-auto no_throw(boost::system::error_code& ec) {
-    return asio::redirect_error(asio::use_awaitable, ec);
-}
 }  // namespace
 
 MqttClient::MqttClient(asio::any_io_executor executor, MqttOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)) {
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      writer_wake_(executor_),
+      connection_changed_(executor_),
+      backoff_timer_(executor_),
+      misc_timer_(executor_) {
     static MosquittoLibrary library;  // once per process, thread-safe
-    writer_wake_ = std::make_unique<asio::steady_timer>(executor_);
-    backoff_timer_ = std::make_unique<asio::steady_timer>(executor_);
-    misc_timer_ = std::make_unique<asio::steady_timer>(executor_);
 }
 
 MqttClient::~MqttClient() {
-    *alive_ = false;
-    if (running_)
-        NM_LOG(warn, subsystem)
-            << "client destroyed while its loop still runs; call stop() and let "
-               "the executor drain first";
     if (session_socket_) session_socket_->release();
     if (mosq_) mosquitto_destroy(mosq_);
 }
@@ -87,8 +78,7 @@ Result<void> MqttClient::start() {
                                 << (ca ? options_.tls_ca : std::string(ca_dir));
     }
     started_ = true;
-    running_ = true;
-    asio::co_spawn(executor_, run(), [alive = alive_](std::exception_ptr e) {
+    asio::co_spawn(executor_, run(gate_.hold()), [](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -108,13 +98,18 @@ void MqttClient::stop() {
         boost::system::error_code ignored;
         session_socket_->cancel(ignored);
     }
-    writer_wake_->cancel();
-    backoff_timer_->cancel();
-    misc_timer_->cancel();
+    writer_wake_.notify();
+    connection_changed_.notify_all();
+    backoff_timer_.cancel();
+    misc_timer_.cancel();
 }
 
-awaitable<void> MqttClient::run() {
-    auto alive = alive_;
+awaitable<void> MqttClient::close() {
+    stop();
+    co_await gate_.close();
+}
+
+awaitable<void> MqttClient::run(Gate::Holder /*held while it runs*/) {
     auto backoff = options_.backoff_min;
     bool first = true;
     while (!stopping_) {
@@ -127,7 +122,6 @@ awaitable<void> MqttClient::run() {
         first = false;
         if (rc == MOSQ_ERR_SUCCESS) {
             co_await drive_session();
-            if (!*alive) co_return;
         } else {
             NM_LOG(warn, subsystem) << "cannot connect to MQTT broker " << options_.host << ":"
                                     << options_.port << ": " << describe(rc, err);
@@ -137,18 +131,14 @@ awaitable<void> MqttClient::run() {
         if (connect_count_ != connects_before) backoff = options_.backoff_min;
         NM_LOG(info, subsystem) << "reconnecting to " << options_.host << ":" << options_.port
                                 << " in " << backoff.count() << " ms";
-        backoff_timer_->expires_after(backoff);
-        boost::system::error_code ec;
-        co_await backoff_timer_->async_wait(no_throw(ec));
-        if (!*alive) co_return;
+        backoff_timer_.expires_after(backoff);
+        co_await backoff_timer_.async_wait();
         backoff = std::min(backoff * 2, options_.backoff_max);
     }
-    running_ = false;
 }
 
 awaitable<void> MqttClient::drive_session() {
     using namespace asio::experimental::awaitable_operators;
-    auto alive = alive_;
     int fd = mosquitto_socket(mosq_);
     if (fd < 0) co_return;
     // libmosquitto owns the fd: the descriptor only awaits readiness and is released, never closed.
@@ -160,10 +150,6 @@ awaitable<void> MqttClient::drive_session() {
     } catch (const std::exception& e) {
         NM_LOG(error, subsystem) << "MQTT session loop: " << e.what();
     }
-    if (!*alive) {
-        socket.release();
-        co_return;
-    }
     session_socket_ = nullptr;
     session_fd_ = -1;
     socket.release();
@@ -173,11 +159,10 @@ awaitable<void> MqttClient::drive_session() {
 }
 
 awaitable<void> MqttClient::read_loop(asio::posix::stream_descriptor& socket, int fd) {
-    auto alive = alive_;
     for (;;) {
-        boost::system::error_code ec;
-        co_await socket.async_wait(asio::posix::stream_descriptor::wait_read, no_throw(ec));
-        if (!*alive || stopping_ || ec) co_return;
+        auto [ec] =
+            co_await socket.async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
+        if (stopping_ || ec) co_return;
         errno = 0;
         int rc = mosquitto_loop_read(mosq_, 1);
         int err = errno;
@@ -204,12 +189,11 @@ awaitable<void> MqttClient::read_loop(asio::posix::stream_descriptor& socket, in
 }
 
 awaitable<void> MqttClient::write_loop(asio::posix::stream_descriptor& socket, int fd) {
-    auto alive = alive_;
     for (;;) {
-        boost::system::error_code ec;
         if (mosquitto_want_write(mosq_)) {
-            co_await socket.async_wait(asio::posix::stream_descriptor::wait_write, no_throw(ec));
-            if (!*alive || stopping_ || ec) co_return;
+            auto [ec] =
+                co_await socket.async_wait(asio::posix::stream_descriptor::wait_write, use_tuple);
+            if (stopping_ || ec) co_return;
             errno = 0;
             int rc = mosquitto_loop_write(mosq_, 1);
             int err = errno;
@@ -220,25 +204,21 @@ awaitable<void> MqttClient::write_loop(asio::posix::stream_descriptor& socket, i
             }
             if (mosquitto_socket(mosq_) != fd) co_return;
         } else {
-            writer_wake_->expires_at(asio::steady_timer::time_point::max());
-            co_await writer_wake_->async_wait(no_throw(ec));
-            if (!*alive || stopping_) co_return;
-            if (mosquitto_socket(mosq_) != fd) co_return;
+            co_await writer_wake_.wait();
+            if (stopping_ || mosquitto_socket(mosq_) != fd) co_return;
         }
     }
 }
 
 awaitable<void> MqttClient::misc_loop(int fd) {
-    auto alive = alive_;
     // Keepalive pings are due every keepalive seconds; a finer tick keeps them on time.
     auto tick =
         std::chrono::milliseconds(std::max<int64_t>(100, options_.keepalive.count() * 1000 / 4));
     tick = std::min(tick, std::chrono::milliseconds(1000));
     for (;;) {
-        misc_timer_->expires_after(tick);
-        boost::system::error_code ec;
-        co_await misc_timer_->async_wait(no_throw(ec));
-        if (!*alive || stopping_) co_return;
+        misc_timer_.expires_after(tick);
+        co_await misc_timer_.async_wait();
+        if (stopping_) co_return;
         int rc = mosquitto_loop_misc(mosq_);
         if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) != fd) {
             NM_LOG(warn, subsystem)
@@ -250,15 +230,15 @@ awaitable<void> MqttClient::misc_loop(int fd) {
 }
 
 void MqttClient::wake_writer() {
-    writer_wake_->cancel();
+    writer_wake_.notify();
 }
 
 void MqttClient::check_session() {
     if (session_socket_ && mosquitto_socket(mosq_) != session_fd_) {
         boost::system::error_code ignored;
         session_socket_->cancel(ignored);
-        writer_wake_->cancel();
-        misc_timer_->cancel();
+        writer_wake_.notify();
+        misc_timer_.cancel();
     }
 }
 
@@ -278,9 +258,10 @@ void MqttClient::handle_connack(int rc) {
         mosquitto_subscribe(mosq_, nullptr, topic.c_str(), qos);
     flush_offline();
     wake_writer();
-    if (on_connected_)
-        asio::post(executor_, [this, alive = alive_] {
-            if (*alive && connected_ && on_connected_) on_connected_();
+    connection_changed_.notify_all();
+    if (auto hold = gate_.try_hold(); hold && on_connected_)
+        asio::post(executor_, [this, hold = std::move(*hold)] {
+            if (connected_ && on_connected_) on_connected_();
         });
 }
 
@@ -356,22 +337,18 @@ void MqttClient::flush_offline() {
 }
 
 awaitable<Result<void>> MqttClient::wait_connected(std::chrono::milliseconds timeout) {
-    auto alive = alive_;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    asio::steady_timer poll(executor_);
-    while (!connected_) {
-        auto now = std::chrono::steady_clock::now();
-        if (now >= deadline || stopping_)
-            co_return fail(Errc::timeout, "no connection to MQTT broker " + options_.host + ":" +
-                                              std::to_string(options_.port) + " within " +
-                                              std::to_string(timeout.count()) + " ms");
-        poll.expires_after(std::min<std::chrono::steady_clock::duration>(
-            std::chrono::milliseconds(20), deadline - now));
-        boost::system::error_code ec;
-        co_await poll.async_wait(no_throw(ec));
-        if (!*alive) co_return fail(Errc::unavailable, "MQTT client destroyed");
+    using namespace asio::experimental::awaitable_operators;
+    auto hold = gate_.try_hold();
+    SteadyTimer deadline(executor_, timeout);
+    bool expired = false;
+    while (hold && !connected_ && !stopping_ && !expired) {
+        auto woke = co_await (connection_changed_.wait() || deadline.async_wait());
+        expired = woke.index() == 1;
     }
-    co_return Result<void>{};
+    if (connected_) co_return Result<void>{};
+    co_return fail(Errc::timeout, "no connection to MQTT broker " + options_.host + ":" +
+                                      std::to_string(options_.port) + " within " +
+                                      std::to_string(timeout.count()) + " ms");
 }
 
 }  // namespace nm

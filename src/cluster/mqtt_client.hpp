@@ -4,7 +4,6 @@
 // Everything here is called on that executor's thread (shard 0) only.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -15,7 +14,9 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
+#include "core/wakeup.hpp"
 
 struct mosquitto;
 struct mosquitto_message;
@@ -50,6 +51,9 @@ class MqttClient {
     Result<void> start();
     // Disconnects and ends the driving coroutine; safe more than once.
     void stop();
+    // stop(), then resumes once every coroutine of the client has left it: then it may be
+    // destroyed.
+    awaitable<void> close();
 
     void on_message(MessageHandler handler) { on_message_ = std::move(handler); }
     // Called after every successful (re)connect, once the remembered topics are resubscribed.
@@ -76,7 +80,7 @@ class MqttClient {
         std::string topic, payload;
         int qos;
     };
-    awaitable<void> run();
+    awaitable<void> run(Gate::Holder hold);
     awaitable<void> drive_session();
     awaitable<void> read_loop(asio::posix::stream_descriptor& socket, int fd);
     awaitable<void> write_loop(asio::posix::stream_descriptor& socket, int fd);
@@ -99,15 +103,14 @@ class MqttClient {
     bool started_ = false;
     bool stopping_ = false;
     bool connected_ = false;
-    bool running_ = false;  // the driving coroutine is alive
     asio::posix::stream_descriptor* session_socket_ = nullptr;
     int session_fd_ = -1;
     uint64_t connect_count_ = 0;
-    // Wakes the session's writer when a publish queues output; wakes stop() and waiters.
-    std::unique_ptr<asio::steady_timer> writer_wake_;
-    std::unique_ptr<asio::steady_timer> backoff_timer_;
-    std::unique_ptr<asio::steady_timer> misc_timer_;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Wakeup writer_wake_;            // output queued (a publish, a subscription) or stop
+    Broadcast connection_changed_;  // connected, or stopping: wait_connected looks again
+    SteadyTimer backoff_timer_;
+    SteadyTimer misc_timer_;
+    Gate gate_;  // held by every coroutine of the client
 };
 
 }  // namespace nm

@@ -1,12 +1,12 @@
 #include "cluster/table_query_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <unordered_set>
 
 #include "core/log.hpp"
 #include "core/metrics_text.hpp"
+#include "core/wakeup.hpp"
 
 namespace nm {
 
@@ -15,8 +15,8 @@ constexpr std::string_view subsystem = "tablequery";
 }
 
 struct TableQueryClient::Query {
-    explicit Query(asio::any_io_executor ex) : done(std::move(ex)) {}
-    asio::steady_timer done;  // expires at the deadline; cancelled when the answer is in
+    explicit Query(const asio::any_io_executor& ex) : done(ex) {}
+    Broadcast done;  // the answer or an error is in
     std::optional<std::vector<TableEntry>> answer;
     std::optional<Error> error;
     Clock::time_point sent;
@@ -27,18 +27,15 @@ TableQueryClient::TableQueryClient(ClusterLink& link, ReplaceJob replace_job, Is
     : link_(link),
       replace_job_(std::move(replace_job)),
       is_local_(std::move(is_local)),
-      options_(options) {
-    sweep_timer_ = std::make_unique<asio::steady_timer>(link_.mqtt().executor());
-}
+      options_(options),
+      sweep_timer_(link_.mqtt().executor()) {}
 
-TableQueryClient::~TableQueryClient() {
-    *alive_ = false;
-}
+TableQueryClient::~TableQueryClient() = default;
 
 void TableQueryClient::start() {
     link_.on_table_result([this](std::string_view payload) { handle_result(payload); });
     link_.on_job_update([this](const std::string& job) { handle_job_update(job); });
-    asio::co_spawn(link_.mqtt().executor(), sweep_loop(), [](std::exception_ptr e) {
+    asio::co_spawn(link_.mqtt().executor(), sweep_loop(gate_.hold()), [](std::exception_ptr e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -56,10 +53,15 @@ void TableQueryClient::stop() {
     for (auto& [key, q] : in_flight_) {
         q->error = Error{Errc::unavailable,
                          "table query for " + key + " abandoned: the agent is stopping"};
-        q->done.cancel();
+        q->done.notify_all();
     }
     in_flight_.clear();
-    sweep_timer_->cancel();
+    sweep_timer_.cancel();
+}
+
+awaitable<void> TableQueryClient::close() {
+    stop();
+    co_await gate_.close();
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 address) {
@@ -80,8 +82,9 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::st
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key,
                                                                    std::string payload) {
-    auto alive = alive_;
-    if (stopped_) co_return fail(Errc::unavailable, "table query client is stopped");
+    using namespace asio::experimental::awaitable_operators;
+    auto hold = gate_.try_hold();
+    if (stopped_ || !hold) co_return fail(Errc::unavailable, "table query client is stopped");
     auto now = Clock::now();
     if (auto it = negative_.find(key); it != negative_.end()) {
         if (now < it->second) {
@@ -96,20 +99,19 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
         ++stats_.coalesced;
     } else {
         q = std::make_shared<Query>(link_.mqtt().executor());
-        q->done.expires_after(options_.timeout);
         q->sent = now;
         in_flight_.emplace(key, q);
         ++stats_.requests;
         if (auto sent = link_.publish_table_query(std::move(payload)); !sent) {
             in_flight_.erase(key);
             q->error = sent.error();
-            q->done.cancel();
+            q->done.notify_all();
             co_return tl::unexpected(sent.error());
         }
     }
-    boost::system::error_code ec;
-    co_await q->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!*alive) co_return fail(Errc::unavailable, "table query client destroyed");
+    // Every waiter of a query times out at the same moment, counted from its first request.
+    SteadyTimer deadline(link_.mqtt().executor(), q->sent + options_.timeout);
+    co_await (q->done.wait() || deadline.async_wait());
     if (q->answer) co_return *q->answer;
     if (!q->error) {
         // The first waiter to wake at the deadline records the timeout for all.
@@ -195,7 +197,7 @@ void TableQueryClient::complete_with_error(const std::string& key, const Error& 
     std::shared_ptr<Query> q = it->second;
     in_flight_.erase(it);
     q->error = error;
-    q->done.cancel();
+    q->done.notify_all();
 }
 
 void TableQueryClient::complete(const std::string& key, const std::vector<TableEntry>& entries) {
@@ -218,7 +220,7 @@ void TableQueryClient::complete(const std::string& key, const std::vector<TableE
     stats_.latency_seconds_sum += std::chrono::duration<double>(Clock::now() - q->sent).count();
     ++stats_.latency_count;
     q->answer = std::move(answer);
-    q->done.cancel();
+    q->done.notify_all();
 }
 
 void TableQueryClient::take_interest(const std::string& job) {
@@ -246,11 +248,13 @@ void TableQueryClient::handle_job_update(const std::string& job) {
     ++stats_.refreshes;
     NM_LOG(info, subsystem) << "updates available for " << job << "; querying it again";
     negative_.erase(job);
+    auto hold = gate_.try_hold();
+    if (!hold) return;
     asio::co_spawn(
         link_.mqtt().executor(),
-        [this, job, alive = alive_]() -> awaitable<void> {
+        [this, job, hold = std::move(*hold)]() -> awaitable<void> {
             auto refreshed = co_await resolve_job(job);
-            if (*alive && !refreshed)
+            if (!refreshed)
                 NM_LOG(warn, subsystem)
                     << "refresh of " << job << " failed: " << refreshed.error().message;
         },
@@ -269,16 +273,14 @@ void TableQueryClient::drop_interest(const std::string& job) {
     ++stats_.dropped;
 }
 
-awaitable<void> TableQueryClient::sweep_loop() {
-    auto alive = alive_;
+awaitable<void> TableQueryClient::sweep_loop(Gate::Holder /*held while it runs*/) {
     while (!stopped_) {
-        sweep_timer_->expires_after(options_.sweep_every);
-        boost::system::error_code ec;
-        co_await sweep_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (!*alive || stopped_) co_return;
+        sweep_timer_.expires_after(options_.sweep_every);
+        co_await sweep_timer_.async_wait();
+        if (stopped_) co_return;
         if (used_jobs_) {
             auto used = co_await used_jobs_();
-            if (!*alive || stopped_) co_return;
+            if (stopped_) co_return;
             for (const auto& job : used) note_used(job);
         }
         auto now = Clock::now();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cluster/cluster_link.hpp"
+#include "core/gate.hpp"
 #include "table/resolver.hpp"
 
 namespace nm {
@@ -61,6 +62,8 @@ class TableQueryClient final : public Resolver {
     void start();
     // Fails every waiting query (Errc::unavailable) and stops the sweep.
     void stop();
+    // stop(), then resumes once every coroutine of the client has left it.
+    awaitable<void> close();
 
     // By ServiceIP (or namespace IP): tablequery/request {"sname":"","sip":"<ip>"}.
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override;
@@ -105,7 +108,7 @@ class TableQueryClient final : public Resolver {
     void complete_with_error(const std::string& key, const Error& error);
     void take_interest(const std::string& job);
     void drop_interest(const std::string& job);
-    awaitable<void> sweep_loop();
+    awaitable<void> sweep_loop(Gate::Holder hold);
 
     ClusterLink& link_;
     ReplaceJob replace_job_;
@@ -115,10 +118,10 @@ class TableQueryClient final : public Resolver {
     std::unordered_map<std::string, std::shared_ptr<Query>> in_flight_;  // key: sip or job
     std::unordered_map<std::string, Clock::time_point> negative_;        // key -> expiry
     std::unordered_map<std::string, Clock::time_point> interest_;        // job -> last use
-    std::unique_ptr<asio::steady_timer> sweep_timer_;
+    SteadyTimer sweep_timer_;
     bool stopped_ = false;
     Stats stats_;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Gate gate_;  // held by every query, refresh and the sweep
 };
 
 }  // namespace nm
