@@ -20,7 +20,20 @@ struct TableQueryClient::Query {
     std::optional<std::vector<TableEntry>> answer;
     std::optional<Error> error;
     Clock::time_point sent;
+    Ipv4 asker;  // whose packet made it be published
 };
+
+bool TableQueryClient::forget(const std::string& key, const Query* q) {
+    auto it = in_flight_.find(key);
+    if (it == in_flight_.end() || (q && it->second.get() != q)) return false;
+    if (auto a = asked_.find(it->second->asker); a != asked_.end() && --a->second == 0)
+        asked_.erase(a);
+    in_flight_.erase(it);
+    // A flood's keys are gone: give their buckets back.
+    if (in_flight_.empty()) in_flight_ = {};
+    if (asked_.empty()) asked_ = {};
+    return true;
+}
 
 TableQueryClient::TableQueryClient(ClusterLink& link, ReplaceJob replace_job, IsLocal is_local,
                                    TableQueryOptions options)
@@ -56,6 +69,7 @@ void TableQueryClient::stop() {
         q->done.notify_all();
     }
     in_flight_.clear();
+    asked_.clear();
     sweep_timer_.cancel();
 }
 
@@ -65,7 +79,11 @@ awaitable<void> TableQueryClient::close() {
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 address) {
-    return query(address.to_string(), tablequery_request_by_ip(address));
+    return resolve(address, Ipv4{});
+}
+
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 address, Ipv4 asker) {
+    return query(address.to_string(), tablequery_request_by_ip(address), asker);
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(const Ipv6& address) {
@@ -81,7 +99,8 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::st
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key,
-                                                                   std::string payload) {
+                                                                   std::string payload,
+                                                                   Ipv4 asker) {
     using namespace asio::experimental::awaitable_operators;
     auto hold = gate_.try_hold();
     if (stopped_ || !hold) co_return fail(Errc::unavailable, "table query client is stopped");
@@ -98,12 +117,25 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
         q = it->second;
         ++stats_.coalesced;
     } else {
+        const bool asker_full = asker.value != 0 && asked_.contains(asker) &&
+                                asked_[asker] >= options_.max_in_flight_per_asker;
+        if (in_flight_.size() >= options_.max_in_flight || asker_full) {
+            ++stats_.refused;
+            if (auto n = log_every_.due("refused"))
+                NM_LOG(warn, subsystem)
+                    << "table query for " << key << " refused: "
+                    << (asker_full ? "its asker " + asker.to_string() + " has" : "there are")
+                    << " too many queries in flight (" << n << " refused since the last line)";
+            co_return fail(Errc::exhausted, "too many table queries in flight");
+        }
         q = std::make_shared<Query>(link_.mqtt().executor());
         q->sent = now;
+        q->asker = asker;
         in_flight_.emplace(key, q);
+        if (asker.value != 0) ++asked_[asker];
         ++stats_.requests;
         if (auto sent = link_.publish_table_query(std::move(payload)); !sent) {
-            in_flight_.erase(key);
+            forget(key, q.get());
             q->error = sent.error();
             q->done.notify_all();
             co_return tl::unexpected(sent.error());
@@ -119,9 +151,10 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
         q->error =
             Error{Errc::timeout, "table query for " + key + ": no answer from the cluster within " +
                                      std::to_string(options_.timeout.count()) + " ms"};
-        if (auto it = in_flight_.find(key); it != in_flight_.end() && it->second == q)
-            in_flight_.erase(it);
-        NM_LOG(warn, subsystem) << q->error->message;
+        forget(key, q.get());
+        if (auto n = log_every_.due("timeout"))
+            NM_LOG(warn, subsystem)
+                << q->error->message << " (" << n << " timed out since the last line)";
     }
     co_return tl::unexpected(*q->error);
 }
@@ -130,8 +163,10 @@ void TableQueryClient::handle_result(std::string_view payload) {
     auto parsed = parse_tablequery_result(payload);
     if (!parsed) {
         ++stats_.malformed;
-        NM_LOG(warn, subsystem) << "ignoring malformed tablequery/result: "
-                                << parsed.error().message;
+        if (auto n = log_every_.due("malformed"))
+            NM_LOG(warn, subsystem)
+                << "ignoring malformed tablequery/result: " << parsed.error().message << " (" << n
+                << " since the last line)";
         return;
     }
     TableQueryResult& result = *parsed;
@@ -195,7 +230,7 @@ void TableQueryClient::complete_with_error(const std::string& key, const Error& 
     auto it = in_flight_.find(key);
     if (it == in_flight_.end()) return;
     std::shared_ptr<Query> q = it->second;
-    in_flight_.erase(it);
+    forget(key, q.get());
     q->error = error;
     q->done.notify_all();
 }
@@ -204,7 +239,7 @@ void TableQueryClient::complete(const std::string& key, const std::vector<TableE
     auto it = in_flight_.find(key);
     if (it == in_flight_.end()) return;
     std::shared_ptr<Query> q = it->second;
-    in_flight_.erase(it);
+    forget(key, q.get());
     std::vector<TableEntry> answer;
     if (auto ip = Ipv4::parse(key)) {
         // By address: only the instances that carry it (an RR address: all of them).
@@ -290,6 +325,7 @@ awaitable<void> TableQueryClient::sweep_loop(Gate::Holder /*held while it runs*/
                 idle.push_back(job);
         for (const auto& job : idle) drop_interest(job);
         std::erase_if(negative_, [now](const auto& item) { return item.second <= now; });
+        if (negative_.empty()) negative_ = {};  // after a flood of unknown keys: buckets back
     }
 }
 
@@ -314,6 +350,8 @@ void TableQueryClient::append_metrics(MetricsText& out) const {
     counter("rejected_total", "Table query results the table refused.", stats_.rejected);
     counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
+    counter("refused_total", "Resolves failed at once: too many queries in flight.",
+            stats_.refused);
     constexpr std::string_view latency = "netmanager_table_query_latency_seconds";
     out.family(latency, "summary", "Time from request to answer.")
         .sample(std::string(latency) + "_sum", stats_.latency_seconds_sum)

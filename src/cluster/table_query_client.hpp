@@ -12,6 +12,7 @@
 
 #include "cluster/cluster_link.hpp"
 #include "core/gate.hpp"
+#include "core/log_every.hpp"
 #include "table/resolver.hpp"
 
 namespace nm {
@@ -25,6 +26,10 @@ struct TableQueryOptions {
     std::chrono::milliseconds negative_ttl{5000};  // "no such service" remembered this long
     std::chrono::milliseconds idle_after{10000};   // unused this long and not local: drop
     std::chrono::milliseconds sweep_every{2000};  // how often use is collected and idleness checked
+    // Queries published and not yet answered, at most: in all, and for one asker. More fail at
+    // once (Errc::exhausted), so a flood of unknown addresses costs the cluster a bounded load.
+    size_t max_in_flight = 128;
+    size_t max_in_flight_per_asker = 16;
 };
 
 class TableQueryClient final : public Resolver {
@@ -69,6 +74,8 @@ class TableQueryClient final : public Resolver {
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override;
     // By IPv6 ServiceIP: {"sname":"","sip":"fdff:2000::3"}.
     awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override;
+    // Counted against the asker's cap (TableQueryOptions::max_in_flight_per_asker).
+    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address, Ipv4 asker) override;
     // By job name: tablequery/request {"sname":"<job>","sip":""}.
     awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job);
 
@@ -91,6 +98,7 @@ class TableQueryClient final : public Resolver {
         uint64_t rejected = 0;           // results the table refused
         uint64_t refreshes = 0;          // updates_available notices acted on
         uint64_t dropped = 0;            // jobs whose interest was dropped
+        uint64_t refused = 0;            // resolves failed at once: too many queries in flight
         double latency_seconds_sum = 0;  // request to answer, per answered query
         uint64_t latency_count = 0;
     };
@@ -101,7 +109,10 @@ class TableQueryClient final : public Resolver {
   private:
     struct Query;
     using Clock = std::chrono::steady_clock;
-    awaitable<Result<std::vector<TableEntry>>> query(std::string key, std::string payload);
+    awaitable<Result<std::vector<TableEntry>>> query(std::string key, std::string payload,
+                                                     Ipv4 asker = {});
+    // Removes a query from in_flight_ (and its asker's count); false if `q` is not the one there.
+    bool forget(const std::string& key, const Query* q);
     void handle_result(std::string_view payload);
     void handle_job_update(const std::string& job);
     void complete(const std::string& key, const std::vector<TableEntry>& entries);
@@ -117,7 +128,9 @@ class TableQueryClient final : public Resolver {
     TableQueryOptions options_;
     std::unordered_map<std::string, std::shared_ptr<Query>> in_flight_;  // key: sip or job
     std::unordered_map<std::string, Clock::time_point> negative_;        // key -> expiry
-    std::unordered_map<std::string, Clock::time_point> interest_;        // job -> last use
+    std::unordered_map<Ipv4, size_t> asked_;  // asker -> its queries in flight
+    LogEvery log_every_;
+    std::unordered_map<std::string, Clock::time_point> interest_;  // job -> last use
     SteadyTimer sweep_timer_;
     bool stopped_ = false;
     Stats stats_;

@@ -20,6 +20,12 @@ class Resolver {
     virtual awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) = 0;
     // The same for an IPv6 ServiceIP (Address_v6) or nsipv6.
     virtual awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) = 0;
+    // The same for a packet of `asker`: the namespace (outgoing) or node (incoming) that needs
+    // the answer. An implementation may bound the queries in flight per asker; by default the
+    // asker does not matter.
+    virtual awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address, Ipv4 /*asker*/) {
+        return resolve(address);
+    }
 };
 
 }  // namespace nm

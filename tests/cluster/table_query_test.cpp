@@ -355,3 +355,47 @@ TEST_CASE("table query latency on loopback stays far below the timeout", "[broke
                                                                       << worst << " ms");
     CHECK(median < 100.0);
 }
+
+TEST_CASE("queries in flight are capped in all and per asker, and the cap frees as they end",
+          "[broker]") {
+    TableQueryOptions options;
+    options.timeout = 600ms;
+    options.max_in_flight = 6;
+    options.max_in_flight_per_asker = 4;
+    auto table = table_with(1);
+    boost::json::array silent;
+    for (int i = 1; i <= 20; ++i)
+        silent.push_back(boost::json::string("172.30.8." + std::to_string(i)));
+    table["silent"] = silent;
+    Setup s("nm-tq-cap", options, table);
+    const Ipv4 asker_a = *Ipv4::parse("172.19.2.2"), asker_b = *Ipv4::parse("172.19.2.3");
+    std::atomic<int> exhausted{0}, timed_out{0};
+    std::promise<void> all_done;
+    // 10 unknown addresses for asker A, then 10 for asker B, all at once: A gets 4 published,
+    // B the 2 left of the 6.
+    s.agent->call([&] {
+        for (int i = 1; i <= 20; ++i) {
+            asio::co_spawn(
+                s.agent->shards().context(0),
+                [&, i]() -> awaitable<void> {
+                    const Ipv4 key = *Ipv4::parse("172.30.8." + std::to_string(i));
+                    auto r = co_await s.agent->client().resolve(key, i <= 10 ? asker_a : asker_b);
+                    if (!r) (r.error().code == Errc::exhausted ? exhausted : timed_out)++;
+                    if (exhausted + timed_out == 20) all_done.set_value();
+                },
+                asio::detached);
+        }
+        return 0;
+    });
+    REQUIRE(all_done.get_future().wait_for(10s) == std::future_status::ready);
+    CHECK(timed_out == 6);
+    CHECK(exhausted == 14);
+    CHECK(eventually([&] { return s.cluster.count("tablequery/request", "172.30.8.") == 6; }));
+    auto stats = s.agent->call([&] { return s.agent->client().stats(); });
+    CHECK(stats.requests == 6);
+    CHECK(stats.refused == 14);
+    // All ended: the cap is free again, and a refused key is not remembered as unknown.
+    auto again = s.agent->await([&]() { return s.agent->client().resolve(rr_ip, asker_a); });
+    REQUIRE(again);
+    CHECK(again->size() == 1);
+}
