@@ -92,6 +92,8 @@ Options:
       --io MODE            tunnel I/O: readiness (epoll waits and readv/recvmmsg/sendmmsg
                            syscalls) or uring (batches on each shard's own io_uring)
                            (default readiness)
+      --flow-idle MS       a UDP, ICMP or other connectionless flow idle for MS ms expires,
+                           and its conversion with it (default 30000)
       --log-level LEVEL    debug, info, warn, error, off (default info)
       --log-file PATH      append the log to PATH instead of standard error (`netmanager logs`
                            reads /var/log/netmanager/netmanager.log when systemd does not run)
@@ -234,6 +236,9 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             NM_TAKE(v, value());
             if (!parse_io_mode(*v, c.io))
                 return bad(flag, "expected readiness or uring, got '" + *v + "'");
+        } else if (flag == "--flow-idle") {
+            NM_TAKE(n, number(100, 86400000));
+            c.flow_idle_ms = static_cast<unsigned>(*n);
         } else if (flag == "--log-file") {
             NM_TAKE(v, value());
             if (v->empty()) return bad(flag, "needs a file name");

@@ -71,6 +71,7 @@ struct Config {
     Cidr6 container_network_v6 = default_container_network_v6;  // ContainerNetworkIPv6
     bool offload = true;
     IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
+    unsigned flow_idle_ms = 30000;  // a UDP/ICMP/other flow idle this long expires (--flow-idle)
 
     // Environment
     std::string bridge = "goProxyBridge";

@@ -127,6 +127,8 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
                     << r.error().message << "; shards hand datagrams to each other";
         ForwarderOptions options;
         options.mtu = c.mtu;
+        const std::chrono::milliseconds idle{c.flow_idle_ms};
+        options.flows.udp_idle = options.flows.icmp_idle = options.flows.other_idle = idle;
         if (c.io == IoMode::uring) {
             // The shard's own ring for its TUN queue and tunnel socket.
             auto ring = Uring::open(shards_.context(i));

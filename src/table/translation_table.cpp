@@ -141,6 +141,15 @@ void TranslationTable::erase_slot(uint32_t slot) {
     s.used = false;
     free_slots_.push_back(slot);
     ++route_epoch_;
+    // Emptied (every job gone or dropped after a flood of answers): the memory goes back.
+    if (by_nsip_.empty()) {
+        slots_ = {};
+        free_slots_ = {};
+        by_nsip_ = {};
+        by_service_ip_ = {};
+        by_job_ = {};
+        nodes_ = {};
+    }
 }
 
 void TranslationTable::upsert(TableEntry entry) {

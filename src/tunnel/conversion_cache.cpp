@@ -1,6 +1,7 @@
 #include "tunnel/conversion_cache.hpp"
 
 #include <bit>
+#include <type_traits>
 
 namespace nm {
 
@@ -164,7 +165,38 @@ size_t ConversionCache::expire(size_t budget) {
             ++removed;
         }
     }
+    if (removed) shrink();
     return removed;
+}
+
+void ConversionCache::shrink() {
+    constexpr size_t small = 1024;  // not worth moving: a few tens of KiB
+    const size_t live = by_key_.size();
+    if (slab_.size() <= small || live * 4 > slab_.size()) return;
+    std::vector<uint32_t> moved(slab_.size(), UINT32_MAX);
+    std::vector<Flow> slab;
+    slab.reserve(live);
+    for (uint32_t slot = 0; slot < slab_.size(); ++slot) {
+        if (!used_[slot]) continue;
+        moved[slot] = static_cast<uint32_t>(slab.size());
+        slab.push_back(slab_[slot]);
+    }
+    // Rebuilt from the old indexes, so a reply key two flows shared keeps its owner.
+    auto remap = [&moved](const auto& index) {
+        std::remove_cvref_t<decltype(index)> rebuilt;
+        rebuilt.reserve(index.size());
+        for (const auto& [key, slot] : index)
+            if (moved[slot] != UINT32_MAX) rebuilt.emplace(key, moved[slot]);
+        return rebuilt;
+    };
+    by_key_ = remap(by_key_);
+    by_reply_ = remap(by_reply_);
+    slab_ = std::move(slab);
+    used_.assign(slab_.size(), 1);
+    used_.shrink_to_fit();
+    free_ = {};
+    sweep_ = 0;
+    evict_hand_ = 0;
 }
 
 }  // namespace nm

@@ -99,6 +99,12 @@ class ConversionCache {
     // Removes up to `budget` idle flows, scanning incrementally; returns how many it removed.
     // Call it regularly (e.g. every 100 ms with a budget of a few thousand).
     size_t expire(size_t budget);
+    // Once at most a quarter of the slab holds flows (after expiry or a flood), moves the flows
+    // to its front and rebuilds the indexes at their size, so the memory goes back. expire()
+    // calls it; no Flow pointer may be held across it.
+    void shrink();
+    // Slots allocated (flows plus free ones), for tests of shrink().
+    size_t capacity() const { return slab_.size(); }
 
     size_t size() const { return by_key_.size(); }
     const CacheCounters& counters() const { return counters_; }

@@ -3,6 +3,7 @@
 // shard's table replica, conversion cache and counters, say what to do with it, and rewrite it
 // in place when it is to be sent on. No I/O and no Asio: the forwarder does the doing.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <variant>
 
@@ -71,6 +72,16 @@ Decision decide_outgoing(std::span<uint8_t> packet, PathContext& path, L4Csum cs
 // becomes the ServiceIP the sender originally used. Answers DeliverLocal or Drop.
 Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full);
 Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full);
+
+// Tunnel ingress: may the node at `sender` (the datagram's outer source, a node of the table) put
+// this inner packet into our namespaces? Its inner source must be an address the table places
+// on that node: an instance's nsip or its InstanceNumber ServiceIP. nullopt: admitted, go on with
+// decide_incoming. Otherwise a Drop (foreign_source, spoofed_source, unknown_source; counted) or,
+// for a source the table does not know yet, AwaitQuery{source} (then again with after_query).
+// The destination rules are decide_incoming's. Not an authentication: a forged outer source
+// is believed (docs/design.md "Tunnel ingress").
+std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& path, Ipv4 sender,
+                                       bool after_query = false);
 
 // Whether a datagram's source address is some node of the table (any source port: protocol.md
 // "Peers"). A datagram from a node not yet known may be a new client's first packet: query its

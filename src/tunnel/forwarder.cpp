@@ -1,5 +1,6 @@
 #include "tunnel/forwarder.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 
@@ -28,7 +29,7 @@ Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const Translat
     : shard_(shard),
       tun_(std::move(tun)),
       udp_(std::move(udp)),
-      path_(table, node, &turns),
+      path_(table, node, &turns, options.flows),
       resolver_(resolver),
       options_(options),
       io_pool_(options.batch * io_batches, kPacketBufferSize),
@@ -43,6 +44,8 @@ void Forwarder::start(Shards& shards) {
     shards.spawn(shard_, tun_loop(), "tun reader");
     shards.spawn(shard_, udp_loop(), "udp reader");
     shards.spawn(shard_, handoff_loop(), "hand-off");
+    expiry_timer_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
+    shards.spawn(shard_, expiry_loop(), "flow expiry");
 }
 
 void Forwarder::stop() {
@@ -56,6 +59,7 @@ void Forwarder::stop() {
     tun_.close();
     udp_.close();
     if (inbox_wake_) inbox_wake_->cancel();
+    if (expiry_timer_) expiry_timer_->cancel();
 }
 
 void Forwarder::loop_ended(Loop loop, const Error* failure) {
@@ -121,6 +125,18 @@ awaitable<void> Forwarder::udp_loop() {
             }
             for_each_datagram(r, [&](std::span<uint8_t> d) {
                 auto view = PacketView::parse(d);
+                if (view) {
+                    // Ingress rules (design.md "Tunnel ingress"), on any shard: the replicas agree.
+                    auto refused = admit_incoming(*view, path_.context, r.peer.address);
+                    if (auto* query = refused ? std::get_if<AwaitQuery>(&*refused) : nullptr) {
+                        if (unknown_sources_.contains(query->key, path_.cache.now_ms()))
+                            path_.counters.drop(DropReason::unknown_source);
+                        else
+                            park(parked_peers_, query->key, Packet{d}, Handoff::Kind::incoming,
+                                 r.peer);
+                    }
+                    if (refused) return;
+                }
                 const unsigned owner = owner_of(view ? &*view : nullptr);
                 if (owner != shard_)
                     away[owner].add(Packet{d});
@@ -197,7 +213,10 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
     if (wire.empty()) co_return;
     // UdpTunnel takes the TUN loop's and the hand-off loop's sends one at a time.
     auto r = co_await udp_.send_batch(wire.packets());
-    if (!r && !stopped_) NM_LOG(warn, subsystem) << "UDP send: " << r.error().message;
+    if (!r && !stopped_)
+        if (auto n = log_every_.due("send"))
+            NM_LOG(warn, subsystem)
+                << "UDP send: " << r.error().message << " (" << n << " failed since the last line)";
 }
 
 void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
@@ -214,34 +233,62 @@ void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const 
     queue.add(p);
     if (queue.items.size() == 1) {
         ++counters_.queries;
-        shards_->spawn(shard_, release_after_query(parked, key), "table query");
+        // Whose packet asks: the sending namespace, or the sending node (the resolver bounds
+        // the queries in flight per asker).
+        Ipv4 asker = peer.address;
+        if (kind == Handoff::Kind::outgoing)
+            if (auto view = PacketView::parse(p.bytes)) asker = view->source();
+        shards_->spawn(shard_, release_after_query(parked, key, asker), "table query");
     }
 }
 
-awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked,
-                                               Ipv4 key) {
+awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key,
+                                               Ipv4 asker) {
     Resolver* resolver = &resolver_;
-    auto answer =
-        co_await on_shard(0, [resolver, key]() -> awaitable<Result<std::vector<TableEntry>>> {
-            co_return co_await resolver->resolve(key);
+    auto answer = co_await on_shard(
+        0, [resolver, key, asker]() -> awaitable<Result<std::vector<TableEntry>>> {
+            co_return co_await resolver->resolve(key, asker);
         });
     Handoff waiting = std::move(parked[key]);
     parked.erase(key);
+    if (parked.empty()) parked = {};  // after a flood of keys: the buckets go back
     if (!answer) {
         counters_.drop_query_failed += waiting.items.size();
-        NM_LOG(warn, subsystem) << "table query for " << key.to_string()
-                                << " failed: " << answer.error().message;
+        if (auto n = log_every_.due("query failed"))
+            NM_LOG(warn, subsystem)
+                << "table query for " << key.to_string() << " failed: " << answer.error().message
+                << " (" << n << " failed since the last line)";
         co_return;
     }
-    if (waiting.kind == Handoff::Kind::incoming &&
-        !is_known_node(path_.context.table, waiting.peer.address)) {
-        counters_.drop_unknown_peer += waiting.items.size();
-        co_return;
+    path_.cache.set_now(ConversionCache::Clock::now());
+    if (waiting.kind == Handoff::Kind::incoming) {
+        if (!is_known_node(path_.context.table, waiting.peer.address)) {
+            counters_.drop_unknown_peer += waiting.items.size();
+            co_return;
+        }
+        waiting = admitted(std::move(waiting));
     }
     // The answer's entries reached this shard's table replica before this resumed (both were
     // posted here from shard 0, in that order): the packets go round once more, through the
     // hand-off queue, and find their instance now or are dropped as unknown.
     accept(std::move(waiting));
+}
+
+Forwarder::Handoff Forwarder::admitted(Handoff parked) {
+    Handoff kept;
+    kept.kind = parked.kind;
+    kept.after_query = true;
+    kept.peer = parked.peer;
+    for (const auto& item : parked.items) {
+        Packet p{std::span<uint8_t>(parked.bytes).subspan(item.offset, item.length), item.vnet};
+        auto view = PacketView::parse(p.bytes);
+        auto refused =
+            view ? admit_incoming(*view, path_.context, parked.peer.address, true) : std::nullopt;
+        if (refused == Decision{Drop{DropReason::unknown_source}})
+            unknown_sources_.add(view->source(), path_.cache.now_ms());
+        if (!refused) kept.add(p);
+    }
+    return kept;
 }
 
 void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram) {
@@ -271,6 +318,18 @@ void Forwarder::accept(Handoff handoff) {
     inbox_bytes_ += handoff.bytes.size();
     inbox_.push_back(std::move(handoff));
     if (inbox_wake_) inbox_wake_->cancel();
+}
+
+awaitable<void> Forwarder::expiry_loop() {
+    // Enough per round for the whole cache to be looked at within a few periods.
+    const size_t budget = std::max<size_t>(4096, options_.flows.max_flows / 8);
+    while (!stopped_) {
+        expiry_timer_->expires_after(options_.expire_every);
+        co_await expiry_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+        if (stopped_) break;
+        path_.cache.set_now(ConversionCache::Clock::now());
+        path_.cache.expire(budget);
+    }
 }
 
 awaitable<void> Forwarder::handoff_loop() {

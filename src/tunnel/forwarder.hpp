@@ -12,11 +12,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/log_every.hpp"
 #include "core/shard.hpp"
 #include "table/resolver.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/decision.hpp"
+#include "tunnel/negative_cache.hpp"
 #include "tunnel/packet_batch.hpp"
 #include "tunnel/segmentation.hpp"
 #include "tunnel/tun_queue.hpp"
@@ -29,6 +31,8 @@ struct ForwarderOptions {
     size_t batch = 32;                // packets per TUN read / buffers per UDP receive
     size_t park_limit = 256;          // packets waiting for one table query; more are dropped
     size_t handoff_limit = 64 << 20;  // bytes queued for this shard by others; more are dropped
+    CacheLimits flows{};              // conversion cache size and idle timeouts
+    std::chrono::milliseconds expire_every{1000};  // the expiry timer's period, traffic or not
 };
 
 struct ForwarderCounters {
@@ -49,9 +53,11 @@ struct ForwarderCounters {
 
 // One shard's data-path state: its table replica, conversions, balancer and counters.
 struct ShardPath {
-    ShardPath(const TranslationTable& table, NodeIdentity node, SharedTurns* turns)
-        : balancer(turns), node(node), context{table, cache,    balancer, this->node,
-                                               rtt,   counters, uses,     &rtt_samples} {}
+    ShardPath(const TranslationTable& table, NodeIdentity node, SharedTurns* turns,
+              CacheLimits flows = {})
+        : cache(flows), balancer(turns), node(node), context{table,      cache,       balancer,
+                                                             this->node, rtt,         counters,
+                                                             uses,       &rtt_samples} {}
     ShardPath(const ShardPath&) = delete;
     ShardPath& operator=(const ShardPath&) = delete;
 
@@ -129,14 +135,21 @@ class Forwarder {
     awaitable<void> tun_loop();
     awaitable<void> udp_loop();
     awaitable<void> handoff_loop();
+    // Expires idle flows every expire_every, so they go (and their memory with them) without
+    // traffic; the TUN loop expires a few per batch as well.
+    awaitable<void> expiry_loop();
     // Queues a copy of the packet until the table query for `key` is answered; the first
     // packet starts the query (one per key per shard; shard 0 coalesces across shards).
     void park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
               Handoff::Kind kind, UdpEndpoint peer);
-    awaitable<void> release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key);
+    awaitable<void> release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key,
+                                        Ipv4 asker);
     // A datagram from a node not in the table may be a new client's first packet: ask the
     // cluster about its inner source; the node must then be known, or the packets are dropped.
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
+    // Incoming packets parked until the table knew their node and inner source: those the
+    // ingress rules now admit (the others are dropped and counted).
+    Handoff admitted(Handoff parked);
 
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
     // `view`: the packet already parsed, if it was.
@@ -172,10 +185,14 @@ class Forwarder {
     std::deque<Handoff> inbox_;
     size_t inbox_bytes_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;
+    std::unique_ptr<asio::steady_timer> expiry_timer_;
     std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
     std::unordered_map<Ipv4, Handoff>
         parked_peers_;  // datagrams from unknown peers, by inner source
     bool stopped_ = false;
+    LogEvery log_every_;  // a flood's failures: a line a second per reason
+    // Inner sources still unknown after their query: dropped at once for a while.
+    NegativeCache unknown_sources_{std::chrono::milliseconds{5000}, 4096};
     ForwarderCounters counters_;
     std::array<LoopState, 3> loops_{
         {{"tun", false, {}}, {"udp", false, {}}, {"handoff", false, {}}}};

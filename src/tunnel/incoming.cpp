@@ -15,8 +15,12 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
     if (!packet.is_ipv4()) return drop(path, DropReason::not_ipv4);
     if (packet.ttl() == 0) return drop(path, DropReason::ttl_expired);
     // Anything not for our subnet would be routed straight back into the TUN.
-    if (!path.node.local_subnet.contains(packet.destination()))
-        return drop(path, DropReason::misdelivered);
+    const Cidr& subnet = path.node.local_subnet;
+    const Ipv4 dst = packet.destination();
+    if (!subnet.contains(dst)) return drop(path, DropReason::misdelivered);
+    // The subnet's base, the bridge (base + 1) and broadcast are the host's, not a namespace's.
+    if (dst == subnet.host(0) || dst == subnet.host(1) || dst == subnet.host(subnet.size() - 1))
+        return drop(path, DropReason::not_namespace);
     if (packet.fragment() != Fragment::non_first) {
         // A reply of a flow we converted arrives from the instance's InstanceNumber ServiceIP:
         // the sender must see it come from the ServiceIP it addressed.
@@ -31,6 +35,45 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
     }
     ++path.counters.incoming_unchanged;
     return DeliverLocal{};
+}
+
+namespace {
+enum class Placed : uint8_t { on_sender, elsewhere, unknown };
+
+// Where the table places an inner source: an instance's nsip, or its InstanceNumber ServiceIP
+// (what our outgoing path and a Go agent put as source), on the sending node or another.
+Placed placement(const TranslationTable& table, Ipv4 source, Ipv4 sender) {
+    if (const InstanceRoute* r = table.find_nsip(source))
+        return r->node_ip == sender ? Placed::on_sender : Placed::elsewhere;
+    const ServiceGroup* group = table.find_service(source);
+    if (!group) return Placed::unknown;
+    for (uint32_t slot : group->slots) {
+        const InstanceRoute& r = table.route(slot);
+        if (r.own_service_ip == source && r.node_ip == sender) return Placed::on_sender;
+    }
+    return Placed::elsewhere;  // another node's instance, or a shared (RR, Closest) address
+}
+}  // namespace
+
+std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& path, Ipv4 sender,
+                                       bool after_query) {
+    if (!packet.is_ipv4()) return std::nullopt;  // decide_incoming drops what it cannot translate
+    const Ipv4 src = packet.source();
+    const NodeIdentity& node = path.node;
+    if (!node.container_network.contains(src) && !node.service_network.contains(src))
+        return drop(path, DropReason::foreign_source);
+    // Only this node has addresses of its own subnet: a datagram claiming one is forged.
+    if (node.local_subnet.contains(src)) return drop(path, DropReason::spoofed_source);
+    switch (placement(path.table, src, sender)) {
+        case Placed::on_sender:
+            return std::nullopt;
+        case Placed::elsewhere:
+            return drop(path, DropReason::spoofed_source);
+        case Placed::unknown:
+            break;
+    }
+    if (after_query) return drop(path, DropReason::unknown_source);
+    return AwaitQuery{src};
 }
 
 Decision decide_incoming(std::span<uint8_t> bytes, PathContext& path, L4Csum csum) {

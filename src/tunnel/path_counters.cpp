@@ -32,10 +32,18 @@ std::string_view to_string(DropReason reason) {
             return "query_failed";
         case DropReason::backlog_full:
             return "backlog_full";
+        case DropReason::foreign_source:
+            return "foreign_source";
+        case DropReason::spoofed_source:
+            return "spoofed_source";
+        case DropReason::unknown_source:
+            return "unknown_source";
+        case DropReason::not_namespace:
+            return "not_namespace";
     }
     return "unknown";
 }
-static_assert(static_cast<size_t>(DropReason::backlog_full) + 1 == drop_reason_count);
+static_assert(static_cast<size_t>(DropReason::not_namespace) + 1 == drop_reason_count);
 
 uint64_t PathCounters::dropped_total() const {
     return std::accumulate(drops.begin(), drops.end(), uint64_t{0});

@@ -21,8 +21,13 @@ enum class DropReason : uint8_t {
     unknown_node,     // tunnel datagram from an (ip, port) that is no node in the table
     query_failed,     // counted by the forwarder: the table query failed or timed out
     backlog_full,     // counted by the forwarder: too many packets wait for one query or shard
+    // Tunnel ingress (admit_incoming): what a datagram's sending node may put into our namespaces.
+    foreign_source,  // inner source outside the container and service networks (1.2.3.4)
+    spoofed_source,  // inner source the table places on another node (or on this one)
+    unknown_source,  // inner source no entry has, even after a table query
+    not_namespace,   // inner destination is this subnet's base, bridge or broadcast address
 };
-inline constexpr size_t drop_reason_count = 13;
+inline constexpr size_t drop_reason_count = 17;
 
 // Stable snake_case names, for metrics labels: "unknown_service".
 std::string_view to_string(DropReason reason);

@@ -544,6 +544,44 @@ PY
     echo "host 2: coalesced resolves $(metric 2 netmanager_table_query_coalesced_total), packets dropped while parked $(metric 2 'netmanager_drops_total{reason="backlog_full"}'), negative hits $(metric 2 netmanager_table_query_negative_hits_total); query latency host 2 $(latency_ms 2)"
     ;;
 
+  flood)
+    # Datagrams from host 2's address whose inner sources no one knows, 20000 distinct ones in
+    # a burst, while the manager takes 2 s per answer: host 1 may ask for at most its cap per
+    # asker (16 for one sending node) at once, its memory stays near idle, and a line a second
+    # is logged per reason.
+    two_hosts_with_web --delay-ms 2000
+    pid=$(nm_pid_of "$prefix" agent1)
+    rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"; }
+    before_queries=$(mqtt_count node1/net/tablequery/request)
+    before_rss=$(rss)
+    before_log=$(wc -l <"$(state)/agent1.log")
+    nm_in "$prefix-h2" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" <<'PY'
+import socket, struct, sys, time
+from scapy.all import IP, UDP, Raw
+me, peer = sys.argv[1:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+template = bytes(IP(src="10.30.0.0", dst="10.18.0.66") / UDP(sport=4444, dport=8080) / Raw(b"flood"))
+for k in range(20000):
+    inner = bytearray(template)
+    inner[12:16] = struct.pack("!BBH", 10, 30 + k // 65536, 256 + k)  # distinct unknown sources
+    inner[10:12] = b"\0\0"  # the agent does not check the inner IP checksum of what it drops
+    s.sendto(bytes(inner), (peer, 50103))
+PY
+    sleep 3
+    n=$(($(mqtt_count node1/net/tablequery/request) - before_queries))
+    check "20000 datagrams with unknown inner sources cause at most 16 table queries ($n)" test "$n" -le 16 -a "$n" -ge 1
+    n=$(metric 1 netmanager_table_query_refused_total)
+    check "the rest are refused at once and counted ($n)" test "$n" -ge 1000
+    after_rss=$(rss)
+    check "host 1's RSS stays within 5 MB of idle (${before_rss} kB -> ${after_rss} kB)" \
+      test $((after_rss - before_rss)) -le 5120
+    lines=$(($(wc -l <"$(state)/agent1.log") - before_log))
+    check "the flood logged a few lines, not one per datagram ($lines)" test "$lines" -le 40
+    out=$(fetch 2 cli 10.30.0.1 10)  # two queries, answered after 2 s each
+    check "host 2's client still reaches web through its RR ServiceIP ($out)" test "$out" = web-h1
+    ;;
+
   broker_late)
     # The agents start while no broker runs; the cluster comes up 3 s later.
     cluster_agent 1

@@ -138,10 +138,12 @@ PY
     read -r port who _ <"$hold"
     check "host 2's client asked the RR ServiceIP and $who answered from port 8080" test -n "$who"
     # Another reply of that flow, as the chosen instance's agent would send it, but from an
-    # ephemeral port of host 1's address: host 2 must give it the RR ServiceIP as its source, or
-    # the client's connected socket would not take it.
-    nm_in "$prefix-h1" /usr/bin/python3 - "$(nm_seed_web_ip "${who#web-h}")" "$(nm_seed_nsip 2 myapp2)" \
-      "$port" "$(nm_underlay_ip 1)" "$(nm_underlay_ip 2)" "$NM_TUNNEL_PORT" <<'PY'
+    # ephemeral port of that host's address (the instance's ServiceIP is only that host's to send
+    # from): host 2 must give it the RR ServiceIP as its source, or the client's connected socket
+    # would not take it.
+    from=${who#web-h}
+    nm_in "$prefix-h$from" /usr/bin/python3 - "$(nm_seed_web_ip "$from")" "$(nm_seed_nsip 2 myapp2)" \
+      "$port" "$(nm_underlay_ip "$from")" "$(nm_underlay_ip 2)" "$NM_TUNNEL_PORT" <<'PY'
 import socket, sys
 from scapy.all import IP, UDP, Raw
 src, dst, dport, me, peer, port = sys.argv[1:]
@@ -149,7 +151,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((me, 0))
 s.sendto(bytes(IP(src=src, dst=dst) / UDP(sport=8080, dport=int(dport)) / Raw(b"from-ephemeral-port")), (peer, int(port)))
 PY
-    check "the datagram from host 1's ephemeral port reached the client through the RR ServiceIP" \
+    check "the datagram from host $from's ephemeral port reached the client through the RR ServiceIP" \
       wait_until 5 grep -q from-ephemeral-port "$hold"
     n=$(metric 2 'netmanager_drops_total{reason="unknown_node"}')
     check "and nothing was dropped as unknown_node ($n)" test "$n" -eq 0

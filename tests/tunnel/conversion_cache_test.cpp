@@ -118,3 +118,32 @@ TEST_CASE("a full cache evicts a stale flow to make room and counts it") {
     CHECK(cache.find(key(ipproto::tcp, 1)) == nullptr);
     CHECK(cache.find(key(ipproto::tcp, 1099)) != nullptr);
 }
+
+TEST_CASE("a cache emptied by expiry gives its memory back and keeps its survivors") {
+    ConversionCache cache({}, t0);
+    cache.set_now(t0);
+    for (uint16_t port = 1; port <= 10000; ++port)
+        cache.insert(key(ipproto::udp, port), conversion(), 0);
+    CHECK(cache.capacity() == 10000);
+    cache.set_now(t0 + 20s);
+    for (uint16_t port = 9991; port <= 10000; ++port) {
+        Flow* f = cache.find(key(ipproto::udp, port));
+        REQUIRE(f);
+        cache.touch(*f, 0);
+    }
+    cache.set_now(t0 + 45s);  // 45 s idle: expired; the ten used at 20 s are not
+    CHECK(cache.expire(20000) == 9990);
+    CHECK(cache.size() == 10);
+    CHECK(cache.capacity() == 10);
+    for (uint16_t port = 9991; port <= 10000; ++port) {
+        Flow* f = cache.find(key(ipproto::udp, port));
+        REQUIRE(f);
+        CHECK(f->key.source_port == port);
+        CHECK(cache.find_reply(reply(f->key)) == f);
+    }
+    CHECK(cache.find(key(ipproto::udp, 5)) == nullptr);
+    // New flows after the shrink take new slots and are found.
+    cache.insert(key(ipproto::udp, 5), conversion(), 0);
+    CHECK(cache.find_reply(reply(key(ipproto::udp, 5))) != nullptr);
+    CHECK(cache.size() == 11);
+}

@@ -76,6 +76,11 @@ Decision out(Node& n, std::vector<uint8_t>& bytes, bool after_query = false) {
 Decision in(Node& n, std::vector<uint8_t>& bytes) {
     return decide_incoming(std::span<uint8_t>(bytes), n.path);
 }
+// admit_incoming of a datagram the node at `sender` sent.
+std::optional<Decision> admit(Node& n, std::vector<uint8_t>& bytes, const char* sender,
+                              bool after_query = false) {
+    return admit_incoming(view(bytes), n.path, ip(sender), after_query);
+}
 Ipv4 src_of(std::vector<uint8_t>& b) {
     return view(b).source();
 }
@@ -122,6 +127,7 @@ TEST_CASE("a reply crosses back and the client sees it come from the ServiceIP i
     auto request =
         packet("172.19.1.2", 40000, "172.30.0.10", proto == ipproto::icmp ? 40000 : 80, proto);
     REQUIRE(out(a, request) == Decision{to_b});
+    REQUIRE(admit(b, request, "10.0.0.1") == std::nullopt);  // cli's ServiceIP, on A
     REQUIRE(in(b, request) == Decision{DeliverLocal{}});
     CHECK(src_of(request) == ip("172.30.1.0"));  // no conversion on B: unchanged
     CHECK(b.counters.incoming_unchanged == 1);
@@ -137,6 +143,7 @@ TEST_CASE("a reply crosses back and the client sees it come from the ServiceIP i
     REQUIRE(out(b, reply) == Decision{to_a});
     CHECK(dst_of(reply) == ip("172.19.1.2"));
     CHECK(src_of(reply) == ip("172.30.2.0"));
+    REQUIRE(admit(a, reply, "10.0.0.2") == std::nullopt);  // web 0's ServiceIP, on B
     REQUIRE(in(a, reply) == Decision{DeliverLocal{}});
     CHECK(src_of(reply) == ip("172.30.0.10"));
     CHECK(dst_of(reply) == ip("172.19.1.2"));
@@ -329,6 +336,61 @@ TEST_CASE("each drop reason is decided and counted") {
         a.counters.drop(DropReason::backlog_full);
         CHECK(a.counters.dropped_total() == 2);
     }
+}
+
+TEST_CASE("a tunnel packet is admitted only from an address the table places on its sender") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto from_b = [&](const char* src) {
+        auto p = packet(src, 80, "172.19.1.2", 40000);
+        return admit(a, p, "10.0.0.2");
+    };
+    // B's instances: web 0 by its InstanceNumber ServiceIP (as our and a Go agent's outgoing
+    // path write it) and db 0 by its nsip (traffic straight to an nsip).
+    CHECK(from_b("172.30.2.0") == std::nullopt);
+    CHECK(from_b("172.19.2.5") == std::nullopt);
+    CHECK(a.counters.dropped_total() == 0);
+
+    CHECK(from_b("1.2.3.4") == Decision{Drop{DropReason::foreign_source}});
+    // A neighbour on this node (by nsip or ServiceIP), an address of this subnet no entry has,
+    // a ServiceIP shared by all instances: none is B's to send from.
+    CHECK(from_b("172.19.1.3") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from_b("172.30.2.1") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from_b("172.19.1.77") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from_b("172.30.0.10") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(a.counters.dropped(DropReason::foreign_source) == 1);
+    CHECK(a.counters.dropped(DropReason::spoofed_source) == 4);
+
+    // B's real instances, claimed by another node of the table.
+    auto p = packet("172.30.2.0", 80, "172.19.1.2", 40000);
+    CHECK(admit(a, p, "10.0.0.1") == Decision{Drop{DropReason::spoofed_source}});
+}
+
+TEST_CASE("a tunnel packet from a source the table does not know waits for a query, then drops") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto p = packet("172.30.9.9", 80, "172.19.1.2", 40000);
+    CHECK(admit(a, p, "10.0.0.2") == Decision{AwaitQuery{ip("172.30.9.9")}});
+    CHECK(admit(a, p, "10.0.0.2", true) == Decision{Drop{DropReason::unknown_source}});
+    // The answer placed it on B: admitted.
+    a.table.upsert(
+        entry("new", 0, "172.19.2.9", "10.0.0.2", {{IpType::InstanceNumber, "172.30.9.9"}}));
+    CHECK(admit(a, p, "10.0.0.2", true) == std::nullopt);
+    CHECK(a.counters.dropped(DropReason::unknown_source) == 1);
+}
+
+TEST_CASE("a tunnel packet for the bridge, the subnet's edges, the TUN or a host is dropped") {
+    Node a("10.0.0.1", "172.19.1.0");
+    auto to = [&](const char* dst) {
+        auto p = packet("172.30.2.0", 80, dst, 40000);
+        return in(a, p);
+    };
+    CHECK(to("172.19.1.1") == Decision{Drop{DropReason::not_namespace}});    // the bridge
+    CHECK(to("172.19.1.0") == Decision{Drop{DropReason::not_namespace}});    // the base
+    CHECK(to("172.19.1.255") == Decision{Drop{DropReason::not_namespace}});  // broadcast
+    CHECK(to("10.19.1.254") == Decision{Drop{DropReason::misdelivered}});    // the TUN
+    CHECK(to("10.0.0.1") == Decision{Drop{DropReason::misdelivered}});       // the host
+    CHECK(a.counters.dropped(DropReason::not_namespace) == 3);
+    CHECK(a.counters.dropped(DropReason::misdelivered) == 2);
+    CHECK(to("172.19.1.2") == Decision{DeliverLocal{}});  // a namespace
 }
 
 TEST_CASE("every drop reason has its own metrics name") {

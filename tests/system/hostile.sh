@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A hostile underlay (issue 19): three simulated hosts on a bridged underlay, agents on hosts 1
+# and 2 (the seed's app namespaces, testenv/lib.sh), host 3 an attacker that forges datagrams
+# with scapy.  hostile.sh CASE
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+case_name=${1:?usage: hostile.sh CASE}
+prefix="x$(($$ % 100000))"
+source "$here/common.sh"
+
+app() { nm_app_ns "$prefix" "$1" "$2"; }
+metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
+  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+drops() { metric "$1" "netmanager_drops_total{reason=\"$2\"}"; }
+dump_logs() {
+  local f
+  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+}
+
+NM_UNDERLAY=bridge nm_hosts_up "$prefix" 3 || exit 1
+
+case $case_name in
+  ingress)
+    nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
+    # Listeners that must hear only the genuine datagram: in host 1's web namespace, and in host
+    # 1 itself (any address: its underlay address, the bridge, the TUN).
+    nm_spawn "$prefix" listen_app "$(app 1 myapp1)" "$work/app" python3 "$here/service.py" udp-listen 9999 30 || exit 1
+    nm_spawn "$prefix" listen_host "$prefix-h1" "$work/host" python3 "$here/service.py" udp-listen 9999 30 || exit 1
+    sleep 0.5
+    # Host 3 forges datagrams from host 2's underlay address (a node of host 1's table), 20 of
+    # each: inner sources that are not host 2's, and inner destinations that are no namespace.
+    nm_in "$prefix-h3" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" <<'PY'
+import sys
+from scapy.all import IP, UDP, Raw, send
+forged, victim, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cases = [  # (inner source, inner destination, payload)
+    ("1.2.3.4", "10.18.1.12", b"foreign"),          # no container or service address
+    ("10.18.1.15", "10.18.1.12", b"neighbour"),     # host 1's own client namespace
+    ("10.30.2.1", "10.18.1.12", b"neighbour-sip"),  # that namespace's InstanceNumber ServiceIP
+    ("10.30.2.2", "10.18.1.1", b"bridge"),          # host 2's client, to host 1's bridge
+    ("10.30.2.2", "10.19.1.254", b"tun"),           # to the TUN
+    ("10.30.2.2", victim, b"host"),                 # to host 1's own address
+]
+packets = []
+for src, dst, text in cases:
+    inner = bytes(IP(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text))
+    packets += [IP(src=forged, dst=victim) / UDP(sport=40000, dport=port) / Raw(inner)] * 20
+send(packets, verbose=False)
+PY
+    # Genuine traffic still crosses: host 2's client to web's InstanceNumber ServiceIP on host 1.
+    nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"genuine", ("10.30.1.1", 9999))'
+    check "host 2's client reaches host 1's web namespace through its ServiceIP" wait_until 5 grep -q genuine "$work/app"
+    sleep 1
+    check "no forged datagram reached host 1's web namespace" \
+      bash -c "! grep -qE 'foreign|neighbour|bridge|tun|host' '$work/app'"
+    check "none reached a socket of host 1 itself" test ! -s "$work/host"
+    n=$(drops 1 foreign_source)
+    check "a foreign inner source is counted as foreign_source ($n)" test "$n" -eq 20
+    n=$(drops 1 spoofed_source)
+    check "host 1's own addresses as inner source are counted as spoofed_source ($n)" test "$n" -eq 40
+    n=$(drops 1 not_namespace)
+    check "the bridge as inner destination is counted as not_namespace ($n)" test "$n" -eq 20
+    n=$(drops 1 misdelivered)
+    check "the TUN and the host as inner destination are counted as misdelivered ($n)" test "$n" -eq 40
+    ;;
+  idle_flows)
+    # Flows expire on each shard's own timer: 2 s idle, and no packet after the last one.
+    nm_seed_up "$prefix" 2 --flow-idle 2000 || { dump_logs; exit 1; }
+    nm_spawn "$prefix" web1 "$(app 1 myapp1)" "$work/web1.log" python3 "$here/service.py" serve 8080 web-h1 "$work" || exit 1
+    nm_wait_listen "$(app 1 myapp1)" 8080 || exit 1
+    nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
+import socket
+for k in range(200):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"x", ("10.30.1.1", 8080))'
+    flows_are() { test "$(metric "$1" netmanager_flows)" "$2" "$3"; }  # flows_are HOST OP N
+    check "200 UDP flows from host 2's client are converted" wait_until 3 flows_are 2 -ge 200
+    start=$(date +%s%N)
+    check "with no traffic at all they are gone after the 2 s idle timeout" wait_until 8 flows_are 2 -eq 0
+    echo "flows gone after $((($(date +%s%N) - start) / 1000000)) ms"
+    check "the agent on host 1 expired the replies' flows too" wait_until 3 flows_are 1 -eq 0
+    ;;
+  *)
+    echo "unknown case $case_name"
+    exit 2
+    ;;
+esac
+[ "$failures" -eq 0 ] || { dump_logs; exit 1; }
