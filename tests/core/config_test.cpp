@@ -388,6 +388,14 @@ TEST_CASE(
     unlink(path.c_str());
 }
 
+TEST_CASE("connectionless flows expire after 30 s idle unless --flow-idle says otherwise") {
+    CHECK(Config{}.flow_idle_ms == 30000);
+    const char* argv[] = {"netmanager", "--flow-idle", "2000"};
+    auto cli = parse_cli(3, argv, Sources{}.get());
+    REQUIRE(cli);
+    CHECK(cli->config.flow_idle_ms == 2000);
+}
+
 TEST_CASE("the shards' cores follow the order --cpus gives") {
     const char* argv[] = {"netmanager", "--cpus", "1,0,3"};
     auto cli = parse_cli(3, argv, Sources{}.get());
@@ -414,6 +422,7 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--io", "epoll", "--io"},
         {"--api-max-connections", "0", "--api-max-connections"},
         {"--api-idle-timeout", "5", "--api-idle-timeout"},
+        {"--flow-idle", "0", "--flow-idle"},
         {"--log-file", "", "--log-file"},
         {"--bogus", "x", "--bogus"},
         {"--cpus", "1,,2", "'' is not a core number"},

@@ -1,7 +1,7 @@
 // Rate-limited logging (core/log_every.hpp): one line per reason per interval, with the count.
-#include <catch2/catch.hpp>
-
 #include "core/log_every.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace nm;
 using namespace std::chrono_literals;

@@ -564,8 +564,8 @@ s.bind((me, 0))
 template = bytes(IP(src="10.30.0.0", dst="10.18.0.66") / UDP(sport=4444, dport=8080) / Raw(b"flood"))
 for k in range(20000):
     inner = bytearray(template)
-    inner[12:16] = struct.pack("!BBH", 10, 30 + k // 65536, 256 + k)  # distinct unknown sources
-    inner[10:12] = b"\0\0"  # the agent does not check the inner IP checksum of what it drops
+    inner[12:16] = struct.pack("!BBH", 10, 30, 256 + k)  # distinct unknown sources (header
+    # checksum left stale: the agent parses, it does not verify)
     s.sendto(bytes(inner), (peer, 50103))
 PY
     sleep 3
