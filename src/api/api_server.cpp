@@ -250,9 +250,11 @@ awaitable<void> ApiServer::serve(typename Protocol::socket socket) {
                            std::move(request.body())};
             NM_LOG(debug, subsystem) << api.method << " " << api.target;
             answer = co_await router_.handle(std::move(api));
+            // `api` was moved into the router; the request still holds method and target.
             if (answer.status >= 400)
-                NM_LOG(info, subsystem) << api.method << " " << api.target << " -> "
-                                        << answer.status << " " << answer.body.substr(0, 200);
+                NM_LOG(info, subsystem)
+                    << request.method_string() << " " << request.target() << " -> " << answer.status
+                    << " " << answer.body.substr(0, 200);
         }
 
         http::response<http::string_body> response{static_cast<http::status>(answer.status),
