@@ -4,7 +4,13 @@
 #
 #   nm_hosts_up PREFIX N        hosts PREFIX-h1..hN, underlay 10.250.0.<i>/24 on "ul0", MTU 1500;
 #                               returns 2 (nothing made) when PREFIX is already up
+#                               (NM_UNDERLAY=delay: the hosts' ports are joined by a delay line
+#                               instead of a bridge, see nm_delay_line_start)
 #   nm_hosts_down PREFIX        stop what nm_spawn started, remove every namespace made (exact names)
+#   nm_delay_line_start PREFIX  testenv/delay_line.py switching the underlay ports h1..hN of
+#                               PREFIX-ul, each port's one-way delay from nm_delay_set
+#   nm_delay_set PREFIX "hI MS [noecho]"...  set the delays (a round trip between hosts i and j
+#                               takes 2 * (MS_i + MS_j) ms more), applied at once
 #   nm_spawn PREFIX LABEL NETNS LOG CMD...   start CMD in NETNS, PID recorded under LABEL
 #   nm_spawn_etc PREFIX LABEL NETNS LOG ETCDIR CMD...   the same in a mount namespace of its own
 #                               whose /etc is the host's with ETCDIR laid over it (an agent
@@ -106,11 +112,16 @@ nm_hosts_up() {
       { nm_fail "veth $prefix-h1/ul0 <-> $prefix-h2/ul0: $out"; return 1; }
   else
     nm_netns_add "$prefix" "$prefix-ul" || return 1
-    out=$(ip -n "$prefix-ul" link add br0 mtu 1500 type bridge 2>&1 && ip -n "$prefix-ul" link set br0 up 2>&1) ||
-      { nm_fail "bridge in $prefix-ul: $out"; return 1; }
+    local master=(master br0)
+    if [ "${NM_UNDERLAY:-}" = delay ]; then
+      master=()  # the delay line switches between the ports
+    else
+      out=$(ip -n "$prefix-ul" link add br0 mtu 1500 type bridge 2>&1 && ip -n "$prefix-ul" link set br0 up 2>&1) ||
+        { nm_fail "bridge in $prefix-ul: $out"; return 1; }
+    fi
     for ((i = 1; i <= n; i++)); do
       out=$(ip -n "$prefix-ul" link add "h$i" mtu 1500 type veth peer name ul0 mtu 1500 netns "$prefix-h$i" 2>&1 &&
-        ip -n "$prefix-ul" link set "h$i" master br0 up 2>&1) ||
+        ip -n "$prefix-ul" link set "h$i" "${master[@]}" up 2>&1) ||
         { nm_fail "underlay port h$i for $prefix-h$i: $out"; return 1; }
     done
   fi
@@ -119,6 +130,32 @@ nm_hosts_up() {
       ip -n "$prefix-h$i" link set ul0 up 2>&1) ||
       { nm_fail "address on $prefix-h$i/ul0: $out"; return 1; }
   done
+}
+
+nm_delay_line_start() {
+  local prefix=$1 state n i ports=() t
+  state=$(nm_state "$prefix")
+  n=$(cat "$state/hosts")
+  for ((i = 1; i <= n; i++)); do ports+=("h$i"); done
+  touch "$state/delays"
+  # Real-time priority (the lowest) so that a loaded machine does not add its wake-up latency
+  # to the emulated delays; the program sleeps between frames and handles little traffic.
+  nm_spawn "$prefix" delayline "$prefix-ul" "$state/delayline.log" chrt -f 1 \
+    /usr/bin/python3 "$NM_TESTENV_DIR/delay_line.py" "$state/delays" "$state/delayline.json" "${ports[@]}" || return 1
+  for ((t = 0; t < 50; t++)); do
+    [ -s "$state/delayline.json" ] && return 0
+    sleep 0.1
+  done
+  nm_fail "delay line in $prefix-ul did not start: $(tail -n 2 "$state/delayline.log" | tr '\n' ' ')"
+}
+
+nm_delay_set() {
+  local prefix=$1 state pid
+  shift
+  state=$(nm_state "$prefix")
+  printf '%s\n' "$@" >"$state/delays.tmp" && mv "$state/delays.tmp" "$state/delays"
+  pid=$(nm_pid_of "$prefix" delayline) || { nm_fail "no delay line runs for $prefix"; return 1; }
+  kill -HUP "$pid"
 }
 
 nm_pid_alive() {

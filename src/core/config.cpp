@@ -89,6 +89,8 @@ Options:
       --prefix P           prefix of app namespaces and links this agent creates
       --netns NAME         enter network namespace /run/netns/NAME before starting
       --no-offload         disable TUN/UDP segmentation offloads
+      --rtt-probe-interval MS  mean time between round-trip probes to each peer node, jittered
+                           +-25 % (Closest ranks by them; default 15000, 0: passive samples only)
       --io MODE            tunnel I/O: readiness (epoll waits and readv/recvmmsg/sendmmsg
                            syscalls) or uring (batches on each shard's own io_uring)
                            (default readiness)
@@ -230,6 +232,10 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
         } else if (flag == "--netns") {
             NM_TAKE(v, value());
             c.netns = *v;
+        } else if (flag == "--rtt-probe-interval") {
+            NM_TAKE(n, number(0, 3600000));
+            if (*n != 0 && *n < 100) return bad(flag, "0 (no probes) or at least 100 ms");
+            c.rtt_probe_interval_ms = static_cast<unsigned>(*n);
         } else if (flag == "--no-offload") {
             c.offload = false;
         } else if (flag == "--io") {

@@ -81,6 +81,8 @@ struct Config {
     uint8_t subnet_prefix_v6 = default_subnet_prefix_v6;  // of a bare addressv6
     std::string ns_prefix;   // prefix for app namespaces and links this agent creates
     std::string table_file;  // standalone: static translation table
+    // Mean time between ICMP probes to each peer node (Closest ranks by them); 0: no probes.
+    unsigned rtt_probe_interval_ms = 15000;
 
     // Names (src/mdns, docs/names.md)
     uint16_t dns_port = 53;  // DnsPort: DNS on the bridge address; 0: no names at all

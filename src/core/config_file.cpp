@@ -199,6 +199,7 @@ void read_keys(FieldReader& r, Config& next) {
         next.api_token_file = t;
         return {};
     });
+    r.integer("RttProbeIntervalMs", next.rtt_probe_interval_ms, 0, 3600000);
     r.string("BridgeName", ifname(next.bridge));
     r.integer("SubnetworkPrefix", next.subnet_prefix, 8, 30);
     r.integer("SubnetworkPrefixIPv6", next.subnet_prefix_v6, 64, 126);

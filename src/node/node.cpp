@@ -21,6 +21,7 @@
 #include "mdns/name_service.hpp"
 #include "mdns/resolv_conf.hpp"
 #include "node/deploy_checks.hpp"
+#include "node/rtt_monitor.hpp"
 #include "table/static_resolver.hpp"
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
@@ -157,6 +158,12 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
         f->start(shards_);
         shards_.at_stop(f->shard(), [f] { f->stop(); });
     }
+    // Round trips to the nodes of the table's other instances, for Closest ServiceIPs.
+    rtt_ = std::make_unique<RttMonitor>(
+        shards_, peers, [this] { return table_->table().nodes_except(node_ip_); },
+        RttMonitorOptions{std::chrono::milliseconds(c.rtt_probe_interval_ms)});
+    rtt_->start();
+    shards_.at_stop(0, [this] { rtt_->stop(); });
     NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " "
                             << subnet.host(1).to_string() << "/" << int(subnet.prefix) << ", TUN "
                             << c.tun_device << " " << c.tunnel_ip.to_string()
@@ -547,6 +554,7 @@ awaitable<Result<json::value>> Node::status() {
         shard_loops.push_back(std::move(o));
     }
     s["shard_loops"] = std::move(shard_loops);
+    if (rtt_) s["rtt"] = rtt_->status();
     co_return json::value(std::move(s));
 }
 

@@ -25,6 +25,7 @@ class TunDevice;
 class Forwarder;
 struct LoopState;
 class Resolver;
+class RttMonitor;
 class SharedTurns;
 class Uring;
 class NameService;
@@ -101,6 +102,7 @@ class Node final : public NodeControl {
     std::vector<std::shared_ptr<Uring>> rings_;           // index: shard; --io uring only
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;
+    std::unique_ptr<RttMonitor> rtt_;  // round trips to peer nodes, for Closest
     std::unique_ptr<Resolver> static_resolver_;
     std::unique_ptr<NameService> names_;
     std::vector<Instance> instances_;

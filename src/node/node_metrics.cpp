@@ -8,6 +8,7 @@
 #include "core/metrics_text.hpp"
 #include "mdns/name_service.hpp"
 #include "node/node.hpp"
+#include "node/rtt_monitor.hpp"
 #include "table/table_writer.hpp"
 #include "tunnel/forwarder.hpp"
 #include "tunnel/udp_tunnel.hpp"
@@ -145,6 +146,7 @@ awaitable<Result<std::string>> Node::metrics() {
                  "Completions whose tag named no operation in flight (dropped; never expected).",
                  sum([](auto& s) { return s.uring.stray; }));
     }
+    if (rtt_) rtt_->append_metrics(m);
     if (queries_) queries_->append_metrics(m);
     if (names_) names_->append_metrics(m.text());
     if (auto kernel = read_udp_kernel_counters()) {

@@ -4,8 +4,11 @@
   service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, GET /peer the client's
                                    address as seen here, other paths serve files from DIR) and a
                                    UDP echo on PORT answering "NAME <payload>"
-  service.py udp-ask IP PORT       a connected UDP socket (so only replies from IP:PORT count);
-                                   prints the answer, exit 1 after 3 s without one
+  service.py udp-ask IP PORT [LOCALPORT]  a connected UDP socket (so only replies from IP:PORT
+                                   count), from LOCALPORT if given; prints the answer, exit 1
+                                   after 3 s without one
+  service.py tcp-later IP PORT SECS  connects to IP:PORT at once, sends GET /id only SECS later
+                                   on that connection and prints the answer's body
   service.py udp-listen PORT SECS  prints every datagram received on UDP PORT for SECS seconds
   service.py udp-hold IP PORT SECS like udp-ask, but prints "LOCALPORT ANSWER" and then every
                                    further datagram from IP:PORT until SECS pass without one
@@ -16,6 +19,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 
 
 def serve(port, name, directory):
@@ -48,8 +52,9 @@ def serve(port, name, directory):
         server.serve_forever()
 
 
-def udp_ask(ip, port):
+def udp_ask(ip, port, local_port=0):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", local_port))
     s.connect((ip, port))
     s.settimeout(3)
     s.send(b"ping")
@@ -74,6 +79,18 @@ def udp_hold(ip, port, secs):
         pass
 
 
+def tcp_later(ip, port, secs):
+    s = socket.create_connection((ip, port), timeout=5)
+    print("connected", flush=True)
+    time.sleep(secs)
+    s.sendall(b"GET /id HTTP/1.0\r\n\r\n")
+    s.settimeout(10)
+    response = b""
+    while chunk := s.recv(65535):
+        response += chunk
+    print(response.split(b"\r\n\r\n", 1)[-1].decode(), flush=True)
+
+
 def udp_listen(port, secs):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", port))
@@ -91,9 +108,11 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif cmd == "udp-ask":
-        udp_ask(sys.argv[2], int(sys.argv[3]))
+        udp_ask(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     elif cmd == "udp-hold":
         udp_hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "tcp-later":
+        tcp_later(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "udp-listen":
         udp_listen(int(sys.argv[2]), float(sys.argv[3]))
     else:
