@@ -21,7 +21,8 @@ using std::chrono::milliseconds;
 // About four probe intervals (at their longest, +25 %) without a sample: the node ranks last.
 RttEstimatorOptions estimator_options(const RttMonitorOptions& o) {
     RttEstimatorOptions e;
-    if (o.probe_interval.count() > 0) e.stale_after = o.probe_interval * 15 / 4 + milliseconds(1000);
+    if (o.probe_interval.count() > 0)
+        e.stale_after = o.probe_interval * 15 / 4 + milliseconds(1000);
     return e;
 }
 
@@ -41,8 +42,9 @@ RttMonitor::RttMonitor(Shards& shards, std::vector<Forwarder*> forwarders,
 milliseconds RttMonitor::tick() const {
     // Often enough to keep each node's jittered schedule, and to collect passive samples.
     const auto quarter = options_.probe_interval / 4;
-    return options_.probe_interval.count() > 0 ? std::clamp(quarter, milliseconds(100), milliseconds(1000))
-                                               : milliseconds(1000);
+    return options_.probe_interval.count() > 0
+               ? std::clamp(quarter, milliseconds(100), milliseconds(1000))
+               : milliseconds(1000);
 }
 
 void RttMonitor::start() {
@@ -94,7 +96,8 @@ void RttMonitor::schedule_probes(Clock::time_point now) {
         auto [it, added] = probes_.try_emplace(ip);
         Probe& p = it->second;
         if (added) {
-            std::uniform_int_distribution<int64_t> first(0, std::min<int64_t>(interval.count(), 1000));
+            std::uniform_int_distribution<int64_t> first(0,
+                                                         std::min<int64_t>(interval.count(), 1000));
             p.due = now + milliseconds(first(jitter_));
         }
         if (now < p.due) continue;
@@ -109,7 +112,8 @@ void RttMonitor::schedule_probes(Clock::time_point now) {
             p.sent = *sent;
             estimator_.probe_sent(node);
         }
-        std::uniform_int_distribution<int64_t> next(interval.count() * 3 / 4, interval.count() * 5 / 4);
+        std::uniform_int_distribution<int64_t> next(interval.count() * 3 / 4,
+                                                    interval.count() * 5 / 4);
         p.due = now + milliseconds(next(jitter_));
     }
 }
@@ -167,8 +171,9 @@ json::value RttMonitor::status() const {
         o["rtt_ms"] = fresh ? json::value(ms(p.published)) : json::value(nullptr);
         o["smoothed_ms"] = p.smoothed ? json::value(ms(*p.smoothed)) : json::value(nullptr);
         o["last_sample_ms"] = p.smoothed ? json::value(ms(p.last_rtt)) : json::value(nullptr);
-        o["age_ms"] = p.smoothed ? json::value(duration_cast<milliseconds>(now - p.last_sample).count())
-                                 : json::value(nullptr);
+        o["age_ms"] = p.smoothed
+                          ? json::value(duration_cast<milliseconds>(now - p.last_sample).count())
+                          : json::value(nullptr);
         o["probes_sent"] = p.probes_sent;
         o["probe_replies"] = p.probe_replies;
         o["probes_lost"] = p.probes_lost;
@@ -194,7 +199,8 @@ void RttMonitor::append_metrics(MetricsText& m) const {
         if (estimator_.fresh(p, now))
             m.sample("netmanager_peer_rtt_seconds", static_cast<double>(p.published.count()) / 1e6,
                      label(ip));
-    m.family("netmanager_peer_rtt_age_seconds", "gauge", "Time since the last sample of a peer node.");
+    m.family("netmanager_peer_rtt_age_seconds", "gauge",
+             "Time since the last sample of a peer node.");
     for (const auto& [ip, p] : estimator_.peers())
         if (p.smoothed)
             m.sample("netmanager_peer_rtt_age_seconds",

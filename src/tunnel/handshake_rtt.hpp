@@ -14,7 +14,8 @@ inline constexpr uint8_t syn = 0x02, ack = 0x10;
 
 // A new flow's first packet, sent to conversion.node_ip at `now_us` (the cache's clock).
 inline void on_new_flow(Flow& flow, uint8_t tcp_flags, uint32_t now_us) {
-    if ((tcp_flags & (syn | ack)) == syn && !flow.conversion.local) flow.syn_sent_us = now_us ? now_us : 1;
+    if ((tcp_flags & (syn | ack)) == syn && !flow.conversion.local)
+        flow.syn_sent_us = now_us ? now_us : 1;
 }
 // A later outgoing packet of the flow.
 inline void on_outgoing(Flow& flow, uint8_t tcp_flags) {

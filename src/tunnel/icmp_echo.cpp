@@ -99,7 +99,8 @@ awaitable<Result<EchoReply>> IcmpEcho::receive() {
         msg.msg_controllen = control.size();
         const ssize_t n = ::recvmsg(descriptor_.native_handle(), &msg, MSG_DONTWAIT);
         if (n >= 0) {
-            auto seq = parse_reply(buffer.data(), static_cast<size_t>(n), raw_, identifier_, token_);
+            auto seq =
+                parse_reply(buffer.data(), static_cast<size_t>(n), raw_, identifier_, token_);
             if (!seq) continue;  // someone else's reply, or not an echo reply
             auto received = std::chrono::system_clock::now();
             for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -114,9 +115,9 @@ awaitable<Result<EchoReply>> IcmpEcho::receive() {
         }
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) co_return fail_errno("ICMP receive", errno);
-        auto [ec] = co_await descriptor_.async_wait(
-            boost::asio::posix::stream_descriptor::wait_read,
-            boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec] =
+            co_await descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                            boost::asio::as_tuple(boost::asio::use_awaitable));
         if (ec) co_return fail(Errc::unavailable, "ICMP socket: " + ec.message());
     }
 }

@@ -46,7 +46,8 @@ void RttEstimator::add_sample(Ipv4 node, microseconds rtt, RttSource source,
     } else {
         std::shift_right(p.recent.begin(), p.recent.end(), 1);
         p.recent[0] = rtt;
-        p.recent_count = static_cast<uint8_t>(std::min<size_t>(p.recent_count + 1u, p.recent.size()));
+        p.recent_count =
+            static_cast<uint8_t>(std::min<size_t>(p.recent_count + 1u, p.recent.size()));
         const auto lowest = *std::min_element(p.recent.begin(), p.recent.begin() + p.recent_count);
         p.smoothed = smooth(*p.smoothed, lowest);
         if (moved_far(p.published, *p.smoothed)) p.published = *p.smoothed;

@@ -85,29 +85,16 @@ TEST_CASE("Closest without a local instance takes the lowest round trip, unknown
     CHECK(chosen(b, t, elsewhere, rtt) == 2);
 }
 
-TEST_CASE("Closest breaks ties in turn") {
+TEST_CASE("Closest takes turns among equal and nearly equal round trips") {
+    // Node 3 is beyond a tenth of the lowest; nodes 1 and 2 are equal, or within a tenth.
+    auto [rtt1, rtt2, rtt3] = GENERATE(table<int, int, int>({{200, 200, 500}, {2000, 2150, 2300}}));
     auto t = three(IpType::Closest);
     Balancer b;
     RttEstimates rtt;
     auto elsewhere = node("10.0.0.9");
-    rtt.set(ip("10.0.0.1"), 200us);
-    rtt.set(ip("10.0.0.2"), 200us);
-    rtt.set(ip("10.0.0.3"), 500us);
-    std::map<int, int> count;
-    for (int i = 0; i < 10; ++i) ++count[chosen(b, t, elsewhere, rtt)];
-    CHECK(count[0] == 5);
-    CHECK(count[1] == 5);
-    CHECK(count[2] == 0);
-}
-
-TEST_CASE("Closest counts nearly equal round trips as equal and takes turns among them") {
-    auto t = three(IpType::Closest);
-    Balancer b;
-    RttEstimates rtt;
-    auto elsewhere = node("10.0.0.9");
-    rtt.set(ip("10.0.0.1"), 2000us);
-    rtt.set(ip("10.0.0.2"), 2150us);  // within a tenth of the lowest: equal
-    rtt.set(ip("10.0.0.3"), 2300us);  // beyond it
+    rtt.set(ip("10.0.0.1"), std::chrono::microseconds(rtt1));
+    rtt.set(ip("10.0.0.2"), std::chrono::microseconds(rtt2));
+    rtt.set(ip("10.0.0.3"), std::chrono::microseconds(rtt3));
     std::map<int, int> count;
     for (int i = 0; i < 10; ++i) ++count[chosen(b, t, elsewhere, rtt)];
     CHECK(count[0] == 5);

@@ -25,7 +25,8 @@ RttEstimator with_peers(RttEstimatorOptions options = {}) {
 }
 }  // namespace
 
-TEST_CASE("the first sample is a node's estimate and each later one moves it a quarter of the way") {
+TEST_CASE(
+    "the first sample is a node's estimate and each later one moves it a quarter of the way") {
     auto e = with_peers();
     const auto t0 = Clock::now();
     CHECK_FALSE(e.snapshot(t0).get(node1));  // no sample yet: unknown
