@@ -175,7 +175,7 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             if (!cidr) return bad(flag, cidr.error().message);
             c.subnet = *cidr;
         } else if (flag == "--subnet6") {
-            NM_TRY(v, value());
+            NM_TAKE(v, value());
             auto cidr = Cidr6::parse(*v);
             if (!cidr) return bad(flag, cidr.error().message);
             if (v->find('/') == std::string::npos) cidr->prefix = c.subnet_prefix_v6;
