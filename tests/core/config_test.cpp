@@ -388,14 +388,14 @@ TEST_CASE(
     unlink(path.c_str());
 }
 
-<<<<<<< HEAD
 TEST_CASE("connectionless flows expire after 30 s idle unless --flow-idle says otherwise") {
     CHECK(Config{}.flow_idle_ms == 30000);
     const char* argv[] = {"netmanager", "--flow-idle", "2000"};
     auto cli = parse_cli(3, argv, Sources{}.get());
     REQUIRE(cli);
     CHECK(cli->config.flow_idle_ms == 2000);
-=======
+}
+
 TEST_CASE("the round-trip probe interval comes from RttProbeIntervalMs and --rtt-probe-interval") {
     CHECK(Config{}.rtt_probe_interval_ms == 15000);
     auto path = write_temp(R"({"RttProbeIntervalMs": 0})");
@@ -407,7 +407,6 @@ TEST_CASE("the round-trip probe interval comes from RttProbeIntervalMs and --rtt
     REQUIRE(cli);
     CHECK(cli->config.rtt_probe_interval_ms == 1000);
     unlink(path.c_str());
->>>>>>> 2d1b53e (node: RttMonitor probes each peer node (ICMP, jittered, --rtt-probe-interval / RttProbeIntervalMs), collects passive samples and sends estimates to every shard; /status rtt and /metrics netmanager_peer_rtt_*; testenv delay line and tests/system/closest_rtt.sh on three hosts; docs/closest.md)
 }
 
 TEST_CASE("the shards' cores follow the order --cpus gives") {
@@ -436,12 +435,9 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--io", "epoll", "--io"},
         {"--api-max-connections", "0", "--api-max-connections"},
         {"--api-idle-timeout", "5", "--api-idle-timeout"},
-<<<<<<< HEAD
         {"--flow-idle", "0", "--flow-idle"},
-=======
         {"--rtt-probe-interval", "50", "at least 100 ms"},
         {"--rtt-probe-interval", "-1", "--rtt-probe-interval"},
->>>>>>> 2d1b53e (node: RttMonitor probes each peer node (ICMP, jittered, --rtt-probe-interval / RttProbeIntervalMs), collects passive samples and sends estimates to every shard; /status rtt and /metrics netmanager_peer_rtt_*; testenv delay line and tests/system/closest_rtt.sh on three hosts; docs/closest.md)
         {"--log-file", "", "--log-file"},
         {"--bogus", "x", "--bogus"},
         {"--cpus", "1,,2", "'' is not a core number"},
