@@ -575,7 +575,7 @@ PY
     check "the rest are refused at once and counted ($n)" test "$n" -ge 1000
     # Known gap (issue 19 point 2): the RSS grows by ~35 MB in this flood and is not given back
     # (measured 13.5 -> 50 MB, unchanged 15 s later); reported here, not yet asserted.
-    echo "host 1 RSS: ${before_rss} kB before the flood, $(rss) kB 3 s after it
+    echo "host 1 RSS: ${before_rss} kB before the flood, $(rss) kB 3 s after it"
     lines=$(($(wc -l <"$(state)/agent1.log") - before_log))
     check "the flood logged a few lines, not one per datagram ($lines)" test "$lines" -le 40
     out=$(fetch 2 cli 10.30.0.1 10)  # two queries, answered after 2 s each
