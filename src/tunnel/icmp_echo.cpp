@@ -10,7 +10,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <span>
 
 #include "core/checksum.hpp"
 
@@ -84,33 +86,50 @@ std::optional<uint16_t> IcmpEcho::parse_reply(const uint8_t* data, size_t size, 
     return csum::load_be16(&data[6]);
 }
 
+namespace {
+
+// One datagram and its kernel receive time, if the socket gave one. A plain function, not part
+// of the coroutine: g++-12 places an alignas() buffer in a coroutine frame without its alignment.
+ssize_t receive_stamped(int fd, std::span<uint8_t> buffer, sockaddr_in& from,
+                        std::optional<timespec>& stamp) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    iovec iov{buffer.data(), buffer.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) return n;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        timespec ts;
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        stamp = ts;
+    }
+    return n;
+}
+
+}  // namespace
+
 awaitable<Result<EchoReply>> IcmpEcho::receive() {
     std::array<uint8_t, 1500> buffer;
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control;
     for (;;) {
         sockaddr_in from{};
-        iovec iov{buffer.data(), buffer.size()};
-        msghdr msg{};
-        msg.msg_name = &from;
-        msg.msg_namelen = sizeof from;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.data();
-        msg.msg_controllen = control.size();
-        const ssize_t n = ::recvmsg(descriptor_.native_handle(), &msg, MSG_DONTWAIT);
+        std::optional<timespec> stamp;
+        const ssize_t n = receive_stamped(descriptor_.native_handle(), buffer, from, stamp);
         if (n >= 0) {
             auto seq =
                 parse_reply(buffer.data(), static_cast<size_t>(n), raw_, identifier_, token_);
             if (!seq) continue;  // someone else's reply, or not an echo reply
             auto received = std::chrono::system_clock::now();
-            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-                timespec ts;
-                std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            if (stamp)
                 received = std::chrono::system_clock::time_point(
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                        std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
-            }
+                        std::chrono::seconds(stamp->tv_sec) +
+                        std::chrono::nanoseconds(stamp->tv_nsec)));
             co_return EchoReply{Ipv4::from_network(from.sin_addr.s_addr), *seq, received};
         }
         if (errno == EINTR) continue;
