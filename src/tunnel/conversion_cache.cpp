@@ -27,10 +27,9 @@ ConversionCache::ConversionCache(CacheLimits limits, Clock::time_point origin)
 }
 
 void ConversionCache::set_now(Clock::time_point now) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - origin_).count();
-    now_ms_ = static_cast<uint32_t>(ms);  // wraps after 49 days; ages are taken modulo 2^32
-    now_us_ = static_cast<uint32_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - origin_).count());
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - origin_).count();
+    now_us_ = static_cast<uint32_t>(us);         // wraps after 71 minutes (RTT differences only)
+    now_ms_ = static_cast<uint32_t>(us / 1000);  // wraps after 49 days; ages are taken modulo 2^32
 }
 
 bool ConversionCache::expired(const Flow& f) const {
