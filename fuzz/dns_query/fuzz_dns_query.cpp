@@ -1,12 +1,16 @@
 // libFuzzer target over the names server's query path: parse (libldns), then answer from a
 // fixed names index as the unicast server and the mDNS responder would. Besides sanitizer
-// reports it checks that every reply it writes parses back as a response to the same id.
+// reports it checks that every reply it writes parses back as a response to the same id, that
+// the fast path's scan accepts only what parse_query accepts and reads the same fields, and that
+// a reply from the reply cache is byte for byte the reply build_reply writes.
+#include <algorithm>
 #include <cstdlib>
 #include <span>
 
 #include "mdns/dns_message.hpp"
 #include "mdns/ldns.hpp"
 #include "mdns/names_index.hpp"
+#include "mdns/reply_cache.hpp"
 
 using namespace nm;
 
@@ -53,6 +57,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An exact-size heap copy: any read past the message is an ASan report.
     std::vector<uint8_t> bytes(data, data + size);
     auto query = parse_query(std::span<const uint8_t>(bytes));
+    auto plain = scan_plain_query(bytes);
+    if (plain && (!query || plain->id != query->id || plain->rd != query->rd ||
+                  plain->qtype != query->qtype || plain->qclass != query->qclass ||
+                  !std::equal(plain->name.begin(), plain->name.end(), query->name_wire.begin(),
+                              query->name_wire.end())))
+        std::abort();
     if (!query) return 0;
     DnsReply reply;
     if (auto name = parse_name(query->name)) {
@@ -64,6 +74,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     } else {
         reply.rcode = is_local_name(query->name) ? dns_nxdomain : dns_servfail;
+    }
+    if (plain) {
+        // Cached under another spelling and id (a query answered before), found for this one.
+        DnsQuery other = *query;
+        other.id = static_cast<uint16_t>(query->id + 1);
+        other.rd = !query->rd;
+        for (auto& c : other.name_wire)
+            if (c >= 'a' && c <= 'z') c = static_cast<uint8_t>(c - 'a' + 'A');
+        ReplyCache cache;
+        cache.insert(other, build_reply(other, reply), ReplyCache::Outcome::answered);
+        std::vector<uint8_t> cached;
+        if (!cache.find(*plain, cached) || cached != build_reply(*query, reply)) std::abort();
     }
     for (auto style : {ReplyStyle::unicast, ReplyStyle::mdns_multicast, ReplyStyle::mdns_legacy})
         check_reply(build_reply(*query, reply, style), *query, style);

@@ -10,7 +10,8 @@ mkdir -p "$out/corpus"
 
 sources=(
   src/core/address.cpp src/core/error.cpp src/table/entry.cpp src/table/translation_table.cpp
-  src/mdns/names_index.cpp src/mdns/dns_message.cpp fuzz/dns_query/fuzz_dns_query.cpp
+  src/mdns/names_index.cpp src/mdns/dns_message.cpp src/mdns/reply_cache.cpp
+  fuzz/dns_query/fuzz_dns_query.cpp
 )
 binary="$out/fuzz_dns_query"
 newest=$(cd "$src" && ls -t "${sources[@]}" src/mdns/*.hpp src/table/*.hpp fuzz/dns_query/* | head -1)

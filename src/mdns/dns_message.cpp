@@ -139,6 +139,37 @@ tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire) {
     return out;
 }
 
+std::optional<PlainQuestion> scan_plain_query(std::span<const uint8_t> wire) {
+    const size_t size = wire.size();
+    const uint8_t* w = wire.data();
+    if (size < LDNS_HEADER_SIZE || LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY ||
+        LDNS_QDCOUNT(w) != 1 || LDNS_ANCOUNT(w) != 0 || LDNS_NSCOUNT(w) != 0 || LDNS_ARCOUNT(w) > 1)
+        return std::nullopt;
+    size_t i = LDNS_HEADER_SIZE;
+    // Plain labels only (no pointer, no extended type), the name within 255 bytes with its root.
+    while (i < size && w[i] != 0) {
+        if (w[i] > LDNS_MAX_LABELLEN) return std::nullopt;
+        i += size_t{w[i]} + 1;
+        if (i - LDNS_HEADER_SIZE >= LDNS_MAX_DOMAINLEN) return std::nullopt;
+    }
+    if (i + 5 > size) return std::nullopt;
+    PlainQuestion q;
+    q.id = ldns_read_uint16(w);
+    q.rd = LDNS_RD_WIRE(w);
+    q.name = wire.subspan(LDNS_HEADER_SIZE, i + 1 - LDNS_HEADER_SIZE);
+    q.qtype = ldns_read_uint16(w + i + 1);
+    q.qclass = ldns_read_uint16(w + i + 3);
+    i += 5;
+    if (LDNS_ARCOUNT(w) == 1) {
+        // EDNS: the root name, type OPT, class, TTL, and exactly its data up to the end.
+        if (i + 11 > size || w[i] != 0 || ldns_read_uint16(w + i + 1) != LDNS_RR_TYPE_OPT)
+            return std::nullopt;
+        i += 11 + size_t{ldns_read_uint16(w + i + 9)};
+    }
+    if (i != size) return std::nullopt;
+    return q;
+}
+
 std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, ReplyStyle style) {
     PktPtr pkt(ldns_pkt_new());
     if (!pkt) return {};

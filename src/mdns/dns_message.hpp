@@ -2,6 +2,7 @@
 // DNS messages through libldns: reading a query (with the checks a resolver facing untrusted
 // namespaces needs) and writing the replies of the unicast server and the mDNS responder.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,19 @@ struct DnsQuery {
 
 // One question, no answer or authority records, at most one additional (EDNS OPT).
 tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire);
+
+// The question of a plain query, read in place without libldns (the server's fast path): one
+// question whose name has no compression pointer, no records but an optional EDNS OPT, nothing
+// after. nullopt for anything else, which then takes parse_query. What this accepts, parse_query
+// accepts with the same fields (the fuzz target checks it).
+struct PlainQuestion {
+    uint16_t id = 0;
+    bool rd = false;
+    std::span<const uint8_t> name;  // wire form, pointing into the message
+    uint16_t qtype = 0;
+    uint16_t qclass = 0;
+};
+std::optional<PlainQuestion> scan_plain_query(std::span<const uint8_t> wire);
 
 enum class ReplyStyle {
     unicast,         // an ordinary DNS reply: id, question, RA

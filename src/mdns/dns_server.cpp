@@ -121,6 +121,9 @@ DnsServer::Step DnsServer::first_step(std::span<const uint8_t> message, Ipv4 sou
         stats_.drop(DnsDrop::rate_limited);
         return Step::drop;
     }
+    // A question answered before, while the table stayed as it is: no parse, no encode.
+    if (auto plain = scan_plain_query(message); plain && names_.answer_cached(*plain, reply))
+        return Step::reply;
     auto parsed = parse_query(message);
     if (!parsed) {
         stats_.drop(parsed.error());
@@ -204,6 +207,7 @@ awaitable<void> DnsServer::upstream_loop() {
 awaitable<void> DnsServer::udp_loop() {
     auto alive = alive_;
     std::vector<uint8_t> buf(65535);
+    std::vector<uint8_t> reply;  // reused: its capacity stays
     for (;;) {
         udp::endpoint from;
         auto received = co_await receive_datagram(udp_, asio::buffer(buf), from);
@@ -215,7 +219,6 @@ awaitable<void> DnsServer::udp_loop() {
             ++stats_.queries_udp;
             std::span<const uint8_t> message(buf.data(), n);
             Ipv4 source{from.address().is_v4() ? from.address().to_v4().to_uint() : 0};
-            std::vector<uint8_t> reply;
             DnsQuery query;
             switch (first_step(message, source, reply, query)) {
                 case Step::reply:

@@ -18,6 +18,7 @@ struct DnsStats {
     uint64_t lookup_coalesced = 0;  // askers that joined a lookup already in flight
     uint64_t lookup_failures = 0;   // lookups that failed (SERVFAIL)
     uint64_t negative_hits = 0;     // answered NXDOMAIN from the negative cache
+    uint64_t reply_cache_hits = 0;  // answered from the reply cache (also in answered/nxdomain)
     uint64_t mdns_queries = 0, mdns_answers = 0;
     std::array<uint64_t, dns_drop_count> dropped{};
     void drop(DnsDrop reason) { ++dropped[static_cast<size_t>(reason)]; }

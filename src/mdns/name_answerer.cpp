@@ -34,22 +34,41 @@ std::vector<uint8_t> NameAnswerer::rcode_reply(const DnsQuery& query, uint8_t rc
     return build_reply(query, reply);
 }
 
+std::vector<uint8_t> NameAnswerer::decided(const DnsQuery& query, std::vector<uint8_t> reply,
+                                           ReplyCache::Outcome outcome) {
+    cache_.insert(query, reply, outcome);
+    return reply;
+}
+
+bool NameAnswerer::answer_cached(const PlainQuestion& question, std::vector<uint8_t>& reply) {
+    auto outcome = cache_.find(question, reply);
+    if (!outcome) return false;
+    ++stats_.reply_cache_hits;
+    if (*outcome == ReplyCache::Outcome::answered)
+        ++stats_.answered;
+    else
+        ++stats_.nxdomain;
+    return true;
+}
+
 std::optional<std::vector<uint8_t>> NameAnswerer::from_index(const DnsQuery& query,
                                                              const NameQuery& name) {
     const JobNames* job = index_.find(name.job);
     if (!job) return std::nullopt;
-    if (!name_exists(*job, name)) return rcode_reply(query, dns_nxdomain);
+    if (!name_exists(*job, name))
+        return decided(query, rcode_reply(query, dns_nxdomain), ReplyCache::Outcome::nxdomain);
     DnsReply reply;
     reply.owner = answer_name(*job, name);
     reply.a = addresses(*job, name);
     reply.ttl = options_.ttl;
     ++stats_.answered;
-    return build_reply(query, reply);
+    return decided(query, build_reply(query, reply), ReplyCache::Outcome::answered);
 }
 
 std::optional<std::vector<uint8_t>> NameAnswerer::answer_now(const DnsQuery& query) {
     auto name = parse_name(query.name);
-    if (!name) return rcode_reply(query, dns_nxdomain);
+    if (!name)
+        return decided(query, rcode_reply(query, dns_nxdomain), ReplyCache::Outcome::nxdomain);
     if (auto reply = from_index(query, *name)) return reply;
     auto it = negative_.find(to_lower(name->job));
     if (it != negative_.end()) {

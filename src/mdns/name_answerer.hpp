@@ -16,6 +16,7 @@
 #include "mdns/dns_message.hpp"
 #include "mdns/dns_stats.hpp"
 #include "mdns/names_index.hpp"
+#include "mdns/reply_cache.hpp"
 
 namespace nm {
 
@@ -37,9 +38,14 @@ class NameAnswerer {
     NameAnswerer(const NameAnswerer&) = delete;
     NameAnswerer& operator=(const NameAnswerer&) = delete;
 
+    // The reply from the reply cache into `reply` (true), when the index decided this question
+    // before and the table has not changed since.
+    bool answer_cached(const PlainQuestion& question, std::vector<uint8_t>& reply);
     // The reply when the index or the negative cache decides; nullopt when the job must first
     // be asked for. `query` must be for a .local name.
     std::optional<std::vector<uint8_t>> answer_now(const DnsQuery& query);
+    // The table changed: no cached reply holds any more.
+    void table_changed() { cache_.clear(); }
     // The reply, asking for the job first when needed; empty when dropped (overload).
     awaitable<std::vector<uint8_t>> answer(DnsQuery query);
     // Wakes every waiting query (they answer SERVFAIL); later lookups fail at once.
@@ -51,6 +57,9 @@ class NameAnswerer {
     // Asks for the job (or joins the lookup in flight); true when the lookup completed.
     awaitable<bool> lookup(const std::string& job);
     std::vector<uint8_t> rcode_reply(const DnsQuery& query, uint8_t rcode);
+    // The index's reply, kept in the reply cache.
+    std::vector<uint8_t> decided(const DnsQuery& query, std::vector<uint8_t> reply,
+                                 ReplyCache::Outcome outcome);
     // The reply from the index; nullopt when the index does not have the job.
     std::optional<std::vector<uint8_t>> from_index(const DnsQuery& query, const NameQuery& name);
 
@@ -58,6 +67,7 @@ class NameAnswerer {
     FindJob find_job_;
     NameOptions options_;
     DnsStats& stats_;
+    ReplyCache cache_;
     std::unordered_map<std::string, Clock::time_point> negative_;  // lower-case job -> expiry
     std::unordered_map<std::string, std::shared_ptr<Lookup>> in_flight_;
     size_t waiting_ = 0;

@@ -71,6 +71,7 @@ Result<std::unique_ptr<NameService>> NameService::start(asio::io_context& io, Ta
     s->subscription_ =
         table.subscribe([self](const TableChange& change, const TranslationTable& t) {
             self->index_.apply(change, t);
+            self->answerer_.table_changed();
         });
     s->subscribed_ = true;
     auto server = DnsServer::open(io, s->options_.dns, s->answerer_, s->stats_);
@@ -158,6 +159,8 @@ void NameService::append_metrics(std::string& out) const {
             stats_.lookup_failures);
     counter("negative_hits_total", "NXDOMAIN answered from the negative cache.",
             stats_.negative_hits);
+    counter("reply_cache_hits_total", "Queries answered from the reply cache.",
+            stats_.reply_cache_hits);
     counter("mdns_answers_total", "mDNS responses sent.", stats_.mdns_answers);
     family("dropped_total", "counter", "Queries dropped without an answer, by reason.");
     for (size_t r = 0; r < dns_drop_count; ++r)

@@ -103,3 +103,43 @@ TEST_CASE("mDNS multicast responses have id 0, no question and the cache-flush b
     CHECK(legacy.ttl == 10);
     CHECK(legacy.rclass == dns_class_in);  // RFC 6762 6.7: at most 10 s to a one-shot querier
 }
+
+TEST_CASE("a plain query is scanned in place with the fields parse_query reads") {
+    auto wire = query_wire("Web.Default.App.ns.local.", LDNS_RR_TYPE_AAAA, 0xbeef);
+    auto plain = scan_plain_query(wire);
+    auto parsed = parse_query(wire);
+    REQUIRE(plain);
+    REQUIRE(parsed);
+    CHECK(plain->id == 0xbeef);
+    CHECK(plain->rd);
+    CHECK(plain->qtype == dns_type_aaaa);
+    CHECK(plain->qclass == dns_class_in);
+    CHECK(std::vector<uint8_t>(plain->name.begin(), plain->name.end()) == parsed->name_wire);
+    // With an EDNS OPT record (as dig sends it: a cookie option) it is still plain.
+    std::vector<uint8_t> edns = wire;
+    edns[11] = 1;  // ARCOUNT
+    edns.insert(edns.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8});
+    edns.insert(edns.end(), 8, 0xab);
+    REQUIRE(parse_query(edns));
+    CHECK(scan_plain_query(edns));
+}
+
+TEST_CASE("anything but a plain query is left to parse_query") {
+    auto wire = query_wire("web.default.app.ns.local.");
+    auto trailing = wire;
+    trailing.push_back(0);
+    CHECK_FALSE(scan_plain_query(trailing));
+    auto cut = wire;
+    cut.pop_back();
+    CHECK_FALSE(scan_plain_query(cut));
+    auto response = wire;
+    response[2] |= 0x80;
+    CHECK_FALSE(scan_plain_query(response));
+    std::vector<uint8_t> pointer = {0x12, 0x34, 0x01, 0x00, 0,    1,    0,    0,    0,
+                                    0,    0,    0,    0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01};
+    CHECK_FALSE(scan_plain_query(pointer));
+    auto bad_opt = wire;
+    bad_opt[11] = 1;
+    bad_opt.insert(bad_opt.end(), {0, 0, 1, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});  // type A, not OPT
+    CHECK_FALSE(scan_plain_query(bad_opt));
+}

@@ -127,6 +127,38 @@ TEST_CASE("names in the table are answered over UDP with the job's spelling and 
     CHECK(h.find_calls == 0);
 }
 
+TEST_CASE("a question asked again is answered from the reply cache until the table changes") {
+    Harness h;
+    REQUIRE(h.writer.upsert(web(0)));
+    auto first = h.ask(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A, 1));
+    CHECK(h.names->stats().reply_cache_hits == 0);
+    // Another id, spelling and RD flag: the cached reply carries this query's.
+    auto again = query_wire("WEB.Default.app.NS.local.", LDNS_RR_TYPE_A, 2);
+    again[2] &= static_cast<uint8_t>(~LDNS_RD_MASK);
+    auto second = h.ask(again);
+    CHECK(h.names->stats().reply_cache_hits == 1);
+    CHECK(read_answer(second).id == 2);
+    CHECK(read_answer(second).addresses == std::vector<std::string>{"10.30.0.1"});
+    CHECK((second[2] & LDNS_RD_MASK) == 0);
+    auto expected = first;
+    expected[1] = 2;
+    expected[2] &= static_cast<uint8_t>(~LDNS_RD_MASK);
+    std::copy(again.begin() + 12, again.begin() + 12 + 26, expected.begin() + 12);
+    CHECK(second == expected);
+    // An unknown instance is cached too, as NXDOMAIN.
+    h.ask(query_wire("instance-5.web.default.app.ns.local."));
+    auto missing = read_answer(h.ask(query_wire("instance-5.web.default.app.ns.local.")));
+    CHECK(missing.rcode == LDNS_RCODE_NXDOMAIN);
+    CHECK(h.names->stats().reply_cache_hits == 2);
+    // The table moves web's RR ServiceIP: the next answer has the new one.
+    REQUIRE(h.writer.replace_job("App.ns.Web.default", {web(0, "10.30.0.9")}));
+    auto moved = read_answer(h.ask(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A, 3)));
+    CHECK(moved.addresses == std::vector<std::string>{"10.30.0.9"});
+    CHECK(h.names->stats().reply_cache_hits == 2);
+    CHECK(h.names->stats().answered == 3);
+    CHECK(h.names->stats().nxdomain == 2);
+}
+
 TEST_CASE("names are answered over TCP") {
     Harness h;
     REQUIRE(h.writer.upsert(web(0)));
