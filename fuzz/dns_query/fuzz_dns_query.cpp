@@ -69,6 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (const JobNames* job = world.index.find(name->job); job && name_exists(*job, *name)) {
             reply.owner = answer_name(*job, *name);
             reply.a = addresses(*job, *name);
+            reply.aaaa = addresses_v6(*job, *name);
         } else {
             reply.rcode = dns_nxdomain;
         }

@@ -187,30 +187,34 @@ std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, R
         ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_QUESTION, q);
     }
     const uint16_t qtype = query.qtype;
-    if (reply.rcode == dns_noerror && (qtype == dns_type_a || qtype == dns_type_any)) {
+    if (reply.rcode == dns_noerror) {
         const uint32_t ttl =
             style == ReplyStyle::mdns_legacy ? std::min(reply.ttl, 10u) : reply.ttl;
         uint16_t rclass = dns_class_in;
         if (style == ReplyStyle::mdns_multicast) rclass |= 0x8000;  // cache flush: unique record
-        for (Ipv4 ip : reply.a) {
-            ldns_rr* rr = ldns_rr_new();
+        auto push = [&](ldns_rr_type type, ldns_rdf_type rdf_type, size_t size, const void* data) {
             ldns_rdf* owner =
                 reply.owner.empty()
                     ? ldns_dname_new_frm_data(static_cast<uint16_t>(query.name_wire.size()),
                                               query.name_wire.data())
                     : ldns_dname_new_frm_str(reply.owner.c_str());
-            if (!owner) {
-                ldns_rr_free(rr);
-                continue;
-            }
+            if (!owner) return;
+            ldns_rr* rr = ldns_rr_new();
             ldns_rr_set_owner(rr, owner);
-            ldns_rr_set_type(rr, LDNS_RR_TYPE_A);
+            ldns_rr_set_type(rr, type);
             ldns_rr_set_class(rr, static_cast<ldns_rr_class>(rclass));
             ldns_rr_set_ttl(rr, ttl);
-            const uint32_t net = ip.network_order();
-            ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &net));
+            ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(rdf_type, size, data));
             ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_ANSWER, rr);
-        }
+        };
+        if (qtype == dns_type_a || qtype == dns_type_any)
+            for (Ipv4 ip : reply.a) {
+                const uint32_t net = ip.network_order();
+                push(LDNS_RR_TYPE_A, LDNS_RDF_TYPE_A, 4, &net);
+            }
+        if (qtype == dns_type_aaaa || qtype == dns_type_any)
+            for (const Ipv6& ip : reply.aaaa)
+                push(LDNS_RR_TYPE_AAAA, LDNS_RDF_TYPE_AAAA, ip.bytes.size(), ip.bytes.data());
     }
     return to_wire(pkt.get());
 }

@@ -67,10 +67,12 @@ struct DnsReply {
     uint8_t rcode = dns_noerror;
     std::string owner;  // the answers' name; empty: the question's
     std::vector<Ipv4> a;
+    std::vector<Ipv6> aaaa;
     uint32_t ttl = 5;
 };
 
-// The wire form of the reply to `query`; A records only for qtype A or ANY.
+// The wire form of the reply to `query`: A records for qtype A, AAAA records for AAAA, both for
+// ANY; none for other types (the name exists: NOERROR without records).
 std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply,
                                  ReplyStyle style = ReplyStyle::unicast);
 

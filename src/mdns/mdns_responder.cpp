@@ -108,12 +108,12 @@ void MdnsResponder::handle(std::span<const uint8_t> message, const udp::endpoint
     const JobNames* job = index_.find(name->job);
     if (!job || !name_exists(*job, *name)) return;
     const uint16_t qtype = query->qtype;
-    if (qtype != dns_type_a && qtype != dns_type_any) return;
     DnsReply reply;
     reply.owner = answer_name(*job, *name);
-    reply.a = addresses(*job, *name);
+    if (qtype == dns_type_a || qtype == dns_type_any) reply.a = addresses(*job, *name);
+    if (qtype == dns_type_aaaa || qtype == dns_type_any) reply.aaaa = addresses_v6(*job, *name);
     reply.ttl = options_.ttl;
-    if (reply.a.empty()) return;
+    if (reply.a.empty() && reply.aaaa.empty()) return;
     const bool legacy = from.port() != options_.port;
     const bool unicast = legacy || (query->qclass & 0x8000) != 0;
     auto wire =

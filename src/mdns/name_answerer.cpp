@@ -60,6 +60,7 @@ std::optional<std::vector<uint8_t>> NameAnswerer::from_index(const DnsQuery& que
     DnsReply reply;
     reply.owner = answer_name(*job, name);
     reply.a = addresses(*job, name);
+    reply.aaaa = addresses_v6(*job, name);
     reply.ttl = options_.ttl;
     ++stats_.answered;
     return decided(query, build_reply(query, reply), ReplyCache::Outcome::answered);

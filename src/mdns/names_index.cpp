@@ -24,8 +24,26 @@ bool is_part(std::string_view label) {
     });
 }
 
-void add_unique(std::vector<Ipv4>& list, Ipv4 ip) {
+template <class Ip>
+void add_unique(std::vector<Ip>& list, const Ip& ip) {
     if (std::find(list.begin(), list.end(), ip) == list.end()) list.push_back(ip);
+}
+
+template <class Ip>
+std::vector<Ip> pick(const NameQuery& query, const std::vector<Ip>& rr,
+                     const std::vector<Ip>& closest,
+                     const std::vector<std::pair<int, Ip>>& instances) {
+    switch (query.kind) {
+        case NameQuery::Kind::rr:
+            return rr;
+        case NameQuery::Kind::closest:
+            return closest;
+        case NameQuery::Kind::instance:
+            for (auto& [n, ip] : instances)
+                if (n == query.instance) return {ip};
+            return {};
+    }
+    return {};
 }
 
 }  // namespace
@@ -91,17 +109,11 @@ std::string answer_name(const JobNames& job, const NameQuery& query) {
 }
 
 std::vector<Ipv4> addresses(const JobNames& job, const NameQuery& query) {
-    switch (query.kind) {
-        case NameQuery::Kind::rr:
-            return job.rr;
-        case NameQuery::Kind::closest:
-            return job.closest;
-        case NameQuery::Kind::instance:
-            for (auto& [n, ip] : job.instances)
-                if (n == query.instance) return {ip};
-            return {};
-    }
-    return {};
+    return pick(query, job.rr, job.closest, job.instances);
+}
+
+std::vector<Ipv6> addresses_v6(const JobNames& job, const NameQuery& query) {
+    return pick(query, job.rr_v6, job.closest_v6, job.instances_v6);
 }
 
 bool name_exists(const JobNames& job, const NameQuery& query) {
@@ -168,15 +180,19 @@ void NamesIndex::refresh(const TranslationTable& table, std::string_view job) {
     for (const TableEntry* e : sorted) {
         names.nsips.push_back(e->nsip);
         for (const ServiceIp& sip : e->serviceip) {
+            const bool v6 = !sip.address_v6.is_unspecified();
             switch (sip.type) {
                 case IpType::RR:
                     add_unique(names.rr, sip.address);
+                    if (v6) add_unique(names.rr_v6, sip.address_v6);
                     break;
                 case IpType::Closest:
                     add_unique(names.closest, sip.address);
+                    if (v6) add_unique(names.closest_v6, sip.address_v6);
                     break;
                 case IpType::InstanceNumber:
                     names.instances.emplace_back(e->instancenumber, sip.address);
+                    if (v6) names.instances_v6.emplace_back(e->instancenumber, sip.address_v6);
                     break;
             }
         }

@@ -24,7 +24,10 @@ struct JobNames {
     std::string appname, appns, servicename, servicenamespace;
     std::vector<Ipv4> rr, closest;                // distinct, in table order
     std::vector<std::pair<int, Ipv4>> instances;  // instance number -> its InstanceNumber IP
-    std::vector<Ipv4> nsips;                      // of its entries (to follow evictions)
+    // The same ServiceIPs' IPv6 addresses (Address_v6), where they have one.
+    std::vector<Ipv6> rr_v6, closest_v6;
+    std::vector<std::pair<int, Ipv6>> instances_v6;
+    std::vector<Ipv4> nsips;  // of its entries (to follow evictions)
 };
 
 // Which of a job's names a query asks for.
@@ -43,6 +46,7 @@ std::optional<NameQuery> parse_name(std::string_view name);
 std::string answer_name(const JobNames& job, const NameQuery& query);
 // The addresses a query's name stands for (empty: the name exists but has no such address).
 std::vector<Ipv4> addresses(const JobNames& job, const NameQuery& query);
+std::vector<Ipv6> addresses_v6(const JobNames& job, const NameQuery& query);
 // The job and instance names exist in the index (a missing instance is no name).
 bool name_exists(const JobNames& job, const NameQuery& query);
 

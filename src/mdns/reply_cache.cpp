@@ -24,7 +24,8 @@ std::optional<ReplyCache::Outcome> ReplyCache::find(const PlainQuestion& questio
     const std::vector<uint8_t>& wire = it->second.wire;
     reply.assign(wire.begin(), wire.end());
     ldns_write_uint16(reply.data(), question.id);
-    reply[2] = static_cast<uint8_t>(question.rd ? reply[2] | LDNS_RD_MASK : reply[2] & ~LDNS_RD_MASK);
+    reply[2] =
+        static_cast<uint8_t>(question.rd ? reply[2] | LDNS_RD_MASK : reply[2] & ~LDNS_RD_MASK);
     std::copy(question.name.begin(), question.name.end(), reply.begin() + LDNS_HEADER_SIZE);
     return it->second.outcome;
 }

@@ -84,6 +84,22 @@ TEST_CASE("a reply carries the id, the question and A records under the given ow
     CHECK(none.addresses.empty());
 }
 
+TEST_CASE("AAAA questions get the IPv6 addresses, A the IPv4 ones and ANY both") {
+    DnsReply r;
+    r.owner = "Web.default.App.ns.local";
+    r.a = {ip("10.30.0.1")};
+    r.aaaa = {*Ipv6::parse("fdff:2000::1")};
+    auto answer = [&](uint16_t type) {
+        auto q = parse_query(query_wire("web.default.app.ns.local.", type));
+        REQUIRE(q);
+        return read_answer(build_reply(*q, r)).addresses;
+    };
+    CHECK(answer(LDNS_RR_TYPE_AAAA) == std::vector<std::string>{"fdff:2000::1"});
+    CHECK(answer(LDNS_RR_TYPE_A) == std::vector<std::string>{"10.30.0.1"});
+    CHECK(answer(LDNS_RR_TYPE_ANY) == std::vector<std::string>{"10.30.0.1", "fdff:2000::1"});
+    CHECK(answer(LDNS_RR_TYPE_TXT).empty());
+}
+
 TEST_CASE("mDNS multicast responses have id 0, no question and the cache-flush bit") {
     auto q = parse_query(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A, 9, 0x8001));
     REQUIRE(q);

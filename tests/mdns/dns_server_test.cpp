@@ -159,6 +159,30 @@ TEST_CASE("a question asked again is answered from the reply cache until the tab
     CHECK(h.names->stats().nxdomain == 2);
 }
 
+TEST_CASE("AAAA of a name is its ServiceIPs' IPv6 addresses, NOERROR without records when none") {
+    Harness h;
+    REQUIRE(h.writer.upsert(web6(0)));
+    REQUIRE(h.writer.upsert(web6(1)));
+    auto rr = read_answer(h.ask(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_AAAA)));
+    CHECK(rr.rcode == LDNS_RCODE_NOERROR);
+    CHECK(rr.owners == std::vector<std::string>{"Web.default.App.ns.local."});
+    CHECK(rr.addresses == std::vector<std::string>{"fdff:2000::1"});
+    auto inst =
+        read_answer(h.ask(query_wire("instance-1.web.default.app.ns.local.", LDNS_RR_TYPE_AAAA)));
+    CHECK(inst.addresses == std::vector<std::string>{"fdff::1:1"});
+    // Closest has no IPv6 address: the name exists, so NOERROR and no records, never NXDOMAIN.
+    auto closest =
+        read_answer(h.ask(query_wire("closest.web.default.app.ns.local.", LDNS_RR_TYPE_AAAA)));
+    CHECK(closest.rcode == LDNS_RCODE_NOERROR);
+    CHECK(closest.addresses.empty());
+    // A stays IPv4 only.
+    auto a = read_answer(h.ask(query_wire("web.default.app.ns.local.", LDNS_RR_TYPE_A)));
+    CHECK(a.addresses == std::vector<std::string>{"10.30.0.1"});
+    auto missing =
+        read_answer(h.ask(query_wire("instance-4.web.default.app.ns.local.", LDNS_RR_TYPE_AAAA)));
+    CHECK(missing.rcode == LDNS_RCODE_NXDOMAIN);
+}
+
 TEST_CASE("names are answered over TCP") {
     Harness h;
     REQUIRE(h.writer.upsert(web(0)));

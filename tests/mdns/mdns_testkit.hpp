@@ -31,6 +31,14 @@ inline TableEntry web(int n, const char* rr = "10.30.0.1", const char* closest =
     return e;
 }
 
+// The same with IPv6 ServiceIPs: RR fdff:2000::1, instance n fdff::1:<n> (Closest has none).
+inline TableEntry web6(int n) {
+    TableEntry e = web(n);
+    e.serviceip[0].address_v6 = *Ipv6::parse("fdff:2000::1");
+    e.serviceip[2].address_v6 = *Ipv6::parse("fdff::1:" + std::to_string(n));
+    return e;
+}
+
 // A query in wire form, as a stub resolver sends it.
 inline std::vector<uint8_t> query_wire(const std::string& name, uint16_t type = LDNS_RR_TYPE_A,
                                        uint16_t id = 0x1234, uint16_t qclass = LDNS_RR_CLASS_IN) {

@@ -66,6 +66,14 @@ TEST_CASE("the index follows the table: upserts, replaced jobs, removals and evi
     auto name = *parse_name("instance-1.web.default.app.ns.local");
     CHECK(answer_name(*job, name) == "instance-1.Web.default.App.ns.local");
     CHECK(addresses(*job, name) == std::vector<Ipv4>{ip("10.30.1.1")});
+    CHECK(addresses_v6(*job, name).empty());  // no Address_v6 in the table
+    apply(upsert(web6(1)));
+    job = index.find("app.ns.web.default");
+    REQUIRE(job);
+    CHECK(addresses_v6(*job, name) == std::vector<Ipv6>{*Ipv6::parse("fdff::1:1")});
+    CHECK(addresses_v6(*job, *parse_name("web.default.app.ns.local")) ==
+          std::vector<Ipv6>{*Ipv6::parse("fdff:2000::1")});
+    CHECK(addresses_v6(*job, *parse_name("closest.web.default.app.ns.local")).empty());
 
     TableChange remove_one = change(TableChange::Kind::remove_instance);
     remove_one.job = "App.ns.Web.default";

@@ -8,6 +8,8 @@
 #                 namespace; the TUN has fcef::dead:beef/7 and the IPv6 routes; GET /table and
 #                 GET /status show the IPv6 addresses
 #   port_mapping  the port mapping answers curl -6 from host 2 at host 1's IPv6 underlay address
+#   names         dig AAAA answers a job's ServiceIPs' Address_v6, NOERROR without records for
+#                 names without one (docs/names.md)
 #   leftovers     stopping the agent removes every IPv6 address and route, the ip6 table, the
 #                 ip6tables FORWARD accepts and restores IPv6 forwarding; after kill -9 a new agent
 #                 removes what the dead one left and starts clean
@@ -139,6 +141,21 @@ case $case_name in
     nm_agent_stop "$prefix" 1
     left=$(v6_state)
     check "stopped again, nothing of it is left ('$left')" test -z "$left"
+    ;;
+  names)
+    far=far.default.app.ns.local
+    dig1() { nm_in "$ns_one" dig +time=2 +tries=1 @10.18.1.1 "$@"; }
+    short() { dig1 +short "$@" | tr '\n' ' ' | sed 's/ $//'; }
+    status() { dig1 "$@" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'; }
+    check "dig AAAA of far's RR name is its Address_v6 ($(short AAAA $far))" test "$(short AAAA $far)" = fdff:2000::9
+    check "dig AAAA of instance-0.far is the instance's Address_v6" test "$(short AAAA instance-0.$far)" = fdff::9
+    check "dig +tcp AAAA the same" test "$(short +tcp AAAA instance-0.$far)" = fdff::9
+    check "dig A of far is still its IPv4 ServiceIP" test "$(short A $far)" = 10.30.0.9
+    check "dig AAAA of closest.far (no Closest ServiceIP) is NOERROR without records" \
+      test "$(status AAAA closest.$far)/$(short AAAA closest.$far)" = NOERROR/
+    check "dig AAAA of a deployed job without IPv6 ServiceIPs is NOERROR without records" \
+      test "$(status AAAA web.default.app.ns.local)/$(short AAAA web.default.app.ns.local)" = NOERROR/
+    check "dig AAAA of an instance the table lacks is NXDOMAIN" test "$(status AAAA instance-3.$far)" = NXDOMAIN
     ;;
   *)
     echo "unknown case $case_name"
