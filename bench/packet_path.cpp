@@ -46,6 +46,33 @@ std::vector<uint8_t> tcp_packet(Ipv4 src, uint16_t sport, Ipv4 dst, uint16_t dpo
     return b;
 }
 
+// A 64-byte TCP/IPv6 packet (no payload) with a valid checksum.
+std::vector<uint8_t> tcp6_packet(const Ipv6& src, uint16_t sport, const Ipv6& dst, uint16_t dport) {
+    std::vector<uint8_t> b(64, 0);
+    b[0] = 0x60;
+    csum::store_be16(&b[4], 24);
+    b[6] = ipproto::tcp;
+    b[7] = 64;
+    std::memcpy(&b[8], src.bytes.data(), 16);
+    std::memcpy(&b[24], dst.bytes.data(), 16);
+    csum::store_be16(&b[40], sport);
+    csum::store_be16(&b[42], dport);
+    b[52] = 6 << 4;  // a 24-byte header: one MSS-sized option slot, as a data segment might
+    b[53] = 0x10;
+    auto v = PacketView::parse(b);
+    fill_checksums(*v);
+    return b;
+}
+
+// An IPv6 address of the given /96 prefix with `low` in its last 32 bits.
+Ipv6 ipv6(uint16_t top, uint16_t second, uint32_t low) {
+    Ipv6 a;
+    csum::store_be16(&a.bytes[0], top);
+    csum::store_be16(&a.bytes[2], second);
+    csum::store_be32(&a.bytes[12], low);
+    return a;
+}
+
 // Entry i: job "appNNNNN.ns.service.default" (4 instances per job), nsip 172.16.0.0 + i + 1,
 // one RR ServiceIP per job and one InstanceNumber ServiceIP per instance.
 TableEntry make_entry(size_t i) {
@@ -60,6 +87,10 @@ TableEntry make_entry(size_t i) {
     e.nsip = ipv4(0xac100000 + static_cast<uint32_t>(i) + 1);
     e.serviceip = {{IpType::RR, ipv4(0xac1e0000 + static_cast<uint32_t>(i / 4))},
                    {IpType::InstanceNumber, ipv4(0xad000000 + static_cast<uint32_t>(i))}};
+    // Dual stack: nsipv6 fc00::(i+1), RR fdff:2000::(i/4), instance fdff::1:(i).
+    e.nsipv6 = ipv6(0xfc00, 0, static_cast<uint32_t>(i) + 1);
+    e.serviceip[0].address_v6 = ipv6(0xfdff, 0x2000, static_cast<uint32_t>(i / 4));
+    e.serviceip[1].address_v6 = ipv6(0xfdff, 0, 0x10000 + static_cast<uint32_t>(i));
     return e;
 }
 
@@ -128,12 +159,15 @@ void BM_rewrite_checksum(benchmark::State& state) {
 }
 BENCHMARK(BM_rewrite_checksum);
 
-// The whole outgoing path of a packet whose flow is cached: parse, cache lookup, rewrite.
+// The whole outgoing path of a packet whose flow is cached: parse, cache lookup, rewrite. The
+// same 1024 flows over IPv4 (range 0) or IPv6 (range 1).
 void BM_outgoing_cached(benchmark::State& state) {
+    const bool v6 = state.range(0) == 1;
     TranslationTable table;
     for (size_t i = 0; i < 1000; ++i) table.upsert(make_entry(i));
     TableEntry sender = make_entry(5000);
     sender.nsip = ipv4(0xac130102);
+    sender.nsipv6 = ipv6(0xfc00, 0, 0x102);
     table.upsert(sender);
     ConversionCache cache;
     cache.set_now(ConversionCache::Clock::now());
@@ -144,14 +178,18 @@ void BM_outgoing_cached(benchmark::State& state) {
     node.local_subnet = Cidr{ipv4(0xac130100), 24};
     node.service_network = Cidr{ipv4(0xac1e0000), 16};    // 172.30.0.0/16
     node.container_network = Cidr{ipv4(0xac100000), 12};  // 172.16.0.0/12
+    node.local_subnet_v6 = Cidr6{ipv6(0xfc00, 0, 0x100), 120};
     PathCounters counters;
     ServiceUse uses;
     PathContext path{table, cache, balancer, node, rtt, counters, uses};
     // 1024 flows from the sender to 250 RR ServiceIPs, each packet kept as a template.
     std::vector<std::vector<uint8_t>> templates;
-    for (uint16_t f = 0; f < 1024; ++f)
-        templates.push_back(tcp_packet(sender.nsip, static_cast<uint16_t>(20000 + f),
-                                       ipv4(0xac1e0000 + f % 250), 80));
+    for (uint16_t f = 0; f < 1024; ++f) {
+        const auto port = static_cast<uint16_t>(20000 + f);
+        templates.push_back(
+            v6 ? tcp6_packet(sender.nsipv6, port, ipv6(0xfdff, 0x2000, f % 250u), 80)
+               : tcp_packet(sender.nsip, port, ipv4(0xac1e0000 + f % 250), 80));
+    }
     for (auto t : templates)
         if (!std::holds_alternative<SendTo>(decide_outgoing(std::span<uint8_t>(t), path)))
             state.SkipWithError("setup: flow not created");
@@ -165,7 +203,7 @@ void BM_outgoing_cached(benchmark::State& state) {
     if (counters.outgoing_cached < static_cast<uint64_t>(state.iterations()))
         state.SkipWithError("not all cached");
 }
-BENCHMARK(BM_outgoing_cached);
+BENCHMARK(BM_outgoing_cached)->Arg(0)->Arg(1);
 
 void BM_table_lookup_service_ip(benchmark::State& state) {
     auto& f = tables();
@@ -247,7 +285,8 @@ int main(int argc, char** argv) {
         return it == collector.ns.end() ? -1.0 : it->second;
     };
     const double rewrite = get("BM_rewrite_checksum");
-    const double outgoing = get("BM_outgoing_cached");
+    const double outgoing = get("BM_outgoing_cached/0");
+    const double outgoing_v6 = get("BM_outgoing_cached/1");
     const double by_sip = get("BM_table_lookup_service_ip");
     const double by_nsip = get("BM_table_lookup_nsip");
     const double table_lookup = std::max(by_sip, by_nsip);
@@ -258,6 +297,9 @@ int main(int argc, char** argv) {
     std::printf("%-44s %8.1f ns %10s\n", "rewrite src+dst, incremental checksums", rewrite, "");
     std::printf("%-44s %8.1f ns %10s\n", "outgoing decision, cached flow (+parse)", outgoing,
                 "< 50 ns");
+    std::printf("%-44s %8.1f ns %10s\n", "the same for IPv6", outgoing_v6, "< 1.2x IPv4");
+    std::printf("%-44s %8.2f x  %10s\n", "IPv6 / IPv4 cached decision", outgoing_v6 / outgoing,
+                "<= 1.2");
     std::printf("%-44s %8.1f ns %10s\n", "table lookup by ServiceIP (100k entries)", by_sip,
                 "< 40 ns");
     std::printf("%-44s %8.1f ns %10s\n", "table lookup by nsip (100k entries)", by_nsip, "< 40 ns");
@@ -272,6 +314,7 @@ int main(int argc, char** argv) {
         out << "{\n"
             << "  \"rewrite_ns\": " << rewrite << ",\n"
             << "  \"outgoing_cached_ns\": " << outgoing << ",\n"
+            << "  \"outgoing_cached_v6_ns\": " << outgoing_v6 << ",\n"
             << "  \"table_lookup_ns\": " << table_lookup << ",\n"
             << "  \"table_lookup_service_ip_ns\": " << by_sip << ",\n"
             << "  \"table_lookup_nsip_ns\": " << by_nsip << ",\n"

@@ -1,6 +1,8 @@
 // libFuzzer target over the packet core: parse, rewrite and both decisions, on a fixed table.
-// Besides sanitizer reports it checks two properties: a rewrite keeps a valid IPv4 header
-// checksum valid, and nothing the view reports lies outside the buffer.
+// Besides sanitizer reports it checks three properties: a rewrite keeps a valid IPv4 header
+// checksum valid, an IPv6 rewrite keeps a valid upper-layer checksum valid, and nothing the view
+// reports lies outside the buffer. The table is dual-stack, so IPv6 packets are translated too.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -17,8 +19,31 @@ namespace {
 Ipv4 ip(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
     return Ipv4{uint32_t{a} << 24 | uint32_t{b} << 16 | uint32_t{c} << 8 | d};
 }
+// fc00::/fdff:: style addresses: two leading bytes, then four low ones.
+Ipv6 ip6(uint8_t top, uint8_t second, const uint8_t* low4) {
+    Ipv6 a;
+    a.bytes[0] = top;
+    a.bytes[1] = second;
+    std::memcpy(a.bytes.data() + 12, low4, 4);
+    return a;
+}
+Ipv6 ip6(uint8_t top, uint8_t second, uint8_t c, uint8_t d) {
+    const uint8_t low[4] = {0, 0, c, d};
+    return ip6(top, second, low);
+}
 
-TableEntry entry(const char* app, int instance, Ipv4 nsip, Ipv4 node, std::vector<ServiceIp> sips) {
+// Whether a parsed IPv6 packet's upper-layer checksum equals a full recomputation.
+bool l4_checksum_ok(PacketView& v) {
+    if (!v.is_ipv6() || !v.l4_checksum_offset() || v.fragment() != Fragment::none) return false;
+    std::vector<uint8_t> copy(v.bytes().begin(), v.bytes().end());
+    auto c = PacketView::parse(copy);
+    if (!c) std::abort();  // the same bytes parsed once already
+    fill_checksums(*c);
+    return std::equal(copy.begin(), copy.end(), v.bytes().begin());
+}
+
+TableEntry entry(const char* app, int instance, Ipv4 nsip, Ipv4 node, std::vector<ServiceIp> sips,
+                 Ipv6 nsipv6 = {}) {
     TableEntry e;
     e.appname = app;
     e.appns = e.servicename = e.servicenamespace = "x";
@@ -27,6 +52,7 @@ TableEntry entry(const char* app, int instance, Ipv4 nsip, Ipv4 node, std::vecto
     e.nodeip = node;
     e.nodeport = 50103;
     e.serviceip = std::move(sips);
+    e.nsipv6 = nsipv6;
     return e;
 }
 
@@ -44,15 +70,20 @@ struct World {
     World() {
         node.node_ip = ip(10, 0, 0, 1);
         node.local_subnet = Cidr{ip(172, 19, 1, 0), 24};
+        node.service_network = Cidr{ip(172, 30, 0, 0), 16};
+        node.container_network = Cidr{ip(172, 16, 0, 0), 12};
+        node.local_subnet_v6 = Cidr6{ip6(0xfc, 0, 1, 0), 120};
         const Ipv4 a{ip(10, 0, 0, 1)}, b{ip(10, 0, 0, 2)};
-        table.upsert(
-            entry("c", 0, ip(172, 19, 1, 2), a, {{IpType::InstanceNumber, ip(172, 30, 1, 0)}}));
+        table.upsert(entry("c", 0, ip(172, 19, 1, 2), a,
+                           {{IpType::InstanceNumber, ip(172, 30, 1, 0), ip6(0xfd, 0xff, 1, 0)}},
+                           ip6(0xfc, 0, 1, 2)));
         for (uint8_t i = 0; i < 4; ++i)
             table.upsert(entry("w", i, ip(172, 19, uint8_t(1 + i % 2), uint8_t(10 + i)),
                                i % 2 ? a : b,
-                               {{IpType::RR, ip(172, 30, 0, 10)},
-                                {IpType::Closest, ip(172, 30, 0, 11)},
-                                {IpType::InstanceNumber, ip(172, 30, 2, i)}}));
+                               {{IpType::RR, ip(172, 30, 0, 10), ip6(0xfd, 0xff, 0x20, 10)},
+                                {IpType::Closest, ip(172, 30, 0, 11), ip6(0xfd, 0xff, 0x20, 11)},
+                                {IpType::InstanceNumber, ip(172, 30, 2, i), ip6(0xfd, 0xff, 2, i)}},
+                               ip6(0xfc, 0, uint8_t(1 + i % 2), uint8_t(10 + i))));
         rtt.set(b, std::chrono::microseconds(300));
     }
 };
@@ -77,13 +108,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto v = PacketView::parse(bytes)) {
         check_view(*v, bytes.size());
         const bool header_ok = v->is_ipv4() && ipv4_header_checksum_ok(*v);
+        const bool l4_ok = csum_mode == L4Csum::full && l4_checksum_ok(*v);
+        const Ipv6 src6 = ip6(0xfd, 0xff, data + 1), dst6 = ip6(0xfc, 0, data + 5);
         if ((mode & 6) == 6) {
             v->rewrite_addresses(new_src, new_dst, csum_mode);
+            v->rewrite_addresses(src6, dst6, csum_mode);
         } else {
             if (mode & 2) v->rewrite_source(new_src, csum_mode);
             if (mode & 4) v->rewrite_destination(new_dst, csum_mode);
+            if (mode & 2) v->rewrite_source(src6, csum_mode);
+            if (mode & 4) v->rewrite_destination(dst6, csum_mode);
         }
         if (header_ok && !ipv4_header_checksum_ok(*v)) std::abort();
+        if (l4_ok && !l4_checksum_ok(*v)) std::abort();
         (void)owner_shard(*v, 3);
     }
 

@@ -61,6 +61,13 @@ inline uint64_t delta32(uint32_t old_value, uint32_t new_value) {
     return uint64_t{~old_value >> 16} + (~old_value & 0xffff) + (new_value >> 16) +
            (new_value & 0xffff);
 }
+// The same for a 128-bit value (an IPv6 address) given as its 16 network-order bytes.
+inline uint64_t delta128(const uint8_t* old_value, const uint8_t* new_value) {
+    uint64_t sum = 0;
+    for (int i = 0; i < 16; i += 4)
+        sum += delta32(load_be32(old_value + i), load_be32(new_value + i));
+    return sum;
+}
 // RFC 1624 eqn. 3 with a precomputed difference.
 inline uint16_t update(uint16_t field, uint64_t delta) {
     return static_cast<uint16_t>(~fold(uint64_t{static_cast<uint16_t>(~field)} + delta));

@@ -1,5 +1,7 @@
 #include "core/packet.hpp"
 
+#include <cstring>
+
 #include "core/checksum.hpp"
 
 namespace nm {
@@ -25,6 +27,8 @@ std::string_view to_string(ParseError error) {
             return "transport header cut short";
         case ParseError::bad_tcp_offset:
             return "TCP data offset out of range";
+        case ParseError::bad_extension:
+            return "IPv6 extension header cut short or too many";
     }
     return "?";
 }
@@ -32,6 +36,48 @@ std::string_view to_string(ParseError error) {
 namespace {
 constexpr uint8_t icmp_echo_reply = 0, icmp_echo_request = 8;
 constexpr uint8_t icmpv6_echo_request = 128, icmpv6_echo_reply = 129;
+constexpr int max_extension_headers = 8;
+
+struct Ipv6Walk {
+    size_t l4 = 40;
+    uint8_t protocol = 0;
+    Fragment fragment = Fragment::none;
+    uint32_t fragment_id = 0;
+    bool has_l4 = true;
+};
+
+// Walks hop-by-hop, routing, destination options and fragment headers to the upper layer.
+tl::expected<Ipv6Walk, ParseError> walk_ipv6(std::span<const uint8_t> packet) {
+    Ipv6Walk w;
+    w.protocol = packet[6];
+    for (int n = 0;; ++n) {
+        const uint8_t next = w.protocol;
+        if (next != ipproto::hop_by_hop && next != ipproto::routing &&
+            next != ipproto::destination_options && next != ipproto::fragment)
+            return w;
+        if (n == max_extension_headers || w.l4 + 8 > packet.size())
+            return tl::unexpected(ParseError::bad_extension);
+        const uint8_t* h = packet.data() + w.l4;
+        if (next == ipproto::fragment) {
+            const uint16_t field = load_be16(h + 2);
+            const uint16_t offset = field >> 3;
+            const bool more = field & 1;
+            w.fragment = offset ? Fragment::non_first : more ? Fragment::first : Fragment::none;
+            w.fragment_id = load_be32(h + 4);
+            w.protocol = h[0];
+            w.l4 += 8;
+            if (offset) {
+                w.has_l4 = false;
+                return w;
+            }
+            continue;
+        }
+        const size_t length = (size_t{h[1]} + 1) * 8;
+        if (w.l4 + length > packet.size()) return tl::unexpected(ParseError::bad_extension);
+        w.protocol = h[0];
+        w.l4 += length;
+    }
+}
 }  // namespace
 
 tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer) {
@@ -54,6 +100,7 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
         const bool more = frag & 0x2000;
         const uint16_t offset = frag & 0x1fff;
         v.fragment_ = offset ? Fragment::non_first : more ? Fragment::first : Fragment::none;
+        if (v.fragment_ != Fragment::none) v.fragment_id_ = load_be16(&buffer[4]);
         has_l4 = offset == 0;
         l4 = ihl;
     } else if (version == 6) {
@@ -61,9 +108,14 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
         const size_t total = 40 + size_t{load_be16(&buffer[4])};
         if (total > buffer.size()) return tl::unexpected(ParseError::bad_total_length);
         v.bytes_ = buffer.first(total);
-        v.protocol_ = buffer[6];
         v.ttl_ = buffer[7];
-        l4 = 40;  // extension headers are not walked: their packets simply have no ports
+        auto walk = walk_ipv6(v.bytes_);
+        if (!walk) return tl::unexpected(walk.error());
+        v.protocol_ = walk->protocol;
+        v.fragment_ = walk->fragment;
+        v.fragment_id_ = walk->fragment_id;
+        has_l4 = walk->has_l4;
+        l4 = walk->l4;
     } else {
         return tl::unexpected(ParseError::bad_version);
     }
@@ -103,7 +155,8 @@ tl::expected<PacketView, ParseError> PacketView::parse(std::span<uint8_t> buffer
                 v.source_port_ = v.destination_port_ = load_be16(p + 4);
                 v.has_ports_ = true;
             }
-            // ICMPv4's checksum has no pseudo-header; ICMPv6's has, but IPv6 is not rewritten.
+            // ICMPv4's checksum has no pseudo-header; ICMPv6's has, so address rewrites touch it.
+            if (v6) v.l4_csum_offset_ = static_cast<uint16_t>(l4 + 2);
             break;
         }
         default:
@@ -140,11 +193,40 @@ void PacketView::rewrite_addresses(Ipv4 source, Ipv4 destination, L4Csum mode) {
         mode);
 }
 
+void PacketView::rewrite_source(const Ipv6& address, L4Csum mode) {
+    rewrite_address6(8, address, mode);
+}
+void PacketView::rewrite_destination(const Ipv6& address, L4Csum mode) {
+    rewrite_address6(24, address, mode);
+}
+
+void PacketView::rewrite_address6(size_t offset, const Ipv6& address, L4Csum mode) {
+    if (!is_ipv6()) return;
+    uint8_t* field = bytes_.data() + offset;
+    const uint64_t delta = csum::delta128(field, address.bytes.data());
+    std::memcpy(field, address.bytes.data(), 16);
+    update_l4_checksum(delta, mode);
+}
+
+void PacketView::rewrite_addresses(const Ipv6& source, const Ipv6& destination, L4Csum mode) {
+    if (!is_ipv6()) return;
+    uint8_t* ip = bytes_.data();
+    const uint64_t delta = csum::delta128(ip + 8, source.bytes.data()) +
+                           csum::delta128(ip + 24, destination.bytes.data());
+    std::memcpy(ip + 8, source.bytes.data(), 16);
+    std::memcpy(ip + 24, destination.bytes.data(), 16);
+    update_l4_checksum(delta, mode);
+}
+
 void PacketView::update_checksums(uint64_t delta, L4Csum mode) {
     uint8_t* ip = bytes_.data();
     store_be16(ip + 10, csum::update(load_be16(ip + 10), delta));
+    update_l4_checksum(delta, mode);
+}
+
+void PacketView::update_l4_checksum(uint64_t delta, L4Csum mode) {
     if (!l4_csum_offset_) return;
-    uint8_t* field = ip + l4_csum_offset_;
+    uint8_t* field = bytes_.data() + l4_csum_offset_;
     const uint16_t value = load_be16(field);
     if (mode == L4Csum::partial) {
         store_be16(field, csum::update_partial(value, delta));
@@ -157,7 +239,29 @@ void PacketView::update_checksums(uint64_t delta, L4Csum mode) {
     }
 }
 
+namespace {
+void fill_checksums_v6(PacketView& packet, L4Csum mode) {
+    auto bytes = packet.bytes();
+    const size_t field = packet.l4_checksum_offset();
+    if (!field || packet.fragment() != Fragment::none) return;
+    const size_t l4 = packet.l4_offset();
+    const uint32_t l4_length = static_cast<uint32_t>(bytes.size() - l4);
+    const uint64_t pseudo = csum::add(bytes.subspan(8, 32)) + packet.protocol() +
+                            (l4_length >> 16) + (l4_length & 0xffff);
+    uint8_t* at = bytes.data() + field;
+    if (mode == L4Csum::partial) {
+        store_be16(at, csum::fold(pseudo));
+        return;
+    }
+    store_be16(at, 0);
+    uint16_t value = static_cast<uint16_t>(~csum::fold(csum::add(bytes.subspan(l4), pseudo)));
+    if (packet.protocol() == ipproto::udp && value == 0) value = 0xffff;
+    store_be16(at, value);
+}
+}  // namespace
+
 void fill_checksums(PacketView& packet, L4Csum mode) {
+    if (packet.is_ipv6()) return fill_checksums_v6(packet, mode);
     if (!packet.is_ipv4()) return;
     auto bytes = packet.bytes();
     uint8_t* ip = bytes.data();

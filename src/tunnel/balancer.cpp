@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/checksum.hpp"
+
 namespace nm {
 
 std::optional<std::chrono::microseconds> RttEstimates::get(Ipv4 node_ip) const {
@@ -11,12 +13,33 @@ std::optional<std::chrono::microseconds> RttEstimates::get(Ipv4 node_ip) const {
     return it->second;
 }
 
+uint32_t SharedTurns::turn_key(const Ipv6& service_ip) {
+    uint32_t key = 0;
+    for (int i = 0; i < 16; i += 4) key ^= csum::load_be32(service_ip.bytes.data() + i);
+    return key;
+}
+
 uint32_t Balancer::next_turn(Ipv4 service_ip) {
     return shared_ ? shared_->next(service_ip) : turns_[service_ip.value]++;
+}
+uint32_t Balancer::next_turn(const Ipv6& service_ip) {
+    return shared_ ? shared_->next(service_ip) : turns_v6_[service_ip]++;
 }
 
 uint32_t Balancer::choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
                           const NodeIdentity& node, const RttEstimates& rtt) {
+    return choose_slot(service_ip, group, table, node, rtt);
+}
+uint32_t Balancer::choose(const Ipv6& service_ip, const ServiceGroup& group,
+                          const TranslationTable& table, const NodeIdentity& node,
+                          const RttEstimates& rtt) {
+    return choose_slot(service_ip, group, table, node, rtt);
+}
+
+template <class Address>
+uint32_t Balancer::choose_slot(const Address& service_ip, const ServiceGroup& group,
+                               const TranslationTable& table, const NodeIdentity& node,
+                               const RttEstimates& rtt) {
     const auto& slots = group.slots;
     switch (group.type) {
         case IpType::InstanceNumber:

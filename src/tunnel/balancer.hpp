@@ -37,12 +37,16 @@ class RttEstimates {
 // ServiceIPs hash onto a fixed set of counters; two that share one still alternate fairly.
 class SharedTurns {
   public:
-    uint32_t next(Ipv4 service_ip) {
-        return turns_[(service_ip.value * 2654435761u) >> 20].fetch_add(1,
-                                                                        std::memory_order_relaxed);
-    }
+    uint32_t next(Ipv4 service_ip) { return next_for(service_ip.value); }
+    uint32_t next(const Ipv6& service_ip) { return next_for(turn_key(service_ip)); }
+    // An IPv6 ServiceIP's 32-bit key for the counters (its four words xor-ed).
+    static uint32_t turn_key(const Ipv6& service_ip);
 
   private:
+    uint32_t next_for(uint32_t key) {
+        return turns_[(key * 2654435761u) >> 20].fetch_add(1, std::memory_order_relaxed);
+    }
+
     std::array<std::atomic<uint32_t>, 4096> turns_{};
 };
 
@@ -53,13 +57,23 @@ class Balancer {
 
     // Picks a slot of `group` (which must not be empty) for a new flow to `service_ip`.
     // Instances on `node` (same node ip and tunnel port) count as closest.
+    // IPv6 ServiceIPs choose by the same rules, with turns of their own.
     uint32_t choose(Ipv4 service_ip, const ServiceGroup& group, const TranslationTable& table,
                     const NodeIdentity& node, const RttEstimates& rtt);
+    uint32_t choose(const Ipv6& service_ip, const ServiceGroup& group,
+                    const TranslationTable& table, const NodeIdentity& node,
+                    const RttEstimates& rtt);
 
   private:
+    template <class Address>
+    uint32_t choose_slot(const Address& service_ip, const ServiceGroup& group,
+                         const TranslationTable& table, const NodeIdentity& node,
+                         const RttEstimates& rtt);
     uint32_t next_turn(Ipv4 service_ip);
+    uint32_t next_turn(const Ipv6& service_ip);
     SharedTurns* shared_;
     boost::unordered_flat_map<uint32_t, uint32_t> turns_;  // ServiceIP -> flows started
+    boost::unordered_flat_map<Ipv6, uint32_t, std::hash<Ipv6>> turns_v6_;
 };
 
 }  // namespace nm

@@ -1,6 +1,7 @@
 #include "tunnel/conversion_cache.hpp"
 
 #include <bit>
+#include <cstring>
 #include <type_traits>
 
 namespace nm {
@@ -21,6 +22,22 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
     return static_cast<uint64_t>(r2) ^ static_cast<uint64_t>(r2 >> 64);
 }
 
+size_t FlowKeyHash::operator()(const FlowKey6& k) const noexcept {
+    // The same mix over the four 64-bit address halves, folded in turn.
+    uint64_t words[4];
+    std::memcpy(words, k.source.bytes.data(), 16);
+    std::memcpy(words + 2, k.destination.bytes.data(), 16);
+    const uint64_t b =
+        uint64_t{k.source_port} << 24 | uint64_t{k.destination_port} << 8 | k.protocol;
+    uint64_t h = b;
+    for (uint64_t w : words) {
+        const u128 r = static_cast<u128>(w ^ std::rotl(h, 40)) * 0x9e3779b97f4a7c15ULL;
+        h = static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+    }
+    const u128 r2 = static_cast<u128>(h ^ b) * 0xc4ceb9fe1a85ec53ULL;
+    return static_cast<uint64_t>(r2) ^ static_cast<uint64_t>(r2 >> 64);
+}
+
 ConversionCache::ConversionCache(CacheLimits limits, Clock::time_point origin)
     : limits_(limits), origin_(origin) {
     if (limits_.max_flows == 0) limits_.max_flows = 1;
@@ -32,7 +49,8 @@ void ConversionCache::set_now(Clock::time_point now) {
     now_ms_ = static_cast<uint32_t>(us / 1000);  // wraps after 49 days; ages are taken modulo 2^32
 }
 
-bool ConversionCache::expired(const Flow& f) const {
+template <class A>
+bool FamilyFlows<A>::expired(const FlowT& f) const {
     const uint32_t idle = now_ms_ - f.last_used_ms;
     std::chrono::milliseconds limit;
     switch (f.key.protocol) {
@@ -43,6 +61,7 @@ bool ConversionCache::expired(const Flow& f) const {
             limit = limits_.udp_idle;
             break;
         case ipproto::icmp:
+        case ipproto::icmpv6:
             limit = limits_.icmp_idle;
             break;
         default:
@@ -52,18 +71,20 @@ bool ConversionCache::expired(const Flow& f) const {
     return idle > static_cast<uint64_t>(limit.count());
 }
 
-FlowKey ConversionCache::reply_key(const Flow& f) {
-    return FlowKey{f.conversion.reply_source, f.key.source, f.key.destination_port,
-                   f.key.source_port, f.key.protocol};
+template <class A>
+typename FamilyFlows<A>::Key FamilyFlows<A>::reply_key(const FlowT& f) {
+    return Key{f.conversion.reply_source, f.key.source, f.key.destination_port, f.key.source_port,
+               f.key.protocol};
 }
 
-Flow* ConversionCache::find(const FlowKey& key) {
+template <class A>
+typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find(const Key& key) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) {
         ++counters_.misses;
         return nullptr;
     }
-    Flow& f = slab_[it->second];
+    FlowT& f = slab_[it->second];
     if (expired(f)) {
         erase_slot(it->second);
         ++counters_.expirations;
@@ -74,13 +95,14 @@ Flow* ConversionCache::find(const FlowKey& key) {
     return &f;
 }
 
-Flow* ConversionCache::find_reply(const FlowKey& key) {
+template <class A>
+typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find_reply(const Key& key) {
     auto it = by_reply_.find(key);
     if (it == by_reply_.end()) {
         ++counters_.reverse_misses;
         return nullptr;
     }
-    Flow& f = slab_[it->second];
+    FlowT& f = slab_[it->second];
     if (expired(f)) {
         erase_slot(it->second);
         ++counters_.expirations;
@@ -91,8 +113,9 @@ Flow* ConversionCache::find_reply(const FlowKey& key) {
     return &f;
 }
 
-void ConversionCache::erase_slot(uint32_t slot) {
-    const Flow& f = slab_[slot];
+template <class A>
+void FamilyFlows<A>::erase_slot(uint32_t slot) {
+    const FlowT& f = slab_[slot];
     by_key_.erase(f.key);
     // Another flow may have claimed the same reply key later; leave its index alone.
     if (auto it = by_reply_.find(reply_key(f)); it != by_reply_.end() && it->second == slot)
@@ -101,7 +124,8 @@ void ConversionCache::erase_slot(uint32_t slot) {
     free_.push_back(slot);
 }
 
-bool ConversionCache::erase(const FlowKey& key) {
+template <class A>
+bool FamilyFlows<A>::erase(const Key& key) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) return false;
     erase_slot(it->second);
@@ -109,7 +133,8 @@ bool ConversionCache::erase(const FlowKey& key) {
 }
 
 // Among a few slots from the hand on, the stalest goes (an approximate LRU without a list).
-uint32_t ConversionCache::evict_one() {
+template <class A>
+void FamilyFlows<A>::evict_one() {
     constexpr int candidates = 8;
     const uint32_t n = static_cast<uint32_t>(slab_.size());
     uint32_t victim = UINT32_MAX;
@@ -127,11 +152,12 @@ uint32_t ConversionCache::evict_one() {
     }
     erase_slot(victim);
     ++counters_.evictions;
-    return victim;
 }
 
-Flow& ConversionCache::insert(const FlowKey& key, const Conversion& conversion,
-                              uint32_t route_epoch) {
+template <class A>
+typename FamilyFlows<A>::FlowT& FamilyFlows<A>::insert(const Key& key,
+                                                       const BasicConversion<A>& conversion,
+                                                       uint32_t route_epoch) {
     erase(key);
     if (by_key_.size() >= limits_.max_flows) evict_one();
     uint32_t slot;
@@ -143,8 +169,8 @@ Flow& ConversionCache::insert(const FlowKey& key, const Conversion& conversion,
         slab_.emplace_back();
         used_.push_back(0);
     }
-    Flow& f = slab_[slot];
-    f = Flow{key, conversion, now_ms_, route_epoch, 0};
+    FlowT& f = slab_[slot];
+    f = FlowT{key, conversion, now_ms_, route_epoch, 0};
     used_[slot] = 1;
     by_key_.emplace(key, slot);
     by_reply_.insert_or_assign(reply_key(f), slot);
@@ -152,7 +178,8 @@ Flow& ConversionCache::insert(const FlowKey& key, const Conversion& conversion,
     return f;
 }
 
-size_t ConversionCache::expire(size_t budget) {
+template <class A>
+size_t FamilyFlows<A>::expire(size_t budget) {
     size_t removed = 0;
     const uint32_t n = static_cast<uint32_t>(slab_.size());
     for (size_t i = 0; i < budget && n; ++i) {
@@ -168,12 +195,13 @@ size_t ConversionCache::expire(size_t budget) {
     return removed;
 }
 
-void ConversionCache::shrink() {
+template <class A>
+void FamilyFlows<A>::shrink() {
     constexpr size_t small = 1024;  // not worth moving: a few tens of KiB
     const size_t live = by_key_.size();
     if (slab_.size() <= small || live * 4 > slab_.size()) return;
     std::vector<uint32_t> moved(slab_.size(), UINT32_MAX);
-    std::vector<Flow> slab;
+    std::vector<FlowT> slab;
     slab.reserve(live);
     for (uint32_t slot = 0; slot < slab_.size(); ++slot) {
         if (!used_[slot]) continue;
@@ -197,5 +225,8 @@ void ConversionCache::shrink() {
     sweep_ = 0;
     evict_hand_ = 0;
 }
+
+template class FamilyFlows<Ipv4>;
+template class FamilyFlows<Ipv6>;
 
 }  // namespace nm

@@ -7,6 +7,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core/address.hpp"
@@ -14,39 +15,53 @@
 
 namespace nm {
 
-struct FlowKey {
-    Ipv4 source;
-    Ipv4 destination;
+// A flow's 5-tuple, for either address family (Ipv4 or Ipv6).
+template <class Address>
+struct BasicFlowKey {
+    Address source;
+    Address destination;
     uint16_t source_port = 0;
     uint16_t destination_port = 0;
     uint8_t protocol = 0;
     uint8_t pad_[3] = {};  // keeps equality and hashing over defined bytes
 
-    static FlowKey of(const PacketView& packet) {
-        return FlowKey{packet.source(), packet.destination(), packet.source_port(),
-                       packet.destination_port(), packet.protocol()};
+    static BasicFlowKey of(const PacketView& packet) {
+        if constexpr (std::is_same_v<Address, Ipv6>)
+            return BasicFlowKey{packet.source_v6(), packet.destination_v6(), packet.source_port(),
+                                packet.destination_port(), packet.protocol()};
+        else
+            return BasicFlowKey{packet.source(), packet.destination(), packet.source_port(),
+                                packet.destination_port(), packet.protocol()};
     }
-    friend bool operator==(const FlowKey&, const FlowKey&) = default;
+    friend bool operator==(const BasicFlowKey&, const BasicFlowKey&) = default;
 };
+using FlowKey = BasicFlowKey<Ipv4>;
+using FlowKey6 = BasicFlowKey<Ipv6>;
 
 struct FlowKeyHash {
     using is_avalanching = void;  // fully mixed already: the map need not mix again
     size_t operator()(const FlowKey& key) const noexcept;
+    size_t operator()(const FlowKey6& key) const noexcept;
 };
 
 // What the cache remembers of one flow (outgoing key: proto, sender nsip:port, ServiceIP:port).
-struct Conversion {
-    Ipv4 new_destination;  // the chosen instance's nsip
-    Ipv4 new_source;       // the sender's InstanceNumber ServiceIP
-    Ipv4 reply_source;     // the chosen instance's InstanceNumber ServiceIP: replies come from it
+// The addresses are of the flow's family; the underlay (node_ip) is IPv4 for both.
+template <class Address>
+struct BasicConversion {
+    Address new_destination;  // the chosen instance's nsip
+    Address new_source;       // the sender's InstanceNumber ServiceIP
+    Address reply_source;  // the chosen instance's InstanceNumber ServiceIP: replies come from it
     Ipv4 node_ip;          // where the chosen instance lives
     uint16_t node_port = 0;
     bool local = false;  // the chosen instance is on this node
 };
+using Conversion = BasicConversion<Ipv4>;
+using Conversion6 = BasicConversion<Ipv6>;
 
-struct Flow {
-    FlowKey key;
-    Conversion conversion;
+template <class Address>
+struct BasicFlow {
+    BasicFlowKey<Address> key;
+    BasicConversion<Address> conversion;
     uint32_t last_used_ms = 0;  // milliseconds since the cache's origin
     uint32_t route_epoch = 0;   // the table's route_epoch() when last checked
     uint8_t closing = 0;        // TCP FIN or RST seen: expire after the grace period
@@ -54,6 +69,8 @@ struct Flow {
     // back (a passive round-trip sample); 0: none pending.
     uint32_t syn_sent_us = 0;
 };
+using Flow = BasicFlow<Ipv4>;
+using Flow6 = BasicFlow<Ipv6>;
 
 struct CacheLimits {
     size_t max_flows = 1 << 20;
@@ -70,10 +87,52 @@ struct CacheCounters {
     uint64_t inserts = 0, evictions = 0, expirations = 0;
 };
 
+// The flows of one address family: a slab indexed by the outgoing key and by the reply key.
+// Limits, clock and counters belong to the ConversionCache and are shared by both families.
+template <class Address>
+class FamilyFlows {
+  public:
+    using Key = BasicFlowKey<Address>;
+    using FlowT = BasicFlow<Address>;
+    FamilyFlows(const CacheLimits& limits, const uint32_t& now_ms, CacheCounters& counters)
+        : limits_(limits), now_ms_(now_ms), counters_(counters) {}
+
+    FlowT* find(const Key& key);
+    FlowT* find_reply(const Key& key);
+    FlowT& insert(const Key& key, const BasicConversion<Address>& conversion, uint32_t epoch);
+    bool erase(const Key& key);
+    size_t expire(size_t budget);
+    // Once at most a quarter of the slab holds flows (after expiry or a flood), moves the flows
+    // to its front and rebuilds the indexes at their size, so the memory goes back. expire()
+    // calls it; no Flow pointer may be held across it.
+    void shrink();
+    size_t size() const { return by_key_.size(); }
+    size_t capacity() const { return slab_.size(); }
+
+  private:
+    bool expired(const FlowT& flow) const;
+    void erase_slot(uint32_t slot);
+    void evict_one();
+    static Key reply_key(const FlowT& flow);
+
+    const CacheLimits& limits_;
+    const uint32_t& now_ms_;
+    CacheCounters& counters_;
+    std::vector<FlowT> slab_;
+    std::vector<uint32_t> free_;
+    std::vector<uint8_t> used_;
+    boost::unordered_flat_map<Key, uint32_t, FlowKeyHash> by_key_;
+    boost::unordered_flat_map<Key, uint32_t, FlowKeyHash> by_reply_;
+    uint32_t sweep_ = 0;  // next slab index expire() looks at
+    uint32_t evict_hand_ = 0;
+};
+
 class ConversionCache {
   public:
     using Clock = std::chrono::steady_clock;
     explicit ConversionCache(CacheLimits limits = {}, Clock::time_point origin = Clock::now());
+    ConversionCache(const ConversionCache&) = delete;  // the families hold references into it
+    ConversionCache& operator=(const ConversionCache&) = delete;
 
     // The time expiry is judged by; the forwarder sets it once per batch (no clock per packet).
     void set_now(Clock::time_point now);
@@ -83,51 +142,48 @@ class ConversionCache {
     uint32_t now_us() const { return now_us_; }
 
     // Outgoing lookup by the packet's own 5-tuple. An expired flow is removed and counts as a miss.
-    Flow* find(const FlowKey& key);
+    Flow* find(const FlowKey& key) { return v4_.find(key); }
+    Flow6* find(const FlowKey6& key) { return v6_.find(key); }
     // Incoming lookup by a reply's 5-tuple: (proto, reply_source, service port, sender nsip,
     // sender port), i.e. FlowKey::of(incoming packet).
-    Flow* find_reply(const FlowKey& key);
-    // Records a new flow (replacing one with the same key); evicts if the cache is full.
-    Flow& insert(const FlowKey& key, const Conversion& conversion, uint32_t route_epoch);
-    bool erase(const FlowKey& key);
+    Flow* find_reply(const FlowKey& key) { return v4_.find_reply(key); }
+    Flow6* find_reply(const FlowKey6& key) { return v6_.find_reply(key); }
+    // Records a new flow (replacing one with the same key); evicts if the family is full.
+    Flow& insert(const FlowKey& key, const Conversion& conversion, uint32_t route_epoch) {
+        return v4_.insert(key, conversion, route_epoch);
+    }
+    Flow6& insert(const FlowKey6& key, const Conversion6& conversion, uint32_t route_epoch) {
+        return v6_.insert(key, conversion, route_epoch);
+    }
+    bool erase(const FlowKey& key) { return v4_.erase(key); }
+    bool erase(const FlowKey6& key) { return v6_.erase(key); }
     // Marks the flow as used now; a TCP FIN or RST starts its closing grace.
-    void touch(Flow& flow, uint8_t tcp_flags) {
+    template <class Address>
+    void touch(BasicFlow<Address>& flow, uint8_t tcp_flags) {
         flow.last_used_ms = now_ms_;
         if (flow.key.protocol == ipproto::tcp && (tcp_flags & 0x05)) flow.closing = 1;
     }
 
-    // Removes up to `budget` idle flows, scanning incrementally; returns how many it removed.
-    // Call it regularly (e.g. every 100 ms with a budget of a few thousand).
-    size_t expire(size_t budget);
-    // Once at most a quarter of the slab holds flows (after expiry or a flood), moves the flows
-    // to its front and rebuilds the indexes at their size, so the memory goes back. expire()
-    // calls it; no Flow pointer may be held across it.
-    void shrink();
-    // Slots allocated (flows plus free ones), for tests of shrink().
-    size_t capacity() const { return slab_.size(); }
+    // Removes up to `budget` idle flows (of each family), scanning incrementally; returns how
+    // many it removed. Call it regularly (e.g. every 100 ms with a budget of a few thousand).
+    // Each family whose slab is at most a quarter full afterwards shrinks (FamilyFlows::shrink),
+    // so no Flow pointer may be held across it.
+    size_t expire(size_t budget) { return v4_.expire(budget) + v6_.expire(budget); }
+    // Slots allocated (flows plus free ones) in both families, for tests of shrinking.
+    size_t capacity() const { return v4_.capacity() + v6_.capacity(); }
 
-    size_t size() const { return by_key_.size(); }
+    size_t size() const { return v4_.size() + v6_.size(); }
     const CacheCounters& counters() const { return counters_; }
     const CacheLimits& limits() const { return limits_; }
 
   private:
-    bool expired(const Flow& flow) const;
-    void erase_slot(uint32_t slot);
-    uint32_t evict_one();
-    static FlowKey reply_key(const Flow& flow);
-
     CacheLimits limits_;
     Clock::time_point origin_;
     uint32_t now_ms_ = 0;
     uint32_t now_us_ = 0;
-    std::vector<Flow> slab_;
-    std::vector<uint32_t> free_;
-    std::vector<uint8_t> used_;
-    boost::unordered_flat_map<FlowKey, uint32_t, FlowKeyHash> by_key_;
-    boost::unordered_flat_map<FlowKey, uint32_t, FlowKeyHash> by_reply_;
-    uint32_t sweep_ = 0;  // next slab index expire() looks at
-    uint32_t evict_hand_ = 0;
     CacheCounters counters_;
+    FamilyFlows<Ipv4> v4_{limits_, now_ms_, counters_};
+    FamilyFlows<Ipv6> v6_{limits_, now_ms_, counters_};
 };
 
 }  // namespace nm

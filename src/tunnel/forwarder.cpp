@@ -151,8 +151,9 @@ awaitable<void> Forwarder::udp_loop() {
 }
 
 unsigned Forwarder::owner_of(const PacketView* view) const {
-    // Only IPv4 is translated: anything else is decided (dropped) where it was read.
-    if (!view || !view->is_ipv4()) return shard_;
+    // A packet that does not parse is decided (dropped) where it was read. IPv4 and IPv6 flows
+    // alike are owned by their ports (owner_hash is the same for both families).
+    if (!view) return shard_;
     return owner_shard(*view, peers_.size());
 }
 

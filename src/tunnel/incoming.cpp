@@ -1,4 +1,6 @@
-// The incoming decision (protocol.md "Data path", Incoming): an inner packet from the tunnel.
+// The incoming decision (protocol.md "Data path", Incoming): an inner packet from the tunnel,
+// IPv4 or IPv6.
+#include "tunnel/address_family.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/handshake_rtt.hpp"
 
@@ -9,22 +11,21 @@ Decision drop(PathContext& path, DropReason reason) {
     path.counters.drop(reason);
     return Drop{reason};
 }
-}  // namespace
 
-Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
-    if (!packet.is_ipv4()) return drop(path, DropReason::not_ipv4);
+template <class A>
+Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
+    using F = AddressFamily<A>;
     if (packet.ttl() == 0) return drop(path, DropReason::ttl_expired);
     // Anything not for our subnet would be routed straight back into the TUN.
-    const Cidr& subnet = path.node.local_subnet;
-    const Ipv4 dst = packet.destination();
+    const auto& subnet = F::local_subnet(path.node);
+    const A dst = F::destination(packet);
     if (!subnet.contains(dst)) return drop(path, DropReason::misdelivered);
-    // The subnet's base, the bridge (base + 1) and broadcast are the host's, not a namespace's.
-    if (dst == subnet.host(0) || dst == subnet.host(1) || dst == subnet.host(subnet.size() - 1))
-        return drop(path, DropReason::not_namespace);
+    // The subnet's base and the bridge (base + 1), and IPv4's broadcast, are the host's.
+    if (F::host_side(subnet, dst)) return drop(path, DropReason::not_namespace);
     if (packet.fragment() != Fragment::non_first) {
         // A reply of a flow we converted arrives from the instance's InstanceNumber ServiceIP:
         // the sender must see it come from the ServiceIP it addressed.
-        if (Flow* flow = path.cache.find_reply(FlowKey::of(packet))) {
+        if (auto* flow = path.cache.find_reply(BasicFlowKey<A>::of(packet))) {
             path.cache.touch(*flow, packet.tcp_flags());
             handshake_rtt::on_reply(*flow, packet.tcp_flags(), path.cache.now_us(),
                                     path.rtt_samples);
@@ -35,6 +36,12 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
     }
     ++path.counters.incoming_unchanged;
     return DeliverLocal{};
+}
+}  // namespace
+
+Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
+    if (packet.is_ipv4()) return decide<Ipv4>(packet, path, csum);
+    return decide<Ipv6>(packet, path, csum);
 }
 
 namespace {

@@ -1,4 +1,6 @@
-// The outgoing decision (protocol.md "Data path", Outgoing): a packet read from the TUN.
+// The outgoing decision (protocol.md "Data path", Outgoing): a packet read from the TUN. One
+// template serves both address families; the underlay (node addresses) is IPv4 for both.
+#include "tunnel/address_family.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/handshake_rtt.hpp"
 
@@ -16,9 +18,29 @@ Decision route_to(const NodeIdentity& node, Ipv4 ip, uint16_t port) {
     return SendTo{ip, port};
 }
 
+// A key the table does not know: ask the cluster (IPv4), or drop it once asked. IPv6 keys are
+// not queried yet (the resolver takes IPv4 ServiceIPs): they are dropped at once, counted apart.
+Decision unknown(PathContext& path, Ipv4 key, DropReason reason, bool after_query) {
+    return after_query ? drop(path, reason) : Decision{AwaitQuery{key}};
+}
+Decision unknown(PathContext& path, const Ipv6&, DropReason, bool) {
+    return drop(path, DropReason::ipv6_unknown);
+}
+
+void mark_use(PathContext& path, Ipv4 destination) {
+    path.uses.mark(destination);
+}
+void mark_use(PathContext&, const Ipv6&) {}  // interest is kept by IPv4 ServiceIPs
+void mark_flow_use(PathContext& path, Ipv4 destination, uint32_t last_ms) {
+    path.uses.mark_flow(destination, last_ms, path.cache.now_ms());
+}
+void mark_flow_use(PathContext&, const Ipv6&, uint32_t) {}
+
 // A cached flow made before the table last lost or changed an instance: is its instance still
 // there, still carrying the ServiceIP, and is the sender still who it was? Refreshes the route.
-bool revalidate(Flow& flow, const PathContext& path) {
+template <class A>
+bool revalidate(BasicFlow<A>& flow, const PathContext& path) {
+    using F = AddressFamily<A>;
     const auto& table = path.table;
     auto slot = table.slot_of_nsip(flow.conversion.new_destination);
     if (!slot) return false;
@@ -26,9 +48,9 @@ bool revalidate(Flow& flow, const PathContext& path) {
     if (!group || std::find(group->slots.begin(), group->slots.end(), *slot) == group->slots.end())
         return false;
     const InstanceRoute* sender = table.find_nsip(flow.key.source);
-    if (!sender || sender->own_service_ip != flow.conversion.new_source) return false;
+    if (!sender || F::own_service_ip(*sender) != flow.conversion.new_source) return false;
     const InstanceRoute& r = table.route(*slot);
-    flow.conversion.reply_source = r.own_service_ip;
+    flow.conversion.reply_source = F::own_service_ip(r);
     flow.conversion.node_ip = r.node_ip;
     flow.conversion.node_port = r.node_port;
     flow.conversion.local = path.node.is_self(r.node_ip, r.node_port);
@@ -36,60 +58,64 @@ bool revalidate(Flow& flow, const PathContext& path) {
     return true;
 }
 
-Decision apply(PacketView& packet, const Conversion& c, L4Csum csum) {
+template <class A>
+Decision apply(PacketView& packet, const BasicConversion<A>& c, L4Csum csum) {
     packet.rewrite_addresses(c.new_source, c.new_destination, csum);
     if (c.local) return DeliverLocal{};
     return SendTo{c.node_ip, c.node_port};
 }
 
 // Traffic straight to an nsip in another node's subnet: tunnelled untranslated.
+template <class A>
 Decision direct(PacketView& packet, PathContext& path, bool after_query) {
-    const Ipv4 dst = packet.destination();
+    const A dst = AddressFamily<A>::destination(packet);
     const InstanceRoute* r = path.table.find_nsip(dst);
-    if (!r) return after_query ? drop(path, DropReason::unknown_nsip) : Decision{AwaitQuery{dst}};
+    if (!r) return unknown(path, dst, DropReason::unknown_nsip, after_query);
     // The table places it here although it is outside our subnet: sending it to the TUN again
     // would loop.
     if (path.node.is_self(r->node_ip, r->node_port)) return drop(path, DropReason::local_loop);
     ++path.counters.outgoing_direct;
-    path.uses.mark(dst);
+    mark_use(path, dst);
     return SendTo{r->node_ip, r->node_port};
 }
 
 // A non-first fragment has no ports, so no flow: only an InstanceNumber ServiceIP names its
 // instance without one.
+template <class A>
 Decision fragment(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
-    const Ipv4 dst = packet.destination();
+    using F = AddressFamily<A>;
+    const A dst = F::destination(packet);
     const ServiceGroup* group = path.table.find_service(dst);
-    if (!group)
-        return after_query ? drop(path, DropReason::unknown_service) : Decision{AwaitQuery{dst}};
+    if (!group) return unknown(path, dst, DropReason::unknown_service, after_query);
     if (group->type != IpType::InstanceNumber) return drop(path, DropReason::fragment);
-    const InstanceRoute* sender = path.table.find_nsip(packet.source());
-    if (!sender || sender->own_service_ip.value == 0)
+    const InstanceRoute* sender = path.table.find_nsip(F::source(packet));
+    if (!sender || F::own_service_ip(*sender) == A{})
         return drop(path, DropReason::no_sender_entry);
     const InstanceRoute& r = path.table.route(group->slots.front());
-    packet.rewrite_addresses(sender->own_service_ip, r.nsip, csum);
+    if (F::nsip(r) == A{}) return drop(path, DropReason::ipv6_unknown);
+    packet.rewrite_addresses(F::own_service_ip(*sender), F::nsip(r), csum);
     ++path.counters.fragments_forwarded;
     return route_to(path.node, r.node_ip, r.node_port);
 }
 
-}  // namespace
-
-Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
-    if (!packet.is_ipv4()) return drop(path, DropReason::not_ipv4);
+template <class A>
+Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
+    using F = AddressFamily<A>;
     if (packet.ttl() == 0) return drop(path, DropReason::ttl_expired);
-    const Ipv4 dst = packet.destination();
+    const A dst = F::destination(packet);
     const NodeIdentity& node = path.node;
-    if (node.local_subnet.contains(dst)) return drop(path, DropReason::local_loop);
-    if (!node.service_network.contains(dst)) {
-        if (!node.container_network.contains(dst)) return drop(path, DropReason::not_routable);
-        return direct(packet, path, after_query);
+    if (F::local_subnet(node).contains(dst)) return drop(path, DropReason::local_loop);
+    if (!F::service_network(node).contains(dst)) {
+        if (!F::container_network(node).contains(dst)) return drop(path, DropReason::not_routable);
+        return direct<A>(packet, path, after_query);
     }
-    if (packet.fragment() == Fragment::non_first) return fragment(packet, path, csum, after_query);
+    if (packet.fragment() == Fragment::non_first)
+        return fragment<A>(packet, path, csum, after_query);
 
-    const FlowKey key = FlowKey::of(packet);
-    if (Flow* flow = path.cache.find(key)) {
+    const auto key = BasicFlowKey<A>::of(packet);
+    if (auto* flow = path.cache.find(key)) {
         if (flow->route_epoch == path.table.route_epoch() || revalidate(*flow, path)) {
-            path.uses.mark_flow(dst, flow->last_used_ms, path.cache.now_ms());
+            mark_flow_use(path, dst, flow->last_used_ms);
             path.cache.touch(*flow, packet.tcp_flags());
             handshake_rtt::on_outgoing(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
@@ -99,22 +125,30 @@ Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, boo
     }
 
     const ServiceGroup* group = path.table.find_service(dst);
-    if (!group)
-        return after_query ? drop(path, DropReason::unknown_service) : Decision{AwaitQuery{dst}};
-    const InstanceRoute* sender = path.table.find_nsip(packet.source());
-    if (!sender || sender->own_service_ip.value == 0)
+    if (!group) return unknown(path, dst, DropReason::unknown_service, after_query);
+    const InstanceRoute* sender = path.table.find_nsip(F::source(packet));
+    if (!sender || F::own_service_ip(*sender) == A{})
         return drop(path, DropReason::no_sender_entry);
     const uint32_t slot = path.balancer.choose(dst, *group, path.table, node, path.rtt);
     const InstanceRoute& r = path.table.route(slot);
-    const Conversion conversion{r.nsip,           sender->own_service_ip,
-                                r.own_service_ip, r.node_ip,
-                                r.node_port,      node.is_self(r.node_ip, r.node_port)};
-    Flow& flow = path.cache.insert(key, conversion, path.table.route_epoch());
+    // An entry may list an IPv6 ServiceIP without having an nsipv6 itself.
+    if (F::nsip(r) == A{}) return drop(path, DropReason::ipv6_unknown);
+    const BasicConversion<A> conversion{F::nsip(r),           F::own_service_ip(*sender),
+                                        F::own_service_ip(r), r.node_ip,
+                                        r.node_port,          node.is_self(r.node_ip, r.node_port)};
+    auto& flow = path.cache.insert(key, conversion, path.table.route_epoch());
     path.cache.touch(flow, packet.tcp_flags());
     handshake_rtt::on_new_flow(flow, packet.tcp_flags(), path.cache.now_us());
-    path.uses.mark(dst);
+    mark_use(path, dst);
     ++path.counters.outgoing_new_flows;
     return apply(packet, conversion, csum);
+}
+
+}  // namespace
+
+Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
+    if (packet.is_ipv4()) return decide<Ipv4>(packet, path, csum, after_query);
+    return decide<Ipv6>(packet, path, csum, after_query);
 }
 
 Decision decide_outgoing(std::span<uint8_t> bytes, PathContext& path, L4Csum csum,

@@ -1,5 +1,6 @@
 #include "core/checksum.hpp"
 
+#include <array>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -126,6 +127,96 @@ TEST_CASE(
     CHECK(checked_l4 > rounds / 2);
 }
 
+namespace {
+// The IPv6 counterpart of recompute(): the upper-layer checksum at `field` over the pseudo-header
+// (both 128-bit addresses, the upper-layer length and next header) and the message from `l4`.
+uint16_t recompute6(std::vector<uint8_t> b, size_t l4, size_t field, uint8_t proto, size_t total,
+                    L4Csum mode) {
+    const uint32_t l4_len = static_cast<uint32_t>(total - l4);
+    const uint32_t pseudo = naive_sum(b.data() + 8, 32) + proto + l4_len;
+    if (mode == L4Csum::partial) return naive_fold(pseudo);
+    put16(b, field, 0);
+    uint16_t v = static_cast<uint16_t>(~naive_fold(naive_sum(b.data() + l4, l4_len, pseudo)));
+    if (proto == ipproto::udp && v == 0) v = 0xffff;
+    return v;
+}
+}  // namespace
+
+TEST_CASE(
+    "after any IPv6 address rewrite the TCP, UDP or ICMPv6 checksum equals a full recomputation, "
+    "behind any extension headers (100k random packets)") {
+    std::mt19937_64 rng(20260001);
+    auto u = [&](uint64_t lo, uint64_t hi) {
+        return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
+    };
+    for (int round = 0; round < 100'000; ++round) {
+        const uint64_t kind = u(0, 9);
+        const uint8_t proto = kind < 5 ? ipproto::tcp : kind < 8 ? ipproto::udp : ipproto::icmpv6;
+        std::vector<uint8_t> b(40);
+        for (auto& x : b) x = static_cast<uint8_t>(u(0, 255));
+        b[0] = static_cast<uint8_t>(0x60 | (b[0] & 0x0f));
+        // 0-3 extension headers (hop-by-hop first, as RFC 8200 orders them), maybe an atomic
+        // fragment header.
+        std::array<uint8_t, 4> chain{};
+        size_t headers = 0;
+        if (u(0, 1)) chain[headers++] = ipproto::hop_by_hop;
+        if (u(0, 2) == 0) chain[headers++] = ipproto::routing;
+        if (u(0, 2) == 0) chain[headers++] = ipproto::destination_options;
+        if (u(0, 4) == 0) chain[headers++] = ipproto::fragment;
+        b[6] = headers == 0 ? proto : chain[0];
+        for (size_t i = 0; i < headers; ++i) {
+            const size_t length = chain[i] == ipproto::fragment ? 8 : 8 * (1 + u(0, 3));
+            const size_t at = b.size();
+            b.resize(at + length);
+            for (size_t j = at; j < b.size(); ++j) b[j] = static_cast<uint8_t>(u(0, 255));
+            b[at] = i + 1 < headers ? chain[i + 1] : proto;
+            if (chain[i] == ipproto::fragment)
+                put16(b, at + 2, 0);  // offset 0, no more fragments: a whole datagram
+            else
+                b[at + 1] = static_cast<uint8_t>(length / 8 - 1);
+            if (chain[i] == ipproto::routing) b[at + 3] = 0;  // no segments left
+        }
+        const size_t l4 = b.size();
+        const size_t l4h = proto == ipproto::tcp ? 20 : 8;
+        b.resize(l4 + l4h + u(0, 301));
+        for (size_t j = l4; j < b.size(); ++j) b[j] = static_cast<uint8_t>(u(0, 255));
+        const size_t total = b.size();
+        put16(b, 4, static_cast<uint16_t>(total - 40));
+        if (proto == ipproto::tcp) b[l4 + 12] = static_cast<uint8_t>(5 << 4 | (b[l4 + 12] & 0x0f));
+        if (proto == ipproto::udp) put16(b, l4 + 4, static_cast<uint16_t>(total - l4));
+        if (proto == ipproto::icmpv6) b[l4] = static_cast<uint8_t>(u(0, 1) ? 128 : 1);
+        b.resize(total + u(0, 3));  // sometimes trailing bytes past the payload length
+        const L4Csum mode = u(0, 3) == 0 ? L4Csum::partial : L4Csum::full;
+        const size_t field = l4 + (proto == ipproto::tcp ? 16 : proto == ipproto::udp ? 6 : 2);
+        put16(b, field, recompute6(b, l4, field, proto, total, mode));
+
+        auto view = PacketView::parse(b);
+        REQUIRE(view);
+        REQUIRE(view->protocol() == proto);
+        REQUIRE(view->l4_offset() == l4);
+        REQUIRE(view->l4_checksum_offset() == field);
+        Ipv6 src, dst;
+        for (auto& x : src.bytes) x = static_cast<uint8_t>(u(0, 255));
+        for (auto& x : dst.bytes) x = static_cast<uint8_t>(u(0, 255));
+        switch (u(0, 3)) {
+            case 0:
+                view->rewrite_source(src, mode);
+                break;
+            case 1:
+                view->rewrite_destination(dst, mode);
+                break;
+            case 2:
+                view->rewrite_source(src, mode);
+                view->rewrite_destination(dst, mode);
+                break;
+            default:
+                view->rewrite_addresses(src, dst, mode);
+                break;
+        }
+        REQUIRE(get16(b, field) == recompute6(b, l4, field, proto, total, mode));
+    }
+}
+
 TEST_CASE("a partial checksum, once completed, equals the full checksum of the rewritten packet") {
     auto proto = GENERATE(ipproto::tcp, ipproto::udp);
     auto bytes = test::build({.protocol = proto, .payload = 333});
@@ -152,9 +243,11 @@ TEST_CASE("a UDP checksum of zero (none) stays zero through a rewrite") {
 }
 
 TEST_CASE("rewrites of real packets match scapy's own rebuild byte for byte") {
-    const std::string out = std::string(NM_BINARY_DIR) + "/pcore_scapy_rewrites.txt";
-    const std::string cmd =
-        "/usr/bin/python3 " + std::string(NM_SOURCE_DIR) + "/tests/tunnel/scapy_rewrites.py " + out;
+    // IPv4, and IPv6 with extension headers, fragments and ICMPv6 (its pseudo-header).
+    const std::string family = GENERATE(std::string("4"), std::string("6"));
+    const std::string out = std::string(NM_BINARY_DIR) + "/pcore_scapy_rewrites" + family + ".txt";
+    const std::string cmd = "/usr/bin/python3 " + std::string(NM_SOURCE_DIR) +
+                            "/tests/tunnel/scapy_rewrites.py " + out + " " + family;
     REQUIRE(std::system(cmd.c_str()) == 0);
     std::ifstream in(out);
     std::string line;
@@ -165,20 +258,28 @@ TEST_CASE("rewrites of real packets match scapy's own rebuild byte for byte") {
             v[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
         return v;
     };
+    auto rewrite = [&](PacketView& view, const auto& src, const auto& dst) {
+        if (cases % 2) {
+            view.rewrite_source(src);
+            view.rewrite_destination(dst);
+        } else {
+            view.rewrite_addresses(src, dst);
+        }
+    };
     while (std::getline(in, line)) {
         std::istringstream fields(line);
         std::string original, src, dst, expected;
         fields >> original >> src >> dst >> expected;
         auto packet = unhex(original);
         auto view = PacketView::parse(packet);
-        REQUIRE(view);
-        if (cases % 2) {
-            view->rewrite_source(test::ip(src.c_str()));
-            view->rewrite_destination(test::ip(dst.c_str()));
-        } else {
-            view->rewrite_addresses(test::ip(src.c_str()), test::ip(dst.c_str()));
-        }
         INFO(line);
+        REQUIRE(view);
+        if (family == "4") {
+            rewrite(*view, test::ip(src.c_str()), test::ip(dst.c_str()));
+        } else {
+            REQUIRE(view->is_ipv6());
+            rewrite(*view, *Ipv6::parse(src), *Ipv6::parse(dst));
+        }
         REQUIRE(packet == unhex(expected));
         ++cases;
     }

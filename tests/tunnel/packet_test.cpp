@@ -173,3 +173,43 @@ TEST_CASE("every prefix of a valid packet either parses within its bounds or is 
         }
     }
 }
+
+TEST_CASE(
+    "an IPv6 packet exposes its addresses, upper-layer protocol and ports behind extensions") {
+    auto bytes = build6({.protocol = ipproto::tcp,
+                         .source = "fc00::102",
+                         .destination = "fdff:2000::10",
+                         .source_port = 40000,
+                         .destination_port = 443,
+                         .extensions = {ipproto::hop_by_hop, ipproto::destination_options}});
+    auto p = view(bytes);
+    CHECK(p.is_ipv6());
+    CHECK(p.protocol() == ipproto::tcp);
+    CHECK(p.l4_offset() == 56);
+    CHECK(p.source_v6() == ip6("fc00::102"));
+    CHECK(p.destination_v6() == ip6("fdff:2000::10"));
+    CHECK(p.source_port() == 40000);
+    CHECK(p.destination_port() == 443);
+    CHECK(p.l4_checksum_offset() == 56 + 16);
+}
+
+TEST_CASE("an ICMPv6 echo has ports and a checksum field, as its pseudo-header holds addresses") {
+    auto bytes = build6({.protocol = ipproto::icmpv6, .source_port = 99});
+    auto p = view(bytes);
+    CHECK(p.has_ports());
+    CHECK(p.source_port() == 99);
+    CHECK(p.l4_checksum_offset() == 42);
+}
+
+TEST_CASE("an IPv6 extension header chain cut short or too long is refused") {
+    SECTION("a header past the end") {
+        auto bytes = build6({.extensions = {ipproto::hop_by_hop}, .payload = 0});
+        bytes[40 + 1] = 9;  // claims 80 bytes
+        CHECK(PacketView::parse(bytes).error() == ParseError::bad_extension);
+    }
+    SECTION("more than eight headers") {
+        std::vector<uint8_t> chain(9, ipproto::destination_options);
+        auto bytes = build6({.extensions = chain});
+        CHECK(PacketView::parse(bytes).error() == ParseError::bad_extension);
+    }
+}

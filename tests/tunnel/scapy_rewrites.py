@@ -3,12 +3,14 @@
 
 Writes one line per case: "<original hex> <new source> <new destination> <expected hex>",
 where the expected packet is scapy's own rebuild with the new addresses and every checksum
-recomputed from scratch. Usage: scapy_rewrites.py OUTPUT_FILE
+recomputed from scratch. Usage: scapy_rewrites.py OUTPUT_FILE [6] (6: IPv6 packets, extension headers and fragments)
 """
 import random
 import sys
 
-from scapy.all import ICMP, IP, TCP, UDP, Raw, fragment, raw  # noqa: E402
+from scapy.all import (ICMP, IP, TCP, UDP, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt,  # noqa: E402
+                       IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, Raw, fragment,
+                       fragment6, raw)
 
 rng = random.Random(1624)
 
@@ -46,8 +48,44 @@ def fragments(src, dst, seed):
     return fragment(IP(src=src, dst=dst, id=99) / UDP(sport=7, dport=9) / data, fragsize=400)
 
 
+def addr6():
+    return "fc00::%x:%x" % (rng.randint(0, 0xffff), rng.randint(1, 0xffff))
+
+
+def packets6(src, dst):
+    """The IPv6 counterparts: extension headers before TCP and UDP, ICMPv6 echo."""
+    out = []
+    r = random.Random(rng.getrandbits(32))
+
+    def body():
+        return Raw(bytes(r.getrandbits(8) for _ in range(r.randint(0, 300))))
+
+    out.append(IPv6(src=src, dst=dst) / TCP(sport=r.randint(1, 65535), dport=80, flags="PA",
+                                            seq=r.getrandbits(32)) / body())
+    out.append(IPv6(src=src, dst=dst) / IPv6ExtHdrHopByHop() / TCP(sport=r.randint(1, 65535),
+                                                                   dport=443, flags="S"))
+    out.append(IPv6(src=src, dst=dst) / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting(segleft=0) /
+               IPv6ExtHdrDestOpt() / UDP(sport=r.randint(1, 65535), dport=53) / body())
+    out.append(IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(m=0, offset=0, id=r.getrandbits(32)) /
+               UDP(sport=5000, dport=5001) / body())
+    out.append(IPv6(src=src, dst=dst) / ICMPv6EchoRequest(id=r.randint(0, 65535), seq=1) / body())
+    out.append(IPv6(src=src, dst=dst, hlim=1) / TCP(sport=1, dport=2, flags="R"))
+    return out
+
+
+def fragments6(src, dst, seed):
+    r = random.Random(seed)
+    data = Raw(bytes(r.getrandbits(8) for _ in range(1200)))
+    return fragment6(IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(id=99) / UDP(sport=7, dport=9) /
+                     data, 500)
+
+
 def main():
     lines = []
+    v6 = len(sys.argv) > 2 and sys.argv[2] == "6"
+    global addr, packets, fragments
+    if v6:
+        addr, packets, fragments = addr6, packets6, fragments6
     for _ in range(60):
         src, dst, new_src, new_dst = addr(), addr(), addr(), addr()
         state = rng.getstate()

@@ -25,4 +25,13 @@ inline TableEntry entry(const char* app, int instance, const char* nsip, const c
     return e;
 }
 
+// Gives an entry its IPv6 addresses: nsipv6, and each ServiceIP's Address_v6 in order.
+inline TableEntry with_v6(TableEntry e, const char* nsipv6,
+                          std::initializer_list<const char*> sips_v6) {
+    e.nsipv6 = ip6(nsipv6);
+    size_t i = 0;
+    for (const char* address : sips_v6) e.serviceip.at(i++).address_v6 = ip6(address);
+    return e;
+}
+
 }  // namespace nm::test

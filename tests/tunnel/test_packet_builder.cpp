@@ -1,5 +1,6 @@
 #include "test_packet_builder.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "core/checksum.hpp"
@@ -49,6 +50,64 @@ std::vector<uint8_t> build(const PacketSpec& s) {
     REQUIRE(v);
     fill_checksums(*v);
     if (s.udp_zero_checksum && s.protocol == ipproto::udp) csum::store_be16(p + 6, 0);
+    return b;
+}
+
+Ipv6 ip6(const char* text) {
+    auto r = Ipv6::parse(text);
+    REQUIRE(r);
+    return *r;
+}
+
+std::vector<uint8_t> build6(const PacketSpec6& s) {
+    std::vector<uint8_t> b(40);
+    b[0] = 0x60;
+    b[7] = s.hop_limit;
+    const auto src = ip6(s.source), dst = ip6(s.destination);
+    std::copy(src.bytes.begin(), src.bytes.end(), b.begin() + 8);
+    std::copy(dst.bytes.begin(), dst.bytes.end(), b.begin() + 24);
+    b[6] = s.extensions.empty() ? s.protocol : s.extensions.front();
+    bool non_first = false;
+    for (size_t i = 0; i < s.extensions.size(); ++i) {
+        const size_t at = b.size();
+        b.resize(at + 8);
+        b[at] = i + 1 < s.extensions.size() ? s.extensions[i + 1] : s.protocol;
+        if (s.extensions[i] == ipproto::fragment) {
+            csum::store_be16(&b[at + 2], static_cast<uint16_t>(s.fragment_offset << 3 |
+                                                               (s.more_fragments ? 1 : 0)));
+            csum::store_be32(&b[at + 4], s.fragment_id);
+            non_first = s.fragment_offset != 0;
+        } else if (s.extensions[i] != ipproto::routing) {
+            b[at + 2] = 1;  // a PadN option filling the header
+            b[at + 3] = 4;
+        }
+    }
+    const size_t l4 = b.size();
+    const size_t l4h = non_first ? 0 : s.protocol == ipproto::tcp ? 20 : 8;
+    b.resize(l4 + l4h + s.payload);
+    uint8_t* p = b.data() + l4;
+    for (size_t i = 0; i < s.payload; ++i) p[l4h + i] = static_cast<uint8_t>(i * 7 + 3);
+    csum::store_be16(&b[4], static_cast<uint16_t>(b.size() - 40));
+    if (l4h) {
+        if (s.protocol == ipproto::tcp) {
+            csum::store_be16(p, s.source_port);
+            csum::store_be16(p + 2, s.destination_port);
+            csum::store_be32(p + 4, 1000);
+            p[12] = 5 << 4;
+            p[13] = s.tcp_flags;
+            csum::store_be16(p + 14, 65535);
+        } else if (s.protocol == ipproto::udp) {
+            csum::store_be16(p, s.source_port);
+            csum::store_be16(p + 2, s.destination_port);
+            csum::store_be16(p + 4, static_cast<uint16_t>(8 + s.payload));
+        } else if (s.protocol == ipproto::icmpv6) {
+            p[0] = s.icmp_type;
+            csum::store_be16(p + 4, s.source_port);  // echo identifier
+            csum::store_be16(p + 6, 1);              // sequence
+        }
+    }
+    // A chain parse() refuses (a test of that) is returned without checksums.
+    if (auto v = PacketView::parse(b)) fill_checksums(*v);
     return b;
 }
 

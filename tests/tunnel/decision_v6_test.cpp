@@ -1,0 +1,317 @@
+// The data path's decisions for IPv6 (protocol.md "Data path": the same translation and
+// policies as IPv4), on two simulated dual-stack nodes: A (10.0.0.1, 172.19.1.0/24 and
+// fc00::100/120) and B (10.0.0.2, 172.19.2.0/24 and fc00::200/120).
+#include <catch2/catch.hpp>
+
+#include "core/checksum.hpp"
+#include "test_entries.hpp"
+#include "tunnel/decision.hpp"
+
+using namespace nm;
+using namespace nm::test;
+
+namespace {
+
+TranslationTable dual_stack_table() {
+    TranslationTable t;
+    t.upsert(with_v6(
+        entry("cli", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.1.0"}}),
+        "fc00::102", {"fdff::100"}));
+    t.upsert(with_v6(entry("web", 0, "172.19.2.2", "10.0.0.2",
+                           {{IpType::RR, "172.30.0.10"},
+                            {IpType::Closest, "172.30.0.11"},
+                            {IpType::InstanceNumber, "172.30.2.0"}}),
+                     "fc00::202", {"fdff:2000::10", "fdff:2000::11", "fdff::200"}));
+    t.upsert(with_v6(entry("web", 1, "172.19.1.3", "10.0.0.1",
+                           {{IpType::RR, "172.30.0.10"},
+                            {IpType::Closest, "172.30.0.11"},
+                            {IpType::InstanceNumber, "172.30.2.1"}}),
+                     "fc00::103", {"fdff:2000::10", "fdff:2000::11", "fdff::201"}));
+    t.upsert(with_v6(
+        entry("db", 0, "172.19.2.5", "10.0.0.2", {{IpType::InstanceNumber, "172.30.3.0"}}),
+        "fc00::205", {"fdff::300"}));
+    // IPv4 only (no nsipv6): its IPv6 ServiceIP reaches nobody.
+    auto old = entry("old", 0, "172.19.2.9", "10.0.0.2", {{IpType::RR, "172.30.0.20"}});
+    old.serviceip[0].address_v6 = ip6("fdff:2000::20");
+    t.upsert(old);
+    // An IPv6 sender without an IPv6 InstanceNumber ServiceIP.
+    t.upsert(with_v6(
+        entry("anon", 0, "172.19.1.9", "10.0.0.1", {{IpType::InstanceNumber, "172.30.5.0"}}),
+        "fc00::109", {}));
+    return t;
+}
+
+struct Node {
+    NodeIdentity identity;
+    TranslationTable table = dual_stack_table();
+    ConversionCache cache;
+    Balancer balancer;
+    RttEstimates rtt;
+    PathCounters counters;
+    ServiceUse uses;
+    PathContext path{table, cache, balancer, identity, rtt, counters, uses};
+
+    Node(const char* node_ip, const char* subnet, const char* subnet_v6) {
+        identity.node_ip = ip(node_ip);
+        identity.local_subnet = Cidr{ip(subnet), 24};
+        identity.service_network = Cidr{ip("172.30.0.0"), 16};
+        identity.container_network = Cidr{ip("172.16.0.0"), 12};
+        identity.local_subnet_v6 = Cidr6{ip6(subnet_v6), 120};
+        cache.set_now(ConversionCache::Clock::now());
+    }
+};
+Node node_a() {
+    return Node("10.0.0.1", "172.19.1.0", "fc00::100");
+}
+Node node_b() {
+    return Node("10.0.0.2", "172.19.2.0", "fc00::200");
+}
+
+const SendTo to_a{Ipv4{0x0a000001}, 50103};
+const SendTo to_b{Ipv4{0x0a000002}, 50103};
+
+std::vector<uint8_t> packet6(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                             uint8_t proto = ipproto::tcp) {
+    return build6({.protocol = proto,
+                   .source = src,
+                   .destination = dst,
+                   .source_port = sport,
+                   .destination_port = dport});
+}
+
+// The upper-layer checksum of the (rewritten) packet equals a full recomputation.
+bool checksums_ok(std::vector<uint8_t> bytes) {
+    auto p = view(bytes);
+    if (!p.l4_checksum_offset()) return true;
+    auto copy = bytes;
+    auto q = view(copy);
+    fill_checksums(q);
+    return copy == bytes;
+}
+
+Decision out(Node& n, std::vector<uint8_t>& bytes, L4Csum csum = L4Csum::full) {
+    return decide_outgoing(std::span<uint8_t>(bytes), n.path, csum);
+}
+Decision in(Node& n, std::vector<uint8_t>& bytes) {
+    return decide_incoming(std::span<uint8_t>(bytes), n.path);
+}
+Ipv6 src_of(std::vector<uint8_t>& b) {
+    return view(b).source_v6();
+}
+Ipv6 dst_of(std::vector<uint8_t>& b) {
+    return view(b).destination_v6();
+}
+
+}  // namespace
+
+TEST_CASE("a new IPv6 flow to an RR ServiceIP is rewritten to the instance's nsipv6 and sent") {
+    auto proto = GENERATE(ipproto::tcp, ipproto::udp);
+    Node a = node_a();
+    auto p = packet6("fc00::102", 40000, "fdff:2000::10", 80, proto);
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(dst_of(p) == ip6("fc00::202"));  // the chosen instance's nsipv6
+    CHECK(src_of(p) == ip6("fdff::100"));  // the sender's InstanceNumber ServiceIP (IPv6)
+    CHECK(checksums_ok(p));
+    CHECK(a.counters.outgoing_new_flows == 1);
+    CHECK(a.counters.dropped_total() == 0);
+}
+
+TEST_CASE("IPv6 flows to an RR ServiceIP take turns and each keeps its instance, as IPv4 ones") {
+    Node a = node_a();
+    std::vector<Decision> firsts;
+    for (uint16_t port = 1; port <= 4; ++port) {
+        auto p = packet6("fc00::102", port, "fdff:2000::10", 80);
+        firsts.push_back(out(a, p));
+    }
+    CHECK(firsts == std::vector<Decision>{to_b, DeliverLocal{}, to_b, DeliverLocal{}});
+    for (int again = 0; again < 3; ++again) {
+        auto p = packet6("fc00::102", 1, "fdff:2000::10", 80);
+        CHECK(out(a, p) == Decision{to_b});
+        CHECK(dst_of(p) == ip6("fc00::202"));
+        auto q = packet6("fc00::102", 2, "fdff:2000::10", 80);
+        CHECK(out(a, q) == Decision{DeliverLocal{}});
+        CHECK(dst_of(q) == ip6("fc00::103"));
+    }
+    CHECK(a.counters.outgoing_cached == 6);
+    CHECK(a.cache.counters().hits == 6);
+}
+
+TEST_CASE("an IPv6 instance ServiceIP and a Closest one choose as for IPv4") {
+    Node a = node_a();
+    auto p = packet6("fc00::102", 1, "fdff::300", 5432);
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(dst_of(p) == ip6("fc00::205"));
+    // Closest: the instance on this node wins.
+    for (uint16_t port = 1; port <= 3; ++port) {
+        auto q = packet6("fc00::102", port, "fdff:2000::11", 80);
+        CHECK(out(a, q) == Decision{DeliverLocal{}});
+        CHECK(dst_of(q) == ip6("fc00::103"));
+    }
+}
+
+TEST_CASE("an IPv6 reply crosses back and the client sees the IPv6 ServiceIP it addressed") {
+    auto proto = GENERATE(ipproto::tcp, ipproto::udp, ipproto::icmpv6);
+    Node a = node_a();
+    Node b = node_b();
+    // Client on A -> web 0 on B through the RR ServiceIP (echo: identifier as both ports).
+    auto p = proto == ipproto::icmpv6
+                 ? build6({.protocol = proto,
+                           .source = "fc00::102",
+                           .destination = "fdff:2000::10",
+                           .source_port = 777})
+                 : packet6("fc00::102", 40000, "fdff:2000::10", 80, proto);
+    const unsigned owner = owner_shard(view(p), 4);
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(checksums_ok(p));
+    CHECK(in(b, p) == Decision{DeliverLocal{}});  // B delivers it unchanged
+    CHECK(dst_of(p) == ip6("fc00::202"));
+    // The server answers its peer (the client's instance ServiceIP) from its own nsipv6.
+    auto reply = proto == ipproto::icmpv6
+                     ? build6({.protocol = proto,
+                               .source = "fc00::202",
+                               .destination = "fdff::100",
+                               .source_port = 777,
+                               .icmp_type = 129})
+                     : packet6("fc00::202", 80, "fdff::100", 40000, proto);
+    CHECK(owner_shard(view(reply), 4) == owner);  // both directions on one shard
+    CHECK(out(b, reply) == Decision{to_a});
+    CHECK(src_of(reply) == ip6("fdff::200"));  // B: from web 0's instance ServiceIP
+    CHECK(dst_of(reply) == ip6("fc00::102"));
+    CHECK(in(a, reply) == Decision{DeliverLocal{}});
+    CHECK(src_of(reply) == ip6("fdff:2000::10"));  // A: as the ServiceIP the client addressed
+    CHECK(checksums_ok(reply));
+    CHECK(a.counters.incoming_translated == 1);
+}
+
+TEST_CASE("IPv4 and IPv6 flows of one app with the same ports are kept apart") {
+    Node a = node_a();
+    auto v6 = packet6("fc00::102", 5000, "fdff:2000::10", 80);
+    auto v4 = build({.source = ip("172.19.1.2"),
+                     .destination = ip("172.30.0.10"),
+                     .source_port = 5000,
+                     .destination_port = 80});
+    CHECK(out(a, v6) == Decision{to_b});
+    CHECK(out(a, v4) == Decision{to_b});  // IPv4 turns are their own: web 0 first as well
+    CHECK(a.cache.size() == 2);
+    auto v6again = packet6("fc00::102", 5000, "fdff:2000::10", 80);
+    CHECK(out(a, v6again) == Decision{to_b});
+    CHECK(dst_of(v6again) == ip6("fc00::202"));
+    CHECK(view(v4).destination() == ip("172.19.2.2"));
+}
+
+TEST_CASE("extension headers are walked and the packet behind them is translated") {
+    const auto chain = GENERATE(std::vector<uint8_t>{ipproto::hop_by_hop},
+                                std::vector<uint8_t>{ipproto::hop_by_hop, ipproto::routing,
+                                                     ipproto::destination_options},
+                                std::vector<uint8_t>{ipproto::destination_options});
+    Node a = node_a();
+    auto p = build6({.protocol = ipproto::udp,
+                     .source = "fc00::102",
+                     .destination = "fdff::300",
+                     .source_port = 4444,
+                     .destination_port = 53,
+                     .extensions = chain});
+    CHECK(view(p).protocol() == ipproto::udp);
+    CHECK(view(p).source_port() == 4444);
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(dst_of(p) == ip6("fc00::205"));
+    CHECK(checksums_ok(p));
+}
+
+TEST_CASE("IPv6 fragments: the first goes by its ports, later ones only to an instance ServiceIP") {
+    Node a = node_a();
+    const std::vector<uint8_t> frag{ipproto::fragment};
+    // To an instance ServiceIP both fragments reach it.
+    auto first = build6({.protocol = ipproto::udp,
+                         .source = "fc00::102",
+                         .destination = "fdff::300",
+                         .extensions = frag,
+                         .more_fragments = true,
+                         .payload = 64});
+    CHECK(view(first).fragment() == Fragment::first);
+    CHECK(view(first).fragment_id() == 0x1234);
+    CHECK(out(a, first) == Decision{to_b});
+    auto later = build6({.protocol = ipproto::udp,
+                         .source = "fc00::102",
+                         .destination = "fdff::300",
+                         .extensions = frag,
+                         .fragment_offset = 9,
+                         .payload = 32});
+    CHECK(view(later).fragment() == Fragment::non_first);
+    CHECK_FALSE(view(later).has_ports());
+    CHECK(out(a, later) == Decision{to_b});
+    CHECK(dst_of(later) == ip6("fc00::205"));
+    CHECK(src_of(later) == ip6("fdff::100"));
+    CHECK(a.counters.fragments_forwarded == 1);
+    // To an RR ServiceIP a later fragment names no instance: dropped, counted.
+    auto rr_later = build6({.protocol = ipproto::udp,
+                            .source = "fc00::102",
+                            .destination = "fdff:2000::10",
+                            .extensions = frag,
+                            .fragment_offset = 9});
+    CHECK(out(a, rr_later) == Decision{Drop{DropReason::fragment}});
+    CHECK(a.counters.dropped(DropReason::fragment) == 1);
+}
+
+TEST_CASE("IPv6 packets nobody can take are dropped with their reason counted") {
+    Node a = node_a();
+    auto expect = [&](std::vector<uint8_t> p, DropReason reason) {
+        Node fresh = node_a();
+        CHECK(out(fresh, p) == Decision{Drop{reason}});
+        CHECK(fresh.counters.dropped(reason) == 1);
+        CHECK(fresh.counters.dropped_total() == 1);
+    };
+    SECTION("an IPv6 ServiceIP no entry carries (IPv6 keys are not queried)") {
+        expect(packet6("fc00::102", 1, "fdff:2000::99", 80), DropReason::ipv6_unknown);
+    }
+    SECTION("an IPv6 ServiceIP whose only instance has no nsipv6") {
+        expect(packet6("fc00::102", 1, "fdff:2000::20", 80), DropReason::ipv6_unknown);
+    }
+    SECTION("a sender without an IPv6 InstanceNumber ServiceIP") {
+        expect(packet6("fc00::109", 1, "fdff:2000::10", 80), DropReason::no_sender_entry);
+    }
+    SECTION("hop limit 0") {
+        expect(build6({.destination = "fdff:2000::10", .hop_limit = 0}), DropReason::ttl_expired);
+    }
+    SECTION("outside the IPv6 service and container networks") {
+        expect(packet6("fc00::102", 1, "2001:db8::1", 80), DropReason::not_routable);
+    }
+    SECTION("this node's own IPv6 subnet") {
+        expect(packet6("fc00::102", 1, "fc00::103", 80), DropReason::local_loop);
+    }
+    SECTION("an incoming IPv6 packet for another node's subnet") {
+        auto p = packet6("fdff::200", 80, "fc00::202", 40000);
+        CHECK(in(a, p) == Decision{Drop{DropReason::misdelivered}});
+    }
+}
+
+TEST_CASE("IPv6 traffic straight to another node's nsipv6 is tunnelled untranslated") {
+    Node a = node_a();
+    auto p = packet6("fc00::102", 1, "fc00::205", 5432);
+    const auto before = p;
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(p == before);
+    CHECK(a.counters.outgoing_direct == 1);
+}
+
+TEST_CASE("an IPv6 super-segment's partial checksum is rewritten as a partial one") {
+    Node a = node_a();
+    auto p = packet6("fc00::102", 40000, "fdff:2000::10", 80);
+    auto v = view(p);
+    fill_checksums(v, L4Csum::partial);
+    CHECK(out(a, p, L4Csum::partial) == Decision{to_b});
+    auto expected = p;
+    auto e = view(expected);
+    fill_checksums(e, L4Csum::partial);
+    CHECK(p == expected);
+}
+
+TEST_CASE("a cached IPv6 flow whose instance went away chooses again") {
+    Node a = node_a();
+    auto p = packet6("fc00::102", 7, "fdff:2000::10", 80);
+    CHECK(out(a, p) == Decision{to_b});
+    a.table.remove_instance("web.ns.svc.ns", 0);
+    auto q = packet6("fc00::102", 7, "fdff:2000::10", 80);
+    CHECK(out(a, q) == Decision{DeliverLocal{}});
+    CHECK(dst_of(q) == ip6("fc00::103"));
+}
