@@ -87,7 +87,12 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(Ipv4 addres
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(const Ipv6& address) {
-    return query(address.to_string(), tablequery_request_by_ip(address));
+    return resolve(address, Ipv4{});
+}
+
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(const Ipv6& address,
+                                                                     Ipv4 asker) {
+    return query(address.to_string(), tablequery_request_by_ip(address), asker);
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::string job) {

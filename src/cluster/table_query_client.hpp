@@ -76,6 +76,7 @@ class TableQueryClient final : public Resolver {
     awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override;
     // Counted against the asker's cap (TableQueryOptions::max_in_flight_per_asker).
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address, Ipv4 asker) override;
+    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address, Ipv4 asker) override;
     // By job name: tablequery/request {"sname":"<job>","sip":""}.
     awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job);
 

@@ -103,6 +103,9 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
 
     NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network,
                           c.container_network};
+    if (subnet_v6) identity.local_subnet_v6 = *subnet_v6;  // else ::/128: no IPv6 is ours
+    identity.service_network_v6 = c.service_network_v6;
+    identity.container_network_v6 = c.container_network_v6;
     std::vector<std::unique_ptr<Forwarder>> forwarders;
     std::vector<Forwarder*> peers;
     std::vector<std::shared_ptr<Uring>> rings;

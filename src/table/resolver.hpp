@@ -26,6 +26,10 @@ class Resolver {
     virtual awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address, Ipv4 /*asker*/) {
         return resolve(address);
     }
+    virtual awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address,
+                                                               Ipv4 /*asker*/) {
+        return resolve(address);
+    }
 };
 
 }  // namespace nm

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <variant>
 
 #include "core/packet.hpp"
@@ -32,8 +33,12 @@ struct DeliverLocal {
 };
 // The table does not know `key` (a ServiceIP, or an nsip for direct traffic): run a table query
 // for it, then decide again with after_query = true. The packet is unchanged.
+// A ServiceIP or nsip of either family, as the resolver takes it.
+using QueryKey = std::variant<Ipv4, Ipv6>;
+std::string to_string(const QueryKey& key);
+
 struct AwaitQuery {
-    Ipv4 key;
+    QueryKey key;
     friend bool operator==(const AwaitQuery&, const AwaitQuery&) = default;
 };
 // Drop the packet; the reason has been counted in PathCounters already.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/icmp6_error.hpp"
 #include "core/packet.hpp"
 
 namespace nm {
@@ -23,21 +24,28 @@ inline uint32_t owner_hash(uint8_t protocol, uint16_t port_a, uint16_t port_b) {
 inline unsigned owner_shard(uint8_t protocol, uint16_t port_a, uint16_t port_b, unsigned shards) {
     return shards <= 1 ? 0 : owner_hash(protocol, port_a, port_b) % shards;
 }
-// The same for a packet and for its reply, translated or not.
+// The same for a packet and for its reply, translated or not. An ICMPv6 error belongs to the
+// flow of the packet it quotes.
 inline unsigned owner_shard(const PacketView& p, unsigned shards) {
+    if (p.protocol() == ipproto::icmpv6 && !p.has_ports()) [[unlikely]]
+        if (auto error = Icmp6Error::of(p))
+            return owner_shard(error->protocol(), error->source_port(), error->destination_port(),
+                               shards);
     return owner_shard(p.protocol(), p.source_port(), p.destination_port(), shards);
 }
 
 // Loads the eBPF program that gives each packet written to a TUN of `shards` queues to its
-// owner's queue (ports ^ protocol for unfragmented TCP and UDP, the protocol alone for the rest
-// of IPv4, queue 0 for anything else). Returns its descriptor, which the caller closes once the
+// owner's queue (ports ^ protocol for unfragmented TCP and UDP of both families, the protocol
+// alone for the rest, queue 0 for IPv6 behind extension headers, which the shard reading it
+// hands to its owner, counted). Returns its descriptor, which the caller closes once the
 // device holds it; the error carries the verifier's last line.
 Result<int> load_tun_steering_program(unsigned shards);
 
 // The classic BPF program that gives each datagram of the tunnel port to the socket of its inner
 // packet's owner, for a SO_REUSEPORT group of `shards` sockets that joined in shard order.
-// Runs with the UDP header pulled: offset 0 is the inner IPv4 header. Not IPv4: an index past
-// the group, which leaves the choice to the kernel's 4-tuple hash.
+// Runs with the UDP header pulled: offset 0 is the inner IP header. Neither IPv4 nor IPv6, or
+// IPv6 behind extension headers: an index past the group, which leaves the choice to the
+// kernel's 4-tuple hash (and the receiving shard hands the packet to its owner, counted).
 std::vector<sock_filter> reuseport_steering_program(unsigned shards);
 
 }  // namespace nm

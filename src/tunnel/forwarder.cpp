@@ -129,7 +129,9 @@ awaitable<void> Forwarder::udp_loop() {
                     // Ingress rules (design.md "Tunnel ingress"), on any shard: the replicas agree.
                     auto refused = admit_incoming(*view, path_.context, r.peer.address);
                     if (auto* query = refused ? std::get_if<AwaitQuery>(&*refused) : nullptr) {
-                        if (unknown_sources_.contains(query->key, path_.cache.now_ms()))
+                        const uint32_t now = path_.cache.now_ms();
+                        if (std::visit([&](const auto& k) { return unknown_sources_.contains(k, now); },
+                                       query->key))
                             path_.counters.drop(DropReason::unknown_source);
                         else
                             park(parked_peers_, query->key, Packet{d}, Handoff::Kind::incoming,
@@ -220,8 +222,8 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
                 << "UDP send: " << r.error().message << " (" << n << " failed since the last line)";
 }
 
-void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
-                     Handoff::Kind kind, UdpEndpoint peer) {
+void Forwarder::park(std::unordered_map<QueryKey, Handoff>& parked, const QueryKey& key,
+                     const Packet& p, Handoff::Kind kind, UdpEndpoint peer) {
     auto& queue = parked[key];
     if (queue.items.size() >= options_.park_limit ||
         (!queue.items.empty() && queue.peer.address != peer.address)) {
@@ -237,18 +239,23 @@ void Forwarder::park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const 
         // Whose packet asks: the sending namespace, or the sending node (the resolver bounds
         // the queries in flight per asker).
         Ipv4 asker = peer.address;
-        if (kind == Handoff::Kind::outgoing)
-            if (auto view = PacketView::parse(p.bytes)) asker = view->source();
+        // An IPv6 namespace has no IPv4 address in its packets: its queries count against the
+        // cap of all askers only.
+        if (kind == Handoff::Kind::outgoing) {
+            auto view = PacketView::parse(p.bytes);
+            asker = view && view->is_ipv4() ? view->source() : Ipv4{};
+        }
         shards_->spawn(shard_, release_after_query(parked, key, asker), "table query");
     }
 }
 
-awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key,
-                                               Ipv4 asker) {
+awaitable<void> Forwarder::release_after_query(std::unordered_map<QueryKey, Handoff>& parked,
+                                               QueryKey key, Ipv4 asker) {
     Resolver* resolver = &resolver_;
     auto answer = co_await on_shard(
         0, [resolver, key, asker]() -> awaitable<Result<std::vector<TableEntry>>> {
-            co_return co_await resolver->resolve(key, asker);
+            co_return co_await std::visit(
+                [resolver, asker](const auto& k) { return resolver->resolve(k, asker); }, key);
         });
     Handoff waiting = std::move(parked[key]);
     parked.erase(key);
@@ -257,7 +264,7 @@ awaitable<void> Forwarder::release_after_query(std::unordered_map<Ipv4, Handoff>
         counters_.drop_query_failed += waiting.items.size();
         if (auto n = log_every_.due("query failed"))
             NM_LOG(warn, subsystem)
-                << "table query for " << key.to_string() << " failed: " << answer.error().message
+                << "table query for " << to_string(key) << " failed: " << answer.error().message
                 << " (" << n << " failed since the last line)";
         co_return;
     }
@@ -285,8 +292,12 @@ Forwarder::Handoff Forwarder::admitted(Handoff parked) {
         auto view = PacketView::parse(p.bytes);
         auto refused =
             view ? admit_incoming(*view, path_.context, parked.peer.address, true) : std::nullopt;
-        if (refused == Decision{Drop{DropReason::unknown_source}})
-            unknown_sources_.add(view->source(), path_.cache.now_ms());
+        if (refused == Decision{Drop{DropReason::unknown_source}}) {
+            if (view->is_ipv4())
+                unknown_sources_.add(view->source(), path_.cache.now_ms());
+            else
+                unknown_sources_.add(view->source_v6(), path_.cache.now_ms());
+        }
         if (!refused) kept.add(p);
     }
     return kept;
@@ -294,11 +305,13 @@ Forwarder::Handoff Forwarder::admitted(Handoff parked) {
 
 void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram) {
     auto view = PacketView::parse(datagram);
-    if (!view || !view->is_ipv4()) {
+    if (!view) {
         ++counters_.drop_unknown_peer;
         return;
     }
-    park(parked_peers_, view->source(), Packet{datagram}, Handoff::Kind::incoming, peer);
+    const QueryKey source =
+        view->is_ipv4() ? QueryKey{view->source()} : QueryKey{view->source_v6()};
+    park(parked_peers_, source, Packet{datagram}, Handoff::Kind::incoming, peer);
 }
 
 void Forwarder::hand_off(unsigned owner, Handoff& handoff) {

@@ -140,10 +140,10 @@ class Forwarder {
     awaitable<void> expiry_loop();
     // Queues a copy of the packet until the table query for `key` is answered; the first
     // packet starts the query (one per key per shard; shard 0 coalesces across shards).
-    void park(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key, const Packet& p,
+    void park(std::unordered_map<QueryKey, Handoff>& parked, const QueryKey& key, const Packet& p,
               Handoff::Kind kind, UdpEndpoint peer);
-    awaitable<void> release_after_query(std::unordered_map<Ipv4, Handoff>& parked, Ipv4 key,
-                                        Ipv4 asker);
+    awaitable<void> release_after_query(std::unordered_map<QueryKey, Handoff>& parked,
+                                        QueryKey key, Ipv4 asker);
     // A datagram from a node not in the table may be a new client's first packet: ask the
     // cluster about its inner source; the node must then be known, or the packets are dropped.
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
@@ -186,8 +186,8 @@ class Forwarder {
     size_t inbox_bytes_ = 0;
     std::unique_ptr<asio::steady_timer> inbox_wake_;
     std::unique_ptr<asio::steady_timer> expiry_timer_;
-    std::unordered_map<Ipv4, Handoff> parked_;  // packets waiting for a table query, by key
-    std::unordered_map<Ipv4, Handoff>
+    std::unordered_map<QueryKey, Handoff> parked_;  // packets waiting for a table query, by key
+    std::unordered_map<QueryKey, Handoff>
         parked_peers_;  // datagrams from unknown peers, by inner source
     bool stopped_ = false;
     LogEvery log_every_;  // a flood's failures: a line a second per reason

@@ -1,5 +1,8 @@
 // The incoming decision (protocol.md "Data path", Incoming): an inner packet from the tunnel,
 // IPv4 or IPv6.
+#include <type_traits>
+
+#include "core/icmp6_error.hpp"
 #include "tunnel/address_family.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/handshake_rtt.hpp"
@@ -12,6 +15,23 @@ Decision drop(PathContext& path, DropReason reason) {
     return Drop{reason};
 }
 
+// An ICMPv6 error about a packet this node translated (packet too big, unreachable, ...): found
+// by the flow its quote names, and given back the addresses the sender used, outside and in the
+// quote, so the sender's kernel matches it to its socket (PMTU discovery, errors).
+bool translate_error(PacketView& packet, PathContext& path) {
+    auto error = Icmp6Error::of(packet);
+    if (!error) return false;
+    // The quote is the packet as sent on: (sender's ServiceIP -> instance, ports as sent).
+    const FlowKey6 reply{packet.source_v6(), packet.destination_v6(), error->destination_port(),
+                         error->source_port(), error->protocol()};
+    Flow6* flow = path.cache.find_reply(reply);
+    if (!flow) return false;
+    packet.rewrite_source(flow->key.destination);
+    error->rewrite_quote(flow->key.source, flow->key.destination);
+    ++path.counters.incoming_translated;
+    return true;
+}
+
 template <class A>
 Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
     using F = AddressFamily<A>;
@@ -22,6 +42,11 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
     if (!subnet.contains(dst)) return drop(path, DropReason::misdelivered);
     // The subnet's base and the bridge (base + 1), and IPv4's broadcast, are the host's.
     if (F::host_side(subnet, dst)) return drop(path, DropReason::not_namespace);
+    if constexpr (std::is_same_v<A, Ipv6>) {
+        if (packet.protocol() == ipproto::icmpv6 && !packet.has_ports() && csum == L4Csum::full &&
+            translate_error(packet, path))
+            return DeliverLocal{};
+    }
     if (packet.fragment() != Fragment::non_first) {
         // A reply of a flow we converted arrives from the instance's InstanceNumber ServiceIP:
         // the sender must see it come from the ServiceIP it addressed.

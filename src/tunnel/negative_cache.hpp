@@ -15,26 +15,37 @@ class NegativeCache {
     NegativeCache(std::chrono::milliseconds ttl, size_t max_entries)
         : ttl_ms_(static_cast<uint32_t>(ttl.count())), max_(max_entries) {}
 
-    void add(Ipv4 address, uint32_t now_ms) {
-        if (known_.size() >= max_) known_ = {};  // a flood of distinct addresses: start over
-        known_.insert_or_assign(address.value, now_ms + ttl_ms_);
-    }
+    void add(Ipv4 address, uint32_t now_ms) { add(known_, address.value, now_ms); }
+    void add(const Ipv6& address, uint32_t now_ms) { add(known_v6_, address, now_ms); }
     // Whether `address` was added less than the TTL ago; a stale entry is removed (and the
     // memory of an emptied cache given back).
-    bool contains(Ipv4 address, uint32_t now_ms) {
-        auto it = known_.find(address.value);
-        if (it == known_.end()) return false;
-        if (static_cast<int32_t>(now_ms - it->second) < 0) return true;
-        known_.erase(it);
-        if (known_.empty()) known_ = {};
-        return false;
+    bool contains(Ipv4 address, uint32_t now_ms) { return contains(known_, address.value, now_ms); }
+    bool contains(const Ipv6& address, uint32_t now_ms) {
+        return contains(known_v6_, address, now_ms);
     }
-    size_t size() const { return known_.size(); }
+    size_t size() const { return known_.size() + known_v6_.size(); }
 
   private:
+    template <class Map, class Key>
+    void add(Map& known, const Key& key, uint32_t now_ms) {
+        if (known.size() >= max_) known = {};  // a flood of distinct addresses: start over
+        known.insert_or_assign(key, now_ms + ttl_ms_);
+    }
+    template <class Map, class Key>
+    static bool contains(Map& known, const Key& key, uint32_t now_ms) {
+        auto it = known.find(key);
+        if (it == known.end()) return false;
+        if (static_cast<int32_t>(now_ms - it->second) < 0) return true;
+        known.erase(it);
+        if (known.empty()) known = {};
+        return false;
+    }
+
     uint32_t ttl_ms_;
     size_t max_;
-    boost::unordered_flat_map<uint32_t, uint32_t> known_;  // address -> expiry (ms)
+    // address -> expiry (ms), per family
+    boost::unordered_flat_map<uint32_t, uint32_t> known_;
+    boost::unordered_flat_map<Ipv6, uint32_t, std::hash<Ipv6>> known_v6_;
 };
 
 }  // namespace nm

@@ -1,5 +1,8 @@
 // The outgoing decision (protocol.md "Data path", Outgoing): a packet read from the TUN. One
 // template serves both address families; the underlay (node addresses) is IPv4 for both.
+#include <type_traits>
+
+#include "core/icmp6_error.hpp"
 #include "tunnel/address_family.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/handshake_rtt.hpp"
@@ -18,13 +21,10 @@ Decision route_to(const NodeIdentity& node, Ipv4 ip, uint16_t port) {
     return SendTo{ip, port};
 }
 
-// A key the table does not know: ask the cluster (IPv4), or drop it once asked. IPv6 keys are
-// not queried yet (the resolver takes IPv4 ServiceIPs): they are dropped at once, counted apart.
-Decision unknown(PathContext& path, Ipv4 key, DropReason reason, bool after_query) {
+// A key the table does not know: ask the cluster, or drop it once asked.
+template <class A>
+Decision unknown(PathContext& path, const A& key, DropReason reason, bool after_query) {
     return after_query ? drop(path, reason) : Decision{AwaitQuery{key}};
-}
-Decision unknown(PathContext& path, const Ipv6&, DropReason, bool) {
-    return drop(path, DropReason::ipv6_unknown);
 }
 
 void mark_use(PathContext& path, Ipv4 destination) {
@@ -92,9 +92,41 @@ Decision fragment(PacketView& packet, PathContext& path, L4Csum csum, bool after
     if (!sender || F::own_service_ip(*sender) == A{})
         return drop(path, DropReason::no_sender_entry);
     const InstanceRoute& r = path.table.route(group->slots.front());
-    if (F::nsip(r) == A{}) return drop(path, DropReason::ipv6_unknown);
+    if (F::nsip(r) == A{}) return drop(path, DropReason::no_nsipv6);
     packet.rewrite_addresses(F::own_service_ip(*sender), F::nsip(r), csum);
     ++path.counters.fragments_forwarded;
+    return route_to(path.node, r.node_ip, r.node_port);
+}
+
+// An ICMPv6 error about a packet that came through the tunnel, sent by a local instance or by
+// this host itself (packet too big, unreachable): it goes back to where that packet came from.
+// - About a reply this node translated back (the quote: ServiceIP -> local sender): it takes the
+//   flow's way, its quote given the addresses the instance's peer sent.
+// - About a packet delivered here (the quote: a sender's InstanceNumber ServiceIP -> a local
+//   nsipv6): it goes to that sender as if the addressed instance had sent it, so the sender's
+//   node finds the flow by it. Anything else is decided as any other packet.
+std::optional<Decision> route_error(PacketView& packet, PathContext& path) {
+    auto error = Icmp6Error::of(packet);
+    if (!error) return std::nullopt;
+    const FlowKey6 key{error->destination(), error->source(), error->destination_port(),
+                       error->source_port(), error->protocol()};
+    if (key.destination == packet.destination_v6()) {
+        if (Flow6* flow = path.cache.find(key)) {
+            const Conversion6& c = flow->conversion;
+            error->rewrite_quote(c.new_destination, c.new_source);
+            ++path.counters.outgoing_cached;
+            return apply(packet, c, L4Csum::full);
+        }
+    }
+    const ServiceGroup* group = path.table.find_service(packet.destination_v6());
+    const InstanceRoute* addressed = path.table.find_nsip(error->destination());
+    if (!group || group->type != IpType::InstanceNumber || !addressed ||
+        addressed->own_service_ipv6.is_unspecified())
+        return std::nullopt;
+    const InstanceRoute& r = path.table.route(group->slots.front());
+    if (r.nsipv6.is_unspecified()) return std::nullopt;
+    packet.rewrite_addresses(addressed->own_service_ipv6, r.nsipv6);
+    ++path.counters.outgoing_direct;
     return route_to(path.node, r.node_ip, r.node_port);
 }
 
@@ -111,6 +143,10 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
     }
     if (packet.fragment() == Fragment::non_first)
         return fragment<A>(packet, path, csum, after_query);
+    if constexpr (std::is_same_v<A, Ipv6>) {
+        if (packet.protocol() == ipproto::icmpv6 && !packet.has_ports() && csum == L4Csum::full)
+            if (auto d = route_error(packet, path)) return *d;
+    }
 
     const auto key = BasicFlowKey<A>::of(packet);
     if (auto* flow = path.cache.find(key)) {
@@ -132,7 +168,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
     const uint32_t slot = path.balancer.choose(dst, *group, path.table, node, path.rtt);
     const InstanceRoute& r = path.table.route(slot);
     // An entry may list an IPv6 ServiceIP without having an nsipv6 itself.
-    if (F::nsip(r) == A{}) return drop(path, DropReason::ipv6_unknown);
+    if (F::nsip(r) == A{}) return drop(path, DropReason::no_nsipv6);
     const BasicConversion<A> conversion{F::nsip(r),           F::own_service_ip(*sender),
                                         F::own_service_ip(r), r.node_ip,
                                         r.node_port,          node.is_self(r.node_ip, r.node_port)};
@@ -145,6 +181,10 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
 }
 
 }  // namespace
+
+std::string to_string(const QueryKey& key) {
+    return std::visit([](const auto& k) { return k.to_string(); }, key);
+}
 
 Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
     if (packet.is_ipv4()) return decide<Ipv4>(packet, path, csum, after_query);

@@ -8,8 +8,8 @@ std::string_view to_string(DropReason reason) {
     switch (reason) {
         case DropReason::malformed:
             return "malformed";
-        case DropReason::ipv6_unknown:
-            return "ipv6_unknown";
+        case DropReason::no_nsipv6:
+            return "no_nsipv6";
         case DropReason::ttl_expired:
             return "ttl_expired";
         case DropReason::fragment:

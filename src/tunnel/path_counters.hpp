@@ -9,7 +9,7 @@ namespace nm {
 
 enum class DropReason : uint8_t {
     malformed,        // the IP packet did not parse (see ParseError)
-    ipv6_unknown,     // an IPv6 ServiceIP or nsip the table lacks (IPv6 keys are not queried yet)
+    no_nsipv6,        // an IPv6 ServiceIP chose an instance without an nsipv6
     ttl_expired,      // TTL 0: something loops
     fragment,         // a non-first fragment of a balanced (RR/Closest) flow: no ports to find it
     not_routable,     // outgoing destination is neither a ServiceIP nor in the container network

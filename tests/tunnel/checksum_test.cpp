@@ -56,6 +56,26 @@ Expected recompute(std::vector<uint8_t> b, size_t total, L4Csum mode) {
     return e;
 }
 
+// One of the four ways to rewrite addresses: source, destination, both in turn, both at once.
+template <class Address>
+void rewrite(PacketView& view, const Address& src, const Address& dst, L4Csum mode, uint64_t way) {
+    switch (way) {
+        case 0:
+            view.rewrite_source(src, mode);
+            break;
+        case 1:
+            view.rewrite_destination(dst, mode);
+            break;
+        case 2:
+            view.rewrite_source(src, mode);
+            view.rewrite_destination(dst, mode);
+            break;
+        default:
+            view.rewrite_addresses(src, dst, mode);
+            break;
+    }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -96,21 +116,7 @@ TEST_CASE(
         REQUIRE(view);
         const Ipv4 src{static_cast<uint32_t>(u(0, 0xffffffff))};
         const Ipv4 dst{static_cast<uint32_t>(u(0, 0xffffffff))};
-        switch (u(0, 3)) {
-            case 0:
-                view->rewrite_source(src, mode);
-                break;
-            case 1:
-                view->rewrite_destination(dst, mode);
-                break;
-            case 2:
-                view->rewrite_source(src, mode);
-                view->rewrite_destination(dst, mode);
-                break;
-            default:
-                view->rewrite_addresses(src, dst, mode);
-                break;
-        }
+        rewrite(*view, src, dst, mode, u(0, 3));
 
         Expected after = recompute(b, total, mode);
         REQUIRE(get16(b, 10) == after.header);
@@ -198,21 +204,7 @@ TEST_CASE(
         Ipv6 src, dst;
         for (auto& x : src.bytes) x = static_cast<uint8_t>(u(0, 255));
         for (auto& x : dst.bytes) x = static_cast<uint8_t>(u(0, 255));
-        switch (u(0, 3)) {
-            case 0:
-                view->rewrite_source(src, mode);
-                break;
-            case 1:
-                view->rewrite_destination(dst, mode);
-                break;
-            case 2:
-                view->rewrite_source(src, mode);
-                view->rewrite_destination(dst, mode);
-                break;
-            default:
-                view->rewrite_addresses(src, dst, mode);
-                break;
-        }
+        rewrite(*view, src, dst, mode, u(0, 3));
         REQUIRE(get16(b, field) == recompute6(b, l4, field, proto, total, mode));
     }
 }

@@ -1,11 +1,14 @@
 // The data path's decisions for IPv6 (protocol.md "Data path": the same translation and
 // policies as IPv4), on two simulated dual-stack nodes: A (10.0.0.1, 172.19.1.0/24 and
 // fc00::100/120) and B (10.0.0.2, 172.19.2.0/24 and fc00::200/120).
+#include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 
 #include "core/checksum.hpp"
 #include "test_entries.hpp"
 #include "tunnel/decision.hpp"
+#include "tunnel/flow_owner.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -14,9 +17,9 @@ namespace {
 
 TranslationTable dual_stack_table() {
     TranslationTable t;
-    t.upsert(with_v6(
-        entry("cli", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.1.0"}}),
-        "fc00::102", {"fdff::100"}));
+    t.upsert(
+        with_v6(entry("cli", 0, "172.19.1.2", "10.0.0.1", {{IpType::InstanceNumber, "172.30.1.0"}}),
+                "fc00::102", {"fdff::100"}));
     t.upsert(with_v6(entry("web", 0, "172.19.2.2", "10.0.0.2",
                            {{IpType::RR, "172.30.0.10"},
                             {IpType::Closest, "172.30.0.11"},
@@ -27,9 +30,9 @@ TranslationTable dual_stack_table() {
                             {IpType::Closest, "172.30.0.11"},
                             {IpType::InstanceNumber, "172.30.2.1"}}),
                      "fc00::103", {"fdff:2000::10", "fdff:2000::11", "fdff::201"}));
-    t.upsert(with_v6(
-        entry("db", 0, "172.19.2.5", "10.0.0.2", {{IpType::InstanceNumber, "172.30.3.0"}}),
-        "fc00::205", {"fdff::300"}));
+    t.upsert(
+        with_v6(entry("db", 0, "172.19.2.5", "10.0.0.2", {{IpType::InstanceNumber, "172.30.3.0"}}),
+                "fc00::205", {"fdff::300"}));
     // IPv4 only (no nsipv6): its IPv6 ServiceIP reaches nobody.
     auto old = entry("old", 0, "172.19.2.9", "10.0.0.2", {{IpType::RR, "172.30.0.20"}});
     old.serviceip[0].address_v6 = ip6("fdff:2000::20");
@@ -89,8 +92,9 @@ bool checksums_ok(std::vector<uint8_t> bytes) {
     return copy == bytes;
 }
 
-Decision out(Node& n, std::vector<uint8_t>& bytes, L4Csum csum = L4Csum::full) {
-    return decide_outgoing(std::span<uint8_t>(bytes), n.path, csum);
+Decision out(Node& n, std::vector<uint8_t>& bytes, L4Csum csum = L4Csum::full,
+             bool after_query = false) {
+    return decide_outgoing(std::span<uint8_t>(bytes), n.path, csum, after_query);
 }
 Decision in(Node& n, std::vector<uint8_t>& bytes) {
     return decide_incoming(std::span<uint8_t>(bytes), n.path);
@@ -154,25 +158,23 @@ TEST_CASE("an IPv6 reply crosses back and the client sees the IPv6 ServiceIP it 
     Node a = node_a();
     Node b = node_b();
     // Client on A -> web 0 on B through the RR ServiceIP (echo: identifier as both ports).
-    auto p = proto == ipproto::icmpv6
-                 ? build6({.protocol = proto,
-                           .source = "fc00::102",
-                           .destination = "fdff:2000::10",
-                           .source_port = 777})
-                 : packet6("fc00::102", 40000, "fdff:2000::10", 80, proto);
+    auto p = proto == ipproto::icmpv6 ? build6({.protocol = proto,
+                                                .source = "fc00::102",
+                                                .destination = "fdff:2000::10",
+                                                .source_port = 777})
+                                      : packet6("fc00::102", 40000, "fdff:2000::10", 80, proto);
     const unsigned owner = owner_shard(view(p), 4);
     CHECK(out(a, p) == Decision{to_b});
     CHECK(checksums_ok(p));
     CHECK(in(b, p) == Decision{DeliverLocal{}});  // B delivers it unchanged
     CHECK(dst_of(p) == ip6("fc00::202"));
     // The server answers its peer (the client's instance ServiceIP) from its own nsipv6.
-    auto reply = proto == ipproto::icmpv6
-                     ? build6({.protocol = proto,
-                               .source = "fc00::202",
-                               .destination = "fdff::100",
-                               .source_port = 777,
-                               .icmp_type = 129})
-                     : packet6("fc00::202", 80, "fdff::100", 40000, proto);
+    auto reply = proto == ipproto::icmpv6 ? build6({.protocol = proto,
+                                                    .source = "fc00::202",
+                                                    .destination = "fdff::100",
+                                                    .source_port = 777,
+                                                    .icmp_type = 129})
+                                          : packet6("fc00::202", 80, "fdff::100", 40000, proto);
     CHECK(owner_shard(view(reply), 4) == owner);  // both directions on one shard
     CHECK(out(b, reply) == Decision{to_a});
     CHECK(src_of(reply) == ip6("fdff::200"));  // B: from web 0's instance ServiceIP
@@ -200,10 +202,10 @@ TEST_CASE("IPv4 and IPv6 flows of one app with the same ports are kept apart") {
 }
 
 TEST_CASE("extension headers are walked and the packet behind them is translated") {
-    const auto chain = GENERATE(std::vector<uint8_t>{ipproto::hop_by_hop},
-                                std::vector<uint8_t>{ipproto::hop_by_hop, ipproto::routing,
-                                                     ipproto::destination_options},
-                                std::vector<uint8_t>{ipproto::destination_options});
+    const auto chain = GENERATE(
+        std::vector<uint8_t>{ipproto::hop_by_hop},
+        std::vector<uint8_t>{ipproto::hop_by_hop, ipproto::routing, ipproto::destination_options},
+        std::vector<uint8_t>{ipproto::destination_options});
     Node a = node_a();
     auto p = build6({.protocol = ipproto::udp,
                      .source = "fc00::102",
@@ -261,11 +263,8 @@ TEST_CASE("IPv6 packets nobody can take are dropped with their reason counted") 
         CHECK(fresh.counters.dropped(reason) == 1);
         CHECK(fresh.counters.dropped_total() == 1);
     };
-    SECTION("an IPv6 ServiceIP no entry carries (IPv6 keys are not queried)") {
-        expect(packet6("fc00::102", 1, "fdff:2000::99", 80), DropReason::ipv6_unknown);
-    }
     SECTION("an IPv6 ServiceIP whose only instance has no nsipv6") {
-        expect(packet6("fc00::102", 1, "fdff:2000::20", 80), DropReason::ipv6_unknown);
+        expect(packet6("fc00::102", 1, "fdff:2000::20", 80), DropReason::no_nsipv6);
     }
     SECTION("a sender without an IPv6 InstanceNumber ServiceIP") {
         expect(packet6("fc00::109", 1, "fdff:2000::10", 80), DropReason::no_sender_entry);
@@ -283,6 +282,19 @@ TEST_CASE("IPv6 packets nobody can take are dropped with their reason counted") 
         auto p = packet6("fdff::200", 80, "fc00::202", 40000);
         CHECK(in(a, p) == Decision{Drop{DropReason::misdelivered}});
     }
+}
+
+TEST_CASE("an unknown IPv6 ServiceIP or nsipv6 is queried, and dropped if the query did not know") {
+    Node a = node_a();
+    auto p = packet6("fc00::102", 1, "fdff:2000::99", 80);
+    const auto before = p;
+    CHECK(out(a, p) == Decision{AwaitQuery{ip6("fdff:2000::99")}});
+    CHECK(p == before);  // untouched while it waits
+    CHECK(to_string(QueryKey{ip6("fdff:2000::99")}) == "fdff:2000::99");
+    CHECK(out(a, p, L4Csum::full, true) == Decision{Drop{DropReason::unknown_service}});
+    auto q = packet6("fc00::102", 1, "fc00::299", 80);
+    CHECK(out(a, q) == Decision{AwaitQuery{ip6("fc00::299")}});
+    CHECK(out(a, q, L4Csum::full, true) == Decision{Drop{DropReason::unknown_nsip}});
 }
 
 TEST_CASE("IPv6 traffic straight to another node's nsipv6 is tunnelled untranslated") {
@@ -314,4 +326,85 @@ TEST_CASE("a cached IPv6 flow whose instance went away chooses again") {
     auto q = packet6("fc00::102", 7, "fdff:2000::10", 80);
     CHECK(out(a, q) == Decision{DeliverLocal{}});
     CHECK(dst_of(q) == ip6("fc00::103"));
+}
+
+namespace {
+// An ICMPv6 error of `type` from `src` to `dst` quoting `quoted` (cut to fit 1280 bytes).
+std::vector<uint8_t> icmp6_error(const char* src, const char* dst, uint8_t type,
+                                 const std::vector<uint8_t>& quoted, uint32_t mtu = 1280) {
+    auto b = build6({.protocol = ipproto::icmpv6, .source = src, .destination = dst, .payload = 0});
+    b.resize(40);
+    std::vector<uint8_t> icmp(8, 0);
+    icmp[0] = type;
+    csum::store_be32(&icmp[4], type == 2 ? mtu : 0);
+    icmp.insert(icmp.end(), quoted.begin(), quoted.begin() + std::min<size_t>(quoted.size(), 1232));
+    b.insert(b.end(), icmp.begin(), icmp.end());
+    csum::store_be16(&b[4], static_cast<uint16_t>(b.size() - 40));
+    auto v = view(b);
+    fill_checksums(v);
+    return b;
+}
+// The quoted packet's source (at 56) or destination (at 72) of an error with no extensions.
+Ipv6 quoted(const std::vector<uint8_t>& b, size_t at) {
+    Ipv6 a;
+    std::copy(b.begin() + static_cast<long>(at), b.begin() + static_cast<long>(at) + 16,
+              a.bytes.begin());
+    return a;
+}
+Ipv6 quoted_source(const std::vector<uint8_t>& b) {
+    return quoted(b, 56);
+}
+Ipv6 quoted_destination(const std::vector<uint8_t>& b) {
+    return quoted(b, 72);
+}
+}  // namespace
+
+TEST_CASE("a packet-too-big about a translated flow reaches the sender as about what it sent") {
+    // Who reports it on the server's node: the server instance, or that host itself (its bridge
+    // address, as the kernel does when a link on the way is smaller).
+    const char* reporter = GENERATE("fc00::202", "fc00::201");
+    Node a = node_a();
+    Node b = node_b();
+    auto p = build6({.protocol = ipproto::tcp,
+                     .source = "fc00::102",
+                     .destination = "fdff:2000::10",
+                     .source_port = 40000,
+                     .destination_port = 80,
+                     .payload = 1300});
+    const auto sent = p;
+    CHECK(out(a, p) == Decision{to_b});
+    CHECK(in(b, p) == Decision{DeliverLocal{}});
+    // B reports the packet as it arrived (fdff::100 -> fc00::202) to its source.
+    auto ptb = icmp6_error(reporter, "fdff::100", 2, p);
+    CHECK(owner_shard(view(ptb), 4) == owner_shard(view(p), 4));  // the flow's shard
+    CHECK(out(b, ptb) == Decision{to_a});
+    CHECK(src_of(ptb) == ip6("fdff::200"));  // as from the instance the packet was for
+    CHECK(dst_of(ptb) == ip6("fc00::102"));
+    CHECK(in(a, ptb) == Decision{DeliverLocal{}});
+    // The client sees an error from the ServiceIP it addressed, about the packet it sent.
+    CHECK(src_of(ptb) == ip6("fdff:2000::10"));
+    CHECK(quoted_source(ptb) == ip6("fc00::102"));
+    CHECK(quoted_destination(ptb) == ip6("fdff:2000::10"));
+    CHECK(std::equal(sent.begin() + 40, sent.begin() + 44, ptb.begin() + 88));  // ports as sent
+    CHECK(csum::load_be32(&ptb[44]) == 1280);                                   // the MTU
+    CHECK(checksums_ok(ptb));
+}
+
+TEST_CASE("an ICMPv6 error a client sends about a reply goes to the instance of its flow") {
+    Node a = node_a();
+    Node b = node_b();
+    auto p = packet6("fc00::102", 40000, "fdff:2000::10", 53, ipproto::udp);
+    CHECK(out(a, p) == Decision{to_b});
+    // The reply as the client got it (fdff:2000::10 -> fc00::102), answered with port unreachable.
+    auto reply = packet6("fc00::202", 53, "fdff::100", 40000, ipproto::udp);
+    CHECK(out(b, reply) == Decision{to_a});
+    CHECK(in(a, reply) == Decision{DeliverLocal{}});
+    auto error = icmp6_error("fc00::102", "fdff:2000::10", 1, reply);
+    CHECK(out(a, error) == Decision{to_b});  // the flow's instance, not a new RR turn
+    CHECK(dst_of(error) == ip6("fc00::202"));
+    CHECK(src_of(error) == ip6("fdff::100"));
+    // The quote now reads as the server sent the reply.
+    CHECK(quoted_source(error) == ip6("fc00::202"));
+    CHECK(quoted_destination(error) == ip6("fdff::100"));
+    CHECK(checksums_ok(error));
 }

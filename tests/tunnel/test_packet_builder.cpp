@@ -13,6 +13,29 @@ Ipv4 ip(const char* text) {
     return *r;
 }
 
+namespace {
+// The TCP, UDP or ICMP(v6) echo header at p (checksums left to fill_checksums).
+void write_l4(uint8_t* p, uint8_t protocol, uint16_t source_port, uint16_t destination_port,
+              uint8_t tcp_flags, uint8_t icmp_type, size_t payload) {
+    if (protocol == ipproto::tcp) {
+        csum::store_be16(p, source_port);
+        csum::store_be16(p + 2, destination_port);
+        csum::store_be32(p + 4, 1000);
+        p[12] = 5 << 4;
+        p[13] = tcp_flags;
+        csum::store_be16(p + 14, 65535);
+    } else if (protocol == ipproto::udp) {
+        csum::store_be16(p, source_port);
+        csum::store_be16(p + 2, destination_port);
+        csum::store_be16(p + 4, static_cast<uint16_t>(8 + payload));
+    } else if (protocol == ipproto::icmp || protocol == ipproto::icmpv6) {
+        p[0] = icmp_type;
+        csum::store_be16(p + 4, source_port);  // echo identifier
+        csum::store_be16(p + 6, 1);            // sequence
+    }
+}
+}  // namespace
+
 std::vector<uint8_t> build(const PacketSpec& s) {
     size_t l4 = s.protocol == ipproto::tcp ? 20 : 8;
     if (s.fragment_field & 0x1fff) l4 = 0;  // a non-first fragment: payload only
@@ -28,23 +51,11 @@ std::vector<uint8_t> build(const PacketSpec& s) {
     uint8_t* p = b.data() + 20;
     for (size_t i = 0; i < s.payload; ++i) p[l4 + i] = static_cast<uint8_t>(i * 7 + 3);
     if (l4) {
-        if (s.protocol == ipproto::tcp) {
-            csum::store_be16(p, s.source_port);
-            csum::store_be16(p + 2, s.destination_port);
-            csum::store_be32(p + 4, 1000);
-            p[12] = 5 << 4;
-            p[13] = s.tcp_flags;
-            csum::store_be16(p + 14, 65535);
-        } else if (s.protocol == ipproto::udp) {
-            csum::store_be16(p, s.source_port);
-            csum::store_be16(p + 2, s.destination_port);
-            csum::store_be16(p + 4, static_cast<uint16_t>(8 + s.payload));
-        } else if (s.protocol == ipproto::icmp) {
-            p[0] = s.icmp_type;
-            csum::store_be16(p + 4, s.source_port);  // echo identifier
-            csum::store_be16(p + 6, 1);              // sequence
+        write_l4(p, s.protocol, s.source_port, s.destination_port, s.tcp_flags, s.icmp_type,
+                 s.payload);
+        // ICMPv4 has no pseudo-header: its checksum is complete here.
+        if (s.protocol == ipproto::icmp)
             csum::store_be16(p + 2, csum::checksum({p, l4 + s.payload}));
-        }
     }
     auto v = PacketView::parse(b);
     REQUIRE(v);
@@ -88,24 +99,9 @@ std::vector<uint8_t> build6(const PacketSpec6& s) {
     uint8_t* p = b.data() + l4;
     for (size_t i = 0; i < s.payload; ++i) p[l4h + i] = static_cast<uint8_t>(i * 7 + 3);
     csum::store_be16(&b[4], static_cast<uint16_t>(b.size() - 40));
-    if (l4h) {
-        if (s.protocol == ipproto::tcp) {
-            csum::store_be16(p, s.source_port);
-            csum::store_be16(p + 2, s.destination_port);
-            csum::store_be32(p + 4, 1000);
-            p[12] = 5 << 4;
-            p[13] = s.tcp_flags;
-            csum::store_be16(p + 14, 65535);
-        } else if (s.protocol == ipproto::udp) {
-            csum::store_be16(p, s.source_port);
-            csum::store_be16(p + 2, s.destination_port);
-            csum::store_be16(p + 4, static_cast<uint16_t>(8 + s.payload));
-        } else if (s.protocol == ipproto::icmpv6) {
-            p[0] = s.icmp_type;
-            csum::store_be16(p + 4, s.source_port);  // echo identifier
-            csum::store_be16(p + 6, 1);              // sequence
-        }
-    }
+    if (l4h)
+        write_l4(p, s.protocol, s.source_port, s.destination_port, s.tcp_flags, s.icmp_type,
+                 s.payload);
     // A chain parse() refuses (a test of that) is returned without checksums.
     if (auto v = PacketView::parse(b)) fill_checksums(*v);
     return b;

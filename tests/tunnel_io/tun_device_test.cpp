@@ -110,7 +110,7 @@ TEST_CASE("a bad TUN name is refused before the kernel is asked") {
 
 namespace {
 
-// UDP packets to `to` read from one queue until `count` arrived; others (IPv6 chatter) skipped.
+// UDP packets read from one queue until `count` arrived; others (ICMPv6 chatter) skipped.
 awaitable<std::vector<std::vector<uint8_t>>> read_udp(TunQueue& queue, PacketBatch& batch,
                                                       size_t count) {
     std::vector<std::vector<uint8_t>> got;
@@ -119,7 +119,7 @@ awaitable<std::vector<std::vector<uint8_t>>> read_udp(TunQueue& queue, PacketBat
         REQUIRE(n);
         for (const Packet& p : batch) {
             auto view = PacketView::parse(p.bytes);
-            if (view && view->is_ipv4() && view->protocol() == ipproto::udp)
+            if (view && view->protocol() == ipproto::udp)
                 got.emplace_back(p.bytes.begin(), p.bytes.end());
         }
     }
@@ -130,10 +130,12 @@ awaitable<std::vector<std::vector<uint8_t>>> read_udp(TunQueue& queue, PacketBat
 
 TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner shard") {
     // One-way UDP flows from 150 source ports: with nothing written back, the TUN's own flow
-    // learning has nothing to go by; the steering program puts each on its owner's queue.
+    // learning has nothing to go by; the steering program puts each on its owner's queue. Over
+    // IPv4 and over IPv6 (the program reads the IPv6 next header and ports as well).
     constexpr unsigned shards = 3;
     const IoMode mode = GENERATE(IoMode::readiness, IoMode::uring);
-    INFO(to_string(mode) << " I/O");
+    const bool v6 = GENERATE(false, true);
+    INFO(to_string(mode) << " I/O, " << (v6 ? "IPv6" : "IPv4"));
     TestNetns ns("tiotsteer");
     EnterNetns in(ns);
     auto tun = TunDevice::open({.name = "tio0", .queues = shards, .offload = false});
@@ -141,6 +143,7 @@ TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner sha
     auto steered = tun->steer_to_owners();
     REQUIRE(steered);
     REQUIRE(run("ip -n " + ns.name() + " addr add 10.9.0.1/24 dev tio0 && ip -n " + ns.name() +
+                " addr add fd09::1/64 dev tio0 nodad && ip -n " + ns.name() +
                 " link set tio0 up") == 0);
     boost::asio::io_context context;
     std::shared_ptr<Uring> ring;
@@ -155,17 +158,29 @@ TEST_CASE("the kernel hands each packet to the TUN queue of its flow's owner sha
     std::array<size_t, shards> expected{};
     for (uint16_t i = 0; i < 150; ++i) {
         const uint16_t port = static_cast<uint16_t>(41000 + i * 3);
-        const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+        const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
         REQUIRE(fd >= 0);
-        sockaddr_in from{};
-        from.sin_family = AF_INET;
-        from.sin_port = htons(port);
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_addr.s_addr = htonl(0x0a090002);  // 10.9.0.2, behind the TUN
-        to.sin_port = htons(9);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
-        REQUIRE(::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 1);
+        if (v6) {
+            sockaddr_in6 from{};
+            from.sin6_family = AF_INET6;
+            from.sin6_port = htons(port);
+            sockaddr_in6 to{};
+            to.sin6_family = AF_INET6;
+            REQUIRE(::inet_pton(AF_INET6, "fd09::2", &to.sin6_addr) == 1);  // behind the TUN
+            to.sin6_port = htons(9);
+            REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+            REQUIRE(::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 1);
+        } else {
+            sockaddr_in from{};
+            from.sin_family = AF_INET;
+            from.sin_port = htons(port);
+            sockaddr_in to{};
+            to.sin_family = AF_INET;
+            to.sin_addr.s_addr = htonl(0x0a090002);  // 10.9.0.2, behind the TUN
+            to.sin_port = htons(9);
+            REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+            REQUIRE(::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 1);
+        }
         ::close(fd);
         ++expected[owner_shard(ipproto::udp, port, 9, shards)];
     }

@@ -217,8 +217,8 @@ TEST_CASE("receive drops for a full socket buffer are counted by the socket and 
 
 TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owner shard") {
     // Three shards' sockets joined in shard order, the BPF program on one of them, then
-    // datagrams of 300 TCP and UDP flows from one peer: the kernel's own 4-tuple hash would put
-    // them all on one socket; steered, each lands where owner_shard says.
+    // datagrams of 300 TCP and UDP flows, IPv4 and IPv6, from one peer: the kernel's own 4-tuple
+    // hash would put them all on one socket; steered, each lands where owner_shard says.
     constexpr unsigned shards = 3;
     const Io io = NM_IO_VARIANTS;
     INFO(io);
@@ -239,6 +239,11 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
                         .dst = {10, 19, static_cast<uint8_t>(1 + i % 5), 2},
                         .sport = 80,
                         .dport = static_cast<uint16_t>(40000 + i * 7)};
+        if (i % 4 >= 2) {  // fdff::1 -> fc00::2xx
+            flow.v6 = true;
+            flow.src = {0xfd, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+            flow.dst = {0xfc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, static_cast<uint8_t>(i)};
+        }
         TcpSpec tcp;
         tcp.flow = flow;
         tcp.payload = pattern(64, i);
