@@ -1,7 +1,7 @@
 // 1-byte TCP ping-pong: the request/response latency of a path (netperf TCP_RR is not in Debian
 // main).
 //
-//   pingpong server [--bind ADDR] [--port P]
+//   pingpong server [--bind ADDR] [--port P]     (default ::, which takes IPv4 as well)
 //   pingpong client HOST [--port P] [--seconds S] [--warmup N] [--awake] [--json]
 //
 // The client sends one byte, waits for the echo, and repeats for S seconds on one connection with
@@ -39,7 +39,7 @@ namespace {
 struct Options {
     bool server = false;
     std::string host;
-    std::string bind = "0.0.0.0";
+    std::string bind = "::";  // IPv4 and IPv6
     std::uint16_t port = 7001;
     double seconds = 5.0;
     long warmup = 200;
@@ -110,12 +110,30 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-sockaddr_in address(const std::string& ip, std::uint16_t port) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) die("not an IPv4 address: " + ip);
-    return sa;
+// An IPv4 or IPv6 socket address.
+struct Address {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    int family() const { return storage.ss_family; }
+    sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+};
+
+Address address(const std::string& ip, std::uint16_t port) {
+    Address a;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+    if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        a.length = sizeof *v4;
+    } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        a.length = sizeof *v6;
+    } else {
+        die("not an IP address: " + ip);
+    }
+    return a;
 }
 
 void set_nodelay(int fd) {
@@ -135,12 +153,14 @@ void echo(int fd) {
 }
 
 int run_server(const Options& o) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    Address sa = address(o.bind, o.port);
+    int fd = socket(sa.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) die_errno("socket");
-    int one = 1;
+    int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa = address(o.bind, o.port);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    // "::" takes IPv4 clients as well.
+    if (sa.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, sa.get(), sa.length) != 0)
         die_errno("bind " + o.bind + ":" + std::to_string(o.port));
     if (listen(fd, 16) != 0) die_errno("listen");
     for (;;) {
@@ -196,11 +216,11 @@ double percentile(std::vector<double>& v, double p) {
 }
 
 int run_client(const Options& o) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    Address sa = address(o.host, o.port);
+    int fd = socket(sa.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) die_errno("socket");
     set_nodelay(fd);
-    sockaddr_in sa = address(o.host, o.port);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    if (connect(fd, sa.get(), sa.length) != 0)
         die_errno("connect " + o.host + ":" + std::to_string(o.port));
 
     std::optional<IdleSpinners> spinners;

@@ -26,7 +26,7 @@ METRICS = [  # key, unit shown in the table, higher is better
     ("cpu_s_per_gb", "s/GB", False),
     ("syscalls_per_gb", "1/GB", False),
 ]
-OUR_PATHS = ("tunnel", "tunnel_uring", "tunnel_no_offload")
+OUR_PATHS = ("tunnel", "tunnel_v6", "tunnel_uring", "tunnel_no_offload")
 AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time and syscalls are measured
 AGENT_ONLY = ("cpu_s_per_gb", "syscalls_per_gb")
 RESULTS = ""
@@ -235,6 +235,11 @@ def print_table(res, paths, seconds, started, rr_mode):
         for key, _, _ in METRICS:
             if not key.endswith("_pct"):
                 print(f"  {key}".ljust(28) + ratio(res["tunnel_uring"].get(key), res["tunnel"].get(key)).rjust(12))
+    if all(p in paths and "error" not in res[p] for p in ("tunnel", "tunnel_v6")):
+        print("\nratio tunnel_v6 / tunnel (IPv6 and IPv4 inside the same tunnel)")
+        for key, _, _ in METRICS:
+            if not key.endswith("_pct"):
+                print(f"  {key}".ljust(28) + ratio(res["tunnel_v6"].get(key), res["tunnel"].get(key)).rjust(12))
     for p in paths:
         if "error" in res[p]:
             print(f"\n{p}: n/a: {res[p]['error']}")
@@ -249,7 +254,7 @@ def print_table(res, paths, seconds, started, rr_mode):
 
 def print_targets(res):
     """The goals of issues 5 and 7, evaluated on this run (ratios in the same run)."""
-    t, n, v, o = (res.get(k, {}) for k in ("tunnel", "tunnel_no_offload", "vxlan", "openvpn"))
+    t, n, v, o, t6 = (res.get(k, {}) for k in ("tunnel", "tunnel_no_offload", "vxlan", "openvpn", "tunnel_v6"))
 
     def check(label, a, b, factor, higher):
         if a is None or b is None:
@@ -265,6 +270,11 @@ def print_targets(res):
         check("rr p50 <= no-offload p50", t.get("rr_p50_us"), n.get("rr_p50_us"), 1.0, False),
         check("cpu/GB <= 1/3 of no-offload", t.get("cpu_s_per_gb"), n.get("cpu_s_per_gb"), 1 / 3, False),
     ]
+    if t6:
+        lines += [
+            check("tunnel_v6 tcp1 >= 0.9x tunnel (issue 20)", t6.get("tcp1_gbps"), t.get("tcp1_gbps"), 0.9, True),
+            check("tunnel_v6 rr p50 <= 1.1x tunnel (issue 20)", t6.get("rr_p50_us"), t.get("rr_p50_us"), 1.1, False),
+        ]
     pct = t.get("tcp4_retrans_pct")
     lines.append(f"  tcp4 retransmits < 1%: {'n/a' if pct is None else ('met' if pct < 1 else 'MISSED')}"
                  + ("" if pct is None else f" ({pct:.2f}%)"))

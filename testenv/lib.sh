@@ -24,6 +24,8 @@
 #   nm_app_deploy PREFIX I NAME SERVICE INSTANCE NSADDR   app namespace through the agent
 #   nm_seed_table N FILE        the standard translation table (below) for N hosts
 #   nm_seed_up PREFIX N [ARGS...]   agents on all hosts with that table, seed app namespaces deployed
+#   NM_SEED_V6=1                the seed dual-stack: table entries with nsipv6 and Address_v6 (below),
+#                               agents with --subnet6 fc00::<i>00/120
 #   nm_seed_down PREFIX         stop all agents of PREFIX
 #
 # Names: hosts PREFIX-h<i>, underlay bridge namespace PREFIX-ul (only when N != 2),
@@ -41,6 +43,10 @@
 # myapp2 at 10.18.<i>.15 (instance i-1 of app.ns.client.default). ServiceIPs:
 #   web:    RR 10.30.0.1, Closest 10.30.0.2, InstanceNumber 10.30.1.<i>
 #   client: RR 10.30.0.3, Closest 10.30.0.4, InstanceNumber 10.30.2.<i>
+# With NM_SEED_V6=1 also IPv6 (deployed in that order, myapp1 takes fc00::<i>02 and myapp2
+# fc00::<i>03 of host i's /120):
+#   web:    RR fdff:2000::1, Closest fdff:2000::2, InstanceNumber fdff::1:<i>
+#   client: RR fdff:2000::3, Closest fdff:2000::4, InstanceNumber fdff::2:<i>
 
 NM_TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NM_ROOT=$(cd "$NM_TESTENV_DIR/.." && pwd)
@@ -58,6 +64,8 @@ NM_SEED_CLIENT_CLOSEST=10.30.0.4
 nm_seed_web_ip() { echo "10.30.1.$1"; }      # InstanceNumber ServiceIP of web on host $1
 nm_seed_client_ip() { echo "10.30.2.$1"; }   # InstanceNumber ServiceIP of client on host $1
 nm_seed_nsip() { case $2 in myapp1) echo "10.18.$1.12" ;; myapp2) echo "10.18.$1.15" ;; esac; }
+nm_seed_web_ip6() { echo "fdff::1:$1"; }     # IPv6 InstanceNumber ServiceIP of web on host $1
+nm_seed_nsip6() { case $2 in myapp1) echo "fc00::${1}02" ;; myapp2) echo "fc00::${1}03" ;; esac; }
 
 nm_fail() {
   NM_ERROR="$*"
@@ -309,7 +317,7 @@ nm_agent_start() {
     --subnet "10.18.$i.0/26" --node-ip "$(nm_underlay_ip "$i")" \
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \
     --bridge "$(nm_agent_prefix "$prefix" "$i")br" --api-socket "$sock" --table "$table" \
-    --shards "${NM_AGENT_SHARDS:-2}" "$@" || return 1
+    --shards "${NM_AGENT_SHARDS:-2}" ${NM_SEED_V6:+--subnet6 "fc00::${i}00/120"} "$@" || return 1
   local pid=$NM_PID status
   for ((t = 0; t < 100; t++)); do
     if ! nm_running "$prefix" "$label"; then
@@ -344,17 +352,18 @@ nm_app_deploy() {
 
 nm_seed_table() {
   local n=$1 file=$2
-  /usr/bin/python3 - "$n" "$file" "$NM_TUNNEL_PORT" <<'EOF'
+  /usr/bin/python3 - "$n" "$file" "$NM_TUNNEL_PORT" "${NM_SEED_V6:-}" <<'EOF'
 import json, sys
-n, path, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-services = [  # (service name, last octet of nsip, RR, Closest, InstanceNumber third octet)
-    ("web", 12, "10.30.0.1", "10.30.0.2", 1),
-    ("client", 15, "10.30.0.3", "10.30.0.4", 2),
+n, path, port, v6 = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] != ""
+services = [  # (service name, last octet of nsip, RR, Closest, InstanceNumber third octet,
+              #  the IPv6 nsip's last byte, IPv6 RR and Closest)
+    ("web", 12, "10.30.0.1", "10.30.0.2", 1, 2, "fdff:2000::1", "fdff:2000::2"),
+    ("client", 15, "10.30.0.3", "10.30.0.4", 2, 3, "fdff:2000::3", "fdff:2000::4"),
 ]
 table = []
 for host in range(1, n + 1):
-    for name, octet, rr, closest, third in services:
-        table.append({
+    for name, octet, rr, closest, third, low6, rr6, closest6 in services:
+        entry = {
             "appname": "app", "appns": "ns", "servicename": name, "servicenamespace": "default",
             "instancenumber": host - 1, "nodeip": f"10.250.0.{host}", "nodeport": port,
             "nsip": f"10.18.{host}.{octet}",
@@ -363,7 +372,12 @@ for host in range(1, n + 1):
                 {"IpType": "RR", "Address": rr},
                 {"IpType": "Closest", "Address": closest},
             ],
-        })
+        }
+        if v6:
+            entry["nsipv6"] = f"fc00::{host}{low6:02x}"
+            for sip, address in zip(entry["serviceip"], (f"fdff::{third}:{host}", rr6, closest6)):
+                sip["Address_v6"] = address
+        table.append(entry)
 with open(path, "w") as f:
     json.dump(table, f, indent=1)
 EOF

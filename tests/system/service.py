@@ -3,7 +3,7 @@
 
   service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, GET /peer the client's
                                    address as seen here, other paths serve files from DIR) and a
-                                   UDP echo on PORT answering "NAME <payload>"
+                                   UDP echo on PORT answering "NAME <payload>"; IPv4 and IPv6
   service.py udp-ask IP PORT [LOCALPORT]  a connected UDP socket (so only replies from IP:PORT
                                    count), from LOCALPORT if given; prints the answer, exit 1
                                    after 3 s without one
@@ -22,11 +22,26 @@ import threading
 import time
 
 
+def family(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def dual_stack(kind):
+    """A socket on :: that takes IPv4 too (as ::ffff:a.b.c.d)."""
+    s = socket.socket(socket.AF_INET6, kind)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    return s
+
+
+def unmapped(address):
+    return address[7:] if address.startswith("::ffff:") else address
+
+
 def serve(port, name, directory):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
             if self.path in ("/id", "/peer"):
-                body = (name if self.path == "/id" else self.client_address[0]).encode()
+                body = (name if self.path == "/id" else unmapped(self.client_address[0])).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -38,23 +53,30 @@ def serve(port, name, directory):
             pass
 
     def udp_echo():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("0.0.0.0", port))
+        s = dual_stack(socket.SOCK_DGRAM)
+        s.bind(("::", port))
         while True:
             data, peer = s.recvfrom(65535)
             s.sendto(name.encode() + b" " + data, peer)
 
     threading.Thread(target=udp_echo, daemon=True).start()
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    socketserver.ThreadingTCPServer.daemon_threads = True
+    class Server(socketserver.ThreadingTCPServer):
+        address_family = socket.AF_INET6
+        allow_reuse_address = True
+        daemon_threads = True
+
+        def server_bind(self):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
     handler = functools.partial(Handler, directory=directory)
-    with socketserver.ThreadingTCPServer(("0.0.0.0", port), handler) as server:
+    with Server(("::", port), handler) as server:
         server.serve_forever()
 
 
 def udp_ask(ip, port, local_port=0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", local_port))
+    s = socket.socket(family(ip), socket.SOCK_DGRAM)
+    s.bind(("::" if ":" in ip else "0.0.0.0", local_port))
     s.connect((ip, port))
     s.settimeout(3)
     s.send(b"ping")
@@ -66,7 +88,7 @@ def udp_ask(ip, port, local_port=0):
 
 
 def udp_hold(ip, port, secs):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(ip), socket.SOCK_DGRAM)
     s.connect((ip, port))
     s.settimeout(3)
     s.send(b"ping")

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# IPv6 through the tunnel (issue 20 points 3-4): two dual-stack simulated hosts, a netmanager on
+# each with --subnet6 fc00::<i>00/120, real clients in the app namespaces:  ipv6_path.sh CASE
+# Host i runs web (myapp1, fc00::<i>02; HTTP + UDP echo and iperf3 on 8080/5201) and a client
+# (myapp2, fc00::<i>03). ServiceIPs of web: RR fdff:2000::1, Closest fdff:2000::2, InstanceNumber
+# fdff::1:<i>; of client: RR fdff:2000::3, InstanceNumber fdff::2:<i> (and the seed's IPv4 ones).
+#   curl_rr        curl -6 through the RR ServiceIP reaches both instances in turn, the server
+#                  sees the client's IPv6 instance ServiceIP, UDP is answered from the ServiceIP
+#   instance       curl -6 through an InstanceNumber ServiceIP always reaches that instance
+#   iperf          iperf3 -6 TCP and UDP through RR and InstanceNumber ServiceIPs
+#   transfer       100 MB over IPv6 byte-exact both ways between an agent with offloads and one
+#                  with --no-offload; no TCP/UDP checksum errors at the receivers
+#   mixed          one client's IPv4 and IPv6 transfers at the same time, both byte-exact
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+case_name=${1:?usage: ipv6_path.sh CASE}
+prefix="p$(($$ % 100000))"
+source "$here/common.sh"
+
+app() { nm_app_ns "$prefix" "$1" "$2"; }
+in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }
+fetch6() { in_client "$1" curl -6 -sS --max-time ${3:-5} "http://[$2]:8080${4:-/id}"; }
+dump_logs() {
+  local f
+  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  for h in 1 2; do echo "--- host $h"; nm_api "$prefix" "$h" GET /metrics | grep -E 'drop|handoff' | grep -v ' 0$'; done
+}
+# Checksum errors the kernel counted in a namespace (TCP for both families; UDP of IPv6).
+csum_errors() {
+  local tcp udp6
+  tcp=$(nm_in "$1" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
+  udp6=$(nm_in "$1" awk '$1 == "Udp6InCsumErrors" { print $2 }' /proc/net/snmp6)
+  echo $((${tcp:-0} + ${udp6:-0}))
+}
+
+nm_hosts_up "$prefix" 2 || exit 1
+export NM_SEED_V6=1  # testenv/lib.sh: the seed table and agents dual-stack
+table="$(nm_state "$prefix")/table.json"
+nm_seed_table 2 "$table" || exit 1
+for h in 1 2; do
+  extra=()
+  [ "$case_name" = transfer ] && [ "$h" = 2 ] && extra=(--no-offload)
+  nm_agent_start "$prefix" "$h" "$table" "${extra[@]}" || { dump_logs; exit 1; }
+done
+for h in 1 2; do
+  nm_app_deploy "$prefix" "$h" myapp1 "$NM_SEED_WEB" $((h - 1)) "$(nm_seed_nsip "$h" myapp1)" || exit 1
+  nm_app_deploy "$prefix" "$h" myapp2 "$NM_SEED_CLIENT" $((h - 1)) "$(nm_seed_nsip "$h" myapp2)" || exit 1
+  for name in myapp1 myapp2; do
+    want="$(nm_seed_nsip6 "$h" "$name")/120"
+    got=$(nm_in "$(app "$h" "$name")" ip -6 -o addr show dev eth0 scope global | awk '{ print $4 }')
+    [ "$got" = "$want" ] || { echo "FAIL: $name on host $h has '$got', the table says $want"; dump_logs; exit 1; }
+  done
+done
+head -c 100000000 /dev/urandom >"$work/big"
+for h in 1 2; do
+  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
+    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
+  nm_spawn "$prefix" "iperf$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/iperf$h.log" \
+    iperf3 -s -p 5201 || exit 1
+  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  nm_wait_listen "$(app "$h" myapp1)" 5201 || exit 1
+done
+
+case $case_name in
+  curl_rr)
+    out=$(fetch6 2 fdff:2000::1)
+    check "curl -6 through the RR ServiceIP from host 2 reaches a web instance ($out)" \
+      test "$out" = web-h1 -o "$out" = web-h2
+    seen=$(for k in 1 2 3 4; do fetch6 2 fdff:2000::1; echo; done | tr '\n' ' ')
+    check "new IPv6 flows through RR take the instances in turn ($seen)" \
+      test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
+    out=$(fetch6 2 fdff::1:1 5 /peer)
+    check "the server sees the client's IPv6 InstanceNumber ServiceIP ($out)" test "$out" = fdff::2:2
+    out=$(in_client 2 python3 "$here/service.py" udp-ask fdff:2000::1 8080)
+    check "UDP over IPv6 through RR is answered from that ServiceIP ($out)" \
+      test "${out%% *}" = web-h1 -o "${out%% *}" = web-h2
+    out=$(fetch6 1 fdff:2000::2)
+    check "Closest over IPv6 from host 1 picks host 1's instance ($out)" test "$out" = web-h1
+    ;;
+  instance)
+    seen=$(for k in 1 2 3 4 5; do fetch6 2 fdff::1:1; echo; done | sort -u | tr '\n' ' ')
+    check "fdff::1:1 always reaches host 1's instance ($seen)" test "$seen" = "web-h1 "
+    seen=$(for k in 1 2 3 4 5; do fetch6 1 fdff::1:2; echo; done | sort -u | tr '\n' ' ')
+    check "fdff::1:2 always reaches host 2's instance ($seen)" test "$seen" = "web-h2 "
+    out=$(in_client 2 python3 "$here/service.py" udp-ask fdff::1:1 8080)
+    check "UDP over IPv6 to an InstanceNumber ServiceIP is answered by it ($out)" test "$out" = "web-h1 ping"
+    ;;
+  iperf)
+    for target in fdff:2000::1 fdff::1:1; do
+      out=$(in_client 2 iperf3 -6 -c "$target" -p 5201 -t 2 -J 2>&1)
+      bps=$(jq -r '.end.sum_received.bits_per_second // 0' <<<"$out" 2>/dev/null)
+      check "iperf3 -6 TCP through $target moves data ($bps bit/s)" \
+        /usr/bin/python3 -c "import sys; sys.exit(0 if float('${bps:-0}') > 1e6 else 1)"
+      out=$(in_client 2 iperf3 -6 -u -b 50M -c "$target" -p 5201 -t 2 -J 2>&1)
+      pkts=$(jq -r '.end.sum.packets // 0' <<<"$out" 2>/dev/null)
+      lost=$(jq -r '.end.sum.lost_percent // 100' <<<"$out" 2>/dev/null)
+      check "iperf3 -6 UDP through $target arrives ($pkts datagrams, $lost % lost)" \
+        /usr/bin/python3 -c "import sys; sys.exit(0 if int('${pkts:-0}') > 100 and float('${lost:-100}') < 20 else 1)"
+    done
+    ;;
+  transfer)
+    off=$(nm_api "$prefix" 1 GET /status | jq -r .offloads)
+    check "host 1 runs with offloads ($off)" bash -c "[[ '$off' == *tso6* ]]"
+    check "host 2 runs without ($(nm_api "$prefix" 2 GET /status | jq -r .offloads))" \
+      test "$(nm_api "$prefix" 2 GET /status | jq -r .offloads)" = off
+    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
+    got=$(fetch6 2 fdff::1:1 90 /big | sha256sum | cut -d' ' -f1)
+    check "100 MB over IPv6 from the offloading host to the plain one arrive byte-exact" test "$got" = "$want"
+    got=$(fetch6 1 fdff::1:2 90 /big | sha256sum | cut -d' ' -f1)
+    check "100 MB over IPv6 from the plain host to the offloading one arrive byte-exact" test "$got" = "$want"
+    out=$(in_client 2 iperf3 -6 -u -b 100M -l 1400 -c fdff::1:1 -p 5201 -t 2 -J 2>&1)
+    check "UDP over IPv6 into the plain host arrives ($(jq -r '.end.sum.packets // 0' <<<"$out") datagrams)" \
+      test "$(jq -r '.end.sum.packets // 0' <<<"$out")" -gt 100
+    for h in 1 2; do
+      for name in myapp1 myapp2; do
+        n=$(csum_errors "$(app "$h" "$name")")
+        check "no TCP or UDP6 checksum errors in host $h's $name ($n)" test "$n" -eq 0
+      done
+    done
+    ;;
+  mixed)
+    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
+    in_client 2 curl -4 -sS --max-time 90 "http://10.30.1.1:8080/big" -o "$work/got4" &
+    v4=$!
+    in_client 2 curl -6 -sS --max-time 90 "http://[fdff::1:1]:8080/big" -o "$work/got6" &
+    v6=$!
+    wait $v4; r4=$?
+    wait $v6; r6=$?
+    check "the IPv4 transfer (curl exit $r4) arrives byte-exact" \
+      test "$(sha256sum <"$work/got4" | cut -d' ' -f1)" = "$want"
+    check "the IPv6 transfer of the same client at the same time (curl exit $r6) arrives byte-exact" \
+      test "$(sha256sum <"$work/got6" | cut -d' ' -f1)" = "$want"
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
+    check "and UDP over IPv4 still answers ($out)" test "$out" = "web-h1 ping"
+    ;;
+  *)
+    echo "unknown case $case_name"; exit 2 ;;
+esac
+[ "$failures" -eq 0 ] || dump_logs
+exit $((failures > 0))
