@@ -7,7 +7,9 @@
 #   curl_rr        curl -6 through the RR ServiceIP reaches both instances in turn, the server
 #                  sees the client's IPv6 instance ServiceIP, UDP is answered from the ServiceIP
 #   instance       curl -6 through an InstanceNumber ServiceIP always reaches that instance
-#   iperf          iperf3 -6 TCP and UDP through RR and InstanceNumber ServiceIPs
+#   iperf          iperf3 -6 TCP and UDP, both ways, through an InstanceNumber ServiceIP (iperf3's
+#                  data connection must reach the instance of its control connection, which RR
+#                  with two instances does not promise: curl_rr covers RR)
 #   transfer       100 MB over IPv6 byte-exact both ways between an agent with offloads and one
 #                  with --no-offload; no TCP/UDP checksum errors at the receivers
 #   mixed          one client's IPv4 and IPv6 transfers at the same time, both byte-exact
@@ -86,15 +88,16 @@ case $case_name in
     check "UDP over IPv6 to an InstanceNumber ServiceIP is answered by it ($out)" test "$out" = "web-h1 ping"
     ;;
   iperf)
-    for target in fdff:2000::1 fdff::1:1; do
-      out=$(in_client 2 iperf3 -6 -c "$target" -p 5201 -t 2 -J 2>&1)
+    for way in "" -R; do
+      target=fdff::1:1
+      out=$(in_client 2 iperf3 -6 -c "$target" -p 5201 -t 2 $way -J 2>&1)
       bps=$(jq -r '.end.sum_received.bits_per_second // 0' <<<"$out" 2>/dev/null)
-      check "iperf3 -6 TCP through $target moves data ($bps bit/s)" \
+      check "iperf3 -6 $way TCP through $target moves data ($bps bit/s)" \
         /usr/bin/python3 -c "import sys; sys.exit(0 if float('${bps:-0}') > 1e6 else 1)"
-      out=$(in_client 2 iperf3 -6 -u -b 50M -c "$target" -p 5201 -t 2 -J 2>&1)
+      out=$(in_client 2 iperf3 -6 -u -b 50M -c "$target" -p 5201 -t 2 $way -J 2>&1)
       pkts=$(jq -r '.end.sum.packets // 0' <<<"$out" 2>/dev/null)
       lost=$(jq -r '.end.sum.lost_percent // 100' <<<"$out" 2>/dev/null)
-      check "iperf3 -6 UDP through $target arrives ($pkts datagrams, $lost % lost)" \
+      check "iperf3 -6 $way UDP through $target arrives ($pkts datagrams, $lost % lost)" \
         /usr/bin/python3 -c "import sys; sys.exit(0 if int('${pkts:-0}') > 100 and float('${lost:-100}') < 20 else 1)"
     done
     ;;
@@ -108,9 +111,10 @@ case $case_name in
     check "100 MB over IPv6 from the offloading host to the plain one arrive byte-exact" test "$got" = "$want"
     got=$(fetch6 1 fdff::1:2 90 /big | sha256sum | cut -d' ' -f1)
     check "100 MB over IPv6 from the plain host to the offloading one arrive byte-exact" test "$got" = "$want"
-    out=$(in_client 2 iperf3 -6 -u -b 100M -l 1400 -c fdff::1:1 -p 5201 -t 2 -J 2>&1)
-    check "UDP over IPv6 into the plain host arrives ($(jq -r '.end.sum.packets // 0' <<<"$out") datagrams)" \
-      test "$(jq -r '.end.sum.packets // 0' <<<"$out")" -gt 100
+    out=$(in_client 1 iperf3 -6 -u -b 100M -l 1300 -c fdff::1:2 -p 5201 -t 2 -J 2>&1)
+    pkts=$(jq -r '.end.sum.packets // 0' <<<"$out" 2>/dev/null)
+    check "UDP over IPv6 into the plain host arrives (${pkts:-no} datagrams${pkts:+}; ${out:0:120})" \
+      test "${pkts:-0}" -gt 100
     for h in 1 2; do
       for name in myapp1 myapp2; do
         n=$(csum_errors "$(app "$h" "$name")")
