@@ -29,7 +29,8 @@ class Icmp6Error {
     void rewrite_quote(const Ipv6& source, const Ipv6& destination);
 
   private:
-    Icmp6Error(std::span<uint8_t> bytes, size_t icmp) : bytes_(bytes), icmp_(icmp), quote_(icmp + 8) {}
+    Icmp6Error(std::span<uint8_t> bytes, size_t icmp)
+        : bytes_(bytes), icmp_(icmp), quote_(icmp + 8) {}
     Ipv6 load(size_t at) const;
 
     std::span<uint8_t> bytes_;

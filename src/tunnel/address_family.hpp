@@ -2,8 +2,8 @@
 // What the data path's decisions read per address family, so that one template serves IPv4 and
 // IPv6 alike (protocol.md: the same translation and policies for both families).
 #include "core/packet.hpp"
-#include "tunnel/node_identity.hpp"
 #include "table/translation_table.hpp"
+#include "tunnel/node_identity.hpp"
 
 namespace nm {
 
@@ -31,9 +31,7 @@ struct AddressFamily<Ipv6> {
     static Ipv6 destination(const PacketView& p) { return p.destination_v6(); }
     static const Cidr6& local_subnet(const NodeIdentity& n) { return n.local_subnet_v6; }
     static const Cidr6& service_network(const NodeIdentity& n) { return n.service_network_v6; }
-    static const Cidr6& container_network(const NodeIdentity& n) {
-        return n.container_network_v6;
-    }
+    static const Cidr6& container_network(const NodeIdentity& n) { return n.container_network_v6; }
     // The /120's base (the subnet-router anycast) and the bridge (base + 1); no broadcast.
     static bool host_side(const Cidr6& subnet, const Ipv6& ip) {
         return ip == subnet.host(0) || ip == subnet.host(1);

@@ -130,8 +130,9 @@ awaitable<void> Forwarder::udp_loop() {
                     auto refused = admit_incoming(*view, path_.context, r.peer.address);
                     if (auto* query = refused ? std::get_if<AwaitQuery>(&*refused) : nullptr) {
                         const uint32_t now = path_.cache.now_ms();
-                        if (std::visit([&](const auto& k) { return unknown_sources_.contains(k, now); },
-                                       query->key))
+                        if (std::visit(
+                                [&](const auto& k) { return unknown_sources_.contains(k, now); },
+                                query->key))
                             path_.counters.drop(DropReason::unknown_source);
                         else
                             park(parked_peers_, query->key, Packet{d}, Handoff::Kind::incoming,

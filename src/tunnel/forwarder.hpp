@@ -142,8 +142,8 @@ class Forwarder {
     // packet starts the query (one per key per shard; shard 0 coalesces across shards).
     void park(std::unordered_map<QueryKey, Handoff>& parked, const QueryKey& key, const Packet& p,
               Handoff::Kind kind, UdpEndpoint peer);
-    awaitable<void> release_after_query(std::unordered_map<QueryKey, Handoff>& parked,
-                                        QueryKey key, Ipv4 asker);
+    awaitable<void> release_after_query(std::unordered_map<QueryKey, Handoff>& parked, QueryKey key,
+                                        Ipv4 asker);
     // A datagram from a node not in the table may be a new client's first packet: ask the
     // cluster about its inner source; the node must then be known, or the packets are dropped.
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);

@@ -25,7 +25,8 @@ inline void on_outgoing(BasicFlow<Address>& flow, uint8_t tcp_flags) {
 }
 // A reply of the flow, received at `now_us`: its SYN-ACK is one sample for the flow's node.
 template <class Address>
-inline void on_reply(BasicFlow<Address>& flow, uint8_t tcp_flags, uint32_t now_us, RttSampleBuffer* out) {
+inline void on_reply(BasicFlow<Address>& flow, uint8_t tcp_flags, uint32_t now_us,
+                     RttSampleBuffer* out) {
     if (!flow.syn_sent_us || (tcp_flags & (syn | ack)) != (syn | ack)) return;
     if (out) out->add(flow.conversion.node_ip, now_us - flow.syn_sent_us);
     flow.syn_sent_us = 0;
