@@ -98,6 +98,23 @@ Result<Ipv6> AddressPool6::allocate() {
                                      " is exhausted: every address is in use");
 }
 
+Result<void> AddressPool6::reserve(const Ipv6& ip) {
+    const std::size_t i = index(ip);
+    if (i >= slots_.size())
+        return fail(Errc::invalid_argument,
+                    ip.to_string() + " is outside the node's IPv6 pool " + subnet_.to_string());
+    switch (slots_.take(i)) {
+        case SlotPool::State::reserved:
+            return fail(Errc::invalid_argument,
+                        ip.to_string() + " is reserved (network, bridge or TUN address)");
+        case SlotPool::State::taken:
+            return fail(Errc::exists, ip.to_string() + " is already in use");
+        case SlotPool::State::free:
+            break;
+    }
+    return {};
+}
+
 void AddressPool6::release(const Ipv6& ip) {
     if (std::size_t i = index(ip); i < slots_.size()) slots_.release(i);
 }

@@ -50,6 +50,8 @@ class AddressPool6 {
     explicit AddressPool6(Cidr6 subnet, const std::vector<Ipv6>& reserved = {});
 
     Result<Ipv6> allocate();
+    // Takes a specific address (a namespace adopted after a restart keeps its own).
+    Result<void> reserve(const Ipv6& ip);
     void release(const Ipv6& ip);
     bool taken(const Ipv6& ip) const;
     std::size_t free_count() const { return slots_.free_count(); }

@@ -201,6 +201,7 @@ Result<Attachment> NodeNetwork::Impl::attach_named(const std::string& netns,
     NM_TRY(s.step("create namespace"));
     auto ns = create_named_netns(att.netns);
     if (!ns) return tl::unexpected(ns.error());
+    att.netns_inode = netns_inode(ns->get());
     undo.push([netns = att.netns] { (void)delete_named_netns(netns); });
 
     NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
@@ -223,6 +224,7 @@ Result<Attachment> NodeNetwork::attach_pid(int pid, const AttachOptions& options
     NM_TRY(s.step("open process namespace"));
     auto ns = open_pid_netns(pid);
     if (!ns) return tl::unexpected(ns.error());
+    att.netns_inode = netns_inode(ns->get());
     NM_TRY(take_addresses(s, options, att, undo));
 
     NM_TRY(wire_namespace(s, ns->get(), options, att, undo));
@@ -254,6 +256,12 @@ Result<void> NodeNetwork::detach(const std::string& host_link) {
         note(s.firewall->remove_port_mappings(att.address, att.address_v6, att.ports));
     if (att.netns.empty()) {
         note(s.host.delete_link(att.host_link));  // the namespace's end goes with it
+    } else if (netns_has_process(att.netns_inode)) {
+        // A process keeps the namespace, and with it the pair, alive after the unmount: the
+        // host end goes now (the RCU wait is paid only here).
+        note(release_namespace_address(att));
+        note(s.host.delete_link(att.host_link));
+        note(delete_named_netns(att.netns));
     } else {
         // Deleting or moving a link waits for RCU (~30 ms here), so the pair is left to the
         // kernel, which destroys it with the namespace, batched, moments after the unmount.

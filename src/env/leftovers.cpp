@@ -1,6 +1,7 @@
 // Startup cleanup: what an agent with the same prefix left behind when it died.
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "core/log.hpp"
 #include "env/firewall.hpp"
@@ -50,8 +51,14 @@ Result<bool> holds_table(const std::string& name, const std::string& table) {
 
 }  // namespace
 
-Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetworkConfig& config) {
+Result<std::vector<std::string>> NodeNetwork::remove_leftovers(
+    const NodeNetworkConfig& config, const std::vector<Attachment>& keep) {
     if (auto r = validate(config); !r) return tl::unexpected(r.error());
+    std::set<std::string> kept;  // host veths and namespaces
+    for (const Attachment& att : keep) {
+        kept.insert(att.host_link);
+        if (!att.netns.empty()) kept.insert(att.netns);
+    }
     std::vector<std::string> removed;
     auto sock = RouteSocket::open();
     if (!sock) return tl::unexpected(sock.error());
@@ -60,14 +67,15 @@ Result<std::vector<std::string>> NodeNetwork::remove_leftovers(const NodeNetwork
     if (!links) return tl::unexpected(links.error());
     for (const LinkInfo& link : *links) {
         bool ours = (link.kind == "veth" && is_our_link(config.prefix, link.name)) ||
-                    (link.kind == "bridge" && link.name == config.bridge);
-        if (!ours) continue;
+                    (link.kind == "bridge" && link.name == config.bridge && keep.empty());
+        if (!ours || kept.contains(link.name)) continue;
         auto r = sock->delete_link(link.name);
         if (!r && r.error().code != Errc::not_found) return tl::unexpected(r.error());
         removed.push_back(link.kind + " " + link.name);
     }
     const std::string table = table_name_for(config.prefix);
     for (const std::string& name : list_named_netns()) {
+        if (kept.contains(name)) continue;
         if (name.compare(0, config.prefix.size(), config.prefix) != 0) {
             if (!is_unikernel_name(name)) continue;
             // Someone else's namespace may be half made or half removed (no mount yet, or no

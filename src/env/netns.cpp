@@ -208,4 +208,30 @@ std::vector<std::string> list_named_netns() {
     return names;
 }
 
+uint64_t netns_inode(int netns_fd) {
+    struct stat st {};
+    return ::fstat(netns_fd, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+uint64_t netns_inode(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+bool netns_has_process(uint64_t inode) {
+    if (inode == 0) return false;
+    DIR* dir = ::opendir("/proc");
+    if (!dir) return false;
+    bool found = false;
+    while (dirent* e = ::readdir(dir)) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        if (netns_inode("/proc/" + std::string(e->d_name) + "/ns/net") == inode) {
+            found = true;
+            break;
+        }
+    }
+    ::closedir(dir);
+    return found;
+}
+
 }  // namespace nm

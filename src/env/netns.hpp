@@ -2,6 +2,7 @@
 // Named network namespaces the iproute2 way: /run/netns/<name> is a bind mount of the
 // namespace, and /run/netns itself a shared mount point, so `ip netns exec <name>` and
 // `ip -n <name>` work on them and other mount namespaces see them.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ Result<Fd> open_named_netns(const std::string& name);
 Result<Fd> open_pid_netns(int pid);
 // Names in /run/netns.
 std::vector<std::string> list_named_netns();
+// The inode that identifies the namespace behind a descriptor (0 when fstat fails), and behind
+// a path such as /run/netns/<name> or /proc/<pid>/ns/net (0 when it does not exist).
+uint64_t netns_inode(int netns_fd);
+uint64_t netns_inode(const std::string& path);
+// True when some process's network namespace is the one with this inode (scans /proc).
+bool netns_has_process(uint64_t inode);
 
 // Moves the calling thread into a namespace for its lifetime and back afterwards. A thread
 // that cannot return to its namespace would act on the wrong network: that aborts.

@@ -100,9 +100,10 @@ NodeNetwork::~NodeNetwork() {
     teardown();
 }
 
-Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
+Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config, const EarlierRun& earlier) {
     NM_TRY(validate(config));
-    auto removed = remove_leftovers(config);
+    const std::vector<Attachment> kept = alive_attachments(config, earlier.attachments);
+    auto removed = remove_leftovers(config, kept);
     if (!removed) return tl::unexpected(removed.error());
 
     auto sock = RouteSocket::open();
@@ -122,17 +123,25 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
 
     const std::string& br = config.bridge;
     NM_TRY(s.step("create bridge"));
-    NM_TRY(s.host.add_bridge(br, config.mtu));
+    // Adopted namespaces keep the bridge their veths are on (and with it their traffic).
+    if (auto r = s.host.add_bridge(br, config.mtu);
+        !r && (kept.empty() || r.error().code != Errc::exists))
+        return tl::unexpected(r.error());
     undo.push([&s, br] { (void)s.host.delete_link(br); });
     auto index = s.host.ifindex(br);
     if (!index) return tl::unexpected(index.error());
     s.bridge_ifindex = *index;
 
     NM_TRY(s.step("bridge address"));
-    NM_TRY(s.host.add_address(s.bridge_ifindex, br, config.subnet.host(1), config.subnet.prefix));
+    if (auto r =
+            s.host.add_address(s.bridge_ifindex, br, config.subnet.host(1), config.subnet.prefix);
+        !r && (kept.empty() || r.error().code != Errc::exists))
+        return tl::unexpected(r.error());
+    if (!kept.empty()) NM_TRY(s.host.set_link(s.bridge_ifindex, br, true, config.mtu));
 
     NM_TRY(s.step("ip_forward"));
-    auto forward = read_sysctl("net.ipv4.ip_forward");
+    auto forward = earlier.ip_forward ? Result<std::string>(*earlier.ip_forward)
+                                      : read_sysctl("net.ipv4.ip_forward");
     if (!forward) return tl::unexpected(forward.error());
     NM_TRY(write_sysctl("net.ipv4.ip_forward", "1"));
     s.saved_ip_forward = *forward;
@@ -147,10 +156,13 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
     if (config.subnet_v6) {
         // IPv6 has no rp_filter: a reverse path check there would be a firewall rule.
         NM_TRY(s.step("bridge IPv6 address"));
-        NM_TRY(
-            s.host.add_address(s.bridge_ifindex, br, s.pool6->gateway(), config.subnet_v6->prefix));
+        if (auto r = s.host.add_address(s.bridge_ifindex, br, s.pool6->gateway(),
+                                        config.subnet_v6->prefix);
+            !r && (kept.empty() || r.error().code != Errc::exists))
+            return tl::unexpected(r.error());
         NM_TRY(s.step("IPv6 forwarding"));
-        auto forward6 = read_sysctl(ipv6_forwarding_key);
+        auto forward6 = earlier.ipv6_forward ? Result<std::string>(*earlier.ipv6_forward)
+                                             : read_sysctl(ipv6_forwarding_key);
         if (!forward6) return tl::unexpected(forward6.error());
         NM_TRY(write_sysctl(ipv6_forwarding_key, "1"));
         s.saved_ipv6_forward = *forward6;
@@ -181,6 +193,8 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config) {
                "FORWARD chain also drops bridge traffic; use iptables-nft, or "
                "accept the bridge there (iptables-legacy -I FORWARD -i "
             << br << " -j ACCEPT, and -o)";
+
+    for (const Attachment& att : kept) NM_TRY(s.adopt(att));
 
     undo.commit();
     NM_LOG(info, "env") << "node network up: bridge " << br << " "
@@ -330,6 +344,13 @@ void NodeNetwork::teardown() {
     s.torn_down = true;
     NM_LOG(info, "env") << "node network removed (bridge " << s.config.bridge << ", table "
                         << table_name_for(s.config.prefix) << ")";
+}
+
+std::optional<std::string> NodeNetwork::original_ip_forward() const {
+    return impl_->saved_ip_forward;
+}
+std::optional<std::string> NodeNetwork::original_ipv6_forward() const {
+    return impl_->saved_ipv6_forward;
 }
 
 const NodeNetworkConfig& NodeNetwork::config() const {

@@ -21,7 +21,8 @@
 // forwarding is on. Without it everything stays IPv4-only.
 // Startup (setup) removes leftovers of a run that died: every namespace starting with
 // `prefix`, every unikernel namespace (`*.instance.<n>`) holding this agent's table, every veth
-// starting with `<prefix>v`, the table, and a stale bridge of that name.
+// starting with `<prefix>v`, the table, and a stale bridge of that name; except what it adopts
+// from an EarlierRun (below).
 // So `prefix` must not be a prefix of any namespace the agent does not own.
 //
 // Failures: each multi-step call undoes its earlier steps before returning an error, so no
@@ -87,6 +88,16 @@ struct Attachment {
     std::optional<Ipv6> address_v6;  // when the node has an IPv6 subnet
     uint8_t prefix_v6 = 0;           // its prefix
     std::vector<PortMapping> ports;
+    uint64_t netns_inode = 0;  // identifies the namespace (a restart checks it is still the same)
+};
+
+// What an earlier run of this agent built, as its state file recorded it (node/state_file.hpp),
+// for a start after that run died: setup() keeps the attachments whose workload is still alive
+// and restores, at teardown, the machine's sysctl values from before that run.
+struct EarlierRun {
+    std::vector<Attachment> attachments;
+    std::optional<std::string> ip_forward;    // net.ipv4.ip_forward before the first run
+    std::optional<std::string> ipv6_forward;  // net.ipv6.conf.all.forwarding, likewise
 };
 
 class NodeNetwork {
@@ -95,11 +106,23 @@ class NodeNetwork {
     // forwarding on (restored by teardown), rp_filter off on the bridge, the nft table, and
     // accept rules for the bridge in iptables' FORWARD chain when there is one
     // (env/forward_accepts.hpp).
-    static Result<NodeNetwork> setup(const NodeNetworkConfig& config);
+    // With an earlier run (env/adopt.cpp): each of its attachments whose namespace is still the
+    // same, whose host veth is still there and in which a process still runs (a named
+    // namespace) or whose process still runs (attach_pid) is kept as it is, bridge included,
+    // and listed by attachments() again; its port mappings are added again. The rest is removed
+    // as leftovers. The sysctl values it names are the ones teardown restores.
+    static Result<NodeNetwork> setup(const NodeNetworkConfig& config,
+                                     const EarlierRun& earlier = {});
 
     // What setup() does first, on its own: removes what a dead agent with this prefix left in
-    // the calling thread's namespace and /run/netns. Returns one line per removed object.
-    static Result<std::vector<std::string>> remove_leftovers(const NodeNetworkConfig& config);
+    // the calling thread's namespace and /run/netns, except the namespaces and veths of `keep`
+    // (and then the bridge). Returns one line per removed object.
+    static Result<std::vector<std::string>> remove_leftovers(
+        const NodeNetworkConfig& config, const std::vector<Attachment>& keep = {});
+    // The attachments of an earlier run that still carry a workload (see setup); says why each
+    // other one is not kept.
+    static std::vector<Attachment> alive_attachments(const NodeNetworkConfig& config,
+                                                     const std::vector<Attachment>& earlier);
 
     // For the TUN device the tunnel created: address ip/32, MTU, up, rp_filter off, and routes
     // for the service and container networks to it (the subnet stays on the bridge, being more
@@ -134,6 +157,10 @@ class NodeNetwork {
     // Detaches everything, removes TUN routes/address, table and bridge, restores forwarding.
     // Idempotent; errors are logged.
     void teardown();
+
+    // The machine's values of the sysctls setup changed, as teardown restores them.
+    std::optional<std::string> original_ip_forward() const;
+    std::optional<std::string> original_ipv6_forward() const;
 
     const NodeNetworkConfig& config() const;
     const AddressPool& pool() const;

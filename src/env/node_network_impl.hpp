@@ -55,6 +55,9 @@ struct NodeNetwork::Impl {
     Result<Attachment> attach_named(const std::string& netns, const AttachOptions& options,
                                     const FinishInside& finish);
     std::string next_host_link();
+    // Takes an earlier run's living attachment back (env/adopt.cpp): its addresses, the bridge
+    // as its veth's master, its port mappings.
+    Result<void> adopt(const Attachment& att);
     void remove_tun_config();
     std::vector<Cidr> tun_routes() const;
     std::vector<Cidr6> tun_routes_v6() const;  // none without IPv6

@@ -48,6 +48,7 @@ awaitable<Result<void>> Node::start() {
     auto ip = node_public_address(config_.node_public_address);
     if (!ip) co_return tl::unexpected(ip.error());
     node_ip_ = *ip;
+    read_state();
     replicas_ = std::make_unique<TableReplicas>(shards_.count());
     table_ = std::make_unique<TableWriter>(shards_, *replicas_, config_.container_network,
                                            config_.service_network);
@@ -58,6 +59,8 @@ awaitable<Result<void>> Node::start() {
                                 << config_.subnet->to_string()
                                 << (config_.subnet_v6 ? " and " + config_.subnet_v6->to_string()
                                                       : std::string());
+    } else if (earlier_ && !earlier_->cluster_host.empty()) {
+        if (auto r = resume_registration(); !r) co_return r;
     } else if (config_.self_register) {
         std::string id = config_.node_id;
         if (id.empty()) {
@@ -78,7 +81,8 @@ awaitable<Result<void>> Node::start() {
 
 Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     const Config& c = config_;
-    auto network = NodeNetwork::setup(NodeNetworkConfig::from(c, subnet, subnet_v6));
+    auto network =
+        NodeNetwork::setup(NodeNetworkConfig::from(c, subnet, subnet_v6), earlier_run(subnet));
     if (!network) return tl::unexpected(network.error());
     TunOptions tun_options;
     tun_options.name = c.tun_device;
@@ -180,6 +184,8 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     subnet_ = subnet;
     subnet_v6_ = subnet_v6;
     built_ = true;
+    adopt_instances();
+    save_state();
     start_names();
     return {};
 }
@@ -414,6 +420,7 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
             !r)
             NM_LOG(warn, subsystem) << r.error().message;
     ++deploys_;
+    save_state();
     if (link_) {
         DeployedNotice notice;
         notice.appname = request.service_name;
@@ -468,6 +475,7 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
             NM_LOG(warn, subsystem) << "service/undeployed not sent: " << r.error().message;
     }
     std::erase_if(instances_, [&](const Instance& i) { return &i == instance; });
+    save_state();
     ++undeploys_;
     NM_LOG(info, subsystem) << "undeployed " << request.service_name << " instance "
                             << request.instance_number;
@@ -571,6 +579,7 @@ void Node::stop() {
         if (i.kind == DeployKind::netns) remove_netns_resolv_conf(i.attachment.netns);
     if (network_) {
         network_->teardown();
+        remove_state_file(state_path_);  // nothing is left to adopt
         NM_LOG(info, subsystem) << "network removed";
     }
 }

@@ -14,6 +14,7 @@
 #include "core/config.hpp"
 #include "core/shard.hpp"
 #include "env/node_network.hpp"
+#include "node/state_file.hpp"
 
 namespace nm {
 
@@ -60,13 +61,7 @@ class Node final : public NodeControl {
     awaitable<Result<size_t>> remove_table_entries(TableRemoveRequest request) override;
 
   private:
-    struct Instance {
-        std::string job;
-        int instance_number = 0;
-        DeployKind kind{};
-        Attachment attachment;
-        TableEntry entry;
-    };
+    using Instance = InstanceRecord;
 
     Result<void> build(Cidr subnet, std::optional<Cidr6> subnet_v6);
     // Every shard's data-path loops, by shard.
@@ -80,6 +75,17 @@ class Node final : public NodeControl {
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
     void start_names();
     Result<void> load_table_file();
+    // Restarts (node/node_restart.cpp): read_state() reads the state file an earlier run left
+    // (it died); earlier_run() is what of it build() may adopt on `subnet`;
+    // adopt_instances() takes back the instances whose attachments the network adopted;
+    // save_state() writes the file after every change.
+    void read_state();
+    // In cluster mode, the registration and subnet the earlier run had (asking again would
+    // allocate another subnet): connects as that node and builds on that subnet.
+    Result<void> resume_registration();
+    EarlierRun earlier_run(Cidr subnet) const;
+    void adopt_instances();
+    void save_state() const;
     Result<size_t> write_entries(std::vector<TableEntry> entries);
     Instance* find_instance(const std::string& job, int instance_number);
 
@@ -106,6 +112,8 @@ class Node final : public NodeControl {
     std::unique_ptr<Resolver> static_resolver_;
     std::unique_ptr<NameService> names_;
     std::vector<Instance> instances_;
+    std::string state_path_;            // node/state_file.hpp
+    std::optional<NodeState> earlier_;  // what the run before this one left, until adopted
     uint64_t deploys_ = 0, undeploys_ = 0, deploy_failures_ = 0;
     std::function<void(const std::string&)> fatal_;
 };

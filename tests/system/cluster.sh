@@ -317,6 +317,26 @@ case $case_name in
     check "and the one inside the namespace ($inside)" test "$inside" = "$picked"
     ;;
 
+  restart)
+    # Host 1's agent is killed and started again with the same flags (as systemd does): it
+    # resumes its registration and subnet from its state file (docs/restart.md) instead of
+    # asking for a new subnet, keeps web's namespace and is reached through web's RR again.
+    two_hosts_with_web
+    check "host 2's client reaches web on host 1" wait_until 10 fetch 2 cli 10.30.0.1
+    pid=$(nm_pid_of "$prefix" agent1)
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+    rm -f "$(state)/pids/agent1"
+    cluster_agent 1
+    wait_registered 1
+    check "host 1 asked the cluster for a subnet once in all ($(mqtt_count node1/net/subnet))" \
+      test "$(mqtt_count node1/net/subnet)" -eq 1
+    check "host 1 kept its subnet ($(status_field 1 subnet))" test "$(status_field 1 subnet)" = "$(subnet_of 1)"
+    check "host 1 lists web again" test "$(api_json 1 GET /status | jq -r '.instances[].serviceName')" = "$web"
+    check "host 2's client reaches web on host 1 again" wait_until 10 fetch 2 cli 10.30.0.1
+    check "the restarted agent resumed its registration" grep -q "resuming the registration as node1" "$(state)/agent1.log"
+    ;;
+
   unikernel)
     # The node engine's unikernel runtime: /unikernel/deploy with pid 0, announced like a container.
     broker_start
