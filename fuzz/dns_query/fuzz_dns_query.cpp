@@ -63,6 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                   !std::equal(plain->name.begin(), plain->name.end(), query->name_wire.begin(),
                               query->name_wire.end())))
         std::abort();
+    // The mDNS responder's reading: several questions, known answers; one response for all.
+    if (auto questions = parse_mdns_query(bytes)) {
+        std::vector<DnsReply> replies(questions->size());
+        for (auto& r : replies) r.a = {Ipv4{0x0a1e0001}};
+        for (auto style : {ReplyStyle::mdns_multicast, ReplyStyle::mdns_legacy})
+            check_reply(build_reply(*questions, replies, style), questions->front(), style);
+    }
     if (!query) return 0;
     DnsReply reply;
     if (auto name = parse_name(query->name)) {

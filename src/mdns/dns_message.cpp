@@ -84,6 +84,21 @@ std::vector<uint8_t> to_wire(const ldns_pkt* pkt) {
     return out;
 }
 
+tl::expected<DnsQuery, DnsDrop> read_question(const ldns_pkt* pkt, const ldns_rr* q) {
+    const ldns_rdf* owner = ldns_rr_owner(q);
+    if (!owner) return tl::unexpected(DnsDrop::malformed);
+    DnsQuery out;
+    out.id = ldns_pkt_id(pkt);
+    out.rd = ldns_pkt_rd(pkt);
+    const uint8_t* data = ldns_rdf_data(owner);
+    size_t size = ldns_rdf_size(owner);
+    out.name_wire.assign(data, data + size);
+    out.name = presentation(data, size);
+    out.qtype = static_cast<uint16_t>(ldns_rr_get_type(q));
+    out.qclass = static_cast<uint16_t>(ldns_rr_get_class(q));
+    return out;
+}
+
 }  // namespace
 
 std::string_view to_string(DnsDrop reason) {
@@ -124,18 +139,33 @@ tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire) {
     if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
     ldns_rr_list* questions = ldns_pkt_question(pkt.get());
     if (!questions || ldns_rr_list_rr_count(questions) != 1) return tl::unexpected(DnsDrop::counts);
-    ldns_rr* q = ldns_rr_list_rr(questions, 0);
-    const ldns_rdf* owner = ldns_rr_owner(q);
-    if (!owner) return tl::unexpected(DnsDrop::malformed);
-    DnsQuery out;
-    out.id = ldns_pkt_id(pkt.get());
-    out.rd = ldns_pkt_rd(pkt.get());
-    const uint8_t* data = ldns_rdf_data(owner);
-    size_t size = ldns_rdf_size(owner);
-    out.name_wire.assign(data, data + size);
-    out.name = presentation(data, size);
-    out.qtype = static_cast<uint16_t>(ldns_rr_get_type(q));
-    out.qclass = static_cast<uint16_t>(ldns_rr_get_class(q));
+    return read_question(pkt.get(), ldns_rr_list_rr(questions, 0));
+}
+
+tl::expected<std::vector<DnsQuery>, DnsDrop> parse_mdns_query(std::span<const uint8_t> wire,
+                                                              size_t max_questions) {
+    if (wire.size() < LDNS_HEADER_SIZE) return tl::unexpected(DnsDrop::truncated);
+    const uint8_t* w = wire.data();
+    if (LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY)
+        return tl::unexpected(DnsDrop::not_query);
+    // A question takes at least 5 bytes, a record at least 11: counts past that are lies.
+    const size_t questions = LDNS_QDCOUNT(w);
+    const size_t records = size_t{LDNS_ANCOUNT(w)} + LDNS_NSCOUNT(w) + LDNS_ARCOUNT(w);
+    if (questions == 0 || questions > max_questions ||
+        questions * 5 + records * 11 > wire.size() - LDNS_HEADER_SIZE)
+        return tl::unexpected(DnsDrop::counts);
+    ldns_pkt* raw = nullptr;
+    ldns_status status = ldns_wire2pkt(&raw, w, wire.size());
+    PktPtr pkt(raw);
+    if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
+    ldns_rr_list* list = ldns_pkt_question(pkt.get());
+    if (!list || ldns_rr_list_rr_count(list) != questions) return tl::unexpected(DnsDrop::counts);
+    std::vector<DnsQuery> out;
+    for (size_t i = 0; i < questions; ++i) {
+        auto q = read_question(pkt.get(), ldns_rr_list_rr(list, i));
+        if (!q) return tl::unexpected(q.error());
+        out.push_back(std::move(*q));
+    }
     return out;
 }
 
@@ -170,24 +200,29 @@ std::optional<PlainQuestion> scan_plain_query(std::span<const uint8_t> wire) {
     return q;
 }
 
-std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, ReplyStyle style) {
+std::vector<uint8_t> build_reply(std::span<const DnsQuery> questions,
+                                 std::span<const DnsReply> replies, ReplyStyle style) {
     PktPtr pkt(ldns_pkt_new());
-    if (!pkt) return {};
+    if (!pkt || questions.empty() || replies.size() != questions.size()) return {};
+    const DnsQuery& first = questions.front();
     const bool mdns = style != ReplyStyle::unicast;
-    ldns_pkt_set_id(pkt.get(), style == ReplyStyle::mdns_multicast ? 0 : query.id);
+    ldns_pkt_set_id(pkt.get(), style == ReplyStyle::mdns_multicast ? 0 : first.id);
     ldns_pkt_set_qr(pkt.get(), true);
     ldns_pkt_set_aa(pkt.get(), true);
-    ldns_pkt_set_rd(pkt.get(), !mdns && query.rd);
+    ldns_pkt_set_rd(pkt.get(), !mdns && first.rd);
     ldns_pkt_set_ra(pkt.get(), !mdns);
-    ldns_pkt_set_rcode(pkt.get(), reply.rcode);
-    if (style != ReplyStyle::mdns_multicast) {
-        ldns_rr* q = question_rr(query);
-        // A legacy querier gets its question back without the QU bit.
-        if (mdns) ldns_rr_set_class(q, static_cast<ldns_rr_class>(query.qclass & 0x7fff));
-        ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_QUESTION, q);
-    }
-    const uint16_t qtype = query.qtype;
-    if (reply.rcode == dns_noerror) {
+    ldns_pkt_set_rcode(pkt.get(), replies.front().rcode);
+    for (size_t i = 0; i < questions.size(); ++i) {
+        const DnsQuery& query = questions[i];
+        const DnsReply& reply = replies[i];
+        if (style != ReplyStyle::mdns_multicast) {
+            ldns_rr* q = question_rr(query);
+            // A legacy querier gets its question back without the QU bit.
+            if (mdns) ldns_rr_set_class(q, static_cast<ldns_rr_class>(query.qclass & 0x7fff));
+            ldns_pkt_push_rr(pkt.get(), LDNS_SECTION_QUESTION, q);
+        }
+        if (reply.rcode != dns_noerror) continue;
+        const uint16_t qtype = query.qtype;
         const uint32_t ttl =
             style == ReplyStyle::mdns_legacy ? std::min(reply.ttl, 10u) : reply.ttl;
         uint16_t rclass = dns_class_in;
@@ -217,6 +252,11 @@ std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, R
                 push(LDNS_RR_TYPE_AAAA, LDNS_RDF_TYPE_AAAA, ip.bytes.size(), ip.bytes.data());
     }
     return to_wire(pkt.get());
+}
+
+std::vector<uint8_t> build_reply(const DnsQuery& query, const DnsReply& reply, ReplyStyle style) {
+    return build_reply(std::span<const DnsQuery>(&query, 1), std::span<const DnsReply>(&reply, 1),
+                       style);
 }
 
 std::vector<uint8_t> servfail_for(std::span<const uint8_t> query) {

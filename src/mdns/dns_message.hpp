@@ -44,6 +44,13 @@ struct DnsQuery {
 // One question, no answer or authority records, at most one additional (EDNS OPT).
 tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire);
 
+// An mDNS query (RFC 6762 5, 7.1): one or more questions (at most `max_questions`), and answer
+// records the querier already knows (known-answer suppression) that are read and ignored. The
+// same checks as parse_query otherwise; `counts` for no question, too many, or more records than
+// the message could hold.
+tl::expected<std::vector<DnsQuery>, DnsDrop> parse_mdns_query(std::span<const uint8_t> wire,
+                                                              size_t max_questions = 32);
+
 // The question of a plain query, read in place without libldns (the server's fast path): one
 // question whose name has no compression pointer, no records but an optional EDNS OPT, nothing
 // after. nullopt for anything else, which then takes parse_query. What this accepts, parse_query
@@ -70,6 +77,11 @@ struct DnsReply {
     std::vector<Ipv6> aaaa;
     uint32_t ttl = 5;
 };
+
+// One response answering several questions: replies[i] answers questions[i] (the mDNS
+// responder's; for mdns_legacy every question is echoed, id from the first).
+std::vector<uint8_t> build_reply(std::span<const DnsQuery> questions,
+                                 std::span<const DnsReply> replies, ReplyStyle style);
 
 // The wire form of the reply to `query`: A records for qtype A, AAAA records for AAAA, both for
 // ANY; none for other types (the name exists: NOERROR without records).

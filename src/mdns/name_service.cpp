@@ -92,6 +92,7 @@ Result<std::unique_ptr<NameService>> NameService::start(asio::io_context& io, Ta
         m.clients = s->options_.dns.clients;
         m.ttl = s->options_.names.ttl;
         m.rate_limit = s->options_.dns.rate_limit;
+        m.clients_v6 = s->options_.subnet_v6;
         auto mdns = MdnsResponder::open(io, m, s->index_, s->stats_);
         if (mdns) {
             s->mdns_ = std::move(*mdns);
@@ -107,6 +108,7 @@ Result<std::unique_ptr<NameService>> NameService::start(asio::io_context& io, Ta
     NM_LOG(info, subsystem) << "DNS on " << s->options_.dns.address.to_string() << ":"
                             << s->server_->port() << " (UDP, TCP)"
                             << (s->mdns_ ? ", mDNS on 224.0.0.251:5353" : "")
+                            << (s->mdns_ && s->mdns_->has_ipv6() ? " and [ff02::fb]:5353" : "")
                             << ", upstream: " << (upstreams.empty() ? "none" : upstreams);
     return s;
 }
@@ -124,6 +126,11 @@ void NameService::stop() {
         (void)run_nft("delete chain ip " + options_.nft_table + " " + std::string(redirect_chain));
         redirected_ = false;
     }
+}
+
+awaitable<void> NameService::close() {
+    stop();
+    if (mdns_) co_await mdns_->close();
 }
 
 void NameService::append_metrics(std::string& out) const {

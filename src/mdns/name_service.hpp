@@ -4,6 +4,7 @@
 // that brings every port-53 query of an app namespace to the server. The Node holds one of these
 // from the moment its network is built; it lives on shard 0.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct NameServiceOptions {
     DnsServerOptions dns;  // address, port, device, clients, upstreams, limits
     NameOptions names;
     bool mdns = true;
+    std::optional<Cidr6> subnet_v6;  // the node's IPv6 subnet when the bridge has one: mDNS on it
     // The nft table (family ip) the redirect of port 53 goes into, as its own chain; empty: none.
     std::string nft_table;
     std::vector<Cidr> not_redirected;  // destinations whose port 53 stays theirs (ServiceIPs)
@@ -39,8 +41,11 @@ class NameService {
     static Result<std::unique_ptr<NameService>> start(asio::io_context& io, TableWriter& table,
                                                       FindJob find_job, NameServiceOptions options);
     ~NameService();
-    // Closes the sockets, wakes waiting queries and removes the redirect.
+    // Closes the sockets, wakes waiting queries and removes the redirect. The service must stay
+    // until its coroutines have seen it (the shard's loop ran on, or close() was awaited).
     void stop();
+    // stop() and awaits the end of the coroutines; then the service may be destroyed.
+    awaitable<void> close();
 
     const NamesIndex& index() const { return index_; }
     const DnsStats& stats() const { return stats_; }

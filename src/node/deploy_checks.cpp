@@ -5,6 +5,11 @@ namespace nm {
 std::vector<ReservedPort> node_reserved_ports(const Config& config) {
     std::vector<ReservedPort> ports;
     if (config.api_port) ports.push_back({config.api_port, L4Proto::tcp, "the node API"});
+    // The names server (docs/names.md): a mapping of its port would take the app namespaces'
+    // port-53 queries the redirect brings to the node.
+    if (config.dns_port)
+        for (L4Proto proto : {L4Proto::udp, L4Proto::tcp})
+            ports.push_back({config.dns_port, proto, "the DNS server"});
     return ports;
 }
 

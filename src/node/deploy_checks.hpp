@@ -1,7 +1,7 @@
 #pragma once
 // What a deployment asked through the node API may not take: ServiceIPs that the table gives to
-// another job, and host ports the node itself listens on (a container mapping the API's or the
-// tunnel's port would receive what was meant for the agent).
+// another job, and host ports the node itself listens on (a container mapping the API's, the
+// tunnel's or the DNS port would receive what was meant for the agent).
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,7 +21,7 @@ struct ReservedPort {
 };
 
 // The ports the agent itself listens on besides the tunnel's (NodeNetwork refuses that one
-// itself, as it owns the tunnel's configuration): the TCP API.
+// itself, as it owns the tunnel's configuration): the TCP API and the DNS server (UDP and TCP).
 std::vector<ReservedPort> node_reserved_ports(const Config& config);
 
 // Errc::conflict naming the first ServiceIP of `wanted` that an entry of another job carries.

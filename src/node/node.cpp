@@ -198,7 +198,12 @@ void Node::start_names() {
             if (!queries_) co_return std::vector<TableEntry>{};  // standalone: the table is all
             co_return co_await queries_->resolve_job(std::move(job));
         },
-        NameServiceOptions::from(config_, subnet_->host(1), *subnet_, network_->table_name()));
+        [&] {
+            auto o = NameServiceOptions::from(config_, subnet_->host(1), *subnet_,
+                                              network_->table_name());
+            o.subnet_v6 = subnet_v6_;
+            return o;
+        }());
     if (!names) {
         NM_LOG(warn, subsystem) << "no service names: " << names.error().message;
         return;
@@ -574,7 +579,8 @@ void Node::stop() {
     stopped_ = true;
     if (queries_) queries_->stop();
     if (link_) link_->stop();
-    names_.reset();
+    // Destroyed with the node: its coroutines end as the shard's loop runs on.
+    if (names_) names_->stop();
     for (auto& i : instances_)
         if (i.kind == DeployKind::netns) remove_netns_resolv_conf(i.attachment.netns);
     if (network_) {

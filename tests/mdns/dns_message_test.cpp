@@ -159,3 +159,38 @@ TEST_CASE("anything but a plain query is left to parse_query") {
     bad_opt.insert(bad_opt.end(), {0, 0, 1, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});  // type A, not OPT
     CHECK_FALSE(scan_plain_query(bad_opt));
 }
+
+TEST_CASE("an mDNS query may ask several questions and list known answers") {
+    // Two questions, the second's name compressed against the first, and one known answer.
+    std::vector<uint8_t> wire = {0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0};
+    auto name = query_wire("web.default.app.ns.local.");
+    wire.insert(wire.end(), name.begin() + 12, name.end() - 4);
+    wire.insert(wire.end(), {0, 1, 0x80, 1});  // A, QU
+    wire.insert(wire.end(), {7, 'c', 'l', 'o', 's', 'e', 's', 't', 0xc0, 12, 0, 28, 0, 1});
+    wire.insert(wire.end(), {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 30, 0, 1});
+    auto questions = parse_mdns_query(wire);
+    REQUIRE(questions);
+    REQUIRE(questions->size() == 2);
+    CHECK((*questions)[0].name == "web.default.app.ns.local");
+    CHECK((*questions)[0].qclass == 0x8001);
+    CHECK((*questions)[1].name == "closest.web.default.app.ns.local");
+    CHECK((*questions)[1].qtype == dns_type_aaaa);
+    CHECK_FALSE(parse_query(wire));  // the unicast server takes one question, no records
+    // Answered in one response, each question's records under its own owner.
+    std::vector<DnsReply> replies(2);
+    replies[0].owner = "Web.default.App.ns.local";
+    replies[0].a = {ip("10.30.0.1")};
+    replies[1].owner = "closest.Web.default.App.ns.local";
+    replies[1].aaaa = {*Ipv6::parse("fdff::2")};
+    auto a = read_answer(build_reply(*questions, replies, ReplyStyle::mdns_multicast));
+    CHECK(a.questions == 0);
+    CHECK(a.addresses == std::vector<std::string>{"10.30.0.1", "fdff::2"});
+    // Counts the message cannot hold, and no question at all, are refused.
+    auto lying = wire;
+    lying[5] = 40;
+    CHECK(parse_mdns_query(lying).error() == DnsDrop::counts);
+    auto none = wire;
+    none[5] = 0;
+    CHECK(parse_mdns_query(none).error() == DnsDrop::counts);
+    CHECK(parse_mdns_query(wire, 1).error() == DnsDrop::counts);
+}

@@ -52,6 +52,12 @@ struct Harness {
         names = std::move(*started);
     }
 
+    ~Harness() {
+        // The service's coroutines see the closed sockets and leave before it goes.
+        names->stop();
+        for (int i = 0; i < 10 && io.poll() > 0;) ++i;
+    }
+
     // Sends each query from its own socket at once; the replies by query (empty: none in time).
     std::vector<std::vector<uint8_t>> ask_udp(std::vector<std::vector<uint8_t>> queries,
                                               std::chrono::milliseconds wait = 1000ms) {

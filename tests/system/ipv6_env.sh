@@ -9,7 +9,7 @@
 #                 GET /status show the IPv6 addresses
 #   port_mapping  the port mapping answers curl -6 from host 2 at host 1's IPv6 underlay address
 #   names         dig AAAA answers a job's ServiceIPs' Address_v6, NOERROR without records for
-#                 names without one (docs/names.md)
+#                 names without one; mDNS answers on ff02::fb (docs/names.md)
 #   leftovers     stopping the agent removes every IPv6 address and route, the ip6 table, the
 #                 ip6tables FORWARD accepts and restores IPv6 forwarding; after kill -9 a new agent
 #                 removes what the dead one left and starts clean
@@ -156,6 +156,16 @@ case $case_name in
     check "dig AAAA of a deployed job without IPv6 ServiceIPs is NOERROR without records" \
       test "$(status AAAA web.default.app.ns.local)/$(short AAAA web.default.app.ns.local)" = NOERROR/
     check "dig AAAA of an instance the table lacks is NXDOMAIN" test "$(status AAAA instance-3.$far)" = NXDOMAIN
+    probe() { nm_in "$ns_one" /usr/bin/python3 "$here/mdns_probe.py" "$@"; }
+    out=$(probe -6 --aaaa qm $far)
+    check "mDNS over IPv6: a QM question to ff02::fb is answered to the group ($out)" test "$out" = "ff02::fb fdff:2000::9"
+    out=$(probe -6 qm instance-0.$far $far)
+    check "  two A questions in one query, both answered ($out)" test "$out" = "ff02::fb 10.30.1.9 10.30.0.9"
+    out=$(probe -6 --aaaa qu instance-0.$far)
+    check "  a QU question is answered by unicast to the asker ($out)" \
+      bash -c "[[ '$out' =~ ^(fc00::102|fe80:.*)\ fdff::9$ ]]"
+    out=$(probe -6 --aaaa qm someone-else.local)
+    check "  a name that is not ours gets no response ($out)" test "$out" = none
     ;;
   *)
     echo "unknown case $case_name"

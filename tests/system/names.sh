@@ -135,6 +135,8 @@ PY
     check "a QU question from port 5353 is answered by unicast ($out)" test "$out" = "10.18.2.15 10.30.0.2"
     out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "instance-0.$web")
     check "a QM question is answered to the group ($out)" test "$out" = "224.0.0.251 10.30.1.1"
+    out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "instance-1.$web" "closest.$web")
+    check "a query with two questions gets both answers in one response ($out)" test "$out" = "224.0.0.251 10.30.1.2 10.30.0.2"
     out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "someone-else.local")
     check "a name that is not ours gets no response ($out)" test "$out" = none
     ;;

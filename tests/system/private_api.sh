@@ -90,7 +90,7 @@ case $case_name in
     nm_spawn "$prefix" ctr "$prefix-ctr" "$work/ctr.log" sleep 600 || exit 1
     pid=$NM_PID
     links_before=$(ip -n "$host1" -o link show | wc -l)
-    for mapping in "$NM_TUNNEL_PORT/udp" "$api_port:80" "9000:80;$api_port"; do
+    for mapping in "$NM_TUNNEL_PORT/udp" "$api_port:80" "9000:80;$api_port" "53/udp" "9001:80;53:5300"; do
       out=$(nm_api "$prefix" 1 POST /container/deploy \
         "{\"pid\":$pid,\"serviceName\":\"app.ns.box.default\",\"instanceNumber\":0,\"portMappings\":\"$mapping\"}" 2>&1)
       check "mapping host port $mapping of the agent's own is refused ($out)" grep -q "is the .*'s" <<<"$out"
