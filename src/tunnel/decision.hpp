@@ -79,8 +79,9 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum = L4
 Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full);
 
 // Tunnel ingress: may the node at `sender` (the datagram's outer source, a node of the table) put
-// this inner packet into our namespaces? Its inner source must be an address the table places
-// on that node: an instance's nsip or its InstanceNumber ServiceIP. nullopt: admitted, go on with
+// this inner packet (IPv4 or IPv6) into our namespaces? Its inner source must be an address the
+// table places on that node: an instance's nsip (nsipv6) or its InstanceNumber ServiceIP of the
+// packet's family. nullopt: admitted, go on with
 // decide_incoming. Otherwise a Drop (foreign_source, spoofed_source, unknown_source; counted) or,
 // for a source the table does not know yet, AwaitQuery{source} (then again with after_query).
 // The destination rules are decide_incoming's. Not an authentication: a forged outer source

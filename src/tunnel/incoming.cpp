@@ -72,30 +72,32 @@ Decision decide_incoming(PacketView& packet, PathContext& path, L4Csum csum) {
 namespace {
 enum class Placed : uint8_t { on_sender, elsewhere, unknown };
 
-// Where the table places an inner source: an instance's nsip, or its InstanceNumber ServiceIP
-// (what our outgoing path and a Go agent put as source), on the sending node or another.
-Placed placement(const TranslationTable& table, Ipv4 source, Ipv4 sender) {
+// Where the table places an inner source: an instance's nsip (nsipv6), or its InstanceNumber
+// ServiceIP (what our outgoing path and a Go agent put as source), on the sending node or another.
+template <class A>
+Placed placement(const TranslationTable& table, const A& source, Ipv4 sender) {
+    using F = AddressFamily<A>;
     if (const InstanceRoute* r = table.find_nsip(source))
         return r->node_ip == sender ? Placed::on_sender : Placed::elsewhere;
     const ServiceGroup* group = table.find_service(source);
     if (!group) return Placed::unknown;
     for (uint32_t slot : group->slots) {
         const InstanceRoute& r = table.route(slot);
-        if (r.own_service_ip == source && r.node_ip == sender) return Placed::on_sender;
+        if (F::own_service_ip(r) == source && r.node_ip == sender) return Placed::on_sender;
     }
     return Placed::elsewhere;  // another node's instance, or a shared (RR, Closest) address
 }
-}  // namespace
 
-std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& path, Ipv4 sender,
-                                       bool after_query) {
-    if (!packet.is_ipv4()) return std::nullopt;  // decide_incoming drops what it cannot translate
-    const Ipv4 src = packet.source();
+template <class A>
+std::optional<Decision> admit(const PacketView& packet, PathContext& path, Ipv4 sender,
+                              bool after_query) {
+    using F = AddressFamily<A>;
+    const A src = F::source(packet);
     const NodeIdentity& node = path.node;
-    if (!node.container_network.contains(src) && !node.service_network.contains(src))
+    if (!F::container_network(node).contains(src) && !F::service_network(node).contains(src))
         return drop(path, DropReason::foreign_source);
     // Only this node has addresses of its own subnet: a datagram claiming one is forged.
-    if (node.local_subnet.contains(src)) return drop(path, DropReason::spoofed_source);
+    if (F::local_subnet(node).contains(src)) return drop(path, DropReason::spoofed_source);
     switch (placement(path.table, src, sender)) {
         case Placed::on_sender:
             return std::nullopt;
@@ -106,6 +108,13 @@ std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& pa
     }
     if (after_query) return drop(path, DropReason::unknown_source);
     return AwaitQuery{src};
+}
+}  // namespace
+
+std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& path, Ipv4 sender,
+                                       bool after_query) {
+    if (packet.is_ipv4()) return admit<Ipv4>(packet, path, sender, after_query);
+    return admit<Ipv6>(packet, path, sender, after_query);
 }
 
 Decision decide_incoming(std::span<uint8_t> bytes, PathContext& path, L4Csum csum) {

@@ -67,6 +67,53 @@ s.sendto(b"genuine", ("10.30.1.1", 9999))'
     n=$(drops 1 misdelivered)
     check "the TUN and the host as inner destination are counted as misdelivered ($n)" test "$n" -eq 40
     ;;
+  ingress6)
+    # The same rules for IPv6 inner packets, on dual-stack agents (testenv/lib.sh NM_SEED_V6).
+    export NM_SEED_V6=1
+    nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
+    nm_spawn "$prefix" listen_app "$(app 1 myapp1)" "$work/app" python3 "$here/service.py" udp-listen 9999 30 || exit 1
+    nm_spawn "$prefix" listen_host "$prefix-h1" "$work/host" python3 "$here/service.py" udp-listen 9999 30 || exit 1
+    sleep 0.5
+    nm_in "$prefix-h3" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" <<'PY'
+import sys
+from scapy.all import IP, IPv6, UDP, Raw, send
+forged, victim, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cases = [  # (inner source, inner destination, payload); host 1's web is fc00::102
+    ("2001:db8::1", "fc00::102", b"foreign"),      # outside fc00::/7
+    ("fe80::1", "fc00::102", b"linklocal"),        # link-local
+    ("fc00::103", "fc00::102", b"neighbour"),      # host 1's own client namespace
+    ("fdff::2:1", "fc00::102", b"neighbour-sip"),  # that namespace's InstanceNumber ServiceIP
+    ("fdff:2000::3", "fc00::102", b"shared-sip"),  # the client's RR ServiceIP (all instances)
+    ("fdff::2:2", "fc00::101", b"bridge"),         # host 2's client, to host 1's bridge
+    ("fdff::2:2", "fc00::100", b"base"),           # to the /120's base
+    ("fdff::2:2", "fcef::dead:beef", b"tun"),      # to the TUN
+    ("fdff::2:2", "ff02::1", b"allnodes"),         # to all nodes
+]
+packets = []
+for src, dst, text in cases:
+    inner = bytes(IPv6(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text))
+    packets += [IP(src=forged, dst=victim) / UDP(sport=40000, dport=port) / Raw(inner)] * 20
+send(packets, verbose=False)
+PY
+    nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.sendto(b"genuine", ("fdff::1:1", 9999))'
+    check "host 2's client reaches host 1's web namespace through its IPv6 ServiceIP" wait_until 5 grep -q genuine "$work/app"
+    check "it arrives from host 2's client's IPv6 InstanceNumber ServiceIP" grep -q '^fdff::2:2:' "$work/app"
+    sleep 1
+    check "no forged IPv6 datagram reached host 1's web namespace" \
+      bash -c "! grep -qE 'foreign|linklocal|neighbour|shared|bridge|base|tun|allnodes' '$work/app'"
+    check "none reached a socket of host 1 itself" test ! -s "$work/host"
+    n=$(drops 1 foreign_source)
+    check "global and link-local inner sources are counted as foreign_source ($n)" test "$n" -eq 40
+    n=$(drops 1 spoofed_source)
+    check "host 1's own addresses and a shared ServiceIP are counted as spoofed_source ($n)" test "$n" -eq 60
+    n=$(drops 1 not_namespace)
+    check "the bridge and the /120's base are counted as not_namespace ($n)" test "$n" -eq 40
+    n=$(drops 1 misdelivered)
+    check "the TUN and all-nodes multicast are counted as misdelivered ($n)" test "$n" -eq 40
+    ;;
   idle_flows)
     # Flows expire on each shard's own timer: 2 s idle, and no packet after the last one.
     nm_seed_up "$prefix" 2 --flow-idle 2000 || { dump_logs; exit 1; }

@@ -9,7 +9,8 @@
                                    after 3 s without one
   service.py tcp-later IP PORT SECS  connects to IP:PORT at once, sends GET /id only SECS later
                                    on that connection and prints the answer's body
-  service.py udp-listen PORT SECS  prints every datagram received on UDP PORT for SECS seconds
+  service.py udp-listen PORT SECS  prints every datagram received on UDP PORT (IPv4 and IPv6) for
+                                   SECS seconds
   service.py udp-hold IP PORT SECS like udp-ask, but prints "LOCALPORT ANSWER" and then every
                                    further datagram from IP:PORT until SECS pass without one
 """
@@ -114,13 +115,13 @@ def tcp_later(ip, port, secs):
 
 
 def udp_listen(port, secs):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    s = dual_stack(socket.SOCK_DGRAM)
+    s.bind(("::", port))
     s.settimeout(secs)
     try:
         while True:
             data, peer = s.recvfrom(65535)
-            print(f"{peer[0]}:{peer[1]} {data!r}", flush=True)
+            print(f"{unmapped(peer[0])}:{peer[1]} {data!r}", flush=True)
     except socket.timeout:
         pass
 

@@ -408,3 +408,62 @@ TEST_CASE("an ICMPv6 error a client sends about a reply goes to the instance of 
     CHECK(quoted_destination(error) == ip6("fdff::100"));
     CHECK(checksums_ok(error));
 }
+
+TEST_CASE("an IPv6 tunnel packet is admitted only from an address the table places on its sender") {
+    Node a = node_a();
+    auto from = [&](const char* src, const char* sender) {
+        auto p = packet6(src, 80, "fc00::102", 40000);
+        return admit_incoming(view(p), a.path, ip(sender));
+    };
+    // B's instances: web 0 by its IPv6 InstanceNumber ServiceIP, db 0 by its nsipv6.
+    CHECK(from("fdff::200", "10.0.0.2") == std::nullopt);
+    CHECK(from("fc00::205", "10.0.0.2") == std::nullopt);
+    CHECK(a.counters.dropped_total() == 0);
+
+    // Outside fc00::/7: a global, a link-local and the unspecified address.
+    CHECK(from("2001:db8::1", "10.0.0.2") == Decision{Drop{DropReason::foreign_source}});
+    CHECK(from("fe80::1", "10.0.0.2") == Decision{Drop{DropReason::foreign_source}});
+    CHECK(from("::", "10.0.0.2") == Decision{Drop{DropReason::foreign_source}});
+    // A neighbour on this node (nsipv6 or ServiceIP), an address of this /120 no entry has, a
+    // ServiceIP shared by all instances, B's instance claimed by A: none is the sender's.
+    CHECK(from("fc00::103", "10.0.0.2") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from("fdff::201", "10.0.0.2") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from("fc00::177", "10.0.0.2") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from("fdff:2000::10", "10.0.0.2") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(from("fdff::200", "10.0.0.1") == Decision{Drop{DropReason::spoofed_source}});
+    CHECK(a.counters.dropped(DropReason::foreign_source) == 3);
+    CHECK(a.counters.dropped(DropReason::spoofed_source) == 5);
+}
+
+TEST_CASE("an IPv6 tunnel packet from a source the table does not know waits for a query") {
+    Node a = node_a();
+    auto p = packet6("fdff::999", 80, "fc00::102", 40000);
+    CHECK(admit_incoming(view(p), a.path, ip("10.0.0.2")) ==
+          Decision{AwaitQuery{ip6("fdff::999")}});
+    CHECK(admit_incoming(view(p), a.path, ip("10.0.0.2"), true) ==
+          Decision{Drop{DropReason::unknown_source}});
+    // The answer placed it on B: admitted.
+    a.table.upsert(
+        with_v6(entry("new", 0, "172.19.2.9", "10.0.0.2", {{IpType::InstanceNumber, "172.30.9.9"}}),
+                "fc00::209", {"fdff::999"}));
+    CHECK(admit_incoming(view(p), a.path, ip("10.0.0.2"), true) == std::nullopt);
+    CHECK(a.counters.dropped(DropReason::unknown_source) == 1);
+}
+
+TEST_CASE(
+    "an IPv6 tunnel packet for the subnet's base, the bridge, the TUN or elsewhere is dropped") {
+    Node a = node_a();
+    auto to = [&](const char* dst) {
+        auto p = packet6("fdff::200", 80, dst, 40000);
+        return in(a, p);
+    };
+    CHECK(to("fc00::101") == Decision{Drop{DropReason::not_namespace}});       // the bridge
+    CHECK(to("fc00::100") == Decision{Drop{DropReason::not_namespace}});       // the base
+    CHECK(to("fcef::dead:beef") == Decision{Drop{DropReason::misdelivered}});  // the TUN
+    CHECK(to("ff02::1") == Decision{Drop{DropReason::misdelivered}});          // all nodes
+    CHECK(to("fc00::202") == Decision{Drop{DropReason::misdelivered}});        // B's subnet
+    CHECK(a.counters.dropped(DropReason::not_namespace) == 2);
+    CHECK(a.counters.dropped(DropReason::misdelivered) == 3);
+    CHECK(to("fc00::1ff") == Decision{DeliverLocal{}});  // the /120's last address is a namespace's
+    CHECK(to("fc00::102") == Decision{DeliverLocal{}});
+}
