@@ -121,9 +121,11 @@ s.sendto(b"genuine", ("fdff::1:1", 9999))'
     nm_wait_listen "$(app 1 myapp1)" 8080 || exit 1
     nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
 import socket
+kept = []  # open until all are sent: a closed socket frees its port for the next (one flow of two)
 for k in range(200):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.sendto(b"x", ("10.30.1.1", 8080))'
+    s.sendto(b"x", ("10.30.1.1", 8080))
+    kept.append(s)'
     flows_are() { test "$(metric "$1" netmanager_flows)" "$2" "$3"; }  # flows_are HOST OP N
     created() { test "$(metric "$1" netmanager_new_flows_total)" -ge "$2"; }
     # Counted by the monotonic counter: the gauge may already be falling when a loaded machine
