@@ -259,6 +259,7 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
         }
 #undef NM_TAKE
     }
+    if (auto r = check_networks_v6(c); !r) return tl::unexpected(r.error());
     resolve_derived(c);
     return cli;
 }

@@ -121,6 +121,10 @@ Result<void> apply_environment(Config& cfg, const EnvLookup& getenv);
 
 // TunnelIP/12 as the container network, unless a source gave ContainerNetwork.
 void resolve_derived(Config& cfg);
+// The standalone IPv6 subnet, when given, lies inside ContainerNetworkIPv6 and outside
+// ServiceNetworkIPv6 (its namespaces' addresses would be taken for ServiceIPs). Checked once every
+// source is read.
+Result<void> check_networks_v6(const Config& cfg);
 
 // Where parse_cli reads from besides argv (tests replace both).
 struct ConfigSources {

@@ -121,10 +121,23 @@ void read_keys(FieldReader& r, Config& next) {
             return {};
         };
     };
-    auto cidr6 = [](auto& out) {
+    // ContainerNetworkIPv6 and ServiceNetworkIPv6 (protocol.md: namespaces in fc00::/7,
+    // ServiceIPs in fdff::/16): a network written as its base, inside the unique-local fc00::/7
+    // (anything else would route real addresses into the TUN), wide enough for a node's /120.
+    auto network6 = [](Cidr6& out) {
         return [&out](const std::string& t) -> Result<void> {
             auto c = Cidr6::parse(t);
             if (!c) return tl::unexpected(c.error());
+            if (c->network != c->host(0))
+                return fail(Errc::invalid_argument,
+                            "'" + t + "' has address bits past its prefix (its network is " +
+                                c->host(0).to_string() + "/" + std::to_string(c->prefix) + ")");
+            const Cidr6& unique_local = default_container_network_v6;
+            if (c->prefix < unique_local.prefix || !unique_local.contains(c->network))
+                return fail(Errc::invalid_argument,
+                            "'" + t + "' is not inside fc00::/7 (unique local addresses)");
+            if (c->prefix > 120)
+                return fail(Errc::invalid_argument, "'" + t + "' is narrower than a node's /120");
             out = *c;
             return {};
         };
@@ -217,8 +230,8 @@ void read_keys(FieldReader& r, Config& next) {
         next.subnet_v6 = *c;
         return {};
     });
-    r.string("ServiceNetworkIPv6", cidr6(next.service_network_v6));
-    r.string("ContainerNetworkIPv6", cidr6(next.container_network_v6));
+    r.string("ServiceNetworkIPv6", network6(next.service_network_v6));
+    r.string("ContainerNetworkIPv6", network6(next.container_network_v6));
     r.string("ContainerNetwork", [&](const std::string& t) -> Result<void> {
         auto c = Cidr::parse(t);
         if (!c) return tl::unexpected(c.error());
@@ -323,6 +336,22 @@ Result<std::vector<DnsServerAddress>> parse_dns_servers(std::string_view text) {
     }
     if (out.empty()) return fail(Errc::invalid_argument, "no DNS server given");
     return out;
+}
+
+Result<void> check_networks_v6(const Config& cfg) {
+    if (!cfg.subnet_v6) return {};
+    const Cidr6& subnet = *cfg.subnet_v6;
+    const Cidr6& containers = cfg.container_network_v6;
+    const Cidr6& services = cfg.service_network_v6;
+    if (subnet.prefix < containers.prefix || !containers.contains(subnet.network))
+        return fail(Errc::invalid_argument, "the IPv6 subnet " + subnet.to_string() +
+                                                " is not inside the container network " +
+                                                containers.to_string() + " (ContainerNetworkIPv6)");
+    if (services.contains(subnet.network) || subnet.contains(services.network))
+        return fail(Errc::invalid_argument, "the IPv6 subnet " + subnet.to_string() +
+                                                " overlaps the service network " +
+                                                services.to_string() + " (ServiceNetworkIPv6)");
+    return {};
 }
 
 void resolve_derived(Config& cfg) {

@@ -147,6 +147,38 @@ TEST_CASE(
     CHECK_THAT(r.error().message, Catch::Contains("SubnetworkIPv6"));
 }
 
+TEST_CASE(
+    "ContainerNetworkIPv6 and ServiceNetworkIPv6 must be unique-local networks holding "
+    "the node's subnet apart") {
+    auto with = [](const std::string& json, std::vector<const char*> args = {}) {
+        TempFile file(json);
+        Sources sources;
+        sources.files = {file.path};
+        return parse(args, sources);
+    };
+    auto ok =
+        with(R"({"ContainerNetworkIPv6": "fc00::/8", "ServiceNetworkIPv6": "fdff:2000::/24"})",
+             {"--subnet6", "fc00::100/120"});
+    REQUIRE(ok);
+    CHECK(ok->config.container_network_v6.to_string() == "fc00::/8");
+    CHECK(ok->config.service_network_v6.to_string() == "fdff:2000::/24");
+    for (const char* key : {"ContainerNetworkIPv6", "ServiceNetworkIPv6"}) {
+        for (const char* bad : {"2001:db8::/32", "fe80::/10", "::/0", "fc00::1/7", "fc00::/121",
+                                "fdff::", "10.0.0.0/8", "fc00::zz/8"}) {
+            auto r = with(std::string("{\"") + key + "\": \"" + bad + "\"}");
+            INFO(key << " " << bad);
+            REQUIRE_FALSE(r);
+            CHECK_THAT(r.error().message, Catch::Contains(key));
+        }
+    }
+    auto outside = with(R"({"ContainerNetworkIPv6": "fd00::/8"})", {"--subnet6", "fc00::100"});
+    REQUIRE_FALSE(outside);
+    CHECK_THAT(outside.error().message, Catch::Contains("ContainerNetworkIPv6"));
+    auto overlap = with(R"({"ServiceNetworkIPv6": "fc00::/16"})", {"--subnet6", "fc00::100"});
+    REQUIRE_FALSE(overlap);
+    CHECK_THAT(overlap.error().message, Catch::Contains("ServiceNetworkIPv6"));
+}
+
 TEST_CASE("ClusterUrl in a file is only the /register fallback, and --cluster registers at start") {
     TempFile net(shipped_netcfg);
     Sources sources;
