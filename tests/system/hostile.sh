@@ -18,41 +18,56 @@ dump_logs() {
   for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
 }
 
+# Listeners that must hear only the genuine datagram: in host 1's web namespace, and in host 1
+# itself (any address: its underlay address, the bridge, the TUN; IPv4 and IPv6).
+listen() {
+  nm_spawn "$prefix" listen_app "$(app 1 myapp1)" "$work/app" python3 "$here/service.py" udp-listen 9999 30 || return 1
+  nm_spawn "$prefix" listen_host "$prefix-h1" "$work/host" python3 "$here/service.py" udp-listen 9999 30 || return 1
+  sleep 0.5
+}
+# forge 'SOURCE DESTINATION TEXT'...: host 3 sends 20 datagrams of each from host 2's underlay
+# address (a node of host 1's table) to host 1's tunnel port, the inner packet UDP to port 9999
+# (IPv6 when the destination is).
+forge() {
+  nm_in "$prefix-h3" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" "$@" <<'PY'
+import sys
+from scapy.all import IP, IPv6, UDP, Raw, send
+forged, victim, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+packets = []
+for case in sys.argv[4:]:
+    src, dst, text = case.split()
+    family = IPv6 if ":" in dst else IP
+    inner = bytes(family(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text.encode()))
+    packets += [IP(src=forged, dst=victim) / UDP(sport=40000, dport=port) / Raw(inner)] * 20
+send(packets, verbose=False)
+PY
+}
+# Genuine traffic: host 2's client sends "genuine" to ADDRESS:9999.
+genuine() {
+  nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
+import socket, sys
+to = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in to else socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"genuine", (to, 9999))' "$1"
+}
+
 NM_UNDERLAY=bridge nm_hosts_up "$prefix" 3 || exit 1
 
 case $case_name in
   ingress)
     nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
-    # Listeners that must hear only the genuine datagram: in host 1's web namespace, and in host
-    # 1 itself (any address: its underlay address, the bridge, the TUN).
-    nm_spawn "$prefix" listen_app "$(app 1 myapp1)" "$work/app" python3 "$here/service.py" udp-listen 9999 30 || exit 1
-    nm_spawn "$prefix" listen_host "$prefix-h1" "$work/host" python3 "$here/service.py" udp-listen 9999 30 || exit 1
-    sleep 0.5
-    # Host 3 forges datagrams from host 2's underlay address (a node of host 1's table), 20 of
-    # each: inner sources that are not host 2's, and inner destinations that are no namespace.
-    nm_in "$prefix-h3" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" <<'PY'
-import sys
-from scapy.all import IP, UDP, Raw, send
-forged, victim, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cases = [  # (inner source, inner destination, payload)
-    ("1.2.3.4", "10.18.1.12", b"foreign"),          # no container or service address
-    ("10.18.1.15", "10.18.1.12", b"neighbour"),     # host 1's own client namespace
-    ("10.30.2.1", "10.18.1.12", b"neighbour-sip"),  # that namespace's InstanceNumber ServiceIP
-    ("10.30.2.2", "10.18.1.1", b"bridge"),          # host 2's client, to host 1's bridge
-    ("10.30.2.2", "10.19.1.254", b"tun"),           # to the TUN
-    ("10.30.2.2", victim, b"host"),                 # to host 1's own address
-]
-packets = []
-for src, dst, text in cases:
-    inner = bytes(IP(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text))
-    packets += [IP(src=forged, dst=victim) / UDP(sport=40000, dport=port) / Raw(inner)] * 20
-send(packets, verbose=False)
-PY
+    listen || exit 1
+    # Inner sources that are not host 2's, and inner destinations that are no namespace.
+    forge "1.2.3.4 10.18.1.12 foreign" \
+      "10.18.1.15 10.18.1.12 neighbour" \
+      "10.30.2.1 10.18.1.12 neighbour-sip" \
+      "10.30.2.2 10.18.1.1 bridge" \
+      "10.30.2.2 10.19.1.254 tun" \
+      "10.30.2.2 $(nm_underlay_ip 1) host"
+    # (no container or service address; host 1's own client namespace; that namespace's
+    # InstanceNumber ServiceIP; host 2's client to host 1's bridge, the TUN, host 1's address)
     # Genuine traffic still crosses: host 2's client to web's InstanceNumber ServiceIP on host 1.
-    nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.sendto(b"genuine", ("10.30.1.1", 9999))'
+    genuine 10.30.1.1
     check "host 2's client reaches host 1's web namespace through its ServiceIP" wait_until 5 grep -q genuine "$work/app"
     sleep 1
     check "no forged datagram reached host 1's web namespace" \
@@ -71,34 +86,21 @@ s.sendto(b"genuine", ("10.30.1.1", 9999))'
     # The same rules for IPv6 inner packets, on dual-stack agents (testenv/lib.sh NM_SEED_V6).
     export NM_SEED_V6=1
     nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
-    nm_spawn "$prefix" listen_app "$(app 1 myapp1)" "$work/app" python3 "$here/service.py" udp-listen 9999 30 || exit 1
-    nm_spawn "$prefix" listen_host "$prefix-h1" "$work/host" python3 "$here/service.py" udp-listen 9999 30 || exit 1
-    sleep 0.5
-    nm_in "$prefix-h3" /usr/bin/python3 - "$(nm_underlay_ip 2)" "$(nm_underlay_ip 1)" "$NM_TUNNEL_PORT" <<'PY'
-import sys
-from scapy.all import IP, IPv6, UDP, Raw, send
-forged, victim, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-cases = [  # (inner source, inner destination, payload); host 1's web is fc00::102
-    ("2001:db8::1", "fc00::102", b"foreign"),      # outside fc00::/7
-    ("fe80::1", "fc00::102", b"linklocal"),        # link-local
-    ("fc00::103", "fc00::102", b"neighbour"),      # host 1's own client namespace
-    ("fdff::2:1", "fc00::102", b"neighbour-sip"),  # that namespace's InstanceNumber ServiceIP
-    ("fdff:2000::3", "fc00::102", b"shared-sip"),  # the client's RR ServiceIP (all instances)
-    ("fdff::2:2", "fc00::101", b"bridge"),         # host 2's client, to host 1's bridge
-    ("fdff::2:2", "fc00::100", b"base"),           # to the /120's base
-    ("fdff::2:2", "fcef::dead:beef", b"tun"),      # to the TUN
-    ("fdff::2:2", "ff02::1", b"allnodes"),         # to all nodes
-]
-packets = []
-for src, dst, text in cases:
-    inner = bytes(IPv6(src=src, dst=dst) / UDP(sport=4444, dport=9999) / Raw(text))
-    packets += [IP(src=forged, dst=victim) / UDP(sport=40000, dport=port) / Raw(inner)] * 20
-send(packets, verbose=False)
-PY
-    nm_in "$(app 2 myapp2)" /usr/bin/python3 -c '
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.sendto(b"genuine", ("fdff::1:1", 9999))'
+    listen || exit 1
+    forge "2001:db8::1 fc00::102 foreign" \
+      "fe80::1 fc00::102 linklocal" \
+      "fc00::103 fc00::102 neighbour" \
+      "fdff::2:1 fc00::102 neighbour-sip" \
+      "fdff:2000::3 fc00::102 shared-sip" \
+      "fdff::2:2 fc00::101 bridge" \
+      "fdff::2:2 fc00::100 base" \
+      "fdff::2:2 fcef::dead:beef tun" \
+      "fdff::2:2 ff02::1 allnodes"
+    # (outside fc00::/7; link-local; host 1's web is fc00::102, its own client namespace
+    # fc00::103 and that one's InstanceNumber ServiceIP fdff::2:1; the client's RR ServiceIP,
+    # shared by all instances; host 2's client to host 1's bridge, the /120's base, the TUN and
+    # all nodes)
+    genuine fdff::1:1
     check "host 2's client reaches host 1's web namespace through its IPv6 ServiceIP" wait_until 5 grep -q genuine "$work/app"
     check "it arrives from host 2's client's IPv6 InstanceNumber ServiceIP" grep -q '^fdff::2:2:' "$work/app"
     sleep 1
