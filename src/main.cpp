@@ -14,6 +14,7 @@
 #include "cli/version.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/memory_return.hpp"
 #include "core/shard.hpp"
 #include "node/node.hpp"
 
@@ -120,6 +121,10 @@ int main(int argc, char** argv) {
     });
     shards.spawn(0, start_agent(shards, node, cfg, api, exit_code), "startup");
     shards.at_stop(0, [&node] { node.stop(); });
+    // After a flood the allocator's free pages go back to the kernel (core/memory_return.hpp).
+    nm::MemoryReturn memory(shards.executor(0));
+    shards.spawn(0, memory.run(), "memory return");
+    shards.at_stop(0, [&memory] { memory.stop(); });
 
     shards.start();
     shards.join();

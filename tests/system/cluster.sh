@@ -593,9 +593,16 @@ PY
     check "20000 datagrams with unknown inner sources cause at most 16 table queries ($n)" test "$n" -le 16 -a "$n" -ge 1
     n=$(metric 1 netmanager_table_query_refused_total)
     check "the rest are refused at once and counted ($n)" test "$n" -ge 1000
-    # Known gap (issue 19 point 2): the RSS grows by ~35 MB in this flood and is not given back
-    # (measured 13.5 -> 50 MB, unchanged 15 s later); reported here, not yet asserted.
-    echo "host 1 RSS: ${before_rss} kB before the flood, $(rss) kB 3 s after it"
+    # The flood's memory goes back (core/memory_return.hpp: without the trim the RSS grew by
+    # ~30 MB and stayed). An AddressSanitizer agent keeps freed memory in its quarantine: there
+    # the RSS is only reported.
+    near_idle() { test "$(rss)" -le $((before_rss + 8192)); }
+    if ldd "$NM_AGENT_BIN" | grep -q libasan; then
+      echo "host 1 RSS: ${before_rss} kB before the flood, $(rss) kB 3 s after it (AddressSanitizer)"
+    else
+      check "host 1's RSS returns to within 8 MB of its level before the flood (${before_rss} kB before, $(rss) kB 3 s after)" \
+        wait_until 10 near_idle
+    fi
     lines=$(($(wc -l <"$(state)/agent1.log") - before_log))
     check "the flood logged a few lines, not one per datagram ($lines)" test "$lines" -le 40
     out=$(fetch 2 cli 10.30.0.1 10)  # two queries, answered after 2 s each

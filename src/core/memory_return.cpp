@@ -1,0 +1,52 @@
+#include "core/memory_return.hpp"
+
+#include <malloc.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/log.hpp"
+
+namespace nm {
+
+MemoryReturn::MemoryReturn(asio::io_context::executor_type executor, MemoryReturnOptions options)
+    : timer_(executor), options_(options) {}
+
+size_t MemoryReturn::free_bytes() {
+    // fordblks: free chunks in every arena (mallinfo2 walks them all, under each arena's lock).
+    return mallinfo2().fordblks;
+}
+
+MemoryReturn::Trimmed MemoryReturn::trim() {
+    Trimmed t;
+    t.before = free_bytes();
+    ::malloc_trim(0);
+    t.after = free_bytes();
+    return t;
+}
+
+awaitable<void> MemoryReturn::run() {
+    while (!stopped_) {
+        timer_.expires_after(options_.interval);
+        boost::system::error_code ec;
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (stopped_) break;
+        if (free_bytes() <= options_.threshold) continue;
+        const auto start = std::chrono::steady_clock::now();
+        const Trimmed t = trim();
+        NM_LOG(debug, "memory") << "gave free pages back to the kernel: " << (t.before >> 10)
+                                << " kB free in the allocator before, " << (t.after >> 10)
+                                << " kB after, in "
+                                << std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count()
+                                << " us";
+    }
+}
+
+void MemoryReturn::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
+}  // namespace nm
