@@ -112,11 +112,13 @@ PY
     check "the log says why the other was not adopted" grep -q "no process runs in namespace $(app 1 myapp2)" <(log1)
     # The kept namespace still reaches host 2 through the tunnel.
     nm_spawn "$prefix" udp2 "$(app 2 myapp2)" "$work/udp2" python3 "$here/service.py" udp-listen 9999 10 || exit 1
-    sleep 0.3
-    nm_in "$(app 1 myapp1)" python3 -c '
+    reached() {  # one datagram (again, until the listener is up and has it)
+      nm_in "$(app 1 myapp1)" python3 -c '
 import socket
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"after-restart", ("10.30.2.2", 9999))'
-    check "the kept namespace reaches host 2's client through its ServiceIP" wait_until 5 grep -q after-restart "$work/udp2"
+      grep -q after-restart "$work/udp2"
+    }
+    check "the kept namespace reaches host 2's client through its ServiceIP" wait_until 10 reached
     [ "$failures" -eq 0 ] || dump_logs
     ;;
   sigterm)
