@@ -176,8 +176,8 @@ void BM_outgoing_cached(benchmark::State& state) {
     NodeIdentity node;
     node.node_ip = ipv4(0x0a0000fe);
     node.local_subnet = Cidr{ipv4(0xac130100), 24};
-    node.service_network = Cidr{ipv4(0xac1e0000), 16};    // 172.30.0.0/16
-    node.container_network = Cidr{ipv4(0xac100000), 12};  // 172.16.0.0/12
+    node.networks.service_network = Cidr{ipv4(0xac1e0000), 16};    // 172.30.0.0/16
+    node.networks.container_network = Cidr{ipv4(0xac100000), 12};  // 172.16.0.0/12
     node.local_subnet_v6 = Cidr6{ipv6(0xfc00, 0, 0x100), 120};
     PathCounters counters;
     ServiceUse uses;

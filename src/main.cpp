@@ -64,7 +64,7 @@ nm::awaitable<void> start_agent(nm::Shards& shards, nm::Node& node, nm::Config& 
         }
     }
     options.unix_socket = cfg.api_socket;
-    options.networks = {cfg.container_network, cfg.service_network};
+    options.networks = cfg.networks;
     options.max_connections = cfg.api_max_connections;
     options.idle_timeout = std::chrono::milliseconds(cfg.api_idle_timeout_ms);
     options.on_fatal = [all = &shards, code = &exit_code](const std::string& what) {
@@ -120,7 +120,6 @@ int main(int argc, char** argv) {
         fail_start(shards, exit_code, "data path failed (" + what + "); the agent stops");
     });
     shards.spawn(0, start_agent(shards, node, cfg, api, exit_code), "startup");
-    shards.at_stop(0, [&node] { node.stop(); });
     // After a flood the allocator's free pages go back to the kernel (core/memory_return.hpp).
     nm::MemoryReturn memory(shards.executor(0));
     shards.spawn(0, memory.run(), "memory return");
@@ -128,7 +127,6 @@ int main(int argc, char** argv) {
 
     shards.start();
     shards.join();
-    node.stop();
     NM_LOG(info, "main") << "stopped";
     return exit_code;
 }

@@ -70,8 +70,8 @@ struct World {
     World() {
         node.node_ip = ip(10, 0, 0, 1);
         node.local_subnet = Cidr{ip(172, 19, 1, 0), 24};
-        node.service_network = Cidr{ip(172, 30, 0, 0), 16};
-        node.container_network = Cidr{ip(172, 16, 0, 0), 12};
+        node.networks.service_network = Cidr{ip(172, 30, 0, 0), 16};
+        node.networks.container_network = Cidr{ip(172, 16, 0, 0), 12};
         node.local_subnet_v6 = Cidr6{ip6(0xfc, 0, 1, 0), 120};
         const Ipv4 a{ip(10, 0, 0, 1)}, b{ip(10, 0, 0, 2)};
         table.upsert(entry("c", 0, ip(172, 19, 1, 2), a,

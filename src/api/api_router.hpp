@@ -19,7 +19,7 @@ struct ApiRequest {
 
 class ApiRouter {
   public:
-    ApiRouter(NodeControl& node, DockerEngine& docker, ApiNetworks networks)
+    ApiRouter(NodeControl& node, DockerEngine& docker, Networks networks)
         : node_(node), docker_(docker), networks_(networks) {}
 
     awaitable<ApiResponse> handle(ApiRequest request);
@@ -30,7 +30,7 @@ class ApiRouter {
 
     NodeControl& node_;
     DockerEngine& docker_;
-    ApiNetworks networks_;
+    Networks networks_;
 };
 
 }  // namespace nm

@@ -30,7 +30,7 @@ struct ApiServerOptions {
     // Called when an accept loop stops on a permanent failure (what failed): the API is gone.
     std::function<void(const std::string&)> on_fatal;
     std::string docker_socket = "/var/run/docker.sock";
-    ApiNetworks networks;
+    Networks networks;
 };
 
 class ApiServer {

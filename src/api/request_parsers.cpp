@@ -63,7 +63,7 @@ Result<void> check_netns_name(std::string_view name) {
     return {};
 }
 
-Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetworks& nets) {
+Result<RegisterRequest> parse_register_body(std::string_view body, const Networks& nets) {
     auto obj = parse_object(body, body_name);
     if (!obj) return tl::unexpected(obj.error());
     RegisterRequest request;
@@ -135,7 +135,7 @@ Result<void> read_port_mappings(const json::object& obj, DeployRequest& r) {
 
 }  // namespace
 
-Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const ApiNetworks& nets) {
+Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const Networks& nets) {
     auto obj = parse_object(body, body_name);
     if (!obj) return tl::unexpected(obj.error());
     DeployRequest r;
@@ -183,7 +183,7 @@ Result<DeployRequest> parse_unikernel_deploy_body(std::string_view body) {
     return r;
 }
 
-Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNetworks& nets) {
+Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const Networks& nets) {
     auto obj = parse_object(body, body_name);
     if (!obj) return tl::unexpected(obj.error());
     DeployRequest r;
@@ -223,18 +223,18 @@ Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind ki
 
 namespace {
 // The entry format is the table file's (table/table_json.hpp); the API adds the network checks.
-Result<TableEntry> parse_entry(const json::value& item, size_t index, const ApiNetworks& nets) {
+Result<TableEntry> parse_entry(const json::value& item, size_t index, const Networks& nets) {
     std::string where = "entries[" + std::to_string(index) + "]: ";
     auto e = entry_from_json(item);
     if (!e) return fail(Errc::invalid_argument, where + e.error().message);
-    if (auto ok = validate(*e, nets.container_network, nets.service_network); !ok)
+    if (auto ok = validate(*e, nets); !ok)
         return fail(Errc::invalid_argument, where + ok.error().message);
     return e;
 }
 }  // namespace
 
 Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body,
-                                                         const ApiNetworks& nets) {
+                                                         const Networks& nets) {
     boost::system::error_code ec;
     json::value value = json::parse(body, ec);
     if (ec) return fail(Errc::invalid_argument, "request body is not valid JSON: " + ec.message());

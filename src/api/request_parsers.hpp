@@ -11,25 +11,19 @@
 
 namespace nm {
 
-// The address ranges the API checks addresses against.
-struct ApiNetworks {
-    Cidr container_network = default_container_network;
-    Cidr service_network = default_service_network;
-};
-
-Result<RegisterRequest> parse_register_body(std::string_view body, const ApiNetworks& nets);
+Result<RegisterRequest> parse_register_body(std::string_view body, const Networks& nets);
 // Seed /docker/deploy: the pid is still to be found from container_id.
-Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const ApiNetworks& nets);
+Result<DeployRequest> parse_docker_deploy_body(std::string_view body, const Networks& nets);
 Result<DeployRequest> parse_container_deploy_body(std::string_view body);
 // As container deploy; "pid" (the node engine sends 0) may be absent and is ignored.
 Result<DeployRequest> parse_unikernel_deploy_body(std::string_view body);
-Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const ApiNetworks& nets);
+Result<DeployRequest> parse_netns_deploy_body(std::string_view body, const Networks& nets);
 Result<UndeployRequest> parse_undeploy_body(std::string_view body, DeployKind kind);
 // POST /table: {"entries": [entry, ...]} or a bare array; entry fields as in protocol.md's
 // translation table (appname, appns, servicename, servicenamespace, instancenumber, nodeip,
 // nodeport, nsip, serviceip [{IpType, Address}]).
 Result<std::vector<TableEntry>> parse_table_entries_body(std::string_view body,
-                                                         const ApiNetworks& nets);
+                                                         const Networks& nets);
 // DELETE /table?job=a.b.c.d[&instance=N]
 Result<TableRemoveRequest> parse_table_remove_query(std::string_view query);
 

@@ -21,4 +21,14 @@ inline constexpr uint8_t tunnel_ipv6_prefix = 7;
 inline constexpr Cidr6 default_container_network_v6{Ipv6{{0xfc}}, 7};       // fc00::/7
 inline constexpr Cidr6 default_service_network_v6{Ipv6{{0xfd, 0xff}}, 16};  // fdff::/16
 
+// The ranges the agent works in: every nsip lies in the container network, every ServiceIP in
+// the service network. One value, from the configuration, handed to the API, the table writer,
+// the environment and the data path.
+struct Networks {
+    Cidr container_network = default_container_network;
+    Cidr service_network = default_service_network;
+    Cidr6 container_network_v6 = default_container_network_v6;
+    Cidr6 service_network_v6 = default_service_network_v6;
+};
+
 }  // namespace nm

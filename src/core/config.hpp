@@ -55,9 +55,11 @@ struct Config {
     // Tunnel (reference tuncfg.json)
     std::string tun_device = "goProxyTun";
     Ipv4 tunnel_ip = default_tunnel_ip;
-    Cidr service_network = default_service_network;
-    // TunnelIP/12 unless ContainerNetwork names it (resolved after every source is read).
-    Cidr container_network = default_container_network;
+    // ProxySubnetwork; the container network is TunnelIP/12 unless ContainerNetwork names it
+    // (resolved after every source is read). The IPv6 ones are ours (ServiceNetworkIPv6,
+    // ContainerNetworkIPv6): where Address_v6 and nsipv6 lie. Not ProxySubnetworkIPv6: the
+    // shipped tuncfg.json sets it to fcef::/21, which holds neither.
+    Networks networks;
     bool container_network_given = false;
     uint16_t tunnel_port = 50103;
     unsigned mtu = 1450;                      // the TUN's (MTUsize, --mtu)
@@ -65,10 +67,6 @@ struct Config {
     Ipv6 tun_ipv6 = default_tunnel_ipv6;      // TunNetIPv6 (with /7 on the TUN)
     std::string proxy_network_v6 = "fc00::";  // ProxySubnetworkIPv6: checked and stored
     unsigned proxy_network_v6_prefix = 7;     // ProxySubnetworkIPv6Prefix: likewise
-    // Ours: where IPv6 ServiceIPs (Address_v6) and namespace addresses (nsipv6) lie. Not
-    // ProxySubnetworkIPv6: the shipped tuncfg.json sets it to fcef::/21, which holds neither.
-    Cidr6 service_network_v6 = default_service_network_v6;      // ServiceNetworkIPv6
-    Cidr6 container_network_v6 = default_container_network_v6;  // ContainerNetworkIPv6
     bool offload = true;
     IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
     unsigned flow_idle_ms = 30000;  // a UDP/ICMP/other flow idle this long expires (--flow-idle)

@@ -175,11 +175,11 @@ void read_keys(FieldReader& r, Config& next) {
     // tuncfg.json
     r.string("HostTunnelDeviceName", ifname(next.tun_device));
     r.string("TunnelIP", ipv4(next.tunnel_ip));
-    r.string("ProxySubnetwork", ipv4(next.service_network.network));
+    r.string("ProxySubnetwork", ipv4(next.networks.service_network.network));
     r.string("ProxySubnetworkMask", [&](const std::string& t) -> Result<void> {
-        auto c = Cidr::from_mask(next.service_network.network.to_string(), t);
+        auto c = Cidr::from_mask(next.networks.service_network.network.to_string(), t);
         if (!c) return tl::unexpected(c.error());
-        next.service_network = *c;
+        next.networks.service_network = *c;
         return {};
     });
     r.integer("TunnelPort", next.tunnel_port, 1, 65535);
@@ -230,12 +230,12 @@ void read_keys(FieldReader& r, Config& next) {
         next.subnet_v6 = *c;
         return {};
     });
-    r.string("ServiceNetworkIPv6", network6(next.service_network_v6));
-    r.string("ContainerNetworkIPv6", network6(next.container_network_v6));
+    r.string("ServiceNetworkIPv6", network6(next.networks.service_network_v6));
+    r.string("ContainerNetworkIPv6", network6(next.networks.container_network_v6));
     r.string("ContainerNetwork", [&](const std::string& t) -> Result<void> {
         auto c = Cidr::parse(t);
         if (!c) return tl::unexpected(c.error());
-        next.container_network = *c;
+        next.networks.container_network = *c;
         next.container_network_given = true;
         return {};
     });
@@ -341,8 +341,8 @@ Result<std::vector<DnsServerAddress>> parse_dns_servers(std::string_view text) {
 Result<void> check_networks_v6(const Config& cfg) {
     if (!cfg.subnet_v6) return {};
     const Cidr6& subnet = *cfg.subnet_v6;
-    const Cidr6& containers = cfg.container_network_v6;
-    const Cidr6& services = cfg.service_network_v6;
+    const Cidr6& containers = cfg.networks.container_network_v6;
+    const Cidr6& services = cfg.networks.service_network_v6;
     if (subnet.prefix < containers.prefix || !containers.contains(subnet.network))
         return fail(Errc::invalid_argument, "the IPv6 subnet " + subnet.to_string() +
                                                 " is not inside the container network " +
@@ -357,7 +357,7 @@ Result<void> check_networks_v6(const Config& cfg) {
 void resolve_derived(Config& cfg) {
     if (cfg.container_network_given) return;
     Cidr c{cfg.tunnel_ip, container_network_prefix};
-    cfg.container_network = Cidr{c.host(0), container_network_prefix};
+    cfg.networks.container_network = Cidr{c.host(0), container_network_prefix};
 }
 
 }  // namespace nm

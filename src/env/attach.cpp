@@ -78,7 +78,7 @@ Result<void> wire_ipv6(NodeNetwork::Impl& s, RouteSocket& inside, int inner,
     NM_TRY(s.step("namespace IPv6 address"));
     NM_TRY(inside.add_address(inner, att.inner_link, *att.address_v6, att.prefix_v6));
     const Ipv6 gateway = s.pool6->gateway();
-    for (const Cidr6& net : {c.container_network_v6, c.service_network_v6}) {
+    for (const Cidr6& net : {c.networks.container_network_v6, c.networks.service_network_v6}) {
         NM_TRY(s.step("namespace IPv6 route"));
         NM_TRY(inside.add_route(net, inner, gateway));
     }
@@ -130,7 +130,7 @@ Result<void> wire_namespace(NodeNetwork::Impl& s, int netns_fd, const AttachOpti
     NM_TRY(s.step("inner link up"));
     NM_TRY(inside->set_link(*inner, o.inner_link, true, 0));
     const Ipv4 gateway = s.pool.gateway();
-    for (const Cidr& net : {c.container_network, c.service_network}) {
+    for (const Cidr& net : {c.networks.container_network, c.networks.service_network}) {
         NM_TRY(s.step("namespace route"));
         NM_TRY(inside->add_route(net, *inner, gateway));
     }

@@ -65,11 +65,8 @@ NodeNetworkConfig NodeNetworkConfig::from(const Config& config, Cidr subnet,
     c.bridge = config.bridge;
     c.subnet = subnet;
     c.subnet_v6 = subnet_v6;
-    c.container_network_v6 = config.container_network_v6;
-    c.service_network_v6 = config.service_network_v6;
+    c.networks = config.networks;
     c.tun_ipv6 = config.tun_ipv6;
-    c.container_network = config.container_network;
-    c.service_network = config.service_network;
     c.tun_name = config.tun_device;
     c.tun_ip = config.tunnel_ip;
     c.mtu = config.veth_mtu();
@@ -211,17 +208,17 @@ Result<NodeNetwork> NodeNetwork::setup(const NodeNetworkConfig& config, const Ea
 std::vector<Cidr> NodeNetwork::Impl::tun_routes() const {
     // The reference's route "10.30.0.0/12" is, as the kernel reads it, 10.16.0.0/12: the
     // container network, which holds the ServiceIPs' 10.30.0.0/16 in the default plan.
-    std::vector<Cidr> routes{config.service_network};
-    if (config.container_network != config.service_network)
-        routes.push_back(config.container_network);
+    std::vector<Cidr> routes{config.networks.service_network};
+    if (config.networks.container_network != config.networks.service_network)
+        routes.push_back(config.networks.container_network);
     return routes;
 }
 
 std::vector<Cidr6> NodeNetwork::Impl::tun_routes_v6() const {
     if (!config.subnet_v6) return {};
-    std::vector<Cidr6> routes{config.service_network_v6};
-    if (config.container_network_v6 != config.service_network_v6)
-        routes.push_back(config.container_network_v6);
+    std::vector<Cidr6> routes{config.networks.service_network_v6};
+    if (config.networks.container_network_v6 != config.networks.service_network_v6)
+        routes.push_back(config.networks.container_network_v6);
     return routes;
 }
 
@@ -305,8 +302,8 @@ Result<void> NodeNetwork::configure_tun(const std::string& name, Ipv4 ip, unsign
     if (s.config.subnet_v6)
         NM_LOG(info, "env") << "TUN " << name << " " << s.config.tun_ipv6.to_string() << "/"
                             << int(tunnel_ipv6_prefix) << ", routes "
-                            << s.config.service_network_v6.to_string() << " and "
-                            << s.config.container_network_v6.to_string() << " to it";
+                            << s.config.networks.service_network_v6.to_string() << " and "
+                            << s.config.networks.container_network_v6.to_string() << " to it";
     return {};
 }
 

@@ -46,13 +46,10 @@ struct NodeNetworkConfig {
     std::string prefix = "nm";  // 1..9 chars of [a-zA-Z0-9_-]
     std::string bridge = "goProxyBridge";
     Cidr subnet{Ipv4{0x0a120040}, 26};  // 10.18.0.64/26; the bridge takes base+1
-    Cidr container_network = default_container_network;
-    Cidr service_network = default_service_network;
+    Networks networks;
     std::string tun_name = "goProxyTun";  // named in the forwarding rules before it exists
     Ipv4 tun_ip = default_tunnel_ip;      // kept out of the address pool when in the subnet
     std::optional<Cidr6> subnet_v6;       // e.g. fc00::100/120; none: no IPv6
-    Cidr6 container_network_v6 = default_container_network_v6;  // fc00::/7
-    Cidr6 service_network_v6 = default_service_network_v6;      // fdff::/16
     Ipv6 tun_ipv6 = default_tunnel_ipv6;  // fcef::dead:beef, shown with /7 as the reference's
     unsigned mtu = 1450;                  // bridge, veths (both ends)
     std::string uplink;                   // non-empty: masquerade the subnet leaving through it

@@ -4,31 +4,23 @@
 #include <netinet/in.h>
 
 #include <cerrno>
-#include <fstream>
 #include <optional>
-#include <sstream>
+
+#include "env/route_socket.hpp"
 
 namespace nm {
 
 Result<Ipv4> node_public_address(const std::string& configured) {
     auto ip = Ipv4::parse(configured);
     if (ip && ip->value != 0) return *ip;
-    // The interface of the default route, from the kernel's routing table.
-    std::ifstream routes("/proc/net/route");
-    std::string line, iface;
-    std::getline(routes, line);  // header
-    while (std::getline(routes, line)) {
-        std::istringstream fields(line);
-        std::string name, destination;
-        fields >> name >> destination;
-        if (destination == "00000000") {
-            iface = name;
-            break;
-        }
-    }
-    if (iface.empty())
+    auto routes = RouteSocket::open();
+    if (!routes) return tl::unexpected(routes.error());
+    auto link = routes->default_route_link();
+    if (!link) return tl::unexpected(link.error());
+    if (!*link)
         return fail(Errc::unavailable,
                     "no default route to take the node address from; give --node-ip");
+    const std::string& iface = **link;
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) return fail_errno("getifaddrs", errno);
     std::optional<Ipv4> found;

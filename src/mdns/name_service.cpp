@@ -49,7 +49,7 @@ NameServiceOptions NameServiceOptions::from(const Config& config, Ipv4 bridge_ad
         config.dns_upstream.empty() ? nameservers_of("/etc/resolv.conf") : config.dns_upstream;
     o.dns.rate_limit = config.dns_rate_limit;
     o.nft_table = std::move(nft_table);
-    o.not_redirected = {config.service_network, config.container_network};
+    o.not_redirected = {config.networks.service_network, config.networks.container_network};
     return o;
 }
 

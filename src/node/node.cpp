@@ -1,11 +1,8 @@
 #include "node/node.hpp"
 
-#include <net/if.h>
-
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +15,7 @@
 #include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
 #include "env/public_address.hpp"
+#include "env/undo_stack.hpp"
 #include "mdns/name_service.hpp"
 #include "mdns/resolv_conf.hpp"
 #include "node/deploy_checks.hpp"
@@ -25,20 +23,19 @@
 #include "table/static_resolver.hpp"
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
-#include "tunnel/forwarder.hpp"
+#include "tunnel/data_plane.hpp"
 #include "tunnel/node_identity.hpp"
-#include "tunnel/tun_device.hpp"
-#include "tunnel/uring.hpp"
 
 namespace nm {
 
 namespace {
 constexpr std::string_view subsystem = "node";
 namespace json = boost::json;
-
 }  // namespace
 
-Node::Node(Shards& shards, Config config) : shards_(shards), config_(std::move(config)) {}
+Node::Node(Shards& shards, Config config) : shards_(shards), config_(std::move(config)) {
+    shards_.at_stop(0, [this] { stop(); });
+}
 
 Node::~Node() {
     stop();
@@ -50,8 +47,7 @@ awaitable<Result<void>> Node::start() {
     node_ip_ = *ip;
     read_state();
     replicas_ = std::make_unique<TableReplicas>(shards_.count());
-    table_ = std::make_unique<TableWriter>(shards_, *replicas_, config_.container_network,
-                                           config_.service_network);
+    table_ = std::make_unique<TableWriter>(shards_, *replicas_, config_.networks);
     if (config_.subnet) {
         if (auto r = build(*config_.subnet, config_.subnet_v6); !r) co_return r;
         if (auto r = load_table_file(); !r) co_return r;
@@ -81,106 +77,44 @@ awaitable<Result<void>> Node::start() {
 
 Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     const Config& c = config_;
+    UndoStack undo;
     auto network =
         NodeNetwork::setup(NodeNetworkConfig::from(c, subnet, subnet_v6), earlier_run(subnet));
     if (!network) return tl::unexpected(network.error());
-    TunOptions tun_options;
-    tun_options.name = c.tun_device;
-    tun_options.queues = shards_.count();
-    tun_options.offload = c.offload;
-    auto tun = TunDevice::open(tun_options);
-    if (!tun) {
-        network->teardown();
-        return fail(tun.error().code, "TUN " + c.tun_device + ": " + tun.error().message);
-    }
-    // Packets read from the TUN arrive on the shard that owns their flow; if the kernel refuses
-    // the program, the TUN's own flow learning and hand-offs between shards take over.
-    if (auto r = tun->steer_to_owners(); !r)
-        NM_LOG(warn, subsystem) << r.error().message << "; shards hand TUN packets to each other";
-    if (auto r = network->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) {
-        network->teardown();
-        return r;
-    }
+    network_.emplace(std::move(*network));
+    undo.push([this] { network_.reset(); });  // its destructor tears it down
+
     if (!static_resolver_ && !queries_)
         static_resolver_ = std::make_unique<StaticResolver>(*table_);
     Resolver& resolver = queries_ ? static_cast<Resolver&>(*queries_) : *static_resolver_;
-
-    NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.service_network,
-                          c.container_network};
+    NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.networks};
     if (subnet_v6) identity.local_subnet_v6 = *subnet_v6;  // else ::/128: no IPv6 is ours
-    identity.service_network_v6 = c.service_network_v6;
-    identity.container_network_v6 = c.container_network_v6;
-    std::vector<std::unique_ptr<Forwarder>> forwarders;
-    std::vector<Forwarder*> peers;
-    std::vector<std::shared_ptr<Uring>> rings;
-    turns_ = std::make_unique<SharedTurns>();
-    for (unsigned i = 0; i < shards_.count(); ++i) {
-        auto queue = tun->attach_queue(i, shards_.context(i));
-        UdpTunnelOptions udp_options;
-        udp_options.bind = UdpEndpoint{Ipv4{}, c.tunnel_port};
-        udp_options.gro = udp_options.gso = c.offload;
-        auto udp = queue ? UdpTunnel::open(shards_.context(i), udp_options)
-                         : Result<UdpTunnel>(tl::unexpected(queue.error()));
-        if (!queue || !udp) {
-            network->teardown();
-            auto& e = !queue ? queue.error() : udp.error();
-            return fail(e.code, "tunnel on shard " + std::to_string(i) + ": " + e.message);
-        }
-        // Once every shard's socket has joined the port, tunnel datagrams go straight to the
-        // shard that owns their flow; if the kernel refuses the program, shards hand them over.
-        if (i + 1 == shards_.count())
-            if (auto r = udp->steer_to_owners(shards_.count()); !r)
-                NM_LOG(warn, subsystem)
-                    << r.error().message << "; shards hand datagrams to each other";
-        ForwarderOptions options;
-        options.mtu = c.mtu;
-        const std::chrono::milliseconds idle{c.flow_idle_ms};
-        options.flows.udp_idle = options.flows.icmp_idle = options.flows.other_idle = idle;
-        if (c.io == IoMode::uring) {
-            // The shard's own ring for its TUN queue and tunnel socket.
-            auto ring = Uring::open(shards_.context(i));
-            if (!ring) {
-                network->teardown();
-                return fail(ring.error().code,
-                            "io_uring on shard " + std::to_string(i) + ": " + ring.error().message);
-            }
-            queue->use_ring(*ring, options.batch);
-            udp->use_ring(*ring, options.batch);
-            rings.push_back(*ring);
-        }
-        forwarders.push_back(std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp),
-                                                         replicas_->replica(i), identity, *turns_,
-                                                         resolver, options));
-        peers.push_back(forwarders.back().get());
-    }
-    // The forwarders live as long as the node, which outlives the shard threads.
-    for (Forwarder* f : peers) {
-        f->set_peers(peers);
-        f->on_loop_failure([this](unsigned, std::string what) {
-            asio::post(shards_.context(0), [this, what = std::move(what)] {
-                NM_LOG(error, subsystem) << what << "; stopping the agent";
-                if (fatal_) fatal_(what);
-            });
-        });
-        f->start(shards_);
-        shards_.at_stop(f->shard(), [f] { f->stop(); });
-    }
+    auto plane =
+        DataPlane::open(shards_, DataPlaneOptions::from(c), *replicas_, identity, resolver);
+    if (!plane) return tl::unexpected(plane.error());
+    data_plane_ = std::move(*plane);
+    undo.push([this] { data_plane_.reset(); });
+
+    if (auto r = network_->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) return r;
+    undo.commit();
+
+    // The data plane lives as long as the node, which outlives the shard threads.
+    data_plane_->start([this](const std::string& what) {
+        NM_LOG(error, subsystem) << what << "; stopping the agent";
+        if (fatal_) fatal_(what);
+    });
     // Round trips to the nodes of the table's other instances, for Closest ServiceIPs.
     rtt_ = std::make_unique<RttMonitor>(
-        shards_, peers, [this] { return table_->table().nodes_except(node_ip_); },
+        shards_, data_plane_->forwarders(),
+        [this] { return table_->table().nodes_except(node_ip_); },
         RttMonitorOptions{std::chrono::milliseconds(c.rtt_probe_interval_ms)});
     rtt_->start();
-    shards_.at_stop(0, [this] { rtt_->stop(); });
     NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " "
                             << subnet.host(1).to_string() << "/" << int(subnet.prefix) << ", TUN "
                             << c.tun_device << " " << c.tunnel_ip.to_string()
-                            << " (offloads: " << tun->offloads().to_string() << "), tunnel port "
-                            << c.tunnel_port << ", " << shards_.count() << " shards, "
-                            << to_string(c.io) << " I/O";
-    forwarders_ = std::move(forwarders);
-    rings_ = std::move(rings);
-    tun_ = std::make_unique<TunDevice>(std::move(*tun));
-    network_.emplace(std::move(*network));
+                            << " (offloads: " << data_plane_->tun().offloads().to_string()
+                            << "), tunnel port " << c.tunnel_port << ", " << shards_.count()
+                            << " shards, " << to_string(c.io) << " I/O";
     subnet_ = subnet;
     subnet_v6_ = subnet_v6;
     built_ = true;
@@ -209,10 +143,6 @@ void Node::start_names() {
         return;
     }
     names_ = std::move(*names);
-    // Its sockets close when the shards stop, so shard 0's loop can run dry.
-    shards_.at_stop(0, [this] {
-        if (names_) names_->stop();
-    });
 }
 
 Result<void> Node::load_table_file() {
@@ -229,7 +159,7 @@ Result<void> Node::load_table_file() {
     auto entries = entries_from_json(doc);
     if (!entries)
         return fail(Errc::invalid_argument, config_.table_file + ": " + entries.error().message);
-    auto n = write_entries(std::move(*entries));
+    auto n = table_->upsert_all(std::move(*entries));
     if (!n) return fail(Errc::invalid_argument, config_.table_file + ": " + n.error().message);
     NM_LOG(info, subsystem) << "loaded " << *n << " table entries from " << config_.table_file;
     return {};
@@ -248,59 +178,50 @@ Result<void> Node::connect_cluster(std::string client_id, std::string host) {
     auto queries = std::make_unique<TableQueryClient>(
         *link,
         [this](const std::string& job, std::vector<TableEntry> entries) {
-            // An instance deployed here stays in the table whatever the cluster says (it may not
-            // have processed our service/deployed yet); it takes the ServiceIPs the cluster gave.
-            for (auto& local : instances_) {
-                if (local.job != job) continue;
-                auto it = std::find_if(entries.begin(), entries.end(), [&](const TableEntry& e) {
-                    return e.instancenumber == local.instance_number;
-                });
-                if (it == entries.end()) {
-                    entries.push_back(local.entry);
-                    continue;
-                }
-                if (!it->serviceip.empty()) local.entry.serviceip = it->serviceip;
-                *it = local.entry;
-            }
-            return table_->replace_job(job, std::move(entries));
+            return adopt_job_entries(job, std::move(entries));
         },
-        [this](const std::string& job) {
-            return std::any_of(instances_.begin(), instances_.end(),
-                               [&](auto& i) { return i.job == job; });
-        });
-    // The data path's use keeps a job's interest: each shard's marked destinations, read once
-    // per idle sweep and named by the authoritative table.
-    queries->set_used_jobs([this]() -> awaitable<std::vector<std::string>> {
-        std::vector<Ipv4> used;
-        for (auto& owned : forwarders_) {
-            Forwarder* f = owned.get();
-            auto part = co_await on_shard(f->shard(), [f] { return f->take_used(); });
-            used.insert(used.end(), part.begin(), part.end());
-        }
-        std::set<std::string> jobs;
-        const TranslationTable& t = table_->table();
-        for (Ipv4 ip : used) {
-            if (const ServiceGroup* group = t.find_service(ip)) {
-                for (uint32_t slot : group->slots) jobs.insert(t.entry(slot).job_name());
-            } else if (auto slot = t.slot_of_nsip(ip)) {
-                jobs.insert(t.entry(*slot).job_name());
-            }
-        }
-        co_return std::vector<std::string>(jobs.begin(), jobs.end());
-    });
+        [this](const std::string& job) { return has_instances_of(job); });
+    // The data path's use keeps a job's interest.
+    queries->set_used_jobs([this] { return used_jobs(); });
     if (auto r = link->start(); !r) return r;
     link_ = std::move(link);
     queries_ = std::move(queries);
     queries_->start();
-    shards_.at_stop(0, [this] {
-        if (queries_) queries_->stop();
-        if (link_) link_->stop();
-    });
     client_id_ = std::move(client_id);
     cluster_host_ = host;
     NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port
                             << " as " << client_id_;
     return {};
+}
+
+Result<void> Node::adopt_job_entries(const std::string& job, std::vector<TableEntry> entries) {
+    for (auto& local : instances_) {
+        if (local.job != job) continue;
+        auto it = std::find_if(entries.begin(), entries.end(), [&](const TableEntry& e) {
+            return e.instancenumber == local.instance_number;
+        });
+        if (it == entries.end()) {
+            entries.push_back(local.entry);
+            continue;
+        }
+        if (!it->serviceip.empty()) local.entry.serviceip = it->serviceip;
+        *it = local.entry;
+    }
+    return table_->replace_job(job, std::move(entries));
+}
+
+bool Node::has_instances_of(const std::string& job) const {
+    return std::any_of(instances_.begin(), instances_.end(),
+                       [&](const Instance& i) { return i.job == job; });
+}
+
+awaitable<std::vector<std::string>> Node::used_jobs() {
+    std::set<std::string> jobs;
+    if (!data_plane_) co_return std::vector<std::string>{};
+    const std::vector<Ipv4> used = co_await data_plane_->take_used();
+    for (Ipv4 ip : used)
+        for (const TableEntry& e : entries_at(table_->table(), ip)) jobs.insert(e.job_name());
+    co_return std::vector<std::string>(jobs.begin(), jobs.end());
 }
 
 awaitable<Result<void>> Node::complete_registration() {
@@ -487,21 +408,8 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
     co_return Result<void>{};
 }
 
-Result<size_t> Node::write_entries(std::vector<TableEntry> entries) {
-    // All or nothing: every entry is checked before the first is written.
-    for (auto& e : entries) {
-        if (auto r = validate(e, config_.container_network, config_.service_network); !r)
-            return fail(Errc::invalid_argument, e.job_name() + " instance " +
-                                                    std::to_string(e.instancenumber) + ": " +
-                                                    r.error().message);
-    }
-    for (auto& e : entries)
-        if (auto r = table_->upsert(std::move(e)); !r) return tl::unexpected(r.error());
-    return entries.size();
-}
-
 awaitable<Result<size_t>> Node::add_table_entries(std::vector<TableEntry> entries) {
-    co_return write_entries(std::move(entries));
+    co_return table_->upsert_all(std::move(entries));
 }
 
 awaitable<Result<size_t>> Node::remove_table_entries(TableRemoveRequest request) {
@@ -517,18 +425,11 @@ awaitable<Result<json::value>> Node::table() {
     co_return to_json(table_->table().entries());
 }
 
-awaitable<std::vector<std::array<LoopState, 3>>> Node::loop_states() {
-    std::vector<std::array<LoopState, 3>> states;
-    for (auto& owned : forwarders_) {
-        Forwarder* f = owned.get();
-        states.push_back(co_await on_shard(f->shard(), [f] { return f->loops(); }));
-    }
-    co_return states;
-}
-
 awaitable<Result<json::value>> Node::status() {
     json::object s;
-    auto loops = co_await loop_states();
+    // Not a co_await inside ?: (g++-12 miscompiles the temporaries there).
+    std::vector<std::array<LoopState, 3>> loops;
+    if (data_plane_) loops = co_await data_plane_->loops();
     const bool stopped_loops = std::any_of(loops.begin(), loops.end(), [](auto& shard) {
         return std::any_of(shard.begin(), shard.end(), [](auto& l) { return !l.running; });
     });
@@ -542,9 +443,9 @@ awaitable<Result<json::value>> Node::status() {
     if (subnet_v6_) s["subnet_v6"] = subnet_v6_->to_string();
     if (link_) s["subnet_requests"] = link_->subnet_requests();
     s["shards"] = shards_.count();
-    if (tun_) {
-        s["tun"] = tun_->name();
-        s["offloads"] = tun_->offloads().to_string();
+    if (data_plane_) {
+        s["tun"] = data_plane_->tun().name();
+        s["offloads"] = data_plane_->tun().offloads().to_string();
         s["io"] = to_string(config_.io);
     }
     if (link_) s["cluster_connected"] = link_->mqtt().connected();
@@ -579,10 +480,12 @@ void Node::stop() {
     stopped_ = true;
     if (queries_) queries_->stop();
     if (link_) link_->stop();
+    if (rtt_) rtt_->stop();
     // Destroyed with the node: its coroutines end as the shard's loop runs on.
     if (names_) names_->stop();
     for (auto& i : instances_)
         if (i.kind == DeployKind::netns) remove_netns_resolv_conf(i.attachment.netns);
+    if (data_plane_) data_plane_->stop();
     if (network_) {
         network_->teardown();
         remove_state_file(state_path_);  // nothing is left to adopt

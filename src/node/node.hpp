@@ -19,16 +19,12 @@
 namespace nm {
 
 class ClusterLink;
+class DataPlane;
+class StaticResolver;
 class TableQueryClient;
-class TableWriter;
 class TableReplicas;
-class TunDevice;
-class Forwarder;
-struct LoopState;
-class Resolver;
+class TableWriter;
 class RttMonitor;
-class SharedTurns;
-class Uring;
 class NameService;
 
 class Node final : public NodeControl {
@@ -42,7 +38,9 @@ class Node final : public NodeControl {
     // --cluster: connects, asks for the subnet once and builds when it arrives.
     // Otherwise: waits for POST /register (ClusterUrl is only its fallback broker).
     awaitable<Result<void>> start();
-    // Stops forwarders and the cluster link, removes every namespace, link and rule it made.
+    // The one stop path, run on shard 0 when the shards stop (registered by the constructor)
+    // and by the destructor: stops the cluster link and the data plane's loops, and removes
+    // every namespace, link and rule the node made.
     void stop();
     // Called on shard 0 when a data-path loop ended on a permanent failure (what failed); the
     // agent cannot forward on that shard any more and should stop.
@@ -63,9 +61,8 @@ class Node final : public NodeControl {
   private:
     using Instance = InstanceRecord;
 
+    // The node network, then the data plane on it: both, or neither and the error.
     Result<void> build(Cidr subnet, std::optional<Cidr6> subnet_v6);
-    // Every shard's data-path loops, by shard.
-    awaitable<std::vector<std::array<LoopState, 3>>> loop_states();
     // Registration with a cluster: connect_cluster() starts the link (fails only on bad
     // options); complete_registration() asks for the subnet once and builds the network;
     // registration_outcome() waits for that, at most as long as the node engine waits.
@@ -74,6 +71,14 @@ class Node final : public NodeControl {
     awaitable<Result<void>> registration_outcome();
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
     void start_names();
+    // The join policy, for the cluster's entries of `job`: an instance deployed here stays in the
+    // table whatever the cluster says (it may not have processed our service/deployed yet), and
+    // takes the ServiceIPs the cluster gave it.
+    Result<void> adopt_job_entries(const std::string& job, std::vector<TableEntry> entries);
+    bool has_instances_of(const std::string& job) const;
+    // The jobs whose ServiceIPs or nsips the data path used since the last call: every shard's
+    // marked destinations, named by the authoritative table (read once per idle sweep).
+    awaitable<std::vector<std::string>> used_jobs();
     Result<void> load_table_file();
     // Restarts (node/node_restart.cpp): read_state() reads the state file an earlier run left
     // (it died); earlier_run() is what of it build() may adopt on `subnet`;
@@ -86,7 +91,6 @@ class Node final : public NodeControl {
     EarlierRun earlier_run(Cidr subnet) const;
     void adopt_instances();
     void save_state() const;
-    Result<size_t> write_entries(std::vector<TableEntry> entries);
     Instance* find_instance(const std::string& job, int instance_number);
 
     Shards& shards_;
@@ -100,16 +104,13 @@ class Node final : public NodeControl {
     std::optional<Cidr> subnet_;
     std::optional<Cidr6> subnet_v6_;  // none: the node is IPv4 only
     std::optional<NodeNetwork> network_;
-    std::unique_ptr<TunDevice> tun_;
     std::unique_ptr<TableReplicas> replicas_;
     std::unique_ptr<TableWriter> table_;
-    std::unique_ptr<SharedTurns> turns_;
-    std::vector<std::unique_ptr<Forwarder>> forwarders_;  // index: shard
-    std::vector<std::shared_ptr<Uring>> rings_;           // index: shard; --io uring only
     std::unique_ptr<ClusterLink> link_;
     std::unique_ptr<TableQueryClient> queries_;
-    std::unique_ptr<RttMonitor> rtt_;  // round trips to peer nodes, for Closest
-    std::unique_ptr<Resolver> static_resolver_;
+    std::unique_ptr<StaticResolver> static_resolver_;
+    std::unique_ptr<DataPlane> data_plane_;  // after what it refers to, so destroyed first
+    std::unique_ptr<RttMonitor> rtt_;        // round trips to peer nodes, for Closest
     std::unique_ptr<NameService> names_;
     std::vector<Instance> instances_;
     std::string state_path_;            // node/state_file.hpp

@@ -1,70 +1,21 @@
-// GET /metrics: the node's numbers, every shard's data-path counters and the table queries'.
-#include <algorithm>
-#include <array>
-#include <string>
-#include <vector>
-
+// GET /metrics: the node's own numbers, then the data plane's and the table queries'.
 #include "cluster/table_query_client.hpp"
 #include "core/metrics_text.hpp"
 #include "mdns/name_service.hpp"
 #include "node/node.hpp"
 #include "node/rtt_monitor.hpp"
 #include "table/table_writer.hpp"
-#include "tunnel/forwarder.hpp"
-#include "tunnel/udp_tunnel.hpp"
-#include "tunnel/uring.hpp"
+#include "tunnel/data_plane.hpp"
 
 namespace nm {
 
-namespace {
-// One shard's numbers, copied on that shard.
-struct ShardSnapshot {
-    ForwarderCounters forwarder;
-    PathCounters path;
-    TunQueueCounters tun;
-    UdpTunnelCounters udp;
-    MergeCounters merge;
-    size_t flows = 0;
-    UringCounters uring{};
-    std::array<LoopState, 3> loops;
-};
-}  // namespace
-
 awaitable<Result<std::string>> Node::metrics() {
     std::vector<ShardSnapshot> shards;
-    for (auto& owned : forwarders_) {
-        Forwarder* f = owned.get();
-        const Uring* ring = f->shard() < rings_.size() ? rings_[f->shard()].get() : nullptr;
-        shards.push_back(co_await on_shard(f->shard(), [f, ring] {
-            return ShardSnapshot{f->counters(),
-                                 f->path_counters(),
-                                 f->tun().counters(),
-                                 f->udp().counters(),
-                                 f->merge_counters(),
-                                 f->flows(),
-                                 ring ? ring->counters() : UringCounters{},
-                                 f->loops()};
-        }));
-    }
-    auto sum = [&](auto field) {
-        double total = 0;
-        for (auto& s : shards) total += static_cast<double>(field(s));
-        return total;
-    };
+    if (data_plane_) shards = co_await data_plane_->snapshots();
     MetricsText m;
-    const bool loops_up = std::all_of(shards.begin(), shards.end(), [](auto& shard) {
-        return std::all_of(shard.loops.begin(), shard.loops.end(),
-                           [](auto& l) { return l.running; });
-    });
     m.single("netmanager_up", "gauge",
              "1 once the node network and tunnel are built, while every shard's loops run.",
-             built_ && loops_up ? 1 : 0);
-    m.family("netmanager_shard_loop_up", "gauge",
-             "1 while the data-path loop runs on the shard, 0 once it stopped.");
-    for (size_t i = 0; i < shards.size(); ++i)
-        for (auto& l : shards[i].loops)
-            m.sample("netmanager_shard_loop_up", l.running ? 1 : 0,
-                     "shard=\"" + std::to_string(i) + "\",loop=\"" + l.name + "\"");
+             built_ && all_loops_up(shards) ? 1 : 0);
     m.single("netmanager_table_entries", "gauge", "Entries in the translation table.",
              table_ ? static_cast<double>(table_->table().size()) : 0);
     m.single("netmanager_instances", "gauge", "Service instances deployed on this node.",
@@ -76,87 +27,10 @@ awaitable<Result<std::string>> Node::metrics() {
     m.single("netmanager_deploy_failures_total", "counter",
              "Deploys that failed (nothing was left behind).",
              static_cast<double>(deploy_failures_));
-    m.single("netmanager_flows", "gauge", "Conversions in the flow caches of all shards.",
-             sum([](auto& s) { return s.flows; }));
-
-    m.family("netmanager_packets_total", "counter", "Packets through the tunnel by direction.");
-    m.samples("netmanager_packets_total",
-              {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_packets; })},
-               {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_packets; })},
-               {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_packets; })},
-               {"direction=\"local\"", sum([](auto& s) { return s.forwarder.local_delivered; })}});
-    m.family("netmanager_bytes_total", "counter", "Bytes through the tunnel by direction.");
-    m.samples("netmanager_bytes_total",
-              {{"direction=\"tun_read\"", sum([](auto& s) { return s.forwarder.tun_bytes; })},
-               {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_bytes; })},
-               {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_bytes; })}});
-
-    // Every drop, by reason: the data path's and the forwarder's and the devices'.
-    m.family("netmanager_drops_total", "counter", "Packets dropped, by reason.");
-    for (size_t r = 0; r < drop_reason_count; ++r) {
-        auto reason = static_cast<DropReason>(r);
-        double n = sum([&](auto& s) { return s.path.dropped(reason); });
-        if (reason == DropReason::unknown_node)
-            n += sum([](auto& s) { return s.forwarder.drop_unknown_peer; });
-        if (reason == DropReason::query_failed)
-            n += sum([](auto& s) { return s.forwarder.drop_query_failed; });
-        if (reason == DropReason::backlog_full)
-            n += sum(
-                [](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
-        m.sample("netmanager_drops_total", n, "reason=\"" + std::string(to_string(reason)) + "\"");
-    }
-    m.samples("netmanager_drops_total",
-              {{"reason=\"split_failed\"", sum([](auto& s) { return s.forwarder.drop_split; })},
-               {"reason=\"tun_queue_full\"", sum([](auto& s) { return s.tun.write_dropped; })},
-               {"reason=\"tun_write_error\"", sum([](auto& s) { return s.tun.write_errors; })},
-               {"reason=\"udp_send_error\"", sum([](auto& s) { return s.udp.send_errors; })},
-               {"reason=\"udp_socket_overflow\"", sum([](auto& s) { return s.udp.socket_drops; })},
-               {"reason=\"udp_truncated\"", sum([](auto& s) { return s.udp.receive_truncated; })}});
-
-    m.family("netmanager_handoffs_total", "counter",
-             "Packets handed to the shard that owns their flow, by where they came from.");
-    m.samples("netmanager_handoffs_total",
-              {{"from=\"tun\"", sum([](auto& s) { return s.forwarder.handed_off_tun; })},
-               {"from=\"wire\"", sum([](auto& s) { return s.forwarder.handed_off_wire; })}});
-    m.single("netmanager_new_flows_total", "counter", "Conversions created.",
-             sum([](auto& s) { return s.path.outgoing_new_flows; }));
-    m.single("netmanager_merged_units_total", "counter",
-             "Super-segments built from received packets.",
-             sum([](auto& s) { return s.merge.units; }));
-    m.single("netmanager_merged_segments_total", "counter",
-             "Received packets merged into super-segments.",
-             sum([](auto& s) { return s.merge.unit_segments; }));
-    m.single("netmanager_table_queries_started_total", "counter",
-             "Table queries started by the data path.",
-             sum([](auto& s) { return s.forwarder.queries; }));
-    if (!rings_.empty()) {
-        m.single("netmanager_uring_enters_total", "counter",
-                 "io_uring_enter calls of the shards' rings that submitted operations.",
-                 sum([](auto& s) { return s.uring.enters; }));
-        m.single("netmanager_uring_operations_total", "counter",
-                 "Operations submitted on the shards' rings.",
-                 sum([](auto& s) { return s.uring.submitted; }));
-        m.single("netmanager_uring_completions_total", "counter",
-                 "Completions delivered to their operation.",
-                 sum([](auto& s) { return s.uring.completions; }));
-        m.single("netmanager_uring_wakeups_total", "counter",
-                 "Times a shard woke for completions that finished outside io_uring_enter.",
-                 sum([](auto& s) { return s.uring.wakeups; }));
-        m.single("netmanager_uring_stray_completions_total", "counter",
-                 "Completions whose tag named no operation in flight (dropped; never expected).",
-                 sum([](auto& s) { return s.uring.stray; }));
-    }
+    append_data_plane_metrics(m, shards, data_plane_ && data_plane_->uses_rings());
     if (rtt_) rtt_->append_metrics(m);
     if (queries_) queries_->append_metrics(m);
     if (names_) names_->append_metrics(m.text());
-    if (auto kernel = read_udp_kernel_counters()) {
-        m.single(
-            "netmanager_kernel_udp_rcvbuf_errors_total", "counter",
-            "UdpRcvbufErrors of this network namespace (datagrams lost to full receive buffers).",
-            static_cast<double>(kernel->rcvbuf_errors));
-        m.single("netmanager_kernel_udp_in_errors_total", "counter",
-                 "UdpInErrors of this network namespace.", static_cast<double>(kernel->in_errors));
-    }
     co_return std::move(m.text());
 }
 

@@ -67,9 +67,11 @@ Result<JobName> parse_job_name(std::string_view text) {
     return job;
 }
 
-Result<void> validate(const TableEntry& e, const Cidr& container_network,
-                      const Cidr& service_network, const Cidr6& container_network_v6,
-                      const Cidr6& service_network_v6) {
+Result<void> validate(const TableEntry& e, const Networks& networks) {
+    const Cidr& container_network = networks.container_network;
+    const Cidr& service_network = networks.service_network;
+    const Cidr6& container_network_v6 = networks.container_network_v6;
+    const Cidr6& service_network_v6 = networks.service_network_v6;
     for (auto [field, value] :
          {std::pair<std::string_view, const std::string&>{"appname", e.appname},
           {"appns", e.appns},

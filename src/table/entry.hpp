@@ -47,9 +47,6 @@ Result<JobName> parse_job_name(std::string_view text);
 
 // Checks every field; the message names the first bad one ("nsip: 1.2.3.4 is outside
 // 172.16.0.0/12"). IPv6 addresses are optional; when given they must lie in the IPv6 networks.
-Result<void> validate(const TableEntry& entry, const Cidr& container_network,
-                      const Cidr& service_network,
-                      const Cidr6& container_network_v6 = default_container_network_v6,
-                      const Cidr6& service_network_v6 = default_service_network_v6);
+Result<void> validate(const TableEntry& entry, const Networks& networks);
 
 }  // namespace nm

@@ -8,29 +8,19 @@
 
 namespace nm {
 
+// The entries that carry `address` as a ServiceIP, or else the entry whose nsip (nsipv6) it is
+// (direct traffic to an instance); none if the table does not know it.
+std::vector<TableEntry> entries_at(const TranslationTable& table, Ipv4 address);
+std::vector<TableEntry> entries_at(const TranslationTable& table, const Ipv6& address);
+
 class StaticResolver final : public Resolver {
   public:
-    explicit StaticResolver(TableWriter& table) : table_(table) {}
-    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override {
-        co_return lookup(address);
-    }
-    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override {
-        co_return lookup(address);
-    }
+    explicit StaticResolver(const TableWriter& table) : table_(table) {}
+    awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address) override;
+    awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address) override;
 
   private:
-    template <class Address>
-    std::vector<TableEntry> lookup(const Address& address) const {
-        const TranslationTable& t = table_.table();
-        std::vector<TableEntry> found;
-        if (auto* group = t.find_service(address))
-            for (uint32_t slot : group->slots) found.push_back(t.entry(slot));
-        else if (auto slot = t.slot_of_nsip(address))
-            found.push_back(t.entry(*slot));
-        return found;
-    }
-
-    TableWriter& table_;
+    const TableWriter& table_;
 };
 
 }  // namespace nm

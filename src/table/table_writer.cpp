@@ -10,12 +10,8 @@ TableReplicas::TableReplicas(unsigned shards) {
     for (unsigned i = 0; i < shards; ++i) tables_.push_back(std::make_unique<TranslationTable>());
 }
 
-TableWriter::TableWriter(Shards& shards, TableReplicas& replicas, Cidr container_network,
-                         Cidr service_network)
-    : shards_(shards),
-      replicas_(replicas),
-      container_network_(container_network),
-      service_network_(service_network) {
+TableWriter::TableWriter(Shards& shards, TableReplicas& replicas, Networks networks)
+    : shards_(shards), replicas_(replicas), networks_(networks) {
     if (replicas.count() != shards.count())
         throw std::logic_error("TableWriter: one replica per shard needed");
 }
@@ -54,12 +50,26 @@ void TableWriter::publish(TableChange change) {
 }
 
 Result<void> TableWriter::upsert(TableEntry entry) {
-    if (auto ok = validate(entry, container_network_, service_network_); !ok) return ok;
+    if (auto ok = validate(entry, networks_); !ok) return ok;
+    publish_upsert(std::move(entry));
+    return {};
+}
+
+Result<size_t> TableWriter::upsert_all(std::vector<TableEntry> entries) {
+    for (const auto& e : entries)
+        if (auto ok = validate(e, networks_); !ok)
+            return fail(ok.error().code, e.job_name() + " instance " +
+                                             std::to_string(e.instancenumber) + ": " +
+                                             ok.error().message);
+    for (auto& e : entries) publish_upsert(std::move(e));
+    return entries.size();
+}
+
+void TableWriter::publish_upsert(TableEntry entry) {
     TableChange change;
     change.kind = TableChange::Kind::upsert;
     change.entries.push_back(std::move(entry));
     publish(std::move(change));
-    return {};
 }
 
 Result<size_t> TableWriter::remove_nsip(Ipv4 nsip) {
@@ -100,7 +110,7 @@ Result<void> TableWriter::replace_job(std::string_view job_name, std::vector<Tab
             return fail(Errc::invalid_argument, where() + "job " + e.job_name() +
                                                     " is not the job being replaced, " +
                                                     std::string(job_name));
-        if (auto ok = validate(e, container_network_, service_network_); !ok)
+        if (auto ok = validate(e, networks_); !ok)
             return fail(ok.error().code, where() + ok.error().message);
         for (size_t j = 0; j < i; ++j)
             if (entries[j].instancenumber == e.instancenumber || entries[j].nsip == e.nsip)

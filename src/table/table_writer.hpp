@@ -33,12 +33,14 @@ class TableReplicas {
 class TableWriter {
   public:
     // `replicas` must have one table per shard and outlive the writer and the shards' queues.
-    TableWriter(Shards& shards, TableReplicas& replicas, Cidr container_network,
-                Cidr service_network);
+    TableWriter(Shards& shards, TableReplicas& replicas, Networks networks);
 
     // Call these on shard 0 (or before the shards start). Each validates (a bad entry changes
     // nothing and the error names the field), applies, and broadcasts.
     Result<void> upsert(TableEntry entry);
+    // All or nothing: every entry is checked before the first is written; the error names the
+    // entry ("<job> instance <n>: nsip: ..."). Returns how many were written.
+    Result<size_t> upsert_all(std::vector<TableEntry> entries);
     Result<size_t> remove_nsip(Ipv4 nsip);
     Result<size_t> remove_job(std::string_view job_name);
     Result<size_t> remove_instance(std::string_view job_name, int instance);
@@ -58,10 +60,11 @@ class TableWriter {
 
   private:
     void publish(TableChange change);
+    void publish_upsert(TableEntry entry);
 
     Shards& shards_;
     TableReplicas& replicas_;
-    Cidr container_network_, service_network_;
+    Networks networks_;
     TranslationTable table_;
     std::vector<std::pair<size_t, Subscriber>> subscribers_;
     size_t next_subscriber_ = 0;

@@ -15,8 +15,10 @@ struct AddressFamily<Ipv4> {
     static Ipv4 source(const PacketView& p) { return p.source(); }
     static Ipv4 destination(const PacketView& p) { return p.destination(); }
     static const Cidr& local_subnet(const NodeIdentity& n) { return n.local_subnet; }
-    static const Cidr& service_network(const NodeIdentity& n) { return n.service_network; }
-    static const Cidr& container_network(const NodeIdentity& n) { return n.container_network; }
+    static const Cidr& service_network(const NodeIdentity& n) { return n.networks.service_network; }
+    static const Cidr& container_network(const NodeIdentity& n) {
+        return n.networks.container_network;
+    }
     // An address of the node's subnet that is no namespace's: base, bridge (base + 1), broadcast.
     static bool host_side(const Cidr& subnet, Ipv4 ip) {
         return ip == subnet.host(0) || ip == subnet.host(1) || ip == subnet.host(subnet.size() - 1);
@@ -30,8 +32,12 @@ struct AddressFamily<Ipv6> {
     static Ipv6 source(const PacketView& p) { return p.source_v6(); }
     static Ipv6 destination(const PacketView& p) { return p.destination_v6(); }
     static const Cidr6& local_subnet(const NodeIdentity& n) { return n.local_subnet_v6; }
-    static const Cidr6& service_network(const NodeIdentity& n) { return n.service_network_v6; }
-    static const Cidr6& container_network(const NodeIdentity& n) { return n.container_network_v6; }
+    static const Cidr6& service_network(const NodeIdentity& n) {
+        return n.networks.service_network_v6;
+    }
+    static const Cidr6& container_network(const NodeIdentity& n) {
+        return n.networks.container_network_v6;
+    }
     // The /120's base (the subnet-router anycast) and the bridge (base + 1); no broadcast.
     static bool host_side(const Cidr6& subnet, const Ipv6& ip) {
         return ip == subnet.host(0) || ip == subnet.host(1);

@@ -30,8 +30,8 @@ class AgentSide {
                     std::lock_guard lock(mutex_);
                     ++replace_calls_;
                     for (const auto& e : entries)
-                        if (auto ok =
-                                validate(e, Cidr{Ipv4{0xac100000}, 12}, Cidr{Ipv4{0xac1e0000}, 16});
+                        if (auto ok = validate(e, Networks{Cidr{Ipv4{0xac100000}, 12},
+                                                           Cidr{Ipv4{0xac1e0000}, 16}});
                             !ok)
                             return tl::unexpected(ok.error());
                     if (entries.empty()) {

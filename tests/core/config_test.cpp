@@ -75,8 +75,8 @@ TEST_CASE("with nothing configured, the address plan is the reference agent's") 
     REQUIRE(cli);
     const Config& c = cli->config;
     CHECK(c.tunnel_ip.to_string() == "10.19.1.254");
-    CHECK(c.container_network.to_string() == "10.16.0.0/12");
-    CHECK(c.service_network.to_string() == "10.30.0.0/16");
+    CHECK(c.networks.container_network.to_string() == "10.16.0.0/12");
+    CHECK(c.networks.service_network.to_string() == "10.30.0.0/16");
     CHECK(c.subnet_prefix == 26);
     CHECK(c.subnet_prefix_v6 == 120);
     CHECK(c.tun_device == "goProxyTun");
@@ -107,15 +107,15 @@ TEST_CASE(
     CHECK(c.default_interface.empty());
     CHECK_FALSE(c.public_ip_networking);
     CHECK(c.tunnel_ip.to_string() == "10.19.1.254");
-    CHECK(c.service_network.to_string() == "10.30.0.0/16");
-    CHECK(c.container_network.to_string() == "10.16.0.0/12");
+    CHECK(c.networks.service_network.to_string() == "10.30.0.0/16");
+    CHECK(c.networks.container_network.to_string() == "10.16.0.0/12");
     CHECK(c.mtu == 1450);
     CHECK(c.tun_ipv6.to_string() == "fcef::dead:beef");
     CHECK(c.proxy_network_v6 == "fcef::");
     CHECK(c.proxy_network_v6_prefix == 21);
     // The shipped fcef::/21 does not move where IPv6 ServiceIPs and namespaces lie.
-    CHECK(c.service_network_v6.to_string() == "fdff::/16");
-    CHECK(c.container_network_v6.to_string() == "fc00::/7");
+    CHECK(c.networks.service_network_v6.to_string() == "fdff::/16");
+    CHECK(c.networks.container_network_v6.to_string() == "fc00::/7");
     CHECK_FALSE(c.subnet_v6);
 }
 
@@ -128,7 +128,7 @@ TEST_CASE(
     REQUIRE(from_file);
     REQUIRE(from_file->config.subnet_v6);
     CHECK(from_file->config.subnet_v6->to_string() == "fc00::200/120");
-    CHECK(from_file->config.service_network_v6.to_string() == "fdff::/20");
+    CHECK(from_file->config.networks.service_network_v6.to_string() == "fdff::/20");
     auto flag = parse({"--subnet6", "fc00::100/112"}, sources);
     REQUIRE(flag);
     CHECK(flag->config.subnet_v6->to_string() == "fc00::100/112");
@@ -160,8 +160,8 @@ TEST_CASE(
         with(R"({"ContainerNetworkIPv6": "fc00::/8", "ServiceNetworkIPv6": "fdff:2000::/24"})",
              {"--subnet6", "fc00::100/120"});
     REQUIRE(ok);
-    CHECK(ok->config.container_network_v6.to_string() == "fc00::/8");
-    CHECK(ok->config.service_network_v6.to_string() == "fdff:2000::/24");
+    CHECK(ok->config.networks.container_network_v6.to_string() == "fc00::/8");
+    CHECK(ok->config.networks.service_network_v6.to_string() == "fdff:2000::/24");
     for (const char* key : {"ContainerNetworkIPv6", "ServiceNetworkIPv6"}) {
         for (const char* bad : {"2001:db8::/32", "fe80::/10", "::/0", "fc00::1/7", "fc00::/121",
                                 "fdff::", "10.0.0.0/8", "fc00::zz/8"}) {
@@ -213,11 +213,11 @@ TEST_CASE("the container network is TunnelIP/12 unless ContainerNetwork names it
     TempFile tun(R"({"TunnelIP": "10.40.1.254"})");
     auto derived = parse({"-c", tun.path.c_str()});
     REQUIRE(derived);
-    CHECK(derived->config.container_network.to_string() == "10.32.0.0/12");
+    CHECK(derived->config.networks.container_network.to_string() == "10.32.0.0/12");
     TempFile ours(R"({"TunnelIP": "10.40.1.254", "ContainerNetwork": "10.64.0.0/10"})");
     auto given = parse({"-c", ours.path.c_str()});
     REQUIRE(given);
-    CHECK(given->config.container_network.to_string() == "10.64.0.0/10");
+    CHECK(given->config.networks.container_network.to_string() == "10.64.0.0/10");
 }
 
 TEST_CASE("config keys match whatever their case, as the reference's JSON decoder matches them") {
@@ -229,7 +229,7 @@ TEST_CASE("config keys match whatever their case, as the reference's JSON decode
     CHECK(cli->config.mtu == 1400);
     CHECK(cli->config.cluster_url == "10.0.0.9");
     CHECK(cli->config.log_level == LogLevel::debug);
-    CHECK(cli->config.service_network.to_string() == "10.31.0.0/16");
+    CHECK(cli->config.networks.service_network.to_string() == "10.31.0.0/16");
 }
 
 TEST_CASE("environment variables named like the keys override the files, and flags override both") {
@@ -245,7 +245,7 @@ TEST_CASE("environment variables named like the keys override the files, and fla
     CHECK(env->config.cluster_mqtt_port == 1883);
     CHECK(env->config.cluster_url == "10.0.0.2");  // variable names are exact, as the reference's
     CHECK(env->config.tunnel_ip.to_string() == "10.20.0.1");
-    CHECK(env->config.container_network.to_string() == "10.16.0.0/12");
+    CHECK(env->config.networks.container_network.to_string() == "10.16.0.0/12");
     CHECK(env->config.log_level == LogLevel::debug);
     CHECK(env->config.node_public_port == 50103);  // an empty variable counts as unset
     auto flags = parse({"--mqtt-port", "8883", "-c", f.path.c_str()}, sources);
@@ -327,7 +327,7 @@ TEST_CASE("a config file with the reference agent's field names is accepted") {
     CHECK(cfg.cluster_url == "10.0.0.9");
     CHECK(cfg.cluster_mqtt_port == 10003);
     CHECK(cfg.tun_device == "tun7");
-    CHECK(cfg.service_network.to_string() == "172.32.0.0/16");
+    CHECK(cfg.networks.service_network.to_string() == "172.32.0.0/16");
     CHECK(cfg.tunnel_port == 50011);
     CHECK(cfg.mtu == 1400);
     CHECK(cfg.log_level == LogLevel::debug);

@@ -34,8 +34,8 @@ struct Agent {
         config.prefix = prefix;
         // The tests' own plan (172.x), given explicitly: the defaults are the reference's 10.x.
         config.subnet = *Cidr::parse("172.19.1.0/24");
-        config.container_network = *Cidr::parse("172.16.0.0/12");
-        config.service_network = *Cidr::parse("172.30.0.0/16");
+        config.networks.container_network = *Cidr::parse("172.16.0.0/12");
+        config.networks.service_network = *Cidr::parse("172.30.0.0/16");
         config.tun_ip = *Ipv4::parse("172.19.1.254");
     }
     ~Agent() {

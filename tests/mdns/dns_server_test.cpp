@@ -102,8 +102,8 @@ struct Harness {
     Shards shards{{.count = 1, .pin = false}};
     asio::io_context& io = shards.context(0);
     TableReplicas replicas{1};
-    TableWriter writer{shards, replicas, *Cidr::parse("10.16.0.0/12"),
-                       *Cidr::parse("10.30.0.0/16")};
+    TableWriter writer{shards, replicas,
+                       Networks{*Cidr::parse("10.16.0.0/12"), *Cidr::parse("10.30.0.0/16")}};
     std::unique_ptr<NameService> names;
     int find_calls = 0;
     std::vector<std::string> asked;

@@ -22,8 +22,8 @@ NodeIdentity node(const char* ip_text = "10.0.0.1") {
     NodeIdentity n;
     n.node_ip = ip(ip_text);
     n.local_subnet = Cidr{ip("172.19.1.0"), 24};
-    n.service_network = Cidr{ip("172.30.0.0"), 16};
-    n.container_network = Cidr{ip("172.16.0.0"), 12};
+    n.networks.service_network = Cidr{ip("172.30.0.0"), 16};
+    n.networks.container_network = Cidr{ip("172.16.0.0"), 12};
     return n;
 }
 int chosen(Balancer& b, const TranslationTable& t, const NodeIdentity& n, const RttEstimates& rtt) {

@@ -41,8 +41,8 @@ struct Node {
     Node(const char* node_ip, const char* subnet) {
         identity.node_ip = ip(node_ip);
         identity.local_subnet = Cidr{ip(subnet), 24};
-        identity.service_network = Cidr{ip("172.30.0.0"), 16};
-        identity.container_network = Cidr{ip("172.16.0.0"), 12};
+        identity.networks.service_network = Cidr{ip("172.30.0.0"), 16};
+        identity.networks.container_network = Cidr{ip("172.16.0.0"), 12};
         cache.set_now(ConversionCache::Clock::now());
     }
 };

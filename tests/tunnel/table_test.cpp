@@ -148,7 +148,7 @@ TEST_CASE("job names are matched case-sensitively, upper case included") {
         entry("MightyWavesJump", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
     auto lower =
         entry("mightywavesjump", 0, "172.19.1.3", "10.0.0.1", {{IpType::RR, "172.30.0.11"}});
-    REQUIRE(validate(upper, *Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")));
+    REQUIRE(validate(upper, {*Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")}));
     t.upsert(upper);
     t.upsert(lower);
     CHECK(t.size() == 2);
@@ -212,20 +212,20 @@ TEST_CASE("an entry taking another instance's nsipv6 evicts it") {
 }
 
 TEST_CASE("IPv6 addresses outside the IPv6 networks make an entry invalid; none is fine") {
-    const Cidr containers = *Cidr::parse("172.16.0.0/12"), services = *Cidr::parse("172.30.0.0/16");
+    const Networks nets{*Cidr::parse("172.16.0.0/12"), *Cidr::parse("172.30.0.0/16")};
     auto e = entry("web", 0, "172.19.1.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
-    CHECK(validate(e, containers, services));
+    CHECK(validate(e, nets));
     e.nsipv6 = *Ipv6::parse("fc00::102");
     e.serviceip[0].address_v6 = *Ipv6::parse("fdff:2000::10");
-    CHECK(validate(e, containers, services));
+    CHECK(validate(e, nets));
     auto outside_ns = e;
     outside_ns.nsipv6 = *Ipv6::parse("2001:db8::1");
-    auto r = validate(outside_ns, containers, services);
+    auto r = validate(outside_ns, nets);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("nsipv6: 2001:db8::1"));
     auto outside_sip = e;
     outside_sip.serviceip[0].address_v6 = *Ipv6::parse("fc00::5");
-    r = validate(outside_sip, containers, services);
+    r = validate(outside_sip, nets);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("fdff::/16"));
 }

@@ -22,7 +22,7 @@ T run_on(Shards& shards, unsigned i, awaitable<T> task) {
 TEST_CASE("every shard's replica converges to shard 0's table, change by change") {
     Shards shards({.count = 3, .pin = false});
     TableReplicas replicas(3);
-    TableWriter writer(shards, replicas, containers, services);
+    TableWriter writer(shards, replicas, {containers, services});
     shards.start();
     auto failure = run_on(shards, 0, [&]() -> awaitable<std::string> {
         for (int i = 0; i < 50; ++i) {
@@ -62,7 +62,7 @@ TEST_CASE("every shard's replica converges to shard 0's table, change by change"
 TEST_CASE("a write with a bad entry changes nothing and names the field") {
     Shards shards({.count = 2, .pin = false});
     TableReplicas replicas(2);
-    TableWriter writer(shards, replicas, containers, services);
+    TableWriter writer(shards, replicas, {containers, services});
     shards.start();
     auto bad_nsip = entry("web", 0, "10.1.1.1", "10.0.0.1", {{IpType::RR, "172.30.0.10"}});
     auto r = writer.upsert(bad_nsip);
