@@ -15,9 +15,9 @@
 #include <sstream>
 #include <string>
 
+#include "core/async_mutex.hpp"
 #include "core/log.hpp"
 #include "core/retry.hpp"
-#include "tunnel/async_gate.hpp"
 #include "tunnel/flow_owner.hpp"
 #include "tunnel/udp_tunnel_uring.hpp"
 
@@ -78,12 +78,16 @@ struct MessageScratch {
 }  // namespace
 
 struct UdpTunnel::Directions {
+    explicit Directions(const boost::asio::any_io_executor& executor)
+        : receiving(executor), sending(executor) {}
     MessageScratch receive, send;
-    AsyncGate receiving, sending;  // one call per direction at a time
+    AsyncMutex receiving, sending;  // one call per direction at a time
 };
 
 UdpTunnel::UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options)
-    : descriptor_(context, fd), options_(options), directions_(std::make_unique<Directions>()) {}
+    : descriptor_(context, fd),
+      options_(options),
+      directions_(std::make_unique<Directions>(context.get_executor())) {}
 
 UdpTunnel::UdpTunnel(UdpTunnel&&) noexcept = default;
 UdpTunnel& UdpTunnel::operator=(UdpTunnel&&) noexcept = default;
@@ -125,7 +129,7 @@ Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
 }
 
 awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
-    auto turn = co_await directions_->receiving.enter();
+    auto turn = co_await directions_->receiving.lock();
     if (uring_) co_return co_await uring_->receive_batch(batch, counters_);
     batch.clear();
     const size_t n = batch.spare_count();
@@ -200,7 +204,7 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
 }
 
 awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets) {
-    auto turn = co_await directions_->sending.enter();
+    auto turn = co_await directions_->sending.lock();
     if (uring_) co_return co_await uring_->send_batch(packets, counters_);
     MessageScratch& s = directions_->send;
     // One message per UDP_SEGMENT send, or per datagram without GSO.
