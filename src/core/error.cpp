@@ -1,6 +1,7 @@
 #include "core/error.hpp"
 
 #include <cstring>
+#include <utility>
 
 namespace nm {
 
@@ -32,7 +33,7 @@ std::string excerpt(std::string_view text, size_t max) {
 }
 
 tl::unexpected<Error> fail_errno(std::string what, int err) {
-    return fail(Errc::system, what + ": " + std::strerror(err));
+    return fail(Errc::system, std::move(what) + ": " + std::strerror(err));
 }
 
 }  // namespace nm

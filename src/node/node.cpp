@@ -165,7 +165,7 @@ Result<void> Node::load_table_file() {
     return {};
 }
 
-Result<void> Node::connect_cluster(std::string client_id, std::string host) {
+Result<void> Node::connect_cluster(std::string client_id, const std::string& host) {
     MqttOptions options;
     options.host = host;
     options.port = config_.cluster_mqtt_port;

@@ -66,7 +66,7 @@ class Node final : public NodeControl {
     // Registration with a cluster: connect_cluster() starts the link (fails only on bad
     // options); complete_registration() asks for the subnet once and builds the network;
     // registration_outcome() waits for that, at most as long as the node engine waits.
-    Result<void> connect_cluster(std::string client_id, std::string host);
+    Result<void> connect_cluster(std::string client_id, const std::string& host);
     awaitable<Result<void>> complete_registration();
     awaitable<Result<void>> registration_outcome();
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.

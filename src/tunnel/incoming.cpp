@@ -117,10 +117,10 @@ std::optional<Decision> admit_incoming(const PacketView& packet, PathContext& pa
     return admit<Ipv6>(packet, path, sender, after_query);
 }
 
-Decision decide_incoming(std::span<uint8_t> bytes, PathContext& path, L4Csum csum) {
-    auto packet = PacketView::parse(bytes);
-    if (!packet) return drop(path, DropReason::malformed);
-    return decide_incoming(*packet, path, csum);
+Decision decide_incoming(std::span<uint8_t> packet, PathContext& path, L4Csum csum) {
+    auto parsed = PacketView::parse(packet);
+    if (!parsed) return drop(path, DropReason::malformed);
+    return decide_incoming(*parsed, path, csum);
 }
 
 }  // namespace nm

@@ -43,7 +43,8 @@ bool UdpTunnel::receives_multishot() const {
     return uring_ && uring_->multishot();
 }
 
-UringUdpIo::UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch, bool multishot)
+UringUdpIo::UringUdpIo(const std::shared_ptr<Uring>& ring, int fd, bool gso, size_t batch,
+                       bool multishot)
     : ring_(ring),
       fd_(fd),
       file_index_(ring->register_file(fd)),

@@ -27,7 +27,7 @@ class UringUdpIo {
   public:
     // Borrows fd (the UdpTunnel keeps it). `batch`: buffers per receive. multishot: false keeps
     // to the recvmsg chains (also the fallback when provided buffers are refused).
-    UringUdpIo(std::shared_ptr<Uring> ring, int fd, bool gso, size_t batch, bool multishot);
+    UringUdpIo(const std::shared_ptr<Uring>& ring, int fd, bool gso, size_t batch, bool multishot);
     ~UringUdpIo();
 
     awaitable<Result<size_t>> receive_batch(PacketBatch& batch, UdpTunnelCounters& counters);
