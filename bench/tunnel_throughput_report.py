@@ -26,7 +26,7 @@ METRICS = [  # key, unit shown in the table, higher is better
     ("cpu_s_per_gb", "s/GB", False),
     ("syscalls_per_gb", "1/GB", False),
 ]
-OUR_PATHS = ("tunnel", "tunnel_v6", "tunnel_uring", "tunnel_no_offload")
+OUR_PATHS = ("tunnel", "tunnel_v6", "tunnel_uring", "tunnel_no_offload", "tunnel_fastpath")
 AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time and syscalls are measured
 AGENT_ONLY = ("cpu_s_per_gb", "syscalls_per_gb")
 RESULTS = ""
@@ -230,16 +230,14 @@ def print_table(res, paths, seconds, started, rr_mode):
             if (key in AGENT_ONLY and "reference" not in refs) or key.endswith("_pct"):
                 continue  # a ratio of two near-zero percentages says nothing
             print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
-    if all(p in paths and "error" not in res[p] for p in ("tunnel", "tunnel_uring")):
-        print("\nratio tunnel_uring / tunnel (the two I/O modes)")
-        for key, _, _ in METRICS:
-            if not key.endswith("_pct"):
-                print(f"  {key}".ljust(28) + ratio(res["tunnel_uring"].get(key), res["tunnel"].get(key)).rjust(12))
-    if all(p in paths and "error" not in res[p] for p in ("tunnel", "tunnel_v6")):
-        print("\nratio tunnel_v6 / tunnel (IPv6 and IPv4 inside the same tunnel)")
-        for key, _, _ in METRICS:
-            if not key.endswith("_pct"):
-                print(f"  {key}".ljust(28) + ratio(res["tunnel_v6"].get(key), res["tunnel"].get(key)).rjust(12))
+    for other, what in (("tunnel_uring", "the two I/O modes"),
+                        ("tunnel_v6", "IPv6 and IPv4 inside the same tunnel"),
+                        ("tunnel_fastpath", "eBPF fast path / userspace only")):
+        if all(p in paths and "error" not in res[p] for p in ("tunnel", other)):
+            print(f"\nratio {other} / tunnel ({what})")
+            for key, _, _ in METRICS:
+                if not key.endswith("_pct"):
+                    print(f"  {key}".ljust(28) + ratio(res[other].get(key), res["tunnel"].get(key)).rjust(12))
     for p in paths:
         if "error" in res[p]:
             print(f"\n{p}: n/a: {res[p]['error']}")

@@ -8,6 +8,7 @@ packages=(
   clang-format-14 clang-tidy-14
   libboost1.81-dev libboost-json1.81-dev
   liburing-dev libnl-3-dev libnl-route-3-dev libexpected-dev catch2
+  libbpf-dev ethtool  # the kernel fast path (src/fastpath, bpf/) and its tests
   libmosquitto-dev mosquitto mosquitto-clients openssl
   nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod iputils-ping

@@ -41,6 +41,20 @@ const char* to_string(IoMode mode) {
     return mode == IoMode::uring ? "uring" : "readiness";
 }
 
+bool parse_datapath(std::string_view text, Datapath& out) {
+    if (text == "userspace")
+        out = Datapath::userspace;
+    else if (text == "auto")
+        out = Datapath::automatic;
+    else
+        return false;
+    return true;
+}
+
+const char* to_string(Datapath datapath) {
+    return datapath == Datapath::automatic ? "auto" : "userspace";
+}
+
 std::string usage() {
     return R"(Usage: netmanager [options]     run the agent
        netmanager status        the running agent's state (its GET /status)
@@ -94,6 +108,10 @@ Options:
       --io MODE            tunnel I/O: readiness (epoll waits and readv/recvmmsg/sendmmsg
                            syscalls) or uring (batches on each shard's own io_uring)
                            (default readiness)
+      --datapath MODE      userspace (every packet through the TUN and the tunnel socket) or
+                           auto (established IPv4 TCP/UDP flows to other nodes in eBPF at tc,
+                           where the kernel accepts the programs; else userspace, logged)
+                           (default userspace)
       --flow-idle MS       a UDP, ICMP or other connectionless flow idle for MS ms expires,
                            and its conversion with it (default 30000)
       --log-level LEVEL    debug, info, warn, error, off (default info)
@@ -242,6 +260,10 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             NM_TAKE(v, value());
             if (!parse_io_mode(*v, c.io))
                 return bad(flag, "expected readiness or uring, got '" + *v + "'");
+        } else if (flag == "--datapath") {
+            NM_TAKE(v, value());
+            if (!parse_datapath(*v, c.datapath))
+                return bad(flag, "expected auto or userspace, got '" + *v + "'");
         } else if (flag == "--flow-idle") {
             NM_TAKE(n, number(100, 86400000));
             c.flow_idle_ms = static_cast<unsigned>(*n);

@@ -24,6 +24,14 @@ enum class IoMode { readiness, uring };
 bool parse_io_mode(std::string_view text, IoMode& out);
 const char* to_string(IoMode mode);
 
+// Which data path carries established flows: the userspace (coroutine) path alone, or, where
+// the kernel accepts the eBPF programs, the kernel fast path for what the agent has decided
+// (auto; falls back to userspace, saying so, when loading fails).
+enum class Datapath { userspace, automatic };
+// "userspace" / "auto"; false for anything else.
+bool parse_datapath(std::string_view text, Datapath& out);
+const char* to_string(Datapath datapath);
+
 // Where the reference agent serves its API, and so where the node engine calls it.
 inline constexpr std::string_view default_api_socket = "/etc/netmanager/netmanager.sock";
 
@@ -68,7 +76,8 @@ struct Config {
     std::string proxy_network_v6 = "fc00::";  // ProxySubnetworkIPv6: checked and stored
     unsigned proxy_network_v6_prefix = 7;     // ProxySubnetworkIPv6Prefix: likewise
     bool offload = true;
-    IoMode io = IoMode::readiness;  // IoMode in tuncfg.json, --io
+    IoMode io = IoMode::readiness;            // IoMode in tuncfg.json, --io
+    Datapath datapath = Datapath::userspace;  // Datapath in tuncfg.json, --datapath
     unsigned flow_idle_ms = 30000;  // a UDP/ICMP/other flow idle this long expires (--flow-idle)
 
     // Environment

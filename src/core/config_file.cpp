@@ -200,6 +200,11 @@ void read_keys(FieldReader& r, Config& next) {
             return fail(Errc::invalid_argument, "expected \"readiness\" or \"uring\"");
         return {};
     });
+    r.string("Datapath", [&](const std::string& t) -> Result<void> {
+        if (!parse_datapath(t, next.datapath))
+            return fail(Errc::invalid_argument, "expected \"auto\" or \"userspace\"");
+        return {};
+    });
     r.integer("ApiMaxConnections", next.api_max_connections, 1, 65536);
     r.integer("ApiIdleTimeoutMs", next.api_idle_timeout_ms, 100, 3600000);
     r.integer("ApiPort", next.api_port, 1, 65535);

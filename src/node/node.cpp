@@ -16,6 +16,7 @@
 #include "core/log.hpp"
 #include "env/public_address.hpp"
 #include "env/undo_stack.hpp"
+#include "fastpath/fast_path.hpp"
 #include "mdns/name_service.hpp"
 #include "mdns/resolv_conf.hpp"
 #include "node/deploy_checks.hpp"
@@ -24,6 +25,7 @@
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
 #include "tunnel/data_plane.hpp"
+#include "tunnel/forwarder.hpp"
 #include "tunnel/node_identity.hpp"
 
 namespace nm {
@@ -98,6 +100,8 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     if (auto r = network_->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) return r;
     undo.commit();
 
+    network_config_bridge_ = network_->config().bridge;
+    start_fast_path(data_plane_->forwarders());
     // The data plane lives as long as the node, which outlives the shard threads.
     data_plane_->start([this](const std::string& what) {
         NM_LOG(error, subsystem) << what << "; stopping the agent";
@@ -122,6 +126,32 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     save_state();
     start_names();
     return {};
+}
+
+void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
+    FastPath::remove_leftovers(network_config_bridge_, node_ip_);
+    if (config_.datapath == Datapath::userspace) return;
+    FastPathOptions options;
+    options.bridge = network_config_bridge_;
+    options.node_ip = node_ip_;
+    options.tunnel_port = config_.tunnel_port;
+    auto fast = FastPath::start(options);
+    if (!fast) {
+        datapath_note_ = fast.error().message;
+        NM_LOG(warn, subsystem) << "datapath auto: no kernel fast path (" << datapath_note_
+                                << "); the userspace data path carries every packet";
+        return;
+    }
+    fast_path_ = std::move(*fast);
+    for (Forwarder* f : forwarders) f->set_offload(fast_path_.get());
+    // A change that removes or moves an instance takes its flows out of the kernel at once.
+    fast_path_subscription_ = table_->subscribe(
+        [fast = fast_path_.get()](const TableChange&, const TranslationTable& table) {
+            if (size_t n = fast->prune(table))
+                NM_LOG(debug, subsystem) << "fast path: " << n << " flows pruned";
+        });
+    NM_LOG(info, subsystem) << "datapath auto: the kernel fast path runs (eBPF at "
+                            << fast_path_->description() << "), the userspace path behind it";
 }
 
 void Node::start_names() {
@@ -447,6 +477,9 @@ awaitable<Result<json::value>> Node::status() {
         s["tun"] = data_plane_->tun().name();
         s["offloads"] = data_plane_->tun().offloads().to_string();
         s["io"] = to_string(config_.io);
+        s["datapath"] = fast_path_ ? "ebpf" : "userspace";
+        if (fast_path_) s["fast_path"] = fast_path_->description();
+        if (!datapath_note_.empty()) s["fast_path_refused"] = datapath_note_;
     }
     if (link_) s["cluster_connected"] = link_->mqtt().connected();
     s["table_entries"] = table_ ? table_->table().size() : 0;
@@ -483,6 +516,11 @@ void Node::stop() {
     if (rtt_) rtt_->stop();
     // Destroyed with the node: its coroutines end as the shard's loop runs on.
     if (names_) names_->stop();
+    if (fast_path_) {
+        table_->unsubscribe(fast_path_subscription_);
+        fast_path_->detach();  // the object stays: shards may still offer flows while stopping
+        NM_LOG(info, subsystem) << "fast path removed";
+    }
     for (auto& i : instances_)
         if (i.kind == DeployKind::netns) remove_netns_resolv_conf(i.attachment.netns);
     if (data_plane_) data_plane_->stop();

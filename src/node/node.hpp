@@ -26,6 +26,8 @@ class TableReplicas;
 class TableWriter;
 class RttMonitor;
 class NameService;
+class FastPath;
+class Forwarder;
 
 class Node final : public NodeControl {
   public:
@@ -69,6 +71,10 @@ class Node final : public NodeControl {
     Result<void> connect_cluster(std::string client_id, const std::string& host);
     awaitable<Result<void>> complete_registration();
     awaitable<Result<void>> registration_outcome();
+    // --datapath auto: loads the kernel fast path and hands it to the forwarders; a refusal
+    // is logged and leaves the userspace path alone. Either way, removes a crashed run's
+    // programs first.
+    void start_fast_path(const std::vector<Forwarder*>& forwarders);
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
     void start_names();
     // The join policy, for the cluster's entries of `job`: an instance deployed here stays in the
@@ -112,6 +118,10 @@ class Node final : public NodeControl {
     std::unique_ptr<DataPlane> data_plane_;  // after what it refers to, so destroyed first
     std::unique_ptr<RttMonitor> rtt_;        // round trips to peer nodes, for Closest
     std::unique_ptr<NameService> names_;
+    std::unique_ptr<FastPath> fast_path_;  // --datapath auto, when the kernel took it
+    std::string network_config_bridge_;    // the bridge the fast path attaches to
+    std::string datapath_note_;            // why auto runs userspace only
+    size_t fast_path_subscription_ = 0;
     std::vector<Instance> instances_;
     std::string state_path_;            // node/state_file.hpp
     std::optional<NodeState> earlier_;  // what the run before this one left, until adopted

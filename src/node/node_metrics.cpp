@@ -1,6 +1,7 @@
 // GET /metrics: the node's own numbers, then the data plane's and the table queries'.
 #include "cluster/table_query_client.hpp"
 #include "core/metrics_text.hpp"
+#include "fastpath/fast_path.hpp"
 #include "mdns/name_service.hpp"
 #include "node/node.hpp"
 #include "node/rtt_monitor.hpp"
@@ -28,6 +29,7 @@ awaitable<Result<std::string>> Node::metrics() {
              "Deploys that failed (nothing was left behind).",
              static_cast<double>(deploy_failures_));
     append_data_plane_metrics(m, shards, data_plane_ && data_plane_->uses_rings());
+    if (fast_path_) fast_path_->append_metrics(m);
     if (rtt_) rtt_->append_metrics(m);
     if (queries_) queries_->append_metrics(m);
     if (names_) names_->append_metrics(m.text());

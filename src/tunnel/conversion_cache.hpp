@@ -68,6 +68,9 @@ struct BasicFlow {
     // The cache's now_us() when this flow's SYN went to a remote node, until its SYN-ACK comes
     // back (a passive round-trip sample); 0: none pending.
     uint32_t syn_sent_us = 0;
+    // The cache's now_ms() (| 1) when the flow was last offered to the kernel fast path; 0: not
+    // since its route last changed.
+    uint32_t offered_ms = 0;
 };
 using Flow = BasicFlow<Ipv4>;
 using Flow6 = BasicFlow<Ipv6>;

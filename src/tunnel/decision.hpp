@@ -12,6 +12,7 @@
 #include "table/translation_table.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
+#include "tunnel/flow_offload.hpp"
 #include "tunnel/node_identity.hpp"
 #include "tunnel/path_counters.hpp"
 #include "tunnel/rtt_samples.hpp"
@@ -58,7 +59,14 @@ struct PathContext {
     PathCounters& counters;
     ServiceUse& uses;  // destinations used, for the table query client's idle sweep
     RttSampleBuffer* rtt_samples = nullptr;  // passive round-trip samples; none: not taken
+    FlowOffload* offload = nullptr;          // the kernel fast path; none: userspace only
 };
+
+// The route of the instance a cached conversion chose, as the table has it now: nullptr when
+// the instance is gone, no longer carries the flow's ServiceIP, or the sender is no longer who
+// it was (its InstanceNumber ServiceIP changed). The caller compares node and addresses.
+const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
+                                      const Conversion& conversion);
 
 // A packet read from the TUN, on the shard owner_shard() names. On SendTo and
 // DeliverLocal the packet has been rewritten: destination := the chosen instance's nsip,

@@ -92,6 +92,9 @@ class Forwarder {
     void on_loop_failure(std::function<void(unsigned, std::string)> report) {
         loop_failed_ = std::move(report);
     }
+    // The kernel fast path the outgoing path offers its flows to (none: userspace only). Set
+    // before start(); it must outlive the forwarder's loops.
+    void set_offload(FlowOffload* offload) { path_.context.offload = offload; }
     // Spawns the loops on this forwarder's shard.
     void start(Shards& shards);
     // On this shard: closes the TUN queue and socket so the loops end.

@@ -36,26 +36,49 @@ void mark_flow_use(PathContext& path, Ipv4 destination, uint32_t last_ms) {
 }
 void mark_flow_use(PathContext&, const Ipv6&, uint32_t) {}
 
+// The route of the instance a cached conversion chose, if the table still supports it (see
+// conversion_route in decision.hpp).
+template <class A>
+const InstanceRoute* route_of(const TranslationTable& table, const BasicFlowKey<A>& key,
+                              const BasicConversion<A>& conversion) {
+    using F = AddressFamily<A>;
+    auto slot = table.slot_of_nsip(conversion.new_destination);
+    if (!slot) return nullptr;
+    const ServiceGroup* group = table.find_service(key.destination);
+    if (!group || std::find(group->slots.begin(), group->slots.end(), *slot) == group->slots.end())
+        return nullptr;
+    const InstanceRoute* sender = table.find_nsip(key.source);
+    if (!sender || F::own_service_ip(*sender) != conversion.new_source) return nullptr;
+    return &table.route(*slot);
+}
+
 // A cached flow made before the table last lost or changed an instance: is its instance still
 // there, still carrying the ServiceIP, and is the sender still who it was? Refreshes the route.
 template <class A>
 bool revalidate(BasicFlow<A>& flow, const PathContext& path) {
-    using F = AddressFamily<A>;
-    const auto& table = path.table;
-    auto slot = table.slot_of_nsip(flow.conversion.new_destination);
-    if (!slot) return false;
-    const ServiceGroup* group = table.find_service(flow.key.destination);
-    if (!group || std::find(group->slots.begin(), group->slots.end(), *slot) == group->slots.end())
-        return false;
-    const InstanceRoute* sender = table.find_nsip(flow.key.source);
-    if (!sender || F::own_service_ip(*sender) != flow.conversion.new_source) return false;
-    const InstanceRoute& r = table.route(*slot);
-    flow.conversion.reply_source = F::own_service_ip(r);
-    flow.conversion.node_ip = r.node_ip;
-    flow.conversion.node_port = r.node_port;
-    flow.conversion.local = path.node.is_self(r.node_ip, r.node_port);
-    flow.route_epoch = table.route_epoch();
+    const InstanceRoute* r = route_of(path.table, flow.key, flow.conversion);
+    if (!r) return false;
+    flow.conversion.reply_source = AddressFamily<A>::own_service_ip(*r);
+    flow.conversion.node_ip = r->node_ip;
+    flow.conversion.node_port = r->node_port;
+    flow.conversion.local = path.node.is_self(r->node_ip, r->node_port);
+    flow.route_epoch = path.table.route_epoch();
+    flow.offered_ms = 0;  // the kernel's copy may be gone: offer the refreshed route at once
     return true;
+}
+
+// Hands an IPv4 conversion to the kernel fast path, again at most once a second while the
+// flow's packets keep coming this way (its TCP control packets always do; a kernel entry may
+// also have been evicted or pruned).
+template <class A>
+void offer(BasicFlow<A>& flow, PathContext& path) {
+    if constexpr (std::is_same_v<A, Ipv4>) {
+        if (!path.offload || flow.conversion.local) return;
+        const uint32_t now = path.cache.now_ms() | 1;  // 0 means "not offered"
+        if (flow.offered_ms != 0 && now - flow.offered_ms < 1000) return;
+        flow.offered_ms = now;
+        path.offload->offer(flow.key, flow.conversion, path.table.version());
+    }
 }
 
 template <class A>
@@ -155,6 +178,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
             path.cache.touch(*flow, packet.tcp_flags());
             handshake_rtt::on_outgoing(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
+            offer(*flow, path);
             return apply(packet, flow->conversion, csum);
         }
         path.cache.erase(key);  // its instance is gone: choose again
@@ -177,10 +201,16 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
     handshake_rtt::on_new_flow(flow, packet.tcp_flags(), path.cache.now_us());
     mark_use(path, dst);
     ++path.counters.outgoing_new_flows;
+    offer(flow, path);
     return apply(packet, conversion, csum);
 }
 
 }  // namespace
+
+const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
+                                      const Conversion& conversion) {
+    return route_of(table, key, conversion);
+}
 
 std::string to_string(const QueryKey& key) {
     return std::visit([](const auto& k) { return k.to_string(); }, key);

@@ -348,6 +348,7 @@ TEST_CASE("a bad config field is rejected with the file and the field named") {
         {R"({"HostTunnelDeviceName": "a-very-long-device-name"})", "HostTunnelDeviceName"},
         {R"({"NodePublicAddress": 5})", "NodePublicAddress"},
         {R"({"IoMode": "io_uring"})", "IoMode"},
+        {R"({"Datapath": "ebpf"})", "Datapath"},
         {R"({"TunNetIPv6": "fcef::dead::beef"})", "TunNetIPv6"},
         {R"({"ProxySubnetworkIPv6Prefix": 200})", "ProxySubnetworkIPv6Prefix"},
         {R"({"PublicIPNetworking": "no"})", "PublicIPNetworking"},
@@ -398,6 +399,23 @@ TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by
     auto second = parse_cli(3, uring, Sources{}.get());
     REQUIRE(second);
     CHECK(second->config.io == IoMode::uring);
+    unlink(path.c_str());
+}
+
+TEST_CASE("the data path comes from Datapath in a file or --datapath, userspace by default") {
+    CHECK(Config{}.datapath == Datapath::userspace);
+    auto path = write_temp(R"({"Datapath": "auto"})");
+    Config cfg;
+    REQUIRE(apply_config_file(cfg, path));
+    CHECK(cfg.datapath == Datapath::automatic);
+    const char* argv[] = {"netmanager", "--config", path.c_str(), "--datapath", "userspace"};
+    auto cli = parse_cli(5, argv, Sources{}.get());
+    REQUIRE(cli);
+    CHECK(cli->config.datapath == Datapath::userspace);
+    const char* automatic[] = {"netmanager", "--datapath", "auto"};
+    auto second = parse_cli(3, automatic, Sources{}.get());
+    REQUIRE(second);
+    CHECK(second->config.datapath == Datapath::automatic);
     unlink(path.c_str());
 }
 
@@ -465,6 +483,7 @@ TEST_CASE("a bad flag is rejected with the flag named") {
         {"--cluster", "not-an-ip", "--cluster"},
         {"--log-level", "loud", "--log-level"},
         {"--io", "epoll", "--io"},
+        {"--datapath", "kernel", "--datapath"},
         {"--api-max-connections", "0", "--api-max-connections"},
         {"--api-idle-timeout", "5", "--api-idle-timeout"},
         {"--flow-idle", "0", "--flow-idle"},

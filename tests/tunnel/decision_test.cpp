@@ -463,3 +463,44 @@ TEST_CASE("a SYN sent to a node and its SYN-ACK back give one round-trip sample 
     handshake(41002, true);
     CHECK(samples.drain().empty());
 }
+
+namespace {
+// Stands in for the kernel fast path: records what the outgoing path offers it.
+struct RecordingOffload final : FlowOffload {
+    std::vector<std::pair<FlowKey, Conversion>> offers;
+    bool offer(const FlowKey& key, const Conversion& conversion, uint64_t) override {
+        offers.emplace_back(key, conversion);
+        return true;
+    }
+};
+}  // namespace
+
+TEST_CASE(
+    "the outgoing path offers a remote flow's conversion to the fast path when it records it, "
+    "again only after a second, and never a local one") {
+    Node a("10.0.0.1", "172.19.1.0");
+    RecordingOffload kernel;
+    a.path.offload = &kernel;
+    const auto start = ConversionCache::Clock::now();
+    a.cache.set_now(start);
+    auto p = packet("172.19.1.2", 1, "172.30.0.10", 80);
+    REQUIRE(out(a, p) == Decision{to_b});
+    REQUIRE(kernel.offers.size() == 1);
+    const auto& [key, c] = kernel.offers[0];
+    CHECK(key == FlowKey{ip("172.19.1.2"), ip("172.30.0.10"), 1, 80, ipproto::tcp});
+    CHECK(c.new_destination == ip("172.19.2.2"));
+    CHECK(c.new_source == ip("172.30.1.0"));
+    CHECK(c.reply_source == ip("172.30.2.0"));
+    CHECK(c.node_ip == ip("10.0.0.2"));
+    CHECK_FALSE(c.local);
+    auto again = packet("172.19.1.2", 1, "172.30.0.10", 80);
+    CHECK(out(a, again) == Decision{to_b});
+    CHECK(kernel.offers.size() == 1);  // within the second: not again
+    auto local = packet("172.19.1.2", 2, "172.30.0.10", 80);
+    CHECK(out(a, local) == Decision{DeliverLocal{}});
+    CHECK(kernel.offers.size() == 1);  // a local instance stays with the userspace path
+    a.cache.set_now(start + std::chrono::milliseconds(1100));
+    auto later = packet("172.19.1.2", 1, "172.30.0.10", 80);
+    CHECK(out(a, later) == Decision{to_b});
+    CHECK(kernel.offers.size() == 2);  // still coming this way a second later: offered again
+}

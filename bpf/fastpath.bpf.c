@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The kernel fast path (issue 23): tc programs that replay the agent's per-flow decisions for
+ * IPv4 TCP/UDP flows it has already converted. Every decision stays in the agent: the programs
+ * only look a flow up in maps the agent writes, and any packet they cannot handle (no entry,
+ * TCP SYN/FIN/RST, fragments, IP options, no route yet) goes on to the stack unchanged, and so
+ * to the TUN or the tunnel socket, as without them.
+ *
+ *   nm_egress: tc ingress of the agent's bridge, where packets leaving app namespaces for the
+ *     host arrive (their destination MAC is the bridge's). Translates the addresses as the
+ *     outgoing path would, pushes the outer IPv4+UDP header of the tunnel (the wire format of
+ *     protocol.md: the inner IP packet alone in a UDP datagram), and redirects to the underlay.
+ *   nm_ingress: tc ingress of the underlay device. Tunnel datagrams from the node an entry
+ *     names: reverse-translates the inner source, strips the outer headers and redirects into
+ *     the bridge, towards the namespace.
+ */
+// The uapi headers first: libbpf's helper declarations use their types.
+#include <linux/bpf.h>
+// clang-format off
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+// clang-format on
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#include "fastpath_maps.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+#define ETH_LEN 14
+#define IP_LEN 20
+#define ENCAP_LEN (IP_LEN + 8)
+#define IP_CSUM_OFF (ETH_LEN + 10)
+#define IP_SRC_OFF (ETH_LEN + 12)
+#define IP_DST_OFF (ETH_LEN + 16)
+#define TCP_FLAGS_CONTROL 0x07 /* FIN, SYN, RST */
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct nm_flow_key);
+    __type(value, struct nm_egress);
+} nm_egress_flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct nm_flow_key);
+    __type(value, struct nm_ingress);
+} nm_ingress_flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct nm_fastpath_config);
+} nm_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, NM_FP_COUNTERS);
+    __type(key, __u32);
+    __type(value, __u64);
+} nm_counters SEC(".maps");
+
+static __always_inline void count(__u32 reason, __u64 n) {
+    __u64* c = bpf_map_lookup_elem(&nm_counters, &reason);
+    if (c) *c += n;
+}
+
+/* The IPv4 TCP/UDP header at `l3` (an offset into the packet), as a flow key; returns false
+ * for anything the fast path leaves alone. *control: a TCP SYN, FIN or RST. */
+static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm_flow_key* key,
+                                      int* control) {
+    void* data = (void*)(long)skb->data;
+    void* end = (void*)(long)skb->data_end;
+    struct iphdr* ip = data + l3;
+    if ((void*)(ip + 1) > end) return 0;
+    if (ip->version != 4 || ip->ihl != 5) return 0;
+    if (ip->frag_off & bpf_htons(0x3fff)) return 0; /* a fragment: no ports, or not all of them */
+    if (ip->ttl == 0) return 0;
+    __u8* l4 = (void*)(ip + 1);
+    if (ip->protocol == IPPROTO_TCP) {
+        if ((void*)(l4 + 14) > end) return 0;
+        *control = (l4[13] & TCP_FLAGS_CONTROL) != 0;
+    } else if (ip->protocol == IPPROTO_UDP) {
+        if ((void*)(l4 + 8) > end) return 0;
+        *control = 0;
+    } else {
+        return 0;
+    }
+    key->src = ip->saddr;
+    key->dst = ip->daddr;
+    key->sport = *(__u16*)l4;
+    key->dport = *(__u16*)(l4 + 2);
+    key->proto = ip->protocol;
+    return 1;
+}
+
+/* Rewrites one IPv4 address of the header at `l3` with the IP and TCP/UDP checksums fixed
+ * (the helpers keep CHECKSUM_PARTIAL and CHECKSUM_COMPLETE packets right). */
+static __always_inline int rewrite_address(struct __sk_buff* skb, __u32 l3, __u32 field, __u8 proto,
+                                           __u32 from, __u32 to) {
+    if (from == to) return 0;
+    __u32 l4_csum =
+        l3 + IP_LEN +
+        (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
+    __u64 l4_flags = BPF_F_PSEUDO_HDR | sizeof(to);
+    if (proto == IPPROTO_UDP) l4_flags |= BPF_F_MARK_MANGLED_0; /* 0: the sender sent none */
+    if (bpf_l4_csum_replace(skb, l4_csum, from, to, l4_flags)) return -1;
+    if (bpf_l3_csum_replace(skb, l3 + 10, from, to, sizeof(to))) return -1;
+    return bpf_skb_store_bytes(skb, l3 + field, &to, sizeof(to), 0);
+}
+
+/* Makes the first `len` bytes (or the whole packet, if shorter) directly readable: a packet
+ * segmented in software, or built from pages, may hold only part of its headers linearly. */
+static __always_inline void pull_headers(struct __sk_buff* skb, __u32 len) {
+    void* data = (void*)(long)skb->data;
+    if (data + len <= (void*)(long)skb->data_end) return;
+    bpf_skb_pull_data(skb, skb->len < len ? skb->len : len);
+}
+
+static __always_inline __u16 fold(__u64 sum) {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (__u16)~sum;
+}
+
+SEC("tc")
+int nm_egress(struct __sk_buff* skb) {
+    pull_headers(skb, ETH_LEN + IP_LEN + 20);
+    void* data = (void*)(long)skb->data;
+    void* end = (void*)(long)skb->data_end;
+    struct ethhdr* eth = data;
+    if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+
+    struct nm_flow_key key = {};
+    int control = 0;
+    if (!parse_flow(skb, ETH_LEN, &key, &control)) return TC_ACT_OK;
+    struct nm_egress* flow = bpf_map_lookup_elem(&nm_egress_flows, &key);
+    if (!flow) {
+        count(NM_FP_EGRESS_MISS, 1);
+        return TC_ACT_OK;
+    }
+    if (control) {
+        count(NM_FP_EGRESS_CONTROL, 1);
+        return TC_ACT_OK;
+    }
+    __u32 zero = 0;
+    struct nm_fastpath_config* cfg = bpf_map_lookup_elem(&nm_config, &zero);
+    if (!cfg || !cfg->node_ip) return TC_ACT_OK;
+
+    /* The route to the peer node first: while nothing is changed, the stack can still take the
+     * packet. */
+    const __u32 inner_len = skb->len - ETH_LEN;
+    struct bpf_fib_lookup fib = {};
+    fib.family = AF_INET;
+    fib.ipv4_src = cfg->node_ip;
+    fib.ipv4_dst = flow->node_ip;
+    fib.ifindex = skb->ifindex; /* routed as the stack would route it, arriving on the bridge */
+    /* A GSO super-packet is segmented later: only a single packet's size is checked here. */
+    fib.tot_len = skb->gso_segs > 1 ? 0 : inner_len + ENCAP_LEN;
+    long route = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+    if (route != BPF_FIB_LKUP_RET_SUCCESS && route != BPF_FIB_LKUP_RET_NO_NEIGH) {
+        count(NM_FP_EGRESS_NO_ROUTE, 1);
+        return TC_ACT_OK;
+    }
+
+    const __u32 new_src = flow->new_src, new_dst = flow->new_dst, node_ip = flow->node_ip;
+    const __u16 node_port = flow->node_port;
+    flow->last_ns = bpf_ktime_get_ns();
+    if (rewrite_address(skb, ETH_LEN, 12, key.proto, key.src, new_src) ||
+        rewrite_address(skb, ETH_LEN, 16, key.proto, key.dst, new_dst))
+        goto error;
+
+    /* The outer headers: this node's address and tunnel port to the peer's. GSO state is kept
+     * (the kernel segments the inner TCP/UDP and repeats these headers per segment). */
+    if (bpf_skb_adjust_room(
+            skb, ENCAP_LEN, BPF_ADJ_ROOM_MAC,
+            BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP))
+        goto error;
+    struct {
+        struct iphdr ip;
+        struct udphdr udp;
+    } outer = {};
+    outer.ip.version = 4;
+    outer.ip.ihl = 5;
+    outer.ip.tot_len = bpf_htons(inner_len + ENCAP_LEN);
+    outer.ip.frag_off = bpf_htons(0x4000); /* DF, as the agent's tunnel socket sends */
+    outer.ip.ttl = 64;
+    outer.ip.protocol = IPPROTO_UDP;
+    outer.ip.saddr = cfg->node_ip;
+    outer.ip.daddr = node_ip;
+    __u16* words = (__u16*)&outer.ip;
+    __u64 sum = 0;
+#pragma unroll
+    for (int i = 0; i < IP_LEN / 2; i++) sum += words[i];
+    outer.ip.check = fold(sum);
+    outer.udp.source = bpf_htons(cfg->tunnel_port);
+    outer.udp.dest = bpf_htons(node_port);
+    outer.udp.len = bpf_htons(inner_len + 8);
+    outer.udp.check = 0; /* IPv4 allows none; GSO repeats the header as it is */
+    if (bpf_skb_store_bytes(skb, ETH_LEN, &outer, sizeof(outer), 0)) goto error;
+
+    count(NM_FP_EGRESS_FAST, 1);
+    count(NM_FP_EGRESS_BYTES, inner_len);
+    if (route == BPF_FIB_LKUP_RET_SUCCESS) {
+        if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
+            bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
+            goto error;
+        return bpf_redirect(fib.ifindex, 0);
+    }
+    struct bpf_redir_neigh nh = {};
+    nh.nh_family = AF_INET;
+    nh.ipv4_nh = fib.ipv4_dst;
+    return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+
+error:
+    count(NM_FP_EGRESS_ERROR, 1);
+    return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int nm_ingress(struct __sk_buff* skb) {
+    pull_headers(skb, ETH_LEN + ENCAP_LEN + IP_LEN + 20);
+    void* data = (void*)(long)skb->data;
+    void* end = (void*)(long)skb->data_end;
+    struct ethhdr* eth = data;
+    if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+    struct iphdr* outer = (void*)(eth + 1);
+    if ((void*)(outer + 1) > end) return TC_ACT_OK;
+    if (outer->ihl != 5 || outer->protocol != IPPROTO_UDP || (outer->frag_off & bpf_htons(0x3fff)))
+        return TC_ACT_OK;
+    struct udphdr* udp = (void*)(outer + 1);
+    if ((void*)(udp + 1) > end) return TC_ACT_OK;
+    __u32 zero = 0;
+    struct nm_fastpath_config* cfg = bpf_map_lookup_elem(&nm_config, &zero);
+    if (!cfg || udp->dest != bpf_htons(cfg->tunnel_port) || outer->daddr != cfg->node_ip)
+        return TC_ACT_OK;
+    const __u32 sender = outer->saddr;
+
+    const __u32 l3 = ETH_LEN + ENCAP_LEN;
+    struct nm_flow_key key = {};
+    int control = 0;
+    if (!parse_flow(skb, l3, &key, &control)) return TC_ACT_OK;
+    struct nm_ingress* flow = bpf_map_lookup_elem(&nm_ingress_flows, &key);
+    if (!flow) {
+        count(NM_FP_INGRESS_MISS, 1);
+        return TC_ACT_OK;
+    }
+    if (control) {
+        count(NM_FP_INGRESS_CONTROL, 1);
+        return TC_ACT_OK;
+    }
+    /* The ingress rule of the slow path: only the node the flow's peer lives on may send it.
+     * Anything else is the slow path's to judge (and drop). */
+    if (flow->node_ip != sender) {
+        count(NM_FP_INGRESS_WRONG_NODE, 1);
+        return TC_ACT_OK;
+    }
+    /* Several datagrams merged by GRO: the slow path splits them. */
+    if (skb->gso_segs > 1) {
+        count(NM_FP_INGRESS_SEGMENTED, 1);
+        return TC_ACT_OK;
+    }
+    const __u32 orig_src = flow->orig_src;
+    flow->last_ns = bpf_ktime_get_ns();
+    const __u32 inner_len = skb->len - l3;
+    if (rewrite_address(skb, l3, 12, key.proto, key.src, orig_src)) goto error;
+    if (bpf_skb_adjust_room(skb, -(__s32)ENCAP_LEN, BPF_ADJ_ROOM_MAC, 0)) goto error;
+
+    count(NM_FP_INGRESS_FAST, 1);
+    count(NM_FP_INGRESS_BYTES, inner_len);
+    struct bpf_redir_neigh nh = {};
+    nh.nh_family = AF_INET;
+    nh.ipv4_nh = key.dst;
+    return bpf_redirect_neigh(cfg->bridge_ifindex, &nh, sizeof(nh), 0);
+
+error:
+    count(NM_FP_INGRESS_ERROR, 1);
+    return TC_ACT_SHOT;
+}
+
+char LICENSE[] SEC("license") = "GPL";

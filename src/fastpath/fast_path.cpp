@@ -1,0 +1,383 @@
+#include "fastpath/fast_path.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "core/packet.hpp"
+#include "fastpath_maps.h"
+#include "tunnel/decision.hpp"
+
+namespace nm {
+
+extern const uint8_t fastpath_bpf_object[];
+extern const size_t fastpath_bpf_object_size;
+
+namespace {
+
+// Our tc filters' handle and priority, the same every run, so a restart replaces a crashed
+// run's programs and the leftover sweep finds them.
+constexpr uint32_t tc_handle = 0x4e4d;
+constexpr uint32_t tc_priority = 0x4e4d;
+
+// libbpf speaks through a global callback: keep the tail of what it said while loading, so an
+// error can quote the verifier (or whatever refused).
+std::mutex libbpf_log_mutex;
+std::string* libbpf_log = nullptr;
+int capture_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
+    if (level == LIBBPF_DEBUG || !libbpf_log) return 0;
+    char line[1024];
+    int n = std::vsnprintf(line, sizeof line, format, args);
+    if (n > 0) libbpf_log->append(line, std::min<size_t>(static_cast<size_t>(n), sizeof line - 1));
+    if (libbpf_log->size() > 4096) libbpf_log->erase(0, libbpf_log->size() - 4096);
+    return 0;
+}
+
+// The last `lines` lines of what libbpf said, without its closing lines: for a verifier
+// refusal that ends with the verifier's own reason.
+std::string last_lines(std::string log, size_t lines) {
+    if (size_t verdict = log.find("\nverification time"); verdict != std::string::npos)
+        log.erase(verdict);
+    size_t end = log.find_last_not_of('\n');
+    if (end == std::string::npos) return {};
+    size_t start = end + 1;
+    for (size_t i = 0; i < lines && start > 0; ++i) {
+        size_t nl = log.rfind('\n', start - 1);
+        start = nl == std::string::npos ? 0 : nl;
+    }
+    std::string tail = log.substr(start, end + 1 - start);
+    for (auto& c : tail)
+        if (c == '\n') c = ' ';
+    while (!tail.empty() && tail.front() == ' ') tail.erase(0, 1);
+    return tail;
+}
+
+Result<int> ifindex_holding(Ipv4 ip, std::string& name) {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return fail_errno("getifaddrs", errno);
+    int index = 0;
+    for (ifaddrs* a = list; a; a = a->ifa_next) {
+        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+        auto* in = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+        if (in->sin_addr.s_addr != ip.network_order()) continue;
+        name = a->ifa_name;
+        index = static_cast<int>(::if_nametoindex(a->ifa_name));
+        break;
+    }
+    ::freeifaddrs(list);
+    if (index == 0)
+        return fail(Errc::not_found, "no interface holds the node address " + ip.to_string());
+    return index;
+}
+
+bpf_tc_hook ingress_hook(int ifindex) {
+    bpf_tc_hook hook{};
+    hook.sz = sizeof hook;
+    hook.ifindex = ifindex;
+    hook.attach_point = BPF_TC_INGRESS;
+    return hook;
+}
+
+void detach_filter(int ifindex) {
+    bpf_tc_hook hook = ingress_hook(ifindex);
+    bpf_tc_opts opts{};
+    opts.sz = sizeof opts;
+    opts.handle = tc_handle;
+    opts.priority = tc_priority;
+    (void)bpf_tc_detach(&hook, &opts);
+}
+
+nm_flow_key to_bpf(const FlowKey& k) {
+    nm_flow_key key{};
+    key.src = k.source.network_order();
+    key.dst = k.destination.network_order();
+    key.sport = htons(k.source_port);
+    key.dport = htons(k.destination_port);
+    key.proto = k.protocol;
+    return key;
+}
+
+// Every key of a flow map (the programs may add and the LRU evict meanwhile: a snapshot).
+std::vector<nm_flow_key> keys_of(int map) {
+    std::vector<nm_flow_key> keys;
+    nm_flow_key key{}, next{};
+    for (const void* at = nullptr; bpf_map_get_next_key(map, at, &next) == 0; at = &key) {
+        keys.push_back(next);
+        key = next;
+    }
+    return keys;
+}
+
+}  // namespace
+
+struct FastPath::Impl {
+    bpf_object* object = nullptr;
+    int egress_flows = -1, ingress_flows = -1, counters = -1;
+    int bridge_ifindex = 0, underlay_ifindex = 0;
+    bool bridge_attached = false, underlay_attached = false;
+
+    ~Impl() {
+        detach_all();
+        if (object) bpf_object__close(object);
+    }
+
+    void detach_all() {
+        if (bridge_attached) detach_filter(bridge_ifindex);
+        if (underlay_attached) detach_filter(underlay_ifindex);
+        bridge_attached = underlay_attached = false;
+    }
+
+    Result<void> attach(const char* program, int ifindex, const std::string& where) {
+        bpf_program* prog = bpf_object__find_program_by_name(object, program);
+        if (!prog) return fail(Errc::not_found, std::string("no program ") + program);
+        bpf_tc_hook hook = ingress_hook(ifindex);
+        int rc = bpf_tc_hook_create(&hook);  // the clsact qdisc; it may exist already
+        if (rc != 0 && rc != -EEXIST) return fail_errno("tc clsact qdisc on " + where, -rc);
+        bpf_tc_opts opts{};
+        opts.sz = sizeof opts;
+        opts.handle = tc_handle;
+        opts.priority = tc_priority;
+        opts.prog_fd = bpf_program__fd(prog);
+        opts.flags = BPF_TC_F_REPLACE;
+        rc = bpf_tc_attach(&hook, &opts);
+        if (rc != 0) return fail_errno(std::string("tc attach ") + program + " to " + where, -rc);
+        return {};
+    }
+};
+
+FastPath::FastPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+FastPath::~FastPath() = default;
+
+Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options) {
+    auto impl = std::make_unique<Impl>();
+    std::string underlay;
+    auto underlay_index = ifindex_holding(options.node_ip, underlay);
+    if (!underlay_index) return tl::unexpected(underlay_index.error());
+    impl->underlay_ifindex = *underlay_index;
+    impl->bridge_ifindex = static_cast<int>(::if_nametoindex(options.bridge.c_str()));
+    if (impl->bridge_ifindex == 0) return fail_errno("bridge " + options.bridge, errno);
+
+    std::string log;
+    {
+        std::lock_guard lock(libbpf_log_mutex);
+        libbpf_log = &log;
+        auto previous = libbpf_set_print(capture_libbpf);
+        bpf_object_open_opts open{};
+        open.sz = sizeof open;
+        open.object_name = "netmanager_fastpath";
+        impl->object = bpf_object__open_mem(fastpath_bpf_object, fastpath_bpf_object_size, &open);
+        int err = impl->object ? 0 : errno;
+        if (impl->object) {
+            for (const char* name : {"nm_egress_flows", "nm_ingress_flows"})
+                if (bpf_map* m = bpf_object__find_map_by_name(impl->object, name))
+                    bpf_map__set_max_entries(m, options.max_flows);
+            err = -bpf_object__load(impl->object);
+        }
+        libbpf_set_print(previous);
+        libbpf_log = nullptr;
+        if (err != 0) {
+            std::string said = last_lines(log, 3);
+            return fail(Errc::system,
+                        std::string("loading the eBPF programs failed: ") + std::strerror(err) +
+                            (said.empty() ? std::string() : " (libbpf: " + said + ")"));
+        }
+    }
+    auto map_fd = [&](const char* name) {
+        bpf_map* m = bpf_object__find_map_by_name(impl->object, name);
+        return m ? bpf_map__fd(m) : -1;
+    };
+    impl->egress_flows = map_fd("nm_egress_flows");
+    impl->ingress_flows = map_fd("nm_ingress_flows");
+    impl->counters = map_fd("nm_counters");
+    int config_map = map_fd("nm_config");
+    if (impl->egress_flows < 0 || impl->ingress_flows < 0 || impl->counters < 0 || config_map < 0)
+        return fail(Errc::not_found, "the eBPF object lacks a map");
+    nm_fastpath_config config{};
+    config.node_ip = options.node_ip.network_order();
+    config.tunnel_port = options.tunnel_port;
+    config.bridge_ifindex = static_cast<uint32_t>(impl->bridge_ifindex);
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(config_map, &zero, &config, BPF_ANY) != 0)
+        return fail_errno("writing the fast path's settings", errno);
+
+    if (auto r = impl->attach("nm_egress", impl->bridge_ifindex, "bridge " + options.bridge); !r)
+        return tl::unexpected(r.error());
+    impl->bridge_attached = true;
+    if (auto r = impl->attach("nm_ingress", impl->underlay_ifindex, "underlay " + underlay); !r)
+        return tl::unexpected(r.error());
+    impl->underlay_attached = true;
+
+    std::unique_ptr<FastPath> fast(new FastPath(std::move(impl)));
+    fast->description_ = "bridge " + options.bridge + " ingress, underlay " + underlay + " ingress";
+    return fast;
+}
+
+void FastPath::remove_leftovers(const std::string& bridge, Ipv4 node_ip) {
+    // Usually there is nothing to remove: keep libbpf from printing the kernel's "no qdisc".
+    std::lock_guard lock(libbpf_log_mutex);
+    auto previous = libbpf_set_print(nullptr);
+    struct Restore {
+        libbpf_print_fn_t fn;
+        ~Restore() { libbpf_set_print(fn); }
+    } restore{previous};
+    std::string name;
+    if (auto index = ifindex_holding(node_ip, name)) detach_filter(*index);
+    if (int index = static_cast<int>(::if_nametoindex(bridge.c_str())); index != 0)
+        detach_filter(index);
+}
+
+void FastPath::detach() {
+    impl_->detach_all();
+}
+
+bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_version) {
+    if (c.local || (key.protocol != ipproto::tcp && key.protocol != ipproto::udp)) return false;
+    if (table_version < pruned_version_.load()) return false;
+    const nm_flow_key egress_key = to_bpf(key);
+    nm_egress egress{};
+    egress.new_src = c.new_source.network_order();
+    egress.new_dst = c.new_destination.network_order();
+    egress.node_ip = c.node_ip.network_order();
+    egress.reply_src = c.reply_source.network_order();
+    egress.node_port = c.node_port;
+    // Replies arrive from the instance's InstanceNumber ServiceIP to the sender's nsip, and
+    // must seem to come from the address the sender used.
+    const nm_flow_key ingress_key = to_bpf(
+        FlowKey{c.reply_source, key.source, key.destination_port, key.source_port, key.protocol});
+    nm_ingress ingress{};
+    ingress.orig_src = key.destination.network_order();
+    ingress.node_ip = c.node_ip.network_order();
+    if (bpf_map_update_elem(impl_->ingress_flows, &ingress_key, &ingress, BPF_ANY) != 0 ||
+        bpf_map_update_elem(impl_->egress_flows, &egress_key, &egress, BPF_ANY) != 0) {
+        erase(key, c.reply_source);
+        return false;
+    }
+    // A prune that started meanwhile may have missed these: take them back.
+    if (table_version < pruned_version_.load()) {
+        erase(key, c.reply_source);
+        return false;
+    }
+    offers_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void FastPath::erase(const FlowKey& key, Ipv4 reply_source) {
+    const nm_flow_key egress_key = to_bpf(key);
+    const nm_flow_key ingress_key = to_bpf(
+        FlowKey{reply_source, key.source, key.destination_port, key.source_port, key.protocol});
+    (void)bpf_map_delete_elem(impl_->egress_flows, &egress_key);
+    (void)bpf_map_delete_elem(impl_->ingress_flows, &ingress_key);
+}
+
+size_t FastPath::prune(const TranslationTable& table) {
+    if (table.route_epoch() == pruned_epoch_) return 0;  // no instance lost or moved
+    pruned_epoch_ = table.route_epoch();
+    pruned_version_.store(table.version());
+    size_t removed = 0;
+    // Egress entries first: each names its instance.
+    for (const auto& k : keys_of(impl_->egress_flows)) {
+        nm_egress e{};
+        if (bpf_map_lookup_elem(impl_->egress_flows, &k, &e) != 0) continue;
+        const FlowKey flow{Ipv4::from_network(k.src), Ipv4::from_network(k.dst), ntohs(k.sport),
+                           ntohs(k.dport), k.proto};
+        Conversion c{Ipv4::from_network(e.new_dst),
+                     Ipv4::from_network(e.new_src),
+                     Ipv4::from_network(e.reply_src),
+                     Ipv4::from_network(e.node_ip),
+                     e.node_port,
+                     false};
+        const InstanceRoute* r = conversion_route(table, flow, c);
+        if (r && r->node_ip == c.node_ip && r->node_port == c.node_port &&
+            r->own_service_ip == c.reply_source)
+            continue;
+        erase(flow, c.reply_source);
+        ++removed;
+    }
+    // Then ingress entries whose egress entry is gone (pruned, or evicted by the LRU).
+    for (const auto& k : keys_of(impl_->ingress_flows)) {
+        nm_ingress in{};
+        if (bpf_map_lookup_elem(impl_->ingress_flows, &k, &in) != 0) continue;
+        nm_flow_key forward{};
+        forward.src = k.dst;
+        forward.dst = in.orig_src;
+        forward.sport = k.dport;
+        forward.dport = k.sport;
+        forward.proto = k.proto;
+        nm_egress e{};
+        if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src)
+            continue;
+        (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
+    }
+    pruned_.fetch_add(removed, std::memory_order_relaxed);
+    return removed;
+}
+
+FastPathCounters FastPath::counters() const {
+    std::array<uint64_t, NM_FP_COUNTERS> sums{};
+    const int cpus = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per_cpu(cpus > 0 ? static_cast<size_t>(cpus) : 1);
+    for (uint32_t i = 0; i < NM_FP_COUNTERS; ++i) {
+        if (bpf_map_lookup_elem(impl_->counters, &i, per_cpu.data()) != 0) continue;
+        for (uint64_t v : per_cpu) sums[i] += v;
+    }
+    FastPathCounters c;
+    c.egress_fast = sums[NM_FP_EGRESS_FAST];
+    c.egress_miss = sums[NM_FP_EGRESS_MISS];
+    c.egress_control = sums[NM_FP_EGRESS_CONTROL];
+    c.egress_no_route = sums[NM_FP_EGRESS_NO_ROUTE];
+    c.egress_error = sums[NM_FP_EGRESS_ERROR];
+    c.ingress_fast = sums[NM_FP_INGRESS_FAST];
+    c.ingress_miss = sums[NM_FP_INGRESS_MISS];
+    c.ingress_control = sums[NM_FP_INGRESS_CONTROL];
+    c.ingress_wrong_node = sums[NM_FP_INGRESS_WRONG_NODE];
+    c.ingress_segmented = sums[NM_FP_INGRESS_SEGMENTED];
+    c.ingress_error = sums[NM_FP_INGRESS_ERROR];
+    c.egress_bytes = sums[NM_FP_EGRESS_BYTES];
+    c.ingress_bytes = sums[NM_FP_INGRESS_BYTES];
+    return c;
+}
+
+void FastPath::append_metrics(MetricsText& m) const {
+    const FastPathCounters c = counters();
+    auto n = [](uint64_t v) { return static_cast<double>(v); };
+    m.family("netmanager_fastpath_packets_total", "counter",
+             "Packets the kernel fast path looked at, by direction and outcome: fast (carried "
+             "in the kernel), miss (no entry), control (TCP SYN/FIN/RST), no_route, "
+             "wrong_node, segmented (all these went on to the userspace path), error (dropped).");
+    m.samples("netmanager_fastpath_packets_total",
+              {{"direction=\"egress\",outcome=\"fast\"", n(c.egress_fast)},
+               {"direction=\"egress\",outcome=\"miss\"", n(c.egress_miss)},
+               {"direction=\"egress\",outcome=\"control\"", n(c.egress_control)},
+               {"direction=\"egress\",outcome=\"no_route\"", n(c.egress_no_route)},
+               {"direction=\"egress\",outcome=\"error\"", n(c.egress_error)},
+               {"direction=\"ingress\",outcome=\"fast\"", n(c.ingress_fast)},
+               {"direction=\"ingress\",outcome=\"miss\"", n(c.ingress_miss)},
+               {"direction=\"ingress\",outcome=\"control\"", n(c.ingress_control)},
+               {"direction=\"ingress\",outcome=\"wrong_node\"", n(c.ingress_wrong_node)},
+               {"direction=\"ingress\",outcome=\"segmented\"", n(c.ingress_segmented)},
+               {"direction=\"ingress\",outcome=\"error\"", n(c.ingress_error)}});
+    m.family("netmanager_fastpath_bytes_total", "counter",
+             "Inner bytes the kernel fast path carried, by direction.");
+    m.samples("netmanager_fastpath_bytes_total", {{"direction=\"egress\"", n(c.egress_bytes)},
+                                                  {"direction=\"ingress\"", n(c.ingress_bytes)}});
+    m.single("netmanager_fastpath_flows", "gauge", "Flows in the kernel's egress map.", n(flows()));
+    m.single("netmanager_fastpath_offers_total", "counter",
+             "Conversions the data path handed to the kernel.", n(offers()));
+    m.single("netmanager_fastpath_pruned_total", "counter",
+             "Kernel flow entries removed because the table removed or moved their instance.",
+             n(pruned()));
+}
+
+size_t FastPath::flows() const {
+    return keys_of(impl_->egress_flows).size();
+}
+
+}  // namespace nm

@@ -1,0 +1,81 @@
+#pragma once
+// The kernel fast path (issue 23): loads the tc programs of bpf/fastpath.bpf.c (embedded in the
+// binary), attaches them to the bridge's and the underlay's ingress, and keeps their flow maps:
+// the outgoing path offers each IPv4 TCP/UDP conversion to a remote instance (FlowOffload),
+// and a table change that removes or moves an instance prunes the entries it affects at once.
+// Packets the maps do not know take the userspace path as before.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/address.hpp"
+#include "core/error.hpp"
+#include "core/metrics_text.hpp"
+#include "table/translation_table.hpp"
+#include "tunnel/flow_offload.hpp"
+
+namespace nm {
+
+struct FastPathOptions {
+    std::string bridge;  // the agent's bridge: app packets to ServiceIPs arrive at its ingress
+    Ipv4 node_ip;        // this node's tunnel address; the underlay device is the one holding it
+    uint16_t tunnel_port = 50103;
+    uint32_t max_flows = 65536;  // per direction; the kernel maps are LRU, so bounded
+};
+
+// What the programs counted (summed over CPUs), by reason; see bpf/fastpath_maps.h.
+struct FastPathCounters {
+    uint64_t egress_fast = 0, egress_miss = 0, egress_control = 0, egress_no_route = 0,
+             egress_error = 0;
+    uint64_t ingress_fast = 0, ingress_miss = 0, ingress_control = 0, ingress_wrong_node = 0,
+             ingress_segmented = 0, ingress_error = 0;
+    uint64_t egress_bytes = 0, ingress_bytes = 0;
+};
+
+class FastPath final : public FlowOffload {
+  public:
+    // Loads and attaches; an error says what the kernel refused (verifier log line, errno).
+    static Result<std::unique_ptr<FastPath>> start(const FastPathOptions& options);
+    // Removes programs a previous run left attached (a crash) from the underlay holding
+    // `node_ip`; the bridge's go with the bridge.
+    static void remove_leftovers(const std::string& bridge, Ipv4 node_ip);
+    // Takes the programs off both devices (idempotent); the maps stay, so offer() and prune()
+    // may still be called while the shards wind down.
+    void detach();
+    ~FastPath() override;  // detaches the programs (their maps go with them)
+    FastPath(const FastPath&) = delete;
+    FastPath& operator=(const FastPath&) = delete;
+
+    bool offer(const FlowKey& key, const Conversion& conversion, uint64_t table_version) override;
+    // After a table change (on the writer's shard, with the authoritative table): removes every
+    // entry whose instance is gone, moved, or no longer carries the ServiceIP. Returns how many
+    // flows it removed.
+    size_t prune(const TranslationTable& table);
+
+    FastPathCounters counters() const;
+    // netmanager_fastpath_* families for GET /metrics.
+    void append_metrics(MetricsText& m) const;
+    size_t flows() const;  // egress entries
+    uint64_t offers() const { return offers_.load(std::memory_order_relaxed); }
+    uint64_t pruned() const { return pruned_.load(std::memory_order_relaxed); }
+    // "bridge goProxyBridge ingress, underlay eth0 ingress" for the log and /status.
+    const std::string& description() const { return description_; }
+
+  private:
+    struct Impl;
+    explicit FastPath(std::unique_ptr<Impl> impl);
+    void erase(const FlowKey& key, Ipv4 reply_source);
+
+    std::unique_ptr<Impl> impl_;
+    std::string description_;
+    // Offers made from a table replica older than this are refused (it may not have seen a
+    // change that prune() already applied).
+    std::atomic<uint64_t> pruned_version_{0};
+    uint32_t pruned_epoch_ = 0;
+    std::atomic<uint64_t> offers_{0}, pruned_{0};
+};
+
+}  // namespace nm

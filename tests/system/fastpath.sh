@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The kernel fast path (--datapath auto, issue 23) across two simulated hosts, checked with real
+# clients and the programs' own counters:  fastpath.sh CASE
+# Seed layout as system.sh: web (myapp1, HTTP + UDP echo on 8080) and client (myapp2) on both
+# hosts; web's ServiceIPs RR 10.30.0.1, InstanceNumber 10.30.1.<host>.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+case_name=${1:?usage: fastpath.sh CASE}
+prefix="f$(($$ % 100000))"
+source "$here/common.sh"
+
+app() { nm_app_ns "$prefix" "$1" "$2"; }
+in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }
+fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
+metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
+  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+fast() { metric "$1" "netmanager_fastpath_packets_total{direction=\"$2\",outcome=\"${3:-fast}\"}"; }
+status_field() { nm_api "$prefix" "$1" GET /status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))"; }
+dump_logs() {
+  local f
+  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+}
+# The tc filters on a host's underlay device and on its agent's bridge.
+filters() {
+  local h=$1
+  nm_in "$(nm_host "$prefix" "$h")" tc filter show dev ul0 ingress 2>/dev/null
+  nm_in "$(nm_host "$prefix" "$h")" tc filter show dev "$(nm_agent_prefix "$prefix" "$h")br" ingress 2>/dev/null
+}
+
+nm_hosts_up "$prefix" 2 || exit 1
+# A veth "wire" passes packets on with their checksums still partial (the sender's offload
+# state travels with them), which no real wire does: a NIC finishes them. The tunnel carries
+# the inner packet as payload, so a receiver would see the inner checksum unfinished. Finish
+# checksums at the underlay as a NIC would.
+for h in 1 2; do
+  nm_in "$(nm_host "$prefix" "$h")" ethtool -K ul0 tx off >/dev/null || exit 1
+done
+table="$(nm_state "$prefix")/table.json"
+nm_seed_table 2 "$table" || exit 1
+# interop: host 1 on the fast path, host 2 userspace only; otherwise both on the fast path.
+# fallback: host 1 names a node address no interface holds, so the programs have no underlay.
+extra=()
+[ "$case_name" = fallback ] && extra=(--node-ip 10.250.0.99)
+nm_agent_start "$prefix" 1 "$table" --datapath auto "${extra[@]}" || { dump_logs; exit 1; }
+if [ "$case_name" = interop ]; then
+  nm_agent_start "$prefix" 2 "$table" --datapath userspace || { dump_logs; exit 1; }
+else
+  nm_agent_start "$prefix" 2 "$table" --datapath auto || { dump_logs; exit 1; }
+fi
+for h in 1 2; do
+  nm_app_deploy "$prefix" "$h" myapp1 "$NM_SEED_WEB" $((h - 1)) "$(nm_seed_nsip "$h" myapp1)" || exit 1
+  nm_app_deploy "$prefix" "$h" myapp2 "$NM_SEED_CLIENT" $((h - 1)) "$(nm_seed_nsip "$h" myapp2)" || exit 1
+done
+head -c 1048576 /dev/urandom >"$work/blob"
+for h in 1 2; do
+  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
+    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
+  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+done
+datapath=$(status_field 1 datapath)
+if [ "$case_name" = fallback ]; then
+  refused=$(status_field 1 fast_path_refused)
+  check "host 1 runs userspace only and /status says why ($datapath: $refused)" \
+    test "$datapath" = userspace -a -n "$refused"
+  check "its log says so" grep -q "datapath auto: no kernel fast path (.*10.250.0.99.*); the userspace data path carries every packet" "$(nm_state "$prefix")/agent1.log"
+  out=$(fetch 1 10.30.1.2)
+  check "and it carries traffic to the other host on the userspace path ($out)" test "$out" = web-h2
+  [ "$failures" -eq 0 ] || dump_logs
+  exit $((failures > 0))
+fi
+check "host 1 says in /status that the eBPF fast path runs ($datapath $(status_field 1 fast_path_refused))" test "$datapath" = ebpf
+check "host 1's log says so" grep -q "the kernel fast path runs" "$(nm_state "$prefix")/agent1.log"
+if [ "$datapath" != ebpf ]; then dump_logs; exit 1; fi
+
+case $case_name in
+  tcp_udp)
+    seen=$(for k in 1 2 3 4; do fetch 2 10.30.0.1; echo; done | tr '\n' ' ')
+    check "new TCP flows through RR take the instances in turn ($seen)" \
+      test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
+    want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+    before_out=$(fast 2 egress) before_in=$(fast 2 ingress) before_remote=$(fast 1 ingress)
+    got=$(in_client 2 curl -sS --max-time 20 http://10.30.1.1:8080/blob | sha256sum | cut -d' ' -f1)
+    check "1 MiB over TCP from host 1 to host 2 arrives byte-exact" test "$got" = "$want"
+    after_out=$(fast 2 egress) after_in=$(fast 2 ingress) after_remote=$(fast 1 ingress)
+    check "host 2 sent the transfer's ACKs in the kernel ($before_out -> $after_out)" test "$after_out" -gt "$((before_out + 10))"
+    check "host 2 took the transfer's data in the kernel ($before_in -> $after_in)" test "$after_in" -gt "$((before_in + 10))"
+    check "host 1 took the client's ACKs in the kernel ($before_remote -> $after_remote)" test "$after_remote" -gt "$((before_remote + 10))"
+    check "host 1 sent the data in the kernel ($(fast 1 egress))" test "$(fast 1 egress)" -gt 4
+    for k in 1 2 3 4 5; do out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.0.1 8080 40001); echo "$out"; done >"$work/udp"
+    answers=$(sort -u "$work/udp" | tr '\n' ' ')
+    check "five UDP datagrams of one flow through RR are answered by one instance ($answers)" \
+      test "$answers" = "web-h1 ping " -o "$answers" = "web-h2 ping "
+    udp_fast=$(fast 2 egress)
+    in_client 2 python3 "$here/service.py" udp-ask 10.30.0.1 8080 40001 >/dev/null
+    check "the flow's next datagram leaves host 2 in the kernel ($udp_fast -> $(fast 2 egress))" test "$(fast 2 egress)" -gt "$udp_fast"
+    for h in 1 2; do
+      errors=$(nm_in "$(app "$h" myapp2)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
+      check "no TCP checksum errors in host $h's client namespace (${errors:-none})" test "${errors:-0}" -eq 0
+      check "host $h's fast path dropped nothing" test "$(fast "$h" egress error)" -eq 0 -a "$(fast "$h" ingress error)" -eq 0
+    done
+    ;;
+  interop)
+    check "host 2 runs userspace only ($(status_field 2 datapath))" test "$(status_field 2 datapath)" = userspace
+    head -c 100000000 /dev/urandom >"$work/big"
+    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
+    before=$(fast 1 egress)
+    got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
+    check "100 MB from the fast-path host to the userspace one arrive byte-exact" test "$got" = "$want"
+    check "host 1 sent them in the kernel ($before -> $(fast 1 egress))" test "$(fast 1 egress)" -gt "$((before + 1000))"
+    before=$(fast 1 ingress)
+    got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
+    check "100 MB from the userspace host to the fast-path one arrive byte-exact" test "$got" = "$want"
+    check "host 1 took them in the kernel ($before -> $(fast 1 ingress))" test "$(fast 1 ingress)" -gt "$((before + 1000))"
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
+    check "UDP from the userspace host to the fast-path one is answered ($out)" test "$out" = "web-h1 ping"
+    out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
+    check "UDP from the fast-path host to the userspace one is answered ($out)" test "$out" = "web-h2 ping"
+    for h in 1 2; do
+      for n in myapp1 myapp2; do
+        errors=$(nm_in "$(app "$h" $n)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
+        check "no TCP checksum errors in host $h's $n (${errors:-none})" test "${errors:-0}" -eq 0
+      done
+    done
+    ;;
+  undeploy)
+    # One UDP flow from host 2's client to host 1's web instance, then web is undeployed on host 1.
+    for k in 1 2 3; do in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080 40002 >/dev/null; done
+    before=$(fast 1 ingress)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080 40002)
+    check "the flow is answered ($out)" test "$out" = "web-h1 ping"
+    check "and host 1 took its datagram in the kernel ($before -> $(fast 1 ingress))" test "$(fast 1 ingress)" -gt "$before"
+    flows=$(metric 1 netmanager_fastpath_flows)
+    check "host 1's kernel holds the flow ($flows entries)" test "$flows" -ge 1
+    nm_api "$prefix" 1 POST /netns/undeploy "{\"serviceName\":\"$NM_SEED_WEB\",\"instanceNumber\":0}" >/dev/null
+    check "the undeploy pruned the flow from host 1's kernel at once ($(metric 1 netmanager_fastpath_pruned_total) pruned, $(metric 1 netmanager_fastpath_flows) left)" \
+      test "$(metric 1 netmanager_fastpath_pruned_total)" -ge 1 -a "$(metric 1 netmanager_fastpath_flows)" -lt "$flows"
+    fast_before=$(fast 1 ingress) miss_before=$(fast 1 ingress miss)
+    in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080 40002 >/dev/null 2>&1
+    check "the flow's next datagram is not carried by host 1's kernel ($fast_before -> $(fast 1 ingress))" test "$(fast 1 ingress)" -eq "$fast_before"
+    check "it is counted as a miss, on to the slow path ($miss_before -> $(fast 1 ingress miss))" test "$(fast 1 ingress miss)" -gt "$miss_before"
+    ;;
+  sigterm)
+    fetch 2 10.30.1.1 >/dev/null
+    check "host 1 has the programs attached while running ($(filters 1 | grep -c nm_) filters)" test "$(filters 1 | grep -c nm_)" -eq 2
+    nm_agent_stop "$prefix" 1
+    check "after SIGTERM no program of ours is attached on host 1 ($(filters 1 | grep -c nm_) left)" test "$(filters 1 | grep -c nm_)" -eq 0
+    ;;
+  kill9)
+    fetch 2 10.30.1.1 >/dev/null
+    read -r pid _ <"$(nm_state "$prefix")/pids/agent1"
+    kill -KILL "$pid"
+    nm_stop "$prefix" agent1
+    check "kill -9 leaves host 1's programs attached" grep -q nm_ingress <<<"$(filters 1)"
+    nm_agent_start "$prefix" 1 "$table" --datapath userspace || { dump_logs; exit 1; }
+    check "a new agent, userspace only, removes it ($(filters 1 | grep -c nm_) left)" test "$(filters 1 | grep -c nm_)" -eq 0
+    # The new agent adopts the dead one's namespaces (their web server runs on).
+    out=$(fetch 2 10.30.1.1)
+    check "and traffic to host 1 flows on its userspace path ($out)" test "$out" = web-h1
+    ;;
+  *)
+    echo "unknown case $case_name"
+    exit 2
+    ;;
+esac
+
+if [ "$failures" -gt 0 ]; then
+  dump_logs
+  exit 1
+fi
