@@ -78,6 +78,10 @@ nm_host() { echo "$1-h$2"; }
 nm_underlay_ip() { echo "10.250.0.$1"; }
 nm_agent_prefix() { echo "$1$2"; }
 nm_agent_socket() { echo "/run/$1-h$2.sock"; }
+nm_state_file_rm() {  # PREFIX I: the agent's restart state file (src/node/state_file.cpp)
+  local f="/run/netmanager/state-$(nm_agent_prefix "$1" "$2").json"
+  rm -f "$f" "$f.tmp"
+}
 nm_app_ns() { echo "$1$2-$3"; }   # PREFIX I NAME: the app namespace the agent makes
 
 nm_check_prefix() {
@@ -111,6 +115,9 @@ nm_hosts_up() {
   # Return 2: nothing was made, so the caller must not tear down (those hosts are someone else's).
   [ -e "$state" ] && { nm_fail "$state exists: hosts for prefix $prefix are up (or left over); run: testenv/hosts.sh down $prefix"; return 2; }
   mkdir -p "$state/pids" && echo "$n" >"$state/hosts" || { nm_fail "cannot create $state"; return 1; }
+  # No agent of these hosts runs yet: a state file under their names is a killed run's, with
+  # another process id of the same value, and must not be adopted by this run's agents.
+  for ((i = 1; i <= n; i++)); do nm_state_file_rm "$prefix" "$i"; done
   for ((i = 1; i <= n; i++)); do
     nm_netns_add "$prefix" "$(nm_host "$prefix" "$i")" || return 1
   done
@@ -281,6 +288,7 @@ nm_hosts_down() {
   for ((i = 1; i <= n; i++)); do
     sock=$(nm_agent_socket "$prefix" "$i")
     [ -S "$sock" ] && rm -f "$sock"
+    nm_state_file_rm "$prefix" "$i"  # left by an agent that had to be killed
   done
   if [ -f "$state/netns" ]; then
     # Reverse order: the underlay bridge namespace goes last. Deleting a namespace deletes its veths.
