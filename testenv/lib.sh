@@ -206,11 +206,14 @@ nm_spawn() {
 nm_spawn_etc() {
   local prefix=$1 label=$2 ns=$3 log=$4 upper=$5 out
   shift 5
-  out=$(mkdir -p "$upper" "$upper.work" 2>&1) || { nm_fail "cannot create $upper: $out"; return 1; }
-  # unshare and sh exec the command, so the PID nm_spawn records is the command's.
+  out=$(mkdir -p "$upper" "$upper.work" "$upper.run" 2>&1) || { nm_fail "cannot create $upper: $out"; return 1; }
+  # unshare and sh exec the command, so the PID nm_spawn records is the command's. The agent
+  # also gets a /run/netmanager of its own: agents started as a real node all use the default
+  # prefix, and one's restart state file must not be read by another's start.
   nm_spawn "$prefix" "$label" "$ns" "$log" unshare --mount --propagation private -- /bin/sh -c \
-    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0,workdir=$1" /etc && shift && exec "$@"' \
-    "$upper" "$upper.work" "$@"
+    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0,workdir=$1" /etc && mkdir -p /run/netmanager &&
+     mount --bind "$2" /run/netmanager && shift 2 && exec "$@"' \
+    "$upper" "$upper.work" "$upper.run" "$@"
 }
 
 nm_broker_start() {
