@@ -15,6 +15,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "system"))
+from flows import get_id  # noqa: E402  (the GET /id the system cases' flows make)
+
 ip, port, seconds, rate, stats_file = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), \
     float(sys.argv[4]), sys.argv[5]
 counts = {"tcp_ok": 0, "tcp_fail": 0, "udp_ok": 0, "udp_fail": 0, "last_failure": ""}
@@ -30,14 +33,7 @@ def count(key, failure=""):
 
 def tcp_once():
     try:
-        with socket.create_connection((ip, port), timeout=3) as s:
-            s.sendall(b"GET /id HTTP/1.0\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+        data = get_id(ip, port, 3)
         if data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200"):
             count("tcp_ok")
         else:

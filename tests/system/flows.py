@@ -39,17 +39,22 @@ def serve(port, name):
         server.serve_forever()
 
 
+def get_id(ip, port, timeout):
+    """GET /id on a new TCP connection to ip:port: the whole answer, read until the server closes."""
+    with socket.create_connection((ip, port), timeout=timeout) as s:
+        s.sendall(b"GET /id HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+
+
 def tcp_flow(ip, port, barrier, answers):
     barrier.wait()
     try:
-        with socket.create_connection((ip, port), timeout=20) as s:
-            s.sendall(b"GET /id HTTP/1.0\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+        data = get_id(ip, port, 20)
         head, _, body = data.partition(b"\r\n\r\n")
         answers.append(body.decode() if head.startswith(b"HTTP/1.0 200") else f"status:{head[:20]!r}")
     except OSError as e:
