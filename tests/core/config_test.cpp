@@ -45,6 +45,22 @@ Result<Cli> parse(std::vector<const char*> args, const Sources& sources = {}) {
     return parse_cli(static_cast<int>(args.size()), args.data(), sources.get());
 }
 
+// The Config a file holding `json` gives, and the one `--config FILE` followed by `flags` gives.
+struct FileThenFlags {
+    Config file;
+    Config flags;
+};
+FileThenFlags file_then_flags(const char* json, std::vector<const char*> flags) {
+    TempFile file(json);
+    FileThenFlags got;
+    REQUIRE(apply_config_file(got.file, file.path));
+    flags.insert(flags.begin(), {"--config", file.path.c_str()});
+    auto cli = parse(flags);
+    REQUIRE(cli);
+    got.flags = cli->config;
+    return got;
+}
+
 // The files as the reference agent ships them (oakestra-net node-net-manager/config/).
 constexpr const char* shipped_netcfg = R"({
   "NodePublicAddress": "0.0.0.0",
@@ -387,36 +403,22 @@ TEST_CASE("flags override the config file") {
 
 TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by default") {
     CHECK(Config{}.io == IoMode::readiness);
-    auto path = write_temp(R"({"IoMode": "uring"})");
-    Config cfg;
-    REQUIRE(apply_config_file(cfg, path));
-    CHECK(cfg.io == IoMode::uring);
-    const char* argv[] = {"netmanager", "--config", path.c_str(), "--io", "readiness"};
-    auto cli = parse_cli(5, argv, Sources{}.get());
-    REQUIRE(cli);
-    CHECK(cli->config.io == IoMode::readiness);
-    const char* uring[] = {"netmanager", "--io", "uring"};
-    auto second = parse_cli(3, uring, Sources{}.get());
+    auto got = file_then_flags(R"({"IoMode": "uring"})", {"--io", "readiness"});
+    CHECK(got.file.io == IoMode::uring);
+    CHECK(got.flags.io == IoMode::readiness);
+    auto second = parse({"--io", "uring"});
     REQUIRE(second);
     CHECK(second->config.io == IoMode::uring);
-    unlink(path.c_str());
 }
 
 TEST_CASE("the data path comes from Datapath in a file or --datapath, userspace by default") {
     CHECK(Config{}.datapath == Datapath::userspace);
-    auto path = write_temp(R"({"Datapath": "auto"})");
-    Config cfg;
-    REQUIRE(apply_config_file(cfg, path));
-    CHECK(cfg.datapath == Datapath::automatic);
-    const char* argv[] = {"netmanager", "--config", path.c_str(), "--datapath", "userspace"};
-    auto cli = parse_cli(5, argv, Sources{}.get());
-    REQUIRE(cli);
-    CHECK(cli->config.datapath == Datapath::userspace);
-    const char* automatic[] = {"netmanager", "--datapath", "auto"};
-    auto second = parse_cli(3, automatic, Sources{}.get());
+    auto got = file_then_flags(R"({"Datapath": "auto"})", {"--datapath", "userspace"});
+    CHECK(got.file.datapath == Datapath::automatic);
+    CHECK(got.flags.datapath == Datapath::userspace);
+    auto second = parse({"--datapath", "auto"});
     REQUIRE(second);
     CHECK(second->config.datapath == Datapath::automatic);
-    unlink(path.c_str());
 }
 
 TEST_CASE(
@@ -424,18 +426,12 @@ TEST_CASE(
     "default") {
     CHECK(Config{}.api_max_connections == 512);
     CHECK(Config{}.api_idle_timeout_ms == 30000);
-    auto path = write_temp(R"({"ApiMaxConnections": 64, "ApiIdleTimeoutMs": 2000})");
-    Config cfg;
-    REQUIRE(apply_config_file(cfg, path));
-    CHECK(cfg.api_max_connections == 64);
-    CHECK(cfg.api_idle_timeout_ms == 2000);
-    const char* argv[] = {"netmanager", "--config",           path.c_str(), "--api-max-connections",
-                          "8",          "--api-idle-timeout", "300"};
-    auto cli = parse_cli(7, argv);
-    REQUIRE(cli);
-    CHECK(cli->config.api_max_connections == 8);
-    CHECK(cli->config.api_idle_timeout_ms == 300);
-    unlink(path.c_str());
+    auto got = file_then_flags(R"({"ApiMaxConnections": 64, "ApiIdleTimeoutMs": 2000})",
+                               {"--api-max-connections", "8", "--api-idle-timeout", "300"});
+    CHECK(got.file.api_max_connections == 64);
+    CHECK(got.file.api_idle_timeout_ms == 2000);
+    CHECK(got.flags.api_max_connections == 8);
+    CHECK(got.flags.api_idle_timeout_ms == 300);
 }
 
 TEST_CASE("connectionless flows expire after 30 s idle unless --flow-idle says otherwise") {
@@ -448,15 +444,9 @@ TEST_CASE("connectionless flows expire after 30 s idle unless --flow-idle says o
 
 TEST_CASE("the round-trip probe interval comes from RttProbeIntervalMs and --rtt-probe-interval") {
     CHECK(Config{}.rtt_probe_interval_ms == 15000);
-    auto path = write_temp(R"({"RttProbeIntervalMs": 0})");
-    Config cfg;
-    REQUIRE(apply_config_file(cfg, path));
-    CHECK(cfg.rtt_probe_interval_ms == 0);
-    const char* argv[] = {"netmanager", "--config", path.c_str(), "--rtt-probe-interval", "1000"};
-    auto cli = parse_cli(5, argv, Sources{}.get());
-    REQUIRE(cli);
-    CHECK(cli->config.rtt_probe_interval_ms == 1000);
-    unlink(path.c_str());
+    auto got = file_then_flags(R"({"RttProbeIntervalMs": 0})", {"--rtt-probe-interval", "1000"});
+    CHECK(got.file.rtt_probe_interval_ms == 0);
+    CHECK(got.flags.rtt_probe_interval_ms == 1000);
 }
 
 TEST_CASE("the shards' cores follow the order --cpus gives") {
