@@ -24,6 +24,14 @@ uint16_t naive_fold(uint32_t sum) {
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
     return static_cast<uint16_t>(sum);
 }
+// Uniform random numbers in [lo, hi] from a fixed seed, so that a failing round repeats.
+struct Uniform {
+    std::mt19937_64 rng;
+    explicit Uniform(uint64_t seed) : rng(seed) {}
+    uint64_t operator()(uint64_t lo, uint64_t hi) {
+        return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
+    }
+};
 uint16_t get16(const std::vector<uint8_t>& b, size_t at) {
     return static_cast<uint16_t>(b[at] << 8 | b[at + 1]);
 }
@@ -81,10 +89,7 @@ void rewrite(PacketView& view, const Address& src, const Address& dst, L4Csum mo
 TEST_CASE(
     "after any address rewrite every checksum equals a full recomputation (100k random "
     "packets)") {
-    std::mt19937_64 rng(20241624);
-    auto u = [&](uint64_t lo, uint64_t hi) {
-        return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
-    };
+    Uniform u(20241624);
     const int rounds = 100'000;
     int checked_l4 = 0;
     for (int round = 0; round < rounds; ++round) {
@@ -151,10 +156,7 @@ uint16_t recompute6(std::vector<uint8_t> b, size_t l4, size_t field, uint8_t pro
 TEST_CASE(
     "after any IPv6 address rewrite the TCP, UDP or ICMPv6 checksum equals a full recomputation, "
     "behind any extension headers (100k random packets)") {
-    std::mt19937_64 rng(20260001);
-    auto u = [&](uint64_t lo, uint64_t hi) {
-        return std::uniform_int_distribution<uint64_t>(lo, hi)(rng);
-    };
+    Uniform u(20260001);
     for (int round = 0; round < 100'000; ++round) {
         const uint64_t kind = u(0, 9);
         const uint8_t proto = kind < 5 ? ipproto::tcp : kind < 8 ? ipproto::udp : ipproto::icmpv6;
