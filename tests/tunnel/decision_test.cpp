@@ -5,8 +5,7 @@
 #include <catch2/catch.hpp>
 #include <set>
 
-#include "core/checksum.hpp"
-#include "test_entries.hpp"
+#include "decision_testkit.hpp"
 
 using namespace nm;
 using namespace nm::test;
@@ -28,27 +27,10 @@ TranslationTable cluster_table() {
     return t;
 }
 
-struct Node {
-    NodeIdentity identity;
-    TranslationTable table = cluster_table();
-    ConversionCache cache;
-    Balancer balancer;
-    RttEstimates rtt;
-    PathCounters counters;
-    ServiceUse uses;
-    PathContext path{table, cache, balancer, identity, rtt, counters, uses};
-
-    Node(const char* node_ip, const char* subnet) {
-        identity.node_ip = ip(node_ip);
-        identity.local_subnet = Cidr{ip(subnet), 24};
-        identity.networks.service_network = Cidr{ip("172.30.0.0"), 16};
-        identity.networks.container_network = Cidr{ip("172.16.0.0"), 12};
-        cache.set_now(ConversionCache::Clock::now());
-    }
+struct Node : DecisionNode {
+    Node(const char* node_ip, const char* subnet)
+        : DecisionNode(cluster_table(), node_ip, subnet) {}
 };
-
-const SendTo to_a{Ipv4{0x0a000001}, 50103};
-const SendTo to_b{Ipv4{0x0a000002}, 50103};
 
 std::vector<uint8_t> packet(const char* src, uint16_t sport, const char* dst, uint16_t dport,
                             uint8_t proto = ipproto::tcp) {
@@ -59,23 +41,6 @@ std::vector<uint8_t> packet(const char* src, uint16_t sport, const char* dst, ui
                   .destination_port = dport});
 }
 
-// Every checksum of the (rewritten) packet verifies.
-bool checksums_ok(std::vector<uint8_t> bytes) {
-    auto p = view(bytes);
-    if (!ipv4_header_checksum_ok(p)) return false;
-    if (!p.l4_checksum_offset()) return true;
-    auto copy = bytes;
-    auto q = view(copy);
-    fill_checksums(q);
-    return copy == bytes;
-}
-
-Decision out(Node& n, std::vector<uint8_t>& bytes, bool after_query = false) {
-    return decide_outgoing(std::span<uint8_t>(bytes), n.path, L4Csum::full, after_query);
-}
-Decision in(Node& n, std::vector<uint8_t>& bytes) {
-    return decide_incoming(std::span<uint8_t>(bytes), n.path);
-}
 // admit_incoming of a datagram the node at `sender` sent.
 std::optional<Decision> admit(Node& n, std::vector<uint8_t>& bytes, const char* sender,
                               bool after_query = false) {

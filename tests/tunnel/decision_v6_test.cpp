@@ -6,8 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/checksum.hpp"
-#include "test_entries.hpp"
-#include "tunnel/decision.hpp"
+#include "decision_testkit.hpp"
 #include "tunnel/flow_owner.hpp"
 
 using namespace nm;
@@ -44,24 +43,9 @@ TranslationTable dual_stack_table() {
     return t;
 }
 
-struct Node {
-    NodeIdentity identity;
-    TranslationTable table = dual_stack_table();
-    ConversionCache cache;
-    Balancer balancer;
-    RttEstimates rtt;
-    PathCounters counters;
-    ServiceUse uses;
-    PathContext path{table, cache, balancer, identity, rtt, counters, uses};
-
-    Node(const char* node_ip, const char* subnet, const char* subnet_v6) {
-        identity.node_ip = ip(node_ip);
-        identity.local_subnet = Cidr{ip(subnet), 24};
-        identity.networks.service_network = Cidr{ip("172.30.0.0"), 16};
-        identity.networks.container_network = Cidr{ip("172.16.0.0"), 12};
-        identity.local_subnet_v6 = Cidr6{ip6(subnet_v6), 120};
-        cache.set_now(ConversionCache::Clock::now());
-    }
+struct Node : DecisionNode {
+    Node(const char* node_ip, const char* subnet, const char* subnet_v6)
+        : DecisionNode(dual_stack_table(), node_ip, subnet, subnet_v6) {}
 };
 Node node_a() {
     return Node("10.0.0.1", "172.19.1.0", "fc00::100");
@@ -70,35 +54,19 @@ Node node_b() {
     return Node("10.0.0.2", "172.19.2.0", "fc00::200");
 }
 
-const SendTo to_a{Ipv4{0x0a000001}, 50103};
-const SendTo to_b{Ipv4{0x0a000002}, 50103};
-
+PacketSpec6 spec6(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                  uint8_t proto = ipproto::tcp) {
+    return {.protocol = proto,
+            .source = src,
+            .destination = dst,
+            .source_port = sport,
+            .destination_port = dport};
+}
 std::vector<uint8_t> packet6(const char* src, uint16_t sport, const char* dst, uint16_t dport,
                              uint8_t proto = ipproto::tcp) {
-    return build6({.protocol = proto,
-                   .source = src,
-                   .destination = dst,
-                   .source_port = sport,
-                   .destination_port = dport});
+    return build6(spec6(src, sport, dst, dport, proto));
 }
 
-// The upper-layer checksum of the (rewritten) packet equals a full recomputation.
-bool checksums_ok(std::vector<uint8_t> bytes) {
-    auto p = view(bytes);
-    if (!p.l4_checksum_offset()) return true;
-    auto copy = bytes;
-    auto q = view(copy);
-    fill_checksums(q);
-    return copy == bytes;
-}
-
-Decision out(Node& n, std::vector<uint8_t>& bytes, L4Csum csum = L4Csum::full,
-             bool after_query = false) {
-    return decide_outgoing(std::span<uint8_t>(bytes), n.path, csum, after_query);
-}
-Decision in(Node& n, std::vector<uint8_t>& bytes) {
-    return decide_incoming(std::span<uint8_t>(bytes), n.path);
-}
 Ipv6 src_of(std::vector<uint8_t>& b) {
     return view(b).source_v6();
 }
@@ -207,12 +175,9 @@ TEST_CASE("extension headers are walked and the packet behind them is translated
         std::vector<uint8_t>{ipproto::hop_by_hop, ipproto::routing, ipproto::destination_options},
         std::vector<uint8_t>{ipproto::destination_options});
     Node a = node_a();
-    auto p = build6({.protocol = ipproto::udp,
-                     .source = "fc00::102",
-                     .destination = "fdff::300",
-                     .source_port = 4444,
-                     .destination_port = 53,
-                     .extensions = chain});
+    auto spec = spec6("fc00::102", 4444, "fdff::300", 53, ipproto::udp);
+    spec.extensions = chain;
+    auto p = build6(spec);
     CHECK(view(p).protocol() == ipproto::udp);
     CHECK(view(p).source_port() == 4444);
     CHECK(out(a, p) == Decision{to_b});
@@ -365,12 +330,9 @@ TEST_CASE("a packet-too-big about a translated flow reaches the sender as about 
     const char* reporter = GENERATE("fc00::202", "fc00::201");
     Node a = node_a();
     Node b = node_b();
-    auto p = build6({.protocol = ipproto::tcp,
-                     .source = "fc00::102",
-                     .destination = "fdff:2000::10",
-                     .source_port = 40000,
-                     .destination_port = 80,
-                     .payload = 1300});
+    auto spec = spec6("fc00::102", 40000, "fdff:2000::10", 80);
+    spec.payload = 1300;
+    auto p = build6(spec);
     const auto sent = p;
     CHECK(out(a, p) == Decision{to_b});
     CHECK(in(b, p) == Decision{DeliverLocal{}});
