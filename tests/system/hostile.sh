@@ -8,15 +8,7 @@ case_name=${1:?usage: hostile.sh CASE}
 prefix="x$(($$ % 100000))"
 source "$here/common.sh"
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }
-metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
-  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
 drops() { metric "$1" "netmanager_drops_total{reason=\"$2\"}"; }
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-}
 
 # Listeners that must hear only the genuine datagram: in host 1's web namespace, and in host 1
 # itself (any address: its underlay address, the bridge, the TUN; IPv4 and IPv6).
@@ -51,6 +43,22 @@ s = socket.socket(socket.AF_INET6 if ":" in to else socket.AF_INET, socket.SOCK_
 s.sendto(b"genuine", (to, 9999))' "$1"
 }
 
+# none_through TEXT PATTERN [REASON COUNT WHAT]...: a second on, no forged datagram (its text
+# matching PATTERN) reached host 1's web namespace (checked as TEXT) nor a socket of host 1, and
+# host 1 counted COUNT drops for each REASON (checked as WHAT with the count seen).
+none_through() {
+  local n
+  sleep 1
+  check "$1" bash -c "! grep -qE '$2' '$work/app'"
+  check "none reached a socket of host 1 itself" test ! -s "$work/host"
+  shift 2
+  while (($# >= 3)); do
+    n=$(drops 1 "$1")
+    check "$3 ($n)" test "$n" -eq "$2"
+    shift 3
+  done
+}
+
 NM_UNDERLAY=bridge nm_hosts_up "$prefix" 3 || exit 1
 
 case $case_name in
@@ -69,18 +77,11 @@ case $case_name in
     # Genuine traffic still crosses: host 2's client to web's InstanceNumber ServiceIP on host 1.
     genuine 10.30.1.1
     check "host 2's client reaches host 1's web namespace through its ServiceIP" wait_until 5 grep -q genuine "$work/app"
-    sleep 1
-    check "no forged datagram reached host 1's web namespace" \
-      bash -c "! grep -qE 'foreign|neighbour|bridge|tun|host' '$work/app'"
-    check "none reached a socket of host 1 itself" test ! -s "$work/host"
-    n=$(drops 1 foreign_source)
-    check "a foreign inner source is counted as foreign_source ($n)" test "$n" -eq 20
-    n=$(drops 1 spoofed_source)
-    check "host 1's own addresses as inner source are counted as spoofed_source ($n)" test "$n" -eq 40
-    n=$(drops 1 not_namespace)
-    check "the bridge as inner destination is counted as not_namespace ($n)" test "$n" -eq 20
-    n=$(drops 1 misdelivered)
-    check "the TUN and the host as inner destination are counted as misdelivered ($n)" test "$n" -eq 40
+    none_through "no forged datagram reached host 1's web namespace" 'foreign|neighbour|bridge|tun|host' \
+      foreign_source 20 "a foreign inner source is counted as foreign_source" \
+      spoofed_source 40 "host 1's own addresses as inner source are counted as spoofed_source" \
+      not_namespace 20 "the bridge as inner destination is counted as not_namespace" \
+      misdelivered 40 "the TUN and the host as inner destination are counted as misdelivered"
     ;;
   ingress6)
     # The same rules for IPv6 inner packets, on dual-stack agents (testenv/lib.sh NM_SEED_V6).
@@ -103,18 +104,12 @@ case $case_name in
     genuine fdff::1:1
     check "host 2's client reaches host 1's web namespace through its IPv6 ServiceIP" wait_until 5 grep -q genuine "$work/app"
     check "it arrives from host 2's client's IPv6 InstanceNumber ServiceIP" grep -q '^fdff::2:2:' "$work/app"
-    sleep 1
-    check "no forged IPv6 datagram reached host 1's web namespace" \
-      bash -c "! grep -qE 'foreign|linklocal|neighbour|shared|bridge|base|tun|allnodes' '$work/app'"
-    check "none reached a socket of host 1 itself" test ! -s "$work/host"
-    n=$(drops 1 foreign_source)
-    check "global and link-local inner sources are counted as foreign_source ($n)" test "$n" -eq 40
-    n=$(drops 1 spoofed_source)
-    check "host 1's own addresses and a shared ServiceIP are counted as spoofed_source ($n)" test "$n" -eq 60
-    n=$(drops 1 not_namespace)
-    check "the bridge and the /120's base are counted as not_namespace ($n)" test "$n" -eq 40
-    n=$(drops 1 misdelivered)
-    check "the TUN and all-nodes multicast are counted as misdelivered ($n)" test "$n" -eq 40
+    none_through "no forged IPv6 datagram reached host 1's web namespace" \
+      'foreign|linklocal|neighbour|shared|bridge|base|tun|allnodes' \
+      foreign_source 40 "global and link-local inner sources are counted as foreign_source" \
+      spoofed_source 60 "host 1's own addresses and a shared ServiceIP are counted as spoofed_source" \
+      not_namespace 40 "the bridge and the /120's base are counted as not_namespace" \
+      misdelivered 40 "the TUN and all-nodes multicast are counted as misdelivered"
     ;;
   idle_flows)
     # Flows expire on each shard's own timer: 2 s idle, and no packet after the last one.
