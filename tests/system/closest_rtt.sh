@@ -12,7 +12,6 @@ case_name=${1:?usage: closest_rtt.sh CASE}
 prefix="c$(($$ % 100000))"
 source "$here/common.sh"
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }
 fetch() { nm_in "$(app 3 myapp2)" curl -sS --max-time 5 "http://10.30.0.2:8080/id"; }
 udp_from() { nm_in "$(app 3 myapp2)" python3 "$here/service.py" udp-ask 10.30.0.2 8080 "$1"; }
 status_of() { nm_api "$prefix" "$1" GET /status; }
@@ -27,9 +26,6 @@ print(json.dumps(peers.get(node, {}).get(field)))' "$(nm_underlay_ip "$2")" "$3"
 measured() { [ "$(peer 3 1 state)" = '"measured"' ] && [ "$(peer 3 2 state)" = '"measured"' ]; }
 host1_stale() { [ "$(peer 3 1 state)" = '"stale"' ]; }
 goes_to_host1() { [ "$(fetch)" = web-h1 ]; }
-metric() {
-  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
 report() {  # the estimates host 3 reports, next to the emulated round trips
   echo "emulated: host 1 $1 ms, host 2 $2 ms; host 3 reports: host 1 $(peer 3 1 rtt_ms) ms" \
     "(last sample $(peer 3 1 last_sample_ms), $(peer 3 1 probe_replies) probe replies," \
@@ -42,10 +38,6 @@ near() {  # near HOST MS LOW HIGH: host 3's estimate of HOST lies in LOW..HIGH m
   # second) to fade, so it may settle within 10 s.
   wait_until 10 near_now "$1" "$3" "$4"
   check "host 3 reports host $1 near its emulated $2 ms ($(peer 3 "$1" rtt_ms))" near_now "$1" "$3" "$4"
-}
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
 }
 between() { python3 -c 'import sys; v = sys.argv[1]; sys.exit(0 if v != "null" and float(sys.argv[2]) <= float(v) <= float(sys.argv[3]) else 1)' "$@"; }
 
@@ -74,9 +66,7 @@ for h in 1 2 3; do
 done
 for h in 1 2; do
   nm_app_deploy "$prefix" "$h" myapp1 "$NM_SEED_WEB" $((h - 1)) "10.18.$h.12" || { dump_logs; exit 1; }
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" || exit 1
 done
 nm_app_deploy "$prefix" 3 myapp2 "$NM_SEED_CLIENT" 0 10.18.3.15 || exit 1
 

@@ -9,18 +9,9 @@ case_name=${1:?usage: fastpath.sh CASE}
 prefix="f$(($$ % 100000))"
 source "$here/common.sh"
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
-metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
-  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
 fast() { metric "$1" "netmanager_fastpath_packets_total{direction=\"$2\",outcome=\"${3:-fast}\"}"; }
 status_field() { nm_api "$prefix" "$1" GET /status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))"; }
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-}
 # The tc filters on a host's underlay device and on its agent's bridge.
 filters() {
   local h=$1
@@ -54,9 +45,7 @@ for h in 1 2; do
 done
 head -c 1048576 /dev/urandom >"$work/blob"
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" || exit 1
 done
 datapath=$(status_field 1 datapath)
 if [ "$case_name" = fallback ]; then

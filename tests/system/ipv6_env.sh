@@ -24,8 +24,7 @@ agent=$(nm_agent_prefix "$prefix" 1)
 ns_one=$(nm_app_ns "$prefix" 1 one)
 ns_two=$(nm_app_ns "$prefix" 1 two)
 dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  tail_logs
   echo "--- host 1"; nm_in "$host1" ip -6 addr; nm_in "$host1" ip -6 route; nm_in "$host1" nft list ruleset
 }
 ping6() { nm_in "$1" ping -6 -n -q -c 1 -W 2 "$2" >/dev/null 2>&1; }

@@ -19,12 +19,9 @@ case_name=${1:?usage: ipv6_path.sh CASE}
 prefix="p$(($$ % 100000))"
 source "$here/common.sh"
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }
 fetch6() { in_client "$1" curl -6 -sS --max-time ${3:-5} "http://[$2]:8080${4:-/id}"; }
 dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  tail_logs
   for h in 1 2; do echo "--- host $h"; nm_api "$prefix" "$h" GET /metrics | grep -E 'drop|handoff' | grep -v ' 0$'; done
 }
 # Checksum errors the kernel counted in a namespace (TCP for both families; UDP of IPv6).
@@ -55,11 +52,9 @@ for h in 1 2; do
 done
 head -c 100000000 /dev/urandom >"$work/big"
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
+  serve_web "$h" || exit 1
   nm_spawn "$prefix" "iperf$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/iperf$h.log" \
     iperf3 -s -p 5201 || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
   nm_wait_listen "$(app "$h" myapp1)" 5201 || exit 1
 done
 

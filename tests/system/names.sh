@@ -11,17 +11,8 @@ prefix="n$(($$ % 100000))"
 source "$here/common.sh"
 web=web.default.app.ns.local
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }            # app HOST NAME -> namespace
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
 dig_short() { in_client "$1" dig +short +time=2 +tries=1 "${@:2}" | tr '\n' ' ' | sed 's/ $//'; }
 dig_status() { in_client "$1" dig +time=2 +tries=1 "${@:2}" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'; }
-metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
-  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-}
 # CMD in host 2's client namespace with /etc/resolv.conf naming a resolver unrelated to the
 # agent (as a container runtime may have written it): only the agent's redirect can answer.
 printf 'nameserver 192.0.2.53\n' >"$work/resolv.conf"
@@ -42,9 +33,7 @@ if [ "$case_name" = forward ]; then
 fi
 nm_seed_up "$prefix" 2 || { dump_logs; exit 1; }
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" || exit 1
 done
 
 case $case_name in

@@ -14,13 +14,10 @@ prefix="e$(($$ % 100000))"
 source "$here/common.sh"
 
 server=$prefix-srv
-app() { nm_app_ns "$prefix" "$1" "$2"; }              # app HOST NAME -> namespace
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
 ask() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
 iptables_in() { nm_in "$prefix-h$1" iptables "${@:2}"; }
 dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  tail_logs
   for f in 1 2; do echo "--- host $f ruleset"; nm_in "$prefix-h$f" nft list ruleset; done
 }
 
@@ -43,9 +40,7 @@ nm_spawn "$prefix" server "$server" "$(nm_state "$prefix")/server.log" \
   python3 "$here/service.py" serve 8080 server "$work/www" || exit 1
 nm_wait_listen "$server" 8080 || exit 1
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work/www" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" "$work/www" || exit 1
 done
 
 table=$(nm_in "$prefix-h1" nft list table ip "netmanager_$(nm_agent_prefix "$prefix" 1)")

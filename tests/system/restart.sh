@@ -15,12 +15,8 @@ cleanup() {
   rm -rf "$work"
 }
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }
 log1() { cat "$(nm_state "$prefix")/agent1.log"; }
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 30 "$f"; done
-}
+dump_logs() { tail_logs 30; }
 inode() { stat -L -c %i "/run/netns/$1"; }
 host_veths() { ip -n "$prefix-h1" -o link show type veth | grep -c " $agent_prefix"v || true; }
 listed() {  # listed JOB INSTANCE: host 1's /status lists that instance

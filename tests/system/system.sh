@@ -10,16 +10,7 @@ case_name=${1:?usage: system.sh CASE}
 prefix="s$(($$ % 100000))"
 source "$here/common.sh"
 
-app() { nm_app_ns "$prefix" "$1" "$2"; }            # app HOST NAME -> namespace
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }  # in_client HOST CMD...
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
-metric() {  # metric HOST 'name{labels}' -> value (0 when absent)
-  nm_api "$prefix" "$1" GET /metrics | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
-}
-dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
-}
 
 nm_hosts_up "$prefix" 2 || exit 1
 if [ "$case_name" = offload_interop ]; then
@@ -43,9 +34,7 @@ else
 fi
 head -c 1048576 /dev/urandom >"$work/blob"
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" || exit 1
 done
 
 case $case_name in

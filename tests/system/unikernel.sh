@@ -17,16 +17,13 @@ source "$here/common.sh"
 job="app.ns.uk$prefix.default"
 uk_ns="$job.instance.0"
 guest=$prefix-guest
-app() { nm_app_ns "$prefix" "$1" "$2"; }
-in_client() { nm_in "$(app "$1" myapp2)" "${@:2}"; }
 ask() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
 api_code() {  # api_code HOST PATH BODY -> HTTP status, body in $work/answer
   curl -sS -o "$work/answer" -w '%{http_code}' --max-time 10 --unix-socket "$(nm_agent_socket "$prefix" "$1")" \
     -H 'Content-Type: application/json' -d "$3" "http://nm$2"
 }
 dump_logs() {
-  local f
-  for f in "$(nm_state "$prefix")"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+  tail_logs
   [ -e "/run/netns/$uk_ns" ] && { echo "--- $uk_ns"; nm_in "$uk_ns" ip -br addr; nm_in "$uk_ns" nft list ruleset; }
 }
 
@@ -36,9 +33,7 @@ echo "$uk_ns" >>"$(nm_state "$prefix")/appns"   # removed on exit should the age
 mkdir -p "$work/www"
 head -c 1048576 /dev/urandom >"$work/www/blob"
 for h in 1 2; do
-  nm_spawn "$prefix" "web$h" "$(app "$h" myapp1)" "$(nm_state "$prefix")/web$h.log" \
-    python3 "$here/service.py" serve 8080 "web-h$h" "$work/www" || exit 1
-  nm_wait_listen "$(app "$h" myapp1)" 8080 || exit 1
+  serve_web "$h" "$work/www" || exit 1
 done
 
 code=$(api_code 1 /unikernel/deploy "{\"pid\":0,\"serviceName\":\"$job\",\"instanceNumber\":0,\"portMappings\":\"9090:8080\"}")
