@@ -156,8 +156,11 @@ PY
     sleep 1.5
     taken=$(( $(peer 3 1 passive_samples) + $(peer 3 2 passive_samples) - before ))
     dropped=$(metric 3 netmanager_rtt_samples_dropped_total)
+    # How many of the 600 SYNs complete a handshake within the burst depends on the server's
+    # backlog and the machine's load (297 under ctest -j2 in CI): the check is that the burst
+    # overflowed the 2 x 64 buffered samples and the excess was counted, not its exact size.
     check "600 handshakes at once: $taken passive samples taken, $dropped dropped at the cap" \
-      test "$taken" -gt 0 -a "$dropped" -gt 0 -a $((taken + dropped)) -ge 300
+      test "$taken" -gt 0 -a "$dropped" -gt 0 -a $((taken + dropped)) -gt 128
     # The web server may still be draining the burst's 600 connections from its backlog: retry.
     fetches_web_h2() { [ "$(fetch 2>/dev/null)" = web-h2 ]; }
     check "and the agent carries on (a fetch through the ServiceIP answers web-h2 within 15 s)" \
