@@ -6,10 +6,12 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "core/packet.hpp"
@@ -114,6 +116,18 @@ std::vector<nm_flow_key> keys_of(int map) {
         key = next;
     }
     return keys;
+}
+
+// The programs' counters (bpf/fastpath_maps.h), each summed over the CPUs.
+std::array<uint64_t, NM_FP_COUNTERS> summed_counters(int map) {
+    std::array<uint64_t, NM_FP_COUNTERS> sums{};
+    const int cpus = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per_cpu(cpus > 0 ? static_cast<size_t>(cpus) : 1);
+    for (uint32_t i = 0; i < NM_FP_COUNTERS; ++i) {
+        if (bpf_map_lookup_elem(map, &i, per_cpu.data()) != 0) continue;
+        for (uint64_t v : per_cpu) sums[i] += v;
+    }
+    return sums;
 }
 
 }  // namespace
@@ -320,54 +334,34 @@ size_t FastPath::prune(const TranslationTable& table) {
     return removed;
 }
 
-FastPathCounters FastPath::counters() const {
-    std::array<uint64_t, NM_FP_COUNTERS> sums{};
-    const int cpus = libbpf_num_possible_cpus();
-    std::vector<uint64_t> per_cpu(cpus > 0 ? static_cast<size_t>(cpus) : 1);
-    for (uint32_t i = 0; i < NM_FP_COUNTERS; ++i) {
-        if (bpf_map_lookup_elem(impl_->counters, &i, per_cpu.data()) != 0) continue;
-        for (uint64_t v : per_cpu) sums[i] += v;
-    }
-    FastPathCounters c;
-    c.egress_fast = sums[NM_FP_EGRESS_FAST];
-    c.egress_miss = sums[NM_FP_EGRESS_MISS];
-    c.egress_control = sums[NM_FP_EGRESS_CONTROL];
-    c.egress_no_route = sums[NM_FP_EGRESS_NO_ROUTE];
-    c.egress_error = sums[NM_FP_EGRESS_ERROR];
-    c.ingress_fast = sums[NM_FP_INGRESS_FAST];
-    c.ingress_miss = sums[NM_FP_INGRESS_MISS];
-    c.ingress_control = sums[NM_FP_INGRESS_CONTROL];
-    c.ingress_wrong_node = sums[NM_FP_INGRESS_WRONG_NODE];
-    c.ingress_segmented = sums[NM_FP_INGRESS_SEGMENTED];
-    c.ingress_error = sums[NM_FP_INGRESS_ERROR];
-    c.egress_bytes = sums[NM_FP_EGRESS_BYTES];
-    c.ingress_bytes = sums[NM_FP_INGRESS_BYTES];
-    return c;
-}
-
 void FastPath::append_metrics(MetricsText& m) const {
-    const FastPathCounters c = counters();
+    const auto sums = summed_counters(impl_->counters);
     auto n = [](uint64_t v) { return static_cast<double>(v); };
+    // Each outcome's labels, by its counter.
+    static constexpr std::pair<uint32_t, const char*> outcomes[] = {
+        {NM_FP_EGRESS_FAST, "direction=\"egress\",outcome=\"fast\""},
+        {NM_FP_EGRESS_MISS, "direction=\"egress\",outcome=\"miss\""},
+        {NM_FP_EGRESS_CONTROL, "direction=\"egress\",outcome=\"control\""},
+        {NM_FP_EGRESS_NO_ROUTE, "direction=\"egress\",outcome=\"no_route\""},
+        {NM_FP_EGRESS_ERROR, "direction=\"egress\",outcome=\"error\""},
+        {NM_FP_INGRESS_FAST, "direction=\"ingress\",outcome=\"fast\""},
+        {NM_FP_INGRESS_MISS, "direction=\"ingress\",outcome=\"miss\""},
+        {NM_FP_INGRESS_CONTROL, "direction=\"ingress\",outcome=\"control\""},
+        {NM_FP_INGRESS_WRONG_NODE, "direction=\"ingress\",outcome=\"wrong_node\""},
+        {NM_FP_INGRESS_SEGMENTED, "direction=\"ingress\",outcome=\"segmented\""},
+        {NM_FP_INGRESS_ERROR, "direction=\"ingress\",outcome=\"error\""},
+    };
     m.family("netmanager_fastpath_packets_total", "counter",
              "Packets the kernel fast path looked at, by direction and outcome: fast (carried "
              "in the kernel), miss (no entry), control (TCP SYN/FIN/RST), no_route, "
              "wrong_node, segmented (all these went on to the userspace path), error (dropped).");
-    m.samples("netmanager_fastpath_packets_total",
-              {{"direction=\"egress\",outcome=\"fast\"", n(c.egress_fast)},
-               {"direction=\"egress\",outcome=\"miss\"", n(c.egress_miss)},
-               {"direction=\"egress\",outcome=\"control\"", n(c.egress_control)},
-               {"direction=\"egress\",outcome=\"no_route\"", n(c.egress_no_route)},
-               {"direction=\"egress\",outcome=\"error\"", n(c.egress_error)},
-               {"direction=\"ingress\",outcome=\"fast\"", n(c.ingress_fast)},
-               {"direction=\"ingress\",outcome=\"miss\"", n(c.ingress_miss)},
-               {"direction=\"ingress\",outcome=\"control\"", n(c.ingress_control)},
-               {"direction=\"ingress\",outcome=\"wrong_node\"", n(c.ingress_wrong_node)},
-               {"direction=\"ingress\",outcome=\"segmented\"", n(c.ingress_segmented)},
-               {"direction=\"ingress\",outcome=\"error\"", n(c.ingress_error)}});
+    for (const auto& [counter, labels] : outcomes)
+        m.sample("netmanager_fastpath_packets_total", n(sums[counter]), labels);
     m.family("netmanager_fastpath_bytes_total", "counter",
              "Inner bytes the kernel fast path carried, by direction.");
-    m.samples("netmanager_fastpath_bytes_total", {{"direction=\"egress\"", n(c.egress_bytes)},
-                                                  {"direction=\"ingress\"", n(c.ingress_bytes)}});
+    m.samples("netmanager_fastpath_bytes_total",
+              {{"direction=\"egress\"", n(sums[NM_FP_EGRESS_BYTES])},
+               {"direction=\"ingress\"", n(sums[NM_FP_INGRESS_BYTES])}});
     m.single("netmanager_fastpath_flows", "gauge", "Flows in the kernel's egress map.", n(flows()));
     m.single("netmanager_fastpath_offers_total", "counter",
              "Conversions the data path handed to the kernel.", n(offers()));

@@ -4,7 +4,6 @@
 // the outgoing path offers each IPv4 TCP/UDP conversion to a remote instance (FlowOffload),
 // and a table change that removes or moves an instance prunes the entries it affects at once.
 // Packets the maps do not know take the userspace path as before.
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -24,15 +23,6 @@ struct FastPathOptions {
     Ipv4 node_ip;        // this node's tunnel address; the underlay device is the one holding it
     uint16_t tunnel_port = 50103;
     uint32_t max_flows = 65536;  // per direction; the kernel maps are LRU, so bounded
-};
-
-// What the programs counted (summed over CPUs), by reason; see bpf/fastpath_maps.h.
-struct FastPathCounters {
-    uint64_t egress_fast = 0, egress_miss = 0, egress_control = 0, egress_no_route = 0,
-             egress_error = 0;
-    uint64_t ingress_fast = 0, ingress_miss = 0, ingress_control = 0, ingress_wrong_node = 0,
-             ingress_segmented = 0, ingress_error = 0;
-    uint64_t egress_bytes = 0, ingress_bytes = 0;
 };
 
 class FastPath final : public FlowOffload {
@@ -55,7 +45,6 @@ class FastPath final : public FlowOffload {
     // flows it removed.
     size_t prune(const TranslationTable& table);
 
-    FastPathCounters counters() const;
     // netmanager_fastpath_* families for GET /metrics.
     void append_metrics(MetricsText& m) const;
     size_t flows() const;  // egress entries
