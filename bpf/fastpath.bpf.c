@@ -102,6 +102,25 @@ static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm
     return 1;
 }
 
+/* The map entry of the flow of the IPv4 TCP/UDP packet at `l3`, or NULL for a packet the slow
+ * path takes: one the fast path leaves alone, one without an entry (counted as `miss`) or a TCP
+ * SYN, FIN or RST (counted as `control_reason`). */
+static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* flows,
+                                       struct nm_flow_key* key, __u32 miss, __u32 control_reason) {
+    int control = 0;
+    if (!parse_flow(skb, l3, key, &control)) return NULL;
+    void* flow = bpf_map_lookup_elem(flows, key);
+    if (!flow) {
+        count(miss, 1);
+        return NULL;
+    }
+    if (control) {
+        count(control_reason, 1);
+        return NULL;
+    }
+    return flow;
+}
+
 /* Rewrites one IPv4 address of the header at `l3` with the IP and TCP/UDP checksums fixed
  * (the helpers keep CHECKSUM_PARTIAL and CHECKSUM_COMPLETE packets right). */
 static __always_inline int rewrite_address(struct __sk_buff* skb, __u32 l3, __u32 field, __u8 proto,
@@ -140,17 +159,9 @@ int nm_egress(struct __sk_buff* skb) {
     if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
 
     struct nm_flow_key key = {};
-    int control = 0;
-    if (!parse_flow(skb, ETH_LEN, &key, &control)) return TC_ACT_OK;
-    struct nm_egress* flow = bpf_map_lookup_elem(&nm_egress_flows, &key);
-    if (!flow) {
-        count(NM_FP_EGRESS_MISS, 1);
-        return TC_ACT_OK;
-    }
-    if (control) {
-        count(NM_FP_EGRESS_CONTROL, 1);
-        return TC_ACT_OK;
-    }
+    struct nm_egress* flow =
+        find_flow(skb, ETH_LEN, &nm_egress_flows, &key, NM_FP_EGRESS_MISS, NM_FP_EGRESS_CONTROL);
+    if (!flow) return TC_ACT_OK;
     __u32 zero = 0;
     struct nm_fastpath_config* cfg = bpf_map_lookup_elem(&nm_config, &zero);
     if (!cfg || !cfg->node_ip) return TC_ACT_OK;
@@ -246,17 +257,9 @@ int nm_ingress(struct __sk_buff* skb) {
 
     const __u32 l3 = ETH_LEN + ENCAP_LEN;
     struct nm_flow_key key = {};
-    int control = 0;
-    if (!parse_flow(skb, l3, &key, &control)) return TC_ACT_OK;
-    struct nm_ingress* flow = bpf_map_lookup_elem(&nm_ingress_flows, &key);
-    if (!flow) {
-        count(NM_FP_INGRESS_MISS, 1);
-        return TC_ACT_OK;
-    }
-    if (control) {
-        count(NM_FP_INGRESS_CONTROL, 1);
-        return TC_ACT_OK;
-    }
+    struct nm_ingress* flow =
+        find_flow(skb, l3, &nm_ingress_flows, &key, NM_FP_INGRESS_MISS, NM_FP_INGRESS_CONTROL);
+    if (!flow) return TC_ACT_OK;
     /* The ingress rule of the slow path: only the node the flow's peer lives on may send it.
      * Anything else is the slow path's to judge (and drop). */
     if (flow->node_ip != sender) {
