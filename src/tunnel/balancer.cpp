@@ -1,6 +1,7 @@
 #include "tunnel/balancer.hpp"
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <limits>
 
 #include "core/checksum.hpp"
@@ -49,7 +50,8 @@ uint32_t Balancer::choose_slot(const Address& service_ip, const ServiceGroup& gr
         case IpType::Closest:
             break;
     }
-    // Rank: a local instance 0, else 1 + the node's RTT in microseconds, unknown last.
+    // Rank: a local instance 0, else 1 + the node's RTT in microseconds, unknown last. Each
+    // slot's rank once, on the stack for the usual handful of instances.
     constexpr uint64_t unknown = std::numeric_limits<uint64_t>::max();
     auto rank = [&](uint32_t slot) -> uint64_t {
         const auto& r = table.route(slot);
@@ -57,17 +59,18 @@ uint32_t Balancer::choose_slot(const Address& service_ip, const ServiceGroup& gr
         auto d = rtt.get(r.node_ip);
         return d ? 1 + static_cast<uint64_t>(d->count()) : unknown;
     };
-    uint64_t best = unknown;
-    for (uint32_t slot : slots) best = std::min(best, rank(slot));
+    boost::container::small_vector<uint64_t, 16> ranks;
+    for (uint32_t slot : slots) ranks.push_back(rank(slot));
+    const uint64_t best = *std::min_element(ranks.begin(), ranks.end());
     // Nearly equal estimates are equal: within a tenth of the lowest, and at least 50 us.
     const uint64_t limit =
         best == 0 || best == unknown ? best : best + std::max<uint64_t>(best / 10, 50);
-    size_t ties = 0;
-    for (uint32_t slot : slots) ties += rank(slot) <= limit;
-    // Ties take turns, as RR would among them; no allocation on this path.
+    const auto ties = static_cast<size_t>(
+        std::count_if(ranks.begin(), ranks.end(), [limit](uint64_t r) { return r <= limit; }));
+    // Ties take turns, as RR would among them.
     size_t pick = ties > 1 ? next_turn(service_ip) % ties : 0;
-    for (uint32_t slot : slots) {
-        if (rank(slot) <= limit && pick-- == 0) return slot;
+    for (size_t i = 0; i < slots.size(); ++i) {
+        if (ranks[i] <= limit && pick-- == 0) return slots[i];
     }
     return slots.front();  // unreachable: some slot has the best rank
 }
