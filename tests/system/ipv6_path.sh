@@ -13,6 +13,10 @@
 #   transfer       100 MB over IPv6 byte-exact both ways between an agent with offloads and one
 #                  with --no-offload; no TCP/UDP checksum errors at the receivers
 #   mixed          one client's IPv4 and IPv6 transfers at the same time, both byte-exact
+#   pmtu           a hop narrower than the tunnel (1300 < 1450) in front of the receiver: the
+#                  kernel's packet too big is carried back through both agents, the sender's
+#                  route cache takes the lower MTU, and 10 MB (iperf3 -6, client sending) and
+#                  1 MB (curl -6, server sending) cross it
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: ipv6_path.sh CASE}
@@ -131,6 +135,35 @@ case $case_name in
       test "$(sha256sum <"$work/got6" | cut -d' ' -f1)" = "$want"
     out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
     check "and UDP over IPv4 still answers ($out)" test "$out" = "web-h1 ping"
+    ;;
+  pmtu)
+    # Host 1's routes to its two namespaces (TUN -> bridge) get MTU 1300: its kernel answers a
+    # 1450-byte packet with an ICMPv6 packet too big, which reaches the sender only if both agents
+    # carry it back through the flow (quote and outer addresses translated). Two separate pairs
+    # of namespaces, so that one sender's lowered path MTU does not shrink the other's MSS.
+    for name in myapp1 myapp2; do
+      nm_in "$prefix-h1" ip -6 route add "$(nm_seed_nsip6 1 $name)/128" dev "${prefix}1br" mtu 1300 ||
+        exit 1
+    done
+    too_big() { nm_in "$prefix-h1" nstat -az Icmp6OutPktTooBigs | awk '/Icmp6OutPktTooBigs/ { print $2 }'; }
+    out=$(in_client 2 iperf3 -6 -c fdff::1:1 -p 5201 -n 10M -J 2>&1)
+    bytes=$(jq -r '.end.sum_sent.bytes // 0' <<<"$out" 2>/dev/null)
+    check "iperf3 -6 -n 10M from host 2's client into host 1's narrower hop completes (${bytes:-0} bytes)" \
+      test "${bytes:-0}" -ge 10485760
+    sent=$(too_big)
+    check "host 1's kernel did answer packets too big ($sent)" test "${sent:-0}" -gt 0
+    route=$(in_client 2 ip -6 route get fdff::1:1)
+    check "the client's route cache holds the lowered path MTU ($route)" \
+      bash -c "[[ '$route' == *' mtu 1300 '* ]]"
+    head -c 1000000 /dev/urandom >"$work/mb"
+    want=$(sha256sum <"$work/mb" | cut -d' ' -f1)
+    got=$(fetch6 1 fdff::1:2 30 /mb | sha256sum | cut -d' ' -f1)
+    check "1 MB fetched with curl -6 by host 1's client through its narrower hop arrives byte-exact" \
+      test "$got" = "$want"
+    check "more packets too big were answered ($(too_big) after $sent)" test "$(too_big)" -gt "$sent"
+    route=$(nm_in "$(app 2 myapp1)" ip -6 route get fdff::2:1)
+    check "the server's route cache holds the lowered path MTU ($route)" \
+      bash -c "[[ '$route' == *' mtu 1300 '* ]]"
     ;;
   *)
     echo "unknown case $case_name"; exit 2 ;;
