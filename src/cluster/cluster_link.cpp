@@ -100,11 +100,17 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
         ++asked;
         ++subnet_requests_;
         NM_LOG(info, subsystem) << "asked the cluster at " << broker << " for a subnet"
-                                << (asked > 1 ? " again (the connection dropped before the answer)"
-                                              : "");
-        // Wait while this session lasts: a clean session that drops loses the answer.
+                                << (asked > 1 ? " again" : "");
+        // Wait while this session lasts (a clean session that drops loses the answer), and for
+        // at most subnet_reask_after: a request published before the cluster's manager
+        // subscribed is lost for good. The reference gives up after the same 10 s and exits,
+        // and its restart asks again.
+        const auto asked_at = std::chrono::steady_clock::now();
+        auto answer_overdue = [&] {
+            return std::chrono::steady_clock::now() - asked_at >= subnet_reask_after;
+        };
         while (!subnet_answer_ && mqtt_.connected() && mqtt_.connect_count() == session &&
-               !mqtt_.stopping() && !expired()) {
+               !mqtt_.stopping() && !expired() && !answer_overdue()) {
             timer.expires_after(poll);
             boost::system::error_code ec;
             co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -118,9 +124,15 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
             co_return answer;
         }
         if (mqtt_.stopping() || expired()) break;
-        NM_LOG(warn, subsystem)
-            << "the connection to " << broker
-            << " dropped before subnetwork/result; asking again once reconnected";
+        if (mqtt_.connected() && mqtt_.connect_count() == session)
+            NM_LOG(warn, subsystem)
+                << "no subnetwork/result from " << broker << " within "
+                << std::chrono::duration_cast<std::chrono::seconds>(subnet_reask_after).count()
+                << " s; asking again";
+        else
+            NM_LOG(warn, subsystem)
+                << "the connection to " << broker
+                << " dropped before subnetwork/result; asking again once reconnected";
     }
     if (mqtt_.stopping())
         co_return fail(Errc::unavailable, "cluster link stopped during registration");

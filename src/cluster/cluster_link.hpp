@@ -32,9 +32,13 @@ class ClusterLink {
     // Registration: publishes subnet {"METHOD":"GET"} once connected and waits for
     // subnetwork/result. Every request makes the cluster's root allocate a new subnet, so it asks
     // once, and again only when the connection dropped before the answer came (a clean session
-    // loses it). Gives up after `give_up` (0: waits until stop()).
+    // loses it) or no answer came within subnet_reask_after (a request published while the
+    // cluster's manager was not subscribed yet is lost). Gives up after `give_up` (0: waits
+    // until stop()).
     awaitable<Result<SubnetAssignment>> request_subnet(
         std::chrono::milliseconds give_up = std::chrono::milliseconds(0));
+    // The reference agent's wait for subnetwork/result.
+    static constexpr std::chrono::seconds subnet_reask_after{10};
     // Subnet requests published so far.
     uint64_t subnet_requests() const { return subnet_requests_; }
 

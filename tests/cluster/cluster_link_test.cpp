@@ -1,6 +1,7 @@
 // The cluster link against a real broker and the fake cluster manager.
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "agent_side.hpp"
 #include "cluster_fixture.hpp"
@@ -64,6 +65,30 @@ TEST_CASE("registration without an answer asks once and gives up when told, with
     CHECK(agent.call([&] { return agent.link().subnet_requests(); }) == 1);
     CHECK(took >= 1500ms);
     CHECK(took < 5s);
+}
+
+TEST_CASE("a subnet request published before the cluster subscribed is asked again after 10 s",
+          "[broker]") {
+    TempDir dir("nm-cl-lost");
+    Broker broker(dir.path());
+    broker.start();  // the broker is up, the cluster's manager not yet: the first request is lost
+    FakeCluster cluster(dir.path(), broker.port());
+    cluster.set_table(one_service_table());
+    std::thread late([&] {
+        std::this_thread::sleep_for(2s);
+        cluster.start();
+    });
+    AgentSide agent(broker.port(), "node-l");
+    auto start = std::chrono::steady_clock::now();
+    auto subnet = agent.await([&]() { return agent.link().request_subnet(20s); });
+    auto took = std::chrono::steady_clock::now() - start;
+    late.join();
+    REQUIRE(subnet);
+    CHECK(subnet->subnet.to_string() == "10.18.0.64/26");
+    CHECK(agent.call([&] { return agent.link().subnet_requests(); }) == 2);
+    CHECK(cluster.count("nodes/node-l/net/subnet") == 1);  // the one it saw: the second
+    CHECK(took >= ClusterLink::subnet_reask_after);
+    CHECK(took < ClusterLink::subnet_reask_after + 5s);
 }
 
 TEST_CASE("a broker that is down at start is reached once it comes up", "[broker]") {
