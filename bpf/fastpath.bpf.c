@@ -54,6 +54,15 @@ struct {
     __type(value, struct nm_ingress);
 } nm_ingress_flows SEC(".maps");
 
+/* The app namespaces of this node: nsip -> ifindex of its veth's host end, for handing a
+ * packet straight into the namespace (bpf_redirect_peer), past the bridge. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, NM_FP_LOCAL_MAX);
+    __type(key, __u32);
+    __type(value, __u32);
+} nm_local SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);
@@ -266,23 +275,71 @@ int nm_ingress(struct __sk_buff* skb) {
         count(NM_FP_INGRESS_WRONG_NODE, 1);
         return TC_ACT_OK;
     }
-    /* Several datagrams merged by GRO: the slow path splits them. */
-    if (skb->gso_segs > 1) {
-        count(NM_FP_INGRESS_SEGMENTED, 1);
+    /* A datagram whose outer UDP checksum holds only its pseudo-header sum was handed over
+     * with the checksum still to be done (a veth underlay passes that on, no wire does): the
+     * kernel's offset for it points at the outer header, which is about to go. The slow path
+     * reads it whole. */
+    if (udp->check) {
+        __u32 pseudo = (outer->saddr & 0xffff) + (outer->saddr >> 16) + (outer->daddr & 0xffff) +
+                       (outer->daddr >> 16) + bpf_htons(IPPROTO_UDP) + udp->len;
+        if ((__u16)~fold(pseudo) == udp->check) {
+            count(NM_FP_INGRESS_PARTIAL, 1);
+            return TC_ACT_OK;
+        }
+    }
+    /* A GSO packet is one inner TCP super-segment of a fast-path peer (the kernel segments it
+     * again if it must) only when its inner packet spans it whole; several tunnel datagrams
+     * merged by UDP GRO, or sent at once by a userspace peer's UDP GSO, each carry a packet
+     * of their own: the slow path splits them. */
+    if (skb->gso_size) {
+        struct iphdr* inner = (void*)(long)skb->data + l3;
+        if ((void*)(inner + 1) > (void*)(long)skb->data_end ||
+            bpf_ntohs(inner->tot_len) != skb->len - l3) {
+            count(NM_FP_INGRESS_SEGMENTED, 1);
+            return TC_ACT_OK;
+        }
+    }
+    /* The namespace's neighbour entry on the bridge, while nothing is changed yet. */
+    struct bpf_fib_lookup fib = {};
+    fib.family = AF_INET;
+    fib.ipv4_src = flow->orig_src;
+    fib.ipv4_dst = key.dst;
+    fib.ifindex = skb->ifindex;
+    /* The size to check against the route's MTU: the inner packet's, or for a super-segment one
+     * header's (it is segmented to fit). Without one the helper would check the whole packet,
+     * outer headers included. */
+    fib.tot_len = skb->gso_size ? IP_LEN : skb->len - l3;
+    long route = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+    if (route != BPF_FIB_LKUP_RET_SUCCESS && route != BPF_FIB_LKUP_RET_NO_NEIGH) {
+        count(NM_FP_INGRESS_NO_ROUTE, 1);
         return TC_ACT_OK;
     }
     const __u32 orig_src = flow->orig_src;
     flow->last_ns = bpf_ktime_get_ns();
     const __u32 inner_len = skb->len - l3;
     if (rewrite_address(skb, l3, 12, key.proto, key.src, orig_src)) goto error;
-    if (bpf_skb_adjust_room(skb, -(__s32)ENCAP_LEN, BPF_ADJ_ROOM_MAC, 0)) goto error;
+    /* FIXED_GSO: the inner segments' size stays what it was. */
+    if (bpf_skb_adjust_room(skb, -(__s32)ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
+        goto error;
 
     count(NM_FP_INGRESS_FAST, 1);
     count(NM_FP_INGRESS_BYTES, inner_len);
+    if (route == BPF_FIB_LKUP_RET_SUCCESS) {
+        if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
+            bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
+            goto error;
+        /* Straight into the namespace: the kernel's decapsulation would also reset the
+         * tunnel's GSO state, which bpf_skb_adjust_room leaves set (up to 6.18 at least); a
+         * bridge would then segment a super-packet in software. Local delivery does not. */
+        __u32 dst = key.dst;
+        __u32* port = bpf_map_lookup_elem(&nm_local, &dst);
+        if (port) return bpf_redirect_peer(*port, 0);
+        return bpf_redirect(fib.ifindex, 0);
+    }
     struct bpf_redir_neigh nh = {};
     nh.nh_family = AF_INET;
     nh.ipv4_nh = key.dst;
-    return bpf_redirect_neigh(cfg->bridge_ifindex, &nh, sizeof(nh), 0);
+    return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 
 error:
     count(NM_FP_INGRESS_ERROR, 1);

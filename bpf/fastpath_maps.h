@@ -55,6 +55,9 @@ struct nm_fastpath_config {
     nm_u32 pad2;
 };
 
+/* App namespaces the ingress program knows (nm_local). */
+#define NM_FP_LOCAL_MAX 4096
+
 /* Per-CPU counters, by reason (index into the counters array). */
 enum nm_fastpath_counter {
     NM_FP_EGRESS_FAST = 0,    /* translated, encapsulated and redirected */
@@ -68,6 +71,8 @@ enum nm_fastpath_counter {
     NM_FP_INGRESS_WRONG_NODE, /* entry found, but sent by another node: slow path (drops it) */
     NM_FP_INGRESS_SEGMENTED,  /* a GRO/GSO super-datagram: slow path */
     NM_FP_INGRESS_ERROR,
+    NM_FP_INGRESS_NO_ROUTE, /* no route or neighbour to the namespace: slow path */
+    NM_FP_INGRESS_PARTIAL,  /* outer checksum left to be done (veth underlay): slow path */
     NM_FP_EGRESS_BYTES,
     NM_FP_INGRESS_BYTES,
     NM_FP_COUNTERS

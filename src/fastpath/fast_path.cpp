@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.hpp"
 #include "core/packet.hpp"
 #include "fastpath_maps.h"
 #include "tunnel/decision.hpp"
@@ -134,8 +135,9 @@ std::array<uint64_t, NM_FP_COUNTERS> summed_counters(int map) {
 
 struct FastPath::Impl {
     bpf_object* object = nullptr;
-    int egress_flows = -1, ingress_flows = -1, counters = -1;
+    int egress_flows = -1, ingress_flows = -1, counters = -1, local = -1;
     int bridge_ifindex = 0, underlay_ifindex = 0;
+    uint32_t max_flows = 0;
     bool bridge_attached = false, underlay_attached = false;
 
     ~Impl() {
@@ -208,11 +210,14 @@ Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options
         bpf_map* m = bpf_object__find_map_by_name(impl->object, name);
         return m ? bpf_map__fd(m) : -1;
     };
+    impl->max_flows = options.max_flows;
     impl->egress_flows = map_fd("nm_egress_flows");
     impl->ingress_flows = map_fd("nm_ingress_flows");
     impl->counters = map_fd("nm_counters");
+    impl->local = map_fd("nm_local");
     int config_map = map_fd("nm_config");
-    if (impl->egress_flows < 0 || impl->ingress_flows < 0 || impl->counters < 0 || config_map < 0)
+    if (impl->egress_flows < 0 || impl->ingress_flows < 0 || impl->counters < 0 ||
+        impl->local < 0 || config_map < 0)
         return fail(Errc::not_found, "the eBPF object lacks a map");
     nm_fastpath_config config{};
     config.node_ip = options.node_ip.network_order();
@@ -283,6 +288,20 @@ bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_ver
     return true;
 }
 
+void FastPath::add_local(Ipv4 nsip, const std::string& host_link) {
+    const uint32_t key = nsip.network_order();
+    const uint32_t ifindex = ::if_nametoindex(host_link.c_str());
+    if (ifindex == 0 || bpf_map_update_elem(impl_->local, &key, &ifindex, BPF_ANY) != 0)
+        NM_LOG(warn, "fastpath") << "the fast path delivers to " << nsip.to_string()
+                                 << " through the bridge: " << host_link << ": "
+                                 << std::strerror(errno);
+}
+
+void FastPath::remove_local(Ipv4 nsip) {
+    const uint32_t key = nsip.network_order();
+    (void)bpf_map_delete_elem(impl_->local, &key);
+}
+
 void FastPath::erase(const FlowKey& key, Ipv4 reply_source) {
     const nm_flow_key egress_key = to_bpf(key);
     const nm_flow_key ingress_key = to_bpf(
@@ -349,12 +368,15 @@ void FastPath::append_metrics(MetricsText& m) const {
         {NM_FP_INGRESS_CONTROL, "direction=\"ingress\",outcome=\"control\""},
         {NM_FP_INGRESS_WRONG_NODE, "direction=\"ingress\",outcome=\"wrong_node\""},
         {NM_FP_INGRESS_SEGMENTED, "direction=\"ingress\",outcome=\"segmented\""},
+        {NM_FP_INGRESS_NO_ROUTE, "direction=\"ingress\",outcome=\"no_route\""},
+        {NM_FP_INGRESS_PARTIAL, "direction=\"ingress\",outcome=\"partial\""},
         {NM_FP_INGRESS_ERROR, "direction=\"ingress\",outcome=\"error\""},
     };
     m.family("netmanager_fastpath_packets_total", "counter",
              "Packets the kernel fast path looked at, by direction and outcome: fast (carried "
              "in the kernel), miss (no entry), control (TCP SYN/FIN/RST), no_route, "
-             "wrong_node, segmented (all these went on to the userspace path), error (dropped).");
+             "wrong_node, segmented, partial (all these went on to the userspace path), error "
+             "(dropped).");
     for (const auto& [counter, labels] : outcomes)
         m.sample("netmanager_fastpath_packets_total", n(sums[counter]), labels);
     m.family("netmanager_fastpath_bytes_total", "counter",
@@ -363,6 +385,12 @@ void FastPath::append_metrics(MetricsText& m) const {
               {{"direction=\"egress\"", n(sums[NM_FP_EGRESS_BYTES])},
                {"direction=\"ingress\"", n(sums[NM_FP_INGRESS_BYTES])}});
     m.single("netmanager_fastpath_flows", "gauge", "Flows in the kernel's egress map.", n(flows()));
+    m.single("netmanager_fastpath_reply_flows", "gauge",
+             "Flows in the kernel's ingress map (their replies from peer nodes).",
+             n(static_cast<uint64_t>(keys_of(impl_->ingress_flows).size())));
+    m.single("netmanager_fastpath_flows_max", "gauge",
+             "Entries each kernel flow map holds at most (LRU: the least recently used go).",
+             n(impl_->max_flows));
     m.single("netmanager_fastpath_offers_total", "counter",
              "Conversions the data path handed to the kernel.", n(offers()));
     m.single("netmanager_fastpath_pruned_total", "counter",

@@ -45,6 +45,12 @@ class FastPath final : public FlowOffload {
     // flows it removed.
     size_t prune(const TranslationTable& table);
 
+    // An app namespace of this node, by its address and the host end of its veth: the
+    // ingress program hands its packets straight into it. A failure is logged (its packets
+    // then cross the bridge).
+    void add_local(Ipv4 nsip, const std::string& host_link);
+    void remove_local(Ipv4 nsip);
+
     // netmanager_fastpath_* families for GET /metrics.
     void append_metrics(MetricsText& m) const;
     size_t flows() const;  // egress entries

@@ -370,6 +370,7 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
     }
     instances_.push_back(
         {request.service_name, request.instance_number, request.kind, *attachment, entry});
+    if (fast_path_) fast_path_->add_local(entry.nsip, attachment->host_link);
     if (names_ && request.kind == DeployKind::netns)
         if (auto r = write_netns_resolv_conf(
                 attachment->netns, namespace_resolv_conf(subnet_->host(1), request.service_name));
@@ -423,6 +424,7 @@ awaitable<Result<void>> Node::undeploy(UndeployRequest request) {
         co_return fail(Errc::not_found, request.service_name + " instance " +
                                             std::to_string(request.instance_number) +
                                             " is not deployed here");
+    if (fast_path_) fast_path_->remove_local(instance->attachment.address);
     if (auto r = network_->detach(instance->attachment.host_link); !r) co_return r;
     if (!instance->attachment.netns.empty()) remove_netns_resolv_conf(instance->attachment.netns);
     (void)table_->remove_instance(request.service_name, request.instance_number);

@@ -6,6 +6,7 @@
 
 #include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
+#include "fastpath/fast_path.hpp"
 #include "mdns/resolv_conf.hpp"
 #include "node/node.hpp"
 #include "table/table_writer.hpp"
@@ -93,6 +94,7 @@ void Node::adopt_instances() {
                 },
                 asio::detached);
         }
+        if (fast_path_) fast_path_->add_local(i.entry.nsip, i.attachment.host_link);
         instances_.push_back(std::move(i));
     }
     earlier_.reset();
