@@ -55,9 +55,11 @@ case $case_name in
     # Follow: a line the agent logs after `logs -f` started appears in its output.
     "$bin" logs --log-file "$log" -n 0 -f >"$work/follow.out" &
     follower=$!
-    sleep 0.5
+    # Until the follower has the file open, a line could fall before its -n 0 starting point.
+    for _ in $(seq 100); do ls -l "/proc/$follower/fd" 2>/dev/null | grep -qF "$log" && break; sleep 0.1; done
+    sleep 0.2
     nm_api "$prefix" 1 POST /netns/undeploy "{\"serviceName\":\"$NM_SEED_WEB\",\"instanceNumber\":0}" >/dev/null
-    for _ in $(seq 50); do grep -q undeployed "$work/follow.out" && break; sleep 0.1; done
+    for _ in $(seq 150); do grep -q undeployed "$work/follow.out" && break; sleep 0.1; done
     kill "$follower"; wait "$follower" 2>/dev/null
     cat "$work/follow.out"
     check "logs -f prints lines logged after it started" grep -q "undeployed $NM_SEED_WEB instance 0" "$work/follow.out"

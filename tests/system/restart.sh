@@ -79,7 +79,14 @@ PY
     check "iperf3 reports no error (same connection, no reset): $(cat "$work/pause")" test $? -eq 0
     read -r pause bytes <"$work/pause"
     echo "longest pause: $pause s, $bytes bytes received"
-    check "the transfer pauses less than 2 s ($pause s)" python3 -c "import sys; sys.exit(0 if float('$pause') < 2 else 1)"
+    # The 2 s target is the optimized build's. An AddressSanitizer agent on a loaded machine
+    # may take most of it just to start (1.7 s at load 12): there the transfer must resume
+    # within 1 s of the agent answering again.
+    limit=2
+    if ldd "$NM_AGENT_BIN" | grep -q libasan; then
+      limit=$(python3 -c "print(max(2.0, round($t1 - $t0 + 1, 2)))")
+    fi
+    check "the transfer pauses less than $limit s ($pause s)" python3 -c "import sys; sys.exit(0 if float('$pause') < $limit else 1)"
     wait "$server"
     status=$?
     check "the server, started before the kill, served its one test to the end ($status)" test "$status" -eq 0
