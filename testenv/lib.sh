@@ -19,6 +19,7 @@
 #   nm_stop PREFIX LABEL [SECS] SIGTERM, then SIGKILL after SECS (default 10); by PID only
 #   nm_in NETNS CMD...          run CMD in NETNS in the foreground
 #   nm_agent_start PREFIX I TABLE [ARGS...]   netmanager on host I (contract in docs/benchmarks.md)
+#                               (NM_DATAPATH=auto|userspace: --datapath for every agent; ARGS win)
 #   nm_agent_stop PREFIX I      SIGTERM the agent and wait; it removes its app namespaces
 #   nm_api PREFIX I METHOD PATH [BODY]        the agent's HTTP API over its unix socket
 #   nm_app_deploy PREFIX I NAME SERVICE INSTANCE NSADDR   app namespace through the agent
@@ -328,7 +329,8 @@ nm_agent_start() {
     --subnet "10.18.$i.0/26" --node-ip "$(nm_underlay_ip "$i")" \
     --prefix "$(nm_agent_prefix "$prefix" "$i")" --tun "$(nm_agent_prefix "$prefix" "$i")tun" \
     --bridge "$(nm_agent_prefix "$prefix" "$i")br" --api-socket "$sock" --table "$table" \
-    --shards "${NM_AGENT_SHARDS:-2}" ${NM_SEED_V6:+--subnet6 "fc00::${i}00/120"} "$@" || return 1
+    --shards "${NM_AGENT_SHARDS:-2}" ${NM_SEED_V6:+--subnet6 "fc00::${i}00/120"} \
+    ${NM_DATAPATH:+--datapath "$NM_DATAPATH"} "$@" || return 1
   local pid=$NM_PID status
   for ((t = 0; t < 100; t++)); do
     if ! nm_running "$prefix" "$label"; then
