@@ -55,7 +55,6 @@ DnsServer::DnsServer(asio::io_context& io, DnsServerOptions options, NameAnswere
 
 DnsServer::~DnsServer() {
     stop();
-    *alive_ = false;
 }
 
 Result<std::unique_ptr<DnsServer>> DnsServer::open(asio::io_context& io, DnsServerOptions options,
@@ -97,6 +96,11 @@ void DnsServer::start() {
     asio::co_spawn(ex, udp_loop(), asio::detached);
     asio::co_spawn(ex, upstream_loop(), asio::detached);
     asio::co_spawn(ex, tcp_accept_loop(), asio::detached);
+}
+
+awaitable<void> DnsServer::close() {
+    stop();
+    co_await gate_.close();
 }
 
 void DnsServer::stop() {
@@ -159,9 +163,9 @@ awaitable<std::vector<uint8_t>> DnsServer::forward(std::vector<uint8_t> message)
     forwards_.emplace(id, f);
     ldns_write_uint16(message.data(), id);
     ++stats_.forwarded;
-    auto alive = alive_;
     // Each upstream in turn until one answers within the timeout.
     for (const DnsServerAddress& upstream : options_.upstreams) {
+        if (stopped_) break;
         f->sent_to = upstream;
         boost::system::error_code ec;
         upstream_.send_to(asio::buffer(message), udp::endpoint(to_asio(upstream.ip), upstream.port),
@@ -169,9 +173,8 @@ awaitable<std::vector<uint8_t>> DnsServer::forward(std::vector<uint8_t> message)
         if (ec) continue;
         f->timer.expires_after(options_.forward_timeout);
         co_await f->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (!*alive || stopped_ || !f->answer.empty()) break;
+        if (stopped_ || !f->answer.empty()) break;
     }
-    if (!*alive) co_return std::vector<uint8_t>{};
     forwards_.erase(id);
     if (f->answer.empty()) {
         ++stats_.forward_timeouts;
@@ -184,12 +187,13 @@ awaitable<std::vector<uint8_t>> DnsServer::forward(std::vector<uint8_t> message)
 }
 
 awaitable<void> DnsServer::upstream_loop() {
-    auto alive = alive_;
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;
     std::vector<uint8_t> buf(65535);
     for (;;) {
         udp::endpoint from;
         auto received = co_await receive_datagram(upstream_, asio::buffer(buf), from);
-        if (!received || !*alive || stopped_) co_return;
+        if (!received || stopped_) co_return;
         const size_t n = *received;
         if (n < LDNS_HEADER_SIZE || !LDNS_QR_WIRE(buf.data())) continue;
         auto it = forwards_.find(ldns_read_uint16(buf.data()));
@@ -205,13 +209,14 @@ awaitable<void> DnsServer::upstream_loop() {
 }
 
 awaitable<void> DnsServer::udp_loop() {
-    auto alive = alive_;
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;
     std::vector<uint8_t> buf(65535);
     std::vector<uint8_t> reply;  // reused: its capacity stays
     for (;;) {
         udp::endpoint from;
         auto received = co_await receive_datagram(udp_, asio::buffer(buf), from);
-        if (!received || !*alive || stopped_) co_return;
+        if (!received || stopped_) co_return;
         size_t n = *received;
         boost::system::error_code ec;
         // Every datagram already queued, without waiting again.
@@ -229,12 +234,14 @@ awaitable<void> DnsServer::udp_loop() {
                 case Step::wait:
                     asio::co_spawn(
                         io_,
-                        [this, alive, from, query = std::move(query),
+                        [this, from, query = std::move(query),
                          message = std::vector<uint8_t>(
                              message.begin(), message.end())]() mutable -> awaitable<void> {
+                            auto hold = gate_.try_hold();
+                            if (!hold) co_return;
                             auto reply =
                                 co_await answer_async(std::move(message), std::move(query));
-                            if (!*alive || stopped_ || reply.empty()) co_return;
+                            if (stopped_ || reply.empty()) co_return;
                             boost::system::error_code ec;
                             udp_.send_to(asio::buffer(reply), from, 0, ec);
                         },
@@ -248,12 +255,13 @@ awaitable<void> DnsServer::udp_loop() {
 }
 
 awaitable<void> DnsServer::tcp_accept_loop() {
-    auto alive = alive_;
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;
     for (;;) {
         boost::system::error_code ec;
         tcp::socket socket =
             co_await tcp_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-        if (!*alive || stopped_) co_return;
+        if (stopped_) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
                 co_return;
@@ -274,19 +282,12 @@ awaitable<void> DnsServer::tcp_accept_loop() {
 }
 
 awaitable<void> DnsServer::tcp_session(tcp::socket socket) {
-    auto alive = alive_;
-    sessions_.insert(&socket);
-    struct Forget {  // however the session ends
-        DnsServer* s;
-        tcp::socket* socket;
-        std::shared_ptr<bool> alive;
-        ~Forget() {
-            if (*alive) s->sessions_.erase(socket);
-        }
-    } forget{this, &socket, alive};
+    auto hold = gate_.try_hold();
+    if (!hold) co_return;
     boost::system::error_code ec;
     auto peer = socket.remote_endpoint(ec);
     if (ec) co_return;
+    sessions_.insert(&socket);  // until the end below: every way out of the loop gets there
     const Ipv4 source{peer.address().to_v4().to_uint()};
     // Idle connections are closed: the timer closes the socket, pending reads then fail.
     auto idle = std::make_shared<asio::steady_timer>(io_);
@@ -305,18 +306,18 @@ awaitable<void> DnsServer::tcp_session(tcp::socket socket) {
         uint8_t len[2];
         co_await asio::async_read(socket, asio::buffer(len),
                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec || !*alive || stopped_) break;
+        if (ec || stopped_) break;
         message.resize(size_t{len[0]} << 8 | len[1]);
         co_await asio::async_read(socket, asio::buffer(message),
                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec || !*alive || stopped_) break;
+        if (ec || stopped_) break;
         ++stats_.queries_tcp;
         std::vector<uint8_t> reply;
         DnsQuery query;
         Step step = first_step(message, source, reply, query);
         if (step == Step::drop) break;
         if (step == Step::wait) reply = co_await answer_async(message, std::move(query));
-        if (!*alive || stopped_ || reply.empty()) break;
+        if (stopped_ || reply.empty()) break;
         uint8_t out_len[2] = {static_cast<uint8_t>(reply.size() >> 8),
                               static_cast<uint8_t>(reply.size())};
         std::array<asio::const_buffer, 2> out{asio::buffer(out_len), asio::buffer(reply)};
@@ -324,6 +325,7 @@ awaitable<void> DnsServer::tcp_session(tcp::socket socket) {
         if (ec) break;
     }
     idle->cancel();
+    sessions_.erase(&socket);
     socket.close(ec);
 }
 

@@ -18,6 +18,7 @@
 #include "core/address.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
 #include "mdns/dns_stats.hpp"
 #include "mdns/name_answerer.hpp"
@@ -48,7 +49,11 @@ class DnsServer {
     DnsServer& operator=(const DnsServer&) = delete;
 
     void start();
+    // Closes the sockets and wakes waiting forwards; the coroutines end as the loop runs on, so
+    // the server must stay until then (or until close() is awaited).
     void stop();
+    // stop() and awaits the end of every coroutine; then the server may be destroyed.
+    awaitable<void> close();
     uint16_t port() const { return port_; }
     size_t forwards_in_flight() const { return forwards_.size(); }
 
@@ -82,7 +87,7 @@ class DnsServer {
     std::unordered_set<asio::ip::tcp::socket*> sessions_;  // open TCP connections
 
     bool stopped_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Gate gate_;  // held by every coroutine of the server
 };
 
 }  // namespace nm

@@ -18,7 +18,11 @@ NameAnswerer::NameAnswerer(const NamesIndex& index, FindJob find_job, NameOption
 
 NameAnswerer::~NameAnswerer() {
     stop();
-    *alive_ = false;
+}
+
+awaitable<void> NameAnswerer::close() {
+    stop();
+    co_await gate_.close();
 }
 
 void NameAnswerer::stop() {
@@ -88,11 +92,11 @@ awaitable<std::vector<uint8_t>> NameAnswerer::answer(DnsQuery query) {
         stats_.drop(DnsDrop::overload);
         co_return std::vector<uint8_t>{};
     }
+    auto hold = gate_.try_hold();
+    if (!hold) co_return std::vector<uint8_t>{};
     ++waiting_;
-    auto alive = alive_;
     const NameQuery name = *parse_name(query.name);  // answer_now read it
     const bool ok = co_await lookup(name.job);
-    if (!*alive) co_return std::vector<uint8_t>{};
     --waiting_;
     if (!ok) {
         ++stats_.lookup_failures;
@@ -111,16 +115,13 @@ awaitable<bool> NameAnswerer::lookup(const std::string& job) {
         timer->expires_after(options_.lookup_timeout);
         lookup->waiters.push_back(timer);
         boost::system::error_code ec;
-        auto alive = alive_;
         co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        co_return *alive && lookup->ok && !stopped_;
+        co_return lookup->ok && !stopped_;
     }
     auto lookup = std::make_shared<Lookup>();
     in_flight_.emplace(key, lookup);
     ++stats_.lookups;
-    auto alive = alive_;
     auto found = co_await find_job_(job);
-    if (!*alive) co_return false;
     lookup->ok = found.has_value() && !stopped_;
     if (lookup->ok && !index_.find(job)) {
         if (negative_.size() > 4096)

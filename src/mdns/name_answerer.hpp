@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
 #include "mdns/dns_message.hpp"
 #include "mdns/dns_stats.hpp"
@@ -50,6 +51,8 @@ class NameAnswerer {
     awaitable<std::vector<uint8_t>> answer(DnsQuery query);
     // Wakes every waiting query (they answer SERVFAIL); later lookups fail at once.
     void stop();
+    // stop() and awaits the waiting queries' end (and so the lookups they wait for).
+    awaitable<void> close();
 
   private:
     struct Lookup;
@@ -72,7 +75,7 @@ class NameAnswerer {
     std::unordered_map<std::string, std::shared_ptr<Lookup>> in_flight_;
     size_t waiting_ = 0;
     bool stopped_ = false;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    Gate gate_;  // held by every query waiting in answer()
 };
 
 }  // namespace nm

@@ -130,6 +130,8 @@ void NameService::stop() {
 
 awaitable<void> NameService::close() {
     stop();
+    if (server_) co_await server_->close();
+    co_await answerer_.close();
     if (mdns_) co_await mdns_->close();
 }
 

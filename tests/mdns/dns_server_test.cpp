@@ -189,6 +189,46 @@ TEST_CASE("AAAA of a name is its ServiceIPs' IPv6 addresses, NOERROR without rec
     CHECK(missing.rcode == LDNS_RCODE_NXDOMAIN);
 }
 
+TEST_CASE("closing the service awaits the queries still waiting, then it may go") {
+    Harness h;
+    h.find_delay = 300ms;
+    // A query for a job the table lacks waits for its lookup; a TCP client stays connected.
+    bool replied = false;
+    asio::co_spawn(
+        h.io,
+        [&]() -> awaitable<void> {
+            udp::socket s(h.io, udp::endpoint(udp::v4(), 0));
+            auto q = query_wire("web.default.app.ns.local.");
+            s.send_to(asio::buffer(q),
+                      udp::endpoint(asio::ip::make_address_v4("127.0.0.2"), h.port()));
+            std::vector<uint8_t> buf(512);
+            co_await s.async_receive(asio::buffer(buf), asio::use_awaitable);
+            replied = true;
+        },
+        asio::detached);
+    asio::ip::tcp::socket idle(h.io);
+    idle.connect({asio::ip::make_address_v4("127.0.0.2"), h.port()});
+    h.run_until([&] { return h.find_calls == 1; }, 1000ms);
+    REQUIRE(h.find_calls == 1);
+    bool closed = false;
+    const auto started = std::chrono::steady_clock::now();
+    asio::co_spawn(
+        h.io,
+        [&]() -> awaitable<void> {
+            co_await h.names->close();
+            closed = true;
+        },
+        asio::detached);
+    h.run_until([&] { return closed; }, 2000ms);
+    CHECK(closed);
+    // It waited for the lookup in flight (the stub answers after 300 ms), not for the TCP idle
+    // timeout (10 s); the waiting query got no answer from a stopped server.
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(took >= 150ms);
+    CHECK(took < 1000ms);
+    CHECK_FALSE(replied);
+}
+
 TEST_CASE("names are answered over TCP") {
     Harness h;
     REQUIRE(h.writer.upsert(web(0)));
