@@ -99,6 +99,31 @@ tl::expected<DnsQuery, DnsDrop> read_question(const ldns_pkt* pkt, const ldns_rr
     return out;
 }
 
+// The unicast server's header counts: one question, no records but an EDNS OPT.
+bool one_question(const uint8_t* w) {
+    return LDNS_QDCOUNT(w) == 1 && LDNS_ANCOUNT(w) == 0 && LDNS_NSCOUNT(w) == 0 &&
+           LDNS_ARCOUNT(w) <= 1;
+}
+
+// A query's header, then `counts_ok` on its counts (they bound what is read at all), then libldns;
+// the packet holds as many questions as its header says.
+template <class CountsOk>
+tl::expected<PktPtr, DnsDrop> read_packet(std::span<const uint8_t> wire, CountsOk counts_ok) {
+    if (wire.size() < LDNS_HEADER_SIZE) return tl::unexpected(DnsDrop::truncated);
+    const uint8_t* w = wire.data();
+    if (LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY)
+        return tl::unexpected(DnsDrop::not_query);
+    if (!counts_ok(w)) return tl::unexpected(DnsDrop::counts);
+    ldns_pkt* raw = nullptr;
+    ldns_status status = ldns_wire2pkt(&raw, w, wire.size());
+    PktPtr pkt(raw);
+    if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
+    const ldns_rr_list* list = ldns_pkt_question(pkt.get());
+    if (!list || ldns_rr_list_rr_count(list) != LDNS_QDCOUNT(w))
+        return tl::unexpected(DnsDrop::counts);
+    return pkt;
+}
+
 }  // namespace
 
 std::string_view to_string(DnsDrop reason) {
@@ -126,43 +151,25 @@ std::string_view to_string(DnsDrop reason) {
 }
 
 tl::expected<DnsQuery, DnsDrop> parse_query(std::span<const uint8_t> wire) {
-    if (wire.size() < LDNS_HEADER_SIZE) return tl::unexpected(DnsDrop::truncated);
-    const uint8_t* w = wire.data();
-    // The header first: a query's counts bound what is read at all.
-    if (LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY)
-        return tl::unexpected(DnsDrop::not_query);
-    if (LDNS_QDCOUNT(w) != 1 || LDNS_ANCOUNT(w) != 0 || LDNS_NSCOUNT(w) != 0 || LDNS_ARCOUNT(w) > 1)
-        return tl::unexpected(DnsDrop::counts);
-    ldns_pkt* raw = nullptr;
-    ldns_status status = ldns_wire2pkt(&raw, w, wire.size());
-    PktPtr pkt(raw);
-    if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
-    ldns_rr_list* questions = ldns_pkt_question(pkt.get());
-    if (!questions || ldns_rr_list_rr_count(questions) != 1) return tl::unexpected(DnsDrop::counts);
-    return read_question(pkt.get(), ldns_rr_list_rr(questions, 0));
+    auto pkt = read_packet(wire, one_question);
+    if (!pkt) return tl::unexpected(pkt.error());
+    return read_question(pkt->get(), ldns_rr_list_rr(ldns_pkt_question(pkt->get()), 0));
 }
 
 tl::expected<std::vector<DnsQuery>, DnsDrop> parse_mdns_query(std::span<const uint8_t> wire,
                                                               size_t max_questions) {
-    if (wire.size() < LDNS_HEADER_SIZE) return tl::unexpected(DnsDrop::truncated);
-    const uint8_t* w = wire.data();
-    if (LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY)
-        return tl::unexpected(DnsDrop::not_query);
     // A question takes at least 5 bytes, a record at least 11: counts past that are lies.
-    const size_t questions = LDNS_QDCOUNT(w);
-    const size_t records = size_t{LDNS_ANCOUNT(w)} + LDNS_NSCOUNT(w) + LDNS_ARCOUNT(w);
-    if (questions == 0 || questions > max_questions ||
-        questions * 5 + records * 11 > wire.size() - LDNS_HEADER_SIZE)
-        return tl::unexpected(DnsDrop::counts);
-    ldns_pkt* raw = nullptr;
-    ldns_status status = ldns_wire2pkt(&raw, w, wire.size());
-    PktPtr pkt(raw);
-    if (status != LDNS_STATUS_OK || !pkt) return tl::unexpected(drop_for(status));
-    ldns_rr_list* list = ldns_pkt_question(pkt.get());
-    if (!list || ldns_rr_list_rr_count(list) != questions) return tl::unexpected(DnsDrop::counts);
+    auto pkt = read_packet(wire, [&](const uint8_t* w) {
+        const size_t questions = LDNS_QDCOUNT(w);
+        const size_t records = size_t{LDNS_ANCOUNT(w)} + LDNS_NSCOUNT(w) + LDNS_ARCOUNT(w);
+        return questions > 0 && questions <= max_questions &&
+               questions * 5 + records * 11 <= wire.size() - LDNS_HEADER_SIZE;
+    });
+    if (!pkt) return tl::unexpected(pkt.error());
+    const ldns_rr_list* list = ldns_pkt_question(pkt->get());
     std::vector<DnsQuery> out;
-    for (size_t i = 0; i < questions; ++i) {
-        auto q = read_question(pkt.get(), ldns_rr_list_rr(list, i));
+    for (size_t i = 0; i < ldns_rr_list_rr_count(list); ++i) {
+        auto q = read_question(pkt->get(), ldns_rr_list_rr(list, i));
         if (!q) return tl::unexpected(q.error());
         out.push_back(std::move(*q));
     }
@@ -173,7 +180,7 @@ std::optional<PlainQuestion> scan_plain_query(std::span<const uint8_t> wire) {
     const size_t size = wire.size();
     const uint8_t* w = wire.data();
     if (size < LDNS_HEADER_SIZE || LDNS_QR_WIRE(w) || LDNS_OPCODE_WIRE(w) != LDNS_PACKET_QUERY ||
-        LDNS_QDCOUNT(w) != 1 || LDNS_ANCOUNT(w) != 0 || LDNS_NSCOUNT(w) != 0 || LDNS_ARCOUNT(w) > 1)
+        !one_question(w))
         return std::nullopt;
     size_t i = LDNS_HEADER_SIZE;
     // Plain labels only (no pointer, no extended type), the name within 255 bytes with its root.
