@@ -245,6 +245,18 @@ bool Node::has_instances_of(const std::string& job) const {
                        [&](const Instance& i) { return i.job == job; });
 }
 
+void Node::follow_job(std::string job, std::string_view instance) {
+    if (!queries_) return;
+    asio::co_spawn(
+        shards_.executor(0),
+        [this, job = std::move(job), instance]() -> awaitable<void> {
+            if (auto r = co_await queries_->resolve_job(job); !r)
+                NM_LOG(warn, subsystem) << "table query for " << instance << " job " << job << ": "
+                                        << r.error().message;
+        },
+        asio::detached);
+}
+
 awaitable<std::vector<std::string>> Node::used_jobs() {
     std::set<std::string> jobs;
     if (!data_plane_) co_return std::vector<std::string>{};
@@ -389,21 +401,10 @@ awaitable<Result<DeployResult>> Node::deploy(DeployRequest request) {
         if (auto r = link_->publish_deployed(notice); !r)
             NM_LOG(warn, subsystem) << "service/deployed not sent: " << r.error().message;
     }
-    if (queries_) {
-        // Like the reference agent (RefreshServiceTable after deploy): learn the job's entries,
-        // among them this instance's own ServiceIPs (its InstanceNumber address is the source of
-        // all it sends; without it every packet is dropped as no_sender_entry), and follow the
-        // job's updates.
-        asio::co_spawn(
-            shards_.executor(0),
-            [this, job = request.service_name]() -> awaitable<void> {
-                auto r = co_await queries_->resolve_job(job);
-                if (!r)
-                    NM_LOG(warn, subsystem)
-                        << "table query for deployed job " << job << ": " << r.error().message;
-            },
-            asio::detached);
-    }
+    // Like the reference agent (RefreshServiceTable after deploy): learn the job's entries,
+    // among them this instance's own ServiceIPs (its InstanceNumber address is the source of all
+    // it sends; without it every packet is dropped as no_sender_entry), and follow its updates.
+    follow_job(request.service_name, "deployed");
     NM_LOG(info, subsystem) << "deployed " << request.service_name << " instance "
                             << request.instance_number << " at " << entry.nsip.to_string()
                             << (attachment->address_v6 ? " " + attachment->address_v6->to_string()

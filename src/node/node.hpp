@@ -82,6 +82,9 @@ class Node final : public NodeControl {
     // takes the ServiceIPs the cluster gave it.
     Result<void> adopt_job_entries(const std::string& job, std::vector<TableEntry> entries);
     bool has_instances_of(const std::string& job) const;
+    // In cluster mode, learns the job's entries by a table query and follows its updates; a
+    // failure only warns, naming the `instance` ("deployed", "adopted") that asked.
+    void follow_job(std::string job, std::string_view instance);
     // The jobs whose ServiceIPs or nsips the data path used since the last call: every shard's
     // marked destinations, named by the authoritative table (read once per idle sweep).
     awaitable<std::vector<std::string>> used_jobs();

@@ -1,10 +1,7 @@
 // The node's part of restarts that keep workloads (docs/restart.md): the state file it keeps
 // after every change, and taking back what an earlier run that died left alive.
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 
-#include "cluster/table_query_client.hpp"
 #include "core/log.hpp"
 #include "fastpath/fast_path.hpp"
 #include "mdns/resolv_conf.hpp"
@@ -83,17 +80,7 @@ void Node::adopt_instances() {
                                     << " has no table entry: " << r.error().message;
         NM_LOG(info, subsystem) << "adopted " << i.job << " instance " << i.instance_number
                                 << " at " << i.entry.nsip.to_string();
-        if (queries_) {
-            // As after a deploy: learn the job's entries and follow its updates again.
-            asio::co_spawn(
-                shards_.executor(0),
-                [this, job = i.job]() -> awaitable<void> {
-                    if (auto r = co_await queries_->resolve_job(job); !r)
-                        NM_LOG(warn, subsystem)
-                            << "table query for adopted job " << job << ": " << r.error().message;
-                },
-                asio::detached);
-        }
+        follow_job(i.job, "adopted");  // as after a deploy
         if (fast_path_) fast_path_->add_local(i.entry.nsip, i.attachment.host_link);
         instances_.push_back(std::move(i));
     }
