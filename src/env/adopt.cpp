@@ -11,8 +11,8 @@ namespace {
 
 // Why `att` is not kept, or empty when its workload is alive.
 std::string why_not_alive(RouteSocket& host, const Attachment& att) {
-    const std::string path = att.netns.empty() ? "/proc/" + std::to_string(att.pid) + "/ns/net"
-                                               : std::string(netns_run_dir) + "/" + att.netns;
+    const std::string path =
+        att.netns.empty() ? pid_netns_path(att.pid) : named_netns_path(att.netns);
     const uint64_t inode = netns_inode(path);
     if (inode == 0)
         return att.netns.empty() ? "process " + std::to_string(att.pid) + " is gone"

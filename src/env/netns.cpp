@@ -29,11 +29,15 @@ Fd::~Fd() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-namespace {
-
-std::string path_of(const std::string& name) {
+std::string named_netns_path(const std::string& name) {
     return std::string(netns_run_dir) + "/" + name;
 }
+
+std::string pid_netns_path(int pid) {
+    return "/proc/" + std::to_string(pid) + "/ns/net";
+}
+
+namespace {
 
 Result<void> check_name(const std::string& name) {
     if (name.empty() || name.size() > 200 || name == "." || name == ".." ||
@@ -110,7 +114,7 @@ Result<Fd> create_named_netns(const std::string& name) {
         if (auto r = prepare_run_dir(); !r) return tl::unexpected(r.error());
         run_dir_ready = true;
     }
-    const std::string path = path_of(name);
+    const std::string path = named_netns_path(name);
     int placeholder = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     if (placeholder < 0) {
         if (errno == EEXIST)
@@ -157,7 +161,7 @@ Result<Fd> create_named_netns(const std::string& name) {
 
 Result<void> delete_named_netns(const std::string& name) {
     if (auto r = check_name(name); !r) return tl::unexpected(r.error());
-    const std::string path = path_of(name);
+    const std::string path = named_netns_path(name);
     if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
         if (errno == ENOENT)
             return fail(Errc::not_found, "network namespace \"" + name + "\" does not exist");
@@ -173,7 +177,7 @@ Result<void> delete_named_netns(const std::string& name) {
 
 Result<Fd> open_named_netns(const std::string& name) {
     if (auto r = check_name(name); !r) return tl::unexpected(r.error());
-    const std::string path = path_of(name);
+    const std::string path = named_netns_path(name);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -185,7 +189,7 @@ Result<Fd> open_named_netns(const std::string& name) {
 
 Result<Fd> open_pid_netns(int pid) {
     if (pid <= 0) return fail(Errc::invalid_argument, "invalid pid " + std::to_string(pid));
-    const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+    const std::string path = pid_netns_path(pid);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT || errno == ESRCH)

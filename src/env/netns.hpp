@@ -12,6 +12,9 @@
 namespace nm {
 
 inline constexpr const char* netns_run_dir = "/run/netns";
+// /run/netns/<name>, and the namespace of a process: /proc/<pid>/ns/net.
+std::string named_netns_path(const std::string& name);
+std::string pid_netns_path(int pid);
 
 // An owned file descriptor (closed on destruction).
 class Fd {
