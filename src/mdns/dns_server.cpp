@@ -1,7 +1,5 @@
 #include "mdns/dns_server.hpp"
 
-#include <sys/socket.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
@@ -23,14 +21,6 @@ using asio::ip::udp;
 
 asio::ip::address_v4 to_asio(Ipv4 ip) {
     return asio::ip::address_v4(ip.value);
-}
-
-Result<void> bind_to_device(int fd, const std::string& device) {
-    if (device.empty()) return {};
-    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device.c_str(),
-                   static_cast<socklen_t>(device.size())) != 0)
-        return fail_errno("SO_BINDTODEVICE " + device, errno);
-    return {};
 }
 }  // namespace
 

@@ -25,9 +25,8 @@ Result<void> share_and_bind(udp::socket& s, const std::string& device, udp::endp
     s.set_option(asio::socket_base::reuse_address(true), ec);
     int one = 1;
     setsockopt(s.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (!device.empty() && setsockopt(s.native_handle(), SOL_SOCKET, SO_BINDTODEVICE,
-                                      device.c_str(), static_cast<socklen_t>(device.size())) != 0)
-        return fail_errno("mDNS: SO_BINDTODEVICE " + device, errno);
+    if (auto r = bind_to_device(s.native_handle(), device); !r)
+        return fail(r.error().code, "mDNS: " + r.error().message);
     s.bind(at, ec);
     if (ec)
         return fail(Errc::system,

@@ -1,11 +1,17 @@
 #pragma once
-// The receive step of the names sockets' loops.
+// The names sockets' shared steps: binding one to the bridge, and the receive step of their
+// loops.
 #include <boost/asio/ip/udp.hpp>
 #include <optional>
+#include <string>
 
+#include "core/error.hpp"
 #include "core/shard.hpp"
 
 namespace nm {
+
+// SO_BINDTODEVICE: the socket hears only `device` (nothing to do when it is empty).
+Result<void> bind_to_device(int fd, const std::string& device);
 
 // Waits for the next datagram on `socket` into `buffer`; its length, or nullopt once the
 // socket is closed (the loop should end). Transient errors (ICMP errors reported on the socket)
