@@ -135,24 +135,15 @@ awaitable<void> NameService::close() {
     if (mdns_) co_await mdns_->close();
 }
 
-void NameService::append_metrics(std::string& out) const {
-    auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
-        out += "# HELP netmanager_dns_" + std::string(name) + " " + std::string(help) + "\n";
-        out += "# TYPE netmanager_dns_" + std::string(name) + " " + std::string(type) + "\n";
-    };
-    auto sample = [&out](std::string_view name, uint64_t v, std::string_view labels = {}) {
-        out += "netmanager_dns_" + std::string(name);
-        if (!labels.empty()) out += "{" + std::string(labels) + "}";
-        out += " " + std::to_string(v) + "\n";
-    };
+void NameService::append_metrics(MetricsText& m) const {
     auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
-        family(name, "counter", help);
-        sample(name, v);
+        m.single("netmanager_dns_" + std::string(name), "counter", help, static_cast<double>(v));
     };
-    family("queries_total", "counter", "DNS queries received, by transport.");
-    sample("queries_total", stats_.queries_udp, "transport=\"udp\"");
-    sample("queries_total", stats_.queries_tcp, "transport=\"tcp\"");
-    sample("queries_total", stats_.mdns_queries, "transport=\"mdns\"");
+    m.family("netmanager_dns_queries_total", "counter", "DNS queries received, by transport.")
+        .samples("netmanager_dns_queries_total",
+                 {{"transport=\"udp\"", static_cast<double>(stats_.queries_udp)},
+                  {"transport=\"tcp\"", static_cast<double>(stats_.queries_tcp)},
+                  {"transport=\"mdns\"", static_cast<double>(stats_.mdns_queries)}});
     counter("answered_total", ".local names answered with their addresses.", stats_.answered);
     counter("nxdomain_total", ".local names answered NXDOMAIN.", stats_.nxdomain);
     counter("forwarded_total", "Other names forwarded to the upstream resolvers.",
@@ -171,13 +162,13 @@ void NameService::append_metrics(std::string& out) const {
     counter("reply_cache_hits_total", "Queries answered from the reply cache.",
             stats_.reply_cache_hits);
     counter("mdns_answers_total", "mDNS responses sent.", stats_.mdns_answers);
-    family("dropped_total", "counter", "Queries dropped without an answer, by reason.");
+    m.family("netmanager_dns_dropped_total", "counter",
+             "Queries dropped without an answer, by reason.");
     for (size_t r = 0; r < dns_drop_count; ++r)
-        sample("dropped_total", stats_.dropped[r],
-               "reason=\"" + std::string(to_string(static_cast<DnsDrop>(r))) + "\"");
-    out += "# HELP netmanager_dns_names Jobs with names in the names index.\n";
-    out += "# TYPE netmanager_dns_names gauge\n";
-    out += "netmanager_dns_names " + std::to_string(index_.size()) + "\n";
+        m.sample("netmanager_dns_dropped_total", static_cast<double>(stats_.dropped[r]),
+                 "reason=\"" + std::string(to_string(static_cast<DnsDrop>(r))) + "\"");
+    m.single("netmanager_dns_names", "gauge", "Jobs with names in the names index.",
+             static_cast<double>(index_.size()));
 }
 
 }  // namespace nm

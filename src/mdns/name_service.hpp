@@ -10,6 +10,7 @@
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/metrics_text.hpp"
 #include "core/shard.hpp"
 #include "mdns/dns_server.hpp"
 #include "mdns/dns_stats.hpp"
@@ -51,7 +52,7 @@ class NameService {
     const DnsStats& stats() const { return stats_; }
     uint16_t dns_port() const { return server_ ? server_->port() : 0; }
     // netmanager_dns_* in Prometheus text format.
-    void append_metrics(std::string& out) const;
+    void append_metrics(MetricsText& m) const;
 
   private:
     NameService(TableWriter& table, FindJob find_job, NameServiceOptions options);

@@ -32,7 +32,7 @@ awaitable<Result<std::string>> Node::metrics() {
     if (fast_path_) fast_path_->append_metrics(m);
     if (rtt_) rtt_->append_metrics(m);
     if (queries_) queries_->append_metrics(m);
-    if (names_) names_->append_metrics(m.text());
+    if (names_) names_->append_metrics(m);
     co_return std::move(m.text());
 }
 

@@ -369,8 +369,8 @@ TEST_CASE("malformed datagrams are dropped, counted by reason, and the server ke
     CHECK(h.dropped(DnsDrop::not_query) == 1);
     CHECK(h.dropped(DnsDrop::compression) == 1);
     CHECK(read_answer(h.ask(query_wire("web.default.app.ns.local."))).addresses.size() == 1);
-    std::string metrics;
+    MetricsText metrics;
     h.names->append_metrics(metrics);
-    CHECK(metrics.find("netmanager_dns_dropped_total{reason=\"compression\"} 1") !=
+    CHECK(metrics.text().find("netmanager_dns_dropped_total{reason=\"compression\"} 1") !=
           std::string::npos);
 }
