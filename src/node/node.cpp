@@ -100,7 +100,6 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     if (auto r = network_->configure_tun(c.tun_device, c.tunnel_ip, c.mtu); !r) return r;
     undo.commit();
 
-    network_config_bridge_ = network_->config().bridge;
     start_fast_path(data_plane_->forwarders());
     // The data plane lives as long as the node, which outlives the shard threads.
     data_plane_->start([this](const std::string& what) {
@@ -129,10 +128,11 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
 }
 
 void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
-    FastPath::remove_leftovers(network_config_bridge_, node_ip_);
+    const std::string& bridge = network_->config().bridge;  // the fast path attaches there
+    FastPath::remove_leftovers(bridge, node_ip_);
     if (config_.datapath == Datapath::userspace) return;
     FastPathOptions options;
-    options.bridge = network_config_bridge_;
+    options.bridge = bridge;
     options.node_ip = node_ip_;
     options.tunnel_port = config_.tunnel_port;
     auto fast = FastPath::start(options);

@@ -122,7 +122,6 @@ class Node final : public NodeControl {
     std::unique_ptr<RttMonitor> rtt_;        // round trips to peer nodes, for Closest
     std::unique_ptr<NameService> names_;
     std::unique_ptr<FastPath> fast_path_;  // --datapath auto, when the kernel took it
-    std::string network_config_bridge_;    // the bridge the fast path attaches to
     std::string datapath_note_;            // why auto runs userspace only
     size_t fast_path_subscription_ = 0;
     std::vector<Instance> instances_;
