@@ -2,9 +2,6 @@
 
 #include <malloc.h>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "core/log.hpp"
 
 namespace nm {
@@ -28,8 +25,7 @@ MemoryReturn::Trimmed MemoryReturn::trim() {
 awaitable<void> MemoryReturn::run() {
     while (!stopped_) {
         timer_.expires_after(options_.interval);
-        boost::system::error_code ec;
-        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await timer_.async_wait();
         if (stopped_) break;
         if (free_bytes() <= options_.threshold) continue;
         const auto start = std::chrono::steady_clock::now();

@@ -35,7 +35,7 @@ class MemoryReturn {
     static Trimmed trim();
 
   private:
-    asio::steady_timer timer_;
+    SteadyTimer timer_;
     MemoryReturnOptions options_;
     bool stopped_ = false;
 };

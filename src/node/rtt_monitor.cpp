@@ -1,8 +1,6 @@
 #include "node/rtt_monitor.hpp"
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "core/log.hpp"
@@ -37,7 +35,8 @@ RttMonitor::RttMonitor(Shards& shards, std::vector<Forwarder*> forwarders,
       forwarders_(std::move(forwarders)),
       peers_(std::move(peers)),
       options_(options),
-      estimator_(estimator_options(options)) {}
+      estimator_(estimator_options(options)),
+      timer_(shards.context(0)) {}
 
 milliseconds RttMonitor::tick() const {
     // Often enough to keep each node's jittered schedule, and to collect passive samples.
@@ -58,7 +57,6 @@ void RttMonitor::start() {
             NM_LOG(warn, subsystem) << echo_error_ << "; Closest ranks by passive samples only";
         }
     }
-    timer_ = std::make_unique<asio::steady_timer>(shards_.context(0));
     shards_.spawn(0, tick_loop(), "rtt tick");
     NM_LOG(info, subsystem) << "round trips to peer nodes: "
                             << (echo_ ? std::string("probes every ~") +
@@ -70,14 +68,14 @@ void RttMonitor::start() {
 
 void RttMonitor::stop() {
     stopped_ = true;
-    if (timer_) timer_->cancel();
+    timer_.cancel();
     if (echo_) echo_->close();
 }
 
 awaitable<void> RttMonitor::tick_loop() {
     while (!stopped_) {
-        timer_->expires_after(tick());
-        co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+        timer_.expires_after(tick());
+        co_await timer_.async_wait();
         if (stopped_) break;
         const auto now = Clock::now();
         auto peers = peers_();

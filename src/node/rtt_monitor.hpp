@@ -3,7 +3,6 @@
 // shard 0: an ICMP echo probe to each peer node a few times a minute (jittered), the passive
 // samples every shard's data path took from TCP handshakes, one RttEstimator, and its snapshot
 // sent to every shard's balancer when it changes.
-#include <boost/asio/steady_timer.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <functional>
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/async.hpp"
 #include "core/shard.hpp"
 #include "tunnel/icmp_echo.hpp"
 #include "tunnel/rtt_estimator.hpp"
@@ -69,7 +69,7 @@ class RttMonitor {
     uint64_t samples_dropped_ = 0;
     RttEstimates published_;
     std::minstd_rand jitter_{std::random_device{}()};
-    std::unique_ptr<asio::steady_timer> timer_;
+    SteadyTimer timer_;  // the tick, on shard 0
     bool stopped_ = false;
 };
 
