@@ -44,6 +44,20 @@ int capture_libbpf(enum libbpf_print_level level, const char* format, va_list ar
     return 0;
 }
 
+// Keeps libbpf quiet while it lives: for kernel refusals we expect and handle ("no qdisc" when
+// there is nothing to remove, "exclusivity flag on" when the clsact qdisc exists already).
+class QuietLibbpf {
+  public:
+    QuietLibbpf() : lock_(libbpf_log_mutex), previous_(libbpf_set_print(nullptr)) {}
+    ~QuietLibbpf() { libbpf_set_print(previous_); }
+    QuietLibbpf(const QuietLibbpf&) = delete;
+    QuietLibbpf& operator=(const QuietLibbpf&) = delete;
+
+  private:
+    std::lock_guard<std::mutex> lock_;
+    libbpf_print_fn_t previous_;
+};
+
 // The last `lines` lines of what libbpf said, without its closing lines: for a verifier
 // refusal that ends with the verifier's own reason.
 std::string last_lines(std::string log, size_t lines) {
@@ -155,7 +169,11 @@ struct FastPath::Impl {
         bpf_program* prog = bpf_object__find_program_by_name(object, program);
         if (!prog) return fail(Errc::not_found, std::string("no program ") + program);
         bpf_tc_hook hook = ingress_hook(ifindex);
-        int rc = bpf_tc_hook_create(&hook);  // the clsact qdisc; it may exist already
+        int rc = 0;
+        {
+            QuietLibbpf quiet;
+            rc = bpf_tc_hook_create(&hook);  // the clsact qdisc; it may exist already
+        }
         if (rc != 0 && rc != -EEXIST) return fail_errno("tc clsact qdisc on " + where, -rc);
         bpf_tc_opts opts{};
         opts.sz = sizeof opts;
@@ -240,13 +258,7 @@ Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options
 }
 
 void FastPath::remove_leftovers(const std::string& bridge, Ipv4 node_ip) {
-    // Usually there is nothing to remove: keep libbpf from printing the kernel's "no qdisc".
-    std::lock_guard lock(libbpf_log_mutex);
-    auto previous = libbpf_set_print(nullptr);
-    struct Restore {
-        libbpf_print_fn_t fn;
-        ~Restore() { libbpf_set_print(fn); }
-    } restore{previous};
+    QuietLibbpf quiet;  // usually there is nothing to remove
     std::string name;
     if (auto index = ifindex_holding(node_ip, name)) detach_filter(*index);
     if (int index = static_cast<int>(::if_nametoindex(bridge.c_str())); index != 0)
