@@ -10,6 +10,7 @@
 
 #include "core/log.hpp"
 #include "mdns/ldns.hpp"
+#include "mdns/udp_batch.hpp"
 #include "mdns/udp_receive.hpp"
 
 namespace nm {
@@ -18,6 +19,7 @@ namespace {
 constexpr std::string_view subsystem = "names";
 using asio::ip::tcp;
 using asio::ip::udp;
+constexpr size_t udp_batch = 32;  // datagrams per recvmmsg and sendmmsg
 
 asio::ip::address_v4 to_asio(Ipv4 ip) {
     return asio::ip::address_v4(ip.value);
@@ -201,47 +203,59 @@ awaitable<void> DnsServer::upstream_loop() {
 awaitable<void> DnsServer::udp_loop() {
     auto hold = gate_.try_hold();
     if (!hold) co_return;
-    std::vector<uint8_t> buf(65535);
-    std::vector<uint8_t> reply;  // reused: its capacity stays
+    UdpBatch batch(udp_batch, 65535);  // any UDP datagram fits
+    const int fd = udp_.native_handle();
     for (;;) {
-        udp::endpoint from;
-        auto received = co_await receive_datagram(udp_, asio::buffer(buf), from);
-        if (!received || stopped_) co_return;
-        size_t n = *received;
         boost::system::error_code ec;
-        // Every datagram already queued, without waiting again.
-        for (;;) {
-            ++stats_.queries_udp;
-            std::span<const uint8_t> message(buf.data(), n);
-            Ipv4 source{from.address().is_v4() ? from.address().to_v4().to_uint() : 0};
-            DnsQuery query;
-            switch (first_step(message, source, reply, query)) {
-                case Step::reply:
-                    udp_.send_to(asio::buffer(reply), from, 0, ec);
-                    break;
-                case Step::drop:
-                    break;
-                case Step::wait:
-                    asio::co_spawn(
-                        io_,
-                        [this, from, query = std::move(query),
-                         message = std::vector<uint8_t>(
-                             message.begin(), message.end())]() mutable -> awaitable<void> {
-                            auto hold = gate_.try_hold();
-                            if (!hold) co_return;
-                            auto reply =
-                                co_await answer_async(std::move(message), std::move(query));
-                            if (stopped_ || reply.empty()) co_return;
-                            boost::system::error_code ec;
-                            udp_.send_to(asio::buffer(reply), from, 0, ec);
-                        },
-                        asio::detached);
-                    break;
+        co_await udp_.async_wait(udp::socket::wait_read,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+        if (stopped_ || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
+            co_return;
+        // Every datagram already queued, a batch at a time, until none is left: the wait above
+        // wakes only for new ones. An error reported on the socket is cleared by reporting it.
+        for (int errors = 0; errors < 8;) {
+            const int n = batch.receive(fd);
+            if (n == 0) break;
+            if (n < 0) {
+                ++errors;
+                continue;
             }
-            n = udp_.receive_from(asio::buffer(buf), from, 0, ec);
-            if (ec) break;
+            for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
+                ++stats_.queries_udp;
+                DnsQuery query;
+                switch (first_step(batch.datagram(i), batch.source_ip(i), batch.reply(i), query)) {
+                    case Step::reply:
+                        batch.queue_reply(i);
+                        break;
+                    case Step::drop:
+                        break;
+                    case Step::wait:
+                        answer_later(
+                            batch.datagram(i), std::move(query),
+                            udp::endpoint(to_asio(batch.source_ip(i)), batch.source_port(i)));
+                        break;
+                }
+            }
+            batch.flush(fd);
         }
     }
+}
+
+void DnsServer::answer_later(std::span<const uint8_t> message, DnsQuery query,
+                             udp::endpoint client) {
+    asio::co_spawn(
+        io_,
+        [this, client, query = std::move(query),
+         message =
+             std::vector<uint8_t>(message.begin(), message.end())]() mutable -> awaitable<void> {
+            auto hold = gate_.try_hold();
+            if (!hold) co_return;
+            auto reply = co_await answer_async(std::move(message), std::move(query));
+            if (stopped_ || reply.empty()) co_return;
+            boost::system::error_code ec;
+            udp_.send_to(asio::buffer(reply), client, 0, ec);
+        },
+        asio::detached);
 }
 
 awaitable<void> DnsServer::tcp_accept_loop() {

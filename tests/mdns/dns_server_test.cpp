@@ -169,6 +169,32 @@ TEST_CASE("a question asked again is answered from the reply cache until the tab
     CHECK(h.names->stats().nxdomain == 2);
 }
 
+TEST_CASE("a burst of queries queued at once is answered whole, each reply to its sender") {
+    Harness h;
+    REQUIRE(h.writer.upsert(web(0)));
+    REQUIRE(h.writer.upsert(web(1)));
+    // 100 senders at once: the server takes them in batches (32 a call); each query has its own
+    // id and asks one of three names, cached after its first answer.
+    const std::vector<std::pair<std::string, std::string>> names = {
+        {"web.default.app.ns.local.", "10.30.0.1"},
+        {"instance-1.web.default.app.ns.local.", "10.30.1.1"},
+        {"closest.web.default.app.ns.local.", "10.30.0.2"}};
+    std::vector<std::vector<uint8_t>> queries;
+    for (uint16_t i = 0; i < 100; ++i)
+        queries.push_back(query_wire(names[i % 3].first, LDNS_RR_TYPE_A, 1000 + i));
+    auto replies = h.ask_udp(queries, 2000ms);
+    size_t right = 0;
+    for (uint16_t i = 0; i < 100; ++i) {
+        auto a = read_answer(replies[i]);
+        if (a.id == 1000 + i && a.addresses == std::vector<std::string>{names[i % 3].second})
+            ++right;
+    }
+    CHECK(right == 100);
+    CHECK(h.names->stats().queries_udp == 100);
+    CHECK(h.names->stats().answered == 100);
+    CHECK(h.names->stats().reply_cache_hits >= 97);
+}
+
 TEST_CASE("AAAA of a name is its ServiceIPs' IPv6 addresses, NOERROR without records when none") {
     Harness h;
     REQUIRE(h.writer.upsert(web6(0)));
