@@ -58,6 +58,13 @@ class PacketView {
     static tl::expected<PacketView, ParseError> parse(std::span<uint8_t> buffer);
 
     std::span<uint8_t> bytes() const { return bytes_; }
+    // The same parsed packet after its bytes were copied to `copy` (which starts where bytes()
+    // started): what was read from the headers need not be parsed again.
+    PacketView moved_to(std::span<uint8_t> copy) const {
+        PacketView view = *this;
+        view.bytes_ = copy.first(bytes_.size());
+        return view;
+    }
     uint8_t version() const { return bytes_[0] >> 4; }
     bool is_ipv4() const { return version() == 4; }
     bool is_ipv6() const { return version() == 6; }

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 
 #include "core/log.hpp"
+#include "tunnel/tun_queue.hpp"
+#include "tunnel/udp_tunnel.hpp"
 
 namespace nm {
 
@@ -66,9 +68,10 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Shards& shards, const DataPla
             udp->use_ring(*ring, forwarder_options.batch);
             shard.ring = *ring;
         }
-        shard.forwarder =
-            std::make_unique<Forwarder>(i, std::move(*queue), std::move(*udp), replicas.replica(i),
-                                        identity, plane->turns_, resolver, forwarder_options);
+        shard.forwarder = std::make_unique<Forwarder>(
+            i, std::make_unique<TunQueue>(std::move(*queue)),
+            std::make_unique<UdpTunnel>(std::move(*udp)), replicas.replica(i), identity,
+            plane->turns_, resolver, forwarder_options);
         plane->per_shard_.push_back(std::move(shard));
     }
     return plane;

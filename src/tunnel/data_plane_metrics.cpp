@@ -41,23 +41,15 @@ void append_data_plane_metrics(MetricsText& m, const std::vector<ShardSnapshot>&
                {"direction=\"wire_out\"", sum([](auto& s) { return s.forwarder.sent_bytes; })},
                {"direction=\"wire_in\"", sum([](auto& s) { return s.forwarder.received_bytes; })}});
 
-    // Every drop, by reason: the data path's and the forwarder's and the devices'.
+    // Every drop, by reason: the data path's (the forwarder's included) and the devices'.
     m.family("netmanager_drops_total", "counter", "Packets dropped, by reason.");
     for (size_t r = 0; r < drop_reason_count; ++r) {
         auto reason = static_cast<DropReason>(r);
-        double n = sum([&](auto& s) { return s.path.dropped(reason); });
-        if (reason == DropReason::unknown_node)
-            n += sum([](auto& s) { return s.forwarder.drop_unknown_peer; });
-        if (reason == DropReason::query_failed)
-            n += sum([](auto& s) { return s.forwarder.drop_query_failed; });
-        if (reason == DropReason::backlog_full)
-            n += sum(
-                [](auto& s) { return s.forwarder.drop_park_full + s.forwarder.drop_handoff_full; });
-        m.sample("netmanager_drops_total", n, "reason=\"" + std::string(to_string(reason)) + "\"");
+        m.sample("netmanager_drops_total", sum([&](auto& s) { return s.path.dropped(reason); }),
+                 "reason=\"" + std::string(to_string(reason)) + "\"");
     }
     m.samples("netmanager_drops_total",
-              {{"reason=\"split_failed\"", sum([](auto& s) { return s.forwarder.drop_split; })},
-               {"reason=\"tun_queue_full\"", sum([](auto& s) { return s.tun.write_dropped; })},
+              {{"reason=\"tun_queue_full\"", sum([](auto& s) { return s.tun.write_dropped; })},
                {"reason=\"tun_write_error\"", sum([](auto& s) { return s.tun.write_errors; })},
                {"reason=\"udp_send_error\"", sum([](auto& s) { return s.udp.send_errors; })},
                {"reason=\"udp_socket_overflow\"", sum([](auto& s) { return s.udp.socket_drops; })},

@@ -12,35 +12,34 @@ namespace nm {
 namespace {
 constexpr std::string_view subsystem = "tunnel";
 // Batches drawn from each pool per shard: TUN reads, UDP receives and merged writes from the
-// I/O pool; the TUN loop's and the hand-off loop's wire batches from the wire pool.
+// I/O pool; the TUN loop's and the hand-off loop's wire batches from the wire pool, and a
+// smaller one for parked packets released after their query.
 constexpr size_t io_batches = 3;
 constexpr size_t wire_batches = 2;
+constexpr size_t release_batch = 8;
 }  // namespace
 
-void Forwarder::Handoff::add(const Packet& p) {
-    items.push_back(
-        {static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(p.bytes.size()), p.vnet});
-    bytes.insert(bytes.end(), p.bytes.begin(), p.bytes.end());
-}
-
-Forwarder::Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
-                     NodeIdentity node, SharedTurns& turns, Resolver& resolver,
-                     ForwarderOptions options)
+Forwarder::Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr<WireIo> wire,
+                     const TranslationTable& table, NodeIdentity node, SharedTurns& turns,
+                     Resolver& resolver, ForwarderOptions options)
     : shard_(shard),
       tun_(std::move(tun)),
-      udp_(std::move(udp)),
+      wire_(std::move(wire)),
       path_(table, node, &turns, options.flows),
       resolver_(resolver),
       options_(options),
       io_pool_(options.batch * io_batches, kPacketBufferSize),
-      wire_pool_(options.batch * wire_batches, kSplitBufferSize),
-      merger_(tun_.vnet_hdr()),
-      merged_(io_pool_, options.batch) {}
+      wire_pool_(options.batch * wire_batches + release_batch, kSplitBufferSize),
+      merger_(tun_->vnet_hdr()),
+      merged_(io_pool_, options.batch),
+      parked_(options.park),
+      parked_peers_(options.park),
+      release_wire_(wire_pool_, release_batch) {}
 
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
     for (auto& loop : loops_) loop.running = true;
-    inbox_wake_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
+    inbox_ready_ = std::make_unique<Wakeup>(shards.executor(shard_));
     shards.spawn(shard_, tun_loop(), "tun reader");
     shards.spawn(shard_, udp_loop(), "udp reader");
     shards.spawn(shard_, handoff_loop(), "hand-off");
@@ -52,13 +51,13 @@ void Forwarder::stop() {
     const auto& c = counters_;
     NM_LOG(info, subsystem) << "shard " << shard_ << " stops: " << c.tun_packets
                             << " packets read from the TUN, " << c.received_packets
-                            << " from the wire, " << tun_.counters().write_packets
+                            << " from the wire, " << tun_->counters().write_packets
                             << " written to the TUN; handed to other shards: " << c.handed_off_tun
                             << " from the TUN, " << c.handed_off_wire << " from the wire";
     stopped_ = true;
-    tun_.close();
-    udp_.close();
-    if (inbox_wake_) inbox_wake_->cancel();
+    tun_->close();
+    wire_->close();
+    if (inbox_ready_) inbox_ready_->close();
     if (expiry_timer_) expiry_timer_->cancel();
 }
 
@@ -77,29 +76,36 @@ void Forwarder::loop_ended(Loop loop, const Error* failure) {
 awaitable<void> Forwarder::tun_loop() {
     PacketBatch in(io_pool_, options_.batch);
     PacketBatch wire(wire_pool_, options_.batch);
+    std::vector<Packet> to_tun, local;
+    Outputs out{wire, to_tun, local};
     std::vector<Handoff> away(peers_.size());
     while (!stopped_) {
-        auto n = co_await tun_.read_batch(in);  // transient failures are retried inside
+        auto n = co_await tun_->read_batch(in);  // transient failures are retried inside
         if (!n) {
             loop_ended(tun_loop_index, &n.error());
             co_return;
         }
         wire.clear();
+        local.clear();
         path_.cache.set_now(ConversionCache::Clock::now());
         path_.cache.expire(256);
         for (Packet& p : in) {
             ++counters_.tun_packets;
             counters_.tun_bytes += p.bytes.size();
             auto view = PacketView::parse(p.bytes);
-            const unsigned owner = owner_of(view ? &*view : nullptr);
-            if (owner != shard_) {
-                away[owner].kind = Handoff::Kind::outgoing;
-                away[owner].add(p);
+            if (!view) {
+                path_.counters.drop(DropReason::malformed);
                 continue;
             }
-            outgoing(p, wire, false, view ? &*view : nullptr);
+            if (const unsigned owner = owner_of(*view); owner != shard_) {
+                away[owner].direction = Direction::outgoing;
+                away[owner].packets.add(p, *view);
+                continue;
+            }
+            outgoing(p, *view, out);
         }
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
+        write_tun({}, local);
         co_await send(wire);
     }
     loop_ended(tun_loop_index, nullptr);
@@ -110,7 +116,7 @@ awaitable<void> Forwarder::udp_loop() {
     std::vector<Packet> to_tun;
     std::vector<Handoff> away(peers_.size());
     while (!stopped_) {
-        auto n = co_await udp_.receive_batch(in);  // transient failures are retried inside
+        auto n = co_await wire_->receive_batch(in);  // transient failures are retried inside
         if (!n) {
             loop_ended(udp_loop_index, &n.error());
             co_return;
@@ -125,200 +131,231 @@ awaitable<void> Forwarder::udp_loop() {
             }
             for_each_datagram(r, [&](std::span<uint8_t> d) {
                 auto view = PacketView::parse(d);
-                if (view) {
-                    // Ingress rules (design.md "Tunnel ingress"), on any shard: the replicas agree.
-                    auto refused = admit_incoming(*view, path_.context, r.peer.address);
-                    if (auto* query = refused ? std::get_if<AwaitQuery>(&*refused) : nullptr) {
-                        const uint32_t now = path_.cache.now_ms();
-                        if (std::visit(
-                                [&](const auto& k) { return unknown_sources_.contains(k, now); },
-                                query->key))
-                            path_.counters.drop(DropReason::unknown_source);
-                        else
-                            park(parked_peers_, query->key, Packet{d}, Handoff::Kind::incoming,
-                                 r.peer);
-                    }
-                    if (refused) return;
+                if (!view) {
+                    ++counters_.received_packets;
+                    counters_.received_bytes += d.size();
+                    path_.counters.drop(DropReason::malformed);
+                } else if (!admitted(*view, d, r.peer)) {
+                    // dropped or parked
+                } else if (const unsigned owner = owner_of(*view); owner != shard_) {
+                    away[owner].packets.add(Packet{d}, *view);
+                } else {
+                    incoming(d, *view, to_tun);
                 }
-                const unsigned owner = owner_of(view ? &*view : nullptr);
-                if (owner != shard_)
-                    away[owner].add(Packet{d});
-                else
-                    incoming(d, to_tun, view ? &*view : nullptr);
             });
         }
         for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
-        write_tun(to_tun);
+        write_tun(to_tun, {});
     }
     loop_ended(udp_loop_index, nullptr);
 }
 
-unsigned Forwarder::owner_of(const PacketView* view) const {
-    // A packet that does not parse is decided (dropped) where it was read. IPv4 and IPv6 flows
-    // alike are owned by their ports (owner_hash is the same for both families).
-    if (!view) return shard_;
-    return owner_shard(*view, peers_.size());
+bool Forwarder::admitted(const PacketView& view, std::span<uint8_t> datagram,
+                         const UdpEndpoint& peer) {
+    const auto refused = admit_incoming(view, path_.context, peer.address);
+    if (!refused) return true;
+    // Drops are counted by reason in path_.counters; an inner source the table lacks waits for
+    // its query, unless it was asked about lately and stayed unknown.
+    if (const auto* query = std::get_if<AwaitQuery>(&*refused)) {
+        const uint32_t now = path_.cache.now_ms();
+        if (std::visit([&](const auto& k) { return unknown_sources_.contains(k, now); },
+                       query->key))
+            path_.counters.drop(DropReason::unknown_source);
+        else
+            park(Direction::incoming, query->key, Packet{datagram}, view, peer);
+    }
+    return false;
 }
 
-void Forwarder::outgoing(Packet& p, PacketBatch& wire, bool after_query, PacketView* view) {
-    L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
-    Decision d = view ? decide_outgoing(*view, path_.context, csum, after_query)
-                      : decide_outgoing(p.bytes, path_.context, csum, after_query);
+unsigned Forwarder::owner_of(const PacketView& view) const {
+    return owner_shard(view, static_cast<unsigned>(peers_.size()));
+}
+
+void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_query) {
+    const L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
+    const Decision d = decide_outgoing(view, path_.context, csum, after_query);
     if (auto* to = std::get_if<SendTo>(&d)) {
         p.peer = UdpEndpoint{to->node_ip, to->port};
-        size_t before = wire.size();
-        if (auto r = split(p, wire, options_.mtu); !r) {
-            ++counters_.drop_split;
+        const size_t before = out.wire.size();
+        if (auto r = split(p, out.wire, options_.mtu); !r) {
+            path_.counters.drop(DropReason::split_failed);
             NM_LOG(debug, subsystem) << "cannot cut packet for the wire: " << r.error().message;
             return;
         }
-        for (size_t i = before; i < wire.size(); ++i) {
-            const Packet& w = wire[i];
-            size_t seg = w.segment_size ? w.segment_size : w.bytes.size();
+        for (size_t i = before; i < out.wire.size(); ++i) {
+            const Packet& w = out.wire[i];
+            const size_t seg = w.segment_size ? w.segment_size : w.bytes.size();
             counters_.sent_packets += (w.bytes.size() + seg - 1) / seg;
             counters_.sent_bytes += w.bytes.size();
         }
     } else if (std::holds_alternative<DeliverLocal>(d)) {
         // Both ends on this node: the packet takes the incoming path at once. Translation keeps
         // the ports and the owner hash is symmetric in them, so its incoming owner is this shard.
-        deliver_local(p);
+        if (!std::holds_alternative<DeliverLocal>(decide_incoming(view, path_.context, csum)))
+            return;
+        ++counters_.local_delivered;
+        out.local.push_back(p);
     } else if (auto* query = std::get_if<AwaitQuery>(&d)) {
-        park(parked_, query->key, p, Handoff::Kind::outgoing, {});
+        park(Direction::outgoing, query->key, p, view, {});
     }
     // Drop: counted by reason in path_.counters.
 }
 
-void Forwarder::deliver_local(Packet& p) {
-    L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
-    if (!std::holds_alternative<DeliverLocal>(decide_incoming(p.bytes, path_.context, csum)))
-        return;
-    ++counters_.local_delivered;
-    tun_.write(p);
-}
-
-void Forwarder::incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun, PacketView* view) {
+void Forwarder::incoming(std::span<uint8_t> packet, PacketView& view, std::vector<Packet>& to_tun) {
     ++counters_.received_packets;
     counters_.received_bytes += packet.size();
-    const Decision d =
-        view ? decide_incoming(*view, path_.context) : decide_incoming(packet, path_.context);
-    if (std::holds_alternative<DeliverLocal>(d)) to_tun.push_back(Packet{packet});
+    if (std::holds_alternative<DeliverLocal>(decide_incoming(view, path_.context)))
+        to_tun.push_back(Packet{packet});
 }
 
-void Forwarder::write_tun(std::span<const Packet> to_tun) {
+void Forwarder::write_tun(std::span<const Packet> to_tun, std::span<const Packet> local) {
     // One merge over everything: units never outnumber the UDP receives they came from (one
-    // batch), and packets passed through need no buffer.
-    if (to_tun.empty()) return;
-    merged_.clear();
-    merger_.merge(to_tun, merged_);
-    tun_.write_batch(merged_.packets());
+    // batch), and packets passed through need no buffer. Local packets keep their own offload
+    // header and go as they are.
+    if (!to_tun.empty()) {
+        merged_.clear();
+        merger_.merge(to_tun, merged_);
+        tun_->write_batch(merged_.packets());
+    }
+    if (!local.empty()) tun_->write_batch(local);
 }
 
 awaitable<void> Forwarder::send(PacketBatch& wire) {
     if (wire.empty()) co_return;
-    // UdpTunnel takes the TUN loop's and the hand-off loop's sends one at a time.
-    auto r = co_await udp_.send_batch(wire.packets());
+    // The wire side takes the loops' sends one at a time.
+    auto r = co_await wire_->send_batch(wire.packets());
     if (!r && !stopped_)
         if (auto n = log_every_.due("send"))
             NM_LOG(warn, subsystem)
                 << "UDP send: " << r.error().message << " (" << n << " failed since the last line)";
 }
 
-void Forwarder::park(std::unordered_map<QueryKey, Handoff>& parked, const QueryKey& key,
-                     const Packet& p, Handoff::Kind kind, UdpEndpoint peer) {
-    auto& queue = parked[key];
-    if (queue.items.size() >= options_.park_limit ||
-        (!queue.items.empty() && queue.peer.address != peer.address)) {
-        ++counters_.drop_park_full;
-        return;
-    }
-    queue.kind = kind;
-    queue.after_query = true;
-    queue.peer = peer;
-    queue.add(p);
-    if (queue.items.size() == 1) {
-        ++counters_.queries;
-        // Whose packet asks: the sending namespace, or the sending node (the resolver bounds
-        // the queries in flight per asker).
-        Ipv4 asker = peer.address;
-        // An IPv6 namespace has no IPv4 address in its packets: its queries count against the
-        // cap of all askers only.
-        if (kind == Handoff::Kind::outgoing) {
-            auto view = PacketView::parse(p.bytes);
-            asker = view && view->is_ipv4() ? view->source() : Ipv4{};
+awaitable<void> Forwarder::decide_held(HeldPackets& held, Direction direction, bool after_query,
+                                       PacketBatch& wire) {
+    std::vector<Packet> to_tun, local;
+    Outputs out{wire, to_tun, local};
+    path_.cache.set_now(ConversionCache::Clock::now());
+    for (size_t at = 0; at < held.size();) {
+        wire.clear();
+        to_tun.clear();
+        local.clear();
+        for (; at < held.size() && !wire.full(); ++at) {
+            auto [p, view] = held[at];
+            if (direction == Direction::outgoing)
+                outgoing(p, view, out, after_query);
+            else
+                incoming(p.bytes, view, to_tun);
         }
-        shards_->spawn(shard_, release_after_query(parked, key, asker), "table query");
+        write_tun(to_tun, local);
+        co_await send(wire);
     }
 }
 
-awaitable<void> Forwarder::release_after_query(std::unordered_map<QueryKey, Handoff>& parked,
-                                               QueryKey key, Ipv4 asker) {
+void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
+                     const PacketView& view, UdpEndpoint peer) {
+    ParkedPackets& parked = direction == Direction::outgoing ? parked_ : parked_peers_;
+    switch (parked.park(key, p, view, peer)) {
+        case ParkedPackets::Parked::full:
+            path_.counters.drop(DropReason::backlog_full);
+            break;
+        case ParkedPackets::Parked::first: {
+            ++counters_.queries;
+            // Whose packet asks: the sending namespace, or the sending node. An IPv6 namespace
+            // has no IPv4 address in its packets: its queries count against the cap of all
+            // askers only.
+            const Ipv4 asker = direction == Direction::incoming ? peer.address
+                               : view.is_ipv4()                 ? view.source()
+                                                                : Ipv4{};
+            shards_->spawn(shard_, release_after_query(direction, key, asker), "table query");
+            break;
+        }
+        case ParkedPackets::Parked::queued:
+            break;
+    }
+}
+
+awaitable<void> Forwarder::release_after_query(Direction direction, QueryKey key, Ipv4 asker) {
     Resolver* resolver = &resolver_;
     auto answer = co_await on_shard(
         0, [resolver, key, asker]() -> awaitable<Result<std::vector<TableEntry>>> {
             co_return co_await std::visit(
                 [resolver, asker](const auto& k) { return resolver->resolve(k, asker); }, key);
         });
-    Handoff waiting = std::move(parked[key]);
-    parked.erase(key);
-    if (parked.empty()) parked = {};  // after a flood of keys: the buckets go back
+    ParkedPackets::Queue waiting =
+        (direction == Direction::outgoing ? parked_ : parked_peers_).release(key);
     if (!answer) {
-        counters_.drop_query_failed += waiting.items.size();
+        path_.counters.drop(DropReason::query_failed, waiting.packets.size());
         if (auto n = log_every_.due("query failed"))
             NM_LOG(warn, subsystem)
                 << "table query for " << to_string(key) << " failed: " << answer.error().message
                 << " (" << n << " failed since the last line)";
         co_return;
     }
-    path_.cache.set_now(ConversionCache::Clock::now());
-    if (waiting.kind == Handoff::Kind::incoming) {
-        if (!is_known_node(path_.context.table, waiting.peer.address)) {
-            counters_.drop_unknown_peer += waiting.items.size();
-            co_return;
-        }
-        waiting = admitted(std::move(waiting));
-    }
     // The answer's entries reached this shard's table replica before this resumed (both were
-    // posted here from shard 0, in that order): the packets go round once more, through the
-    // hand-off queue, and find their instance now or are dropped as unknown.
-    accept(std::move(waiting));
+    // posted here from shard 0, in that order): the packets find their instance now, or are
+    // dropped as unknown.
+    counters_.released += waiting.packets.size();
+    path_.cache.set_now(ConversionCache::Clock::now());
+    if (direction == Direction::incoming)
+        release_incoming(std::move(waiting));
+    else
+        co_await release_outgoing(std::move(waiting.packets));
 }
 
-Forwarder::Handoff Forwarder::admitted(Handoff parked) {
-    Handoff kept;
-    kept.kind = parked.kind;
-    kept.after_query = true;
-    kept.peer = parked.peer;
-    for (const auto& item : parked.items) {
-        Packet p{std::span<uint8_t>(parked.bytes).subspan(item.offset, item.length), item.vnet};
-        auto view = PacketView::parse(p.bytes);
-        auto refused =
-            view ? admit_incoming(*view, path_.context, parked.peer.address, true) : std::nullopt;
-        if (refused == Decision{Drop{DropReason::unknown_source}}) {
-            if (view->is_ipv4())
-                unknown_sources_.add(view->source(), path_.cache.now_ms());
-            else
-                unknown_sources_.add(view->source_v6(), path_.cache.now_ms());
-        }
-        if (!refused) kept.add(p);
+awaitable<void> Forwarder::release_outgoing(HeldPackets packets) {
+    answered_.push_back(std::move(packets));
+    if (releasing_) co_return;  // the release under way decides these too
+    releasing_ = true;
+    while (!answered_.empty() && !stopped_) {
+        HeldPackets held = std::move(answered_.front());
+        answered_.pop_front();
+        co_await decide_held(held, Direction::outgoing, true, release_wire_);
     }
-    return kept;
+    releasing_ = false;
+}
+
+void Forwarder::release_incoming(ParkedPackets::Queue waiting) {
+    if (!is_known_node(path_.context.table, waiting.peer.address)) {
+        path_.counters.drop(DropReason::unknown_node, waiting.packets.size());
+        return;
+    }
+    // Incoming packets only reach the TUN: nothing to send, so no wire batch to share.
+    std::vector<Packet> to_tun;
+    std::vector<Handoff> away(peers_.size());
+    for (size_t i = 0; i < waiting.packets.size(); ++i) {
+        auto [p, view] = waiting.packets[i];
+        const auto refused = admit_incoming(view, path_.context, waiting.peer.address, true);
+        if (refused == Decision{Drop{DropReason::unknown_source}}) {
+            if (view.is_ipv4())
+                unknown_sources_.add(view.source(), path_.cache.now_ms());
+            else
+                unknown_sources_.add(view.source_v6(), path_.cache.now_ms());
+        }
+        if (refused) continue;
+        if (const unsigned owner = owner_of(view); owner != shard_)
+            away[owner].packets.add(p, view);
+        else
+            incoming(p.bytes, view, to_tun);
+    }
+    for (unsigned s = 0; s < away.size(); ++s) hand_off(s, away[s]);
+    write_tun(to_tun, {});
 }
 
 void Forwarder::park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram) {
     auto view = PacketView::parse(datagram);
     if (!view) {
-        ++counters_.drop_unknown_peer;
+        path_.counters.drop(DropReason::unknown_node);
         return;
     }
     const QueryKey source =
         view->is_ipv4() ? QueryKey{view->source()} : QueryKey{view->source_v6()};
-    park(parked_peers_, source, Packet{datagram}, Handoff::Kind::incoming, peer);
+    park(Direction::incoming, source, Packet{datagram}, *view, peer);
 }
 
 void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
-    if (handoff.items.empty()) return;
-    (handoff.kind == Handoff::Kind::incoming ? counters_.handed_off_wire
-                                             : counters_.handed_off_tun) += handoff.items.size();
+    if (handoff.packets.empty()) return;
+    (handoff.direction == Direction::incoming ? counters_.handed_off_wire
+                                              : counters_.handed_off_tun) += handoff.packets.size();
     auto peer = peers_[owner];
     asio::post(shards_->context(owner),
                [peer, h = std::move(handoff)]() mutable { peer->accept(std::move(h)); });
@@ -326,13 +363,13 @@ void Forwarder::hand_off(unsigned owner, Handoff& handoff) {
 }
 
 void Forwarder::accept(Handoff handoff) {
-    if (inbox_bytes_ + handoff.bytes.size() > options_.handoff_limit) {
-        counters_.drop_handoff_full += handoff.items.size();
+    if (inbox_bytes_ + handoff.packets.bytes() > options_.handoff_limit) {
+        path_.counters.drop(DropReason::backlog_full, handoff.packets.size());
         return;
     }
-    inbox_bytes_ += handoff.bytes.size();
+    inbox_bytes_ += handoff.packets.bytes();
     inbox_.push_back(std::move(handoff));
-    if (inbox_wake_) inbox_wake_->cancel();
+    if (inbox_ready_) inbox_ready_->notify();
 }
 
 awaitable<void> Forwarder::expiry_loop() {
@@ -349,36 +386,18 @@ awaitable<void> Forwarder::expiry_loop() {
 
 awaitable<void> Forwarder::handoff_loop() {
     PacketBatch wire(wire_pool_, options_.batch);
-    std::vector<Packet> to_tun;
     while (!stopped_) {
         if (inbox_.empty()) {
-            inbox_wake_->expires_at(asio::steady_timer::time_point::max());
-            co_await inbox_wake_->async_wait(asio::as_tuple(asio::use_awaitable));
+            // Taken into a variable first: g++-12 miscompiles `if (co_await w.wait())`.
+            const bool woken = co_await inbox_ready_->wait();
+            if (!woken) break;
             continue;
         }
         Handoff h = std::move(inbox_.front());
         inbox_.pop_front();
-        inbox_bytes_ -= h.bytes.size();
-        if (!h.after_query) counters_.handoffs_received += h.items.size();
-        path_.cache.set_now(ConversionCache::Clock::now());
-        for (size_t at = 0; at < h.items.size();) {
-            wire.clear();
-            to_tun.clear();
-            for (; at < h.items.size() && !wire.full(); ++at) {
-                auto& item = h.items[at];
-                Packet p{std::span<uint8_t>(h.bytes).subspan(item.offset, item.length), item.vnet};
-                switch (h.kind) {
-                    case Handoff::Kind::outgoing:
-                        outgoing(p, wire, h.after_query);
-                        break;
-                    case Handoff::Kind::incoming:
-                        incoming(p.bytes, to_tun);
-                        break;
-                }
-            }
-            write_tun(to_tun);
-            co_await send(wire);
-        }
+        inbox_bytes_ -= h.packets.bytes();
+        counters_.handoffs_received += h.packets.size();
+        co_await decide_held(h.packets, h.direction, false, wire);
     }
     loop_ended(handoff_loop_index, nullptr);
 }

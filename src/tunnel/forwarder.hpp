@@ -2,39 +2,53 @@
 // One shard's data path (protocol.md "Data path"): packets read from this shard's TUN queue
 // go out through its UDP socket (or back into the TUN for a local instance); datagrams received
 // on its socket go into the TUN. Each flow is owned by one shard, which holds its conversion;
-// packets that arrive on another shard are handed to the owner in batches.
+// packets that arrive on another shard are handed to the owner in batches. IPv4 and IPv6 packets
+// take the same paths.
+//
+//  1. TUN loop: read a batch, parse each packet once; a packet owned elsewhere is copied into that
+//     shard's hand-off, the rest decided here (outgoing) and sent in one batch.
+//  2. UDP loop: receive a batch; datagrams of known nodes pass the ingress rules, then are handed
+//     off or decided here (incoming) and written to the TUN; those of unknown nodes, or with an
+//     inner source the table lacks, are parked (3).
+//  3. Table misses: a packet whose key the table lacks is parked (ParkedPackets); the first one of
+//     a key starts its query, and the query's coroutine decides the key's packets in place once
+//     answered (incoming ones it admitted and owns; the others go to their owner, 4).
+//  4. Hand-off loop: packets other shards handed here, already parsed, decided once.
+//  5. Expiry loop: idle flows expire on a timer of their own, traffic or not.
 #include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/log_every.hpp"
 #include "core/shard.hpp"
+#include "core/wakeup.hpp"
 #include "table/resolver.hpp"
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/decision.hpp"
+#include "tunnel/held_packets.hpp"
 #include "tunnel/negative_cache.hpp"
 #include "tunnel/packet_batch.hpp"
+#include "tunnel/packet_io.hpp"
+#include "tunnel/parked_packets.hpp"
 #include "tunnel/segmentation.hpp"
-#include "tunnel/tun_queue.hpp"
-#include "tunnel/udp_tunnel.hpp"
 
 namespace nm {
 
 struct ForwarderOptions {
     unsigned mtu = 1450;              // largest inner packet put on the wire
     size_t batch = 32;                // packets per TUN read / buffers per UDP receive
-    size_t park_limit = 256;          // packets waiting for one table query; more are dropped
+    ParkLimits park{};                // packets waiting for one table query; more are dropped
     size_t handoff_limit = 64 << 20;  // bytes queued for this shard by others; more are dropped
     CacheLimits flows{};              // conversion cache size and idle timeouts
     std::chrono::milliseconds expire_every{1000};  // the expiry timer's period, traffic or not
 };
 
+// What the forwarder moved; every drop is counted by reason in PathCounters.
 struct ForwarderCounters {
     uint64_t tun_packets = 0, tun_bytes = 0;            // read from the TUN
     uint64_t sent_packets = 0, sent_bytes = 0;          // inner packets put on the wire
@@ -43,12 +57,8 @@ struct ForwarderCounters {
     // Packets handed to their owner shard: read from the TUN on another
     // queue's shard, or received from the wire on another shard's socket.
     uint64_t handed_off_tun = 0, handed_off_wire = 0, handoffs_received = 0;
-    uint64_t drop_unknown_peer = 0;  // datagram from a source that is no known node
-    uint64_t drop_park_full = 0;     // too many packets waiting for one table query
-    uint64_t drop_query_failed = 0;  // the table query failed or timed out
-    uint64_t drop_handoff_full = 0;
-    uint64_t drop_split = 0;  // a super-segment that could not be cut
-    uint64_t queries = 0;     // table queries this shard started
+    uint64_t queries = 0;   // table queries this shard started
+    uint64_t released = 0;  // parked packets decided after their query was answered
 };
 
 // One shard's data-path state: its table replica, conversions, balancer and counters.
@@ -82,9 +92,11 @@ struct LoopState {
 // Owned by the node, which keeps it until every shard thread has ended.
 class Forwarder {
   public:
+    // tun, wire: this shard's devices (TunQueue and UdpTunnel in the agent).
     // turns: round-robin turns shared by all shards' forwarders (owned by the node).
-    Forwarder(unsigned shard, TunQueue tun, UdpTunnel udp, const TranslationTable& table,
-              NodeIdentity node, SharedTurns& turns, Resolver& resolver, ForwarderOptions options);
+    Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr<WireIo> wire,
+              const TranslationTable& table, NodeIdentity node, SharedTurns& turns,
+              Resolver& resolver, ForwarderOptions options);
 
     // The forwarders of every shard, index = shard, for hand-offs. Set before start().
     void set_peers(std::vector<Forwarder*> peers) { peers_ = std::move(peers); }
@@ -111,25 +123,24 @@ class Forwarder {
     std::vector<RttSample> take_rtt_samples() { return path_.rtt_samples.drain(); }
     uint64_t rtt_samples_dropped() const { return path_.rtt_samples.dropped(); }
     void set_rtt(RttEstimates estimates) { path_.rtt = std::move(estimates); }
-    const TunQueue& tun() const { return tun_; }
-    const UdpTunnel& udp() const { return udp_; }
+    const TunIo& tun() const { return *tun_; }
+    const WireIo& udp() const { return *wire_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
     // The TUN, UDP and hand-off loops (on this shard).
     const std::array<LoopState, 3>& loops() const { return loops_; }
 
   private:
-    // A copy of packets moved to another shard (the pool's buffers stay with their shard).
+    enum class Direction : uint8_t { outgoing, incoming };
+    // Packets moved to the shard that owns their flow (the pool's buffers stay with their shard).
     struct Handoff {
-        enum class Kind : uint8_t { outgoing, incoming } kind = Kind::incoming;
-        bool after_query = false;  // parked packets whose table query has been answered
-        UdpEndpoint peer{};        // incoming packets parked for an unknown peer: their source
-        std::vector<uint8_t> bytes;
-        struct Item {
-            uint32_t offset, length;
-            VirtioNetHdr vnet;
-        };
-        std::vector<Item> items;
-        void add(const Packet& p);
+        Direction direction = Direction::incoming;
+        HeldPackets packets;
+    };
+    // What deciding a batch of packets produced: for the wire, and for the TUN.
+    struct Outputs {
+        PacketBatch& wire;
+        std::vector<Packet>& to_tun;  // incoming packets, merged before the write
+        std::vector<Packet>& local;   // outgoing packets for an instance on this node
     };
 
     enum Loop : size_t { tun_loop_index, udp_loop_index, handoff_loop_index };
@@ -141,40 +152,50 @@ class Forwarder {
     // Expires idle flows every expire_every, so they go (and their memory with them) without
     // traffic; the TUN loop expires a few per batch as well.
     awaitable<void> expiry_loop();
-    // Queues a copy of the packet until the table query for `key` is answered; the first
-    // packet starts the query (one per key per shard; shard 0 coalesces across shards).
-    void park(std::unordered_map<QueryKey, Handoff>& parked, const QueryKey& key, const Packet& p,
-              Handoff::Kind kind, UdpEndpoint peer);
-    awaitable<void> release_after_query(std::unordered_map<QueryKey, Handoff>& parked, QueryKey key,
-                                        Ipv4 asker);
+
+    // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN, or park
+    // it until the table knows its key (after_query: it has been parked already).
+    void outgoing(Packet& packet, PacketView& view, Outputs& out, bool after_query = false);
+    // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
+    void incoming(std::span<uint8_t> packet, PacketView& view, std::vector<Packet>& to_tun);
+    // Decides held packets (handed here, or released after their query) in batches, and writes
+    // and sends each batch.
+    awaitable<void> decide_held(HeldPackets& held, Direction direction, bool after_query,
+                                PacketBatch& wire);
+    // Writes what a batch produced for the TUN: incoming packets merged, local ones as they are.
+    void write_tun(std::span<const Packet> to_tun, std::span<const Packet> local);
+    awaitable<void> send(PacketBatch& wire);
+
+    // A datagram from a known node: the ingress rules (design.md "Tunnel ingress"), on any
+    // shard (the replicas agree). False when it was refused (dropped, or parked until the table
+    // knows its inner source).
+    bool admitted(const PacketView& view, std::span<uint8_t> datagram, const UdpEndpoint& peer);
+    // Parks a packet until the table query for `key` is answered; the first packet of a key
+    // starts the query (one per key per shard; shard 0 coalesces across shards). Outgoing packets
+    // wait by the key their decision asked for, incoming ones by their inner source with the node
+    // they came from.
+    void park(Direction direction, const QueryKey& key, const Packet& p, const PacketView& view,
+              UdpEndpoint peer);
+    // Asks the resolver on shard 0 for `asker` (the sending namespace or node; the resolver
+    // bounds the queries in flight per asker), then decides the key's parked packets.
+    awaitable<void> release_after_query(Direction direction, QueryKey key, Ipv4 asker);
+    // Outgoing packets whose query was answered, decided in place one release at a time.
+    awaitable<void> release_outgoing(HeldPackets packets);
+    // Incoming packets whose node and inner source the table now knows: those the ingress rules
+    // admit are decided here or handed to their owner shard (the others are dropped and counted).
+    void release_incoming(ParkedPackets::Queue waiting);
     // A datagram from a node not in the table may be a new client's first packet: ask the
     // cluster about its inner source; the node must then be known, or the packets are dropped.
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
-    // Incoming packets parked until the table knew their node and inner source: those the
-    // ingress rules now admit (the others are dropped and counted).
-    Handoff admitted(Handoff parked);
 
-    // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN.
-    // `view`: the packet already parsed, if it was.
-    void outgoing(Packet& packet, PacketBatch& wire, bool after_query = false,
-                  PacketView* view = nullptr);
-    // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
-    // `view`: the packet already parsed, if it was.
-    void incoming(std::span<uint8_t> packet, std::vector<Packet>& to_tun,
-                  PacketView* view = nullptr);
-    // A packet for an instance on this node, rewritten by the outgoing path: reverse-translate
-    // (this shard owns both directions) and write it to the TUN with its offload header.
-    void deliver_local(Packet& packet);
-    awaitable<void> send(PacketBatch& wire);
-    void write_tun(std::span<const Packet> to_tun);
     void hand_off(unsigned owner, Handoff& handoff);
-    // The shard owning the packet's flow (this one for a packet that is not IPv4 or not parsed).
-    unsigned owner_of(const PacketView* view) const;
+    // The shard owning the packet's flow; IPv4 and IPv6 flows alike are owned by their ports.
+    unsigned owner_of(const PacketView& view) const;
     void accept(Handoff handoff);
 
     unsigned shard_;
-    TunQueue tun_;
-    UdpTunnel udp_;
+    std::unique_ptr<TunIo> tun_;
+    std::unique_ptr<WireIo> wire_;
     ShardPath path_;
     Resolver& resolver_;  // lives on shard 0
     ForwarderOptions options_;
@@ -187,11 +208,15 @@ class Forwarder {
     PacketBatch merged_;
     std::deque<Handoff> inbox_;
     size_t inbox_bytes_ = 0;
-    std::unique_ptr<asio::steady_timer> inbox_wake_;
+    std::unique_ptr<Wakeup> inbox_ready_;  // the hand-off loop waits on it for an inbox
     std::unique_ptr<asio::steady_timer> expiry_timer_;
-    std::unordered_map<QueryKey, Handoff> parked_;  // packets waiting for a table query, by key
-    std::unordered_map<QueryKey, Handoff>
-        parked_peers_;  // datagrams from unknown peers, by inner source
+    ParkedPackets parked_;        // outgoing packets waiting for a table query, by key
+    ParkedPackets parked_peers_;  // datagrams waiting for their inner source's query
+    // Outgoing packets whose query was answered, decided by one release at a time (they share
+    // release_wire_): the release under way takes those answered while it sends.
+    std::deque<HeldPackets> answered_;
+    bool releasing_ = false;
+    PacketBatch release_wire_;
     bool stopped_ = false;
     LogEvery log_every_;  // a flood's failures: a line a second per reason
     // Inner sources still unknown after their query: dropped at once for a while.

@@ -26,8 +26,9 @@ enum class DropReason : uint8_t {
     spoofed_source,  // inner source the table places on another node (or on this one)
     unknown_source,  // inner source no entry has, even after a table query
     not_namespace,   // inner destination is this subnet's base, bridge or broadcast address
+    split_failed,    // counted by the forwarder: a super-segment that could not be cut
 };
-inline constexpr size_t drop_reason_count = 17;
+inline constexpr size_t drop_reason_count = 18;
 
 // Stable snake_case names, for metrics labels: "unknown_service".
 std::string_view to_string(DropReason reason);
@@ -41,7 +42,9 @@ struct PathCounters {
     uint64_t incoming_translated = 0;  // incoming packets reverse-translated by a conversion
     uint64_t incoming_unchanged = 0;   // incoming packets with no conversion, delivered as they are
 
-    void drop(DropReason reason) { ++drops[static_cast<size_t>(reason)]; }
+    void drop(DropReason reason, uint64_t packets = 1) {
+        drops[static_cast<size_t>(reason)] += packets;
+    }
     uint64_t dropped(DropReason reason) const { return drops[static_cast<size_t>(reason)]; }
     uint64_t dropped_total() const;
     PathCounters& operator+=(const PathCounters& other);  // to sum shards for /metrics

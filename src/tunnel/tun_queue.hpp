@@ -11,23 +11,14 @@
 #include "core/error.hpp"
 #include "core/shard.hpp"
 #include "tunnel/packet_batch.hpp"
+#include "tunnel/packet_io.hpp"
 
 namespace nm {
 
 class Uring;
 class UringTunIo;
 
-struct TunQueueCounters {
-    uint64_t read_batches = 0, read_packets = 0, read_bytes = 0;
-    uint64_t read_errors = 0;   // reads the kernel failed, or shorter than the virtio header
-    uint64_t read_retries = 0;  // failed reads tried again (transient: ENOBUFS, ENOMEM...)
-    uint64_t write_packets = 0, write_bytes = 0;
-    uint64_t write_dropped = 0;  // the queue was full (EAGAIN/ENOBUFS)
-    uint64_t write_errors = 0;   // the kernel refused the packet (EINVAL for a bad GSO header...)
-    int last_write_errno = 0;
-};
-
-class TunQueue {
+class TunQueue final : public TunIo {
   public:
     // Takes ownership of `fd` (a non-blocking TUN queue).
     TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr);
@@ -44,17 +35,17 @@ class TunQueue {
     // full. Packets: bytes = the IP packet, vnet = its header (zero without vnet_hdr).
     // Retries transient failures (core/retry.hpp) after their pause. Fails (unavailable) once
     // the queue is closed, (system) on a permanent failure such as the device going away.
-    awaitable<Result<size_t>> read_batch(PacketBatch& batch);
+    awaitable<Result<size_t>> read_batch(PacketBatch& batch) override;
 
     // Writes each packet, its vnet header first when the device has them. Returns how many the
     // kernel took; the rest are counted as dropped or errors.
-    size_t write_batch(std::span<const Packet> packets);
+    size_t write_batch(std::span<const Packet> packets) override;
     bool write(const Packet& packet);
 
-    bool vnet_hdr() const { return vnet_hdr_; }
-    const TunQueueCounters& counters() const { return counters_; }
+    bool vnet_hdr() const override { return vnet_hdr_; }
+    const TunQueueCounters& counters() const override { return counters_; }
     // Cancels a pending read_batch and closes the queue.
-    void close();
+    void close() override;
 
   private:
     awaitable<void> wait_for(std::chrono::milliseconds pause);

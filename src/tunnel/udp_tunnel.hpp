@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/shard.hpp"
 #include "tunnel/packet_batch.hpp"
+#include "tunnel/packet_io.hpp"
 
 namespace nm {
 
@@ -29,17 +30,6 @@ struct UdpTunnelOptions {
     bool gso = true;  // UDP_SEGMENT on send; false sends each segment as its own datagram
 };
 
-struct UdpTunnelCounters {
-    uint64_t receive_calls = 0, received_buffers = 0, received_datagrams = 0, received_bytes = 0;
-    uint64_t receive_truncated = 0;
-    uint64_t receive_retries = 0;  // failed receives tried again (transient: ENOMEM, ENOBUFS...)
-    uint64_t send_calls = 0, sent_datagrams = 0, sent_bytes = 0;
-    uint64_t send_waits = 0;   // the socket buffer was full; we waited for room
-    uint64_t send_errors = 0;  // messages the kernel refused (unreachable, too big...)
-    int last_send_errno = 0;
-    uint32_t socket_drops = 0;  // datagrams this socket dropped for a full buffer (SO_RXQ_OVFL)
-};
-
 // The kernel's UDP counters of the calling thread's network namespace (/proc/net/snmp).
 struct UdpKernelCounters {
     uint64_t in_datagrams = 0, no_ports = 0, in_errors = 0, out_datagrams = 0;
@@ -47,7 +37,7 @@ struct UdpKernelCounters {
 };
 Result<UdpKernelCounters> read_udp_kernel_counters();
 
-class UdpTunnel {
+class UdpTunnel final : public WireIo {
   public:
     // Socket, SO_REUSEPORT, buffers (forced past rmem_max when we may), GRO, bind.
     static Result<UdpTunnel> open(boost::asio::io_context& context,
@@ -70,13 +60,13 @@ class UdpTunnel {
     // Clears `batch`, waits until datagrams arrive and receives up to batch.capacity() buffers in
     // one call. Packets: bytes, peer = source, segment_size = GRO segment size (0: one datagram).
     // Retries transient failures (core/retry.hpp); fails on permanent ones and once closed.
-    awaitable<Result<size_t>> receive_batch(PacketBatch& batch);
+    awaitable<Result<size_t>> receive_batch(PacketBatch& batch) override;
 
     // Sends every packet to its peer in as few sendmmsg calls as the kernel allows (a buffer
     // with segment_size is cut into UDP_SEGMENT sends of at most 64 segments and 64 KiB). Waits
     // when the socket buffer is full; a message the kernel refuses is counted and skipped.
     // Returns the number of datagrams sent.
-    awaitable<Result<size_t>> send_batch(std::span<const Packet> packets);
+    awaitable<Result<size_t>> send_batch(std::span<const Packet> packets) override;
 
     // Makes the kernel give each datagram to the socket of the shard that owns its inner flow
     // (owner_shard), for a group of `shards` sockets opened in shard order: no hand-off
@@ -93,8 +83,8 @@ class UdpTunnel {
     // On the ring with a multishot receive into provided buffers (the kernel took them).
     bool receives_multishot() const;
 
-    const UdpTunnelCounters& counters() const { return counters_; }
-    void close();
+    const UdpTunnelCounters& counters() const override { return counters_; }
+    void close() override;
 
   private:
     struct Directions;
