@@ -120,6 +120,10 @@ uint64_t leading_bits_mask(int bits) {
     const uint64_t host = bits <= 0 ? 0 : bits >= 64 ? ~uint64_t{0} : ~uint64_t{0} << (64 - bits);
     return std::endian::native == std::endian::little ? std::byteswap(host) : host;
 }
+// Network order <-> host order of a 64-bit word (the same swap both ways).
+uint64_t big_endian(uint64_t word) {
+    return std::endian::native == std::endian::little ? std::byteswap(word) : word;
+}
 }  // namespace
 
 // Per packet in the IPv6 data path: two masked 64-bit compares, not sixteen byte ones.
@@ -130,16 +134,14 @@ bool Cidr6::contains(const Ipv6& ip) const {
             ((a[1] ^ n[1]) & leading_bits_mask(prefix - 64))) == 0;
 }
 
+// Per incoming IPv6 packet (is the destination the subnet's base or bridge?): 64-bit words in
+// host order, a carry from the low word into the high one.
 Ipv6 Cidr6::host(uint64_t index) const {
-    Ipv6 out;
-    for (int i = 0; i < 16; ++i) out.bytes[i] = network.bytes[i] & mask_byte(prefix, i);
-    unsigned carry = 0;
-    for (int i = 15; i >= 0; --i) {
-        unsigned sum = out.bytes[i] + (i >= 8 ? (index >> (8 * (15 - i))) & 0xff : 0) + carry;
-        out.bytes[i] = static_cast<uint8_t>(sum);
-        carry = sum >> 8;
-    }
-    return out;
+    const auto n = std::bit_cast<std::array<uint64_t, 2>>(network.bytes);
+    uint64_t high = big_endian(n[0] & leading_bits_mask(prefix));
+    const uint64_t low = big_endian(n[1] & leading_bits_mask(prefix - 64)) + index;
+    high += low < index;
+    return std::bit_cast<Ipv6>(std::array<uint64_t, 2>{big_endian(high), big_endian(low)});
 }
 
 uint64_t Cidr6::index_of(const Ipv6& ip) const {

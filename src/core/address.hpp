@@ -1,6 +1,7 @@
 #pragma once
 // IPv4 addresses and prefixes, held in host byte order; IPv6 ones as their 16 bytes.
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,7 +51,12 @@ struct Ipv6 {
     std::string to_string() const;
     bool is_unspecified() const { return *this == Ipv6{}; }
 
-    friend bool operator==(const Ipv6&, const Ipv6&) = default;
+    // Two 64-bit compares (the defaulted one called memcmp; per packet in the IPv6 path).
+    friend bool operator==(const Ipv6& a, const Ipv6& b) {
+        const auto x = std::bit_cast<std::array<uint64_t, 2>>(a.bytes);
+        const auto y = std::bit_cast<std::array<uint64_t, 2>>(b.bytes);
+        return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+    }
     friend auto operator<=>(const Ipv6&, const Ipv6&) = default;
 };
 

@@ -54,6 +54,14 @@ TEST_CASE("an IPv6 prefix contains exactly its addresses and numbers its hosts f
     // The base is masked: a host address with its prefix names the same network.
     CHECK(Cidr6::parse("fc00::1ab/120")->host(2).to_string() == "fc00::102");
     CHECK(Cidr6::parse("fc00::ff00/104")->host(0x1ff00).to_string() == "fc00::1:ff00");
+    // A host number past the low 64 bits' end carries into the high ones; a short prefix masks
+    // the high bits too.
+    CHECK(Cidr6::parse("fc00:0:0:1:ffff:ffff:ffff:ff00/120")->host(0x100).to_string() ==
+          "fc00:0:0:2::");
+    CHECK(Cidr6::parse("fc00:1:2:3:4::/32")->host(7).to_string() == "fc00:1::7");
+    CHECK(*Ipv6::parse("fc00::102") == *Ipv6::parse("fc00:0::102"));
+    CHECK_FALSE(*Ipv6::parse("fc00::102") == *Ipv6::parse("fc00::103"));
+    CHECK_FALSE(*Ipv6::parse("fc01::102") == *Ipv6::parse("fc00::102"));
     CHECK(default_container_network_v6.contains(*Ipv6::parse("fdff:2000::3")));
     CHECK(default_container_network_v6.to_string() == "fc00::/7");
     CHECK(default_service_network_v6.to_string() == "fdff::/16");
