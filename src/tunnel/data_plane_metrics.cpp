@@ -62,6 +62,10 @@ void append_data_plane_metrics(MetricsText& m, const std::vector<ShardSnapshot>&
                {"from=\"wire\"", sum([](auto& s) { return s.forwarder.handed_off_wire; })}});
     m.single("netmanager_new_flows_total", "counter", "Conversions created.",
              sum([](auto& s) { return s.path.outgoing_new_flows; }));
+    m.single("netmanager_fragments_forwarded_total", "counter",
+             "Non-first fragments sent on by their InstanceNumber ServiceIP (no ports to find a "
+             "flow by); those of RR and Closest flows are dropped, reason fragment.",
+             sum([](auto& s) { return s.path.fragments_forwarded; }));
     m.single("netmanager_merged_units_total", "counter",
              "Super-segments built from received packets.",
              sum([](auto& s) { return s.merge.units; }));

@@ -17,6 +17,10 @@
 #                  kernel's packet too big is carried back through both agents, the sender's
 #                  route cache takes the lower MTU, and 10 MB (iperf3 -6, client sending) and
 #                  1 MB (curl -6, server sending) cross it
+#   fragments      3000-byte UDP datagrams (two IPv6 fragments each at MTU 1450): through an
+#                  InstanceNumber ServiceIP the later fragment follows the first (the address
+#                  names the instance) and the datagram and its echo arrive whole; through RR the
+#                  later fragment has no ports to find its flow by and is dropped, counted
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: ipv6_path.sh CASE}
@@ -164,6 +168,26 @@ case $case_name in
     route=$(nm_in "$(app 2 myapp1)" ip -6 route get fdff::2:1)
     check "the server's route cache holds the lowered path MTU ($route)" \
       bash -c "[[ '$route' == *' mtu 1300 '* ]]"
+    ;;
+  fragments)
+    # 3000 bytes exceed the path MTU of 1450: the client's kernel sends each datagram as a first
+    # fragment (with the UDP header) and a later one (without), the server's echo likewise.
+    forwarded() { metric "$1" netmanager_fragments_forwarded_total; }
+    dropped() { metric 2 'netmanager_drops_total{reason="fragment"}'; }
+    f1=$(forwarded 1) f2=$(forwarded 2) d=$(dropped)
+    out=$(in_client 2 python3 "$here/service.py" udp-ask fdff::1:1 8080 0 3000)
+    check "a fragmented 3000-byte datagram to an InstanceNumber ServiceIP arrives whole and so does its echo ($out)" \
+      test "$out" = "web-h1 3000 intact"
+    check "host 2 sent the request's later fragment on ($f2 -> $(forwarded 2))" test "$(forwarded 2)" -gt "$f2"
+    check "host 1 sent the echo's later fragment on ($f1 -> $(forwarded 1))" test "$(forwarded 1)" -gt "$f1"
+    out=$(in_client 2 python3 "$here/service.py" udp-ask fdff:2000::1 8080 0 3000 2>&1)
+    check "a fragmented datagram to the RR ServiceIP does not arrive ($out)" \
+      test "$out" = "no answer from fdff:2000::1:8080"
+    check "its later fragment is dropped and counted, reason fragment ($d -> $(dropped))" \
+      test "$(dropped)" -gt "$d"
+    out=$(in_client 2 python3 "$here/service.py" udp-ask fdff:2000::1 8080 0 1000)
+    check "an unfragmented 1000-byte datagram through RR still arrives whole ($out)" \
+      bash -c "[[ '$out' =~ ^web-h[12]' 1000 intact'$ ]]"
     ;;
   *)
     echo "unknown case $case_name"; exit 2 ;;

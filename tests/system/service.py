@@ -4,9 +4,11 @@
   service.py serve PORT NAME DIR   HTTP on TCP PORT (GET /id answers NAME, GET /peer the client's
                                    address as seen here, other paths serve files from DIR) and a
                                    UDP echo on PORT answering "NAME <payload>"; IPv4 and IPv6
-  service.py udp-ask IP PORT [LOCALPORT]  a connected UDP socket (so only replies from IP:PORT
-                                   count), from LOCALPORT if given; prints the answer, exit 1
-                                   after 3 s without one
+  service.py udp-ask IP PORT [LOCALPORT [SIZE]]  a connected UDP socket (so only replies from
+                                   IP:PORT count), from LOCALPORT if given (0: any); prints the
+                                   answer, exit 1 after 3 s without one. With SIZE the payload is
+                                   SIZE random bytes and the answer is printed as "NAME SIZE intact"
+                                   when it echoes them exactly ("NAME N corrupt" otherwise)
   service.py tcp-later IP PORT SECS  connects to IP:PORT at once, sends GET /id only SECS later
                                    on that connection and prints the answer's body
   service.py udp-listen PORT SECS  prints every datagram received on UDP PORT (IPv4 and IPv6) for
@@ -16,6 +18,7 @@
 """
 import functools
 import http.server
+import os
 import socket
 import socketserver
 import sys
@@ -75,14 +78,20 @@ def serve(port, name, directory):
         server.serve_forever()
 
 
-def udp_ask(ip, port, local_port=0):
+def udp_ask(ip, port, local_port=0, size=0):
     s = socket.socket(family(ip), socket.SOCK_DGRAM)
     s.bind(("::" if ":" in ip else "0.0.0.0", local_port))
     s.connect((ip, port))
     s.settimeout(3)
-    s.send(b"ping")
+    payload = os.urandom(size) if size else b"ping"
+    s.send(payload)
     try:
-        print(s.recv(65535).decode())
+        answer = s.recv(65535)
+        if size:
+            name, _, echo = answer.partition(b" ")
+            print(name.decode(), len(echo), "intact" if echo == payload else "corrupt")
+        else:
+            print(answer.decode())
     except socket.timeout:
         print(f"no answer from {ip}:{port}", file=sys.stderr)
         sys.exit(1)
@@ -131,7 +140,7 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif cmd == "udp-ask":
-        udp_ask(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+        udp_ask(sys.argv[2], int(sys.argv[3]), *(int(a) for a in sys.argv[4:6]))
     elif cmd == "udp-hold":
         udp_hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "tcp-later":
