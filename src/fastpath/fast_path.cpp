@@ -122,6 +122,12 @@ nm_flow_key to_bpf(const FlowKey& k) {
     return key;
 }
 
+// The ingress map's key of a flow: its replies come from the instance's InstanceNumber
+// ServiceIP (reply_source) to the sender's nsip, ports swapped.
+nm_flow_key reply_key(const FlowKey& k, Ipv4 reply_source) {
+    return to_bpf(FlowKey{reply_source, k.source, k.destination_port, k.source_port, k.protocol});
+}
+
 // Every key of a flow map (the programs may add and the LRU evict meanwhile: a snapshot).
 std::vector<nm_flow_key> keys_of(int map) {
     std::vector<nm_flow_key> keys;
@@ -279,10 +285,8 @@ bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_ver
     egress.node_ip = c.node_ip.network_order();
     egress.reply_src = c.reply_source.network_order();
     egress.node_port = c.node_port;
-    // Replies arrive from the instance's InstanceNumber ServiceIP to the sender's nsip, and
-    // must seem to come from the address the sender used.
-    const nm_flow_key ingress_key = to_bpf(
-        FlowKey{c.reply_source, key.source, key.destination_port, key.source_port, key.protocol});
+    // Replies must seem to come from the address the sender used.
+    const nm_flow_key ingress_key = reply_key(key, c.reply_source);
     nm_ingress ingress{};
     ingress.orig_src = key.destination.network_order();
     ingress.node_ip = c.node_ip.network_order();
@@ -316,8 +320,7 @@ void FastPath::remove_local(Ipv4 nsip) {
 
 void FastPath::erase(const FlowKey& key, Ipv4 reply_source) {
     const nm_flow_key egress_key = to_bpf(key);
-    const nm_flow_key ingress_key = to_bpf(
-        FlowKey{reply_source, key.source, key.destination_port, key.source_port, key.protocol});
+    const nm_flow_key ingress_key = reply_key(key, reply_source);
     (void)bpf_map_delete_elem(impl_->egress_flows, &egress_key);
     (void)bpf_map_delete_elem(impl_->ingress_flows, &ingress_key);
 }
