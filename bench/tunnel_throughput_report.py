@@ -5,7 +5,8 @@ usage: tunnel_throughput_report.py RESULTS_DIR PATHS SECONDS STARTED RR_MODE [JS
 RESULTS_DIR/<path>/ holds, per client run NAME (tcp1_<k>, one per connection; tcp4; udp; rr_<k>,
 one per connection), NAME.json (iperf3 --json or pingpong --json) and NAME.snmp0/NAME.snmp1
 (/proc/net/snmp of the client namespace before and after it); cpu_ticks (the agents' clock ticks
-during the TCP runs, agent paths only), syscalls (the agents' syscalls during the TCP runs, from
+during the TCP runs, agent paths only), machine_ticks and softirq_ticks (the whole machine's busy
+and softirq clock ticks during the TCP runs, every path), syscalls (the agents' syscalls during the TCP runs, from
 perf's raw_syscalls:sys_enter counter; agent paths, when perf is there) and, when the path could not run, a file "error" with the
 reason.
 """
@@ -24,11 +25,21 @@ METRICS = [  # key, unit shown in the table, higher is better
     ("rr_p50_us", "us", False),
     ("rr_p99_us", "us", False),
     ("cpu_s_per_gb", "s/GB", False),
+    ("machine_cpu_s_per_gb", "s/GB", False),
+    ("softirq_s_per_gb", "s/GB", False),
     ("syscalls_per_gb", "1/GB", False),
 ]
 OUR_PATHS = ("tunnel", "tunnel_v6", "tunnel_uring", "tunnel_no_offload", "tunnel_fastpath")
 AGENT_PATHS = OUR_PATHS + ("reference",)  # paths whose agents' CPU time and syscalls are measured
 AGENT_ONLY = ("cpu_s_per_gb", "syscalls_per_gb")
+# The fast path's targets (issue 23), each against a kernel VXLAN path: (metric, path, factor,
+# higher is better).
+FASTPATH_TARGETS = [
+    ("tcp1_gbps", "vxlan", 1.0, True),
+    ("tcp1_gbps", "vxlan_bridge", 1.1, True),
+    ("rr_p50_us", "vxlan", 1.0, False),
+    ("machine_cpu_s_per_gb", "vxlan_bridge", 1.0, False),
+]
 RESULTS = ""
 
 
@@ -146,6 +157,11 @@ def collect(d, path):
         r["rr_count"] = sum(rr["count"] for rr in rrs)
         if len(rrs) > 1:
             r["rr_p50_us_each"] = [rr["p50_us"] for rr in rrs]
+    tcp_ok = tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors
+    for key, name in (("machine_cpu_s_per_gb", "machine_ticks"), ("softirq_s_per_gb", "softirq_ticks")):
+        ticks = read(os.path.join(d, name))
+        if ticks and tcp_ok:
+            r[key] = int(ticks) / os.sysconf("SC_CLK_TCK") / (tcp_bytes / 1e9)
     if path in AGENT_PATHS:
         ticks = read(os.path.join(d, "cpu_ticks"))
         if ticks and tcp_bytes > 0 and "tcp1" not in errors and "tcp4" not in errors:
@@ -209,11 +225,11 @@ def print_table(res, paths, seconds, started, rr_mode):
     print(f"tunnel_throughput  {started}  kernel {platform.release()}  {os.cpu_count()} cores  "
           f"{seconds} s per test  ({iperf3_version()})  ping-pong {rr_mode}  load average before: {load_before()}")
     width = max(18, *(len(p) + 2 for p in paths))
-    print("metric".ljust(20) + "".join(p.rjust(width) for p in paths))
+    print("metric".ljust(30) + "".join(p.rjust(width) for p in paths))
     for key, unit, _ in METRICS:
         if key in AGENT_ONLY and not any(p in AGENT_PATHS for p in paths):
             continue
-        row = f"{key} ({unit})".ljust(20)
+        row = f"{key} ({unit})".ljust(30)
         for p in paths:
             row += (fmt(res[p].get(key), key) if key in res[p] else "-").rjust(width)
         print(row)
@@ -222,14 +238,14 @@ def print_table(res, paths, seconds, started, rr_mode):
         print("\nmedians above; per connection:")
         for p, k in each:
             print(f"  {p} {k[:-5]}: " + " ".join(fmt(v, k[:-5]) for v in res[p][k]))
-    refs = [p for p in ("direct", "vxlan", "openvpn", "reference") if p in paths]
+    refs = [p for p in ("direct", "vxlan", "vxlan_bridge", "openvpn", "reference") if p in paths]
     for t in (p for p in OUR_PATHS if refs and p in paths and "error" not in res[p]):
         print()
-        print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(12) for p in refs))
+        print(f"ratio {t} / ...".ljust(28) + "".join(p.rjust(14) for p in refs))
         for key, _, _ in METRICS:
             if (key in AGENT_ONLY and "reference" not in refs) or key.endswith("_pct"):
                 continue  # a ratio of two near-zero percentages says nothing
-            print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(12) for p in refs))
+            print(f"  {key}".ljust(28) + "".join(ratio(res[t].get(key), res[p].get(key)).rjust(14) for p in refs))
     for other, what in (("tunnel_uring", "the two I/O modes"),
                         ("tunnel_v6", "IPv6 and IPv4 inside the same tunnel"),
                         ("tunnel_fastpath", "eBPF fast path / userspace only")):
@@ -276,8 +292,29 @@ def print_targets(res):
     pct = t.get("tcp4_retrans_pct")
     lines.append(f"  tcp4 retransmits < 1%: {'n/a' if pct is None else ('met' if pct < 1 else 'MISSED')}"
                  + ("" if pct is None else f" ({pct:.2f}%)"))
-    print("\ntargets for the tunnel (issues 5 and 7):")
-    print("\n".join(lines))
+    if t and "error" not in t:
+        print("\ntargets for the tunnel (issues 5 and 7):")
+        print("\n".join(lines))
+    f = res.get("tunnel_fastpath", {})
+    if f and "error" not in f:
+        print("\ntargets for the eBPF fast path (issue 23):")
+        for key, ref, factor, higher in FASTPATH_TARGETS:
+            label = f"{key} {'>=' if higher else '<='} {factor:g}x {ref}"
+            print(check(label, f.get(key), res.get(ref, {}).get(key), factor, higher))
+
+
+def fastpath_ratios(res):
+    """tunnel_fastpath over vxlan and over vxlan_bridge, per metric (percentages left out), for
+    the paths this run measured."""
+    f = res.get("tunnel_fastpath")
+    out = {}
+    for ref in ("vxlan", "vxlan_bridge"):
+        if not f or "error" in f or ref not in res or "error" in res[ref]:
+            continue
+        out[f"tunnel_fastpath/{ref}"] = {
+            key: (f[key] / res[ref][key] if f.get(key) is not None and res[ref].get(key) else None)
+            for key, _, _ in METRICS if not key.endswith("_pct") and key in f and key in res[ref]}
+    return out
 
 
 def load_before():
@@ -306,6 +343,7 @@ def main():
                "cores": os.cpu_count(), "iperf3": iperf3_version(), "loadavg_before": load_before(),
                "rr_mode": rr_mode}
         doc.update(res)
+        doc["ratios"] = fastpath_ratios(res)
         with open(json_file, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
