@@ -13,6 +13,8 @@ packages=(
   nftables libnftables-dev libldns-dev iptables
   iproute2 iperf3 curl dnsutils util-linux procps kmod iputils-ping
   dnsperf dnsmasq-base  # bench/dns_qps and the names tests (an upstream resolver, the anchor)
+  avahi-daemon avahi-utils libnss-mdns dbus  # names tests: mDNS clients (avahi-resolve, getent)
+  podman runc busybox-static jq  # names tests: a container attached by PID; the tests read JSON
   python3 python3-scapy python3-paho-mqtt
   libbenchmark-dev openvpn netcat-openbsd iptables linux-perf
   dpkg-dev file  # cpack -G DEB (dpkg-shlibdeps) and scripts/check_package.sh
@@ -44,5 +46,10 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian mosquitto package starts a broker on port 1883; tests start their own.
 if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
   systemctl stop mosquitto || true
+fi
+# avahi-daemon would answer and ask by mDNS on the machine's own links; the names tests start
+# their own, inside namespaces.
+if command -v systemctl >/dev/null && systemctl is-enabled --quiet avahi-daemon.service 2>/dev/null; then
+  systemctl disable --now avahi-daemon.service avahi-daemon.socket || true
 fi
 echo "setup: done"

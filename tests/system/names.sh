@@ -21,6 +21,36 @@ unmodified() {
     /bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$work/resolv.conf" "$@"
 }
 
+# mDNS clients (avahi_ns.sh): a private avahi-daemon in host HOST's client namespace (myapp2);
+# in_avahi runs a client beside it (its network namespace and its mounts: /run, /etc).
+avahi_up() {  # avahi_up HOST
+  local dir="$work/avahi$1"
+  mkdir -p "$dir"
+  nm_spawn "$prefix" "avahi$1" "$(app "$1" myapp2)" "$dir/holder.log" \
+    unshare --mount --propagation private -- bash "$here/avahi_ns.sh" "$dir" || return 1
+  wait_until 10 grep -qs "Server startup complete" "$dir/avahi.log" ||
+    { echo "avahi-daemon in host $1 did not start: $(tail -n 3 "$dir"/*.log | tr '\n' ' ')"; return 1; }
+}
+in_avahi() { nsenter -t "$(nm_pid_of "$prefix" "avahi$1")" -m -n -- "${@:2}"; }  # in_avahi HOST CMD...
+needs() {  # needs CASE COMMAND...: exit 77 (ctest SKIP) naming what is missing
+  local c missing=()
+  for c in "${@:2}"; do command -v "$c" >/dev/null || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "SKIP: case $1 needs ${missing[*]} (scripts/setup.sh installs them)"
+  exit 77
+}
+case $case_name in
+  avahi) needs avahi avahi-daemon avahi-resolve dbus-daemon ;;
+  nss_mdns)
+    needs nss_mdns avahi-daemon dbus-daemon getent
+    ldconfig -p | grep -q libnss_mdns4.so || { echo "SKIP: case nss_mdns needs libnss-mdns (scripts/setup.sh installs it)"; exit 77; }
+    ;;
+  podman)
+    needs podman podman runc busybox
+    ldd /bin/busybox >/dev/null 2>&1 && { echo "SKIP: case podman needs a static /bin/busybox (busybox-static)"; exit 77; }
+    ;;
+esac
+
 nm_hosts_up "$prefix" 2 || exit 1
 if [ "$case_name" = forward ]; then
   # The node's upstream: a dnsmasq on host 2's underlay address, with names of its own.
@@ -128,6 +158,108 @@ PY
     check "a query with two questions gets both answers in one response ($out)" test "$out" = "224.0.0.251 10.30.1.2 10.30.0.2"
     out=$(in_client 2 /usr/bin/python3 "$here/mdns_probe.py" qm "someone-else.local")
     check "a name that is not ours gets no response ($out)" test "$out" = none
+    ;;
+  avahi)
+    # avahi-resolve asks its avahi-daemon over D-Bus, which asks the link by mDNS (224.0.0.251).
+    for h in 1 2; do avahi_up "$h" || exit 1; done
+    resolve() { in_avahi "$1" avahi-resolve -4 -n "$2" 2>&1 | cut -f2; }
+    for h in 1 2; do
+      o=$((3 - h))
+      before=$(metric "$h" 'netmanager_dns_queries_total{transport="mdns"}')
+      udp=$(metric "$h" 'netmanager_dns_queries_total{transport="udp"}')
+      out=$(resolve "$h" $web)
+      check "host $h: avahi-resolve gets web's RR ServiceIP ($out)" test "$out" = 10.30.0.1
+      out=$(resolve "$h" "instance-$((h - 1)).$web")
+      check "host $h: its own instance's name gets that instance's ServiceIP ($out)" test "$out" = "10.30.1.$h"
+      out=$(resolve "$h" "instance-$((o - 1)).$web")
+      check "host $h: the name of the instance on host $o gets its ServiceIP ($out)" test "$out" = "10.30.1.$o"
+      out=$(resolve "$h" "closest.$web")
+      check "host $h: the closest name gets web's Closest ServiceIP ($out)" test "$out" = 10.30.0.2
+      out=$(resolve "$h" nope.default.app.ns.local)
+      check "host $h: an unknown name is not resolved ($out)" grep -q "Failed to resolve" <<<"$out"
+      after=$(metric "$h" 'netmanager_dns_queries_total{transport="mdns"}')
+      check "host $h: the agent got them by mDNS ($before -> $after mDNS queries)" test "$after" -ge $((before + 5))
+      check "host $h: and no unicast DNS query" test "$(metric "$h" 'netmanager_dns_queries_total{transport="udp"}')" = "$udp"
+    done
+    ;;
+  nss_mdns)
+    # getent through libnss-mdns, which asks its avahi-daemon over /run/avahi-daemon/socket.
+    avahi_up 2 || exit 1
+    hosts() { in_avahi 2 sed -i "s/^hosts:.*/hosts: $1/" /etc/nsswitch.conf; }
+    nss() { in_avahi 2 getent ahostsv4 "$1" | awk 'NR == 1 { print $1 }'; }
+    queries() { echo "$(metric 2 'netmanager_dns_queries_total{transport="mdns"}')/$(metric 2 'netmanager_dns_queries_total{transport="udp"}')"; }
+    in_avahi 2 sh -c 'printf "nameserver 192.0.2.53\n" >/etc/resolv.conf'
+    # Debian's line: mdns4_minimal asks avahi only for names of two labels (host.local); longer
+    # .local names go on to unicast DNS (the agent, through the redirect).
+    hosts "files mdns4_minimal [NOTFOUND=return] dns"
+    before=$(queries)
+    out=$(nss $web)
+    check "with Debian's hosts line web's RR name resolves ($out)" test "$out" = 10.30.0.1
+    check "  but by unicast DNS, not mDNS (mDNS/UDP queries $before -> $(queries))" \
+      test "$(queries)" = "${before%/*}/$((${before#*/} + 1))"
+    in_avahi 2 sh -c 'printf ".local.\n.local\n" >/etc/mdns.allow'
+    before=$(queries)
+    out=$(nss $web)
+    check "  /etc/mdns.allow does not change that: mdns4_minimal ignores it ($before -> $(queries))" \
+      test "$out/$(queries)" = "10.30.0.1/${before%/*}/$((${before#*/} + 1))"
+    # mdns4 reads /etc/mdns.allow: with ".local" there it asks avahi for every .local name.
+    hosts "files mdns4_minimal [NOTFOUND=return] mdns4 [NOTFOUND=return] dns"
+    before=$(queries)
+    out=$(nss $web)
+    check "with mdns4 and .local in /etc/mdns.allow, getent gets web's RR ServiceIP ($out)" test "$out" = 10.30.0.1
+    out=$(nss "instance-1.$web")
+    check "  this host's instance name gets its ServiceIP ($out)" test "$out" = 10.30.1.2
+    out=$(nss "instance-0.$web")
+    check "  the name of the instance on host 1 gets its ServiceIP ($out)" test "$out" = 10.30.1.1
+    out=$(nss nope.default.app.ns.local)
+    check "  an unknown name is not found ($out)" test -z "$out"
+    after=$(queries)
+    check "  all of them by mDNS, no unicast DNS query ($before -> $after)" \
+      test "${after#*/}" = "${before#*/}" -a "${after%/*}" -ge $((${before%/*} + 4))
+    ;;
+  podman)
+    # A podman container as an Oakestra node engine starts one: a network namespace of its own
+    # (--network none: only lo), then the agent attaches it by PID (POST /container/deploy). Its
+    # /etc/resolv.conf names a resolver unrelated to the agent and the app's search domain.
+    # Podman's state lives in $work; the container's root is a folder with busybox-static's busybox
+    # (--rootfs: no image, no registry).
+    pod=(podman --root "$work/podman/root" --runroot "$work/podman/run" --tmpdir "$work/podman/tmp"
+      --storage-driver vfs --cgroup-manager cgroupfs --events-backend none --runtime runc)
+    box="$prefix-box"
+    trap '"${pod[@]}" rm -f -t 0 "$box" >/dev/null 2>&1; cleanup' EXIT
+    mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp" "$work/podman/tmp"
+    cp /bin/busybox "$work/rootfs/bin/"
+    for a in sh sleep nslookup wget; do ln -s busybox "$work/rootfs/bin/$a"; done
+    printf 'nameserver 192.0.2.53\nsearch app.ns.local\noptions ndots:2\n' >"$work/box-resolv.conf"
+    # Limits at or below the caller's own: a runtime cannot raise them without CAP_SYS_RESOURCE.
+    out=$("${pod[@]}" run -d --name "$box" --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+      -v "$work/box-resolv.conf:/etc/resolv.conf:ro" --rootfs "$work/rootfs" /bin/sleep 600 2>&1) ||
+      { echo "podman run: $out"; exit 1; }
+    pid=$("${pod[@]}" inspect -f '{{.State.Pid}}' "$box")
+    check "the container runs in a network namespace of its own (pid $pid)" \
+      test "$(stat -L -c %i "/proc/$pid/ns/net")" != "$(stat -L -c %i "/run/netns/$prefix-h2")"
+    out=$(nm_api "$prefix" 2 POST /container/deploy "{\"pid\":$pid,\"serviceName\":\"app.ns.box.default\",\"instanceNumber\":0}" 2>&1)
+    nsip=$(jq -r .nsAddress <<<"$out" 2>/dev/null)
+    check "the agent attaches it by PID ($out)" test -n "$nsip" -a "$nsip" != null
+    # The job's table entry, as the cluster would spread it: host 1 answers it through the tunnel.
+    entry="{\"appname\":\"app\",\"appns\":\"ns\",\"servicename\":\"box\",\"servicenamespace\":\"default\",
+      \"instancenumber\":0,\"nodeip\":\"$(nm_underlay_ip 2)\",\"nodeport\":$NM_TUNNEL_PORT,\"nsip\":\"$nsip\",
+      \"serviceip\":[{\"IpType\":\"InstanceNumber\",\"Address\":\"10.30.3.1\"},{\"IpType\":\"RR\",\"Address\":\"10.30.0.5\"}]}"
+    for h in 1 2; do nm_api "$prefix" "$h" POST /table "[$entry]" >/dev/null || { echo "FAIL: POST /table on host $h"; exit 1; }; done
+    in_box() { timeout 10 "${pod[@]}" exec "$box" "$@" 2>&1; }
+    lookup() { in_box nslookup "$1" | awk '/^Name:/ { n = 1 } n && /^Address/ { print $2; exit }'; }
+    out=$(lookup $web)
+    check "busybox nslookup in the container resolves web's RR name through 192.0.2.53 ($out)" test "$out" = 10.30.0.1
+    out=$(lookup "instance-0.$web")
+    check "and the name of web's instance on host 1 ($out)" test "$out" = 10.30.1.1
+    out=$(in_box wget -q -O - "http://instance-0.$web:8080/id")
+    check "busybox wget by name fetches from the instance on host 1 ($out)" test "$out" = web-h1
+    out=$(in_box wget -q -O - "http://instance-0.web.default:8080/id")
+    # busybox wget resolves with getaddrinfo, which applies the search domain (nslookup does not).
+    check "and by its short name ($out)" test "$out" = web-h1
+    seen=$(for k in 1 2 3 4; do in_box wget -q -O - "http://web.default:8080/id"; echo; done | tr '\n' ' ')
+    check "by web's short RR name new connections alternate between the hosts ($seen)" \
+      test "$seen" = "web-h1 web-h2 web-h1 web-h2 " -o "$seen" = "web-h2 web-h1 web-h2 web-h1 "
     ;;
   *)
     echo "unknown case $case_name"
