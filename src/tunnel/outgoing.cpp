@@ -67,15 +67,21 @@ bool revalidate(BasicFlow<A>& flow, const PathContext& path) {
     return true;
 }
 
-// Hands an IPv4 conversion to the kernel fast path, again at most once a second while the
-// flow's packets keep coming this way (its TCP control packets always do; a kernel entry may
-// also have been evicted or pruned).
+// Hands an IPv4 conversion to the kernel fast path when the flow is recorded (or its route
+// refreshed), and again only when a packet shows that the kernel no longer carries it: one other
+// than a TCP SYN, FIN or RST (those always come this way, while the kernel keeps the entry),
+// at most once a second (the entry was evicted, expired idle or pruned, or the kernel had no
+// route to the node yet).
 template <class A>
-void offer(BasicFlow<A>& flow, PathContext& path) {
+void offer(BasicFlow<A>& flow, PathContext& path, uint8_t tcp_flags) {
     if constexpr (std::is_same_v<A, Ipv4>) {
         if (!path.offload || flow.conversion.local) return;
         const uint32_t now = path.cache.now_ms() | 1;  // 0 means "not offered"
-        if (flow.offered_ms != 0 && now - flow.offered_ms < 1000) return;
+        if (flow.offered_ms != 0) {
+            constexpr uint8_t syn_fin_rst = 0x07;
+            if (flow.key.protocol == ipproto::tcp && (tcp_flags & syn_fin_rst)) return;
+            if (now - flow.offered_ms < 1000) return;
+        }
         flow.offered_ms = now;
         path.offload->offer(flow.key, flow.conversion, path.table.version());
     }
@@ -178,7 +184,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
             path.cache.touch(*flow, packet.tcp_flags());
             handshake_rtt::on_outgoing(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
-            offer(*flow, path);
+            offer(*flow, path, packet.tcp_flags());
             return apply(packet, flow->conversion, csum);
         }
         path.cache.erase(key);  // its instance is gone: choose again
@@ -201,7 +207,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
     handshake_rtt::on_new_flow(flow, packet.tcp_flags(), path.cache.now_us());
     mark_use(path, dst);
     ++path.counters.outgoing_new_flows;
-    offer(flow, path);
+    offer(flow, path, packet.tcp_flags());
     return apply(packet, conversion, csum);
 }
 

@@ -134,6 +134,22 @@ case $case_name in
     check "the flow's next datagram is not carried by host 1's kernel ($fast_before -> $(fast 1 ingress))" test "$(fast 1 ingress)" -eq "$fast_before"
     check "it is counted as a miss, on to the slow path ($miss_before -> $(fast 1 ingress miss))" test "$(fast 1 ingress miss)" -gt "$miss_before"
     ;;
+  reoffer)
+    # A TCP connection whose request comes 2 s after its handshake: its SYN makes the offer, its
+    # data crosses in the kernel, and its FIN, seconds later, takes the userspace path as every
+    # SYN/FIN/RST does, while the kernel entry stays: nothing to offer again.
+    offers1=$(metric 1 netmanager_fastpath_offers_total) offers2=$(metric 2 netmanager_fastpath_offers_total)
+    control=$(fast 2 egress control)
+    out=$(in_client 2 python3 "$here/service.py" tcp-later 10.30.1.1 8080 2 | tail -n 1)
+    check "the connection is answered 2 s after its handshake ($out)" test "$out" = web-h1
+    sleep 0.5  # the last ACKs
+    check "host 2's kernel left its FIN to the userspace path ($control -> $(fast 2 egress control))" \
+      test "$(fast 2 egress control)" -gt "$control"
+    check "host 2 offered the flow once, at its SYN, not again for the FIN ($offers2 -> $(metric 2 netmanager_fastpath_offers_total))" \
+      test "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers2 + 1))"
+    check "host 1 offered the replies' flow once too ($offers1 -> $(metric 1 netmanager_fastpath_offers_total))" \
+      test "$(metric 1 netmanager_fastpath_offers_total)" -eq "$((offers1 + 1))"
+    ;;
   sigterm)
     fetch 2 10.30.1.1 >/dev/null
     check "host 1 has the programs attached while running ($(filters 1 | grep -c nm_) filters)" test "$(filters 1 | grep -c nm_)" -eq 2

@@ -442,12 +442,11 @@ struct RecordingOffload final : FlowOffload {
 
 TEST_CASE(
     "the outgoing path offers a remote flow's conversion to the fast path when it records it, "
-    "again only after a second, and never a local one") {
+    "and never a local one") {
     Node a("10.0.0.1", "172.19.1.0");
     RecordingOffload kernel;
     a.path.offload = &kernel;
-    const auto start = ConversionCache::Clock::now();
-    a.cache.set_now(start);
+    a.cache.set_now(ConversionCache::Clock::now());
     auto p = packet("172.19.1.2", 1, "172.30.0.10", 80);
     REQUIRE(out(a, p) == Decision{to_b});
     REQUIRE(kernel.offers.size() == 1);
@@ -458,14 +457,53 @@ TEST_CASE(
     CHECK(c.reply_source == ip("172.30.2.0"));
     CHECK(c.node_ip == ip("10.0.0.2"));
     CHECK_FALSE(c.local);
-    auto again = packet("172.19.1.2", 1, "172.30.0.10", 80);
-    CHECK(out(a, again) == Decision{to_b});
-    CHECK(kernel.offers.size() == 1);  // within the second: not again
     auto local = packet("172.19.1.2", 2, "172.30.0.10", 80);
     CHECK(out(a, local) == Decision{DeliverLocal{}});
     CHECK(kernel.offers.size() == 1);  // a local instance stays with the userspace path
-    a.cache.set_now(start + std::chrono::milliseconds(1100));
-    auto later = packet("172.19.1.2", 1, "172.30.0.10", 80);
-    CHECK(out(a, later) == Decision{to_b});
-    CHECK(kernel.offers.size() == 2);  // still coming this way a second later: offered again
+}
+
+TEST_CASE(
+    "an offered flow is offered again only for a packet the kernel should have carried, at most "
+    "once a second, never for a TCP SYN, FIN or RST, which always take the userspace path") {
+    Node a("10.0.0.1", "172.19.1.0");
+    RecordingOffload kernel;
+    a.path.offload = &kernel;
+    const auto start = ConversionCache::Clock::now();
+    a.cache.set_now(start);
+    auto tcp = [](uint8_t flags) {
+        return build({.protocol = ipproto::tcp,
+                      .source = ip("172.19.1.2"),
+                      .destination = ip("172.30.0.10"),
+                      .source_port = 1,
+                      .destination_port = 80,
+                      .tcp_flags = flags});
+    };
+    auto syn = tcp(0x02);
+    REQUIRE(out(a, syn) == Decision{to_b});
+    REQUIRE(kernel.offers.size() == 1);
+    auto ack = tcp(0x10);
+    CHECK(out(a, ack) == Decision{to_b});
+    CHECK(kernel.offers.size() == 1);  // within the second: not again
+    a.cache.set_now(start + std::chrono::milliseconds(5000));
+    for (uint8_t control : {0x02, 0x11, 0x04, 0x14}) {  // SYN, FIN+ACK, RST, RST+ACK
+        auto p = tcp(control);
+        CHECK(out(a, p) == Decision{to_b});
+    }
+    CHECK(kernel.offers.size() == 1);  // the kernel left these to us by design: its entry stays
+    auto data = tcp(0x18);             // PSH+ACK: the kernel did not carry it, so it is gone
+    CHECK(out(a, data) == Decision{to_b});
+    CHECK(kernel.offers.size() == 2);
+    CHECK(out(a, data) == Decision{to_b});
+    CHECK(kernel.offers.size() == 2);  // once a second at most
+
+    // A UDP flow has no control packets: a datagram seen here a second later is offered again.
+    auto local = packet("172.19.1.2", 6, "172.30.0.10", 80);  // RR's next turn: the local one
+    REQUIRE(out(a, local) == Decision{DeliverLocal{}});
+    auto udp = packet("172.19.1.2", 7, "172.30.0.10", 80, ipproto::udp);
+    REQUIRE(out(a, udp) == Decision{to_b});
+    CHECK(kernel.offers.size() == 3);
+    a.cache.set_now(start + std::chrono::milliseconds(6100));
+    auto udp_later = packet("172.19.1.2", 7, "172.30.0.10", 80, ipproto::udp);
+    CHECK(out(a, udp_later) == Decision{to_b});
+    CHECK(kernel.offers.size() == 4);
 }
