@@ -7,6 +7,7 @@
 #include <net/if.h>
 
 #include <array>
+#include <boost/unordered/unordered_flat_set.hpp>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -128,16 +129,40 @@ nm_flow_key reply_key(const FlowKey& k, Ipv4 reply_source) {
     return to_bpf(FlowKey{reply_source, k.source, k.destination_port, k.source_port, k.protocol});
 }
 
-// Every key of a flow map (the programs may add and the LRU evict meanwhile: a snapshot).
-std::vector<nm_flow_key> keys_of(int map) {
-    std::vector<nm_flow_key> keys;
-    nm_flow_key key{}, next{};
-    for (const void* at = nullptr; bpf_map_get_next_key(map, at, &next) == 0; at = &key) {
-        keys.push_back(next);
-        key = next;
+// Calls f(key, value) for every entry of a flow map, read in batches of 1024 (a few system calls
+// for the whole map; the programs may add and the LRU evict meanwhile: a snapshot). False when
+// the kernel refused the walk before its end.
+template <class Value, class F>
+bool for_each_flow(int map, F&& f) {
+    constexpr uint32_t chunk = 1024;
+    std::vector<nm_flow_key> keys(chunk);
+    std::vector<Value> values(chunk);
+    nm_flow_key from{}, next{};  // the walk's position (a hash bucket), at least a key's size
+    for (bool first = true;; first = false) {
+        uint32_t n = chunk;
+        const int rc = bpf_map_lookup_batch(map, first ? nullptr : &from, &next, keys.data(),
+                                            values.data(), &n, nullptr);
+        const int err = rc == 0 ? 0 : errno;
+        if (err != 0 && err != ENOENT) return false;
+        for (uint32_t i = 0; i < n; ++i) f(keys[i], values[i]);
+        if (err == ENOENT) return true;  // the end of the map
+        from = next;
     }
-    return keys;
 }
+
+template <class Value>
+size_t count_flows(int map) {
+    size_t n = 0;
+    for_each_flow<Value>(map, [&](const nm_flow_key&, const Value&) { ++n; });
+    return n;
+}
+
+FlowKey from_bpf(const nm_flow_key& k) {
+    return FlowKey{Ipv4::from_network(k.src), Ipv4::from_network(k.dst), ntohs(k.sport),
+                   ntohs(k.dport), k.proto};
+}
+
+using FlowKeySet = boost::unordered_flat_set<FlowKey, FlowKeyHash, FlowKeyEqual>;
 
 // The programs' counters (bpf/fastpath_maps.h), each summed over the CPUs.
 std::array<uint64_t, NM_FP_COUNTERS> summed_counters(int map) {
@@ -329,13 +354,12 @@ size_t FastPath::prune(const TranslationTable& table) {
     if (table.route_epoch() == pruned_epoch_) return 0;  // no instance lost or moved
     pruned_epoch_ = table.route_epoch();
     pruned_version_.store(table.version());
-    size_t removed = 0;
-    // Egress entries first: each names its instance.
-    for (const auto& k : keys_of(impl_->egress_flows)) {
-        nm_egress e{};
-        if (bpf_map_lookup_elem(impl_->egress_flows, &k, &e) != 0) continue;
-        const FlowKey flow{Ipv4::from_network(k.src), Ipv4::from_network(k.dst), ntohs(k.sport),
-                           ntohs(k.dport), k.proto};
+    // Egress entries first, read in batches: each names its instance. Only the flows the change
+    // affects are deleted; the reply keys of the others are kept for the second walk.
+    std::vector<std::pair<FlowKey, Ipv4>> gone;
+    FlowKeySet replies;
+    for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
+        const FlowKey flow = from_bpf(k);
         Conversion c{Ipv4::from_network(e.new_dst),
                      Ipv4::from_network(e.new_src),
                      Ipv4::from_network(e.reply_src),
@@ -345,27 +369,29 @@ size_t FastPath::prune(const TranslationTable& table) {
         const InstanceRoute* r = conversion_route(table, flow, c);
         if (r && r->node_ip == c.node_ip && r->node_port == c.node_port &&
             r->own_service_ip == c.reply_source)
-            continue;
-        erase(flow, c.reply_source);
-        ++removed;
-    }
-    // Then ingress entries whose egress entry is gone (pruned, or evicted by the LRU).
-    for (const auto& k : keys_of(impl_->ingress_flows)) {
-        nm_ingress in{};
-        if (bpf_map_lookup_elem(impl_->ingress_flows, &k, &in) != 0) continue;
-        nm_flow_key forward{};
-        forward.src = k.dst;
-        forward.dst = in.orig_src;
-        forward.sport = k.dport;
-        forward.dport = k.sport;
-        forward.proto = k.proto;
-        nm_egress e{};
-        if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src)
-            continue;
-        (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
-    }
-    pruned_.fetch_add(removed, std::memory_order_relaxed);
-    return removed;
+            replies.insert(from_bpf(reply_key(flow, c.reply_source)));
+        else
+            gone.emplace_back(flow, c.reply_source);
+    });
+    for (const auto& [flow, reply_source] : gone) erase(flow, reply_source);
+    // Then ingress entries whose egress entry is gone (evicted by the LRU): one that no
+    // surviving egress entry names is checked once more (it may be an offer made meanwhile).
+    for_each_flow<nm_ingress>(
+        impl_->ingress_flows, [&](const nm_flow_key& k, const nm_ingress& in) {
+            if (replies.contains(from_bpf(k))) return;
+            nm_flow_key forward{};
+            forward.src = k.dst;
+            forward.dst = in.orig_src;
+            forward.sport = k.dport;
+            forward.dport = k.sport;
+            forward.proto = k.proto;
+            nm_egress e{};
+            if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src)
+                return;
+            (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
+        });
+    pruned_.fetch_add(gone.size(), std::memory_order_relaxed);
+    return gone.size();
 }
 
 void FastPath::append_metrics(MetricsText& m) const {
@@ -402,7 +428,7 @@ void FastPath::append_metrics(MetricsText& m) const {
     m.single("netmanager_fastpath_flows", "gauge", "Flows in the kernel's egress map.", n(flows()));
     m.single("netmanager_fastpath_reply_flows", "gauge",
              "Flows in the kernel's ingress map (their replies from peer nodes).",
-             n(static_cast<uint64_t>(keys_of(impl_->ingress_flows).size())));
+             n(static_cast<uint64_t>(count_flows<nm_ingress>(impl_->ingress_flows))));
     m.single("netmanager_fastpath_flows_max", "gauge",
              "Entries each kernel flow map holds at most (LRU: the least recently used go).",
              n(impl_->max_flows));
@@ -414,7 +440,7 @@ void FastPath::append_metrics(MetricsText& m) const {
 }
 
 size_t FastPath::flows() const {
-    return keys_of(impl_->egress_flows).size();
+    return count_flows<nm_egress>(impl_->egress_flows);
 }
 
 }  // namespace nm
