@@ -39,6 +39,7 @@
 #define IP_SRC_OFF (ETH_LEN + 12)
 #define IP_DST_OFF (ETH_LEN + 16)
 #define TCP_FLAGS_CONTROL 0x07 /* FIN, SYN, RST */
+#define TCP_FLAGS_CLOSING 0x05 /* FIN, RST */
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -83,9 +84,9 @@ static __always_inline void count(__u32 reason, __u64 n) {
 }
 
 /* The IPv4 TCP/UDP header at `l3` (an offset into the packet), as a flow key; returns false
- * for anything the fast path leaves alone. *control: a TCP SYN, FIN or RST. */
+ * for anything the fast path leaves alone. *flags: the TCP flags (0 for UDP). */
 static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm_flow_key* key,
-                                      int* control) {
+                                      __u8* flags) {
     void* data = (void*)(long)skb->data;
     void* end = (void*)(long)skb->data_end;
     struct iphdr* ip = data + l3;
@@ -96,10 +97,10 @@ static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm
     __u8* l4 = (void*)(ip + 1);
     if (ip->protocol == IPPROTO_TCP) {
         if ((void*)(l4 + 14) > end) return 0;
-        *control = (l4[13] & TCP_FLAGS_CONTROL) != 0;
+        *flags = l4[13];
     } else if (ip->protocol == IPPROTO_UDP) {
         if ((void*)(l4 + 8) > end) return 0;
-        *control = 0;
+        *flags = 0;
     } else {
         return 0;
     }
@@ -113,21 +114,24 @@ static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm
 
 /* The map entry of the flow of the IPv4 TCP/UDP packet at `l3`, or NULL for a packet the slow
  * path takes: one the fast path leaves alone, one without an entry (counted as `miss`) or a TCP
- * SYN, FIN or RST (counted as `control_reason`). */
+ * SYN, FIN or RST (counted as `control_reason`). A found entry (a struct nm_flow_use first) is
+ * stamped with the time, and a FIN or RST marks it closing, for the agent's idle expiry. */
 static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* flows,
                                        struct nm_flow_key* key, __u32 miss, __u32 control_reason) {
-    int control = 0;
-    if (!parse_flow(skb, l3, key, &control)) return NULL;
-    void* flow = bpf_map_lookup_elem(flows, key);
-    if (!flow) {
+    __u8 flags = 0;
+    if (!parse_flow(skb, l3, key, &flags)) return NULL;
+    struct nm_flow_use* use = bpf_map_lookup_elem(flows, key);
+    if (!use) {
         count(miss, 1);
         return NULL;
     }
-    if (control) {
+    use->last_ns = bpf_ktime_get_ns();
+    if (flags & TCP_FLAGS_CLOSING) use->closing = 1;
+    if (flags & TCP_FLAGS_CONTROL) {
         count(control_reason, 1);
         return NULL;
     }
-    return flow;
+    return use;
 }
 
 /* Rewrites one IPv4 address of the header at `l3` with the IP and TCP/UDP checksums fixed
@@ -193,7 +197,6 @@ int nm_egress(struct __sk_buff* skb) {
 
     const __u32 new_src = flow->new_src, new_dst = flow->new_dst, node_ip = flow->node_ip;
     const __u16 node_port = flow->node_port;
-    flow->last_ns = bpf_ktime_get_ns();
     if (rewrite_address(skb, ETH_LEN, 12, key.proto, key.src, new_src) ||
         rewrite_address(skb, ETH_LEN, 16, key.proto, key.dst, new_dst))
         goto error;
@@ -315,7 +318,6 @@ int nm_ingress(struct __sk_buff* skb) {
         return TC_ACT_OK;
     }
     const __u32 orig_src = flow->orig_src;
-    flow->last_ns = bpf_ktime_get_ns();
     const __u32 inner_len = skb->len - l3;
     if (rewrite_address(skb, l3, 12, key.proto, key.src, orig_src)) goto error;
     /* FIXED_GSO: the inner segments' size stays what it was. */

@@ -28,22 +28,31 @@ struct nm_flow_key {
     nm_u8 pad[3];
 };
 
+/* How recently a flow was used, the first member of both flow maps' values: the programs stamp
+ * it on every packet they find the flow for, the agent when it offers the flow, and the agent
+ * expires entries idle longer than the conversion cache keeps a flow. */
+struct nm_flow_use {
+    nm_u64 last_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns()) of the flow's last packet here */
+    nm_u32 closing; /* a TCP FIN or RST seen: the flow expires after the closing grace */
+    nm_u32 pad;
+};
+
 /* The egress map's value: what the agent decided for a flow leaving an app namespace. */
 struct nm_egress {
+    struct nm_flow_use use;
     nm_u32 new_src;   /* the sender's InstanceNumber ServiceIP */
     nm_u32 new_dst;   /* the chosen instance's nsip */
     nm_u32 node_ip;   /* the node the instance lives on */
     nm_u32 reply_src; /* the instance's InstanceNumber ServiceIP: its replies come from it */
     nm_u16 node_port; /* its tunnel port */
     nm_u16 pad[3];
-    nm_u64 last_ns; /* bpf_ktime_get_ns() of the last packet the program sent */
 };
 
 /* The ingress map's value, keyed by an inner packet arriving from a peer node. */
 struct nm_ingress {
+    struct nm_flow_use use;
     nm_u32 orig_src; /* the source the app expects (the ServiceIP it addressed) */
     nm_u32 node_ip;  /* the only node this flow's packets may come from */
-    nm_u64 last_ns;
 };
 
 /* Global settings, one entry. */

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <time.h>
 
 #include <array>
 #include <boost/unordered/unordered_flat_set.hpp>
@@ -162,6 +163,12 @@ FlowKey from_bpf(const nm_flow_key& k) {
                    ntohs(k.dport), k.proto};
 }
 
+uint64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 using FlowKeySet = boost::unordered_flat_set<FlowKey, FlowKeyHash, FlowKeyEqual>;
 
 // The programs' counters (bpf/fastpath_maps.h), each summed over the CPUs.
@@ -183,6 +190,7 @@ struct FastPath::Impl {
     int egress_flows = -1, ingress_flows = -1, counters = -1, local = -1;
     int bridge_ifindex = 0, underlay_ifindex = 0;
     uint32_t max_flows = 0;
+    CacheLimits idle;
     bool bridge_attached = false, underlay_attached = false;
 
     ~Impl() {
@@ -260,6 +268,7 @@ Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options
         return m ? bpf_map__fd(m) : -1;
     };
     impl->max_flows = options.max_flows;
+    impl->idle = options.idle;
     impl->egress_flows = map_fd("nm_egress_flows");
     impl->ingress_flows = map_fd("nm_ingress_flows");
     impl->counters = map_fd("nm_counters");
@@ -304,7 +313,9 @@ bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_ver
     if (c.local || (key.protocol != ipproto::tcp && key.protocol != ipproto::udp)) return false;
     if (table_version < pruned_version_.load()) return false;
     const nm_flow_key egress_key = to_bpf(key);
+    const uint64_t now = monotonic_ns();  // not idle before its first packet in the kernel
     nm_egress egress{};
+    egress.use.last_ns = now;
     egress.new_src = c.new_source.network_order();
     egress.new_dst = c.new_destination.network_order();
     egress.node_ip = c.node_ip.network_order();
@@ -313,6 +324,7 @@ bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_ver
     // Replies must seem to come from the address the sender used.
     const nm_flow_key ingress_key = reply_key(key, c.reply_source);
     nm_ingress ingress{};
+    ingress.use.last_ns = now;
     ingress.orig_src = key.destination.network_order();
     ingress.node_ip = c.node_ip.network_order();
     if (bpf_map_update_elem(impl_->ingress_flows, &ingress_key, &ingress, BPF_ANY) != 0 ||
@@ -394,6 +406,68 @@ size_t FastPath::prune(const TranslationTable& table) {
     return gone.size();
 }
 
+size_t FastPath::expire_idle() {
+    const uint64_t now = monotonic_ns();
+    const CacheLimits& limits = impl_->idle;
+    auto idle_ns = [&](uint8_t protocol, bool closing) {
+        const auto limit = protocol != ipproto::tcp ? limits.udp_idle
+                           : closing                ? limits.tcp_closing
+                                                    : limits.tcp_idle;
+        return static_cast<uint64_t>(std::chrono::nanoseconds(limit).count());
+    };
+    auto idle = [&](const nm_flow_use& use, uint8_t protocol, bool closing) {
+        return now > use.last_ns && now - use.last_ns > idle_ns(protocol, closing);
+    };
+    // A flow is idle when neither direction has used it for its protocol's time (a TCP flow a
+    // FIN or RST closed in either direction: for the closing grace). Egress entries idle on
+    // their own are the candidates; their reply entries have the last word.
+    struct Candidate {
+        FlowKey flow;
+        Ipv4 reply_source;
+        bool closing;
+    };
+    std::vector<Candidate> candidates;
+    for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
+        if (idle(e.use, k.proto, e.use.closing != 0))
+            candidates.push_back(
+                {from_bpf(k), Ipv4::from_network(e.reply_src), e.use.closing != 0});
+    });
+    size_t expired = 0;
+    for (const auto& c : candidates) {
+        const nm_flow_key ingress_key = reply_key(c.flow, c.reply_source);
+        nm_ingress in{};
+        if (bpf_map_lookup_elem(impl_->ingress_flows, &ingress_key, &in) == 0 &&
+            !idle(in.use, c.flow.protocol, c.closing || in.use.closing != 0))
+            continue;
+        erase(c.flow, c.reply_source);
+        ++expired;
+    }
+    // Reply entries whose egress entry is gone (evicted) expire by their own use.
+    std::vector<nm_flow_key> orphans;
+    for_each_flow<nm_ingress>(impl_->ingress_flows,
+                              [&](const nm_flow_key& k, const nm_ingress& in) {
+                                  if (idle(in.use, k.proto, in.use.closing != 0))
+                                      orphans.push_back(k);
+                              });
+    for (const auto& k : orphans) {
+        nm_flow_key forward{};
+        forward.src = k.dst;
+        forward.sport = k.dport;
+        forward.dport = k.sport;
+        forward.proto = k.proto;
+        nm_ingress in{};
+        if (bpf_map_lookup_elem(impl_->ingress_flows, &k, &in) != 0) continue;
+        forward.dst = in.orig_src;
+        nm_egress e{};
+        if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src &&
+            !idle(e.use, k.proto, e.use.closing != 0))
+            continue;  // its egress entry is in use (the first walk judged them together)
+        (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
+    }
+    expired_.fetch_add(expired, std::memory_order_relaxed);
+    return expired;
+}
+
 void FastPath::append_metrics(MetricsText& m) const {
     const auto sums = summed_counters(impl_->counters);
     auto n = [](uint64_t v) { return static_cast<double>(v); };
@@ -437,6 +511,11 @@ void FastPath::append_metrics(MetricsText& m) const {
     m.single("netmanager_fastpath_pruned_total", "counter",
              "Kernel flow entries removed because the table removed or moved their instance.",
              n(pruned()));
+    m.single("netmanager_fastpath_expired_total", "counter",
+             "Kernel flows removed because neither direction used them for as long as the "
+             "conversion cache keeps an idle flow (UDP --flow-idle, TCP an hour, a closed TCP "
+             "flow 10 s).",
+             n(expired()));
 }
 
 size_t FastPath::flows() const {

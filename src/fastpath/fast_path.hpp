@@ -23,6 +23,9 @@ struct FastPathOptions {
     Ipv4 node_ip;        // this node's tunnel address; the underlay device is the one holding it
     uint16_t tunnel_port = 50103;
     uint32_t max_flows = 65536;  // per direction; the kernel maps are LRU, so bounded
+    // How long an unused kernel flow stays (udp_idle, tcp_idle, tcp_closing; others unused): as
+    // long as the conversion cache keeps one.
+    CacheLimits idle{};
 };
 
 class FastPath final : public FlowOffload {
@@ -45,6 +48,11 @@ class FastPath final : public FlowOffload {
     // flows it removed.
     size_t prune(const TranslationTable& table);
 
+    // Removes the flows neither direction used for their idle time (the programs stamp each
+    // entry they use), and reply entries left without their egress entry once idle. Call it
+    // every second or so (on one thread, as prune). Returns how many flows it removed.
+    size_t expire_idle();
+
     // An app namespace of this node, by its address and the host end of its veth: the
     // ingress program hands its packets straight into it. A failure is logged (its packets
     // then cross the bridge).
@@ -56,6 +64,7 @@ class FastPath final : public FlowOffload {
     size_t flows() const;  // egress entries
     uint64_t offers() const { return offers_.load(std::memory_order_relaxed); }
     uint64_t pruned() const { return pruned_.load(std::memory_order_relaxed); }
+    uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
     // "bridge goProxyBridge ingress, underlay eth0 ingress" for the log and /status.
     const std::string& description() const { return description_; }
 
@@ -70,7 +79,7 @@ class FastPath final : public FlowOffload {
     // change that prune() already applied).
     std::atomic<uint64_t> pruned_version_{0};
     uint32_t pruned_epoch_ = 0;
-    std::atomic<uint64_t> offers_{0}, pruned_{0};
+    std::atomic<uint64_t> offers_{0}, pruned_{0}, expired_{0};
 };
 
 }  // namespace nm

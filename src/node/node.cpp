@@ -135,6 +135,7 @@ void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
     options.bridge = bridge;
     options.node_ip = node_ip_;
     options.tunnel_port = config_.tunnel_port;
+    options.idle.udp_idle = std::chrono::milliseconds(config_.flow_idle_ms);  // as the shards'
     auto fast = FastPath::start(options);
     if (!fast) {
         datapath_note_ = fast.error().message;
@@ -150,8 +151,21 @@ void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
             if (size_t n = fast->prune(table))
                 NM_LOG(debug, subsystem) << "fast path: " << n << " flows pruned";
         });
+    fast_path_timer_.emplace(shards_.context(0));
+    shards_.spawn(0, expire_fast_path(), "fast path expiry");
     NM_LOG(info, subsystem) << "datapath auto: the kernel fast path runs (eBPF at "
                             << fast_path_->description() << "), the userspace path behind it";
+}
+
+awaitable<void> Node::expire_fast_path() {
+    while (!stopped_) {
+        fast_path_timer_->expires_after(std::chrono::seconds(1));
+        boost::system::error_code ec;
+        co_await fast_path_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (stopped_ || ec) break;
+        if (size_t n = fast_path_->expire_idle())
+            NM_LOG(debug, subsystem) << "fast path: " << n << " idle flows expired";
+    }
 }
 
 void Node::start_names() {
@@ -521,6 +535,7 @@ void Node::stop() {
     if (names_) names_->stop();
     if (fast_path_) {
         table_->unsubscribe(fast_path_subscription_);
+        if (fast_path_timer_) fast_path_timer_->cancel();
         fast_path_->detach();  // the object stays: shards may still offer flows while stopping
         NM_LOG(info, subsystem) << "fast path removed";
     }

@@ -3,6 +3,7 @@
 // the translation table and the cluster link together, and answers the node API.
 // Lives on shard 0; every method runs there.
 #include <array>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -75,6 +76,7 @@ class Node final : public NodeControl {
     // is logged and leaves the userspace path alone. Either way, removes a crashed run's
     // programs first.
     void start_fast_path(const std::vector<Forwarder*>& forwarders);
+    awaitable<void> expire_fast_path();  // the kernel's idle flows, every second until stop()
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
     void start_names();
     // The join policy, for the cluster's entries of `job`: an instance deployed here stays in the
@@ -124,6 +126,7 @@ class Node final : public NodeControl {
     std::unique_ptr<FastPath> fast_path_;  // --datapath auto, when the kernel took it
     std::string datapath_note_;            // why auto runs userspace only
     size_t fast_path_subscription_ = 0;
+    std::optional<boost::asio::steady_timer> fast_path_timer_;  // paces expire_fast_path()
     std::vector<Instance> instances_;
     std::string state_path_;            // node/state_file.hpp
     std::optional<NodeState> earlier_;  // what the run before this one left, until adopted

@@ -36,13 +36,15 @@ table="$(nm_state "$prefix")/table.json"
 nm_seed_table 2 "$table" || exit 1
 # interop: host 1 on the fast path, host 2 userspace only; otherwise both on the fast path.
 # fallback: host 1 names a node address no interface holds, so the programs have no underlay.
-extra=()
+# idle: both agents expire connectionless flows idle for 2 s (--flow-idle), in the kernel too.
+extra=() both=()
 [ "$case_name" = fallback ] && extra=(--node-ip 10.250.0.99)
-nm_agent_start "$prefix" 1 "$table" --datapath auto "${extra[@]}" || { dump_logs; exit 1; }
+[ "$case_name" = idle ] && both=(--flow-idle 2000)
+nm_agent_start "$prefix" 1 "$table" --datapath auto "${extra[@]}" "${both[@]}" || { dump_logs; exit 1; }
 if [ "$case_name" = interop ]; then
   nm_agent_start "$prefix" 2 "$table" --datapath userspace || { dump_logs; exit 1; }
 else
-  nm_agent_start "$prefix" 2 "$table" --datapath auto || { dump_logs; exit 1; }
+  nm_agent_start "$prefix" 2 "$table" --datapath auto "${both[@]}" || { dump_logs; exit 1; }
 fi
 for h in 1 2; do
   nm_app_deploy "$prefix" "$h" myapp1 "$NM_SEED_WEB" $((h - 1)) "$(nm_seed_nsip "$h" myapp1)" || exit 1
@@ -149,6 +151,42 @@ case $case_name in
       test "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers2 + 1))"
     check "host 1 offered the replies' flow once too ($offers1 -> $(metric 1 netmanager_fastpath_offers_total))" \
       test "$(metric 1 netmanager_fastpath_offers_total)" -eq "$((offers1 + 1))"
+    ;;
+  idle)
+    # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the
+    # programs' stamps keep it there, so it is offered once and never expires meanwhile.
+    offers=$(metric 2 netmanager_fastpath_offers_total) fast_before=$(fast 2 egress) expired=$(metric 2 netmanager_fastpath_expired_total)
+    start=$SECONDS
+    while [ $((SECONDS - start)) -lt 5 ]; do
+      in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080 40003 >>"$work/busy" || echo failed >>"$work/busy"
+      sleep 0.3
+    done
+    answers=$(sort -u "$work/busy" | tr '\n' ' ')
+    check "a UDP flow asked every ~0.5 s for 5 s is always answered ($answers)" test "$answers" = "web-h1 ping "
+    asked=$(wc -l <"$work/busy")
+    check "host 2's kernel carried all but the first of its $asked datagrams ($fast_before -> $(fast 2 egress))" \
+      test "$asked" -ge 3 -a "$(fast 2 egress)" -ge "$((fast_before + asked - 1))"
+    check "it was offered once: busy in the kernel, it never expired ($offers -> $(metric 2 netmanager_fastpath_offers_total) offers, $expired -> $(metric 2 netmanager_fastpath_expired_total) expired)" \
+      test "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers + 1))" -a "$(metric 2 netmanager_fastpath_expired_total)" -eq "$expired"
+    gone_from() { test "$(metric "$1" netmanager_fastpath_flows)" -eq 0 -a "$(metric "$1" netmanager_fastpath_reply_flows)" -eq 0; }
+    check "once idle it expires from host 2's kernel within 2 s and a tick" wait_until 5 gone_from 2
+    check "counted as expired ($expired -> $(metric 2 netmanager_fastpath_expired_total))" \
+      test "$(metric 2 netmanager_fastpath_expired_total)" -ge "$((expired + 1))"
+    check "and from host 1's (its replies' flow)" wait_until 3 gone_from 1
+    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080 40003)
+    check "the flow's next datagram is answered ($out) and offered again ($(metric 2 netmanager_fastpath_offers_total) offers)" \
+      test "$out" = "web-h1 ping" -a "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers + 2))"
+    # TCP: a connection closed (FIN) expires after the 10 s closing grace; one open but idle
+    # stays (an hour).
+    nm_spawn "$prefix" later "$(app 2 myapp2)" "$work/later" python3 "$here/service.py" tcp-later 10.30.1.1 8080 16
+    wait_until 5 grep -q connected "$work/later"
+    out=$(fetch 2 10.30.1.1)
+    check "a TCP request is answered ($out)" test "$out" = web-h1
+    flows=$(metric 2 netmanager_fastpath_flows)
+    check "host 2's kernel holds both TCP flows, the closed one and the open one ($flows)" test "$flows" -ge 2
+    one_left() { test "$(metric 2 netmanager_fastpath_flows)" -eq 1; }
+    check "the closed one expires after the closing grace, the open one stays" wait_until 14 one_left
+    check "the open connection, idle for 16 s, is still answered" wait_until 10 grep -q web-h1 "$work/later"
     ;;
   sigterm)
     fetch 2 10.30.1.1 >/dev/null
