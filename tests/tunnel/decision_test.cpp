@@ -438,15 +438,22 @@ struct RecordingOffload final : FlowOffload {
         return true;
     }
 };
+// Node A with the recording fast path, its cache's clock at `start`.
+struct OffloadingNode : Node {
+    RecordingOffload kernel;
+    const ConversionCache::Clock::time_point start = ConversionCache::Clock::now();
+    OffloadingNode() : Node("10.0.0.1", "172.19.1.0") {
+        path.offload = &kernel;
+        cache.set_now(start);
+    }
+};
 }  // namespace
 
 TEST_CASE(
     "the outgoing path offers a remote flow's conversion to the fast path when it records it, "
     "and never a local one") {
-    Node a("10.0.0.1", "172.19.1.0");
-    RecordingOffload kernel;
-    a.path.offload = &kernel;
-    a.cache.set_now(ConversionCache::Clock::now());
+    OffloadingNode a;
+    auto& kernel = a.kernel;
     auto p = packet("172.19.1.2", 1, "172.30.0.10", 80);
     REQUIRE(out(a, p) == Decision{to_b});
     REQUIRE(kernel.offers.size() == 1);
@@ -465,11 +472,9 @@ TEST_CASE(
 TEST_CASE(
     "an offered flow is offered again only for a packet the kernel should have carried, at most "
     "once a second, never for a TCP SYN, FIN or RST, which always take the userspace path") {
-    Node a("10.0.0.1", "172.19.1.0");
-    RecordingOffload kernel;
-    a.path.offload = &kernel;
-    const auto start = ConversionCache::Clock::now();
-    a.cache.set_now(start);
+    OffloadingNode a;
+    auto& kernel = a.kernel;
+    const auto start = a.start;
     auto tcp = [](uint8_t flags) {
         return build({.protocol = ipproto::tcp,
                       .source = ip("172.19.1.2"),
