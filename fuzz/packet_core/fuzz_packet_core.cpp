@@ -1,7 +1,9 @@
 // libFuzzer target over the packet core: parse, rewrite and both decisions, on a fixed table.
-// Besides sanitizer reports it checks three properties: a rewrite keeps a valid IPv4 header
-// checksum valid, an IPv6 rewrite keeps a valid upper-layer checksum valid, and nothing the view
-// reports lies outside the buffer. The table is dual-stack, so IPv6 packets are translated too.
+// Besides sanitizer reports it checks four properties: a rewrite keeps a valid IPv4 header
+// checksum valid, an IPv6 rewrite keeps a valid upper-layer checksum valid, nothing the view
+// reports lies outside the buffer, and the ICMP error answering a packet too big for the tunnel
+// (core/too_big.hpp) parses, verifies and quotes the packet. The table is dual-stack, so IPv6
+// packets are translated too.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +11,7 @@
 
 #include "core/checksum.hpp"
 #include "core/packet.hpp"
+#include "core/too_big.hpp"
 #include "tunnel/decision.hpp"
 #include "tunnel/flow_owner.hpp"
 
@@ -88,6 +91,27 @@ struct World {
     }
 };
 
+// The packet too big / fragmentation needed about `original` (parsed as `v`): a packet that
+// parses, with valid checksums, from its destination to its source, quoting it.
+void check_too_big(const PacketView& v) {
+    if (!may_answer(v)) return;
+    std::vector<uint8_t> error(kTooBigMax);
+    const size_t n = build_too_big(v.bytes(), 1280, error);
+    if (n == 0) return;  // an IPv4 header and 8 bytes more are needed
+    error.resize(n);
+    auto e = PacketView::parse(error);
+    if (!e || n > 1280) std::abort();
+    const size_t header = v.is_ipv6() ? 48 : 28;
+    if (!std::equal(error.begin() + static_cast<long>(header), error.end(), v.bytes().begin()))
+        std::abort();
+    if (v.is_ipv6()) {
+        if (e->source_v6() != v.destination_v6() || !l4_checksum_ok(*e)) std::abort();
+    } else if (e->source() != v.destination() || !ipv4_header_checksum_ok(*e) ||
+               csum::fold(csum::add(std::span(error).subspan(20))) != 0xffff) {
+        std::abort();
+    }
+}
+
 void check_view(const PacketView& v, size_t size) {
     if (v.bytes().size() > size || v.l4_offset() > v.bytes().size() ||
         v.l4_checksum_offset() + 2 > v.bytes().size() + (v.l4_checksum_offset() ? 0 : 2))
@@ -107,6 +131,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     if (auto v = PacketView::parse(bytes)) {
         check_view(*v, bytes.size());
+        check_too_big(*v);
         const bool header_ok = v->is_ipv4() && ipv4_header_checksum_ok(*v);
         const bool l4_ok = csum_mode == L4Csum::full && l4_checksum_ok(*v);
         const Ipv6 src6 = ip6(0xfd, 0xff, data + 1), dst6 = ip6(0xfc, 0, data + 5);

@@ -63,9 +63,18 @@ void append_data_plane_metrics(MetricsText& m, const std::vector<ShardSnapshot>&
     m.single("netmanager_new_flows_total", "counter", "Conversions created.",
              sum([](auto& s) { return s.path.outgoing_new_flows; }));
     m.single("netmanager_fragments_forwarded_total", "counter",
-             "Non-first fragments sent on by their InstanceNumber ServiceIP (no ports to find a "
-             "flow by); those of RR and Closest flows are dropped, reason fragment.",
+             "Later fragments (no ports to find a flow by) sent on or delivered the way their "
+             "first fragment went, or by their InstanceNumber ServiceIP; the others are dropped, "
+             "reason fragment.",
              sum([](auto& s) { return s.path.fragments_forwarded; }));
+    m.single("netmanager_packets_too_big_total", "counter",
+             "ICMP packet too big / fragmentation needed written back to senders whose inner "
+             "packets were larger than the underlay path to their peer allows.",
+             sum([](auto& s) { return s.forwarder.too_big_answered; }));
+    m.single("netmanager_outer_fragmented_total", "counter",
+             "Inner packets larger than the underlay path allows sent in outer datagrams the "
+             "kernel fragments (IPv4 without DF).",
+             sum([](auto& s) { return s.forwarder.outer_fragmented; }));
     m.single("netmanager_merged_units_total", "counter",
              "Super-segments built from received packets.",
              sum([](auto& s) { return s.merge.units; }));

@@ -13,6 +13,7 @@
 #include "tunnel/balancer.hpp"
 #include "tunnel/conversion_cache.hpp"
 #include "tunnel/flow_offload.hpp"
+#include "tunnel/fragment_flows.hpp"
 #include "tunnel/node_identity.hpp"
 #include "tunnel/path_counters.hpp"
 #include "tunnel/rtt_samples.hpp"
@@ -60,6 +61,9 @@ struct PathContext {
     ServiceUse& uses;  // destinations used, for the table query client's idle sweep
     RttSampleBuffer* rtt_samples = nullptr;  // passive round-trip samples; none: not taken
     FlowOffload* offload = nullptr;          // the kernel fast path; none: userspace only
+    // Later fragments translated as their first fragment was; none: only those to an
+    // InstanceNumber ServiceIP go on (by its address), the rest are dropped (fragment).
+    FragmentFlows* fragments = nullptr;
 };
 
 // The route of the instance a cached conversion chose, as the table has it now: nullptr when
@@ -77,7 +81,7 @@ const InstanceRoute* conversion_route(const TranslationTable& table, const FlowK
 Decision decide_outgoing(PacketView& packet, PathContext& path, L4Csum csum = L4Csum::full,
                          bool after_query = false);
 // The same over raw bytes; a packet that does not parse is dropped as malformed.
-Decision decide_outgoing(std::span<uint8_t> packet, PathContext& path, L4Csum csum = L4Csum::full,
+Decision decide_outgoing(std::span<uint8_t> bytes, PathContext& path, L4Csum csum = L4Csum::full,
                          bool after_query = false);
 
 // An inner packet received through the tunnel (or a DeliverLocal packet), on the shard

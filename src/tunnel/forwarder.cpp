@@ -17,6 +17,35 @@ constexpr std::string_view subsystem = "tunnel";
 constexpr size_t io_batches = 3;
 constexpr size_t wire_batches = 2;
 constexpr size_t release_batch = 8;
+
+// The largest packet the wire would carry for a TUN read: a super-segment's segments (headers
+// and gso_size of payload each), else the packet.
+size_t largest_wire_packet(const Packet& p, const PacketView& view) {
+    const size_t size = view.bytes().size();
+    if (p.vnet.gso() == VirtioNetHdr::kGsoNone) return size;
+    const size_t l4 = view.l4_offset();
+    const size_t headers = view.protocol() == ipproto::tcp && size >= l4 + 13
+                               ? l4 + static_cast<size_t>(view.bytes()[l4 + 12] >> 4) * 4
+                               : l4 + 8;
+    return std::min(size, headers + p.vnet.gso_size);
+}
+
+// The segments of the super-segment split() appended at `at` as datagrams of their own: a
+// UDP_SEGMENT send must fit the path, a single datagram the kernel may fragment.
+void send_each_alone(PacketBatch& wire, size_t at) {
+    if (at >= wire.size()) return;
+    const Packet whole = wire[at];
+    const size_t seg = whole.segment_size;
+    if (seg == 0 || whole.bytes.size() <= seg) return;
+    wire[at].bytes = whole.bytes.first(seg);
+    wire[at].segment_size = 0;
+    for (size_t from = seg; from < whole.bytes.size(); from += seg) {
+        Packet piece = whole;
+        piece.bytes = whole.bytes.subspan(from, std::min(seg, whole.bytes.size() - from));
+        piece.segment_size = 0;
+        wire.push(piece);
+    }
+}
 }  // namespace
 
 Forwarder::Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr<WireIo> wire,
@@ -28,6 +57,7 @@ Forwarder::Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr
       path_(table, node, &turns, options.flows),
       resolver_(resolver),
       options_(options),
+      path_mtus_(options.mtu, [this](Ipv4 peer) { return wire_->path_mtu(peer); }),
       io_pool_(options.batch * io_batches, kPacketBufferSize),
       wire_pool_(options.batch * wire_batches + release_batch, kSplitBufferSize),
       merger_(tun_->vnet_hdr()),
@@ -97,7 +127,7 @@ awaitable<void> Forwarder::tun_loop() {
                 path_.counters.drop(DropReason::malformed);
                 continue;
             }
-            if (const unsigned owner = owner_of(*view); owner != shard_) {
+            if (const unsigned owner = owner_of(*view, Direction::outgoing); owner != shard_) {
                 away[owner].direction = Direction::outgoing;
                 away[owner].packets.add(p, *view);
                 continue;
@@ -137,7 +167,8 @@ awaitable<void> Forwarder::udp_loop() {
                     path_.counters.drop(DropReason::malformed);
                 } else if (!admitted(*view, d, r.peer)) {
                     // dropped or parked
-                } else if (const unsigned owner = owner_of(*view); owner != shard_) {
+                } else if (const unsigned owner = owner_of(*view, Direction::incoming);
+                           owner != shard_) {
                     away[owner].packets.add(Packet{d}, *view);
                 } else {
                     incoming(d, *view, to_tun);
@@ -167,21 +198,37 @@ bool Forwarder::admitted(const PacketView& view, std::span<uint8_t> datagram,
     return false;
 }
 
-unsigned Forwarder::owner_of(const PacketView& view) const {
-    return owner_shard(view, static_cast<unsigned>(peers_.size()));
+unsigned Forwarder::owner_of(const PacketView& view, Direction direction) {
+    const unsigned owner = owner_shard(view, static_cast<unsigned>(peers_.size()));
+    if (view.fragment() == Fragment::none) [[likely]]
+        return owner;
+    return path_.fragments.owner(view, direction == Direction::outgoing, owner,
+                                 path_.cache.now_ms());
 }
 
 void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_query) {
     const L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
+    // Larger than the narrowest path known: its start is kept as sent, for an ICMP error.
+    const size_t largest = largest_wire_packet(p, view);
+    std::span<const uint8_t> original;
+    if (largest > path_mtus_.smallest()) {
+        const size_t n = std::min(view.bytes().size(), quote_.size());
+        std::copy_n(view.bytes().begin(), n, quote_.begin());
+        original = std::span(quote_).first(n);
+    }
     const Decision d = decide_outgoing(view, path_.context, csum, after_query);
     if (auto* to = std::get_if<SendTo>(&d)) {
         p.peer = UdpEndpoint{to->node_ip, to->port};
+        const unsigned limit = path_mtus_.inner_limit(to->node_ip, path_.cache.now_ms());
+        const bool fragment_outer = largest > limit;
+        if (fragment_outer && !too_big(view, original, limit)) return;
         const size_t before = out.wire.size();
         if (auto r = split(p, out.wire, options_.mtu); !r) {
             path_.counters.drop(DropReason::split_failed);
             NM_LOG(debug, subsystem) << "cannot cut packet for the wire: " << r.error().message;
             return;
         }
+        if (fragment_outer) send_each_alone(out.wire, before);
         for (size_t i = before; i < out.wire.size(); ++i) {
             const Packet& w = out.wire[i];
             const size_t seg = w.segment_size ? w.segment_size : w.bytes.size();
@@ -199,6 +246,22 @@ void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_q
         park(Direction::outgoing, query->key, p, view, {});
     }
     // Drop: counted by reason in path_.counters.
+}
+
+bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit) {
+    // Kept no start (the path was learned just now), or IPv6 over a path narrower than any
+    // IPv6 link: fragmenting the outer datagram is all that is left, as kernel tunnels do.
+    if (!forbids_fragmentation(view) || original.empty() || (view.is_ipv6() && limit < kMinMtuV6)) {
+        ++counters_.outer_fragmented;
+        return true;
+    }
+    path_.counters.drop(DropReason::too_big);
+    if (!may_answer(view)) return false;
+    const size_t n = build_too_big(original, limit, too_big_error_);
+    if (n == 0) return false;
+    const Packet error{std::span(too_big_error_).first(n)};
+    if (tun_->write_batch({&error, 1}) == 1) ++counters_.too_big_answered;
+    return false;
 }
 
 void Forwarder::incoming(std::span<uint8_t> packet, PacketView& view, std::vector<Packet>& to_tun) {
@@ -224,6 +287,11 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
     if (wire.empty()) co_return;
     // The wire side takes the loops' sends one at a time.
     auto r = co_await wire_->send_batch(wire.packets());
+    // Refused as too big for the path: the kernel learned a narrower MTU since we last looked.
+    if (const uint64_t refused = wire_->counters().send_too_big; refused != sends_too_big_) {
+        sends_too_big_ = refused;
+        path_mtus_.invalidate();
+    }
     if (!r && !stopped_)
         if (auto n = log_every_.due("send"))
             NM_LOG(warn, subsystem)
@@ -332,7 +400,7 @@ void Forwarder::release_incoming(ParkedPackets::Queue waiting) {
                 unknown_sources_.add(view.source_v6(), path_.cache.now_ms());
         }
         if (refused) continue;
-        if (const unsigned owner = owner_of(view); owner != shard_)
+        if (const unsigned owner = owner_of(view, Direction::incoming); owner != shard_)
             away[owner].packets.add(p, view);
         else
             incoming(p.bytes, view, to_tun);

@@ -25,6 +25,7 @@
 
 #include "core/log_every.hpp"
 #include "core/shard.hpp"
+#include "core/too_big.hpp"
 #include "core/wakeup.hpp"
 #include "table/resolver.hpp"
 #include "tunnel/balancer.hpp"
@@ -35,6 +36,7 @@
 #include "tunnel/packet_batch.hpp"
 #include "tunnel/packet_io.hpp"
 #include "tunnel/parked_packets.hpp"
+#include "tunnel/path_mtu.hpp"
 #include "tunnel/segmentation.hpp"
 
 namespace nm {
@@ -57,6 +59,10 @@ struct ForwarderCounters {
     // Packets handed to their owner shard: read from the TUN on another
     // queue's shard, or received from the wire on another shard's socket.
     uint64_t handed_off_tun = 0, handed_off_wire = 0, handoffs_received = 0;
+    // Inner packets larger than the underlay path to their peer (docs/design.md "Tunnel MTU"):
+    // ICMP packet too big / fragmentation needed written back to their senders, and packets
+    // sent on in outer datagrams the kernel fragments (IPv4 without DF).
+    uint64_t too_big_answered = 0, outer_fragmented = 0;
     uint64_t queries = 0;   // table queries this shard started
     uint64_t released = 0;  // parked packets decided after their query was answered
 };
@@ -67,7 +73,9 @@ struct ShardPath {
               CacheLimits flows = {})
         : cache(flows), balancer(turns), node(node), context{table,      cache,       balancer,
                                                              this->node, rtt,         counters,
-                                                             uses,       &rtt_samples} {}
+                                                             uses,       &rtt_samples} {
+        context.fragments = &fragments;
+    }
     ShardPath(const ShardPath&) = delete;
     ShardPath& operator=(const ShardPath&) = delete;
 
@@ -78,6 +86,7 @@ struct ShardPath {
     PathCounters counters;
     ServiceUse uses;
     RttSampleBuffer rtt_samples;
+    FragmentFlows fragments;
     PathContext context;
 };
 
@@ -126,6 +135,7 @@ class Forwarder {
     const TunIo& tun() const { return *tun_; }
     const WireIo& udp() const { return *wire_; }
     const MergeCounters& merge_counters() const { return merger_.counters(); }
+    const PathMtus& path_mtus() const { return path_mtus_; }
     // The TUN, UDP and hand-off loops (on this shard).
     const std::array<LoopState, 3>& loops() const { return loops_; }
 
@@ -156,6 +166,11 @@ class Forwarder {
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN, or park
     // it until the table knows its key (after_query: it has been parked already).
     void outgoing(Packet& packet, PacketView& view, Outputs& out, bool after_query = false);
+    // A packet for `peer` larger than the path to it allows (`limit`): true when it is to be sent
+    // anyway in fragmented outer datagrams (IPv4 without DF; a path narrower than IPv6's
+    // minimum MTU), false when it was dropped and its sender sent the ICMP error built from
+    // `original` (its start before translation).
+    bool too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit);
     // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
     void incoming(std::span<uint8_t> packet, PacketView& view, std::vector<Packet>& to_tun);
     // Decides held packets (handed here, or released after their query) in batches, and writes
@@ -189,8 +204,9 @@ class Forwarder {
     void park_unknown_peer(const UdpEndpoint& peer, std::span<uint8_t> datagram);
 
     void hand_off(unsigned owner, Handoff& handoff);
-    // The shard owning the packet's flow; IPv4 and IPv6 flows alike are owned by their ports.
-    unsigned owner_of(const PacketView& view) const;
+    // The shard owning the packet's flow; IPv4 and IPv6 flows alike are owned by their ports. A
+    // later fragment (no ports) goes where its first fragment went (fragment_flows.hpp).
+    unsigned owner_of(const PacketView& view, Direction direction);
     void accept(Handoff handoff);
 
     unsigned shard_;
@@ -199,6 +215,12 @@ class Forwarder {
     ShardPath path_;
     Resolver& resolver_;  // lives on shard 0
     ForwarderOptions options_;
+    PathMtus path_mtus_;
+    uint64_t sends_too_big_ = 0;  // the wire's EMSGSIZE count when last looked at
+    // A packet's start before translation, kept while it may be too big for its path, and the
+    // ICMP error built from it.
+    std::array<uint8_t, kTooBigQuote> quote_{};
+    std::array<uint8_t, kTooBigMax> too_big_error_{};
     std::vector<Forwarder*> peers_;
     Shards* shards_ = nullptr;
 

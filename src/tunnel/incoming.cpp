@@ -54,7 +54,18 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
             path.cache.touch(*flow, packet.tcp_flags());
             handshake_rtt::on_reply(*flow, packet.tcp_flags(), path.cache.now_us(),
                                     path.rtt_samples);
+            if (packet.fragment() == Fragment::first && path.fragments)
+                path.fragments->record(packet, false, FragmentWay<A>{flow->key.destination, dst},
+                                       path.cache.now_ms());
             packet.rewrite_source(flow->key.destination, csum);
+            ++path.counters.incoming_translated;
+            return DeliverLocal{};
+        }
+    } else if (path.fragments) {
+        // A later fragment of such a reply: the source its first fragment was given.
+        if (const auto* way = path.fragments->find<A>(packet, false, path.cache.now_ms())) {
+            packet.rewrite_source(way->source, csum);
+            ++path.counters.fragments_forwarded;
             ++path.counters.incoming_translated;
             return DeliverLocal{};
         }

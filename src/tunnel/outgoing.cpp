@@ -87,6 +87,16 @@ void offer(BasicFlow<A>& flow, PathContext& path, uint8_t tcp_flags) {
     }
 }
 
+// A first fragment (the one with ports) notes its way, for its later fragments: `packet` as read.
+template <class A>
+void note_first_fragment(const PacketView& packet, PathContext& path, const BasicConversion<A>& c) {
+    if (packet.fragment() != Fragment::first || !path.fragments) return;
+    path.fragments->record(
+        packet, true,
+        FragmentWay<A>{c.new_source, c.new_destination, c.node_ip, c.node_port, c.local},
+        path.cache.now_ms());
+}
+
 template <class A>
 Decision apply(PacketView& packet, const BasicConversion<A>& c, L4Csum csum) {
     packet.rewrite_addresses(c.new_source, c.new_destination, csum);
@@ -108,11 +118,18 @@ Decision direct(PacketView& packet, PathContext& path, bool after_query) {
     return SendTo{r->node_ip, r->node_port};
 }
 
-// A non-first fragment has no ports, so no flow: only an InstanceNumber ServiceIP names its
-// instance without one.
+// A non-first fragment has no ports, so no flow: it goes the way its first fragment went, or, not
+// knowing that, only an InstanceNumber ServiceIP names its instance without one.
 template <class A>
 Decision fragment(PacketView& packet, PathContext& path, L4Csum csum, bool after_query) {
     using F = AddressFamily<A>;
+    if (path.fragments)
+        if (const auto* way = path.fragments->find<A>(packet, true, path.cache.now_ms())) {
+            packet.rewrite_addresses(way->source, way->destination, csum);
+            ++path.counters.fragments_forwarded;
+            if (way->local) return DeliverLocal{};
+            return SendTo{way->node_ip, way->node_port};
+        }
     const A dst = F::destination(packet);
     const ServiceGroup* group = path.table.find_service(dst);
     if (!group) return unknown(path, dst, DropReason::unknown_service, after_query);
@@ -185,6 +202,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
             handshake_rtt::on_outgoing(*flow, packet.tcp_flags());
             ++path.counters.outgoing_cached;
             offer(*flow, path, packet.tcp_flags());
+            note_first_fragment(packet, path, flow->conversion);
             return apply(packet, flow->conversion, csum);
         }
         path.cache.erase(key);  // its instance is gone: choose again
@@ -208,6 +226,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
     mark_use(path, dst);
     ++path.counters.outgoing_new_flows;
     offer(flow, path, packet.tcp_flags());
+    note_first_fragment(packet, path, conversion);
     return apply(packet, conversion, csum);
 }
 

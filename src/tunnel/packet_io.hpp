@@ -43,8 +43,9 @@ struct UdpTunnelCounters {
     uint64_t receive_truncated = 0;
     uint64_t receive_retries = 0;  // failed receives tried again (transient: ENOMEM, ENOBUFS...)
     uint64_t send_calls = 0, sent_datagrams = 0, sent_bytes = 0;
-    uint64_t send_waits = 0;   // the socket buffer was full; we waited for room
-    uint64_t send_errors = 0;  // messages the kernel refused (unreachable, too big...)
+    uint64_t send_waits = 0;    // the socket buffer was full; we waited for room
+    uint64_t send_errors = 0;   // messages the kernel refused (unreachable, too big...)
+    uint64_t send_too_big = 0;  // of those, refused as larger than the path's MTU (EMSGSIZE)
     int last_send_errno = 0;
     uint32_t socket_drops = 0;  // datagrams this socket dropped for a full buffer (SO_RXQ_OVFL)
 };
@@ -61,6 +62,9 @@ class WireIo {
     // room. Returns the number of datagrams sent.
     virtual awaitable<Result<size_t>> send_batch(std::span<const Packet> packets) = 0;
     virtual const UdpTunnelCounters& counters() const = 0;
+    // The MTU of the underlay path toward `peer` as the kernel knows it (the route's, lowered by
+    // ICMP fragmentation needed it received); 0 when unknown. A few system calls: not per packet.
+    virtual unsigned path_mtu(Ipv4 /*peer*/) { return 0; }
     // Ends a pending receive_batch; later calls fail.
     virtual void close() = 0;
 };

@@ -42,10 +42,12 @@ std::string_view to_string(DropReason reason) {
             return "not_namespace";
         case DropReason::split_failed:
             return "split_failed";
+        case DropReason::too_big:
+            return "too_big";
     }
     return "unknown";
 }
-static_assert(static_cast<size_t>(DropReason::split_failed) + 1 == drop_reason_count);
+static_assert(static_cast<size_t>(DropReason::too_big) + 1 == drop_reason_count);
 
 uint64_t PathCounters::dropped_total() const {
     return std::accumulate(drops.begin(), drops.end(), uint64_t{0});

@@ -27,8 +27,10 @@ enum class DropReason : uint8_t {
     unknown_source,  // inner source no entry has, even after a table query
     not_namespace,   // inner destination is this subnet's base, bridge or broadcast address
     split_failed,    // counted by the forwarder: a super-segment that could not be cut
+    too_big,  // counted by the forwarder: larger than the underlay path to its peer allows, and
+              // not to be fragmented (IPv6, IPv4 with DF): its sender is told the MTU instead
 };
-inline constexpr size_t drop_reason_count = 18;
+inline constexpr size_t drop_reason_count = 19;
 
 // Stable snake_case names, for metrics labels: "unknown_service".
 std::string_view to_string(DropReason reason);
@@ -38,7 +40,7 @@ struct PathCounters {
     uint64_t outgoing_cached = 0;      // outgoing packets translated from the conversion cache
     uint64_t outgoing_new_flows = 0;   // conversions created
     uint64_t outgoing_direct = 0;      // nsip-to-nsip packets tunnelled without translation
-    uint64_t fragments_forwarded = 0;  // non-first fragments sent on (no port translation)
+    uint64_t fragments_forwarded = 0;  // non-first fragments sent on or delivered translated
     uint64_t incoming_translated = 0;  // incoming packets reverse-translated by a conversion
     uint64_t incoming_unchanged = 0;   // incoming packets with no conversion, delivered as they are
 

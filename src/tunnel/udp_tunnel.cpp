@@ -86,6 +86,7 @@ struct UdpTunnel::Directions {
 
 UdpTunnel::UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options)
     : descriptor_(context, fd),
+      probe_(context),
       options_(options),
       directions_(std::make_unique<Directions>(context.get_executor())) {}
 
@@ -104,6 +105,12 @@ Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
     tunnel.receive_buffer_ = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.receive_buffer);
     tunnel.send_buffer_ = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.send_buffer);
     ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    // Spelled out rather than left to net.ipv4.ip_no_pmtu_disc: DF on datagrams that fit the
+    // path, so hops report a narrower MTU; a single datagram larger than the path's known MTU is
+    // fragmented by the kernel (an inner IPv4 packet without DF), a UDP_SEGMENT send of segments
+    // larger than it fails with EMSGSIZE (docs/design.md "Tunnel MTU").
+    const int want = IP_PMTUDISC_WANT;
+    ::setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &want, sizeof want);
     if (options.gro && ::setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) {
         NM_LOG(warn, "tunnel") << "UDP_GRO refused (" << std::strerror(errno)
                                << "); receiving one datagram per buffer";
@@ -125,6 +132,12 @@ Result<UdpTunnel> UdpTunnel::open(boost::asio::io_context& context,
     socklen_t len = sizeof bound;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
     tunnel.local_ = from_sockaddr(bound);
+    const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return fail_errno("path MTU probe socket", errno);
+    tunnel.probe_.assign(probe);
+    const sockaddr_in source = to_sockaddr({options.bind.address, 0});
+    if (::bind(probe, reinterpret_cast<const sockaddr*>(&source), sizeof source) < 0)
+        return fail_errno("bind the path MTU probe socket", errno);
     return tunnel;
 }
 
@@ -274,6 +287,7 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
         }
         // The first message of this call was refused: count it and go on with the rest.
         ++counters_.send_errors;
+        if (errno == EMSGSIZE) ++counters_.send_too_big;
         counters_.last_send_errno = errno;
         ++i;
     }
@@ -293,10 +307,24 @@ Result<void> UdpTunnel::steer_to_owners(unsigned shards) {
     return {};
 }
 
+unsigned UdpTunnel::path_mtu(Ipv4 peer) {
+    if (!probe_.is_open()) return 0;
+    const sockaddr_in address = to_sockaddr({peer, local_.port});
+    if (::connect(probe_.native_handle(), reinterpret_cast<const sockaddr*>(&address),
+                  sizeof address) < 0)
+        return 0;
+    int mtu = 0;
+    socklen_t len = sizeof mtu;
+    if (::getsockopt(probe_.native_handle(), IPPROTO_IP, IP_MTU, &mtu, &len) < 0 || mtu < 0)
+        return 0;
+    return static_cast<unsigned>(mtu);
+}
+
 void UdpTunnel::close() {
     if (uring_) uring_->close();
     boost::system::error_code ignored;
     descriptor_.close(ignored);
+    probe_.close(ignored);
 }
 
 Result<UdpKernelCounters> read_udp_kernel_counters() {

@@ -45,7 +45,7 @@ class UdpTunnel final : public WireIo {
 
     UdpTunnel(UdpTunnel&&) noexcept;
     UdpTunnel& operator=(UdpTunnel&&) noexcept;
-    ~UdpTunnel();
+    ~UdpTunnel() override;
 
     UdpEndpoint local() const { return local_; }
     int receive_buffer() const { return receive_buffer_; }  // as the kernel reports it
@@ -68,6 +68,9 @@ class UdpTunnel final : public WireIo {
     // Returns the number of datagrams sent.
     awaitable<Result<size_t>> send_batch(std::span<const Packet> packets) override;
 
+    // IP_MTU of a socket connected to the peer (the tunnel socket itself is not connected).
+    unsigned path_mtu(Ipv4 peer) override;
+
     // Makes the kernel give each datagram to the socket of the shard that owns its inner flow
     // (owner_shard), for a group of `shards` sockets opened in shard order: no hand-off
     // between shards for tunnel traffic. Call on any one socket once all have been bound.
@@ -78,7 +81,7 @@ class UdpTunnel final : public WireIo {
     // multishot recvmsg; by default a recvmsg chain per batch, which measured faster (the
     // multishot wakes the loop for the first datagram, so batches shrink and merge less;
     // docs/benchmarks.md). Defined in udp_tunnel_uring.cpp.
-    void use_ring(std::shared_ptr<Uring> ring, size_t batch, bool multishot = false);
+    void use_ring(const std::shared_ptr<Uring>& ring, size_t batch, bool multishot = false);
     bool uses_ring() const { return uring_ != nullptr; }
     // On the ring with a multishot receive into provided buffers (the kernel took them).
     bool receives_multishot() const;
@@ -91,6 +94,9 @@ class UdpTunnel final : public WireIo {
     UdpTunnel(boost::asio::io_context& context, int fd, const UdpTunnelOptions& options);
 
     boost::asio::posix::stream_descriptor descriptor_;
+    // A UDP socket made with the tunnel's (same namespace and address), connected to a peer only
+    // to read the path MTU toward it; it sends nothing.
+    boost::asio::posix::stream_descriptor probe_;
     UdpTunnelOptions options_;
     UdpEndpoint local_{};
     int receive_buffer_ = 0, send_buffer_ = 0;

@@ -34,9 +34,9 @@ constexpr size_t kShotBufferSize =
     sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in) + kControlBytes + kPacketBufferSize;
 }  // namespace
 
-void UdpTunnel::use_ring(std::shared_ptr<Uring> ring, size_t batch, bool multishot) {
-    uring_ = std::make_unique<UringUdpIo>(std::move(ring), descriptor_.native_handle(),
-                                          options_.gso, batch, multishot);
+void UdpTunnel::use_ring(const std::shared_ptr<Uring>& ring, size_t batch, bool multishot) {
+    uring_ = std::make_unique<UringUdpIo>(ring, descriptor_.native_handle(), options_.gso, batch,
+                                          multishot);
 }
 
 bool UdpTunnel::receives_multishot() const {
@@ -361,6 +361,7 @@ awaitable<Result<size_t>> UringUdpIo::send_batch(std::span<const Packet> packets
                 co_return fail(Errc::unavailable, "tunnel socket closed");
             } else {
                 ++counters.send_errors;
+                if (r == -EMSGSIZE) ++counters.send_too_big;
                 counters.last_send_errno = -r;
             }
         }

@@ -17,10 +17,15 @@
 #                  kernel's packet too big is carried back through both agents, the sender's
 #                  route cache takes the lower MTU, and 10 MB (iperf3 -6, client sending) and
 #                  1 MB (curl -6, server sending) cross it
-#   fragments      3000-byte UDP datagrams (two IPv6 fragments each at MTU 1450): through an
-#                  InstanceNumber ServiceIP the later fragment follows the first (the address
-#                  names the instance) and the datagram and its echo arrive whole; through RR the
-#                  later fragment has no ports to find its flow by and is dropped, counted
+#   underlay       the underlay link narrower than the tunnel (1400 < 1450 + 28), set after the
+#                  agents started: each agent learns the path MTU toward the other and answers
+#                  inner packets that would not fit with a packet too big (IPv6) or fragmentation
+#                  needed (IPv4, DF), the senders lower their path MTU, and iperf3 -6 -n 10M,
+#                  IPv4 iperf3 -n 10M and a 1 MB curl -6 (server sending) all cross it
+#   fragments      3000-byte UDP datagrams (two IPv6 fragments each at MTU 1450) arrive whole and
+#                  so do their echoes, through an InstanceNumber ServiceIP and through RR: the
+#                  later fragment, without ports, goes the way its first fragment went (the
+#                  echo's is given the RR ServiceIP as source), counted as forwarded
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: ipv6_path.sh CASE}
@@ -169,6 +174,38 @@ case $case_name in
     check "the server's route cache holds the lowered path MTU ($route)" \
       bash -c "[[ '$route' == *' mtu 1300 '* ]]"
     ;;
+  underlay)
+    for h in 1 2; do nm_in "$prefix-h$h" ip link set ul0 mtu 1400 || exit 1; done
+    too_big() { metric "$1" netmanager_packets_too_big_total; }
+    refused() { metric "$1" 'netmanager_drops_total{reason="udp_send_error"}'; }
+    b1=$(too_big 1) b2=$(too_big 2)
+    out=$(in_client 2 timeout 60 iperf3 -6 -c fdff::1:1 -p 5201 -n 10M -J 2>&1)
+    bytes=$(jq -r '.end.sum_sent.bytes // 0' <<<"$out" 2>/dev/null)
+    rate=$(jq -r '.end.sum_received.bits_per_second // 0 | floor' <<<"$out" 2>/dev/null)
+    check "iperf3 -6 -n 10M from host 2 across the 1400-byte underlay completes (${bytes:-0} bytes, ${rate:-?} bit/s)" \
+      test "${bytes:-0}" -ge 10485760
+    check "host 2's agent answered packets too big ($b2 -> $(too_big 2))" test "$(too_big 2)" -gt "$b2"
+    route=$(in_client 2 ip -6 route get fdff::1:1)
+    check "the IPv6 client's route cache holds the tunnel's path MTU over 1400, 1372 ($route)" \
+      bash -c "[[ '$route' == *' mtu 1372 '* ]]"
+    out=$(in_client 1 timeout 60 iperf3 -c 10.30.1.2 -p 5201 -n 10M -J 2>&1)
+    bytes=$(jq -r '.end.sum_sent.bytes // 0' <<<"$out" 2>/dev/null)
+    rate=$(jq -r '.end.sum_received.bits_per_second // 0 | floor' <<<"$out" 2>/dev/null)
+    check "IPv4 iperf3 -n 10M from host 1 across it completes (${bytes:-0} bytes, ${rate:-?} bit/s)" \
+      test "${bytes:-0}" -ge 10485760
+    check "host 1's agent answered fragmentation needed ($b1 -> $(too_big 1))" test "$(too_big 1)" -gt "$b1"
+    route=$(in_client 1 ip route get 10.30.1.2)
+    check "the IPv4 client's route cache holds 1372 ($(tr '\n' ' ' <<<"$route"))" \
+      bash -c "[[ '$(tr '\n' ' ' <<<"$route")' == *'mtu 1372'* ]]"
+    b2=$(too_big 2)
+    head -c 1000000 /dev/urandom >"$work/mb"
+    want=$(sha256sum <"$work/mb" | cut -d' ' -f1)
+    got=$(fetch6 1 fdff::1:2 30 /mb | sha256sum | cut -d' ' -f1)
+    check "1 MB fetched with curl -6 from host 2's server across it arrives byte-exact" test "$got" = "$want"
+    check "host 2's agent told its server too ($b2 -> $(too_big 2))" test "$(too_big 2)" -gt "$b2"
+    check "sends refused as too big stayed few (host 1: $(refused 1), host 2: $(refused 2))" \
+      test "$(($(refused 1) + $(refused 2)))" -lt 20
+    ;;
   fragments)
     # 3000 bytes exceed the path MTU of 1450: the client's kernel sends each datagram as a first
     # fragment (with the UDP header) and a later one (without), the server's echo likewise.
@@ -180,11 +217,13 @@ case $case_name in
       test "$out" = "web-h1 3000 intact"
     check "host 2 sent the request's later fragment on ($f2 -> $(forwarded 2))" test "$(forwarded 2)" -gt "$f2"
     check "host 1 sent the echo's later fragment on ($f1 -> $(forwarded 1))" test "$(forwarded 1)" -gt "$f1"
+    f1=$(forwarded 1) f2=$(forwarded 2)
     out=$(in_client 2 python3 "$here/service.py" udp-ask fdff:2000::1 8080 0 3000 2>&1)
-    check "a fragmented datagram to the RR ServiceIP does not arrive ($out)" \
-      test "$out" = "no answer from fdff:2000::1:8080"
-    check "its later fragment is dropped and counted, reason fragment ($d -> $(dropped))" \
-      test "$(dropped)" -gt "$d"
+    check "a fragmented datagram to the RR ServiceIP arrives whole and so does its echo, from the ServiceIP ($out)" \
+      bash -c "[[ '$out' =~ ^web-h[12]' 3000 intact'$ ]]"
+    check "host 2 sent the request's later fragment the way of its first and gave the echo's its source ($f2 -> $(forwarded 2))" \
+      test "$(forwarded 2)" -ge $((f2 + 2))
+    check "no fragment was dropped ($d -> $(dropped))" test "$(dropped)" -eq "$d"
     out=$(in_client 2 python3 "$here/service.py" udp-ask fdff:2000::1 8080 0 1000)
     check "an unfragmented 1000-byte datagram through RR still arrives whole ($out)" \
       bash -c "[[ '$out' =~ ^web-h[12]' 1000 intact'$ ]]"

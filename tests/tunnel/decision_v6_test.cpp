@@ -220,6 +220,99 @@ TEST_CASE("IPv6 fragments: the first goes by its ports, later ones only to an in
     CHECK(a.counters.dropped(DropReason::fragment) == 1);
 }
 
+TEST_CASE("with fragment flows a later fragment to RR goes its first fragment's way") {
+    Node a = node_a();
+    FragmentFlows fragments;
+    a.path.fragments = &fragments;
+    const std::vector<uint8_t> frag{ipproto::fragment};
+    auto first = build6({.protocol = ipproto::udp,
+                         .source = "fc00::102",
+                         .destination = "fdff:2000::10",
+                         .extensions = frag,
+                         .more_fragments = true,
+                         .fragment_id = 0x77,
+                         .payload = 64});
+    const Decision way = out(a, first);
+    REQUIRE((way == Decision{to_b} || way == Decision{DeliverLocal{}}));
+    auto later = build6({.protocol = ipproto::udp,
+                         .source = "fc00::102",
+                         .destination = "fdff:2000::10",
+                         .extensions = frag,
+                         .fragment_offset = 9,
+                         .fragment_id = 0x77,
+                         .payload = 32});
+    CHECK(out(a, later) == way);
+    CHECK(dst_of(later) == dst_of(first));  // the instance RR chose for the first
+    CHECK(src_of(later) == ip6("fdff::100"));
+    CHECK(a.counters.fragments_forwarded == 1);
+    // A later fragment of another datagram, whose first fragment went by unseen: dropped, counted.
+    auto stray = build6({.protocol = ipproto::udp,
+                         .source = "fc00::102",
+                         .destination = "fdff:2000::10",
+                         .extensions = frag,
+                         .fragment_offset = 9,
+                         .fragment_id = 0x78});
+    CHECK(out(a, stray) == Decision{Drop{DropReason::fragment}});
+    CHECK(a.counters.dropped(DropReason::fragment) == 1);
+}
+
+TEST_CASE("a fragmented reply through RR reaches the client from the ServiceIP it addressed") {
+    Node a = node_a();
+    FragmentFlows fragments;
+    a.path.fragments = &fragments;
+    // RR takes turns: a flow whose instance is on node B.
+    uint16_t port = 5000;
+    for (;; ++port) {
+        REQUIRE(port < 5004);
+        auto p = packet6("fc00::102", port, "fdff:2000::10", 53, ipproto::udp);
+        if (out(a, p) == Decision{to_b}) break;
+    }
+    const std::vector<uint8_t> frag{ipproto::fragment};
+    auto reply = [&](uint16_t offset, uint32_t id) {
+        return build6({.protocol = ipproto::udp,
+                       .source = "fdff::200",  // the instance's InstanceNumber ServiceIP
+                       .destination = "fc00::102",
+                       .source_port = 53,
+                       .destination_port = port,
+                       .extensions = frag,
+                       .fragment_offset = offset,
+                       .more_fragments = offset == 0,
+                       .fragment_id = id,
+                       .payload = 64});
+    };
+    auto first = reply(0, 0x99);
+    CHECK(in(a, first) == Decision{DeliverLocal{}});
+    CHECK(src_of(first) == ip6("fdff:2000::10"));
+    auto later = reply(9, 0x99);
+    CHECK(in(a, later) == Decision{DeliverLocal{}});
+    CHECK(src_of(later) == ip6("fdff:2000::10"));
+    CHECK(a.counters.fragments_forwarded == 1);
+    // Another datagram's later fragment is delivered as it came.
+    auto other = reply(9, 0x9a);
+    CHECK(in(a, other) == Decision{DeliverLocal{}});
+    CHECK(src_of(other) == ip6("fdff::200"));
+}
+
+TEST_CASE("a later fragment is owned where its first fragment was, for a while") {
+    FragmentFlows fragments(2);
+    const std::vector<uint8_t> frag{ipproto::fragment};
+    auto first = build6({.protocol = ipproto::udp, .extensions = frag, .more_fragments = true});
+    auto later = build6({.protocol = ipproto::udp, .extensions = frag, .fragment_offset = 9});
+    auto whole = build6({.protocol = ipproto::udp});
+    CHECK(fragments.owner(view(later), true, 0, 10) == 0);  // nothing known: its own hash
+    CHECK(fragments.owner(view(first), true, 3, 10) == 3);  // the first's flow owner
+    CHECK(fragments.owner(view(later), true, 0, 20) == 3);
+    CHECK(fragments.owner(view(later), false, 0, 20) == 0);  // the other direction's are apart
+    CHECK(fragments.owner(view(whole), true, 1, 20) == 1);
+    CHECK(fragments.owner(view(later), true, 0, 20 + FragmentFlows::kLifetimeMs) == 0);
+    // Bounded: a third datagram starts the table over.
+    auto other = build6(
+        {.protocol = ipproto::udp, .extensions = frag, .more_fragments = true, .fragment_id = 7});
+    CHECK(fragments.owner(view(other), false, 1, 30) == 1);
+    CHECK(fragments.owner(view(first), false, 2, 30) == 2);
+    CHECK(fragments.size() <= 2);
+}
+
 TEST_CASE("IPv6 packets nobody can take are dropped with their reason counted") {
     Node a = node_a();
     auto expect = [&](std::vector<uint8_t> p, DropReason reason) {

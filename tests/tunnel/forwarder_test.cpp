@@ -336,3 +336,67 @@ TEST_CASE("a send that waits for room does not hold up receives and still sends 
     view(expected).rewrite_addresses(ip("10.30.0.10"), server().nsip);
     CHECK(node.network.sent()[0].bytes == expected);
 }
+
+TEST_CASE("a packet larger than the underlay path to its peer is answered with a packet too big") {
+    const Family family = either_family();
+    INFO((family == Family::ipv6 ? "IPv6" : "IPv4"));
+    TwoShards node({client(), server(), neighbour()});
+    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    const unsigned limit = 1400 - PathMtus::kOverhead;
+    const uint16_t port = port_owned_by(0);
+    // The first packet to the peer learns its path; it fits. Then one that does not, and one
+    // that fits exactly.
+    Bytes big = client_packet(family, port, 1450 - header_bytes(family));
+    if (family == Family::ipv4) {
+        big[6] |= 0x40;  // DF, as TCP sends it
+        PacketView with_df = view(big);
+        fill_checksums(with_df);
+    }
+    on(node.shards, 0, [&] {
+        node.tun[0]->inject(client_packet(family, port, 100));
+        node.tun[0]->inject(big);
+        node.tun[0]->inject(client_packet(family, port, limit - header_bytes(family)));
+    });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 2; }));
+    REQUIRE(eventually([&] { return node.written(0).size() == 1; }));
+    const auto sent = node.network.sent();
+    CHECK(sent[0].bytes.size() == header_bytes(family) + 100);
+    CHECK(sent[1].bytes.size() == limit);
+    Bytes error = node.written(0)[0];
+    PacketView v = view(error);
+    CHECK(checksums_ok(error));
+    if (family == Family::ipv6) {
+        CHECK(v.protocol() == ipproto::icmpv6);
+        CHECK(error[40] == 2);
+        CHECK(csum::load_be32(&error[44]) == limit);
+        CHECK(v.source_v6() == ip6("fdff:2000::20"));  // the ServiceIP the client sent to
+        CHECK(v.destination_v6() == ip6("fc00::1:42"));
+        // The quote as the client sent it, untranslated.
+        CHECK(std::equal(error.begin() + 48, error.end(), big.begin()));
+    } else {
+        CHECK(v.protocol() == ipproto::icmp);
+        CHECK((error[20] == 3 && error[21] == 4));
+        CHECK(csum::load_be16(&error[26]) == limit);
+        CHECK(v.source() == ip("10.30.0.20"));
+        CHECK(v.destination() == client().nsip);
+        CHECK(std::equal(error.begin() + 28, error.end(), big.begin()));
+    }
+    CHECK(node.path(0).dropped(DropReason::too_big) == 1);
+    CHECK(node.counters(0).too_big_answered == 1);
+    CHECK(node.counters(0).outer_fragmented == 0);
+}
+
+TEST_CASE("an IPv4 packet without DF larger than the path goes on, for the kernel to fragment") {
+    TwoShards node({client(), server(), neighbour()});
+    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    const uint16_t port = port_owned_by(0);
+    on(node.shards, 0, [&] {
+        node.tun[0]->inject(client_packet(Family::ipv4, port, 100));
+        node.tun[0]->inject(client_packet(Family::ipv4, port, 1450 - header_bytes(Family::ipv4)));
+    });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 2; }));
+    CHECK(node.network.sent()[1].bytes.size() == 1450);
+    CHECK(node.counters(0).outer_fragmented == 1);
+    CHECK(node.counters(0).too_big_answered == 0);
+    CHECK(node.written(0).empty());
+}

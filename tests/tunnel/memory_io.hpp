@@ -136,6 +136,9 @@ class MemoryWire final : public WireIo {
         if (!hold) sendable_.notify();
     }
     bool send_waiting() const { return send_waiting_; }
+    // The path MTU the forwarder is told toward every peer (0: unknown, as by default).
+    void set_path_mtu(unsigned mtu) { path_mtu_ = mtu; }
+    unsigned path_mtu(Ipv4 /*peer*/) override { return path_mtu_; }
 
     awaitable<Result<size_t>> receive_batch(PacketBatch& batch) override {
         batch.clear();
@@ -184,6 +187,7 @@ class MemoryWire final : public WireIo {
     Wakeup receivable_, sendable_;
     std::deque<std::pair<UdpEndpoint, Bytes>> pending_;
     bool held_ = false, send_waiting_ = false, closed_ = false;
+    unsigned path_mtu_ = 0;
     UdpTunnelCounters counters_;
 };
 

@@ -274,3 +274,34 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
         }
     }
 }
+
+TEST_CASE(
+    "the path MTU toward a peer is the route's, and a GSO send past it is counted as too big") {
+    const Io io = NM_IO_VARIANTS;
+    INFO(io);
+    TestNetns ns("tiopmtu");
+    ns.ip("link add ul0 mtu 1400 type veth peer name ul1 mtu 1400");
+    ns.ip("addr add 10.77.0.1/24 dev ul0");
+    ns.ip("link set ul1 up");
+    ns.ip("link set ul0 up");
+    ns.ip("route add 10.77.1.9/32 dev ul0 mtu 1300");
+    EnterNetns in(ns);
+    boost::asio::io_context context;
+    auto ring = ring_for(context, io.mode);
+    auto sender = open_socket(context, {.bind = {Ipv4{0x0a4d0001}, 0}}, ring, io.multishot);
+    const Ipv4 peer{0x0a4d0002}, narrow{0x0a4d0109};  // 10.77.0.2, 10.77.1.9
+    CHECK(sender.path_mtu(peer) == 1400);             // the interface's
+    CHECK(sender.path_mtu(narrow) == 1300);           // the route's
+    CHECK(sender.path_mtu(Ipv4{0x0a636363}) == 0);    // no route: unknown
+
+    // Segments of 1450 bytes: each datagram 1478 on the wire, over 1400.
+    auto segments = datagrams(4, 1450, 1450);
+    auto single = pattern(1450);
+    std::vector<Packet> packets = {{segments, {}, {peer, 9}, 1450},
+                                   {single, {}, {peer, 9}, 0}};  // one datagram: fragmented
+    auto sent = run_until_done(context, sender.send_batch(packets));
+    REQUIRE(sent);
+    CHECK(*sent == 1);
+    CHECK(sender.counters().send_too_big == 1);
+    CHECK(sender.counters().last_send_errno == EMSGSIZE);
+}

@@ -1,0 +1,27 @@
+#include "tunnel/path_mtu.hpp"
+
+#include <algorithm>
+
+namespace nm {
+
+PathMtus::PathMtus(unsigned tunnel_mtu, Probe probe, std::chrono::milliseconds recheck,
+                   size_t max_peers)
+    : tunnel_mtu_(tunnel_mtu),
+      probe_(std::move(probe)),
+      recheck_ms_(static_cast<uint32_t>(recheck.count())),
+      max_peers_(max_peers),
+      smallest_(tunnel_mtu) {}
+
+unsigned PathMtus::probe(Ipv4 peer, uint32_t now_ms) {
+    ++probes_;
+    const unsigned path = probe_ ? probe_(peer) : 0;
+    // A path narrower than the outer headers cannot be: the kernel did not know (0) or erred.
+    const unsigned limit = path > kOverhead ? std::min(tunnel_mtu_, path - kOverhead) : tunnel_mtu_;
+    if (peers_.size() >= max_peers_ && !peers_.contains(peer.value)) peers_ = {};
+    peers_.insert_or_assign(peer.value, Entry{limit, now_ms, generation_});
+    smallest_ = tunnel_mtu_;
+    for (const auto& [address, entry] : peers_) smallest_ = std::min(smallest_, entry.limit);
+    return limit;
+}
+
+}  // namespace nm
