@@ -43,7 +43,9 @@ class Broadcast {
         auto [ec] = co_await channel_.async_receive();
         co_return !ec;
     }
+    // Ends every current and later wait with false.
     void close() { channel_.close(); }
+    bool open() const { return channel_.is_open(); }
 
   private:
     Channel<void(boost::system::error_code)> channel_;

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <set>
@@ -35,7 +33,8 @@ constexpr std::string_view subsystem = "node";
 namespace json = boost::json;
 }  // namespace
 
-Node::Node(Shards& shards, Config config) : shards_(shards), config_(std::move(config)) {
+Node::Node(Shards& shards, Config config)
+    : shards_(shards), config_(std::move(config)), registration_changed_(shards.executor(0)) {
     shards_.at_stop(0, [this] { stop(); });
 }
 
@@ -121,6 +120,7 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     subnet_ = subnet;
     subnet_v6_ = subnet_v6;
     built_ = true;
+    registration_changed_.notify_all();
     adopt_instances();
     save_state();
     start_names();
@@ -152,17 +152,16 @@ void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
                 NM_LOG(debug, subsystem) << "fast path: " << n << " flows pruned";
         });
     fast_path_timer_.emplace(shards_.context(0));
-    shards_.spawn(0, expire_fast_path(), "fast path expiry");
+    shards_.spawn(0, expire_fast_path(gate_.hold()), "fast path expiry");
     NM_LOG(info, subsystem) << "datapath auto: the kernel fast path runs (eBPF at "
                             << fast_path_->description() << "), the userspace path behind it";
 }
 
-awaitable<void> Node::expire_fast_path() {
-    while (!stopped_) {
+awaitable<void> Node::expire_fast_path(Gate::Holder /*held while it runs*/) {
+    while (!gate_.closed()) {
         fast_path_timer_->expires_after(std::chrono::seconds(1));
-        boost::system::error_code ec;
-        co_await fast_path_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (stopped_ || ec) break;
+        auto [ec] = co_await fast_path_timer_->async_wait(use_tuple);
+        if (gate_.closed() || ec) break;
         if (size_t n = fast_path_->expire_idle())
             NM_LOG(debug, subsystem) << "fast path: " << n << " idle flows expired";
     }
@@ -287,6 +286,7 @@ awaitable<Result<void>> Node::complete_registration() {
     if (!built) {
         NM_LOG(error, subsystem) << "registration failed: " << built.error().message;
         registration_error_ = built.error();
+        registration_changed_.notify_all();
         co_return built;
     }
     co_return built;
@@ -295,13 +295,12 @@ awaitable<Result<void>> Node::complete_registration() {
 awaitable<Result<void>> Node::registration_outcome() {
     // The node engine gives /register 10 s and checks only for 200; answer before that.
     constexpr auto answer_within = std::chrono::seconds(8);
-    const auto deadline = std::chrono::steady_clock::now() + answer_within;
-    asio::steady_timer poll(shards_.executor(0));
-    while (!built_ && !registration_error_ && !stopped_ &&
-           std::chrono::steady_clock::now() < deadline) {
-        poll.expires_after(std::chrono::milliseconds(20));
-        boost::system::error_code ec;
-        co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    using namespace asio::experimental::awaitable_operators;
+    SteadyTimer deadline(shards_.executor(0), answer_within);
+    bool expired = false;
+    while (!built_ && !registration_error_ && !gate_.closed() && !expired) {
+        auto woke = co_await (registration_changed_.wait() || deadline.async_wait());
+        expired = woke.index() == 1;
     }
     if (built_) co_return Result<void>{};
     if (registration_error_) co_return tl::unexpected(*registration_error_);
@@ -526,8 +525,9 @@ awaitable<Result<json::value>> Node::status() {
 }
 
 void Node::stop() {
-    if (stopped_) return;
-    stopped_ = true;
+    if (gate_.closed()) return;  // stopped before
+    gate_.refuse();
+    registration_changed_.close();
     if (queries_) queries_->stop();
     if (link_) link_->stop();
     if (rtt_) rtt_->stop();

@@ -13,7 +13,9 @@
 
 #include "api/node_control.hpp"
 #include "core/config.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
+#include "core/wakeup.hpp"
 #include "env/node_network.hpp"
 #include "node/state_file.hpp"
 
@@ -76,7 +78,8 @@ class Node final : public NodeControl {
     // is logged and leaves the userspace path alone. Either way, removes a crashed run's
     // programs first.
     void start_fast_path(const std::vector<Forwarder*>& forwarders);
-    awaitable<void> expire_fast_path();  // the kernel's idle flows, every second until stop()
+    awaitable<void> expire_fast_path(
+        Gate::Holder hold);  // the kernel's idle flows, every second until stop()
     // The names of docs/names.md on the bridge (DnsPort 0: none); a failure only warns.
     void start_names();
     // The join policy, for the cluster's entries of `job`: an instance deployed here stays in the
@@ -108,7 +111,9 @@ class Node final : public NodeControl {
     Config config_;
     Ipv4 node_ip_;
     bool built_ = false;
-    bool stopped_ = false;
+    Gate gate_;  // held by the node's own loops; stop() closes it
+    // Built, failed or stopped: registration_outcome() looks again.
+    Broadcast registration_changed_;
     std::string client_id_;
     std::string cluster_host_;
     std::optional<Error> registration_error_;  // the registration failed after its subnet
