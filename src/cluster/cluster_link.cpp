@@ -1,7 +1,7 @@
 #include "cluster/cluster_link.hpp"
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "core/log.hpp"
 
@@ -13,9 +13,12 @@ constexpr std::string_view jobs_prefix = "jobs/";
 constexpr std::string_view updates_suffix = "/updates_available";
 }  // namespace
 
-ClusterLink::ClusterLink(asio::any_io_executor executor, MqttOptions options, uint8_t prefix,
+ClusterLink::ClusterLink(const asio::any_io_executor& executor, MqttOptions options, uint8_t prefix,
                          uint8_t prefix_v6)
-    : mqtt_(std::move(executor), std::move(options)), prefix_(prefix), prefix_v6_(prefix_v6) {
+    : mqtt_(executor, std::move(options)),
+      subnet_answered_(executor),
+      prefix_(prefix),
+      prefix_v6_(prefix_v6) {
     mqtt_.on_message(
         [this](const std::string& topic, std::string_view payload) { dispatch(topic, payload); });
 }
@@ -35,8 +38,8 @@ Result<void> ClusterLink::start() {
 }
 
 void ClusterLink::stop() {
-    if (subnet_waiter_) subnet_waiter_->cancel();
     mqtt_.stop();
+    subnet_answered_.notify_all();  // the wait sees mqtt_.stopping()
 }
 
 void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
@@ -47,13 +50,13 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
                 << "ignoring malformed " << topic << ": " << assignment.error().message;
             return;
         }
-        if (!subnet_waiter_ || subnet_answer_) {
+        if (!subnet_waiting_ || subnet_answer_) {
             NM_LOG(info, subsystem) << "subnetwork/result " << assignment->subnet.to_string()
                                     << " arrived while no registration waits; ignored";
             return;
         }
         subnet_answer_ = *assignment;
-        subnet_waiter_->cancel();
+        subnet_answered_.notify_all();
         return;
     }
     if (topic == node_topic("tablequery/result")) {
@@ -72,26 +75,29 @@ void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
 }
 
 awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::milliseconds give_up) {
-    if (subnet_waiter_)
+    using namespace asio::experimental::awaitable_operators;
+    using Clock = std::chrono::steady_clock;
+    if (subnet_waiting_)
         co_return fail(Errc::conflict, "a subnet request is already waiting for the cluster");
     const auto& opt = mqtt_.options();
     const std::string broker = opt.host + ":" + std::to_string(opt.port);
-    const auto start = std::chrono::steady_clock::now();
-    auto expired = [&] {
-        return give_up.count() > 0 && std::chrono::steady_clock::now() - start >= give_up;
-    };
-    constexpr auto poll = std::chrono::milliseconds(200);
-    asio::steady_timer timer(mqtt_.executor());
+    const auto start = Clock::now();
+    auto expired = [&] { return give_up.count() > 0 && Clock::now() - start >= give_up; };
     subnet_answer_.reset();
-    subnet_waiter_ = &timer;  // dispatch() keeps the answer and wakes the timer
+    subnet_waiting_ = true;  // dispatch() keeps the answer and wakes subnet_answered_
     struct Done {
         ClusterLink& link;
-        ~Done() { link.subnet_waiter_ = nullptr; }
+        ~Done() { link.subnet_waiting_ = false; }
     } done{*this};
     int asked = 0;
     for (;;) {
-        while (!mqtt_.connected() && !mqtt_.stopping() && !expired())
-            (void)co_await mqtt_.wait_connected(poll);
+        while (!mqtt_.connected() && !mqtt_.stopping() && !expired()) {
+            const auto wait = give_up.count() > 0
+                                  ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        start + give_up - Clock::now())
+                                  : std::chrono::milliseconds(subnet_reask_after);
+            (void)co_await mqtt_.wait_connected(std::max(wait, std::chrono::milliseconds(1)));
+        }
         if (mqtt_.stopping()) break;
         if (expired()) break;
         const uint64_t session = mqtt_.connect_count();
@@ -105,18 +111,19 @@ awaitable<Result<SubnetAssignment>> ClusterLink::request_subnet(std::chrono::mil
         // at most subnet_reask_after: a request published before the cluster's manager
         // subscribed is lost for good. The reference gives up after the same 10 s and exits,
         // and its restart asks again.
-        const auto asked_at = std::chrono::steady_clock::now();
-        auto answer_overdue = [&] {
-            return std::chrono::steady_clock::now() - asked_at >= subnet_reask_after;
-        };
+        auto until = Clock::now() + subnet_reask_after;
+        if (give_up.count() > 0) until = std::min(until, start + give_up);
+        SteadyTimer deadline(mqtt_.executor());
+        deadline.expires_at(until);
+        bool overdue = false;
         while (!subnet_answer_ && mqtt_.connected() && mqtt_.connect_count() == session &&
-               !mqtt_.stopping() && !expired() && !answer_overdue()) {
-            timer.expires_after(poll);
-            boost::system::error_code ec;
-            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+               !mqtt_.stopping() && !overdue) {
+            auto woke = co_await (subnet_answered_.wait() || mqtt_.connection_change() ||
+                                  deadline.async_wait());
+            overdue = woke.index() == 2;
         }
         if (subnet_answer_) {
-            auto answer = std::move(*subnet_answer_);
+            const SubnetAssignment answer = *subnet_answer_;
             subnet_answer_.reset();
             NM_LOG(info, subsystem)
                 << "cluster assigned subnet " << answer.subnet.to_string()

@@ -15,7 +15,7 @@ class ClusterLink {
   public:
     // options.client_id is the node id; port defaults to 10003. A bare subnetwork/result
     // address gets `prefix` (IPv4) or `prefix_v6`.
-    ClusterLink(asio::any_io_executor executor, MqttOptions options,
+    ClusterLink(const asio::any_io_executor& executor, MqttOptions options,
                 uint8_t prefix = default_subnet_prefix,
                 uint8_t prefix_v6 = default_subnet_prefix_v6);
     ClusterLink(const ClusterLink&) = delete;
@@ -67,9 +67,11 @@ class ClusterLink {
     MqttClient mqtt_;
     std::function<void(std::string_view)> on_table_result_;
     std::function<void(const std::string&)> on_job_update_;
-    // The registration waiter: set when subnetwork/result arrives; woken by cancel().
+    // The registration's wait: subnetwork/result is kept in subnet_answer_ and announced on
+    // subnet_answered_ (also woken by stop()) while subnet_waiting_.
     std::optional<SubnetAssignment> subnet_answer_;
-    asio::steady_timer* subnet_waiter_ = nullptr;
+    bool subnet_waiting_ = false;
+    Broadcast subnet_answered_;
     uint64_t subnet_requests_ = 0;
     uint8_t prefix_, prefix_v6_;
 };

@@ -154,6 +154,7 @@ awaitable<void> MqttClient::drive_session() {
     session_fd_ = -1;
     socket.release();
     connected_ = false;
+    connection_changed_.notify_all();
     // A socket libmosquitto still holds (the loops ended for another reason) is closed here.
     if (mosquitto_socket(mosq_) >= 0) mosquitto_disconnect(mosq_);
 }
@@ -271,6 +272,7 @@ void MqttClient::handle_disconnect(int rc) {
                                 << ": "
                                 << (rc == 0 ? std::string("on request") : describe(rc, errno));
     connected_ = false;
+    connection_changed_.notify_all();
 }
 
 void MqttClient::handle_message(const mosquitto_message* message) {

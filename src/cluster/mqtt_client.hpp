@@ -74,6 +74,9 @@ class MqttClient {
     asio::any_io_executor executor() const { return executor_; }
     // Resolves once connected (success) or after timeout (Errc::timeout).
     awaitable<Result<void>> wait_connected(std::chrono::milliseconds timeout);
+    // Resumes at the next connect, disconnect or stop (true), or when cancelled (false, as the
+    // losing side of `change() || timer`); check connected()/stopping() after.
+    awaitable<bool> connection_change() { return connection_changed_.wait(); }
 
   private:
     struct Pending {
@@ -107,7 +110,7 @@ class MqttClient {
     int session_fd_ = -1;
     uint64_t connect_count_ = 0;
     Wakeup writer_wake_;            // output queued (a publish, a subscription) or stop
-    Broadcast connection_changed_;  // connected, or stopping: wait_connected looks again
+    Broadcast connection_changed_;  // connected, disconnected or stopping: waiters look again
     SteadyTimer backoff_timer_;
     SteadyTimer misc_timer_;
     Gate gate_;  // held by every coroutine of the client
