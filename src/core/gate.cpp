@@ -22,6 +22,10 @@ Gate::Holder& Gate::Holder::operator=(Holder&& other) noexcept {
     return *this;
 }
 
+bool Gate::Holder::gate_closed() const {
+    return !state_ || state_->closed;
+}
+
 void Gate::Holder::leave() {
     if (!state_) return;
     auto state = std::move(state_);

@@ -28,6 +28,10 @@ class Gate {
         Holder& operator=(const Holder&) = delete;
         ~Holder() { leave(); }
 
+        // Whether the gate was closed or destroyed since: a coroutine that may resume after its
+        // component is gone (destroyed while it waited) asks this before touching it.
+        [[nodiscard]] bool gate_closed() const;
+
       private:
         void leave();
         std::shared_ptr<State> state_;

@@ -2,9 +2,6 @@
 
 #include <unistd.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -38,7 +35,6 @@ Result<std::shared_ptr<Uring>> Uring::open(asio::io_context& context, unsigned e
 Uring::Uring(asio::io_context& context) : context_(context), wake_fd_(context) {}
 
 Uring::~Uring() {
-    *alive_ = false;
     // Every batch holds the ring, so none is left with operations in flight; a stray in-flight
     // count here would be a bug in this file.
     if (in_flight_ > 0)
@@ -208,53 +204,53 @@ void Uring::arm() {
     // (closed, cancelled) runs dry and stops.
     if (armed_ || in_flight_ == 0) return;
     armed_ = true;
+    // The wait ends after the ring when its last owner let it go meanwhile: then it is a no-op.
     wake_fd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                        [this, alive = alive_](boost::system::error_code ec) {
-                            if (!*alive) return;
-                            armed_ = false;
+                        [weak = weak_from_this()](boost::system::error_code ec) {
+                            auto ring = weak.lock();
+                            if (!ring) return;
+                            ring->armed_ = false;
                             if (!ec) {
-                                ++counters_.wakeups;
-                                reap();
+                                ++ring->counters_.wakeups;
+                                ring->reap();
                             }
                             // Cancelled for being idle: operations submitted since need a wait.
-                            arm();
+                            ring->arm();
                         });
 }
 
 UringBatch::UringBatch(std::shared_ptr<Uring> ring, size_t capacity)
-    : ring_(std::move(ring)), ops_(capacity), wake_(ring_->context()) {}
+    : ring_(std::move(ring)), ops_(capacity), wake_(ring_->context().get_executor()) {}
 
 UringBatch::~UringBatch() {
     drain();
-    *alive_ = false;
 }
 
 awaitable<Result<void>> UringBatch::run() {
-    auto alive = alive_;
+    const Gate::Holder hold = gate_.hold();
     auto submitted = ring_->submit();
     if (!submitted) co_return submitted;
     while (pending_ > 0) {
-        waiting_ = true;
-        wake_.expires_at(asio::steady_timer::time_point::max());
-        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!*alive) co_return fail(Errc::unavailable, "ring operations destroyed");
-        waiting_ = false;
+        // Taken into a variable first (g++-12, core/wakeup.hpp).
+        const bool woken = co_await wake_.wait();
+        if (!woken || hold.gate_closed()) co_return destroyed();
     }
     co_return Result<void>{};
 }
 
 awaitable<Result<void>> UringBatch::wait_shot() {
-    auto alive = alive_;
+    const Gate::Holder hold = gate_.hold();
     auto submitted = ring_->submit();
     if (!submitted) co_return submitted;
     while (shots_.empty() && pending_ > 0) {
-        waiting_ = true;
-        wake_.expires_at(asio::steady_timer::time_point::max());
-        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!*alive) co_return fail(Errc::unavailable, "ring operations destroyed");
-        waiting_ = false;
+        const bool woken = co_await wake_.wait();
+        if (!woken || hold.gate_closed()) co_return destroyed();
     }
     co_return Result<void>{};
+}
+
+Result<void> UringBatch::destroyed() {
+    return fail(Errc::unavailable, "ring operations destroyed");
 }
 
 void UringBatch::completed(size_t i, int result, uint32_t flags) {
@@ -263,7 +259,7 @@ void UringBatch::completed(size_t i, int result, uint32_t flags) {
     op.flags = flags;
     if (keep_shots_) {
         shots_.push_back({result, flags});
-        if (waiting_) wake_.cancel();
+        wake_.notify();
     }
     if (flags & IORING_CQE_F_MORE) return;
     op.in_flight = false;
@@ -276,7 +272,7 @@ void UringBatch::completed(size_t i, int result, uint32_t flags) {
                 break;
             }
     }
-    if (pending_ == 0 && waiting_) wake_.cancel();
+    if (pending_ == 0) wake_.notify();
 }
 
 void UringBatch::cancel_in_flight() {

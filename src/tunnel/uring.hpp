@@ -8,13 +8,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
+#include "core/wakeup.hpp"
 
 namespace nm {
 
@@ -29,7 +30,7 @@ struct UringCounters {
 
 class UringBatch;
 
-class Uring {
+class Uring : public std::enable_shared_from_this<Uring> {
   public:
     // A ring of `entries` SQEs whose async completions wake `context` (one shard's).
     static Result<std::shared_ptr<Uring>> open(asio::io_context& context, unsigned entries = 256);
@@ -84,7 +85,6 @@ class Uring {
     bool pending_submit_ = false;
     bool armed_ = false;  // a wait for the ring's fd is pending
     UringCounters counters_;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // The operations one coroutine submits together and waits for as a whole. Owned by an I/O object
@@ -144,16 +144,18 @@ class UringBatch {
     friend class Uring;
     void completed(size_t i, int result, uint32_t flags);
     void cancel_in_flight();
+    static Result<void> destroyed();
 
     std::shared_ptr<Uring> ring_;
     std::vector<Op> ops_;
     size_t pending_ = 0;
     bool cancelling_ = false;
-    bool waiting_ = false;
     bool keep_shots_ = false;
     std::vector<Shot> shots_;
-    asio::steady_timer wake_;
-    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    // Told when the batch is done or a shot is queued. run() and wait_shot() hold gate_ while
+    // they wait: a batch destroyed meanwhile closes it, and they leave without touching it.
+    Wakeup wake_;
+    Gate gate_;
 };
 
 }  // namespace nm
