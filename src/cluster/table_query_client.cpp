@@ -59,8 +59,8 @@ void TableQueryClient::start() {
 }
 
 void TableQueryClient::stop() {
-    if (stopped_) return;
-    stopped_ = true;
+    if (gate_.closed()) return;
+    gate_.refuse();
     link_.on_table_result(nullptr);
     link_.on_job_update(nullptr);
     for (auto& [key, q] : in_flight_) {
@@ -108,7 +108,7 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
                                                                    Ipv4 asker) {
     using namespace asio::experimental::awaitable_operators;
     auto hold = gate_.try_hold();
-    if (stopped_ || !hold) co_return fail(Errc::unavailable, "table query client is stopped");
+    if (!hold) co_return fail(Errc::unavailable, "table query client is stopped");
     auto now = Clock::now();
     if (auto it = negative_.find(key); it != negative_.end()) {
         if (now < it->second) {
@@ -284,7 +284,7 @@ std::vector<std::string> TableQueryClient::interested_jobs() const {
 }
 
 void TableQueryClient::handle_job_update(const std::string& job) {
-    if (stopped_ || !interest_.contains(job)) return;
+    if (gate_.closed() || !interest_.contains(job)) return;
     ++stats_.refreshes;
     NM_LOG(info, subsystem) << "updates available for " << job << "; querying it again";
     negative_.erase(job);
@@ -314,13 +314,13 @@ void TableQueryClient::drop_interest(const std::string& job) {
 }
 
 awaitable<void> TableQueryClient::sweep_loop(Gate::Holder /*held while it runs*/) {
-    while (!stopped_) {
+    while (!gate_.closed()) {
         sweep_timer_.expires_after(options_.sweep_every);
         co_await sweep_timer_.async_wait();
-        if (stopped_) co_return;
+        if (gate_.closed()) co_return;
         if (used_jobs_) {
             auto used = co_await used_jobs_();
-            if (stopped_) co_return;
+            if (gate_.closed()) co_return;
             for (const auto& job : used) note_used(job);
         }
         auto now = Clock::now();

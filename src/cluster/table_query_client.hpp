@@ -133,7 +133,6 @@ class TableQueryClient final : public Resolver {
     LogEvery log_every_;
     std::unordered_map<std::string, Clock::time_point> interest_;  // job -> last use
     SteadyTimer sweep_timer_;
-    bool stopped_ = false;
     Stats stats_;
     Gate gate_;  // held by every query, refresh and the sweep
 };

@@ -56,8 +56,12 @@ Gate::Holder Gate::hold() {
 }
 
 awaitable<void> Gate::close() {
-    state_->closed = true;
+    refuse();
     return wait_empty(state_);
+}
+
+void Gate::refuse() {
+    state_->closed = true;
 }
 
 awaitable<void> Gate::wait_empty(std::shared_ptr<State> state) {

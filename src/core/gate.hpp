@@ -50,6 +50,9 @@ class Gate {
     // Refuses new holders from the call on (not only once awaited) and resumes once the last
     // holder has left (at once when none holds it). More than one caller may wait.
     awaitable<void> close();
+    // close()'s first half, for a component's synchronous stop(): refuses new holders from now
+    // on; the holders inside see closed() and leave, and close() awaits them.
+    void refuse();
 
     bool closed() const;
     std::size_t holders() const;

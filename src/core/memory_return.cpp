@@ -6,7 +6,8 @@
 
 namespace nm {
 
-MemoryReturn::MemoryReturn(asio::io_context::executor_type executor, MemoryReturnOptions options)
+MemoryReturn::MemoryReturn(const asio::io_context::executor_type& executor,
+                           MemoryReturnOptions options)
     : timer_(executor), options_(options) {}
 
 size_t MemoryReturn::free_bytes() {
@@ -23,10 +24,11 @@ MemoryReturn::Trimmed MemoryReturn::trim() {
 }
 
 awaitable<void> MemoryReturn::run() {
-    while (!stopped_) {
+    const auto hold = gate_.try_hold();
+    while (hold && !gate_.closed()) {
         timer_.expires_after(options_.interval);
         co_await timer_.async_wait();
-        if (stopped_) break;
+        if (gate_.closed()) break;
         if (free_bytes() <= options_.threshold) continue;
         const auto start = std::chrono::steady_clock::now();
         const Trimmed t = trim();
@@ -41,8 +43,13 @@ awaitable<void> MemoryReturn::run() {
 }
 
 void MemoryReturn::stop() {
-    stopped_ = true;
+    gate_.refuse();
     timer_.cancel();
+}
+
+awaitable<void> MemoryReturn::close() {
+    stop();
+    co_await gate_.close();
 }
 
 }  // namespace nm

@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "core/async.hpp"
+#include "core/gate.hpp"
 
 namespace nm {
 
@@ -21,10 +22,12 @@ struct MemoryReturnOptions {
 
 class MemoryReturn {
   public:
-    MemoryReturn(asio::io_context::executor_type executor, MemoryReturnOptions options = {});
-    // The loop; ends after stop().
+    MemoryReturn(const asio::io_context::executor_type& executor, MemoryReturnOptions options = {});
+    // The loop; holds the gate while it runs and ends after stop().
     awaitable<void> run();
     void stop();
+    // stop(), then resumes once the loop has ended.
+    awaitable<void> close();
 
     // Bytes the allocator holds free in all its arenas.
     static size_t free_bytes();
@@ -37,7 +40,7 @@ class MemoryReturn {
   private:
     SteadyTimer timer_;
     MemoryReturnOptions options_;
-    bool stopped_ = false;
+    Gate gate_;
 };
 
 }  // namespace nm

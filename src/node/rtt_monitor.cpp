@@ -51,13 +51,13 @@ void RttMonitor::start() {
         auto echo = IcmpEcho::open(shards_.context(0));
         if (echo) {
             echo_.emplace(std::move(*echo));
-            shards_.spawn(0, receive_loop(), "rtt probe receive");
+            shards_.spawn(0, receive_loop(gate_.hold()), "rtt probe receive");
         } else {
             echo_error_ = echo.error().message;
             NM_LOG(warn, subsystem) << echo_error_ << "; Closest ranks by passive samples only";
         }
     }
-    shards_.spawn(0, tick_loop(), "rtt tick");
+    shards_.spawn(0, tick_loop(gate_.hold()), "rtt tick");
     NM_LOG(info, subsystem) << "round trips to peer nodes: "
                             << (echo_ ? std::string("probes every ~") +
                                             std::to_string(options_.probe_interval.count()) +
@@ -67,16 +67,21 @@ void RttMonitor::start() {
 }
 
 void RttMonitor::stop() {
-    stopped_ = true;
+    gate_.refuse();
     timer_.cancel();
     if (echo_) echo_->close();
 }
 
-awaitable<void> RttMonitor::tick_loop() {
-    while (!stopped_) {
+awaitable<void> RttMonitor::close() {
+    stop();
+    co_await gate_.close();
+}
+
+awaitable<void> RttMonitor::tick_loop(Gate::Holder /*held while it runs*/) {
+    while (!gate_.closed()) {
         timer_.expires_after(tick());
         co_await timer_.async_wait();
-        if (stopped_) break;
+        if (gate_.closed()) break;
         const auto now = Clock::now();
         auto peers = peers_();
         estimator_.set_peers(peers);
@@ -116,11 +121,12 @@ void RttMonitor::schedule_probes(Clock::time_point now) {
     }
 }
 
-awaitable<void> RttMonitor::receive_loop() {
-    while (!stopped_ && echo_) {
+awaitable<void> RttMonitor::receive_loop(Gate::Holder /*held while it runs*/) {
+    while (!gate_.closed() && echo_) {
         auto reply = co_await echo_->receive();
         if (!reply) {
-            if (!stopped_) NM_LOG(warn, subsystem) << reply.error().message << "; probes stop";
+            if (!gate_.closed())
+                NM_LOG(warn, subsystem) << reply.error().message << "; probes stop";
             co_return;
         }
         auto it = probes_.find(reply->from.value);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/async.hpp"
+#include "core/gate.hpp"
 #include "core/shard.hpp"
 #include "tunnel/icmp_echo.hpp"
 #include "tunnel/rtt_estimator.hpp"
@@ -36,7 +37,10 @@ class RttMonitor {
                std::function<std::vector<Ipv4>()> peers, RttMonitorOptions options);
     // On shard 0: opens the probe socket and spawns the loops there.
     void start();
+    // Ends the loops (they hold the gate while they run).
     void stop();
+    // stop(), then resumes once both loops have ended.
+    awaitable<void> close();
 
     boost::json::value status() const;
     void append_metrics(MetricsText& m) const;
@@ -49,8 +53,8 @@ class RttMonitor {
         uint16_t sequence = 0;
         bool waiting = false;  // sent and not yet answered
     };
-    awaitable<void> tick_loop();
-    awaitable<void> receive_loop();
+    awaitable<void> tick_loop(Gate::Holder hold);
+    awaitable<void> receive_loop(Gate::Holder hold);
     void schedule_probes(Clock::time_point now);
     awaitable<void> collect_and_publish(Clock::time_point now);
     // Takes the estimator's snapshot; whether it differs from what the shards have.
@@ -70,7 +74,7 @@ class RttMonitor {
     RttEstimates published_;
     std::minstd_rand jitter_{std::random_device{}()};
     SteadyTimer timer_;  // the tick, on shard 0
-    bool stopped_ = false;
+    Gate gate_;          // held by both loops
 };
 
 }  // namespace nm

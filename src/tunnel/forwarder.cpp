@@ -70,31 +70,37 @@ void Forwarder::start(Shards& shards) {
     shards_ = &shards;
     for (auto& loop : loops_) loop.running = true;
     inbox_ready_ = std::make_unique<Wakeup>(shards.executor(shard_));
-    shards.spawn(shard_, tun_loop(), "tun reader");
-    shards.spawn(shard_, udp_loop(), "udp reader");
-    shards.spawn(shard_, handoff_loop(), "hand-off");
+    shards.spawn(shard_, tun_loop(gate_.hold()), "tun reader");
+    shards.spawn(shard_, udp_loop(gate_.hold()), "udp reader");
+    shards.spawn(shard_, handoff_loop(gate_.hold()), "hand-off");
     expiry_timer_ = std::make_unique<asio::steady_timer>(shards.context(shard_));
-    shards.spawn(shard_, expiry_loop(), "flow expiry");
+    shards.spawn(shard_, expiry_loop(gate_.hold()), "flow expiry");
 }
 
 void Forwarder::stop() {
+    if (gate_.closed()) return;
     const auto& c = counters_;
     NM_LOG(info, subsystem) << "shard " << shard_ << " stops: " << c.tun_packets
                             << " packets read from the TUN, " << c.received_packets
                             << " from the wire, " << tun_->counters().write_packets
                             << " written to the TUN; handed to other shards: " << c.handed_off_tun
                             << " from the TUN, " << c.handed_off_wire << " from the wire";
-    stopped_ = true;
+    gate_.refuse();
     tun_->close();
     wire_->close();
     if (inbox_ready_) inbox_ready_->close();
     if (expiry_timer_) expiry_timer_->cancel();
 }
 
+awaitable<void> Forwarder::close() {
+    stop();
+    co_await gate_.close();
+}
+
 void Forwarder::loop_ended(Loop loop, const Error* failure) {
     LoopState& state = loops_[loop];
     state.running = false;
-    if (!failure || stopped_) return;
+    if (!failure || gate_.closed()) return;
     state.failure = failure->message;
     NM_LOG(error, subsystem) << "shard " << shard_ << ": the " << state.name
                              << " loop stopped on a permanent failure: " << failure->message;
@@ -103,13 +109,13 @@ void Forwarder::loop_ended(Loop loop, const Error* failure) {
                                  " loop: " + failure->message);
 }
 
-awaitable<void> Forwarder::tun_loop() {
+awaitable<void> Forwarder::tun_loop(Gate::Holder /*held while it runs*/) {
     PacketBatch in(io_pool_, options_.batch);
     PacketBatch wire(wire_pool_, options_.batch);
     std::vector<Packet> to_tun, local;
     Outputs out{wire, to_tun, local};
     std::vector<Handoff> away(peers_.size());
-    while (!stopped_) {
+    while (!gate_.closed()) {
         auto n = co_await tun_->read_batch(in);  // transient failures are retried inside
         if (!n) {
             loop_ended(tun_loop_index, &n.error());
@@ -141,11 +147,11 @@ awaitable<void> Forwarder::tun_loop() {
     loop_ended(tun_loop_index, nullptr);
 }
 
-awaitable<void> Forwarder::udp_loop() {
+awaitable<void> Forwarder::udp_loop(Gate::Holder /*held while it runs*/) {
     PacketBatch in(io_pool_, options_.batch);
     std::vector<Packet> to_tun;
     std::vector<Handoff> away(peers_.size());
-    while (!stopped_) {
+    while (!gate_.closed()) {
         auto n = co_await wire_->receive_batch(in);  // transient failures are retried inside
         if (!n) {
             loop_ended(udp_loop_index, &n.error());
@@ -292,7 +298,7 @@ awaitable<void> Forwarder::send(PacketBatch& wire) {
         sends_too_big_ = refused;
         path_mtus_.invalidate();
     }
-    if (!r && !stopped_)
+    if (!r && !gate_.closed())
         if (auto n = log_every_.due("send"))
             NM_LOG(warn, subsystem)
                 << "UDP send: " << r.error().message << " (" << n << " failed since the last line)";
@@ -334,7 +340,9 @@ void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
             const Ipv4 asker = direction == Direction::incoming ? peer.address
                                : view.is_ipv4()                 ? view.source()
                                                                 : Ipv4{};
-            shards_->spawn(shard_, release_after_query(direction, key, asker), "table query");
+            if (auto hold = gate_.try_hold())
+                shards_->spawn(shard_, release_after_query(std::move(*hold), direction, key, asker),
+                               "table query");
             break;
         }
         case ParkedPackets::Parked::queued:
@@ -342,7 +350,8 @@ void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
     }
 }
 
-awaitable<void> Forwarder::release_after_query(Direction direction, QueryKey key, Ipv4 asker) {
+awaitable<void> Forwarder::release_after_query(Gate::Holder /*held while it runs*/,
+                                               Direction direction, QueryKey key, Ipv4 asker) {
     Resolver* resolver = &resolver_;
     auto answer = co_await on_shard(
         0, [resolver, key, asker]() -> awaitable<Result<std::vector<TableEntry>>> {
@@ -374,7 +383,7 @@ awaitable<void> Forwarder::release_outgoing(HeldPackets packets) {
     answered_.push_back(std::move(packets));
     if (releasing_) co_return;  // the release under way decides these too
     releasing_ = true;
-    while (!answered_.empty() && !stopped_) {
+    while (!answered_.empty() && !gate_.closed()) {
         HeldPackets held = std::move(answered_.front());
         answered_.pop_front();
         co_await decide_held(held, Direction::outgoing, true, release_wire_);
@@ -440,21 +449,21 @@ void Forwarder::accept(Handoff handoff) {
     if (inbox_ready_) inbox_ready_->notify();
 }
 
-awaitable<void> Forwarder::expiry_loop() {
+awaitable<void> Forwarder::expiry_loop(Gate::Holder /*held while it runs*/) {
     // Enough per round for the whole cache to be looked at within a few periods.
     const size_t budget = std::max<size_t>(4096, options_.flows.max_flows / 8);
-    while (!stopped_) {
+    while (!gate_.closed()) {
         expiry_timer_->expires_after(options_.expire_every);
         co_await expiry_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
-        if (stopped_) break;
+        if (gate_.closed()) break;
         path_.cache.set_now(ConversionCache::Clock::now());
         path_.cache.expire(budget);
     }
 }
 
-awaitable<void> Forwarder::handoff_loop() {
+awaitable<void> Forwarder::handoff_loop(Gate::Holder /*held while it runs*/) {
     PacketBatch wire(wire_pool_, options_.batch);
-    while (!stopped_) {
+    while (!gate_.closed()) {
         if (inbox_.empty()) {
             // Taken into a variable first: g++-12 miscompiles `if (co_await w.wait())`.
             const bool woken = co_await inbox_ready_->wait();

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "core/gate.hpp"
 #include "core/log_every.hpp"
 #include "core/shard.hpp"
 #include "core/too_big.hpp"
@@ -118,8 +119,11 @@ class Forwarder {
     void set_offload(FlowOffload* offload) { path_.context.offload = offload; }
     // Spawns the loops on this forwarder's shard.
     void start(Shards& shards);
-    // On this shard: closes the TUN queue and socket so the loops end.
+    // On this shard: closes the gate, the TUN queue and the socket so the loops end.
     void stop();
+    // stop(), then resumes once every coroutine of the forwarder (its loops, its table queries'
+    // releases) has left it.
+    awaitable<void> close();
 
     unsigned shard() const { return shard_; }
     const ForwarderCounters& counters() const { return counters_; }
@@ -156,12 +160,12 @@ class Forwarder {
     enum Loop : size_t { tun_loop_index, udp_loop_index, handoff_loop_index };
     // Marks a loop ended; a failure while not stopping is logged and reported.
     void loop_ended(Loop loop, const Error* failure);
-    awaitable<void> tun_loop();
-    awaitable<void> udp_loop();
-    awaitable<void> handoff_loop();
+    awaitable<void> tun_loop(Gate::Holder hold);
+    awaitable<void> udp_loop(Gate::Holder hold);
+    awaitable<void> handoff_loop(Gate::Holder hold);
     // Expires idle flows every expire_every, so they go (and their memory with them) without
     // traffic; the TUN loop expires a few per batch as well.
-    awaitable<void> expiry_loop();
+    awaitable<void> expiry_loop(Gate::Holder hold);
 
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN, or park
     // it until the table knows its key (after_query: it has been parked already).
@@ -193,7 +197,8 @@ class Forwarder {
               UdpEndpoint peer);
     // Asks the resolver on shard 0 for `asker` (the sending namespace or node; the resolver
     // bounds the queries in flight per asker), then decides the key's parked packets.
-    awaitable<void> release_after_query(Direction direction, QueryKey key, Ipv4 asker);
+    awaitable<void> release_after_query(Gate::Holder hold, Direction direction, QueryKey key,
+                                        Ipv4 asker);
     // Outgoing packets whose query was answered, decided in place one release at a time.
     awaitable<void> release_outgoing(HeldPackets packets);
     // Incoming packets whose node and inner source the table now knows: those the ingress rules
@@ -239,7 +244,7 @@ class Forwarder {
     std::deque<HeldPackets> answered_;
     bool releasing_ = false;
     PacketBatch release_wire_;
-    bool stopped_ = false;
+    Gate gate_;           // held by every coroutine of the forwarder
     LogEvery log_every_;  // a flood's failures: a line a second per reason
     // Inner sources still unknown after their query: dropped at once for a while.
     NegativeCache unknown_sources_{std::chrono::milliseconds{5000}, 4096};
