@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     // After a flood the allocator's free pages go back to the kernel (core/memory_return.hpp).
     nm::MemoryReturn memory(shards.executor(0));
     shards.spawn(0, memory.run(), "memory return");
-    shards.at_stop(0, [&memory] { memory.stop(); });
+    shards.at_close(0, "memory return", [&memory] { return memory.close(); });
 
     shards.start();
     shards.join();

@@ -142,7 +142,7 @@ awaitable<void> ApiServer::close() {
 }
 
 void ApiServer::stop_with(Shards& shards, unsigned shard) {
-    shards.at_stop(shard, [this] { stop(); });
+    shards.at_close(shard, "the node API", [this] { return close(); });
 }
 
 template <class Protocol>

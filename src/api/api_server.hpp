@@ -49,7 +49,7 @@ class ApiServer {
     // stop(), then resumes once every accept loop and connection has ended (idle ones close at
     // once, busy ones after their answer): then the server may be destroyed.
     awaitable<void> close();
-    // Registers stop() to run on `shard` when the shards stop.
+    // Registers close() to run on `shard` when the shards stop.
     void stop_with(Shards& shards, unsigned shard = 0);
 
     uint16_t tcp_port() const { return tcp_port_; }

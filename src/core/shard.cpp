@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -65,46 +66,103 @@ void Shards::start() {
                     NM_LOG(error, "shard") << "handler threw: " << e.what();
                 }
             }
+            {
+                std::lock_guard lock(mutex_);
+                shard.exited = true;
+            }
+            changed_.notify_all();
         });
     }
 }
 
 void Shards::at_stop(unsigned i, std::function<void()> fn) {
-    std::lock_guard lock(callbacks_mutex_);
+    std::lock_guard lock(mutex_);
     shards_.at(i)->stop_callbacks.push_back(std::move(fn));
+}
+
+void Shards::at_close(unsigned i, std::string what, std::function<awaitable<void>()> close) {
+    std::lock_guard lock(mutex_);
+    shards_.at(i)->closers.push_back({std::move(what), std::move(close)});
+}
+
+std::vector<std::string> Shards::closing(unsigned i) {
+    std::lock_guard lock(mutex_);
+    return shards_.at(i)->closing;
 }
 
 void Shards::stop(std::chrono::milliseconds grace) {
     if (stopping_.exchange(true)) return;
-    for (auto& shard : shards_) {
-        asio::post(shard->context, [this, s = shard.get()] {
-            std::vector<std::function<void()>> callbacks;
-            {
-                std::lock_guard lock(callbacks_mutex_);
-                callbacks.swap(s->stop_callbacks);
-            }
-            for (auto& fn : callbacks) fn();
-            s->work.reset();
-        });
+    {
+        std::lock_guard lock(mutex_);
+        grace_ = grace;
+        stop_deadline_ = std::chrono::steady_clock::now() + grace;
     }
-    watchdog_ = std::thread([this, grace] {
-        auto deadline = std::chrono::steady_clock::now() + grace;
-        for (auto& shard : shards_) {
-            while (!shard->context.stopped() && std::chrono::steady_clock::now() < deadline)
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            if (!shard->context.stopped()) {
-                NM_LOG(warn, "shard") << "shard still busy after " << grace.count()
-                                      << " ms of stop; stopping it hard";
-                shard->context.stop();
-            }
-        }
-    });
+    changed_.notify_all();
+    for (unsigned i = 0; i < count(); ++i) asio::post(context(i), [this, i] { stop_shard(i); });
+}
+
+void Shards::stop_shard(unsigned i) {
+    Shard& s = *shards_[i];
+    std::vector<std::function<void()>> callbacks;
+    std::vector<Closer> closers;
+    {
+        std::lock_guard lock(mutex_);
+        callbacks.swap(s.stop_callbacks);
+        closers.swap(s.closers);
+        for (const Closer& c : closers) s.closing.push_back(c.what);
+    }
+    for (auto& fn : callbacks) fn();
+    if (closers.empty()) {
+        s.work.reset();
+        return;
+    }
+    for (Closer& c : closers) {
+        std::string what = "closing " + c.what;
+        spawn(i, run_closer(i, std::move(c)), std::move(what));
+    }
+}
+
+awaitable<void> Shards::run_closer(unsigned i, Closer closer) {
+    co_await closer.close();
+    // Not reached when close() throws (spawn logs it) or never finishes: then the shard stays
+    // busy and join() names the closer.
+    Shard& s = *shards_[i];
+    bool last = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = std::find(s.closing.begin(), s.closing.end(), closer.what);
+            it != s.closing.end())
+            s.closing.erase(it);
+        last = s.closing.empty();
+    }
+    if (last) s.work.reset();
 }
 
 void Shards::join() {
+    std::unique_lock lock(mutex_);
+    auto all_exited = [this] {
+        return std::all_of(shards_.begin(), shards_.end(),
+                           [](const auto& s) { return s->exited || !s->thread.joinable(); });
+    };
+    changed_.wait(lock, [&] { return stop_deadline_.has_value() || all_exited(); });
+    if (stop_deadline_ && !changed_.wait_until(lock, *stop_deadline_, all_exited)) {
+        for (unsigned i = 0; i < count(); ++i) {
+            Shard& s = *shards_[i];
+            if (s.exited || !s.thread.joinable()) continue;
+            std::string what;
+            for (const auto& c : s.closing) what += (what.empty() ? "" : ", ") + c;
+            NM_LOG(warn, "shard") << "shard " << i << " still busy " << grace_.count()
+                                  << " ms after stop began ("
+                                  << (what.empty() ? std::string("its closers finished, other "
+                                                                 "work is pending")
+                                                   : "still closing: " + what)
+                                  << "); stopping it hard";
+            s.context.stop();
+        }
+    }
+    lock.unlock();
     for (auto& shard : shards_)
         if (shard->thread.joinable()) shard->thread.join();
-    if (watchdog_.joinable()) watchdog_.join();
 }
 
 void Shards::spawn(unsigned i, awaitable<void> task, std::string what) {

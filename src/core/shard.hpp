@@ -7,9 +7,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -44,16 +47,24 @@ class Shards {
 
     // Starts one thread per shard. Returns at once.
     void start();
-    // Begins a clean stop: runs each shard's stop callbacks on that shard (they close sockets
-    // and cancel timers so coroutines unwind), then lets each io_context run dry.
-    // Shards still busy after `grace` are stopped hard. Safe from any thread, more than once.
+    // Begins the one clean stop: on each shard, runs its stop callbacks (they close sockets and
+    // cancel timers so coroutines unwind), then its closers (each a component's close(): stop,
+    // then await its Gate's holders leaving), and once every closer has finished lets the
+    // io_context run dry. Safe from any thread, more than once.
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
-    // Waits for every shard thread to finish.
+    // Waits for every shard thread to finish: for stop() to begin, then at most its `grace`
+    // (no watchdog thread: the waiting thread bounds it). A shard still running then is logged
+    // with what it is still closing, and stopped hard.
     void join();
     bool stopping() const { return stopping_.load(); }
 
     // Registers fn to run on shard i when stop() begins.
     void at_stop(unsigned i, std::function<void()> fn);
+    // Registers close (a component's `awaitable<void> close()`) to run on shard i when stop()
+    // begins, after the stop callbacks; `what` names it if it has not finished in time.
+    void at_close(unsigned i, std::string what, std::function<awaitable<void>()> close);
+    // The closers of shard i started and not finished (after join(): the ones that hung).
+    std::vector<std::string> closing(unsigned i);
 
     // Runs a coroutine on shard i; an exception escaping it is logged with `what`.
     void spawn(unsigned i, awaitable<void> task, std::string what);
@@ -63,19 +74,34 @@ class Shards {
     void stop_on_signals();
 
   private:
+    struct Closer {
+        std::string what;
+        std::function<awaitable<void>()> close;
+    };
     struct Shard {
         asio::io_context context{1};
         asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
-        std::vector<std::function<void()>> stop_callbacks;  // guarded by callbacks_mutex_
+        // Guarded by mutex_:
+        std::vector<std::function<void()>> stop_callbacks;
+        std::vector<Closer> closers;
+        std::vector<std::string> closing;  // closers started and not finished
+        bool exited = false;               // the thread has left run()
         std::thread thread;
     };
+    // On shard i, from stop(): the callbacks, then every closer at once; the work guard goes
+    // once the last closer has finished.
+    void stop_shard(unsigned i);
+    awaitable<void> run_closer(unsigned i, Closer closer);
+
     std::vector<std::unique_ptr<Shard>> shards_;
-    std::mutex callbacks_mutex_;
+    std::mutex mutex_;
+    std::condition_variable changed_;  // stop() began, or a shard thread left run()
+    std::optional<std::chrono::steady_clock::time_point> stop_deadline_;  // guarded by mutex_
+    std::chrono::milliseconds grace_{0};                                  // guarded by mutex_
     std::atomic<bool> stopping_{false};
     std::atomic<int> signals_seen_{0};
     bool pin_;
     std::vector<unsigned> cpus_;
-    std::thread watchdog_;
 };
 
 template <class F>

@@ -111,6 +111,7 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
         [this] { return table_->table().nodes_except(node_ip_); },
         RttMonitorOptions{std::chrono::milliseconds(c.rtt_probe_interval_ms)});
     rtt_->start();
+    shards_.at_close(0, "the round-trip monitor", [this] { return rtt_->close(); });
     NM_LOG(info, subsystem) << "network ready: bridge " << c.bridge << " "
                             << subnet.host(1).to_string() << "/" << int(subnet.prefix) << ", TUN "
                             << c.tun_device << " " << c.tunnel_ip.to_string()

@@ -92,6 +92,9 @@ void DataPlane::start(std::function<void(const std::string&)> failed) {
         f->set_peers(peers);
         f->on_loop_failure(report);
         f->start(shards_);
+        // The shards' stop closes each forwarder on its shard and waits for its coroutines.
+        shards_.at_close(f->shard(), "the forwarder of shard " + std::to_string(f->shard()),
+                         [f] { return f->close(); });
     }
 }
 

@@ -3,11 +3,15 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
 #include <future>
 #include <thread>
+
+#include "core/gate.hpp"
 
 using namespace nm;
 using namespace std::chrono_literals;
@@ -166,4 +170,66 @@ TEST_CASE("shards are pinned to the cores ShardOptions::cpus names, in shard ord
     CHECK(run_on(shards, 1, pinned_to()) == 0);
     shards.stop();
     shards.join();
+}
+
+TEST_CASE("stop awaits every shard's closers, and their gates' holders leave before it ends") {
+    Shards shards({.count = 2, .pin = false});
+    struct Component {
+        explicit Component(asio::io_context& context) : timer(context, 1h) {}
+        asio::steady_timer timer;
+        Gate gate;
+        std::atomic<bool> loop_left{false}, closed{false};
+        awaitable<void> loop(Gate::Holder) {
+            boost::system::error_code ec;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            // Still busy a while after the stop: the closer must wait for this.
+            asio::steady_timer linger(co_await asio::this_coro::executor, 50ms);
+            co_await linger.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            loop_left = true;
+        }
+        awaitable<void> close() {
+            timer.cancel();
+            co_await gate.close();
+            closed = loop_left.load();  // true only when the holder had left first
+        }
+    };
+    std::vector<std::unique_ptr<Component>> parts;
+    for (unsigned i = 0; i < 2; ++i) {
+        parts.push_back(std::make_unique<Component>(shards.context(i)));
+        Component* c = parts.back().get();
+        shards.spawn(i, c->loop(c->gate.hold()), "loop");
+        shards.at_close(i, "component " + std::to_string(i), [c] { return c->close(); });
+    }
+    shards.start();
+    std::this_thread::sleep_for(20ms);
+    const auto began = std::chrono::steady_clock::now();
+    shards.stop();
+    shards.join();
+    for (auto& c : parts) {
+        CHECK(c->loop_left);
+        CHECK(c->closed);
+    }
+    CHECK(shards.closing(0).empty());
+    CHECK(shards.closing(1).empty());
+    CHECK(std::chrono::steady_clock::now() - began < 2s);  // drained, not the hard deadline
+}
+
+TEST_CASE("a closer that never finishes is named and its shard stopped hard after the grace") {
+    Shards shards({.count = 2, .pin = false});
+    asio::steady_timer never(shards.context(1), 1h);
+    shards.at_close(1, "a stuck component", [&never]() -> awaitable<void> {
+        boost::system::error_code ec;
+        co_await never.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    });
+    shards.at_close(0, "a quick component", []() -> awaitable<void> { co_return; });
+    shards.start();
+    const auto began = std::chrono::steady_clock::now();
+    shards.stop(200ms);
+    shards.join();  // returns: the stop is bounded
+    const auto took = std::chrono::steady_clock::now() - began;
+    CHECK(took >= 200ms);
+    CHECK(took < 2s);
+    CHECK(shards.context(1).stopped());
+    CHECK(shards.closing(1) == std::vector<std::string>{"a stuck component"});
+    CHECK(shards.closing(0).empty());
 }
