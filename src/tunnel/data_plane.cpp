@@ -40,7 +40,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Shards& shards, const DataPla
     if (auto r = tun->steer_to_owners(); !r)
         NM_LOG(warn, subsystem) << r.error().message << "; shards hand TUN packets to each other";
 
-    std::unique_ptr<DataPlane> plane(new DataPlane(shards, std::move(*tun), o.io));
+    std::unique_ptr<DataPlane> plane(new DataPlane(shards, std::move(*tun), o.io, o.table_queries));
     ForwarderOptions forwarder_options;
     forwarder_options.mtu = o.mtu;
     forwarder_options.flows.udp_idle = forwarder_options.flows.icmp_idle =
@@ -72,6 +72,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Shards& shards, const DataPla
             i, std::make_unique<TunQueue>(std::move(*queue)),
             std::make_unique<UdpTunnel>(std::move(*udp)), replicas.replica(i), identity,
             plane->turns_, resolver, forwarder_options);
+        shard.forwarder->limit_queries(&plane->query_budget_);
         plane->per_shard_.push_back(std::move(shard));
     }
     return plane;

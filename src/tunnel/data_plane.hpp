@@ -29,6 +29,9 @@ struct DataPlaneOptions {
     bool offload = true;
     IoMode io = IoMode::readiness;
     std::chrono::milliseconds flow_idle{30'000};  // a UDP/ICMP/other flow idle this long expires
+    // Table queries every shard together may have waiting on shard 0 (TableQueryClient's own
+    // cap of queries in flight); keys parked beyond it are refused on their shard.
+    size_t table_queries = 128;
 
     static DataPlaneOptions from(const Config& config);
 };
@@ -66,13 +69,14 @@ class DataPlane {
         std::unique_ptr<Forwarder> forwarder;
     };
 
-    DataPlane(Shards& shards, TunDevice tun, IoMode io)
-        : shards_(shards), tun_(std::move(tun)), io_(io) {}
+    DataPlane(Shards& shards, TunDevice tun, IoMode io, size_t table_queries)
+        : shards_(shards), tun_(std::move(tun)), io_(io), query_budget_(table_queries) {}
 
     Shards& shards_;
     TunDevice tun_;
     IoMode io_;
     SharedTurns turns_;             // round-robin turns shared by every shard's balancer
+    Budget query_budget_;           // table queries in flight from every shard
     std::vector<Shard> per_shard_;  // index: shard
 };
 

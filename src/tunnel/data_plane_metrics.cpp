@@ -84,6 +84,10 @@ void append_data_plane_metrics(MetricsText& m, const std::vector<ShardSnapshot>&
     m.single("netmanager_table_queries_started_total", "counter",
              "Table queries started by the data path.",
              sum([](auto& s) { return s.forwarder.queries; }));
+    m.single("netmanager_table_queries_over_budget_total", "counter",
+             "Table queries the data path did not start: every shard's queries in flight had "
+             "spent the budget (their packets dropped as query_failed).",
+             sum([](auto& s) { return s.forwarder.queries_over_budget; }));
     if (rings) {
         m.single("netmanager_uring_enters_total", "counter",
                  "io_uring_enter calls of the shards' rings that submitted operations.",

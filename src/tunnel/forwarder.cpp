@@ -333,6 +333,23 @@ void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
             path_.counters.drop(DropReason::backlog_full);
             break;
         case ParkedPackets::Parked::first: {
+            // Refused here, before a coroutine is spawned and sent to shard 0: a flood of new
+            // keys would otherwise queue there faster than it answers (each refused only then).
+            std::optional<Budget::Token> token;
+            if (query_budget_) {
+                token = query_budget_->try_take();
+                if (!token) {
+                    ++counters_.queries_over_budget;
+                    path_.counters.drop(DropReason::query_failed,
+                                        parked.release(key).packets.size());
+                    if (auto n = log_every_.due("over budget"))
+                        NM_LOG(warn, subsystem) << "table query for " << to_string(key)
+                                                << " not started: " << query_budget_->limit()
+                                                << " queries are in flight already (" << n
+                                                << " not started since the last line)";
+                    break;
+                }
+            }
             ++counters_.queries;
             // Whose packet asks: the sending namespace, or the sending node. An IPv6 namespace
             // has no IPv4 address in its packets: its queries count against the cap of all
@@ -341,8 +358,10 @@ void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
                                : view.is_ipv4()                 ? view.source()
                                                                 : Ipv4{};
             if (auto hold = gate_.try_hold())
-                shards_->spawn(shard_, release_after_query(std::move(*hold), direction, key, asker),
-                               "table query");
+                shards_->spawn(
+                    shard_,
+                    release_after_query(std::move(*hold), std::move(token), direction, key, asker),
+                    "table query");
             break;
         }
         case ParkedPackets::Parked::queued:
@@ -351,6 +370,7 @@ void Forwarder::park(Direction direction, const QueryKey& key, const Packet& p,
 }
 
 awaitable<void> Forwarder::release_after_query(Gate::Holder /*held while it runs*/,
+                                               std::optional<Budget::Token> token,
                                                Direction direction, QueryKey key, Ipv4 asker) {
     Resolver* resolver = &resolver_;
     auto answer = co_await on_shard(
@@ -358,6 +378,7 @@ awaitable<void> Forwarder::release_after_query(Gate::Holder /*held while it runs
             co_return co_await std::visit(
                 [resolver, asker](const auto& k) { return resolver->resolve(k, asker); }, key);
         });
+    token.reset();  // the query is over: another may start
     ParkedPackets::Queue waiting =
         (direction == Direction::outgoing ? parked_ : parked_peers_).release(key);
     if (!answer) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "core/budget.hpp"
 #include "core/gate.hpp"
 #include "core/log_every.hpp"
 #include "core/shard.hpp"
@@ -64,7 +65,9 @@ struct ForwarderCounters {
     // ICMP packet too big / fragmentation needed written back to their senders, and packets
     // sent on in outer datagrams the kernel fragments (IPv4 without DF).
     uint64_t too_big_answered = 0, outer_fragmented = 0;
-    uint64_t queries = 0;   // table queries this shard started
+    uint64_t queries = 0;  // table queries this shard started
+    // Keys refused without a query: every shard's queries in flight had spent the budget.
+    uint64_t queries_over_budget = 0;
     uint64_t released = 0;  // parked packets decided after their query was answered
 };
 
@@ -117,6 +120,10 @@ class Forwarder {
     // The kernel fast path the outgoing path offers its flows to (none: userspace only). Set
     // before start(); it must outlive the forwarder's loops.
     void set_offload(FlowOffload* offload) { path_.context.offload = offload; }
+    // The budget of table queries in flight that every shard's forwarder shares (none: no cap
+    // here, only the resolver's). Set before start(); a key parked while it is spent is refused
+    // at once, before anything is spawned or sent to shard 0.
+    void limit_queries(Budget* budget) { query_budget_ = budget; }
     // Spawns the loops on this forwarder's shard.
     void start(Shards& shards);
     // On this shard: closes the gate, the TUN queue and the socket so the loops end.
@@ -197,8 +204,8 @@ class Forwarder {
               UdpEndpoint peer);
     // Asks the resolver on shard 0 for `asker` (the sending namespace or node; the resolver
     // bounds the queries in flight per asker), then decides the key's parked packets.
-    awaitable<void> release_after_query(Gate::Holder hold, Direction direction, QueryKey key,
-                                        Ipv4 asker);
+    awaitable<void> release_after_query(Gate::Holder hold, std::optional<Budget::Token> token,
+                                        Direction direction, QueryKey key, Ipv4 asker);
     // Outgoing packets whose query was answered, decided in place one release at a time.
     awaitable<void> release_outgoing(HeldPackets packets);
     // Incoming packets whose node and inner source the table now knows: those the ingress rules
@@ -244,7 +251,8 @@ class Forwarder {
     std::deque<HeldPackets> answered_;
     bool releasing_ = false;
     PacketBatch release_wire_;
-    Gate gate_;           // held by every coroutine of the forwarder
+    Gate gate_;  // held by every coroutine of the forwarder
+    Budget* query_budget_ = nullptr;
     LogEvery log_every_;  // a flood's failures: a line a second per reason
     // Inner sources still unknown after their query: dropped at once for a while.
     NegativeCache unknown_sources_{std::chrono::milliseconds{5000}, 4096};

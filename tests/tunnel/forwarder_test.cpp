@@ -118,7 +118,8 @@ class HeldResolver final : public Resolver {
 
 // Two shards of one node, each with its Forwarder on a MemoryTun and a MemoryWire.
 struct TwoShards {
-    explicit TwoShards(std::vector<TableEntry> table, ForwarderOptions options = {}) {
+    explicit TwoShards(std::vector<TableEntry> table, ForwarderOptions options = {},
+                       Budget* query_budget = nullptr) {
         for (auto& e : table) REQUIRE(writer.upsert(e));
         const NodeIdentity identity{this_node().address, this_node().port,
                                     *Cidr::parse("10.18.0.64/26"), Networks{},
@@ -136,6 +137,7 @@ struct TwoShards {
         }
         for (Forwarder* f : peers) {
             f->set_peers(peers);
+            f->limit_queries(query_budget);
             f->start(shards);
             shards.at_stop(f->shard(), [f] { f->stop(); });
         }
@@ -219,6 +221,36 @@ TEST_CASE("a table miss parks the packets and the answer releases them in place 
     CHECK(node.counters(1).handoffs_received == 0);
     CHECK(node.path(0).outgoing_new_flows == 1);
     CHECK(node.resolver.asked == 1);
+}
+
+TEST_CASE("a key parked while the shards' budget of queries is spent is refused before a query") {
+    Budget budget(1);  // shared by both shards' forwarders, as the data plane shares its own
+    TwoShards node({client()}, {}, &budget);
+    node.resolver.answer = {server()};
+    on(node.shards, 0, [&] { node.tun[0]->inject(client_packet(Family::ipv4, port_owned_by(0))); });
+    REQUIRE(eventually([&] { return node.resolver.asked == 1; }));
+    CHECK(budget.used() == 1);
+
+    // The same miss on the other shard: nothing is spawned or sent to shard 0, the packet is
+    // dropped at once and counted.
+    on(node.shards, 1, [&] { node.tun[1]->inject(client_packet(Family::ipv4, port_owned_by(1))); });
+    REQUIRE(eventually([&] { return node.counters(1).queries_over_budget == 1; }));
+    CHECK(node.path(1).dropped(DropReason::query_failed) == 1);
+    CHECK(node.counters(1).queries == 0);
+    CHECK(node.resolver.asked == 1);
+
+    // The answer gives the token back: the next miss (another key) gets its query.
+    on(node.shards, 0, [&] { node.resolver.let_answer(); });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 1; }));
+    REQUIRE(eventually([&] { return budget.used() == 0; }));
+    on(node.shards, 1, [&] {
+        node.tun[1]->inject(build({.source = client().nsip,
+                                   .destination = ip("10.30.0.99"),
+                                   .source_port = port_owned_by(1)}));
+    });
+    REQUIRE(eventually([&] { return node.resolver.asked == 2; }));
+    CHECK(node.counters(1).queries == 1);
+    CHECK(node.counters(1).queries_over_budget == 1);
 }
 
 TEST_CASE("a parked packet waits within a byte bound as well as a packet bound") {
