@@ -14,7 +14,6 @@
 #include "cli/version.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
-#include "core/memory_return.hpp"
 #include "core/shard.hpp"
 #include "node/node.hpp"
 
@@ -120,10 +119,6 @@ int main(int argc, char** argv) {
         fail_start(shards, exit_code, "data path failed (" + what + "); the agent stops");
     });
     shards.spawn(0, start_agent(shards, node, cfg, api, exit_code), "startup");
-    // After a flood the allocator's free pages go back to the kernel (core/memory_return.hpp).
-    nm::MemoryReturn memory(shards.executor(0));
-    shards.spawn(0, memory.run(), "memory return");
-    shards.at_close(0, "memory return", [&memory] { return memory.close(); });
 
     shards.start();
     shards.join();

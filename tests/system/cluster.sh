@@ -608,8 +608,8 @@ PY
       test "$n" -le $((16 * rounds)) -a "$n" -ge 1
     n=$(metric 1 netmanager_table_query_refused_total)
     check "the rest are refused at once and counted ($n)" test "$n" -ge 1000
-    # The flood's memory goes back (core/memory_return.hpp: without the trim the RSS grew by
-    # ~30 MB and stayed). An AddressSanitizer agent keeps freed memory in its quarantine: there
+    # The flood's memory goes back (its queries are refused on their shards before anything is
+    # queued on shard 0: core/budget.hpp; the RSS grew by ~30 MB before, then trimmed). An AddressSanitizer agent keeps freed memory in its quarantine: there
     # the RSS is only reported.
     near_idle() { test "$(rss)" -le $((before_rss + 8192)); }
     if ldd "$NM_AGENT_BIN" | grep -q libasan; then
