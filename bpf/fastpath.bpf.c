@@ -5,10 +5,12 @@
  * TCP SYN/FIN/RST, fragments, IP options, no route yet) goes on to the stack unchanged, and so
  * to the TUN or the tunnel socket, as without them.
  *
- *   nm_egress: tc ingress of the agent's bridge, where packets leaving app namespaces for the
- *     host arrive (their destination MAC is the bridge's). Translates the addresses as the
- *     outgoing path would, pushes the outer IPv4+UDP header of the tunnel (the wire format of
- *     protocol.md: the inner IP packet alone in a UDP datagram), and redirects to the underlay.
+ *   nm_egress: tc ingress of the host end of each app veth, where packets leave their
+ *     namespace (before the bridge sees them). Translates the addresses as the outgoing path
+ *     would, pushes the outer IPv4+UDP header of the tunnel (the wire format of protocol.md: the
+ *     inner IP packet alone in a UDP datagram), and redirects to the underlay.
+ *   nm_egress_br: the same at tc ingress of the agent's bridge, for the namespaces whose
+ *     veth has no nm_egress (those nm_local does not list).
  *   nm_ingress: tc ingress of the underlay device. Tunnel datagrams from the node an entry
  *     names: reverse-translates the inner source, strips the outer headers and redirects into
  *     the bridge, towards the namespace.
@@ -163,13 +165,20 @@ static __always_inline __u16 fold(__u64 sum) {
     return (__u16)~sum;
 }
 
-SEC("tc")
-int nm_egress(struct __sk_buff* skb) {
+/* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
+ * of a namespace nm_local lists has looked at it (and left it to the stack). */
+static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
     pull_headers(skb, ETH_LEN + IP_LEN + 20);
     void* data = (void*)(long)skb->data;
     void* end = (void*)(long)skb->data_end;
     struct ethhdr* eth = data;
     if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+    if (from_bridge) {
+        struct iphdr* ip = (void*)(eth + 1);
+        if ((void*)(ip + 1) > end) return TC_ACT_OK;
+        __u32 src = ip->saddr;
+        if (bpf_map_lookup_elem(&nm_local, &src)) return TC_ACT_OK;
+    }
 
     struct nm_flow_key key = {};
     struct nm_egress* flow =
@@ -186,7 +195,7 @@ int nm_egress(struct __sk_buff* skb) {
     fib.family = AF_INET;
     fib.ipv4_src = cfg->node_ip;
     fib.ipv4_dst = flow->node_ip;
-    fib.ifindex = skb->ifindex; /* routed as the stack would route it, arriving on the bridge */
+    fib.ifindex = cfg->bridge_ifindex; /* routed as the stack routes it, arriving on the bridge */
     /* A GSO super-packet is segmented later: only a single packet's size is checked here. */
     fib.tot_len = skb->gso_segs > 1 ? 0 : inner_len + ENCAP_LEN;
     long route = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
@@ -246,6 +255,16 @@ int nm_egress(struct __sk_buff* skb) {
 error:
     count(NM_FP_EGRESS_ERROR, 1);
     return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int nm_egress(struct __sk_buff* skb) {
+    return egress(skb, 0);
+}
+
+SEC("tc")
+int nm_egress_br(struct __sk_buff* skb) {
+    return egress(skb, 1);
 }
 
 SEC("tc")

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <array>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <cerrno>
 #include <cstdarg>
@@ -192,6 +193,8 @@ struct FastPath::Impl {
     uint32_t max_flows = 0;
     CacheLimits idle;
     bool bridge_attached = false, underlay_attached = false;
+    // The app veths' host ends carrying nm_egress, by nsip (what nm_local lists).
+    boost::unordered_flat_map<uint32_t, int> veths;
 
     ~Impl() {
         detach_all();
@@ -201,6 +204,11 @@ struct FastPath::Impl {
     void detach_all() {
         if (bridge_attached) detach_filter(bridge_ifindex);
         if (underlay_attached) detach_filter(underlay_ifindex);
+        for (const auto& [nsip, ifindex] : veths) {
+            (void)bpf_map_delete_elem(local, &nsip);
+            detach_filter(ifindex);
+        }
+        veths.clear();
         bridge_attached = underlay_attached = false;
     }
 
@@ -285,7 +293,7 @@ Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options
     if (bpf_map_update_elem(config_map, &zero, &config, BPF_ANY) != 0)
         return fail_errno("writing the fast path's settings", errno);
 
-    if (auto r = impl->attach("nm_egress", impl->bridge_ifindex, "bridge " + options.bridge); !r)
+    if (auto r = impl->attach("nm_egress_br", impl->bridge_ifindex, "bridge " + options.bridge); !r)
         return tl::unexpected(r.error());
     impl->bridge_attached = true;
     if (auto r = impl->attach("nm_ingress", impl->underlay_ifindex, "underlay " + underlay); !r)
@@ -293,16 +301,25 @@ Result<std::unique_ptr<FastPath>> FastPath::start(const FastPathOptions& options
     impl->underlay_attached = true;
 
     std::unique_ptr<FastPath> fast(new FastPath(std::move(impl)));
-    fast->description_ = "bridge " + options.bridge + " ingress, underlay " + underlay + " ingress";
+    fast->description_ =
+        "app veths' and bridge " + options.bridge + " ingress, underlay " + underlay + " ingress";
     return fast;
 }
 
-void FastPath::remove_leftovers(const std::string& bridge, Ipv4 node_ip) {
+void FastPath::remove_leftovers(const std::string& bridge, Ipv4 node_ip,
+                                const std::string& veth_prefix) {
     QuietLibbpf quiet;  // usually there is nothing to remove
     std::string name;
     if (auto index = ifindex_holding(node_ip, name)) detach_filter(*index);
     if (int index = static_cast<int>(::if_nametoindex(bridge.c_str())); index != 0)
         detach_filter(index);
+    if (veth_prefix.empty()) return;
+    struct if_nameindex* links = ::if_nameindex();
+    if (!links) return;
+    for (struct if_nameindex* l = links; l->if_index != 0; ++l)
+        if (std::string_view(l->if_name).starts_with(veth_prefix))
+            detach_filter(static_cast<int>(l->if_index));
+    ::if_freenameindex(links);
 }
 
 void FastPath::detach() {
@@ -342,17 +359,33 @@ bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_ver
 }
 
 void FastPath::add_local(Ipv4 nsip, const std::string& host_link) {
+    remove_local(nsip);  // a namespace adopted again, or an address given anew
     const uint32_t key = nsip.network_order();
     const uint32_t ifindex = ::if_nametoindex(host_link.c_str());
-    if (ifindex == 0 || bpf_map_update_elem(impl_->local, &key, &ifindex, BPF_ANY) != 0)
-        NM_LOG(warn, "fastpath") << "the fast path delivers to " << nsip.to_string()
-                                 << " through the bridge: " << host_link << ": "
-                                 << std::strerror(errno);
+    auto through_bridge = [&](const std::string& why) {
+        NM_LOG(warn, "fastpath") << "the fast path carries " << nsip.to_string()
+                                 << " through the bridge: " << why;
+    };
+    if (ifindex == 0) return through_bridge(host_link + ": " + std::strerror(errno));
+    const int index = static_cast<int>(ifindex);
+    if (auto r = impl_->attach("nm_egress", index, "veth " + host_link); !r)
+        return through_bridge(r.error().message);
+    // Listed only once its veth has the program: the bridge's program leaves it alone then.
+    if (bpf_map_update_elem(impl_->local, &key, &ifindex, BPF_ANY) != 0) {
+        const int err = errno;
+        detach_filter(index);
+        return through_bridge(host_link + ": " + std::strerror(err));
+    }
+    impl_->veths[key] = index;
 }
 
 void FastPath::remove_local(Ipv4 nsip) {
     const uint32_t key = nsip.network_order();
     (void)bpf_map_delete_elem(impl_->local, &key);
+    if (auto it = impl_->veths.find(key); it != impl_->veths.end()) {
+        detach_filter(it->second);
+        impl_->veths.erase(it);
+    }
 }
 
 void FastPath::erase(const FlowKey& key, Ipv4 reply_source) {

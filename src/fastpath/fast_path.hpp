@@ -1,6 +1,7 @@
 #pragma once
 // The kernel fast path (issue 23): loads the tc programs of bpf/fastpath.bpf.c (embedded in the
-// binary), attaches them to the bridge's and the underlay's ingress, and keeps their flow maps:
+// binary), attaches them to the ingress of the app veths' host ends, the bridge's (for veths
+// without one) and the underlay's, and keeps their flow maps:
 // the outgoing path offers each IPv4 TCP/UDP conversion to a remote instance (FlowOffload),
 // and a table change that removes or moves an instance prunes the entries it affects at once.
 // Packets the maps do not know take the userspace path as before.
@@ -33,9 +34,11 @@ class FastPath final : public FlowOffload {
     // Loads and attaches; an error says what the kernel refused (verifier log line, errno).
     static Result<std::unique_ptr<FastPath>> start(const FastPathOptions& options);
     // Removes programs a previous run left attached (a crash) from the underlay holding
-    // `node_ip`; the bridge's go with the bridge.
-    static void remove_leftovers(const std::string& bridge, Ipv4 node_ip);
-    // Takes the programs off both devices (idempotent); the maps stay, so offer() and prune()
+    // `node_ip`, the bridge and the devices whose name starts with `veth_prefix` (the app
+    // veths' host ends, which adopted namespaces keep).
+    static void remove_leftovers(const std::string& bridge, Ipv4 node_ip,
+                                 const std::string& veth_prefix);
+    // Takes the programs off every device (idempotent); the maps stay, so offer() and prune()
     // may still be called while the shards wind down.
     void detach();
     ~FastPath() override;  // detaches the programs (their maps go with them)
@@ -53,9 +56,10 @@ class FastPath final : public FlowOffload {
     // every second or so (on one thread, as prune). Returns how many flows it removed.
     size_t expire_idle();
 
-    // An app namespace of this node, by its address and the host end of its veth: the
-    // ingress program hands its packets straight into it. A failure is logged (its packets
-    // then cross the bridge).
+    // An app namespace of this node, by its address and the host end of its veth: nm_egress
+    // runs where its packets leave it (before the bridge), and the ingress program hands its
+    // packets straight into it. A failure is logged (its packets then cross the bridge, where
+    // nm_egress_br takes them).
     void add_local(Ipv4 nsip, const std::string& host_link);
     void remove_local(Ipv4 nsip);
 
@@ -65,7 +69,8 @@ class FastPath final : public FlowOffload {
     uint64_t offers() const { return offers_.load(std::memory_order_relaxed); }
     uint64_t pruned() const { return pruned_.load(std::memory_order_relaxed); }
     uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
-    // "bridge goProxyBridge ingress, underlay eth0 ingress" for the log and /status.
+    // "app veths' and bridge goProxyBridge ingress, underlay eth0 ingress" for the log and
+    // /status.
     const std::string& description() const { return description_; }
 
   private:

@@ -130,7 +130,7 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
 
 void Node::start_fast_path(const std::vector<Forwarder*>& forwarders) {
     const std::string& bridge = network_->config().bridge;  // the fast path attaches there
-    FastPath::remove_leftovers(bridge, node_ip_);
+    FastPath::remove_leftovers(bridge, node_ip_, network_->config().prefix + "v");
     if (config_.datapath == Datapath::userspace) return;
     FastPathOptions options;
     options.bridge = bridge;

@@ -13,11 +13,28 @@ fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
 ingress_bytes() { nm_api "$prefix" "$1" GET /metrics | awk '$1 == "netmanager_fastpath_bytes_total{direction=\"ingress\"}" { v = $2 } END { printf "%.0f\n", v }'; }
 fast() { metric "$1" "netmanager_fastpath_packets_total{direction=\"$2\",outcome=\"${3:-fast}\"}"; }
 status_field() { nm_api "$prefix" "$1" GET /status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))"; }
-# The tc filters on a host's underlay device and on its agent's bridge.
+# The host ends of a host's app veths (<agent prefix>v<n>).
+veths() {
+  nm_in "$(nm_host "$prefix" "$1")" ip -o link show |
+    awk -F': ' -v p="$(nm_agent_prefix "$prefix" "$1")v" 'index($2, p) == 1 { split($2, a, "@"); print a[1] }'
+}
+# The tc filters on a host's underlay device, its agent's bridge and its app veths.
 filters() {
-  local h=$1
+  local h=$1 dev
   nm_in "$(nm_host "$prefix" "$h")" tc filter show dev ul0 ingress 2>/dev/null
   nm_in "$(nm_host "$prefix" "$h")" tc filter show dev "$(nm_agent_prefix "$prefix" "$h")br" ingress 2>/dev/null
+  for dev in $(veths "$h"); do
+    nm_in "$(nm_host "$prefix" "$h")" tc filter show dev "$dev" ingress 2>/dev/null
+  done
+}
+# What a running fast-path agent attaches on host H: nm_ingress on the underlay,
+# nm_egress_br on the bridge, nm_egress on each app veth (with N: on N of them).
+attached_ok() {
+  local f
+  f=$(filters "$1")
+  test "$(grep -c 'nm_ingress' <<<"$f")" -eq 1 && test "$(grep -c 'nm_egress_br' <<<"$f")" -eq 1 &&
+    test "$(grep -c 'nm_egress[^_]' <<<"$f")" -eq "${2:-$(veths "$1" | wc -l)}" &&
+    test "$(veths "$1" | wc -l)" -ge "${2:-2}"
 }
 
 nm_hosts_up "$prefix" 2 || exit 1
@@ -190,7 +207,7 @@ case $case_name in
     ;;
   sigterm)
     fetch 2 10.30.1.1 >/dev/null
-    check "host 1 has the programs attached while running ($(filters 1 | grep -c nm_) filters)" test "$(filters 1 | grep -c nm_)" -eq 2
+    check "host 1 has the programs attached while running, one on each of its $(veths 1 | wc -l) app veths ($(filters 1 | grep -c nm_) filters)" attached_ok 1
     nm_agent_stop "$prefix" 1
     check "after SIGTERM no program of ours is attached on host 1 ($(filters 1 | grep -c nm_) left)" test "$(filters 1 | grep -c nm_)" -eq 0
     ;;
@@ -300,6 +317,7 @@ PY
     kill -KILL "$pid"
     nm_stop "$prefix" agent1
     check "kill -9 leaves host 1's programs attached" grep -q nm_ingress <<<"$(filters 1)"
+    check "on its app veths too" grep -q 'nm_egress[^_]' <<<"$(filters 1)"
     nm_agent_start "$prefix" 1 "$table" --datapath userspace || { dump_logs; exit 1; }
     check "a new agent, userspace only, removes it ($(filters 1 | grep -c nm_) left)" test "$(filters 1 | grep -c nm_)" -eq 0
     # The new agent adopts the dead one's namespaces (their web server runs on).
@@ -314,7 +332,8 @@ PY
     nm_stop "$prefix" agent1
     check "kill -9 leaves host 1's programs attached (ids $old)" test -n "$old"
     nm_agent_start "$prefix" 1 "$table" --datapath auto || { dump_logs; exit 1; }
-    check "a new agent on the fast path runs its own two programs ($(filters 1 | grep -c nm_) attached)" test "$(filters 1 | grep -c nm_)" -eq 2
+    # It adopts the web namespace (its server runs on) and drops the client's (nothing runs there).
+    check "a new agent on the fast path runs its own programs, on the adopted namespace's veth too ($(filters 1 | grep -c nm_) attached)" attached_ok 1 1
     for id in $old; do
       check "the dead agent's program $id is gone from the kernel" wait_until 5 bash -c "! bpftool prog show id $id >/dev/null 2>&1"
     done
