@@ -162,9 +162,12 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
                                      std::to_string(hi) + ", got '" + *v + "'");
             return *n;
         };
+// NOLINTBEGIN(bugprone-macro-parentheses): `var` is the name the macro declares, not an
+// expression (the check reads `auto var` as a use).
 #define NM_TAKE(var, expr) \
     auto var = (expr);     \
-    if (!var) return tl::unexpected(var.error())
+    if (!(var)) return tl::unexpected((var).error())
+        // NOLINTEND(bugprone-macro-parentheses)
 
         if (flag == "-h" || flag == "--help") {
             cli.action = CliAction::help;

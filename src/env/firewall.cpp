@@ -140,13 +140,14 @@ Result<std::vector<std::string>> Firewall::remove_table(const std::string& table
     CtxPtr ctx = new_ctx();
     if (!ctx) return fail(Errc::system, "nftables: cannot create a context");
     std::vector<std::string> removed;
-    for (const std::string family : {"ip", "ip6"}) {
-        auto listed = run_nft(ctx.get(), "list tables " + family);
+    for (const char* family : {"ip", "ip6"}) {
+        const std::string name = std::string(family) + " " + table;  // "ip6 netmanager"
+        auto listed = run_nft(ctx.get(), std::string("list tables ") + family);
         if (!listed) return tl::unexpected(listed.error());
-        if (listed->find("table " + family + " " + table + "\n") == std::string::npos) continue;
-        if (auto r = run_nft(ctx.get(), "delete table " + family + " " + table); !r)
+        if (listed->find("table " + name + "\n") == std::string::npos) continue;
+        if (auto r = run_nft(ctx.get(), "delete table " + name); !r)
             return tl::unexpected(r.error());
-        removed.push_back(family + " " + table);
+        removed.push_back(name);
     }
     return removed;
 }

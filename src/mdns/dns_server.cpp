@@ -16,7 +16,6 @@
 namespace nm {
 
 namespace {
-constexpr std::string_view subsystem = "names";
 using asio::ip::tcp;
 using asio::ip::udp;
 constexpr size_t udp_batch = 32;  // datagrams per recvmmsg and sendmmsg
@@ -27,7 +26,7 @@ asio::ip::address_v4 to_asio(Ipv4 ip) {
 }  // namespace
 
 struct DnsServer::Forward {
-    explicit Forward(asio::any_io_executor ex) : timer(std::move(ex)) {}
+    explicit Forward(const asio::any_io_executor& ex) : timer(ex) {}
     asio::steady_timer timer;
     std::vector<uint8_t> answer;
     DnsServerAddress sent_to;
@@ -242,7 +241,7 @@ awaitable<void> DnsServer::udp_loop() {
 }
 
 void DnsServer::answer_later(std::span<const uint8_t> message, DnsQuery query,
-                             udp::endpoint client) {
+                             const udp::endpoint& client) {
     asio::co_spawn(
         io_,
         [this, client, query = std::move(query),

@@ -64,7 +64,7 @@ class DnsServer {
     // Answers a query whose answer must be awaited in a coroutine of its own; the reply goes to
     // `client` over UDP.
     void answer_later(std::span<const uint8_t> message, DnsQuery query,
-                      asio::ip::udp::endpoint client);
+                      const asio::ip::udp::endpoint& client);
     awaitable<void> upstream_loop();
     awaitable<void> tcp_accept_loop();
     awaitable<void> tcp_session(asio::ip::tcp::socket socket);

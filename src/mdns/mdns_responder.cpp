@@ -20,7 +20,7 @@ const asio::ip::address_v4 mdns_group = asio::ip::make_address_v4("224.0.0.251")
 const asio::ip::address_v6 mdns_group_v6 = asio::ip::make_address_v6("ff02::fb");
 
 // Shares the port with other responders on the node (avahi), hears only the bridge.
-Result<void> share_and_bind(udp::socket& s, const std::string& device, udp::endpoint at) {
+Result<void> share_and_bind(udp::socket& s, const std::string& device, const udp::endpoint& at) {
     boost::system::error_code ec;
     s.set_option(asio::socket_base::reuse_address(true), ec);
     int one = 1;

@@ -16,23 +16,22 @@ constexpr std::string_view redirect_chain = "names_redirect";
 // service deployed as a job stays reachable).
 std::string redirect_script(const NameServiceOptions& o) {
     const auto& d = o.dns;
-    const std::string to = d.address.to_string() + ":" + std::to_string(d.port);
     std::string keep;
     for (size_t i = 0; i < o.not_redirected.size(); ++i)
         keep += (i ? ", " : "") + o.not_redirected[i].to_string();
-    std::string s = "add chain ip " + o.nft_table + " " + std::string(redirect_chain) +
+    const std::string chain = "ip " + o.nft_table + " " + std::string(redirect_chain);
+    const std::string match =
+        "add rule " + chain + " iifname \"" + d.device + "\" ip saddr " + d.clients.to_string();
+    // The destinations redirected: the agent's own address, and all but `keep` (all when empty).
+    const std::string to_agent = " ip daddr " + d.address.to_string();
+    const std::string leaving = keep.empty() ? std::string() : " ip daddr != { " + keep + " }";
+    const std::string dnat =
+        " dport 53 dnat ip to " + d.address.to_string() + ":" + std::to_string(d.port) + "\n";
+    std::string s = "add chain " + chain +
                     " { type nat hook prerouting priority dstnat - 5; policy accept; }\n";
-    for (const char* proto : {"udp", "tcp"}) {
-        const std::string match = "add rule ip " + o.nft_table + " " + std::string(redirect_chain) +
-                                  " iifname \"" + d.device + "\" ip saddr " + d.clients.to_string();
-        s += match + " ip daddr " + d.address.to_string() + " " + proto + " dport 53 dnat ip to " +
-             to + "\n";
-        if (!keep.empty())
-            s += match + " ip daddr != { " + keep + " } " + proto + " dport 53 dnat ip to " + to +
-                 "\n";
-        else
-            s += match + " " + proto + " dport 53 dnat ip to " + to + "\n";
-    }
+    for (std::string_view proto : {"udp", "tcp"})
+        for (const std::string* destination : {&to_agent, &leaving})
+            s.append(match).append(*destination).append(" ").append(proto).append(dnat);
     return s;
 }
 

@@ -14,7 +14,7 @@ namespace nm {
 
 // The IPv4 `nameserver` lines of resolv.conf text (IPv6 ones are skipped: the agent forwards
 // over IPv4).
-std::vector<DnsServerAddress> nameservers(std::string_view resolv_conf);
+std::vector<DnsServerAddress> nameservers(std::string_view text);
 // nameservers() of a file; none when it cannot be read.
 std::vector<DnsServerAddress> nameservers_of(const std::string& path);
 

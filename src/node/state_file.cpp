@@ -25,7 +25,7 @@ using namespace json_fields;
     do {                                                        \
         auto nm_set_r = (expr);                                 \
         if (!nm_set_r) return tl::unexpected(nm_set_r.error()); \
-        target = std::move(*nm_set_r);                          \
+        (target) = std::move(*nm_set_r);                        \
     } while (0)
 
 constexpr const char* state_dir = "/run/netmanager";

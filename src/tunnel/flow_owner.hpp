@@ -34,12 +34,12 @@ inline unsigned owner_shard(const PacketView& p, unsigned shards) {
     return owner_shard(p.protocol(), p.source_port(), p.destination_port(), shards);
 }
 
-// Loads the eBPF program that gives each packet written to a TUN of `shards` queues to its
+// Loads the eBPF program that gives each packet written to a TUN of `shard_count` queues to its
 // owner's queue (ports ^ protocol for unfragmented TCP and UDP of both families, the protocol
 // alone for the rest, queue 0 for IPv6 behind extension headers, which the shard reading it
 // hands to its owner, counted). Returns its descriptor, which the caller closes once the
 // device holds it; the error carries the verifier's last line.
-Result<int> load_tun_steering_program(unsigned shards);
+Result<int> load_tun_steering_program(unsigned shard_count);
 
 // The classic BPF program that gives each datagram of the tunnel port to the socket of its inner
 // packet's owner, for a SO_REUSEPORT group of `shards` sockets that joined in shard order.

@@ -24,11 +24,11 @@ class TunQueue final : public TunIo {
     TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr);
     TunQueue(TunQueue&&) noexcept;
     TunQueue& operator=(TunQueue&&) noexcept;
-    ~TunQueue();
+    ~TunQueue() override;
 
     // From now on read_batch and write_batch go through the shard's ring (--io uring), at most
     // `batch` packets per call. Defined in tun_queue_uring.cpp.
-    void use_ring(std::shared_ptr<Uring> ring, size_t batch);
+    void use_ring(const std::shared_ptr<Uring>& ring, size_t batch);
     bool uses_ring() const { return uring_ != nullptr; }
 
     // Clears `batch`, waits until the queue is readable and reads until it is empty or the batch

@@ -28,12 +28,11 @@ TunQueue::TunQueue(TunQueue&&) noexcept = default;
 TunQueue& TunQueue::operator=(TunQueue&&) noexcept = default;
 TunQueue::~TunQueue() = default;
 
-void TunQueue::use_ring(std::shared_ptr<Uring> ring, size_t batch) {
-    uring_ = std::make_unique<UringTunIo>(std::move(ring), descriptor_.native_handle(), vnet_hdr_,
-                                          batch);
+void TunQueue::use_ring(const std::shared_ptr<Uring>& ring, size_t batch) {
+    uring_ = std::make_unique<UringTunIo>(ring, descriptor_.native_handle(), vnet_hdr_, batch);
 }
 
-UringTunIo::UringTunIo(std::shared_ptr<Uring> ring, int fd, bool vnet_hdr, size_t batch)
+UringTunIo::UringTunIo(const std::shared_ptr<Uring>& ring, int fd, bool vnet_hdr, size_t batch)
     : ring_(ring),
       fd_(fd),
       file_index_(ring->register_file(fd)),

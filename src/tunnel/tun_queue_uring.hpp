@@ -20,7 +20,7 @@ struct TunQueueCounters;
 class UringTunIo {
   public:
     // Borrows fd (the TunQueue keeps it); `batch`: the most packets read or written per call.
-    UringTunIo(std::shared_ptr<Uring> ring, int fd, bool vnet_hdr, size_t batch);
+    UringTunIo(const std::shared_ptr<Uring>& ring, int fd, bool vnet_hdr, size_t batch);
     ~UringTunIo();
 
     awaitable<Result<size_t>> read_batch(PacketBatch& batch, TunQueueCounters& counters);
