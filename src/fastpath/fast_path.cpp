@@ -131,6 +131,18 @@ nm_flow_key reply_key(const FlowKey& k, Ipv4 reply_source) {
     return to_bpf(FlowKey{reply_source, k.source, k.destination_port, k.source_port, k.protocol});
 }
 
+// The egress key of the flow an ingress entry answers (reply_key's inverse): the reply's
+// destination and ports swapped, the source as the app sent it.
+nm_flow_key forward_key(const nm_flow_key& reply, const nm_ingress& in) {
+    nm_flow_key forward{};
+    forward.src = reply.dst;
+    forward.dst = in.orig_src;
+    forward.sport = reply.dport;
+    forward.dport = reply.sport;
+    forward.proto = reply.proto;
+    return forward;
+}
+
 // Calls f(key, value) for every entry of a flow map, read in batches of 1024 (a few system calls
 // for the whole map; the programs may add and the LRU evict meanwhile: a snapshot). False when
 // the kernel refused the walk before its end.
@@ -424,12 +436,7 @@ size_t FastPath::prune(const TranslationTable& table) {
     for_each_flow<nm_ingress>(
         impl_->ingress_flows, [&](const nm_flow_key& k, const nm_ingress& in) {
             if (replies.contains(from_bpf(k))) return;
-            nm_flow_key forward{};
-            forward.src = k.dst;
-            forward.dst = in.orig_src;
-            forward.sport = k.dport;
-            forward.dport = k.sport;
-            forward.proto = k.proto;
+            const nm_flow_key forward = forward_key(k, in);
             nm_egress e{};
             if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src)
                 return;
@@ -483,14 +490,9 @@ size_t FastPath::expire_idle() {
                                       orphans.push_back(k);
                               });
     for (const auto& k : orphans) {
-        nm_flow_key forward{};
-        forward.src = k.dst;
-        forward.sport = k.dport;
-        forward.dport = k.sport;
-        forward.proto = k.proto;
         nm_ingress in{};
         if (bpf_map_lookup_elem(impl_->ingress_flows, &k, &in) != 0) continue;
-        forward.dst = in.orig_src;
+        const nm_flow_key forward = forward_key(k, in);
         nm_egress e{};
         if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src &&
             !idle(e.use, k.proto, e.use.closing != 0))
