@@ -127,7 +127,9 @@ static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* fl
         count(miss, 1);
         return NULL;
     }
-    use->last_ns = bpf_ktime_get_ns();
+    /* The coarse clock (CLOCK_MONOTONIC as of the last tick): no clock-source read per
+     * packet, and the agent's idle times are seconds. */
+    use->last_ns = bpf_ktime_get_coarse_ns();
     if (flags & TCP_FLAGS_CLOSING) use->closing = 1;
     if (flags & TCP_FLAGS_CONTROL) {
         count(control_reason, 1);
@@ -163,6 +165,11 @@ static __always_inline __u16 fold(__u64 sum) {
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     return (__u16)~sum;
+}
+
+static __always_inline __u32 csum_add32(__u32 a, __u32 b) {
+    a += b;
+    return a + (a < b);
 }
 
 /* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
@@ -206,9 +213,21 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
 
     const __u32 new_src = flow->new_src, new_dst = flow->new_dst, node_ip = flow->node_ip;
     const __u16 node_port = flow->node_port;
-    if (rewrite_address(skb, ETH_LEN, 12, key.proto, key.src, new_src) ||
-        rewrite_address(skb, ETH_LEN, 16, key.proto, key.dst, new_dst))
-        goto error;
+    /* Both addresses at once: the TCP/UDP checksum by the helper (it keeps CHECKSUM_PARTIAL and
+     * CHECKSUM_COMPLETE packets right), the addresses and the IP header checksum written
+     * directly, with the same one's complement difference. */
+    const __u32 diff = csum_add32(csum_add32(csum_add32(~key.src, ~key.dst), new_src), new_dst);
+    __u64 l4_flags = BPF_F_PSEUDO_HDR; /* size 0: `to` is the difference */
+    if (key.proto == IPPROTO_UDP) l4_flags |= BPF_F_MARK_MANGLED_0; /* 0: the sender sent none */
+    __u32 l4_csum = ETH_LEN + IP_LEN +
+                    (key.proto == IPPROTO_TCP ? offsetof(struct tcphdr, check)
+                                              : offsetof(struct udphdr, check));
+    if (bpf_l4_csum_replace(skb, l4_csum, 0, diff, l4_flags)) goto error;
+    struct iphdr* ip = (void*)(long)skb->data + ETH_LEN;
+    if ((void*)(ip + 1) > (void*)(long)skb->data_end) goto error;
+    ip->saddr = new_src;
+    ip->daddr = new_dst;
+    ip->check = fold((__u16)~ip->check + (__u64)(diff & 0xffff) + (diff >> 16));
 
     /* The outer headers: this node's address and tunnel port to the peer's. GSO state is kept
      * (the kernel segments the inner TCP/UDP and repeats these headers per segment). */
@@ -237,14 +256,16 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
     outer.udp.dest = bpf_htons(node_port);
     outer.udp.len = bpf_htons(inner_len + 8);
     outer.udp.check = 0; /* IPv4 allows none; GSO repeats the header as it is */
-    if (bpf_skb_store_bytes(skb, ETH_LEN, &outer, sizeof(outer), 0)) goto error;
+    /* adjust_room left the Ethernet header and the room after it linear and writable. */
+    struct ethhdr* eth_out = (void*)(long)skb->data;
+    if ((void*)eth_out + ETH_LEN + ENCAP_LEN > (void*)(long)skb->data_end) goto error;
+    __builtin_memcpy((void*)eth_out + ETH_LEN, &outer, sizeof(outer));
 
     count(NM_FP_EGRESS_FAST, 1);
     count(NM_FP_EGRESS_BYTES, inner_len);
     if (route == BPF_FIB_LKUP_RET_SUCCESS) {
-        if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
-            bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
-            goto error;
+        __builtin_memcpy(eth_out->h_dest, fib.dmac, ETH_ALEN);
+        __builtin_memcpy(eth_out->h_source, fib.smac, ETH_ALEN);
         return bpf_redirect(fib.ifindex, 0);
     }
     struct bpf_redir_neigh nh = {};
@@ -346,9 +367,10 @@ int nm_ingress(struct __sk_buff* skb) {
     count(NM_FP_INGRESS_FAST, 1);
     count(NM_FP_INGRESS_BYTES, inner_len);
     if (route == BPF_FIB_LKUP_RET_SUCCESS) {
-        if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
-            bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
-            goto error;
+        __u8 macs[2 * ETH_ALEN]; /* the Ethernet header's destination, then source */
+        __builtin_memcpy(macs, fib.dmac, ETH_ALEN);
+        __builtin_memcpy(macs + ETH_ALEN, fib.smac, ETH_ALEN);
+        if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0)) goto error;
         /* Straight into the namespace: the kernel's decapsulation would also reset the
          * tunnel's GSO state, which bpf_skb_adjust_room leaves set (up to 6.18 at least); a
          * bridge would then segment a super-packet in software. Local delivery does not. */
