@@ -119,7 +119,8 @@ static __always_inline int parse_flow(struct __sk_buff* skb, __u32 l3, struct nm
  * SYN, FIN or RST (counted as `control_reason`). A found entry (a struct nm_flow_use first) is
  * stamped with the time, and a FIN or RST marks it closing, for the agent's idle expiry. */
 static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* flows,
-                                       struct nm_flow_key* key, __u32 miss, __u32 control_reason) {
+                                       struct nm_flow_key* key, __u32 miss, __u32 control_reason,
+                                       __u64 now) {
     __u8 flags = 0;
     if (!parse_flow(skb, l3, key, &flags)) return NULL;
     struct nm_flow_use* use = bpf_map_lookup_elem(flows, key);
@@ -127,9 +128,7 @@ static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* fl
         count(miss, 1);
         return NULL;
     }
-    /* The coarse clock (CLOCK_MONOTONIC as of the last tick): no clock-source read per
-     * packet, and the agent's idle times are seconds. */
-    use->last_ns = bpf_ktime_get_coarse_ns();
+    use->last_ns = now;
     if (flags & TCP_FLAGS_CLOSING) use->closing = 1;
     if (flags & TCP_FLAGS_CONTROL) {
         count(control_reason, 1);
@@ -172,6 +171,38 @@ static __always_inline __u32 csum_add32(__u32 a, __u32 b) {
     return a + (a < b);
 }
 
+/* How long a flow's cached route stands before it is looked up again: a route or neighbour
+ * change reaches a flow within this time (the kernel's VXLAN keeps a route per CPU until the
+ * route is invalidated, and resolves the neighbour per packet). */
+#define ROUTE_FRESH_NS (100ULL * 1000 * 1000)
+
+/* The route for a packet whose IP length to check against the route's MTU is `len` (0 or the
+ * header alone for a super-segment, segmented to fit): the flow's cached one while it is fresh
+ * and was checked for a packet at least this long, otherwise bpf_fib_lookup's (fib holds its
+ * input), cached when it succeeds. Another CPU refreshing the cache meanwhile can only mix two
+ * lookups' results, which differ only across a route change. */
+static __always_inline long find_route(struct __sk_buff* skb, struct nm_route* cache,
+                                       struct bpf_fib_lookup* fib, __u16 len, __u64 now) {
+    const __u64 checked = cache->checked_ns;
+    if (checked && now - checked < ROUTE_FRESH_NS && len <= cache->max_len) {
+        fib->ifindex = cache->ifindex;
+        __builtin_memcpy(fib->dmac, cache->macs, ETH_ALEN);
+        __builtin_memcpy(fib->smac, cache->macs + ETH_ALEN, ETH_ALEN);
+        return BPF_FIB_LKUP_RET_SUCCESS;
+    }
+    fib->tot_len = len;
+    long route = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+    if (route == BPF_FIB_LKUP_RET_SUCCESS) {
+        cache->ifindex = fib->ifindex;
+        cache->max_len = len;
+        __builtin_memcpy(cache->macs, fib->dmac, ETH_ALEN);
+        __builtin_memcpy(cache->macs + ETH_ALEN, fib->smac, ETH_ALEN);
+        asm volatile("" ::: "memory"); /* the stamp last: a reader checks it first */
+        cache->checked_ns = now;
+    }
+    return route;
+}
+
 /* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
  * of a namespace nm_local lists has looked at it (and left it to the stack). */
 static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
@@ -187,9 +218,12 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
         if (bpf_map_lookup_elem(&nm_local, &src)) return TC_ACT_OK;
     }
 
+    /* The coarse clock (CLOCK_MONOTONIC as of the last tick): no clock-source read per
+     * packet, and the agent's idle times are seconds. */
+    const __u64 now = bpf_ktime_get_coarse_ns();
     struct nm_flow_key key = {};
-    struct nm_egress* flow =
-        find_flow(skb, ETH_LEN, &nm_egress_flows, &key, NM_FP_EGRESS_MISS, NM_FP_EGRESS_CONTROL);
+    struct nm_egress* flow = find_flow(skb, ETH_LEN, &nm_egress_flows, &key, NM_FP_EGRESS_MISS,
+                                       NM_FP_EGRESS_CONTROL, now);
     if (!flow) return TC_ACT_OK;
     __u32 zero = 0;
     struct nm_fastpath_config* cfg = bpf_map_lookup_elem(&nm_config, &zero);
@@ -204,8 +238,8 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
     fib.ipv4_dst = flow->node_ip;
     fib.ifindex = cfg->bridge_ifindex; /* routed as the stack routes it, arriving on the bridge */
     /* A GSO super-packet is segmented later: only a single packet's size is checked here. */
-    fib.tot_len = skb->gso_segs > 1 ? 0 : inner_len + ENCAP_LEN;
-    long route = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+    long route =
+        find_route(skb, &flow->route, &fib, skb->gso_segs > 1 ? 0 : inner_len + ENCAP_LEN, now);
     if (route != BPF_FIB_LKUP_RET_SUCCESS && route != BPF_FIB_LKUP_RET_NO_NEIGH) {
         count(NM_FP_EGRESS_NO_ROUTE, 1);
         return TC_ACT_OK;
@@ -308,9 +342,10 @@ int nm_ingress(struct __sk_buff* skb) {
     const __u32 sender = outer->saddr;
 
     const __u32 l3 = ETH_LEN + ENCAP_LEN;
+    const __u64 now = bpf_ktime_get_coarse_ns(); /* as in egress() */
     struct nm_flow_key key = {};
     struct nm_ingress* flow =
-        find_flow(skb, l3, &nm_ingress_flows, &key, NM_FP_INGRESS_MISS, NM_FP_INGRESS_CONTROL);
+        find_flow(skb, l3, &nm_ingress_flows, &key, NM_FP_INGRESS_MISS, NM_FP_INGRESS_CONTROL, now);
     if (!flow) return TC_ACT_OK;
     /* The ingress rule of the slow path: only the node the flow's peer lives on may send it.
      * Anything else is the slow path's to judge (and drop). */
@@ -351,8 +386,7 @@ int nm_ingress(struct __sk_buff* skb) {
     /* The size to check against the route's MTU: the inner packet's, or for a super-segment one
      * header's (it is segmented to fit). Without one the helper would check the whole packet,
      * outer headers included. */
-    fib.tot_len = skb->gso_size ? IP_LEN : skb->len - l3;
-    long route = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+    long route = find_route(skb, &flow->route, &fib, skb->gso_size ? IP_LEN : skb->len - l3, now);
     if (route != BPF_FIB_LKUP_RET_SUCCESS && route != BPF_FIB_LKUP_RET_NO_NEIGH) {
         count(NM_FP_INGRESS_NO_ROUTE, 1);
         return TC_ACT_OK;

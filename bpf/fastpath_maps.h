@@ -37,6 +37,17 @@ struct nm_flow_use {
     nm_u32 pad;
 };
 
+/* The route a program last looked up for a flow's packets (bpf_fib_lookup), kept in the flow's
+ * map value so that most packets need no lookup. The programs write it; the agent writes zeros
+ * (no route yet). */
+struct nm_route {
+    nm_u64 checked_ns; /* coarse CLOCK_MONOTONIC of the lookup; 0: none */
+    nm_u32 ifindex;    /* the device the route leaves by */
+    nm_u16 max_len;    /* the longest IP packet the route's MTU was checked for */
+    nm_u8 macs[12];    /* the Ethernet header: destination, then source */
+    nm_u8 pad[6];
+};
+
 /* The egress map's value: what the agent decided for a flow leaving an app namespace. */
 struct nm_egress {
     struct nm_flow_use use;
@@ -46,13 +57,15 @@ struct nm_egress {
     nm_u32 reply_src; /* the instance's InstanceNumber ServiceIP: its replies come from it */
     nm_u16 node_port; /* its tunnel port */
     nm_u16 pad[3];
+    struct nm_route route; /* to node_ip */
 };
 
 /* The ingress map's value, keyed by an inner packet arriving from a peer node. */
 struct nm_ingress {
     struct nm_flow_use use;
-    nm_u32 orig_src; /* the source the app expects (the ServiceIP it addressed) */
-    nm_u32 node_ip;  /* the only node this flow's packets may come from */
+    nm_u32 orig_src;       /* the source the app expects (the ServiceIP it addressed) */
+    nm_u32 node_ip;        /* the only node this flow's packets may come from */
+    struct nm_route route; /* to the namespace */
 };
 
 /* Global settings, one entry. */
