@@ -22,7 +22,6 @@
 #include "table/static_resolver.hpp"
 #include "table/table_json.hpp"
 #include "table/table_writer.hpp"
-#include "tunnel/data_plane.hpp"
 #include "tunnel/forwarder.hpp"
 #include "tunnel/node_identity.hpp"
 
@@ -33,8 +32,11 @@ constexpr std::string_view subsystem = "node";
 namespace json = boost::json;
 }  // namespace
 
-Node::Node(Shards& shards, Config config)
-    : shards_(shards), config_(std::move(config)), registration_changed_(shards.executor(0)) {
+Node::Node(Shards& shards, Config config, ShardIoFactory shard_io)
+    : shards_(shards),
+      config_(std::move(config)),
+      shard_io_(std::move(shard_io)),
+      registration_changed_(shards.executor(0)) {
     shards_.at_stop(0, [this] { stop(); });
 }
 
@@ -90,8 +92,9 @@ Result<void> Node::build(Cidr subnet, std::optional<Cidr6> subnet_v6) {
     Resolver& resolver = queries_ ? static_cast<Resolver&>(*queries_) : *static_resolver_;
     NodeIdentity identity{node_ip_, c.node_public_port, subnet, c.networks};
     if (subnet_v6) identity.local_subnet_v6 = *subnet_v6;  // else ::/128: no IPv6 is ours
-    auto plane =
-        DataPlane::open(shards_, DataPlaneOptions::from(c), *replicas_, identity, resolver);
+    DataPlaneOptions plane_options = DataPlaneOptions::from(c);
+    plane_options.shard_io = shard_io_;
+    auto plane = DataPlane::open(shards_, plane_options, *replicas_, identity, resolver);
     if (!plane) return tl::unexpected(plane.error());
     data_plane_ = std::move(*plane);
     undo.push([this] { data_plane_.reset(); });

@@ -18,11 +18,11 @@
 #include "core/wakeup.hpp"
 #include "env/node_network.hpp"
 #include "node/state_file.hpp"
+#include "tunnel/data_plane.hpp"
 
 namespace nm {
 
 class ClusterLink;
-class DataPlane;
 class StaticResolver;
 class TableQueryClient;
 class TableReplicas;
@@ -34,7 +34,9 @@ class Forwarder;
 
 class Node final : public NodeControl {
   public:
-    Node(Shards& shards, Config config);
+    // `shard_io` stands in for each shard's TUN queue and tunnel socket (a test's in-memory
+    // doubles, tests/node); none: the real ones.
+    Node(Shards& shards, Config config, ShardIoFactory shard_io = {});
     ~Node() override;
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
@@ -109,6 +111,7 @@ class Node final : public NodeControl {
 
     Shards& shards_;
     Config config_;
+    ShardIoFactory shard_io_;
     Ipv4 node_ip_;
     bool built_ = false;
     Gate gate_;  // held by the node's own loops; stop() closes it

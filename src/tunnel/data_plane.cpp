@@ -15,6 +15,34 @@ tl::unexpected<Error> shard_failed(std::string_view what, unsigned shard, const 
     return fail(e.code,
                 std::string(what) + " on shard " + std::to_string(shard) + ": " + e.message);
 }
+
+// Shard i's own queue of the TUN and its socket on the tunnel port; under --io uring also the
+// shard's ring (into `ring`) that both use.
+Result<ShardIo> open_shard_io(Shards& shards, TunDevice& tun, unsigned i, const DataPlaneOptions& o,
+                              size_t batch, std::shared_ptr<Uring>& ring) {
+    auto queue = tun.attach_queue(i, shards.context(i));
+    if (!queue) return shard_failed("tunnel", i, queue.error());
+    UdpTunnelOptions udp_options;
+    udp_options.bind = UdpEndpoint{Ipv4{}, o.tunnel_port};
+    udp_options.gro = udp_options.gso = o.offload;
+    auto udp = UdpTunnel::open(shards.context(i), udp_options);
+    if (!udp) return shard_failed("tunnel", i, udp.error());
+    // Once every shard's socket has joined the port, tunnel datagrams go straight to the
+    // shard that owns their flow; if the kernel refuses the program, shards hand them over.
+    if (i + 1 == shards.count())
+        if (auto r = udp->steer_to_owners(shards.count()); !r)
+            NM_LOG(warn, subsystem) << r.error().message << "; shards hand datagrams to each other";
+    if (o.io == IoMode::uring) {
+        // The shard's own ring for its TUN queue and tunnel socket.
+        auto opened = Uring::open(shards.context(i));
+        if (!opened) return shard_failed("io_uring", i, opened.error());
+        queue->use_ring(*opened, batch);
+        udp->use_ring(*opened, batch);
+        ring = *opened;
+    }
+    return ShardIo{std::make_unique<TunQueue>(std::move(*queue)),
+                   std::make_unique<UdpTunnel>(std::move(*udp))};
+}
 }  // namespace
 
 DataPlaneOptions DataPlaneOptions::from(const Config& c) {
@@ -46,32 +74,19 @@ Result<std::unique_ptr<DataPlane>> DataPlane::open(Shards& shards, const DataPla
     forwarder_options.flows.udp_idle = forwarder_options.flows.icmp_idle =
         forwarder_options.flows.other_idle = o.flow_idle;
     for (unsigned i = 0; i < shards.count(); ++i) {
-        auto queue = plane->tun_.attach_queue(i, shards.context(i));
-        if (!queue) return shard_failed("tunnel", i, queue.error());
-        UdpTunnelOptions udp_options;
-        udp_options.bind = UdpEndpoint{Ipv4{}, o.tunnel_port};
-        udp_options.gro = udp_options.gso = o.offload;
-        auto udp = UdpTunnel::open(shards.context(i), udp_options);
-        if (!udp) return shard_failed("tunnel", i, udp.error());
-        // Once every shard's socket has joined the port, tunnel datagrams go straight to the
-        // shard that owns their flow; if the kernel refuses the program, shards hand them over.
-        if (i + 1 == shards.count())
-            if (auto r = udp->steer_to_owners(shards.count()); !r)
-                NM_LOG(warn, subsystem)
-                    << r.error().message << "; shards hand datagrams to each other";
         Shard shard;
-        if (o.io == IoMode::uring) {
-            // The shard's own ring for its TUN queue and tunnel socket.
-            auto ring = Uring::open(shards.context(i));
-            if (!ring) return shard_failed("io_uring", i, ring.error());
-            queue->use_ring(*ring, forwarder_options.batch);
-            udp->use_ring(*ring, forwarder_options.batch);
-            shard.ring = *ring;
+        ShardIo io;
+        if (o.shard_io) {
+            io = o.shard_io(i, shards.context(i));
+        } else {
+            auto opened =
+                open_shard_io(shards, plane->tun_, i, o, forwarder_options.batch, shard.ring);
+            if (!opened) return tl::unexpected(opened.error());
+            io = std::move(*opened);
         }
-        shard.forwarder = std::make_unique<Forwarder>(
-            i, std::make_unique<TunQueue>(std::move(*queue)),
-            std::make_unique<UdpTunnel>(std::move(*udp)), replicas.replica(i), identity,
-            plane->turns_, resolver, forwarder_options);
+        shard.forwarder = std::make_unique<Forwarder>(i, std::move(io.tun), std::move(io.wire),
+                                                      replicas.replica(i), identity, plane->turns_,
+                                                      resolver, forwarder_options);
         shard.forwarder->limit_queries(&plane->query_budget_);
         plane->per_shard_.push_back(std::move(shard));
     }
@@ -100,6 +115,7 @@ void DataPlane::start(std::function<void(const std::string&)> failed) {
 }
 
 void DataPlane::stop() {
+    tun_.close_unattached();
     for (auto& s : per_shard_) {
         Forwarder* f = s.forwarder.get();
         asio::post(shards_.context(f->shard()), [f] { f->stop(); });

@@ -22,6 +22,14 @@
 
 namespace nm {
 
+// The I/O one shard forwards through: its TUN queue and its tunnel socket.
+struct ShardIo {
+    std::unique_ptr<TunIo> tun;
+    std::unique_ptr<WireIo> wire;
+};
+// Makes shard i's I/O on that shard's io_context: a test's in-memory doubles (tests/node).
+using ShardIoFactory = std::function<ShardIo(unsigned shard, asio::io_context& context)>;
+
 struct DataPlaneOptions {
     std::string tun_device = "goProxyTun";
     uint16_t tunnel_port = 50103;  // every shard's socket binds it (SO_REUSEPORT)
@@ -32,6 +40,9 @@ struct DataPlaneOptions {
     // Table queries every shard together may have waiting on shard 0 (TableQueryClient's own
     // cap of queries in flight); keys parked beyond it are refused on their shard.
     size_t table_queries = 128;
+    // None (production): each shard reads its own queue of the TUN and its own socket on
+    // tunnel_port. Set: the TUN is still made (the node addresses it), its queues unread.
+    ShardIoFactory shard_io = {};
 
     static DataPlaneOptions from(const Config& config);
 };
@@ -49,7 +60,8 @@ class DataPlane {
     // Spawns every shard's loops. `failed(what)` runs on shard 0 when a loop ends on a permanent
     // failure. The data plane must outlive the shard threads.
     void start(std::function<void(const std::string&)> failed);
-    // Closes each shard's TUN queue and socket on that shard, so its loops end.
+    // Closes each shard's TUN queue and socket on that shard, so its loops end (and the TUN's
+    // unattached queues at once: the device goes with the last of them).
     void stop();
 
     const TunDevice& tun() const { return tun_; }

@@ -143,8 +143,12 @@ TunDevice& TunDevice::operator=(TunDevice&& other) noexcept {
 }
 
 TunDevice::~TunDevice() {
-    for (int fd : fds_)
-        if (fd >= 0) ::close(fd);
+    close_unattached();
+}
+
+void TunDevice::close_unattached() {
+    for (int& fd : fds_)
+        if (fd >= 0) ::close(std::exchange(fd, -1));
 }
 
 Result<void> TunDevice::steer_to_owners() {

@@ -70,6 +70,9 @@ class TunDevice {
 
     // Moves queue i onto `context` (the shard that will use it). Once per queue.
     Result<TunQueue> attach_queue(unsigned i, boost::asio::io_context& context);
+    // Closes the queues no shard attached (a data plane on a test's doubles attaches none); the
+    // device goes once the attached ones are closed too.
+    void close_unattached();
 
   private:
     TunDevice() = default;

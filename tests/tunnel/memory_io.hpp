@@ -56,6 +56,7 @@ class MemoryTun final : public TunIo {
     }
     // Copies of the packets the forwarder wrote, in order.
     const std::vector<Bytes>& written() const { return written_; }
+    bool closed() const { return closed_; }
 
     awaitable<Result<size_t>> read_batch(PacketBatch& batch) override {
         batch.clear();
