@@ -72,6 +72,14 @@ struct PathContext {
 const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
                                       const Conversion& conversion);
 
+// Hands a flow's IPv4 conversion to the kernel fast path (path.offload) when the flow is
+// recorded (or its route refreshed), and again only when one of its packets, in either
+// direction, shows that the kernel no longer carries it: one other than a TCP SYN, FIN or RST
+// (those always take this path while the kernel keeps the entries), at most once a second (an
+// entry was evicted, expired idle or pruned, or the kernel had no route to the node yet).
+// Both paths call it for a packet of a flow they translate; a local flow is never offered.
+void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags);
+
 // A packet read from the TUN, on the shard owner_shard() names. On SendTo and
 // DeliverLocal the packet has been rewritten: destination := the chosen instance's nsip,
 // source := the sender's InstanceNumber ServiceIP (traffic straight to an nsip in another

@@ -57,6 +57,8 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
             if (packet.fragment() == Fragment::first && path.fragments)
                 path.fragments->record(packet, false, FragmentWay<A>{flow->key.destination, dst},
                                        path.cache.now_ms());
+            // A reply the kernel did not take: its entry was evicted or expired alone.
+            if constexpr (std::is_same_v<A, Ipv4>) offer_flow(*flow, path, packet.tcp_flags());
             packet.rewrite_source(flow->key.destination, csum);
             ++path.counters.incoming_translated;
             return DeliverLocal{};

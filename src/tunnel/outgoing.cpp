@@ -67,24 +67,9 @@ bool revalidate(BasicFlow<A>& flow, const PathContext& path) {
     return true;
 }
 
-// Hands an IPv4 conversion to the kernel fast path when the flow is recorded (or its route
-// refreshed), and again only when a packet shows that the kernel no longer carries it: one other
-// than a TCP SYN, FIN or RST (those always come this way, while the kernel keeps the entry),
-// at most once a second (the entry was evicted, expired idle or pruned, or the kernel had no
-// route to the node yet).
 template <class A>
 void offer(BasicFlow<A>& flow, PathContext& path, uint8_t tcp_flags) {
-    if constexpr (std::is_same_v<A, Ipv4>) {
-        if (!path.offload || flow.conversion.local) return;
-        const uint32_t now = path.cache.now_ms() | 1;  // 0 means "not offered"
-        if (flow.offered_ms != 0) {
-            constexpr uint8_t syn_fin_rst = 0x07;
-            if (flow.key.protocol == ipproto::tcp && (tcp_flags & syn_fin_rst)) return;
-            if (now - flow.offered_ms < 1000) return;
-        }
-        flow.offered_ms = now;
-        path.offload->offer(flow.key, flow.conversion, path.table.version());
-    }
+    if constexpr (std::is_same_v<A, Ipv4>) offer_flow(flow, path, tcp_flags);
 }
 
 // A first fragment (the one with ports) notes its way, for its later fragments: `packet` as read.
@@ -231,6 +216,18 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
 }
 
 }  // namespace
+
+void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags) {
+    if (!path.offload || flow.conversion.local) return;
+    const uint32_t now = path.cache.now_ms() | 1;  // 0 means "not offered"
+    if (flow.offered_ms != 0) {
+        constexpr uint8_t syn_fin_rst = 0x07;
+        if (flow.key.protocol == ipproto::tcp && (tcp_flags & syn_fin_rst)) return;
+        if (now - flow.offered_ms < 1000) return;
+    }
+    flow.offered_ms = now;
+    path.offload->offer(flow.key, flow.conversion, path.table.version());
+}
 
 const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
                                       const Conversion& conversion) {

@@ -27,6 +27,28 @@ filters() {
     nm_in "$(nm_host "$prefix" "$h")" tc filter show dev "$dev" ingress 2>/dev/null
   done
 }
+# The id of host H's kernel map NAME (its first 15 characters, as the kernel keeps it), found
+# through the program on its underlay.
+map_id() {
+  local id m
+  for id in $(nm_in "$(nm_host "$prefix" "$1")" tc filter show dev ul0 ingress | grep -o ' id [0-9]*' | cut -d' ' -f3); do
+    for m in $(bpftool prog show id "$id" | grep -o 'map_ids [0-9,]*' | cut -d' ' -f2 | tr ',' ' '); do
+      bpftool -j map show id "$m" | jq -e --arg n "${2:0:15}" '.name == $n' >/dev/null && { echo "$m"; return; }
+    done
+  done
+}
+# Deletes every entry of host H's kernel map NAME (as an LRU eviction would); prints how many.
+clear_map() {
+  local id n=0 key
+  id=$(map_id "$1" "$2")
+  [ -n "$id" ] || return 1
+  while read -r key; do
+    [ -n "$key" ] || continue
+    # shellcheck disable=SC2086 # one argument per key byte
+    bpftool map delete id "$id" key $key && n=$((n + 1))
+  done < <(bpftool -j map dump id "$id" | jq -r '.[] | .key | join(" ")')
+  echo "$n"
+}
 # What a running fast-path agent attaches on host H: nm_ingress on the underlay,
 # nm_egress_br on the bridge, nm_egress on each app veth (with N: on N of them).
 attached_ok() {
@@ -168,6 +190,28 @@ case $case_name in
       test "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers2 + 1))"
     check "host 1 offered the replies' flow once too ($offers1 -> $(metric 1 netmanager_fastpath_offers_total))" \
       test "$(metric 1 netmanager_fastpath_offers_total)" -eq "$((offers1 + 1))"
+    ;;
+  reply_reoffer)
+    # An iperf3 TCP transfer from host 2's client to host 1's web instance: its ACKs come back
+    # into host 2 in the kernel. Host 2's reply entries are deleted mid-flow (as the LRU evicts
+    # one alone): the next ACK takes the userspace path, which offers the flow again, and the
+    # ACKs after it are the kernel's again.
+    nm_spawn "$prefix" iperf "$(app 1 myapp1)" "$work/iperf.log" iperf3 -s -p 5201 || exit 1
+    nm_wait_listen "$(app 1 myapp1)" 5201 || exit 1
+    nm_spawn "$prefix" client "$(app 2 myapp2)" "$work/client.json" iperf3 -c 10.30.1.1 -p 5201 -t 6 -b 200M -J || exit 1
+    sleep 2
+    offers=$(metric 2 netmanager_fastpath_offers_total) miss=$(fast 2 ingress miss)
+    deleted=$(clear_map 2 nm_ingress_flows)
+    check "host 2's reply entries are deleted mid-transfer (${deleted:-none})" test "${deleted:-0}" -ge 1
+    sleep 1.5
+    before=$(fast 2 ingress)
+    sleep 1.5
+    after=$(fast 2 ingress)
+    check "the next ACKs took the userspace path ($miss -> $(fast 2 ingress miss) misses)" test "$(fast 2 ingress miss)" -gt "$miss"
+    check "which offered the flow again ($offers -> $(metric 2 netmanager_fastpath_offers_total) offers)" \
+      test "$(metric 2 netmanager_fastpath_offers_total)" -gt "$offers"
+    check "and the ACKs are carried into host 2 in the kernel again ($before -> $after)" test "$after" -gt "$((before + 100))"
+    check "the transfer completes" wait_until 8 jq -e '.end.sum_received.bytes > 0' "$work/client.json"
     ;;
   idle)
     # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the

@@ -470,6 +470,43 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a reply the kernel should have carried makes the incoming path offer its flow again, at "
+    "most once a second, never for a TCP SYN, FIN or RST") {
+    OffloadingNode a;
+    auto& kernel = a.kernel;
+    auto request = packet("172.19.1.2", 1, "172.30.0.10", 80);
+    REQUIRE(out(a, request) == Decision{to_b});
+    REQUIRE(kernel.offers.size() == 1);
+    // The replies of the flow, from web 0's InstanceNumber ServiceIP on B.
+    auto reply = [](uint8_t flags) {
+        return build({.protocol = ipproto::tcp,
+                      .source = ip("172.30.2.0"),
+                      .destination = ip("172.19.1.2"),
+                      .source_port = 80,
+                      .destination_port = 1,
+                      .tcp_flags = flags});
+    };
+    auto ack = reply(0x10);
+    REQUIRE(in(a, ack) == Decision{DeliverLocal{}});
+    CHECK(src_of(ack) == ip("172.30.0.10"));
+    CHECK(kernel.offers.size() == 1);  // within the second of the offer: not again
+    a.cache.set_now(a.start + std::chrono::milliseconds(2000));
+    for (uint8_t control : {0x12, 0x11, 0x04}) {  // SYN+ACK, FIN+ACK, RST
+        auto p = reply(control);
+        REQUIRE(in(a, p) == Decision{DeliverLocal{}});
+    }
+    CHECK(kernel.offers.size() == 1);
+    auto data = reply(0x18);  // the kernel's reply entry is gone (evicted, expired alone)
+    REQUIRE(in(a, data) == Decision{DeliverLocal{}});
+    REQUIRE(kernel.offers.size() == 2);
+    CHECK(kernel.offers[1].first == kernel.offers[0].first);  // the flow, by its outgoing key
+    CHECK(kernel.offers[1].second.reply_source == ip("172.30.2.0"));
+    auto again = reply(0x18);
+    REQUIRE(in(a, again) == Decision{DeliverLocal{}});
+    CHECK(kernel.offers.size() == 2);  // once a second at most
+}
+
+TEST_CASE(
     "an offered flow is offered again only for a packet the kernel should have carried, at most "
     "once a second, never for a TCP SYN, FIN or RST, which always take the userspace path") {
     OffloadingNode a;
