@@ -459,8 +459,9 @@ size_t FastPath::expire_idle() {
         return now > use.last_ns && now - use.last_ns > idle_ns(protocol, closing);
     };
     // A flow is idle when neither direction has used it for its protocol's time (a TCP flow a
-    // FIN or RST closed in either direction: for the closing grace). Egress entries idle on
-    // their own are the candidates; their reply entries have the last word.
+    // FIN or RST closed in either direction: for the closing grace; an RST only the peer sent
+    // marks the reply entry alone). Egress entries idle for at least the closing grace are the
+    // candidates; their reply entries have the last word.
     struct Candidate {
         FlowKey flow;
         Ipv4 reply_source;
@@ -468,16 +469,21 @@ size_t FastPath::expire_idle() {
     };
     std::vector<Candidate> candidates;
     for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
-        if (idle(e.use, k.proto, e.use.closing != 0))
+        if (idle(e.use, k.proto, true))
             candidates.push_back(
                 {from_bpf(k), Ipv4::from_network(e.reply_src), e.use.closing != 0});
     });
     size_t expired = 0;
     for (const auto& c : candidates) {
         const nm_flow_key ingress_key = reply_key(c.flow, c.reply_source);
+        const nm_flow_key egress_key = to_bpf(c.flow);
         nm_ingress in{};
-        if (bpf_map_lookup_elem(impl_->ingress_flows, &ingress_key, &in) == 0 &&
-            !idle(in.use, c.flow.protocol, c.closing || in.use.closing != 0))
+        nm_egress e{};
+        const bool replies = bpf_map_lookup_elem(impl_->ingress_flows, &ingress_key, &in) == 0;
+        const bool closing = c.closing || (replies && in.use.closing != 0);
+        if (bpf_map_lookup_elem(impl_->egress_flows, &egress_key, &e) != 0 ||
+            !idle(e.use, c.flow.protocol, closing) ||
+            (replies && !idle(in.use, c.flow.protocol, closing)))
             continue;
         erase(c.flow, c.reply_source);
         ++expired;
@@ -495,7 +501,7 @@ size_t FastPath::expire_idle() {
         const nm_flow_key forward = forward_key(k, in);
         nm_egress e{};
         if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src &&
-            !idle(e.use, k.proto, e.use.closing != 0))
+            !idle(e.use, k.proto, e.use.closing != 0 || in.use.closing != 0))
             continue;  // its egress entry is in use (the first walk judged them together)
         (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
     }

@@ -28,10 +28,10 @@ filters() {
   done
 }
 # The id of host H's kernel map NAME (its first 15 characters, as the kernel keeps it), found
-# through the program on its underlay.
+# through the programs on its underlay and its bridge.
 map_id() {
   local id m
-  for id in $(nm_in "$(nm_host "$prefix" "$1")" tc filter show dev ul0 ingress | grep -o ' id [0-9]*' | cut -d' ' -f3); do
+  for id in $(filters "$1" | grep -o ' id [0-9]*' | cut -d' ' -f3); do
     for m in $(bpftool prog show id "$id" | grep -o 'map_ids [0-9,]*' | cut -d' ' -f2 | tr ',' ' '); do
       bpftool -j map show id "$m" | jq -e --arg n "${2:0:15}" '.name == $n' >/dev/null && { echo "$m"; return; }
     done
@@ -48,6 +48,12 @@ clear_map() {
     bpftool map delete id "$id" key $key && n=$((n + 1))
   done < <(bpftool -j map dump id "$id" | jq -r '.[] | .key | join(" ")')
   echo "$n"
+}
+# How many entries of host H's egress map are flows to port PORT.
+flows_to() {
+  local id
+  id=$(map_id "$1" nm_egress_flows)
+  bpftool -j map dump id "$id" | jq --arg p "$(printf '0x%02x 0x%02x' $(($2 >> 8)) $(($2 & 255)))" '[.[] | select((.key[10:12] | join(" ")) == $p)] | length'
 }
 # What a running fast-path agent attaches on host H: nm_ingress on the underlay,
 # nm_egress_br on the bridge, nm_egress on each app veth (with N: on N of them).
@@ -212,6 +218,25 @@ case $case_name in
       test "$(metric 2 netmanager_fastpath_offers_total)" -gt "$offers"
     check "and the ACKs are carried into host 2 in the kernel again ($before -> $after)" test "$after" -gt "$((before + 100))"
     check "the transfer completes" wait_until 8 jq -e '.end.sum_received.bytes > 0' "$work/client.json"
+    ;;
+  peer_rst)
+    # A TCP connection that host 1's server aborts (SO_LINGER 0: an RST, no FIN), the client
+    # sending nothing after: only host 2's reply entry sees the RST, yet the flow must expire
+    # after the closing grace (10 s), not after TCP's hour.
+    nm_spawn "$prefix" reset "$(app 1 myapp1)" "$work/reset.log" python3 "$here/service.py" tcp-reset 8090 || exit 1
+    nm_wait_listen "$(app 1 myapp1)" 8090 || exit 1
+    control=$(fast 2 ingress control)
+    out=$(in_client 2 python3 "$here/service.py" tcp-hello 10.30.1.1 8090)
+    closed=$(date +%s%N)
+    held=$(flows_to 2 8090)
+    check "the client reads the answer, then the server's RST ($out)" test "$out" = "bye reset"
+    check "host 2's kernel holds the flow after the RST ($held entries to port 8090)" test "$held" -eq 1
+    check "host 2's kernel left the RST to the userspace path ($control -> $(fast 2 ingress control))" \
+      test "$(fast 2 ingress control)" -gt "$control"
+    gone() { test "$(flows_to 2 8090)" -eq 0; }
+    check "it expires from host 2's kernel" wait_until 25 gone
+    after=$((($(date +%s%N) - closed) / 1000000))
+    check "after the closing grace and a tick ($after ms after the RST)" test "$after" -ge 9000 -a "$after" -le 18000
     ;;
   idle)
     # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the

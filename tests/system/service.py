@@ -15,12 +15,17 @@
                                    SECS seconds
   service.py udp-hold IP PORT SECS like udp-ask, but prints "LOCALPORT ANSWER" and then every
                                    further datagram from IP:PORT until SECS pass without one
+  service.py tcp-reset PORT        a TCP server on PORT that answers each connection's first data
+                                   with "bye" and then aborts it (SO_LINGER 0: an RST, no FIN)
+  service.py tcp-hello IP PORT     connects, sends "hello", prints what comes back and "reset"
+                                   once the peer aborts the connection (sending nothing after)
 """
 import functools
 import http.server
 import os
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -135,6 +140,31 @@ def udp_listen(port, secs):
         pass
 
 
+def tcp_reset(port):
+    server = dual_stack(socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("::", port))
+    server.listen()
+    while True:
+        conn, _ = server.accept()
+        conn.recv(65535)
+        conn.sendall(b"bye")
+        time.sleep(0.2)  # "bye" is acknowledged before the RST
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+def tcp_hello(ip, port):
+    s = socket.create_connection((ip, port), timeout=5)
+    s.sendall(b"hello")
+    try:
+        while chunk := s.recv(65535):
+            print(chunk.decode(), end=" ", flush=True)
+        print("closed", flush=True)
+    except ConnectionResetError:
+        print("reset", flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "serve":
@@ -145,6 +175,10 @@ if __name__ == "__main__":
         udp_hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "tcp-later":
         tcp_later(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "tcp-reset":
+        tcp_reset(int(sys.argv[2]))
+    elif cmd == "tcp-hello":
+        tcp_hello(sys.argv[2], int(sys.argv[3]))
     elif cmd == "udp-listen":
         udp_listen(int(sys.argv[2]), float(sys.argv[3]))
     else:
