@@ -17,11 +17,28 @@ unsigned PathMtus::probe(Ipv4 peer, uint32_t now_ms) {
     const unsigned path = probe_ ? probe_(peer) : 0;
     // A path narrower than the outer headers cannot be: the kernel did not know (0) or erred.
     const unsigned limit = path > kOverhead ? std::min(tunnel_mtu_, path - kOverhead) : tunnel_mtu_;
-    if (peers_.size() >= max_peers_ && !peers_.contains(peer.value)) peers_ = {};
+    if (peers_.size() >= max_peers_ && !peers_.contains(peer.value)) {
+        peers_ = {};
+        find_smallest();
+    }
     peers_.insert_or_assign(peer.value, Entry{limit, now_ms, generation_});
-    smallest_ = tunnel_mtu_;
-    for (const auto& [address, entry] : peers_) smallest_ = std::min(smallest_, entry.limit);
+    if (limit <= smallest_) {
+        smallest_ = limit;
+        narrowest_ = peer.value;
+    } else if (peer.value == narrowest_) {
+        find_smallest();
+    }
     return limit;
+}
+
+void PathMtus::find_smallest() {
+    smallest_ = tunnel_mtu_;
+    narrowest_ = 0;
+    for (const auto& [address, entry] : peers_)
+        if (entry.limit <= smallest_) {
+            smallest_ = entry.limit;
+            narrowest_ = address;
+        }
 }
 
 }  // namespace nm

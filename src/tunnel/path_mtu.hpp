@@ -50,13 +50,17 @@ class PathMtus {
         uint32_t generation = 0;
     };
     unsigned probe(Ipv4 peer, uint32_t now_ms);
+    // smallest_ and narrowest_ from every entry (the narrowest peer grew or was forgotten).
+    void find_smallest();
 
     unsigned tunnel_mtu_;
     Probe probe_;
     uint32_t recheck_ms_;
     size_t max_peers_;
     uint32_t generation_ = 0;
+    // The running minimum of the entries' limits and the peer holding it (0: none).
     unsigned smallest_;
+    uint32_t narrowest_ = 0;
     uint64_t probes_ = 0;
     boost::unordered_flat_map<uint32_t, Entry> peers_;
 };

@@ -179,3 +179,26 @@ TEST_CASE(
         REQUIRE_FALSE(may_answer(e));
     }
 }
+
+TEST_CASE("the smallest limit follows the narrowest peer as it narrows, widens and is forgotten") {
+    std::map<uint32_t, unsigned> path{
+        {ip("10.0.0.2").value, 1400}, {ip("10.0.0.3").value, 1350}, {ip("10.0.0.4").value, 1500}};
+    PathMtus mtus(
+        1450, [&](Ipv4 peer) { return path[peer.value]; }, std::chrono::milliseconds{1000}, 3);
+    CHECK(mtus.inner_limit(ip("10.0.0.2"), 0) == 1372);
+    CHECK(mtus.inner_limit(ip("10.0.0.3"), 0) == 1322);
+    CHECK(mtus.inner_limit(ip("10.0.0.4"), 0) == 1450);
+    CHECK(mtus.smallest() == 1322);
+    // Another peer narrowing, but not below the narrowest: the narrowest stays.
+    path[ip("10.0.0.4").value] = 1380;
+    CHECK(mtus.inner_limit(ip("10.0.0.4"), 1000) == 1352);
+    CHECK(mtus.smallest() == 1322);
+    // The narrowest widens: the next narrowest is the smallest now.
+    path[ip("10.0.0.3").value] = 1500;
+    CHECK(mtus.inner_limit(ip("10.0.0.3"), 1000) == 1450);
+    CHECK(mtus.smallest() == 1352);
+    // A fourth peer beyond the bound: the others are forgotten, their limits with them.
+    path[ip("10.0.0.5").value] = 1450;
+    CHECK(mtus.inner_limit(ip("10.0.0.5"), 1000) == 1422);
+    CHECK(mtus.smallest() == 1422);
+}
