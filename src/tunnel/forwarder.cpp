@@ -125,6 +125,7 @@ awaitable<void> Forwarder::tun_loop(Gate::Holder /*held while it runs*/) {
         local.clear();
         path_.cache.set_now(ConversionCache::Clock::now());
         path_.cache.expire(256);
+        refresh_path_mtus();
         for (Packet& p : in) {
             ++counters_.tun_packets;
             counters_.tun_bytes += p.bytes.size();
@@ -214,10 +215,12 @@ unsigned Forwarder::owner_of(const PacketView& view, Direction direction) {
 
 void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_query) {
     const L4Csum csum = p.vnet.needs_csum() ? L4Csum::partial : L4Csum::full;
-    // Larger than the narrowest path known: its start is kept as sent, for an ICMP error.
     const size_t largest = largest_wire_packet(p, view);
+    // A packet no larger fits the path to every peer (path_mtus_ was refreshed for this batch):
+    // no look-up. A larger one keeps its start as sent, for an ICMP error.
+    const bool may_not_fit = largest > path_mtus_.fits_all();
     std::span<const uint8_t> original;
-    if (largest > path_mtus_.smallest()) {
+    if (may_not_fit) {
         const size_t n = std::min(view.bytes().size(), quote_.size());
         std::copy_n(view.bytes().begin(), n, quote_.begin());
         original = std::span(quote_).first(n);
@@ -225,7 +228,8 @@ void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_q
     const Decision d = decide_outgoing(view, path_.context, csum, after_query);
     if (auto* to = std::get_if<SendTo>(&d)) {
         p.peer = UdpEndpoint{to->node_ip, to->port};
-        const unsigned limit = path_mtus_.inner_limit(to->node_ip, path_.cache.now_ms());
+        const unsigned limit =
+            may_not_fit ? path_mtus_.inner_limit(to->node_ip, path_.cache.now_ms()) : options_.mtu;
         const bool fragment_outer = largest > limit;
         if (fragment_outer && !too_big(view, original, limit)) return;
         const size_t before = out.wire.size();
@@ -252,6 +256,13 @@ void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_q
         park(Direction::outgoing, query->key, p, view, {});
     }
     // Drop: counted by reason in path_.counters.
+}
+
+void Forwarder::refresh_path_mtus() {
+    const TranslationTable& table = path_.context.table;
+    const uint32_t now = path_.cache.now_ms();
+    if (path_mtus_.refresh_due(table.version(), now))
+        path_mtus_.refresh(table.nodes_except(path_.node.node_ip), table.version(), now);
 }
 
 bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit) {
@@ -313,6 +324,8 @@ awaitable<void> Forwarder::decide_held(HeldPackets& held, Direction direction, b
         wire.clear();
         to_tun.clear();
         local.clear();
+        // The table may have named a new node while the last batch was sent.
+        if (direction == Direction::outgoing) refresh_path_mtus();
         for (; at < held.size() && !wire.full(); ++at) {
             auto [p, view] = held[at];
             if (direction == Direction::outgoing)

@@ -177,6 +177,10 @@ class Forwarder {
     // Outgoing packet on its owner shard: rewrite, then queue for the wire or the TUN, or park
     // it until the table knows its key (after_query: it has been parked already).
     void outgoing(Packet& packet, PacketView& view, Outputs& out, bool after_query = false);
+    // Brings the path MTUs in line with the table's nodes before a batch is decided (new nodes
+    // probed, all of them again every recheck), so that only packets larger than the narrowest
+    // path look their peer up.
+    void refresh_path_mtus();
     // A packet for `peer` larger than the path to it allows (`limit`): true when it is to be sent
     // anyway in fragmented outer datagrams (IPv4 without DF; a path narrower than IPv6's
     // minimum MTU), false when it was dropped and its sender sent the ICMP error built from

@@ -1,6 +1,7 @@
 #include "tunnel/path_mtu.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace nm {
 
@@ -19,6 +20,7 @@ unsigned PathMtus::probe(Ipv4 peer, uint32_t now_ms) {
     const unsigned limit = path > kOverhead ? std::min(tunnel_mtu_, path - kOverhead) : tunnel_mtu_;
     if (peers_.size() >= max_peers_ && !peers_.contains(peer.value)) {
         peers_ = {};
+        covered_ = false;
         find_smallest();
     }
     peers_.insert_or_assign(peer.value, Entry{limit, now_ms, generation_});
@@ -29,6 +31,28 @@ unsigned PathMtus::probe(Ipv4 peer, uint32_t now_ms) {
         find_smallest();
     }
     return limit;
+}
+
+void PathMtus::refresh(std::span<const Ipv4> peers, uint64_t peers_version, uint32_t now_ms) {
+    const bool all = recheck_due(now_ms);
+    std::vector<uint32_t> listed;
+    listed.reserve(peers.size());
+    for (const Ipv4 peer : peers) listed.push_back(peer.value);
+    std::sort(listed.begin(), listed.end());
+    const size_t before = peers_.size();
+    boost::unordered::erase_if(peers_, [&](const auto& entry) {
+        return !std::binary_search(listed.begin(), listed.end(), entry.first);
+    });
+    if (peers_.size() != before && !peers_.contains(narrowest_)) find_smallest();
+    covered_ = peers.size() <= max_peers_;
+    for (const Ipv4 peer : peers.first(std::min(peers.size(), max_peers_)))
+        if (all || !peers_.contains(peer.value)) probe(peer, now_ms);
+    refreshed_ = true;
+    peers_version_ = peers_version;
+    if (all) {
+        rechecked_ms_ = now_ms;
+        rechecked_generation_ = generation_;
+    }
 }
 
 void PathMtus::find_smallest() {

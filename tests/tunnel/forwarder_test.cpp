@@ -432,3 +432,46 @@ TEST_CASE("an IPv4 packet without DF larger than the path goes on, for the kerne
     CHECK(node.counters(0).too_big_answered == 0);
     CHECK(node.written(0).empty());
 }
+
+TEST_CASE("only a packet larger than the narrowest path looks its peer's path up") {
+    TwoShards node({client(), server(), neighbour()});
+    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    const unsigned limit = 1400 - PathMtus::kOverhead;
+    const uint16_t port = port_owned_by(0);
+    auto lookups = [&] {
+        return on(node.shards, 0, [&] { return node.forwarders[0]->path_mtus().lookups(); });
+    };
+    on(node.shards, 0, [&] {
+        for (int i = 0; i < 5; ++i)
+            node.tun[0]->inject(
+                client_packet(Family::ipv4, port, limit - header_bytes(Family::ipv4)));
+    });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 5; }));
+    CHECK(lookups() == 0);
+    on(node.shards, 0, [&] {
+        node.tun[0]->inject(
+            client_packet(Family::ipv4, port, limit + 1 - header_bytes(Family::ipv4)));
+    });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 6; }));
+    CHECK(lookups() == 1);
+    CHECK(node.counters(0).outer_fragmented == 1);  // no DF: sent on for the kernel to fragment
+}
+
+TEST_CASE(
+    "a packet released after its query is answered with a packet too big when it does not "
+    "fit the path to the node the answer named") {
+    TwoShards node({client()});
+    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.resolver.answer = {server()};
+    Bytes big = client_packet(Family::ipv6, port_owned_by(0), 1450 - header_bytes(Family::ipv6));
+    on(node.shards, 0, [&] { node.tun[0]->inject(big); });
+    REQUIRE(eventually([&] { return node.resolver.asked == 1; }));
+    on(node.shards, 0, [&] { node.resolver.let_answer(); });
+    REQUIRE(eventually([&] { return node.written(0).size() == 1; }));
+    Bytes error = node.written(0)[0];
+    CHECK(view(error).protocol() == ipproto::icmpv6);
+    CHECK(csum::load_be32(&error[44]) == 1400 - PathMtus::kOverhead);
+    CHECK(node.network.sent().empty());
+    CHECK(node.counters(0).too_big_answered == 1);
+    CHECK(node.counters(0).outer_fragmented == 0);
+}

@@ -202,3 +202,60 @@ TEST_CASE("the smallest limit follows the narrowest peer as it narrows, widens a
     CHECK(mtus.inner_limit(ip("10.0.0.5"), 1000) == 1422);
     CHECK(mtus.smallest() == 1422);
 }
+
+TEST_CASE("a refresh probes new peers at once, forgets gone ones, and probes all after a recheck") {
+    std::map<uint32_t, unsigned> path{{ip("10.0.0.2").value, 1400}, {ip("10.0.0.3").value, 1500}};
+    std::vector<uint32_t> probed;
+    PathMtus mtus(
+        1450,
+        [&](Ipv4 peer) {
+            probed.push_back(peer.value);
+            return path[peer.value];
+        },
+        std::chrono::milliseconds{1000});
+    CHECK(mtus.fits_all() == 0);  // nothing known yet: every packet looks its peer up
+    std::vector<Ipv4> peers{ip("10.0.0.3")};
+    REQUIRE(mtus.refresh_due(1, 0));
+    mtus.refresh(peers, 1, 0);
+    CHECK(mtus.fits_all() == 1450);
+    CHECK_FALSE(mtus.refresh_due(1, 999));
+    // The table names another node: only it is probed, and a packet no larger than its limit
+    // fits every path.
+    peers.push_back(ip("10.0.0.2"));
+    REQUIRE(mtus.refresh_due(2, 10));
+    mtus.refresh(peers, 2, 10);
+    CHECK(probed == std::vector<uint32_t>{ip("10.0.0.3").value, ip("10.0.0.2").value});
+    CHECK(mtus.fits_all() == 1372);
+    CHECK(mtus.inner_limit(ip("10.0.0.2"), 20) == 1372);
+    CHECK(probed.size() == 2);
+    // The narrow node leaves the table: forgotten, the narrowest path is the tunnel's again.
+    peers.pop_back();
+    mtus.refresh(peers, 3, 30);
+    CHECK(mtus.fits_all() == 1450);
+    CHECK(probed.size() == 2);
+    // A second after the first round every peer is probed again: a hop lowered the path.
+    path[ip("10.0.0.3").value] = 1300;
+    CHECK_FALSE(mtus.refresh_due(3, 999));
+    REQUIRE(mtus.refresh_due(3, 1000));
+    mtus.refresh(peers, 3, 1000);
+    CHECK(probed.size() == 3);
+    CHECK(mtus.fits_all() == 1272);
+    // A send refused as too big: all again at the next refresh.
+    path[ip("10.0.0.3").value] = 1500;
+    mtus.invalidate();
+    REQUIRE(mtus.refresh_due(3, 1001));
+    mtus.refresh(peers, 3, 1001);
+    CHECK(probed.size() == 4);
+    CHECK(mtus.fits_all() == 1450);
+}
+
+TEST_CASE("with more nodes than peers kept, every packet looks its peer up") {
+    PathMtus mtus(
+        1450, [](Ipv4) { return 1500u; }, std::chrono::milliseconds{1000}, 2);
+    const std::vector<Ipv4> peers{Ipv4{1}, Ipv4{2}, Ipv4{3}};
+    mtus.refresh(peers, 1, 0);
+    CHECK(mtus.probes() == 2);
+    CHECK(mtus.fits_all() == 0);
+    mtus.refresh(std::span(peers).first(2), 2, 0);
+    CHECK(mtus.fits_all() == 1450);
+}
