@@ -64,7 +64,8 @@ Forwarder::Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr
       merged_(io_pool_, options.batch),
       parked_(options.park),
       parked_peers_(options.park),
-      release_wire_(wire_pool_, release_batch) {}
+      release_wire_(wire_pool_, release_batch),
+      too_big_errors_(options.batch) {}
 
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
@@ -231,7 +232,7 @@ void Forwarder::outgoing(Packet& p, PacketView& view, Outputs& out, bool after_q
         const unsigned limit =
             may_not_fit ? path_mtus_.inner_limit(to->node_ip, path_.cache.now_ms()) : options_.mtu;
         const bool fragment_outer = largest > limit;
-        if (fragment_outer && !too_big(view, original, limit)) return;
+        if (fragment_outer && !too_big(view, original, limit, out)) return;
         const size_t before = out.wire.size();
         if (auto r = split(p, out.wire, options_.mtu); !r) {
             path_.counters.drop(DropReason::split_failed);
@@ -265,7 +266,8 @@ void Forwarder::refresh_path_mtus() {
         path_mtus_.refresh(table.nodes_except(path_.node.node_ip), table.version(), now);
 }
 
-bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit) {
+bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit,
+                        Outputs& out) {
     // Kept no start (the path was learned just now), or IPv6 over a path narrower than any
     // IPv6 link: fragmenting the outer datagram is all that is left, as kernel tunnels do.
     if (!forbids_fragmentation(view) || original.empty() || (view.is_ipv6() && limit < kMinMtuV6)) {
@@ -274,10 +276,17 @@ bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> origina
     }
     path_.counters.drop(DropReason::too_big);
     if (!may_answer(view)) return false;
-    const size_t n = build_too_big(original, limit, too_big_error_);
+    // More errors than a TUN read's worth (parked packets released at once): those so far go.
+    if (too_big_used_ == too_big_errors_.size()) {
+        write_tun({}, out.local);
+        out.local.clear();
+    }
+    auto& error = too_big_errors_[too_big_used_];
+    const size_t n = build_too_big(original, limit, error);
     if (n == 0) return false;
-    const Packet error{std::span(too_big_error_).first(n)};
-    if (tun_->write_batch({&error, 1}) == 1) ++counters_.too_big_answered;
+    ++too_big_used_;
+    out.local.push_back(Packet{std::span(error).first(n)});
+    ++counters_.too_big_answered;
     return false;
 }
 
@@ -298,6 +307,7 @@ void Forwarder::write_tun(std::span<const Packet> to_tun, std::span<const Packet
         tun_->write_batch(merged_.packets());
     }
     if (!local.empty()) tun_->write_batch(local);
+    too_big_used_ = 0;  // the errors among the local packets are written
 }
 
 awaitable<void> Forwarder::send(PacketBatch& wire) {

@@ -62,8 +62,9 @@ struct ForwarderCounters {
     // queue's shard, or received from the wire on another shard's socket.
     uint64_t handed_off_tun = 0, handed_off_wire = 0, handoffs_received = 0;
     // Inner packets larger than the underlay path to their peer (docs/design.md "Tunnel MTU"):
-    // ICMP packet too big / fragmentation needed written back to their senders, and packets
-    // sent on in outer datagrams the kernel fragments (IPv4 without DF).
+    // ICMP packet too big / fragmentation needed written back to their senders (put in the
+    // batch's TUN write; a write the TUN refuses is counted there), and packets sent on in outer
+    // datagrams the kernel fragments (IPv4 without DF).
     uint64_t too_big_answered = 0, outer_fragmented = 0;
     uint64_t queries = 0;  // table queries this shard started
     // Keys refused without a query: every shard's queries in flight had spent the budget.
@@ -184,15 +185,17 @@ class Forwarder {
     // A packet for `peer` larger than the path to it allows (`limit`): true when it is to be sent
     // anyway in fragmented outer datagrams (IPv4 without DF; a path narrower than IPv6's
     // minimum MTU), false when it was dropped and its sender sent the ICMP error built from
-    // `original` (its start before translation).
-    bool too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit);
+    // `original` (its start before translation), queued with the batch's local packets.
+    bool too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit,
+                 Outputs& out);
     // Incoming inner packet on its owner shard: reverse-translate, queue for the TUN.
     void incoming(std::span<uint8_t> packet, PacketView& view, std::vector<Packet>& to_tun);
     // Decides held packets (handed here, or released after their query) in batches, and writes
     // and sends each batch.
     awaitable<void> decide_held(HeldPackets& held, Direction direction, bool after_query,
                                 PacketBatch& wire);
-    // Writes what a batch produced for the TUN: incoming packets merged, local ones as they are.
+    // Writes what a batch produced for the TUN: incoming packets merged, local ones (and ICMP
+    // errors) as they are, in one write_batch each.
     void write_tun(std::span<const Packet> to_tun, std::span<const Packet> local);
     awaitable<void> send(PacketBatch& wire);
 
@@ -233,10 +236,8 @@ class Forwarder {
     ForwarderOptions options_;
     PathMtus path_mtus_;
     uint64_t sends_too_big_ = 0;  // the wire's EMSGSIZE count when last looked at
-    // A packet's start before translation, kept while it may be too big for its path, and the
-    // ICMP error built from it.
+    // A packet's start before translation, kept while it may be too big for its path.
     std::array<uint8_t, kTooBigQuote> quote_{};
-    std::array<uint8_t, kTooBigMax> too_big_error_{};
     std::vector<Forwarder*> peers_;
     Shards* shards_ = nullptr;
 
@@ -255,6 +256,10 @@ class Forwarder {
     std::deque<HeldPackets> answered_;
     bool releasing_ = false;
     PacketBatch release_wire_;
+    // The ICMP errors of the batch being decided (a TUN read's worth), written with its local
+    // packets; too_big_used_ of them are taken.
+    std::vector<std::array<uint8_t, kTooBigMax>> too_big_errors_;
+    size_t too_big_used_ = 0;
     Gate gate_;  // held by every coroutine of the forwarder
     Budget* query_budget_ = nullptr;
     LogEvery log_every_;  // a flood's failures: a line a second per reason

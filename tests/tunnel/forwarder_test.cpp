@@ -475,3 +475,22 @@ TEST_CASE(
     CHECK(node.counters(0).too_big_answered == 1);
     CHECK(node.counters(0).outer_fragmented == 0);
 }
+
+TEST_CASE("the packets too big of one TUN read are answered in one write to the TUN") {
+    TwoShards node({client(), server(), neighbour()});
+    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    const uint16_t port = port_owned_by(0);
+    Bytes big = client_packet(Family::ipv4, port, 1450 - header_bytes(Family::ipv4));
+    big[6] |= 0x40;  // DF
+    PacketView with_df = view(big);
+    fill_checksums(with_df);
+    on(node.shards, 0, [&] {
+        for (int i = 0; i < 3; ++i) node.tun[0]->inject(big);
+        node.tun[0]->inject(client_packet(Family::ipv4, port, 100));
+    });
+    REQUIRE(eventually([&] { return node.network.sent().size() == 1; }));
+    REQUIRE(eventually([&] { return node.written(0).size() == 3; }));
+    CHECK(node.counters(0).too_big_answered == 3);
+    CHECK(on(node.shards, 0, [&] { return node.tun[0]->write_calls(); }) == 1);
+    for (const Bytes& error : node.written(0)) CHECK((error[20] == 3 && error[21] == 4));
+}

@@ -54,8 +54,9 @@ class MemoryTun final : public TunIo {
         pending_.push_back(std::move(packet));
         readable_.notify();
     }
-    // Copies of the packets the forwarder wrote, in order.
+    // Copies of the packets the forwarder wrote, in order, and the write_batch calls that did.
     const std::vector<Bytes>& written() const { return written_; }
+    size_t write_calls() const { return write_calls_; }
     bool closed() const { return closed_; }
 
     awaitable<Result<size_t>> read_batch(PacketBatch& batch) override {
@@ -74,6 +75,7 @@ class MemoryTun final : public TunIo {
         co_return batch.size();
     }
     size_t write_batch(std::span<const Packet> packets) override {
+        ++write_calls_;
         for (const Packet& p : packets) {
             written_.emplace_back(p.bytes.begin(), p.bytes.end());
             ++counters_.write_packets;
@@ -93,6 +95,7 @@ class MemoryTun final : public TunIo {
     std::deque<Bytes> pending_;
     std::vector<Bytes> written_;
     TunQueueCounters counters_;
+    size_t write_calls_ = 0;
     bool closed_ = false;
 };
 
