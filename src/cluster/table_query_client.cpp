@@ -95,12 +95,13 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve(const Ipv6&
     return query(address.to_string(), tablequery_request_by_ip(address), asker);
 }
 
-awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::string job) {
+awaitable<Result<std::vector<TableEntry>>> TableQueryClient::resolve_job(std::string job,
+                                                                         Ipv4 asker) {
     if (auto parsed = parse_job_name(job); !parsed) {
         co_return tl::unexpected(parsed.error());
     }
     std::string payload = tablequery_request_by_name(job);
-    co_return co_await query(std::move(job), std::move(payload));
+    co_return co_await query(std::move(job), std::move(payload), asker);
 }
 
 awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string key,
@@ -124,13 +125,12 @@ awaitable<Result<std::vector<TableEntry>>> TableQueryClient::query(std::string k
     } else {
         const bool asker_full = asker.value != 0 && asked_.contains(asker) &&
                                 asked_[asker] >= options_.max_in_flight_per_asker;
-        if (in_flight_.size() >= options_.max_in_flight || asker_full) {
+        if (asker_full) {
             ++stats_.refused;
             if (auto n = log_every_.due("refused"))
                 NM_LOG(warn, subsystem)
-                    << "table query for " << key << " refused: "
-                    << (asker_full ? "its asker " + asker.to_string() + " has" : "there are")
-                    << " too many queries in flight (" << n << " refused since the last line)";
+                    << "table query for " << key << " refused: its asker " << asker.to_string()
+                    << " has too many queries in flight (" << n << " refused since the last line)";
             co_return fail(Errc::exhausted, "too many table queries in flight");
         }
         q = std::make_shared<Query>(link_.mqtt().executor());
@@ -355,7 +355,7 @@ void TableQueryClient::append_metrics(MetricsText& out) const {
     counter("rejected_total", "Table query results the table refused.", stats_.rejected);
     counter("refreshes_total", "Job refreshes after updates_available.", stats_.refreshes);
     counter("interest_dropped_total", "Jobs dropped after idling.", stats_.dropped);
-    counter("refused_total", "Resolves failed at once: too many queries in flight.",
+    counter("refused_total", "Resolves failed at once: their asker had too many in flight.",
             stats_.refused);
     constexpr std::string_view latency = "netmanager_table_query_latency_seconds";
     out.family(latency, "summary", "Time from request to answer.")

@@ -26,9 +26,10 @@ struct TableQueryOptions {
     std::chrono::milliseconds negative_ttl{5000};  // "no such service" remembered this long
     std::chrono::milliseconds idle_after{10000};   // unused this long and not local: drop
     std::chrono::milliseconds sweep_every{2000};  // how often use is collected and idleness checked
-    // Queries published and not yet answered, at most: in all, and for one asker. More fail at
-    // once (Errc::exhausted), so a flood of unknown addresses costs the cluster a bounded load.
-    size_t max_in_flight = 128;
+    // Queries published and not yet answered, at most, for one asker (a sending namespace or
+    // node, the name service). More fail at once (Errc::exhausted), so a flood of unknown
+    // addresses or names costs the cluster a bounded load. The data path's queries in all are
+    // bounded before they reach shard 0, by the shards' Budget (DataPlaneOptions::table_queries).
     size_t max_in_flight_per_asker = 16;
 };
 
@@ -77,8 +78,9 @@ class TableQueryClient final : public Resolver {
     // Counted against the asker's cap (TableQueryOptions::max_in_flight_per_asker).
     awaitable<Result<std::vector<TableEntry>>> resolve(Ipv4 address, Ipv4 asker) override;
     awaitable<Result<std::vector<TableEntry>>> resolve(const Ipv6& address, Ipv4 asker) override;
-    // By job name: tablequery/request {"sname":"<job>","sip":""}.
-    awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job);
+    // By job name: tablequery/request {"sname":"<job>","sip":""}; counted against `asker`'s cap
+    // unless it is 0.0.0.0.
+    awaitable<Result<std::vector<TableEntry>>> resolve_job(std::string job, Ipv4 asker = {});
 
     // The data path reports use of a job so its interest is kept.
     void note_used(const std::string& job);
@@ -99,7 +101,7 @@ class TableQueryClient final : public Resolver {
         uint64_t rejected = 0;           // results the table refused
         uint64_t refreshes = 0;          // updates_available notices acted on
         uint64_t dropped = 0;            // jobs whose interest was dropped
-        uint64_t refused = 0;            // resolves failed at once: too many queries in flight
+        uint64_t refused = 0;            // resolves failed at once: their asker's cap was spent
         double latency_seconds_sum = 0;  // request to answer, per answered query
         uint64_t latency_count = 0;
     };

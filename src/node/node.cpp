@@ -175,9 +175,12 @@ void Node::start_names() {
     if (config_.dns_port == 0) return;
     auto names = NameService::start(
         shards_.context(0), *table_,
-        [this](std::string job) -> awaitable<Result<std::vector<TableEntry>>> {
+        // The name service asks as its address: a flood of unknown names takes at most one
+        // asker's cap of table queries.
+        [this,
+         asker = subnet_->host(1)](std::string job) -> awaitable<Result<std::vector<TableEntry>>> {
             if (!queries_) co_return std::vector<TableEntry>{};  // standalone: the table is all
-            co_return co_await queries_->resolve_job(std::move(job));
+            co_return co_await queries_->resolve_job(std::move(job), asker);
         },
         [&] {
             auto o = NameServiceOptions::from(config_, subnet_->host(1), *subnet_,

@@ -37,8 +37,9 @@ struct DataPlaneOptions {
     bool offload = true;
     IoMode io = IoMode::readiness;
     std::chrono::milliseconds flow_idle{30'000};  // a UDP/ICMP/other flow idle this long expires
-    // Table queries every shard together may have waiting on shard 0 (TableQueryClient's own
-    // cap of queries in flight); keys parked beyond it are refused on their shard.
+    // Table queries every shard together may have waiting on shard 0 (the data path's only cap
+    // in all; the query client caps each asker); keys parked beyond it are refused on their
+    // shard.
     size_t table_queries = 128;
     // None (production): each shard reads its own queue of the TUN and its own socket on
     // tunnel_port. Set: the TUN is still made (the node addresses it), its queues unread.

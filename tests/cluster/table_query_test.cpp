@@ -356,44 +356,64 @@ TEST_CASE("table query latency on loopback stays far below the timeout", "[broke
     CHECK(median < 100.0);
 }
 
-TEST_CASE("queries in flight are capped in all and per asker, and the cap frees as they end",
-          "[broker]") {
+TEST_CASE(
+    "queries in flight are capped per asker, name lookups included, and the cap frees as "
+    "they end",
+    "[broker]") {
     TableQueryOptions options;
     options.timeout = 600ms;
-    options.max_in_flight = 6;
     options.max_in_flight_per_asker = 4;
     auto table = table_with(1);
     boost::json::array silent;
     for (int i = 1; i <= 20; ++i)
         silent.push_back(boost::json::string("172.30.8." + std::to_string(i)));
+    for (int i = 1; i <= 6; ++i)
+        silent.push_back(boost::json::string("shop.prod.silent" + std::to_string(i) + ".main"));
     table["silent"] = silent;
     Setup s("nm-tq-cap", options, table);
     const Ipv4 asker_a = *Ipv4::parse("172.19.2.2"), asker_b = *Ipv4::parse("172.19.2.3");
+    const Ipv4 names = *Ipv4::parse("172.19.2.1");  // the name service asks as its address
     std::atomic<int> exhausted{0}, timed_out{0};
     std::promise<void> all_done;
-    // 10 unknown addresses for asker A, then 10 for asker B, all at once: A gets 4 published,
-    // B the 2 left of the 6.
+    // All at once: 10 unknown addresses for asker A, 6 for asker B, 4 with no asker, and 6
+    // unknown job names for the name service. A, B and the names get 4 published each; the
+    // queries without an asker all of theirs (the shards' budget bounds the data path's queries
+    // before they get here).
+    auto count = [&](const Result<std::vector<TableEntry>>& r) {
+        if (!r) (r.error().code == Errc::exhausted ? exhausted : timed_out)++;
+        if (exhausted + timed_out == 26) all_done.set_value();
+    };
     s.agent->call([&] {
         for (int i = 1; i <= 20; ++i) {
             asio::co_spawn(
                 s.agent->shards().context(0),
                 [&, i]() -> awaitable<void> {
                     const Ipv4 key = *Ipv4::parse("172.30.8." + std::to_string(i));
-                    auto r = co_await s.agent->client().resolve(key, i <= 10 ? asker_a : asker_b);
-                    if (!r) (r.error().code == Errc::exhausted ? exhausted : timed_out)++;
-                    if (exhausted + timed_out == 20) all_done.set_value();
+                    const Ipv4 asker = i <= 10 ? asker_a : i <= 16 ? asker_b : Ipv4{};
+                    count(co_await s.agent->client().resolve(key, asker));
+                },
+                asio::detached);
+        }
+        for (int i = 1; i <= 6; ++i) {
+            asio::co_spawn(
+                s.agent->shards().context(0),
+                [&, i]() -> awaitable<void> {
+                    count(co_await s.agent->client().resolve_job(
+                        "shop.prod.silent" + std::to_string(i) + ".main", names));
                 },
                 asio::detached);
         }
         return 0;
     });
     REQUIRE(all_done.get_future().wait_for(10s) == std::future_status::ready);
-    CHECK(timed_out == 6);
-    CHECK(exhausted == 14);
-    CHECK(eventually([&] { return s.cluster.count("tablequery/request", "172.30.8.") == 6; }));
+    CHECK(timed_out == 16);
+    CHECK(exhausted == 10);
+    CHECK(eventually([&] { return s.cluster.count("tablequery/request", "172.30.8.") == 12; }));
+    CHECK(
+        eventually([&] { return s.cluster.count("tablequery/request", "shop.prod.silent") == 4; }));
     auto stats = s.agent->call([&] { return s.agent->client().stats(); });
-    CHECK(stats.requests == 6);
-    CHECK(stats.refused == 14);
+    CHECK(stats.requests == 16);
+    CHECK(stats.refused == 10);
     // All ended: the cap is free again, and a refused key is not remembered as unknown.
     auto again = s.agent->await([&]() { return s.agent->client().resolve(rr_ip, asker_a); });
     REQUIRE(again);
