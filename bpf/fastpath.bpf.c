@@ -203,6 +203,20 @@ static __always_inline long find_route(struct __sk_buff* skb, struct nm_route* c
     return route;
 }
 
+/* The length of one IP packet of the IPv4 TCP/UDP packet after the Ethernet header: the packet
+ * itself, or for a GSO super-packet one of the segments it is cut into. */
+static __always_inline __u32 segment_len(struct __sk_buff* skb, __u8 proto) {
+    const __u32 len = skb->len - ETH_LEN;
+    if (skb->gso_segs <= 1) return len;
+    __u32 l4_len = 8;
+    if (proto == IPPROTO_TCP) {
+        __u8* l4 = (void*)(long)skb->data + ETH_LEN + IP_LEN;
+        if ((void*)(l4 + 13) > (void*)(long)skb->data_end) return len;
+        l4_len = (l4[12] >> 4) * 4;
+    }
+    return IP_LEN + l4_len + skb->gso_size;
+}
+
 /* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
  * of a namespace nm_local lists has looked at it (and left it to the stack). */
 static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
@@ -237,9 +251,10 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
     fib.ipv4_src = cfg->node_ip;
     fib.ipv4_dst = flow->node_ip;
     fib.ifindex = cfg->bridge_ifindex; /* routed as the stack routes it, arriving on the bridge */
-    /* A GSO super-packet is segmented later: only a single packet's size is checked here. */
-    long route =
-        find_route(skb, &flow->route, &fib, skb->gso_segs > 1 ? 0 : inner_len + ENCAP_LEN, now);
+    /* The route's MTU (a path MTU the kernel learned, or a route's locked mtu) against one
+     * datagram: a GSO super-packet is segmented later, each segment must fit. One too big goes
+     * to the slow path, which answers the sender. */
+    long route = find_route(skb, &flow->route, &fib, segment_len(skb, key.proto) + ENCAP_LEN, now);
     if (route != BPF_FIB_LKUP_RET_SUCCESS && route != BPF_FIB_LKUP_RET_NO_NEIGH) {
         count(NM_FP_EGRESS_NO_ROUTE, 1);
         return TC_ACT_OK;

@@ -10,7 +10,8 @@ prefix="f$(($$ % 100000))"
 source "$here/common.sh"
 
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
-ingress_bytes() { nm_api "$prefix" "$1" GET /metrics | awk '$1 == "netmanager_fastpath_bytes_total{direction=\"ingress\"}" { v = $2 } END { printf "%.0f\n", v }'; }
+fp_bytes() { nm_api "$prefix" "$1" GET /metrics | awk -v m="netmanager_fastpath_bytes_total{direction=\"$2\"}" '$1 == m { v = $2 } END { printf "%.0f\n", v }'; }
+ingress_bytes() { fp_bytes "$1" ingress; }
 fast() { metric "$1" "netmanager_fastpath_packets_total{direction=\"$2\",outcome=\"${3:-fast}\"}"; }
 status_field() { nm_api "$prefix" "$1" GET /status | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))"; }
 # The host ends of a host's app veths (<agent prefix>v<n>).
@@ -237,6 +238,30 @@ case $case_name in
     check "it expires from host 2's kernel" wait_until 25 gone
     after=$((($(date +%s%N) - closed) / 1000000))
     check "after the closing grace and a tick ($after ms after the RST)" test "$after" -ge 9000 -a "$after" -le 18000
+    ;;
+  path_mtu)
+    # Host 1 knows its path to host 2 allows 1400-byte datagrams (a locked route MTU, as a path
+    # MTU learned from a hop would be), and the wire into host 2 indeed drops larger ones
+    # (its underlay MTU). Host 1's underlay segments as a NIC does (tx off), so what crosses
+    # the wire is what the path must carry. An IPv4 iperf3 from host 1's client: the fast path
+    # must leave packets, and TCP super-segments, too big for the path to the userspace path,
+    # which answers fragmentation needed, so none is lost on the wire.
+    nm_in "$(nm_host "$prefix" 1)" ethtool -K ul0 tx off >/dev/null || exit 1
+    nm_in "$(nm_host "$prefix" 1)" ip route add "$(nm_underlay_ip 2)/32" dev ul0 mtu lock 1400 || exit 1
+    nm_in "$(nm_host "$prefix" 2)" ip link set ul0 mtu 1400 || exit 1
+    dropped() { nm_in "$(nm_host "$prefix" 1)" ip -s -j link show ul0 | jq '.[0].stats64.tx.dropped'; }
+    too_big=$(metric 1 netmanager_packets_too_big_total) drops=$(dropped) before=$(fp_bytes 1 egress)
+    nm_spawn "$prefix" iperf "$(app 2 myapp1)" "$work/iperf.log" iperf3 -s -p 5201 || exit 1
+    nm_wait_listen "$(app 2 myapp1)" 5201 || exit 1
+    out=$(in_client 1 timeout 60 iperf3 -c 10.30.1.2 -p 5201 -n 10M -J 2>&1)
+    bytes=$(jq -r '.end.sum_sent.bytes // 0' <<<"$out" 2>/dev/null)
+    check "IPv4 iperf3 -n 10M from host 1 across the 1400-byte path completes (${bytes:-0} bytes)" test "${bytes:-0}" -ge 10485760
+    check "host 1's agent answered fragmentation needed ($too_big -> $(metric 1 netmanager_packets_too_big_total))" \
+      test "$(metric 1 netmanager_packets_too_big_total)" -gt "$too_big"
+    route=$(in_client 1 ip route get 10.30.1.2 | tr '\n' ' ')
+    check "the client's route cache holds the tunnel's path MTU over 1400, 1372 ($route)" bash -c "[[ '$route' == *'mtu 1372'* ]]"
+    check "no datagram too big for the path left host 1 ($drops -> $(dropped) dropped by the wire)" test "$(dropped)" -eq "$drops"
+    check "host 1's kernel carried the transfer ($before -> $(fp_bytes 1 egress) bytes)" test "$(fp_bytes 1 egress)" -gt "$((before + 5000000))"
     ;;
   idle)
     # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the
