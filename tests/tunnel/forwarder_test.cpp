@@ -61,6 +61,13 @@ Bytes client_packet(Family family, uint16_t client_port, size_t payload = 100) {
                   .source_port = client_port,
                   .payload = payload});
 }
+// An IPv4 packet with DF set, as TCP sends it.
+Bytes with_df(Bytes packet) {
+    packet[6] |= 0x40;
+    PacketView v = view(packet);
+    fill_checksums(v);
+    return packet;
+}
 size_t header_bytes(Family family) {
     return (family == Family::ipv6 ? 40 : 20) + 20;  // IP and TCP
 }
@@ -155,6 +162,10 @@ struct TwoShards {
     }
     std::vector<Bytes> written(unsigned i) {
         return on(shards, i, [&] { return tun[i]->written(); });
+    }
+    // The path MTU every shard's wire reports toward every peer.
+    void set_path_mtu(unsigned mtu) {
+        for (unsigned i = 0; i < 2; ++i) on(shards, i, [&] { wire[i]->set_path_mtu(mtu); });
     }
 
     Shards shards{{.count = 2, .pin = false}};
@@ -373,17 +384,13 @@ TEST_CASE("a packet larger than the underlay path to its peer is answered with a
     const Family family = either_family();
     INFO((family == Family::ipv6 ? "IPv6" : "IPv4"));
     TwoShards node({client(), server(), neighbour()});
-    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.set_path_mtu(1400);
     const unsigned limit = 1400 - PathMtus::kOverhead;
     const uint16_t port = port_owned_by(0);
     // The first packet to the peer learns its path; it fits. Then one that does not, and one
     // that fits exactly.
     Bytes big = client_packet(family, port, 1450 - header_bytes(family));
-    if (family == Family::ipv4) {
-        big[6] |= 0x40;  // DF, as TCP sends it
-        PacketView with_df = view(big);
-        fill_checksums(with_df);
-    }
+    if (family == Family::ipv4) big = with_df(big);
     on(node.shards, 0, [&] {
         node.tun[0]->inject(client_packet(family, port, 100));
         node.tun[0]->inject(big);
@@ -420,7 +427,7 @@ TEST_CASE("a packet larger than the underlay path to its peer is answered with a
 
 TEST_CASE("an IPv4 packet without DF larger than the path goes on, for the kernel to fragment") {
     TwoShards node({client(), server(), neighbour()});
-    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.set_path_mtu(1400);
     const uint16_t port = port_owned_by(0);
     on(node.shards, 0, [&] {
         node.tun[0]->inject(client_packet(Family::ipv4, port, 100));
@@ -435,7 +442,7 @@ TEST_CASE("an IPv4 packet without DF larger than the path goes on, for the kerne
 
 TEST_CASE("only a packet larger than the narrowest path looks its peer's path up") {
     TwoShards node({client(), server(), neighbour()});
-    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.set_path_mtu(1400);
     const unsigned limit = 1400 - PathMtus::kOverhead;
     const uint16_t port = port_owned_by(0);
     auto lookups = [&] {
@@ -461,7 +468,7 @@ TEST_CASE(
     "a packet released after its query is answered with a packet too big when it does not "
     "fit the path to the node the answer named") {
     TwoShards node({client()});
-    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.set_path_mtu(1400);
     node.resolver.answer = {server()};
     Bytes big = client_packet(Family::ipv6, port_owned_by(0), 1450 - header_bytes(Family::ipv6));
     on(node.shards, 0, [&] { node.tun[0]->inject(big); });
@@ -478,12 +485,9 @@ TEST_CASE(
 
 TEST_CASE("the packets too big of one TUN read are answered in one write to the TUN") {
     TwoShards node({client(), server(), neighbour()});
-    for (unsigned i = 0; i < 2; ++i) on(node.shards, i, [&] { node.wire[i]->set_path_mtu(1400); });
+    node.set_path_mtu(1400);
     const uint16_t port = port_owned_by(0);
-    Bytes big = client_packet(Family::ipv4, port, 1450 - header_bytes(Family::ipv4));
-    big[6] |= 0x40;  // DF
-    PacketView with_df = view(big);
-    fill_checksums(with_df);
+    const Bytes big = with_df(client_packet(Family::ipv4, port, 1450 - header_bytes(Family::ipv4)));
     on(node.shards, 0, [&] {
         for (int i = 0; i < 3; ++i) node.tun[0]->inject(big);
         node.tun[0]->inject(client_packet(Family::ipv4, port, 100));
