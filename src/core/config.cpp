@@ -27,32 +27,12 @@ Result<std::vector<unsigned>> parse_cpu_list(std::string_view text) {
     return cpus;
 }
 
-bool parse_io_mode(std::string_view text, IoMode& out) {
-    if (text == "readiness")
-        out = IoMode::readiness;
-    else if (text == "uring")
-        out = IoMode::uring;
-    else
-        return false;
-    return true;
-}
-
 const char* to_string(IoMode mode) {
-    return mode == IoMode::uring ? "uring" : "readiness";
-}
-
-bool parse_datapath(std::string_view text, Datapath& out) {
-    if (text == "userspace")
-        out = Datapath::userspace;
-    else if (text == "auto")
-        out = Datapath::automatic;
-    else
-        return false;
-    return true;
+    return name_of(mode, io_mode_names).data();
 }
 
 const char* to_string(Datapath datapath) {
-    return datapath == Datapath::automatic ? "auto" : "userspace";
+    return name_of(datapath, datapath_names).data();
 }
 
 std::string usage() {
@@ -261,12 +241,14 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             c.offload = false;
         } else if (flag == "--io") {
             NM_TAKE(v, value());
-            if (!parse_io_mode(*v, c.io))
-                return bad(flag, "expected readiness or uring, got '" + *v + "'");
+            auto mode = parse_name(*v, io_mode_names);
+            if (!mode) return bad(flag, "expected readiness or uring, got '" + *v + "'");
+            c.io = *mode;
         } else if (flag == "--datapath") {
             NM_TAKE(v, value());
-            if (!parse_datapath(*v, c.datapath))
-                return bad(flag, "expected auto or userspace, got '" + *v + "'");
+            auto datapath = parse_name(*v, datapath_names);
+            if (!datapath) return bad(flag, "expected auto or userspace, got '" + *v + "'");
+            c.datapath = *datapath;
         } else if (flag == "--flow-idle") {
             NM_TAKE(n, number(100, 86400000));
             c.flow_idle_ms = static_cast<unsigned>(*n);
@@ -276,8 +258,10 @@ Result<Cli> parse_cli(int argc, const char* const* argv, const ConfigSources& so
             c.log_file = *v;
         } else if (flag == "--log-level") {
             NM_TAKE(v, value());
-            if (!parse_log_level(*v, c.log_level))
+            auto level = parse_name(*v, log_level_names);
+            if (!level)
                 return bad(flag, "expected debug, info, warn, error or off, got '" + *v + "'");
+            c.log_level = *level;
         } else {
             return fail(Errc::invalid_argument,
                         "unknown flag '" + std::string(flag) + "' (see --help)");

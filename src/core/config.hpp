@@ -14,22 +14,23 @@
 #include "core/address_plan.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/parse.hpp"
 
 namespace nm {
 
 // How a shard moves tunnel packets: readiness waits plus one syscall per read/write batch
 // (readv, recvmmsg, sendmmsg), or batches of operations on the shard's own io_uring.
 enum class IoMode { readiness, uring };
-// "readiness" / "uring"; false for anything else.
-bool parse_io_mode(std::string_view text, IoMode& out);
+inline constexpr Named<IoMode> io_mode_names[] = {{"readiness", IoMode::readiness},
+                                                  {"uring", IoMode::uring}};
 const char* to_string(IoMode mode);
 
 // Which data path carries established flows: the userspace (coroutine) path alone, or, where
 // the kernel accepts the eBPF programs, the kernel fast path for what the agent has decided
 // (auto; falls back to userspace, saying so, when loading fails).
 enum class Datapath { userspace, automatic };
-// "userspace" / "auto"; false for anything else.
-bool parse_datapath(std::string_view text, Datapath& out);
+inline constexpr Named<Datapath> datapath_names[] = {{"userspace", Datapath::userspace},
+                                                     {"auto", Datapath::automatic}};
 const char* to_string(Datapath datapath);
 
 // Where the reference agent serves its API, and so where the node engine calls it.

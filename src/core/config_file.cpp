@@ -196,13 +196,15 @@ void read_keys(FieldReader& r, Config& next) {
     // Ours
     r.boolean("Offload", next.offload);
     r.string("IoMode", [&](const std::string& t) -> Result<void> {
-        if (!parse_io_mode(t, next.io))
-            return fail(Errc::invalid_argument, "expected \"readiness\" or \"uring\"");
+        auto mode = parse_name(t, io_mode_names);
+        if (!mode) return fail(Errc::invalid_argument, "expected \"readiness\" or \"uring\"");
+        next.io = *mode;
         return {};
     });
     r.string("Datapath", [&](const std::string& t) -> Result<void> {
-        if (!parse_datapath(t, next.datapath))
-            return fail(Errc::invalid_argument, "expected \"auto\" or \"userspace\"");
+        auto datapath = parse_name(t, datapath_names);
+        if (!datapath) return fail(Errc::invalid_argument, "expected \"auto\" or \"userspace\"");
+        next.datapath = *datapath;
         return {};
     });
     r.integer("ApiMaxConnections", next.api_max_connections, 1, 65536);

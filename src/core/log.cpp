@@ -25,21 +25,6 @@ LogLevel log_level() {
     return current_level.load(std::memory_order_relaxed);
 }
 
-bool parse_log_level(std::string_view text, LogLevel& out) {
-    static constexpr std::pair<std::string_view, LogLevel> names[] = {{"debug", LogLevel::debug},
-                                                                      {"info", LogLevel::info},
-                                                                      {"warn", LogLevel::warn},
-                                                                      {"error", LogLevel::error},
-                                                                      {"off", LogLevel::off}};
-    for (auto [name, level] : names) {
-        if (name == text) {
-            out = level;
-            return true;
-        }
-    }
-    return false;
-}
-
 Result<void> log_to_file(const std::string& path) {
     if (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0)
         ::mkdir(path.substr(0, slash).c_str(), 0755);  // one level, as /var/log/netmanager

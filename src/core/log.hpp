@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/parse.hpp"
 
 namespace nm {
 
@@ -13,7 +14,11 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 void set_log_level(LogLevel level);
 LogLevel log_level();
-bool parse_log_level(std::string_view text, LogLevel& out);
+inline constexpr Named<LogLevel> log_level_names[] = {{"debug", LogLevel::debug},
+                                                      {"info", LogLevel::info},
+                                                      {"warn", LogLevel::warn},
+                                                      {"error", LogLevel::error},
+                                                      {"off", LogLevel::off}};
 
 // From now on every line (and anything else written to standard error) is appended to `path`,
 // created with mode 0640 (and its folder with 0755) when missing. Call before threads start.

@@ -61,6 +61,20 @@ FileThenFlags file_then_flags(const char* json, std::vector<const char*> flags) 
     return got;
 }
 
+// A named setting, `key` in a file and `flag` on the command line: the file sets `a`, the flag
+// then sets `b` over it, and the flag alone sets `a`.
+template <class T>
+void check_named_setting(T Config::*field, const std::string& key, const char* flag, Named<T> a,
+                         Named<T> b) {
+    auto json = "{\"" + key + "\": \"" + std::string(a.name) + "\"}";
+    auto got = file_then_flags(json.c_str(), {flag, b.name.data()});
+    CHECK(got.file.*field == a.value);
+    CHECK(got.flags.*field == b.value);
+    auto alone = parse({flag, a.name.data()});
+    REQUIRE(alone);
+    CHECK(alone->config.*field == a.value);
+}
+
 // The files as the reference agent ships them (oakestra-net node-net-manager/config/).
 constexpr const char* shipped_netcfg = R"({
   "NodePublicAddress": "0.0.0.0",
@@ -403,22 +417,14 @@ TEST_CASE("flags override the config file") {
 
 TEST_CASE("the tunnel I/O mode comes from IoMode in a file or --io, readiness by default") {
     CHECK(Config{}.io == IoMode::readiness);
-    auto got = file_then_flags(R"({"IoMode": "uring"})", {"--io", "readiness"});
-    CHECK(got.file.io == IoMode::uring);
-    CHECK(got.flags.io == IoMode::readiness);
-    auto second = parse({"--io", "uring"});
-    REQUIRE(second);
-    CHECK(second->config.io == IoMode::uring);
+    check_named_setting(&Config::io, "IoMode", "--io", {"uring", IoMode::uring},
+                        {"readiness", IoMode::readiness});
 }
 
 TEST_CASE("the data path comes from Datapath in a file or --datapath, userspace by default") {
     CHECK(Config{}.datapath == Datapath::userspace);
-    auto got = file_then_flags(R"({"Datapath": "auto"})", {"--datapath", "userspace"});
-    CHECK(got.file.datapath == Datapath::automatic);
-    CHECK(got.flags.datapath == Datapath::userspace);
-    auto second = parse({"--datapath", "auto"});
-    REQUIRE(second);
-    CHECK(second->config.datapath == Datapath::automatic);
+    check_named_setting(&Config::datapath, "Datapath", "--datapath", {"auto", Datapath::automatic},
+                        {"userspace", Datapath::userspace});
 }
 
 TEST_CASE(
