@@ -44,18 +44,29 @@ Ipv4 Ipv4::from_network(uint32_t be) {
     return Ipv4{ntohl(be)};
 }
 
-Result<Cidr> Cidr::parse(std::string_view text) {
+namespace {
+
+// "ADDRESS[/PREFIX]" for either family; a bare address is a host prefix (Net's default).
+template <class Net>
+Result<Net> parse_cidr(std::string_view text) {
+    const unsigned most = Net{}.prefix;
     auto slash = text.find('/');
-    auto ip = Ipv4::parse(text.substr(0, slash));
+    auto ip = decltype(Net::network)::parse(text.substr(0, slash));
     if (!ip) return tl::unexpected(ip.error());
-    unsigned prefix = 32;
+    unsigned prefix = most;
     if (slash != std::string_view::npos) {
         auto digits = parse_whole<unsigned>(text.substr(slash + 1));
-        if (!digits || *digits > 32)
+        if (!digits || *digits > most)
             return fail(Errc::invalid_argument, "bad prefix length in '" + excerpt(text) + "'");
         prefix = *digits;
     }
-    return Cidr{*ip, static_cast<uint8_t>(prefix)};
+    return Net{*ip, static_cast<uint8_t>(prefix)};
+}
+
+}  // namespace
+
+Result<Cidr> Cidr::parse(std::string_view text) {
+    return parse_cidr<Cidr>(text);
 }
 
 Result<Cidr> Cidr::from_mask(std::string_view address, std::string_view mask) {
@@ -101,17 +112,7 @@ uint8_t mask_byte(uint8_t prefix, int i) {
 }  // namespace
 
 Result<Cidr6> Cidr6::parse(std::string_view text) {
-    auto slash = text.find('/');
-    auto ip = Ipv6::parse(text.substr(0, slash));
-    if (!ip) return tl::unexpected(ip.error());
-    unsigned prefix = 128;
-    if (slash != std::string_view::npos) {
-        auto digits = parse_whole<unsigned>(text.substr(slash + 1));
-        if (!digits || *digits > 128)
-            return fail(Errc::invalid_argument, "bad prefix length in '" + excerpt(text) + "'");
-        prefix = *digits;
-    }
-    return Cidr6{*ip, static_cast<uint8_t>(prefix)};
+    return parse_cidr<Cidr6>(text);
 }
 
 namespace {
