@@ -1,5 +1,6 @@
 #include "core/retry.hpp"
 
+#include <boost/asio/this_coro.hpp>
 #include <cerrno>
 
 namespace nm {
@@ -28,6 +29,16 @@ std::optional<std::chrono::milliseconds> retry_after(int os_error) {
         default:
             return std::nullopt;
     }
+}
+
+awaitable<Result<void>> back_off(int os_error, const char* what, uint64_t& retries) {
+    const auto pause = retry_after(os_error);
+    if (!pause) co_return fail_errno(what, os_error);
+    ++retries;
+    if (pause->count() == 0) co_return Result<void>{};
+    SteadyTimer timer(co_await asio::this_coro::executor, *pause);
+    co_await timer.async_wait();
+    co_return Result<void>{};
 }
 
 }  // namespace nm

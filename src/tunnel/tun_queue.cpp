@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
@@ -15,11 +14,6 @@ namespace nm {
 
 TunQueue::TunQueue(boost::asio::io_context& context, int fd, bool vnet_hdr)
     : descriptor_(context, fd), vnet_hdr_(vnet_hdr) {}
-
-awaitable<void> TunQueue::wait_for(std::chrono::milliseconds pause) {
-    boost::asio::steady_timer timer(descriptor_.get_executor(), pause);
-    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-}
 
 awaitable<Result<size_t>> TunQueue::read_batch(PacketBatch& batch) {
     if (uring_) co_return co_await uring_->read_batch(batch, counters_);
@@ -37,10 +31,8 @@ awaitable<Result<size_t>> TunQueue::read_batch(PacketBatch& batch) {
                 const int err = errno;
                 ++counters_.read_errors;
                 if (!batch.empty()) break;
-                const auto pause = retry_after(err);
-                if (!pause) co_return fail_errno("read from TUN", err);
-                ++counters_.read_retries;
-                co_await wait_for(*pause);
+                auto again = co_await back_off(err, "read from TUN", counters_.read_retries);
+                if (!again) co_return tl::unexpected(again.error());
                 continue;
             }
             if (static_cast<size_t>(n) <= header) {

@@ -48,8 +48,6 @@ class TunQueue final : public TunIo {
     void close() override;
 
   private:
-    awaitable<void> wait_for(std::chrono::milliseconds pause);
-
     boost::asio::posix::stream_descriptor descriptor_;
     bool vnet_hdr_;
     TunQueueCounters counters_;

@@ -3,10 +3,6 @@
 #include <linux/fs.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
 
@@ -14,16 +10,6 @@
 #include "tunnel/tun_queue.hpp"
 
 namespace nm {
-namespace {
-// Waits `pause` on the calling coroutine's executor (a transient failure's back-off).
-awaitable<void> back_off(std::chrono::milliseconds pause) {
-    if (pause.count() == 0) co_return;
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
-    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-}
-constexpr size_t kMinChain = 4;
-}  // namespace
-
 TunQueue::TunQueue(TunQueue&&) noexcept = default;
 TunQueue& TunQueue::operator=(TunQueue&&) noexcept = default;
 TunQueue::~TunQueue() = default;
@@ -49,13 +35,6 @@ UringTunIo::~UringTunIo() {
     ring_->unregister_file(file_index_);
 }
 
-void UringTunIo::target(io_uring_sqe* sqe) const {
-    if (file_index_ >= 0) {
-        sqe->fd = file_index_;
-        sqe->flags |= IOSQE_FIXED_FILE;
-    }
-}
-
 void UringTunIo::close() {
     if (closed_) return;
     closed_ = true;
@@ -77,7 +56,7 @@ awaitable<Result<size_t>> UringTunIo::read_batch(PacketBatch& batch, TunQueueCou
             const bool prepared = reads_.prepare(i, [&](io_uring_sqe* sqe) {
                 io_uring_prep_read(sqe, fd_, buffer.data(), static_cast<unsigned>(buffer.size()),
                                    0);
-                target(sqe);
+                use_registered_file(sqe, file_index_);
                 // The first waits for a packet; the rest read only what is already queued.
                 if (i > 0) sqe->rw_flags = RWF_NOWAIT;
                 if (i + 1 < n) sqe->flags |= IOSQE_IO_HARDLINK;
@@ -112,7 +91,7 @@ awaitable<Result<size_t>> UringTunIo::read_batch(PacketBatch& batch, TunQueueCou
             ++counters.read_packets;
             counters.read_bytes += p.bytes.size();
         }
-        chain_ = filled == n ? std::min(n * 2, reads_.capacity()) : std::max(kMinChain, filled * 2);
+        chain_ = next_chain_length(filled, n, reads_.capacity());
         if (!batch.empty()) {
             ++counters.read_batches;
             co_return batch.size();
@@ -120,10 +99,8 @@ awaitable<Result<size_t>> UringTunIo::read_batch(PacketBatch& batch, TunQueueCou
         if (closed_) co_return fail(Errc::unavailable, "TUN queue closed");
         if (error) {
             // Transient failures (core/retry.hpp) are retried after their pause.
-            const auto pause = retry_after(error);
-            if (!pause) co_return fail_errno("read from TUN", error);
-            ++counters.read_retries;
-            co_await back_off(*pause);
+            auto again = co_await back_off(error, "read from TUN", counters.read_retries);
+            if (!again) co_return tl::unexpected(again.error());
         }
     }
 }
@@ -148,7 +125,7 @@ size_t UringTunIo::write_batch(std::span<const Packet> packets, TunQueueCounters
             // the readiness path does; so every write is done when the submit returns.
             if (!writes_.prepare(prepared, [&](io_uring_sqe* sqe) {
                     io_uring_prep_writev(sqe, fd_, iov, count, 0);
-                    target(sqe);
+                    use_registered_file(sqe, file_index_);
                     sqe->rw_flags = RWF_NOWAIT;
                 }))
                 break;

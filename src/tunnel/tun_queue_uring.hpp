@@ -30,7 +30,6 @@ class UringTunIo {
 
   private:
     // The SQE's fd and flags for the queue: its registered index when it has one.
-    void target(io_uring_sqe* sqe) const;
 
     std::shared_ptr<Uring> ring_;
     int fd_;

@@ -7,7 +7,6 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
@@ -19,32 +18,13 @@
 #include "core/log.hpp"
 #include "core/retry.hpp"
 #include "tunnel/flow_owner.hpp"
+#include "tunnel/udp_messages.hpp"
 #include "tunnel/udp_tunnel_uring.hpp"
 
 namespace nm {
 namespace {
 
-// The kernel's limits for one UDP_SEGMENT send: UDP_MAX_SEGMENTS (64 before 6.x raised it to
-// 128; we stay with the older value) and one IPv4 datagram's worth of payload.
-constexpr size_t kMaxGsoSegments = 64;
-constexpr size_t kMaxUdpPayload = 65535 - 20 - 8;
 constexpr unsigned kMaxMessagesPerCall = 1024;  // UIO_MAXIOV
-
-struct alignas(cmsghdr) Control {
-    uint8_t bytes[64];
-};
-
-sockaddr_in to_sockaddr(UdpEndpoint e) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = e.address.network_order();
-    a.sin_port = htons(e.port);
-    return a;
-}
-
-UdpEndpoint from_sockaddr(const sockaddr_in& a) {
-    return {Ipv4::from_network(a.sin_addr.s_addr), ntohs(a.sin_port)};
-}
 
 // Sets a buffer size past net.core.[rw]mem_max when we hold CAP_NET_ADMIN, else as far as allowed.
 int set_buffer(int fd, int force_option, int option, int bytes) {
@@ -62,7 +42,7 @@ struct MessageScratch {
     std::vector<mmsghdr> messages;
     std::vector<iovec> iovs;
     std::vector<sockaddr_in> addresses;
-    std::vector<Control> controls;
+    std::vector<UdpControl> controls;
     std::vector<uint32_t> datagrams;  // per send message
 
     void reserve(size_t n) {
@@ -153,14 +133,7 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
         for (size_t j = 0; j < n; ++j) {
             const auto buffer = batch.spare_buffer(j);
             s.iovs[j] = {buffer.data(), buffer.size()};
-            msghdr& h = s.messages[j].msg_hdr;
-            h = {};
-            h.msg_name = &s.addresses[j];
-            h.msg_namelen = sizeof(sockaddr_in);
-            h.msg_iov = &s.iovs[j];
-            h.msg_iovlen = 1;
-            h.msg_control = s.controls[j].bytes;
-            h.msg_controllen = sizeof s.controls[j].bytes;
+            receive_message(s.messages[j].msg_hdr, s.addresses[j], s.iovs[j], s.controls[j]);
             s.messages[j].msg_len = 0;
         }
         const int r = ::recvmmsg(descriptor_.native_handle(), s.messages.data(),
@@ -172,16 +145,8 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
                 msghdr& h = s.messages[j].msg_hdr;
                 Packet& p = batch.commit(s.messages[j].msg_len);
                 p.peer = from_sockaddr(s.addresses[j]);
-                for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-                    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-                        int size = 0;
-                        std::memcpy(&size, CMSG_DATA(c), sizeof size);
-                        if (size > 0 && static_cast<size_t>(size) < p.bytes.size())
-                            p.segment_size = static_cast<uint16_t>(size);
-                    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-                        std::memcpy(&counters_.socket_drops, CMSG_DATA(c), sizeof(uint32_t));
-                    }
-                }
+                for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
+                    read_receive_cmsg(c, p.bytes.size(), p.segment_size, counters_.socket_drops);
                 if (h.msg_flags & MSG_TRUNC) {
                     ++counters_.receive_truncated;
                     p.bytes = {};
@@ -190,21 +155,17 @@ awaitable<Result<size_t>> UdpTunnel::receive_batch(PacketBatch& batch) {
                 }
                 ++counters_.received_buffers;
                 counters_.received_bytes += p.bytes.size();
-                counters_.received_datagrams +=
-                    p.segment_size ? (p.bytes.size() + p.segment_size - 1) / p.segment_size : 1;
+                counters_.received_datagrams += datagrams_in(p.bytes.size(), p.segment_size);
             }
             if (truncated) batch.retain([](const Packet& p) { return !p.bytes.empty(); });
             co_return batch.size();
         }
         const int err = r < 0 ? errno : 0;
         if (r < 0 && err != EAGAIN) {
-            const auto pause = retry_after(err);  // EINTR, ECONNREFUSED (an ICMP error)...
-            if (!pause) co_return fail_errno("recvmmsg on the tunnel socket", err);
-            ++counters_.receive_retries;
-            if (pause->count() > 0) {
-                boost::asio::steady_timer timer(descriptor_.get_executor(), *pause);
-                co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-            }
+            // EINTR, ECONNREFUSED (an ICMP error)... are retried.
+            auto again =
+                co_await back_off(err, "recvmmsg on the tunnel socket", counters_.receive_retries);
+            if (!again) co_return tl::unexpected(again.error());
             continue;
         }
         if (r < 0) {
@@ -224,8 +185,7 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
     auto messages_for = [&](const Packet& p) -> size_t {
         const size_t seg = p.segment_size;
         if (!seg || p.bytes.size() <= seg) return 1;
-        const size_t per =
-            options_.gso ? std::max<size_t>(1, std::min(kMaxGsoSegments, kMaxUdpPayload / seg)) : 1;
+        const size_t per = segments_per_send(seg, options_.gso);
         return (p.bytes.size() + per * seg - 1) / (per * seg);
     };
     size_t total = 0;
@@ -243,23 +203,8 @@ awaitable<Result<size_t>> UdpTunnel::send_batch(std::span<const Packet> packets)
             s.addresses[m] = to_sockaddr(p.peer);
             s.iovs[m] = {p.bytes.data() + at, len};
             msghdr& h = s.messages[m].msg_hdr;
-            h = {};
-            h.msg_name = &s.addresses[m];
-            h.msg_namelen = sizeof(sockaddr_in);
-            h.msg_iov = &s.iovs[m];
-            h.msg_iovlen = 1;
-            s.datagrams[m] = 1;
-            if (seg && len > seg) {
-                h.msg_control = s.controls[m].bytes;
-                h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-                cmsghdr* c = CMSG_FIRSTHDR(&h);
-                c->cmsg_level = SOL_UDP;
-                c->cmsg_type = UDP_SEGMENT;
-                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                const uint16_t size = static_cast<uint16_t>(seg);
-                std::memcpy(CMSG_DATA(c), &size, sizeof size);
-                s.datagrams[m] = static_cast<uint32_t>((len + seg - 1) / seg);
-            }
+            address_message(h, s.addresses[m], s.iovs[m]);
+            s.datagrams[m] = seg && len > seg ? request_segments(h, s.controls[m], len, seg) : 1;
         }
     }
 

@@ -4,10 +4,6 @@
 #include <netinet/udp.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -17,18 +13,8 @@
 
 namespace nm {
 namespace {
-// Waits `pause` on the calling coroutine's executor (a transient failure's back-off).
-awaitable<void> back_off(std::chrono::milliseconds pause) {
-    if (pause.count() == 0) co_return;
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
-    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-}
-constexpr size_t kMinChain = 4;
 constexpr size_t kSendChain = 64;  // messages per io_uring_enter
-// The kernel's limits for one UDP_SEGMENT send (as in udp_tunnel.cpp).
-constexpr size_t kMaxGsoSegments = 64;
-constexpr size_t kMaxUdpPayload = 65535 - 20 - 8;
-constexpr size_t kControlBytes = 64;
+constexpr size_t kControlBytes = sizeof(UdpControl::bytes);
 // A provided buffer: io_uring_recvmsg_out, the source address, the cmsgs, then one GRO receive.
 constexpr size_t kShotBufferSize =
     sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in) + kControlBytes + kPacketBufferSize;
@@ -95,13 +81,6 @@ bool UringUdpIo::setup_provided_buffers(size_t count) {
     return true;
 }
 
-void UringUdpIo::target(io_uring_sqe* sqe) const {
-    if (file_index_ >= 0) {
-        sqe->fd = file_index_;
-        sqe->flags |= IOSQE_FIXED_FILE;
-    }
-}
-
 void UringUdpIo::close() {
     if (closed_) return;
     closed_ = true;
@@ -110,6 +89,16 @@ void UringUdpIo::close() {
     sends_.cancel();
     ring_->unregister_file(file_index_);
     file_index_ = -1;
+}
+
+void UringUdpIo::give_back_lent() {
+    const int mask = io_uring_buf_ring_mask(buffer_count_);
+    for (size_t k = 0; k < lent_.size(); ++k)
+        io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
+                              static_cast<unsigned>(kShotBufferSize), lent_[k], mask,
+                              static_cast<int>(k));
+    io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(lent_.size()));
+    lent_.clear();
 }
 
 awaitable<Result<size_t>> UringUdpIo::receive_batch(PacketBatch& batch,
@@ -121,13 +110,7 @@ awaitable<Result<size_t>> UringUdpIo::receive_batch(PacketBatch& batch,
 awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
                                                         UdpTunnelCounters& counters) {
     // The last batch is done with: its buffers go back to the kernel.
-    const int mask = io_uring_buf_ring_mask(buffer_count_);
-    for (size_t k = 0; k < lent_.size(); ++k)
-        io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
-                              static_cast<unsigned>(kShotBufferSize), lent_[k], mask,
-                              static_cast<int>(k));
-    io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(lent_.size()));
-    lent_.clear();
+    give_back_lent();
     batch.clear();
     auto& shots = multishot_.shots();
     for (;;) {
@@ -135,7 +118,7 @@ awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
         if (shots.empty() && multishot_.pending() == 0) {
             const bool prepared = multishot_.prepare(0, [&](io_uring_sqe* sqe) {
                 io_uring_prep_recvmsg_multishot(sqe, fd_, &shot_header_, 0);
-                target(sqe);
+                use_registered_file(sqe, file_index_);
                 sqe->flags |= IOSQE_BUFFER_SELECT;
                 sqe->buf_group = static_cast<uint16_t>(group_);
             });
@@ -167,16 +150,8 @@ awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
             const unsigned length =
                 io_uring_recvmsg_payload_length(out, shot.result, &shot_header_);
             for (cmsghdr* c = io_uring_recvmsg_cmsg_firsthdr(out, &shot_header_); c;
-                 c = io_uring_recvmsg_cmsg_nexthdr(out, &shot_header_, c)) {
-                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-                    int size = 0;
-                    std::memcpy(&size, CMSG_DATA(c), sizeof size);
-                    if (size > 0 && static_cast<unsigned>(size) < length)
-                        segment = static_cast<uint16_t>(size);
-                } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-                    std::memcpy(&counters.socket_drops, CMSG_DATA(c), sizeof(uint32_t));
-                }
-            }
+                 c = io_uring_recvmsg_cmsg_nexthdr(out, &shot_header_, c))
+                read_receive_cmsg(c, length, segment, counters.socket_drops);
             if (out->flags & MSG_TRUNC) {
                 ++counters.receive_truncated;
                 continue;
@@ -185,12 +160,12 @@ awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
             std::memcpy(&from, io_uring_recvmsg_name(out), sizeof from);
             Packet p;
             p.bytes = {static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &shot_header_)), length};
-            p.peer = {Ipv4::from_network(from.sin_addr.s_addr), ntohs(from.sin_port)};
+            p.peer = from_sockaddr(from);
             p.segment_size = segment;
             batch.push(p);
             ++counters.received_buffers;
             counters.received_bytes += length;
-            counters.received_datagrams += segment ? (length + segment - 1) / segment : 1;
+            counters.received_datagrams += datagrams_in(length, segment);
         }
         shots.erase(shots.begin(), shots.begin() + static_cast<std::ptrdiff_t>(used));
         if (!batch.empty()) {
@@ -201,18 +176,12 @@ awaitable<Result<size_t>> UringUdpIo::receive_multishot(PacketBatch& batch,
         if (error) {
             // Transient failures (core/retry.hpp) are retried after their pause; the multishot
             // ended and is armed again above.
-            const auto pause = retry_after(error);
-            if (!pause) co_return fail_errno("multishot recvmsg on the tunnel socket", error);
-            ++counters.receive_retries;
-            co_await back_off(*pause);
+            auto again = co_await back_off(error, "multishot recvmsg on the tunnel socket",
+                                           counters.receive_retries);
+            if (!again) co_return tl::unexpected(again.error());
         }
         // Shots without data (a truncated datagram, an ended multishot): give their buffers back.
-        for (size_t k = 0; k < lent_.size(); ++k)
-            io_uring_buf_ring_add(buffer_ring_.get(), &buffers_[size_t{lent_[k]} * kShotBufferSize],
-                                  static_cast<unsigned>(kShotBufferSize), lent_[k], mask,
-                                  static_cast<int>(k));
-        io_uring_buf_ring_advance(buffer_ring_.get(), static_cast<int>(lent_.size()));
-        lent_.clear();
+        give_back_lent();
     }
 }
 
@@ -227,17 +196,11 @@ awaitable<Result<size_t>> UringUdpIo::receive_chain(PacketBatch& batch,
             const auto buffer = batch.spare_buffer(j);
             in_.iovs[j] = {buffer.data(), buffer.size()};
             msghdr& h = in_.headers[j];
-            h = {};
-            h.msg_name = &in_.addresses[j];
-            h.msg_namelen = sizeof(sockaddr_in);
-            h.msg_iov = &in_.iovs[j];
-            h.msg_iovlen = 1;
-            h.msg_control = in_.controls[j].bytes;
-            h.msg_controllen = sizeof in_.controls[j].bytes;
+            receive_message(h, in_.addresses[j], in_.iovs[j], in_.controls[j]);
             const bool prepared = receives_.prepare(j, [&](io_uring_sqe* sqe) {
                 // The first waits for a datagram; the rest take only what is already queued.
                 io_uring_prep_recvmsg(sqe, fd_, &h, j > 0 ? MSG_DONTWAIT : 0);
-                target(sqe);
+                use_registered_file(sqe, file_index_);
                 if (j + 1 < n) sqe->flags |= IOSQE_IO_HARDLINK;
             });
             if (!prepared) co_return fail(Errc::unavailable, "UDP receive: ring full");
@@ -257,38 +220,28 @@ awaitable<Result<size_t>> UringUdpIo::receive_chain(PacketBatch& batch,
             ++filled;
             msghdr& h = in_.headers[j];
             uint16_t segment = 0;
-            for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
-                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-                    int size = 0;
-                    std::memcpy(&size, CMSG_DATA(c), sizeof size);
-                    if (size > 0 && size < r) segment = static_cast<uint16_t>(size);
-                } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-                    std::memcpy(&counters.socket_drops, CMSG_DATA(c), sizeof(uint32_t));
-                }
-            }
+            for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c))
+                read_receive_cmsg(c, static_cast<size_t>(r), segment, counters.socket_drops);
             if (h.msg_flags & MSG_TRUNC) {
                 ++counters.receive_truncated;
                 continue;
             }
             Packet& p = batch.commit_spare(j - committed, static_cast<size_t>(r));
             ++committed;
-            p.peer = {Ipv4::from_network(in_.addresses[j].sin_addr.s_addr),
-                      ntohs(in_.addresses[j].sin_port)};
+            p.peer = from_sockaddr(in_.addresses[j]);
             p.segment_size = segment;
             ++counters.received_buffers;
             counters.received_bytes += p.bytes.size();
-            counters.received_datagrams += segment ? (p.bytes.size() + segment - 1) / segment : 1;
+            counters.received_datagrams += datagrams_in(p.bytes.size(), segment);
         }
-        chain_ =
-            filled == n ? std::min(n * 2, receives_.capacity()) : std::max(kMinChain, filled * 2);
+        chain_ = next_chain_length(filled, n, receives_.capacity());
         if (!batch.empty()) co_return batch.size();
         if (closed_) co_return fail(Errc::unavailable, "tunnel socket closed");
         if (error) {
             // Transient failures (core/retry.hpp) are retried after their pause.
-            const auto pause = retry_after(error);
-            if (!pause) co_return fail_errno("recvmsg on the tunnel socket", error);
-            ++counters.receive_retries;
-            co_await back_off(*pause);
+            auto again =
+                co_await back_off(error, "recvmsg on the tunnel socket", counters.receive_retries);
+            if (!again) co_return tl::unexpected(again.error());
         }
     }
 }
@@ -307,34 +260,14 @@ awaitable<Result<size_t>> UringUdpIo::send_batch(std::span<const Packet> packets
             const size_t seg = p.segment_size;
             size_t len = p.bytes.size() - at;
             if (seg && len > seg) {
-                const size_t per =
-                    gso_ ? std::max<size_t>(1, std::min(kMaxGsoSegments, kMaxUdpPayload / seg)) : 1;
-                len = std::min(len, per * seg);
+                len = std::min(len, segments_per_send(seg, gso_) * seg);
             }
-            sockaddr_in& a = out_.addresses[m];
-            a = {};
-            a.sin_family = AF_INET;
-            a.sin_addr.s_addr = p.peer.address.network_order();
-            a.sin_port = htons(p.peer.port);
+            out_.addresses[m] = to_sockaddr(p.peer);
             out_.iovs[m] = {p.bytes.data() + at, len};
             msghdr& h = out_.headers[m];
-            h = {};
-            h.msg_name = &a;
-            h.msg_namelen = sizeof a;
-            h.msg_iov = &out_.iovs[m];
-            h.msg_iovlen = 1;
-            out_.datagrams[m] = 1;
-            if (seg && len > seg) {
-                h.msg_control = out_.controls[m].bytes;
-                h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-                cmsghdr* c = CMSG_FIRSTHDR(&h);
-                c->cmsg_level = SOL_UDP;
-                c->cmsg_type = UDP_SEGMENT;
-                c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                const uint16_t size = static_cast<uint16_t>(seg);
-                std::memcpy(CMSG_DATA(c), &size, sizeof size);
-                out_.datagrams[m] = static_cast<uint32_t>((len + seg - 1) / seg);
-            }
+            address_message(h, out_.addresses[m], out_.iovs[m]);
+            out_.datagrams[m] =
+                seg && len > seg ? request_segments(h, out_.controls[m], len, seg) : 1;
             at += len;
             if (at >= p.bytes.size()) {
                 ++packet;
@@ -344,7 +277,7 @@ awaitable<Result<size_t>> UringUdpIo::send_batch(std::span<const Packet> packets
         for (size_t k = 0; k < m; ++k) {
             const bool prepared = sends_.prepare(k, [&](io_uring_sqe* sqe) {
                 io_uring_prep_sendmsg(sqe, fd_, &out_.headers[k], 0);
-                target(sqe);
+                use_registered_file(sqe, file_index_);
                 if (k + 1 < m) sqe->flags |= IOSQE_IO_HARDLINK;
             });
             if (!prepared) co_return fail(Errc::unavailable, "UDP send: ring full");

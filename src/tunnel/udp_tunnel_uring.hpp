@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "tunnel/packet_batch.hpp"
+#include "tunnel/udp_messages.hpp"
 #include "tunnel/uring.hpp"
 
 namespace nm {
@@ -38,20 +39,18 @@ class UringUdpIo {
     void close();
 
   private:
-    struct alignas(cmsghdr) Control {
-        uint8_t bytes[64];
-    };
     struct Messages {
         explicit Messages(size_t n)
             : headers(n), iovs(n), addresses(n), controls(n), datagrams(n) {}
         std::vector<msghdr> headers;
         std::vector<iovec> iovs;
         std::vector<sockaddr_in> addresses;
-        std::vector<Control> controls;
+        std::vector<UdpControl> controls;
         std::vector<uint32_t> datagrams;
     };
-    void target(io_uring_sqe* sqe) const;
     bool setup_provided_buffers(size_t count);
+    // Hands the buffers of lent_ back to the kernel's provided-buffer ring.
+    void give_back_lent();
     awaitable<Result<size_t>> receive_multishot(PacketBatch& batch, UdpTunnelCounters& counters);
     awaitable<Result<size_t>> receive_chain(PacketBatch& batch, UdpTunnelCounters& counters);
 

@@ -6,6 +6,7 @@
 // once; for those that finish later the shard's executor waits until the ring's fd is readable.
 #include <liburing.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
@@ -29,6 +30,22 @@ struct UringCounters {
 };
 
 class UringBatch;
+
+// Points a prepared SQE at the file registered as `file_index` (Uring::register_file); with -1
+// (the kernel refused, or the file was let go) it keeps the plain fd the prep put there.
+inline void use_registered_file(io_uring_sqe* sqe, int file_index) {
+    if (file_index >= 0) {
+        sqe->fd = file_index;
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
+// Linked receive chains follow the traffic: one that came back full doubles (up to `capacity`),
+// one that did not shrinks to twice what it got, never below kMinChain.
+inline constexpr size_t kMinChain = 4;
+inline size_t next_chain_length(size_t filled, size_t length, size_t capacity) {
+    return filled == length ? std::min(length * 2, capacity) : std::max(kMinChain, filled * 2);
+}
 
 class Uring : public std::enable_shared_from_this<Uring> {
   public:
