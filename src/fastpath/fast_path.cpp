@@ -423,9 +423,7 @@ size_t FastPath::prune(const TranslationTable& table) {
                      Ipv4::from_network(e.node_ip),
                      e.node_port,
                      false};
-        const InstanceRoute* r = conversion_route(table, flow, c);
-        if (r && r->node_ip == c.node_ip && r->node_port == c.node_port &&
-            r->own_service_ip == c.reply_source)
+        if (conversion_current(table, flow, c))
             replies.insert(from_bpf(reply_key(flow, c.reply_source)));
         else
             gone.emplace_back(flow, c.reply_source);

@@ -66,11 +66,11 @@ struct PathContext {
     FragmentFlows* fragments = nullptr;
 };
 
-// The route of the instance a cached conversion chose, as the table has it now: nullptr when
-// the instance is gone, no longer carries the flow's ServiceIP, or the sender is no longer who
-// it was (its InstanceNumber ServiceIP changed). The caller compares node and addresses.
-const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
-                                      const Conversion& conversion);
+// Whether a conversion made earlier (one the kernel fast path holds) still stands as the table
+// has it now: its instance is there, still carries the flow's ServiceIP, the sender is still who
+// it was (its InstanceNumber ServiceIP), and the instance's node and reply source are unchanged.
+bool conversion_current(const TranslationTable& table, const FlowKey& key,
+                        const Conversion& conversion);
 
 // Hands a flow's IPv4 conversion to the kernel fast path (path.offload) when the flow is
 // recorded (or its route refreshed), and again only when one of its packets, in either

@@ -36,11 +36,12 @@ void mark_flow_use(PathContext& path, Ipv4 destination, uint32_t last_ms) {
 }
 void mark_flow_use(PathContext&, const Ipv6&, uint32_t) {}
 
-// The route of the instance a cached conversion chose, if the table still supports it (see
-// conversion_route in decision.hpp).
+// The route of the instance a cached conversion chose, as the table has it now: nullptr when
+// the instance is gone, no longer carries the flow's ServiceIP, or the sender is no longer who
+// it was (its InstanceNumber ServiceIP changed).
 template <class A>
-const InstanceRoute* route_of(const TranslationTable& table, const BasicFlowKey<A>& key,
-                              const BasicConversion<A>& conversion) {
+const InstanceRoute* conversion_route(const TranslationTable& table, const BasicFlowKey<A>& key,
+                                      const BasicConversion<A>& conversion) {
     using F = AddressFamily<A>;
     auto slot = table.slot_of_nsip(conversion.new_destination);
     if (!slot) return nullptr;
@@ -56,7 +57,7 @@ const InstanceRoute* route_of(const TranslationTable& table, const BasicFlowKey<
 // there, still carrying the ServiceIP, and is the sender still who it was? Refreshes the route.
 template <class A>
 bool revalidate(BasicFlow<A>& flow, const PathContext& path) {
-    const InstanceRoute* r = route_of(path.table, flow.key, flow.conversion);
+    const InstanceRoute* r = conversion_route(path.table, flow.key, flow.conversion);
     if (!r) return false;
     flow.conversion.reply_source = AddressFamily<A>::own_service_ip(*r);
     flow.conversion.node_ip = r->node_ip;
@@ -229,9 +230,11 @@ void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags) {
     path.offload->offer(flow.key, flow.conversion, path.table.version());
 }
 
-const InstanceRoute* conversion_route(const TranslationTable& table, const FlowKey& key,
-                                      const Conversion& conversion) {
-    return route_of(table, key, conversion);
+bool conversion_current(const TranslationTable& table, const FlowKey& key,
+                        const Conversion& conversion) {
+    const InstanceRoute* r = conversion_route(table, key, conversion);
+    return r && r->node_ip == conversion.node_ip && r->node_port == conversion.node_port &&
+           r->own_service_ip == conversion.reply_source;
 }
 
 std::string to_string(const QueryKey& key) {
