@@ -79,39 +79,33 @@ typename FamilyFlows<A>::Key FamilyFlows<A>::reply_key(const FlowT& f) {
 }
 
 template <class A>
-typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find(const Key& key) {
-    auto it = by_key_.find(key);
-    if (it == by_key_.end()) {
-        ++counters_.misses;
+typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find_in(const Index& index, const Key& key,
+                                                        uint64_t& hits, uint64_t& misses) {
+    auto it = index.find(key);
+    if (it == index.end()) {
+        ++misses;
         return nullptr;
     }
-    FlowT& f = slab_[it->second];
+    const uint32_t slot = it->second;
+    FlowT& f = slab_[slot];
     if (expired(f)) {
-        erase_slot(it->second);
+        erase_slot(slot);
         ++counters_.expirations;
-        ++counters_.misses;
+        ++misses;
         return nullptr;
     }
-    ++counters_.hits;
+    ++hits;
     return &f;
 }
 
 template <class A>
+typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find(const Key& key) {
+    return find_in(by_key_, key, counters_.hits, counters_.misses);
+}
+
+template <class A>
 typename FamilyFlows<A>::FlowT* FamilyFlows<A>::find_reply(const Key& key) {
-    auto it = by_reply_.find(key);
-    if (it == by_reply_.end()) {
-        ++counters_.reverse_misses;
-        return nullptr;
-    }
-    FlowT& f = slab_[it->second];
-    if (expired(f)) {
-        erase_slot(it->second);
-        ++counters_.expirations;
-        ++counters_.reverse_misses;
-        return nullptr;
-    }
-    ++counters_.reverse_hits;
-    return &f;
+    return find_in(by_reply_, key, counters_.reverse_hits, counters_.reverse_misses);
 }
 
 template <class A>

@@ -134,7 +134,11 @@ class FamilyFlows {
     size_t capacity() const { return slab_.size(); }
 
   private:
+    using Index = boost::unordered_flat_map<Key, uint32_t, FlowKeyHash, FlowKeyEqual>;
     bool expired(const FlowT& flow) const;
+    // The live flow `index` names for `key`, counted in `hits` or `misses`; an expired one is
+    // erased on the way and missed.
+    FlowT* find_in(const Index& index, const Key& key, uint64_t& hits, uint64_t& misses);
     void erase_slot(uint32_t slot);
     void evict_one();
     static Key reply_key(const FlowT& flow);
@@ -145,8 +149,8 @@ class FamilyFlows {
     std::vector<FlowT> slab_;
     std::vector<uint32_t> free_;
     std::vector<uint8_t> used_;
-    boost::unordered_flat_map<Key, uint32_t, FlowKeyHash, FlowKeyEqual> by_key_;
-    boost::unordered_flat_map<Key, uint32_t, FlowKeyHash, FlowKeyEqual> by_reply_;
+    Index by_key_;
+    Index by_reply_;
     uint32_t sweep_ = 0;  // next slab index expire() looks at
     uint32_t evict_hand_ = 0;
 };
