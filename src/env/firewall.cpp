@@ -176,23 +176,22 @@ void write_mappings(std::ostringstream& s, const char* verb, const std::string& 
 
 Result<void> Firewall::add_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
                                          const std::vector<PortMapping>& ports) {
-    if (ports.empty()) return {};
-    std::ostringstream s;
-    write_mappings(s, "create", "ip " + spec_.table, target, ports);
-    if (target_v6 && spec_.subnet_v6)
-        write_mappings(s, "create", "ip6 " + spec_.table, *target_v6, ports);
-    auto r = run_nft(ctx_, s.str());
-    if (!r) return tl::unexpected(r.error());
-    return {};
+    return change_port_mappings("create", target, target_v6, ports);
 }
 
 Result<void> Firewall::remove_port_mappings(Ipv4 target, const std::optional<Ipv6>& target_v6,
                                             const std::vector<PortMapping>& ports) {
+    return change_port_mappings("delete", target, target_v6, ports);
+}
+
+Result<void> Firewall::change_port_mappings(const char* verb, Ipv4 target,
+                                            const std::optional<Ipv6>& target_v6,
+                                            const std::vector<PortMapping>& ports) {
     if (ports.empty()) return {};
     std::ostringstream s;
-    write_mappings(s, "delete", "ip " + spec_.table, target, ports);
+    write_mappings(s, verb, "ip " + spec_.table, target, ports);
     if (target_v6 && spec_.subnet_v6)
-        write_mappings(s, "delete", "ip6 " + spec_.table, *target_v6, ports);
+        write_mappings(s, verb, "ip6 " + spec_.table, *target_v6, ports);
     auto r = run_nft(ctx_, s.str());
     if (!r) return tl::unexpected(r.error());
     return {};

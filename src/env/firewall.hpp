@@ -54,6 +54,10 @@ class Firewall {
 
   private:
     Firewall(FirewallSpec spec, nft_ctx* ctx);
+    // One nft run that creates or deletes ("create" / "delete") the mappings in both tables.
+    Result<void> change_port_mappings(const char* verb, Ipv4 target,
+                                      const std::optional<Ipv6>& target_v6,
+                                      const std::vector<PortMapping>& ports);
     FirewallSpec spec_;
     nft_ctx* ctx_ = nullptr;
 };
