@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/subcommand_args.hpp"
 #include "core/parse.hpp"
 
 namespace nm {
@@ -93,15 +94,8 @@ Result<std::vector<std::string>> log_viewer(const LogsOptions& options, const Lo
 }
 
 int run_logs(std::span<const std::string_view> args) {
-    if (std::ranges::any_of(args, [](auto a) { return a == "-h" || a == "--help"; })) {
-        std::cout << logs_help;
-        return 0;
-    }
-    auto options = parse_logs_args(args);
-    if (!options) {
-        std::fprintf(stderr, "netmanager: %s\n", options.error().message.c_str());
-        return 2;
-    }
+    auto options = subcommand_options(args, logs_help, parse_logs_args);
+    if (!options) return options.error();
     auto viewer = log_viewer(*options, this_log_host());
     if (!viewer) {
         std::fprintf(stderr, "netmanager logs: %s\n", viewer.error().message.c_str());

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "api/unix_http_client.hpp"
+#include "cli/subcommand_args.hpp"
 
 namespace nm {
 namespace json = boost::json;
@@ -117,15 +118,8 @@ std::string format_status(const json::value& status) {
 }
 
 int run_status(std::span<const std::string_view> args) {
-    if (std::ranges::any_of(args, [](auto a) { return a == "-h" || a == "--help"; })) {
-        std::cout << status_help;
-        return 0;
-    }
-    auto options = parse_status_args(args);
-    if (!options) {
-        std::fprintf(stderr, "netmanager: %s\n", options.error().message.c_str());
-        return 2;
-    }
+    auto options = subcommand_options(args, status_help, parse_status_args);
+    if (!options) return options.error();
     auto status = fetch_status(*options);
     if (!status) {
         std::fprintf(stderr, "netmanager status: %s\n", status.error().message.c_str());
