@@ -15,8 +15,7 @@ using namespace nm::test;
 TEST_CASE("an attached namespace shows its address, routes and links") {
     Agent a("a");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto att = net->attach_new_namespace("web");
         REQUIRE(att);
         CHECK(att->netns == a.prefix + "web");
@@ -54,8 +53,7 @@ TEST_CASE("an attached namespace shows its address, routes and links") {
 TEST_CASE("two attached namespaces reach each other by ping and TCP over the bridge") {
     Agent a("b");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto one = net->attach_new_namespace("one");
         auto two = net->attach_new_namespace("two");
         REQUIRE(one);
@@ -71,13 +69,10 @@ TEST_CASE("two attached namespaces reach each other by ping and TCP over the bri
 TEST_CASE("detach leaves nothing behind and frees the address") {
     Agent a("d");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string before = a.state();
         std::size_t free_before = net->pool().free_count();
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80/tcp;5353:53/udp");
-        auto att = net->attach_new_namespace("gone", o);
+        auto att = net->attach_new_namespace("gone", with_ports("8080:80/tcp;5353:53/udp"));
         REQUIRE(att);
         CHECK(a.namespaces().size() == 1);
         REQUIRE(net->detach(att->host_link));
@@ -99,11 +94,8 @@ TEST_CASE("detach leaves nothing behind and frees the address") {
 TEST_CASE("port mappings DNAT the node's host port into the namespace and go away on detach") {
     Agent a("m");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80/tcp;9000:9001/udp");
-        auto att = net->attach_new_namespace("srv", o);
+        auto net = a.setup_node();
+        auto att = net->attach_new_namespace("srv", with_ports("8080:80/tcp;9000:9001/udp"));
         REQUIRE(att);
         std::string table = a.nft("list table ip " + net->table_name());
         CHECK(contains(table, "8080 : 172.19.1.2 . 80"));
@@ -111,9 +103,7 @@ TEST_CASE("port mappings DNAT the node's host port into the namespace and go awa
         // From the node to its own address: the output hook maps 8080 to the namespace's 80.
         CHECK(tcp_roundtrip(a.host.name(), att->netns, "172.19.1.1", 8080, 80));
         // A second namespace may not take the same host port.
-        AttachOptions same;
-        same.ports = *parse_port_mappings("8080:81");
-        auto clash = net->attach_new_namespace("clash", same);
+        auto clash = net->attach_new_namespace("clash", with_ports("8080:81"));
         REQUIRE_FALSE(clash);
         CHECK(clash.error().code == Errc::conflict);
         CHECK(contains(clash.error().message, "already mapped to 172.19.1.2:80"));
@@ -129,11 +119,8 @@ TEST_CASE(
     "a bare port mapping \"9080\" DNATs the node's port 9080 to the same port of the namespace") {
     Agent a("n");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        AttachOptions o;
-        o.ports = *parse_port_mappings("9080");
-        auto att = net->attach_new_namespace("web", o);
+        auto net = a.setup_node();
+        auto att = net->attach_new_namespace("web", with_ports("9080"));
         REQUIRE(att);
         const std::string lan = add_lan(a, "192.168.77.1/24", "192.168.77.2/24");
         // The app: an HTTP server on 9080 inside the instance's namespace.

@@ -38,6 +38,22 @@ struct Agent {
         config.networks.service_network = *Cidr::parse("172.30.0.0/16");
         config.tun_ip = *Ipv4::parse("172.19.1.254");
     }
+    // The node network set up in the host (call it on the host's thread); the test ends here
+    // when that fails.
+    Result<NodeNetwork> setup_node() const {
+        auto net = NodeNetwork::setup(config);
+        REQUIRE(net);
+        return net;
+    }
+    // What remove_leftovers says it removed, a line each (on the host's thread).
+    std::string remove_leftovers() const {
+        auto removed = NodeNetwork::remove_leftovers(config);
+        REQUIRE(removed);
+        std::string all;
+        for (const auto& line : *removed) all += line + "\n";
+        return all;
+    }
+
     ~Agent() {
         // Whatever a failed test left in /run/netns under our prefix.
         for (const std::string& ns : list_named_netns())
@@ -94,6 +110,35 @@ struct Agent {
 
 inline bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
+}
+
+// Attach options mapping the host ports of `spec` ("8080:80/tcp;9000:9001/udp").
+inline AttachOptions with_ports(const char* spec) {
+    AttachOptions o;
+    o.ports = *parse_port_mappings(spec);
+    return o;
+}
+
+// One step of an attach's failure sweep: `attach(options)` (mapping port 8080, so the firewall
+// steps run too) while its step `step` fails. The step past the last (`steps`) must work, so
+// every step before it was covered: false. Any other fails, saying so, and leaves the host and
+// the address pool as they were: true (the caller checks what else must hold).
+template <class Attach>
+bool attach_fails_cleanly(const Agent& a, NodeNetwork& net, int step, int steps, Attach attach) {
+    const std::string before = a.state();
+    const std::size_t free_before = net.pool().free_count();
+    net.fail_at_step_for_testing(step);
+    auto att = attach(with_ports("8080:80"));
+    INFO("step " << step);
+    if (step == steps) {
+        REQUIRE(att);
+        return false;
+    }
+    REQUIRE_FALSE(att);
+    CHECK(contains(att.error().message, "injected failure"));
+    CHECK(a.state() == before);
+    CHECK(net.pool().free_count() == free_before);
+    return true;
 }
 
 // A machine on the node's LAN: namespace <agent prefix>lan, joined to the simulated host by a

@@ -35,25 +35,11 @@ TEST_CASE("a failure at any step of attaching a new namespace leaves nothing beh
     Agent a("g");
     int step = GENERATE(range(0, 12));
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto keep = net->attach_new_namespace("keep");  // an earlier attachment must survive
         REQUIRE(keep);
-        std::string before = a.state();
-        std::size_t free_before = net->pool().free_count();
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80");
-        net->fail_at_step_for_testing(step);
-        auto att = net->attach_new_namespace("x", o);
-        INFO("step " << step);
-        if (step == 11) {  // past the last step: it works, so every step above was covered
-            REQUIRE(att);
-            return;
-        }
-        REQUIRE_FALSE(att);
-        CHECK(contains(att.error().message, "injected failure"));
-        CHECK(a.state() == before);
-        CHECK(net->pool().free_count() == free_before);
+        auto attach = [&](const AttachOptions& o) { return net->attach_new_namespace("x", o); };
+        if (!attach_fails_cleanly(a, *net, step, 11, attach)) return;
         CHECK(net->attachments().size() == 1);
         CHECK(ping(keep->netns, "172.19.1.1"));
     });
@@ -62,8 +48,7 @@ TEST_CASE("a failure at any step of attaching a new namespace leaves nothing beh
 TEST_CASE("an existing namespace name is refused and nothing changes") {
     Agent a("e");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         REQUIRE(sh("ip netns add " + a.prefix + "dup") == 0);
         std::string before = a.state();
         auto att = net->attach_new_namespace("dup");
@@ -78,8 +63,7 @@ TEST_CASE("an existing namespace name is refused and nothing changes") {
 TEST_CASE("an existing link name fails with the kernel's reason and nothing changes") {
     Agent a("l");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         REQUIRE(sh("ip link add " + a.prefix + "v0 type bridge") ==
                 0);  // in the host: we run there
         std::string before = a.state();
@@ -98,8 +82,7 @@ TEST_CASE("an exhausted address pool is refused and nothing changes") {
     Agent a("x");
     a.config.subnet = *Cidr::parse("172.19.1.0/29");  // .2 to .6
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         for (int i = 0; i < 5; ++i) REQUIRE(net->attach_new_namespace("n" + std::to_string(i)));
         std::string before = a.state();
         auto att = net->attach_new_namespace("n5");
@@ -130,8 +113,7 @@ TEST_CASE("attaching a vanished process is refused and nothing changes") {
     REQUIRE(pid > 0);
     ::waitpid(pid, nullptr, 0);
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string before = a.state();
         auto att = net->attach_pid(pid);
         REQUIRE_FALSE(att);
@@ -145,8 +127,7 @@ TEST_CASE("attaching a vanished process is refused and nothing changes") {
 TEST_CASE("a bad port mapping is refused and nothing changes") {
     Agent a("q");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string before = a.state();
         AttachOptions o;
         o.ports = {PortMapping{50103, 50103, L4Proto::udp}};  // the tunnel's port
@@ -168,8 +149,7 @@ TEST_CASE("a failure at any step of configuring the TUN leaves it as it was") {
     REQUIRE(sh("ip -n " + a.host.name() + " tuntap add dev goProxyTun mode tun") == 0);
     int step = GENERATE(range(0, 7));
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string before = a.state();
         std::string link_before = a.ip("-o link show goProxyTun | awk '{print $3, $5}'");
         net->fail_at_step_for_testing(step);
@@ -197,23 +177,10 @@ TEST_CASE("a failure at any step of attaching a process leaves nothing behind") 
                sh_out("nsenter --net=" + ns_path + " ip -4 -o addr show");
     };
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        std::string before = a.state();
+        auto net = a.setup_node();
         std::string inside_before = inside();
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80");
-        net->fail_at_step_for_testing(step);
-        auto att = net->attach_pid(pid, o);
-        INFO("step " << step);
-        if (step == 11) {  // past the last step
-            REQUIRE(att);
-            return;
-        }
-        REQUIRE_FALSE(att);
-        CHECK(contains(att.error().message, "injected failure"));
-        CHECK(a.state() == before);
+        auto attach = [&](const AttachOptions& o) { return net->attach_pid(pid, o); };
+        if (!attach_fails_cleanly(a, *net, step, 11, attach)) return;
         CHECK(inside() == inside_before);  // lo may be up now: that is all that stays
-        CHECK(net->pool().free_count() == 256 - 4);
     });
 }

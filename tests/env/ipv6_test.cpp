@@ -30,8 +30,7 @@ bool ping6(const std::string& ns, const std::string& dst) {
 TEST_CASE("a dual-stack node gives the bridge and each namespace an IPv6 address and routes") {
     DualStack a("6a");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         CHECK(contains(a.ip("-6 -o addr show dev goProxyBridge"), "inet6 fc00::101/120"));
         CHECK(*read_sysctl("net.ipv6.conf.all.forwarding") == "1");
 
@@ -65,8 +64,7 @@ TEST_CASE("a dual-stack node gives the bridge and each namespace an IPv6 address
 TEST_CASE("a detached namespace frees its IPv6 address and the next one takes it again") {
     DualStack a("6d");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string before = a.state();
         auto att = net->attach_new_namespace("gone");
         REQUIRE(att);
@@ -81,8 +79,7 @@ TEST_CASE("a detached namespace frees its IPv6 address and the next one takes it
 TEST_CASE("without an IPv6 subnet the node and its namespaces stay IPv4 only") {
     Agent a("6n");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         CHECK_FALSE(contains(a.ip("-6 -o addr show dev goProxyBridge scope global"), "inet6"));
         auto att = net->attach_new_namespace("v4");
         REQUIRE(att);
@@ -99,8 +96,7 @@ TEST_CASE("the TUN gets fcef::dead:beef/7 and the IPv6 service and container rou
     a.host.run([&] {
         std::string forwarding = *read_sysctl("net.ipv6.conf.all.forwarding");
         {
-            auto net = NodeNetwork::setup(a.config);
-            REQUIRE(net);
+            auto net = a.setup_node();
             REQUIRE(net->configure_tun("goProxyTun", *Ipv4::parse("172.19.1.254"), 1450));
             CHECK(contains(a.ip("-6 -o addr show dev goProxyTun"), "inet6 fcef::dead:beef/7"));
             std::string routes = a.ip("-6 route show");
@@ -129,11 +125,8 @@ TEST_CASE("the TUN gets fcef::dead:beef/7 and the IPv6 service and container rou
 TEST_CASE("an IPv6 port mapping DNATs the node's host port to the namespace, reached by curl -6") {
     DualStack a("6m");
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        AttachOptions o;
-        o.ports = *parse_port_mappings("9080;9000:9001/udp");
-        auto att = net->attach_new_namespace("web", o);
+        auto net = a.setup_node();
+        auto att = net->attach_new_namespace("web", with_ports("9080;9000:9001/udp"));
         REQUIRE(att);
         REQUIRE(att->address_v6);
         const std::string v6 = att->address_v6->to_string();
@@ -164,8 +157,7 @@ TEST_CASE("ip6tables' FORWARD chain gets the bridge accepts, and teardown takes 
     DualStack a("6f");
     REQUIRE(sh("ip netns exec " + a.host.name() + " ip6tables -P FORWARD DROP") == 0);
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string chain = a.nft("list chain ip6 filter FORWARD");
         CHECK(contains(chain,
                        "iifname \"goProxyBridge\" counter packets 0 bytes 0 accept comment \"" +
@@ -201,23 +193,9 @@ TEST_CASE("a failure at any step of attaching a dual-stack namespace leaves noth
     DualStack a("6h");
     int step = GENERATE(range(0, 16));
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        std::string before = a.state();
-        std::size_t free_before = net->pool().free_count();
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80");
-        net->fail_at_step_for_testing(step);
-        auto att = net->attach_new_namespace("x", o);
-        INFO("step " << step);
-        if (step == 15) {  // past the last step
-            REQUIRE(att);
-            return;
-        }
-        REQUIRE_FALSE(att);
-        CHECK(contains(att.error().message, "injected failure"));
-        CHECK(a.state() == before);
-        CHECK(net->pool().free_count() == free_before);
+        auto net = a.setup_node();
+        auto attach = [&](const AttachOptions& o) { return net->attach_new_namespace("x", o); };
+        if (!attach_fails_cleanly(a, *net, step, 15, attach)) return;
         CHECK(net->attachments().empty());
         // The IPv6 address it took is free again: the next namespace gets base+2.
         auto next = net->attach_new_namespace("y");

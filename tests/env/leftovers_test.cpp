@@ -61,10 +61,7 @@ TEST_CASE("startup removes what a killed agent left behind and says what it remo
     CHECK(contains(a.ip("-o link show"), a.prefix + "v0"));
 
     a.host.run([&] {
-        auto removed = NodeNetwork::remove_leftovers(a.config);
-        REQUIRE(removed);
-        std::string all;
-        for (const auto& line : *removed) all += line + "\n";
+        const std::string all = a.remove_leftovers();
         INFO(all);
         CHECK(contains(all, "veth " + a.prefix + "v0"));
         CHECK(contains(all, "veth " + a.prefix + "v1"));
@@ -82,8 +79,7 @@ TEST_CASE("startup removes what a killed agent left behind and says what it remo
 
     // A restarted agent sets up as if nothing had happened.
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         CHECK(net->attach_new_namespace("one"));
     });
     CHECK(a.namespaces().empty());
@@ -99,11 +95,8 @@ TEST_CASE("a process started under unshare --net is attached by its pid") {
     };
 
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80");
-        auto att = net->attach_pid(pid, o);
+        auto net = a.setup_node();
+        auto att = net->attach_pid(pid, with_ports("8080:80"));
         REQUIRE(att);
         CHECK(att->pid == pid);
         CHECK(att->netns.empty());
@@ -131,8 +124,7 @@ TEST_CASE("detaching a process whose namespace died with it is no error") {
     for (int i = 0; i < 200 && sh_out("readlink " + ns_path) == mine; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto att = net->attach_pid(pid);
         REQUIRE(att);
         ::kill(pid, SIGKILL);

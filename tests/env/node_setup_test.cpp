@@ -16,8 +16,7 @@ TEST_CASE(
     std::string before = a.state();
     a.host.run([&] {
         std::string forward_before = *read_sysctl("net.ipv4.ip_forward");
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         std::string br = a.ip("-d link show goProxyBridge");
         CHECK(contains(br, "mtu 1450"));
         CHECK(contains(br, ",UP"));
@@ -46,15 +45,13 @@ TEST_CASE("with no uplink named, setup masquerades the subnet through the defaul
     REQUIRE(sh(in_host + "addr add 10.251.0.1/24 dev up0 && " + in_host + "link set up0 up && " +
                in_host + "link set up0p up") == 0);
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         CHECK(net->config().uplink.empty());
         CHECK_FALSE(contains(a.nft("list table ip " + net->table_name()), "oifname \"up0\""));
     });
     REQUIRE(sh(in_host + "route add default via 10.251.0.2") == 0);
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         CHECK(net->config().uplink == "up0");
         CHECK(contains(a.nft("list table ip " + net->table_name()),
                        "oifname \"up0\" ip saddr " + a.config.subnet.to_string() + " masquerade"));
@@ -71,8 +68,7 @@ TEST_CASE(
                 0);
         const std::string before = sh_out(iptables + "-S FORWARD");
         a.host.run([&] {
-            auto net = NodeNetwork::setup(a.config);
-            REQUIRE(net);
+            auto net = a.setup_node();
             // iptables still reads the chain (it refuses chains with rules it cannot show).
             std::string rules = sh_out(iptables + "-S FORWARD 2>&1");
             const std::string tag = "-m comment --comment " + net->table_name() + " -j ACCEPT";
@@ -86,8 +82,7 @@ TEST_CASE(
     }
     SECTION("a host without iptables' tables") {
         a.host.run([&] {
-            auto net = NodeNetwork::setup(a.config);
-            REQUIRE(net);
+            auto net = a.setup_node();
             CHECK_FALSE(contains(a.nft("list ruleset"), "table ip filter"));
         });
     }
@@ -106,8 +101,7 @@ TEST_CASE("configure_tun addresses the TUN and routes the service and container 
     REQUIRE(sh("ip -n " + a.host.name() + " tuntap add dev goProxyTun mode tun") == 0);
     std::string before = a.state();
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto missing = net->configure_tun("noSuchTun", *Ipv4::parse("172.19.1.254"), 1450);
         REQUIRE_FALSE(missing);
         CHECK(missing.error().code == Errc::not_found);

@@ -23,8 +23,7 @@ TEST_CASE("a unikernel namespace has virbr0 with tap0 and NATs between its addre
     Agent a("k");
     const std::string name = a.prefix + ".ns.uni.default.instance.3";
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
+        auto net = a.setup_node();
         auto att = net->attach_unikernel(name);
         REQUIRE(att);
         CHECK(att->netns == name);  // exactly as given: the node engine finds it by this name
@@ -52,23 +51,11 @@ TEST_CASE("a failure at any step of attaching a unikernel leaves nothing behind"
     Agent a("j");
     int step = GENERATE(range(0, 19));
     a.host.run([&] {
-        auto net = NodeNetwork::setup(a.config);
-        REQUIRE(net);
-        std::string before = a.state();
-        std::size_t free_before = net->pool().free_count();
-        AttachOptions o;
-        o.ports = *parse_port_mappings("8080:80");
-        net->fail_at_step_for_testing(step);
-        auto att = net->attach_unikernel(a.prefix + ".ns.uni.default.instance.0", o);
-        INFO("step " << step);
-        if (step == 18) {  // past the last step: it works, so every step above was covered
-            REQUIRE(att);
-            return;
-        }
-        REQUIRE_FALSE(att);
-        CHECK(contains(att.error().message, "injected failure"));
-        CHECK(a.state() == before);
-        CHECK(net->pool().free_count() == free_before);
+        auto net = a.setup_node();
+        auto attach = [&](const AttachOptions& o) {
+            return net->attach_unikernel(a.prefix + ".ns.uni.default.instance.0", o);
+        };
+        if (!attach_fails_cleanly(a, *net, step, 18, attach)) return;
         CHECK(net->attachments().empty());
     });
 }
@@ -93,10 +80,7 @@ TEST_CASE("startup removes the unikernel namespaces a killed agent left, and no 
     REQUIRE(::access(("/run/netns/" + ours).c_str(), F_OK) == 0);
 
     a.host.run([&] {
-        auto removed = NodeNetwork::remove_leftovers(a.config);
-        REQUIRE(removed);
-        std::string all;
-        for (const auto& line : *removed) all += line + "\n";
+        const std::string all = a.remove_leftovers();
         INFO(all);
         CHECK(contains(all, "namespace " + ours));
         CHECK_FALSE(contains(all, theirs));
