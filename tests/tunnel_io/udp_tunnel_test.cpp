@@ -3,6 +3,7 @@
 
 #include <array>
 #include <catch2/catch.hpp>
+#include <functional>
 
 #include "core/config.hpp"
 #include "test_async.hpp"
@@ -49,6 +50,30 @@ UdpTunnel open_socket(boost::asio::io_context& context, UdpTunnelOptions options
     return std::move(*socket);
 }
 
+// One I/O variant's stage: a test namespace this thread has entered (`prepare` runs on it
+// first), the context, and the ring the sockets opened here share in uring I/O.
+struct SocketBench {
+    SocketBench(const std::string& name, Io io,
+                const std::function<void(TestNetns&)>& prepare = nullptr)
+        : io(io), ns(name), in(prepared(ns, prepare)), ring(ring_for(context, io.mode)) {}
+    // A tunnel socket on loopback (unless options bind it elsewhere) in this variant's I/O.
+    UdpTunnel open(const UdpTunnelOptions& options = {}) {
+        return open_socket(context, options, ring, io.multishot);
+    }
+
+    static const TestNetns& prepared(TestNetns& ns,
+                                     const std::function<void(TestNetns&)>& prepare) {
+        if (prepare) prepare(ns);
+        return ns;
+    }
+
+    Io io;
+    TestNetns ns;
+    EnterNetns in;
+    boost::asio::io_context context;
+    std::shared_ptr<Uring> ring;
+};
+
 // `count` datagrams of `size` bytes (the last `last` bytes), distinct contents, end to end.
 std::vector<uint8_t> datagrams(size_t count, size_t size, size_t last) {
     std::vector<uint8_t> all;
@@ -84,12 +109,9 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     const size_t count = GENERATE(2, 20, 64, 100, 200);
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tiogso");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
-    auto sender = open_socket(context, {}, ring, io.multishot);
-    auto receiver = open_socket(context, {}, ring, io.multishot);
+    SocketBench bench("tiogso", io);
+    auto sender = bench.open();
+    auto receiver = bench.open();
     REQUIRE(sender.gso());
     REQUIRE(receiver.gro());
     auto bytes = datagrams(count, 1400, 321);
@@ -98,7 +120,7 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     packet.peer = receiver.local();
     packet.segment_size = 1400;
 
-    auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
+    auto sent = run_until_done(bench.context, sender.send_batch(std::span(&packet, 1)));
     REQUIRE(sent);
     CHECK(*sent == count);
     // Several UDP_SEGMENT messages when over 64 segments or 64 KiB, still one sendmmsg (one
@@ -109,7 +131,7 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     BufferPool pool(16);
     PacketBatch batch(pool, 16);
     auto [got, coalesced] =
-        run_until_done(context, receive_datagrams(receiver, batch, count, sender.local()));
+        run_until_done(bench.context, receive_datagrams(receiver, batch, count, sender.local()));
     REQUIRE(got.size() == count);
     for (size_t i = 0; i < count; ++i) {
         INFO("datagram " << i);
@@ -118,30 +140,27 @@ TEST_CASE("UDP GSO send and GRO receive give back the original datagrams") {
     CHECK(coalesced > 0);
     CHECK(receiver.counters().received_datagrams == count);
     CHECK(receiver.receives_multishot() == (io.mode == IoMode::uring && io.multishot));
-    if (ring) {
-        CHECK(ring->counters().completions > 0);
-        CHECK(ring->counters().stray == 0);
+    if (bench.ring) {
+        CHECK(bench.ring->counters().completions > 0);
+        CHECK(bench.ring->counters().stray == 0);
     }
 }
 
 TEST_CASE("without GSO every segment goes as its own datagram") {
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tionogso");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
-    auto sender = open_socket(context, {.gso = false}, ring, io.multishot);
-    auto receiver = open_socket(context, {.gro = false}, ring, io.multishot);
+    SocketBench bench("tionogso", io);
+    auto sender = bench.open({.gso = false});
+    auto receiver = bench.open({.gro = false});
     auto bytes = datagrams(10, 1000, 1000);
     Packet packet{bytes, {}, receiver.local(), 1000};
-    auto sent = run_until_done(context, sender.send_batch(std::span(&packet, 1)));
+    auto sent = run_until_done(bench.context, sender.send_batch(std::span(&packet, 1)));
     REQUIRE(sent);
     CHECK(*sent == 10);
     BufferPool pool(16);
     PacketBatch batch(pool, 16);
     auto [got, coalesced] =
-        run_until_done(context, receive_datagrams(receiver, batch, 10, sender.local()));
+        run_until_done(bench.context, receive_datagrams(receiver, batch, 10, sender.local()));
     CHECK(got.size() == 10);
     CHECK(coalesced == 0);
 }
@@ -162,17 +181,14 @@ TEST_CASE("tunnel sockets of every shard share one port") {
 TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tiounr");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
-    auto sender = open_socket(context, {}, ring, io.multishot);
-    auto receiver = open_socket(context, {}, ring, io.multishot);
+    SocketBench bench("tiounr", io);
+    auto sender = bench.open();
+    auto receiver = bench.open();
     auto bytes = pattern(100);
     std::vector<Packet> packets = {
         {bytes, {}, {Ipv4{0x0a636363}, 9}, 0},  // 10.99.99.99: no route in this namespace
         {bytes, {}, receiver.local(), 0}};
-    auto sent = run_until_done(context, sender.send_batch(packets));
+    auto sent = run_until_done(bench.context, sender.send_batch(packets));
     REQUIRE(sent);
     CHECK(*sent == 1);
     CHECK(sender.counters().send_errors == 1);
@@ -182,30 +198,26 @@ TEST_CASE("a datagram the kernel refuses is counted and the batch goes on") {
 TEST_CASE("receive drops for a full socket buffer are counted by the socket and the kernel") {
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tiodrop");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
-    auto sender = open_socket(context, {}, ring, io.multishot);
-    auto receiver =
-        open_socket(context, {.receive_buffer = 4096, .gro = false}, ring, io.multishot);
+    SocketBench bench("tiodrop", io);
+    auto sender = bench.open();
+    auto receiver = bench.open({.receive_buffer = 4096, .gro = false});
     auto before = read_udp_kernel_counters();
     REQUIRE(before);
     auto bytes = pattern(1000);
     std::vector<Packet> packets(200, Packet{bytes, {}, receiver.local(), 0});
-    REQUIRE(run_until_done(context, sender.send_batch(packets)));
+    REQUIRE(run_until_done(bench.context, sender.send_batch(packets)));
     // The kernel stamps a datagram with the drops before it was queued: drain what got in, then
     // one more datagram carries the count.
     BufferPool pool(4);
     PacketBatch batch(pool, 4);
     size_t drained = 0;
     while (drained < 200) {
-        auto n = run_until_done(context, receiver.receive_batch(batch));
+        auto n = run_until_done(bench.context, receiver.receive_batch(batch));
         REQUIRE(n);
         drained += *n;
         if (receiver.counters().socket_drops > 0) break;
         Packet marker{bytes, {}, receiver.local(), 0};
-        REQUIRE(run_until_done(context, sender.send_batch(std::span(&marker, 1))));
+        REQUIRE(run_until_done(bench.context, sender.send_batch(std::span(&marker, 1))));
     }
     CHECK(receiver.counters().socket_drops > 0);
     auto after = read_udp_kernel_counters();
@@ -222,16 +234,13 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
     constexpr unsigned shards = 3;
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tiosteer");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
+    SocketBench bench("tiosteer", io);
     std::vector<UdpTunnel> sockets;
-    sockets.push_back(open_socket(context, {}, ring, io.multishot));
+    sockets.push_back(bench.open());
     for (unsigned i = 1; i < shards; ++i)
-        sockets.push_back(open_socket(context, {.bind = sockets[0].local()}, ring, io.multishot));
+        sockets.push_back(bench.open({.bind = sockets[0].local()}));
     REQUIRE(sockets[1].steer_to_owners(shards));
-    auto sender = open_socket(context);
+    auto sender = open_socket(bench.context);  // readiness I/O in every variant
 
     std::vector<std::vector<uint8_t>> inner;
     for (uint16_t i = 0; i < 300; ++i) {
@@ -258,14 +267,14 @@ TEST_CASE("the kernel gives each datagram to the socket of its inner flow's owne
         out.push_back({p, {}, sockets[0].local(), 0});
     }
     for (size_t n : expected) CHECK(n > 50);
-    REQUIRE(run_until_done(context, sender.send_batch(out)));
+    REQUIRE(run_until_done(bench.context, sender.send_batch(out)));
 
     BufferPool pool(64);
     PacketBatch batch(pool, 64);
     for (unsigned s = 0; s < shards; ++s) {
         INFO("socket of shard " << s);
         auto [got, coalesced] = run_until_done(
-            context, receive_datagrams(sockets[s], batch, expected[s], sender.local()),
+            bench.context, receive_datagrams(sockets[s], batch, expected[s], sender.local()),
             std::chrono::seconds(3));
         for (auto& d : got) {
             auto view = PacketView::parse(d);
@@ -279,16 +288,14 @@ TEST_CASE(
     "the path MTU toward a peer is the route's, and a GSO send past it is counted as too big") {
     const Io io = NM_IO_VARIANTS;
     INFO(io);
-    TestNetns ns("tiopmtu");
-    ns.ip("link add ul0 mtu 1400 type veth peer name ul1 mtu 1400");
-    ns.ip("addr add 10.77.0.1/24 dev ul0");
-    ns.ip("link set ul1 up");
-    ns.ip("link set ul0 up");
-    ns.ip("route add 10.77.1.9/32 dev ul0 mtu 1300");
-    EnterNetns in(ns);
-    boost::asio::io_context context;
-    auto ring = ring_for(context, io.mode);
-    auto sender = open_socket(context, {.bind = {Ipv4{0x0a4d0001}, 0}}, ring, io.multishot);
+    SocketBench bench("tiopmtu", io, [](TestNetns& n) {
+        n.ip("link add ul0 mtu 1400 type veth peer name ul1 mtu 1400");
+        n.ip("addr add 10.77.0.1/24 dev ul0");
+        n.ip("link set ul1 up");
+        n.ip("link set ul0 up");
+        n.ip("route add 10.77.1.9/32 dev ul0 mtu 1300");
+    });
+    auto sender = bench.open({.bind = {Ipv4{0x0a4d0001}, 0}});
     const Ipv4 peer{0x0a4d0002}, narrow{0x0a4d0109};  // 10.77.0.2, 10.77.1.9
     CHECK(sender.path_mtu(peer) == 1400);             // the interface's
     CHECK(sender.path_mtu(narrow) == 1300);           // the route's
@@ -299,7 +306,7 @@ TEST_CASE(
     auto single = pattern(1450);
     std::vector<Packet> packets = {{segments, {}, {peer, 9}, 1450},
                                    {single, {}, {peer, 9}, 0}};  // one datagram: fragmented
-    auto sent = run_until_done(context, sender.send_batch(packets));
+    auto sent = run_until_done(bench.context, sender.send_batch(packets));
     REQUIRE(sent);
     CHECK(*sent == 1);
     CHECK(sender.counters().send_too_big == 1);
