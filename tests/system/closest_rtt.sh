@@ -6,11 +6,8 @@
 # instance. Each host's port of the delay line adds its one-way delay in both directions, so
 # with h1 10 ms, h2 1 ms, h3 0 ms host 1 is 20 ms and host 2 2 ms away from host 3. The agents
 # probe every second (--rtt-probe-interval 1000).
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: closest_rtt.sh CASE}
 prefix="c$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 fetch() { nm_in "$(app 3 myapp2)" curl -sS --max-time 5 "http://10.30.0.2:8080/id"; }
 udp_from() { nm_in "$(app 3 myapp2)" python3 "$here/service.py" udp-ask 10.30.0.2 8080 "$1"; }

@@ -9,11 +9,8 @@
 # no table: everything the agents know of other services comes from table queries.
 # Jobs, as the manager numbers them: web (k=1) RR 10.30.0.1, instance n 10.30.1.<n+1>;
 # client (k=2) RR 10.30.0.2; api (k=3) RR 10.30.0.3.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: cluster.sh CASE}
 prefix="c$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 broker=10.250.0.1
 port=10003
 web=app.ns.web.default

@@ -1,7 +1,12 @@
-# The preamble the system test scripts share: the simulated-host library, a work folder, cleanup
-# on exit (the caller's `prefix` hosts and the folder), check() and wait_until(), and the helpers
-# for the seed's hosts below. Set `prefix` before sourcing.
+# The preamble the system test scripts share: strict mode, the case to run (the script's first
+# argument, as `case_name`; `usage_cases` names them in the usage line, default CASE), `here`
+# (this folder), the simulated-host library, a work folder, cleanup on exit (the caller's `prefix`
+# hosts and the folder), check() and wait_until(), and the helpers for the seed's hosts below.
+# Set `prefix` before sourcing:  prefix="s$(($$ % 100000))"; source "$(dirname "$0")/common.sh"
+set -uo pipefail
+case_name=${1:?usage: ${0##*/} ${usage_cases:-CASE}}
 system_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+here=$system_dir
 source "$system_dir/../../testenv/lib.sh"
 export NM_AGENT_SHARDS=${NM_AGENT_SHARDS:-2}
 failures=0

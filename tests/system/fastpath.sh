@@ -3,11 +3,8 @@
 # clients and the programs' own counters:  fastpath.sh CASE
 # Seed layout as system.sh: web (myapp1, HTTP + UDP echo on 8080) and client (myapp2) on both
 # hosts; web's ServiceIPs RR 10.30.0.1, InstanceNumber 10.30.1.<host>.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: fastpath.sh CASE}
 prefix="f$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
 fp_bytes() { nm_api "$prefix" "$1" GET /metrics | awk -v m="netmanager_fastpath_bytes_total{direction=\"$2\"}" '$1 == m { v = $2 } END { printf "%.0f\n", v }'; }

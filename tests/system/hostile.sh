@@ -2,11 +2,8 @@
 # A hostile underlay (issue 19): three simulated hosts on a bridged underlay, agents on hosts 1
 # and 2 (the seed's app namespaces, testenv/lib.sh), host 3 an attacker that forges datagrams
 # with scapy.  hostile.sh CASE
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: hostile.sh CASE}
 prefix="x$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 drops() { metric "$1" "netmanager_drops_total{reason=\"$2\"}"; }
 

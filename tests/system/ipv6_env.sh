@@ -13,11 +13,8 @@
 #   leftovers     stopping the agent removes every IPv6 address and route, the ip6 table, the
 #                 ip6tables FORWARD accepts and restores IPv6 forwarding; after kill -9 a new agent
 #                 removes what the dead one left and starts clean
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: ipv6_env.sh CASE}
 prefix="v$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 host1=$prefix-h1
 agent=$(nm_agent_prefix "$prefix" 1)

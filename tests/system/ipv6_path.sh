@@ -26,11 +26,8 @@
 #                  so do their echoes, through an InstanceNumber ServiceIP and through RR: the
 #                  later fragment, without ports, goes the way its first fragment went (the
 #                  echo's is given the RR ServiceIP as source), counted as forwarded
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: ipv6_path.sh CASE}
 prefix="p$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 fetch6() { in_client "$1" curl -6 -sS --max-time ${3:-5} "http://[$2]:8080${4:-/id}"; }
 dump_logs() {

@@ -4,11 +4,8 @@
 # HTTP on 8080 answering its host) and client (myapp2) on each. web's names:
 #   web.default.app.ns.local (RR 10.30.0.1), closest.web... (10.30.0.2),
 #   instance-<i-1>.web.default.app.ns.local (10.30.1.<i>). Host i's bridge is 10.18.<i>.1.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: names.sh CASE}
 prefix="n$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 web=web.default.app.ns.local
 
 dig_short() { in_client "$1" dig +short +time=2 +tries=1 "${@:2}" | tr '\n' ' ' | sed 's/ $//'; }

@@ -7,11 +7,8 @@
 #   forward_drop  the same, and cross-host ServiceIP traffic, with iptables' FORWARD policy DROP
 #                 (iptables-nft, as Docker leaves it) on both hosts; stopping the agents leaves
 #                 the hosts' iptables exactly as they were
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: node_egress.sh CASE}
 prefix="e$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 server=$prefix-srv
 ask() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }

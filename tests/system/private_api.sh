@@ -6,11 +6,9 @@
 #            socket needs none.
 #   claims:  a deployment may not take another job's ServiceIP nor map a host port the agent
 #            listens on (409, nothing built); a deployment that claims neither is accepted.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: private_api.sh address|claims}
 prefix="p$(($$ % 100000))"
-source "$here/common.sh"
+usage_cases="address|claims"
+source "$(dirname "$0")/common.sh"
 
 api_port=7070
 host1=$(nm_host "$prefix" 1)

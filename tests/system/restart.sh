@@ -2,11 +2,9 @@
 # Restarts that keep workloads (issue 19 point 4, docs/restart.md): two simulated hosts with the
 # seed's app namespaces (testenv/lib.sh); host 1's agent is killed with SIGKILL and started
 # again.  restart.sh CASE
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: restart.sh kill_iperf|workload_gone|sigterm|bad_state}
 prefix="r$(($$ % 100000))"
-source "$here/common.sh"
+usage_cases="kill_iperf|workload_gone|sigterm|bad_state"
+source "$(dirname "$0")/common.sh"
 agent_prefix=$(nm_agent_prefix "$prefix" 1)
 state_file=/run/netmanager/state-$agent_prefix.json
 cleanup() {

@@ -4,13 +4,32 @@
 # Host 1 and host 2 each run the "web" service (myapp1, HTTP + UDP echo on 8080, answering its
 # name) and a "client" namespace (myapp2). ServiceIPs of web: RR 10.30.0.1, Closest 10.30.0.2,
 # InstanceNumber 10.30.1.<host>.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: system.sh CASE}
 prefix="s$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 fetch() { in_client "$1" curl -sS --max-time 5 "http://$2:8080${3:-/id}"; }
+sha_of() { sha256sum | cut -d' ' -f1; }
+# byte_exact MB: MB of random bytes over TCP from host 1's web to host 2's client and back
+# (InstanceNumber), and through the RR ServiceIP from each instance, arrive byte-exact.
+byte_exact() {
+  local want got
+  head -c "${1}000000" /dev/urandom >"$work/big"
+  want=$(sha_of <"$work/big")
+  got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha_of)
+  check "$1 MB over TCP from host 1 to host 2 (InstanceNumber) arrive byte-exact" test "$got" = "$want"
+  got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha_of)
+  check "$1 MB over TCP from host 2 to host 1 arrive byte-exact" test "$got" = "$want"
+  got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://10.30.0.1:8080/big | sha_of; done | sort -u)
+  check "$1 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
+}
+# UDP to each host's InstanceNumber ServiceIP from the other is answered from that ServiceIP.
+udp_both_ways() {
+  local out
+  out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
+  check "UDP from host 2 to host 1 is answered from the ServiceIP ($out)" test "$out" = "web-h1 ping"
+  out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
+  check "UDP from host 1 to host 2 is answered from the ServiceIP ($out)" test "$out" = "web-h2 ping"
+}
 
 nm_hosts_up "$prefix" 2 || exit 1
 if [ "$case_name" = offload_interop ]; then
@@ -154,10 +173,10 @@ PY
     check "and nothing was dropped as unknown_node ($n)" test "$n" -eq 0
     ;;
   transfer_1mb)
-    want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 20 http://10.30.0.1:8080/blob | sha256sum | cut -d' ' -f1)
+    want=$(sha_of <"$work/blob")
+    got=$(in_client 2 curl -sS --max-time 20 http://10.30.0.1:8080/blob | sha_of)
     check "1 MiB through the RR ServiceIP arrives byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 20 http://10.30.1.2:8080/blob | sha256sum | cut -d' ' -f1)
+    got=$(in_client 1 curl -sS --max-time 20 http://10.30.1.2:8080/blob | sha_of)
     check "1 MiB from host 2 to host 1 arrives byte-exact" test "$got" = "$want"
     ;;
   steering)
@@ -184,42 +203,22 @@ PY
     check "host 1 runs with offloads ($off)" bash -c "[[ '$off' == *tso4* ]]"
     off=$(nm_api "$prefix" 2 GET /status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["offloads"])')
     check "host 2 runs without ($off)" test "$off" = off
-    head -c 100000000 /dev/urandom >"$work/big"
-    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
-    check "100 MB from the offloading host to the plain one (InstanceNumber) arrive byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
-    check "100 MB from the plain host to the offloading one arrive byte-exact" test "$got" = "$want"
-    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://10.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
-    check "100 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
+    byte_exact 100
     for h in 1 2; do
       errors=$(nm_in "$(app "$h" myapp2)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
       check "no TCP checksum errors in host $h's client namespace (${errors:-none})" test "${errors:-0}" -eq 0
       errors=$(nm_in "$(app "$h" myapp1)" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
       check "no TCP checksum errors in host $h's server namespace (${errors:-none})" test "${errors:-0}" -eq 0
     done
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
-    check "UDP from the plain host to the offloading one is answered ($out)" test "$out" = "web-h1 ping"
-    out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
-    check "UDP from the offloading host to the plain one is answered ($out)" test "$out" = "web-h2 ping"
+    udp_both_ways
     ;;
   uring_io)
     for h in 1 2; do
       io=$(nm_api "$prefix" $h GET /status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["io"])')
       check "host $h's agent runs with uring I/O ($io)" test "$io" = uring
     done
-    head -c 50000000 /dev/urandom >"$work/big"
-    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
-    got=$(in_client 2 curl -sS --max-time 60 http://10.30.1.1:8080/big | sha256sum | cut -d' ' -f1)
-    check "50 MB over TCP from host 1 to host 2 (InstanceNumber) arrive byte-exact" test "$got" = "$want"
-    got=$(in_client 1 curl -sS --max-time 60 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
-    check "50 MB over TCP from host 2 to host 1 arrive byte-exact" test "$got" = "$want"
-    got=$(for k in 1 2; do in_client 1 curl -sS --max-time 60 http://10.30.0.1:8080/big | sha256sum | cut -d' ' -f1; done | sort -u)
-    check "50 MB through the RR ServiceIP, to each instance, arrive byte-exact" test "$got" = "$want"
-    out=$(in_client 2 python3 "$here/service.py" udp-ask 10.30.1.1 8080)
-    check "UDP from host 2 to host 1 is answered from the ServiceIP ($out)" test "$out" = "web-h1 ping"
-    out=$(in_client 1 python3 "$here/service.py" udp-ask 10.30.1.2 8080)
-    check "UDP from host 1 to host 2 is answered from the ServiceIP ($out)" test "$out" = "web-h2 ping"
+    byte_exact 50
+    udp_both_ways
     # With the kernel fast path (datapath auto) the rings carry each flow's first and control
     # packets only; the bulk never reaches them.
     least=1000

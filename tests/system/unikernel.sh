@@ -8,11 +8,8 @@
 # RR 10.30.0.5.
 #   unikernel  deploy, traffic both ways through the NAT, a port mapping, failed deploys that
 #              change nothing, undeploy (also of an unknown instance)
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-case_name=${1:?usage: unikernel.sh CASE}
 prefix="k$(($$ % 100000))"
-source "$here/common.sh"
+source "$(dirname "$0")/common.sh"
 
 job="app.ns.uk$prefix.default"
 uk_ns="$job.instance.0"
