@@ -14,8 +14,7 @@ namespace nm {
 // The options `parse` reads from args, or the exit code the subcommand ends with at once: 0 after
 // printing `help`, 2 after printing why the arguments are wrong.
 template <class Parse>
-auto subcommand_options(std::span<const std::string_view> args, std::string_view help,
-                        Parse parse)
+auto subcommand_options(std::span<const std::string_view> args, std::string_view help, Parse parse)
     -> tl::expected<typename decltype(parse(args))::value_type, int> {
     if (std::ranges::any_of(args, [](auto a) { return a == "-h" || a == "--help"; })) {
         std::cout << help;
