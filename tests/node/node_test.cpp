@@ -158,7 +158,8 @@ TEST_CASE(
     start_with_client_and_server(n);
     const uint16_t port = port_owned_by(0);
     on(n.shards, 0, [&] { n.tun[0]->inject(client_packet(port, "10.30.0.99")); });
-    REQUIRE(eventually([&] { return n.metric("netmanager_drops_total{reason=\"unknown_service\"}") == 1; }));
+    REQUIRE(eventually(
+        [&] { return n.metric("netmanager_drops_total{reason=\"unknown_service\"}") == 1; }));
     CHECK(n.metric("netmanager_table_queries_started_total") == 1);
     CHECK(n.network.sent().empty());
 
@@ -192,7 +193,8 @@ TEST_CASE("undeploy removes the instance's namespace and its table entry") {
     CHECK(table->as_array().size() == 1);  // the server's entry only
     // The client's packets have no sender entry now: nothing leaves.
     on(n.shards, 0, [&] { n.tun[0]->inject(client_packet(port_owned_by(0))); });
-    REQUIRE(eventually([&] { return n.metric("netmanager_drops_total{reason=\"no_sender_entry\"}") == 1; }));
+    REQUIRE(eventually(
+        [&] { return n.metric("netmanager_drops_total{reason=\"no_sender_entry\"}") == 1; }));
     CHECK(n.network.sent().empty());
 }
 
