@@ -193,6 +193,7 @@ void Node::start_names() {
         return;
     }
     names_ = std::move(*names);
+    shards_.at_close(0, "the name service", [this] { return names_->close(); });
 }
 
 Result<void> Node::load_table_file() {
@@ -237,6 +238,8 @@ Result<void> Node::connect_cluster(std::string client_id, const std::string& hos
     link_ = std::move(link);
     queries_ = std::move(queries);
     queries_->start();
+    shards_.at_close(0, "the table query client", [this] { return queries_->close(); });
+    shards_.at_close(0, "the MQTT client", [this] { return link_->mqtt().close(); });
     client_id_ = std::move(client_id);
     cluster_host_ = host;
     NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port

@@ -3,6 +3,10 @@
 // doubles.
 #include "node/node.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -88,6 +92,16 @@ void require_for_server(const SentDatagram& d, uint16_t port) {
     CHECK(checksums_ok(bytes));
 }
 
+// The client's packet to the server's RR ServiceIP, read from shard `read_on`'s TUN: the one
+// datagram it leaves as, checked to be what the server must see.
+SentDatagram client_to_server(NodeOnMemoryIo& n, unsigned read_on, uint16_t port) {
+    on(n.shards, read_on, [&] { n.tun.at(read_on)->inject(client_packet(port)); });
+    REQUIRE(eventually([&] { return n.network.sent().size() == 1; }));
+    const SentDatagram sent = n.network.sent()[0];
+    require_for_server(sent, port);
+    return sent;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -100,12 +114,7 @@ TEST_CASE(
     CHECK(ns.starts_with(n.prefix));
     CHECK(sh_out("ip -n " + ns + " -o addr show").find("inet 10.18.0.66/") != std::string::npos);
 
-    const uint16_t port = port_owned_by(0);
-    on(n.shards, 0, [&] { n.tun[0]->inject(client_packet(port)); });
-    REQUIRE(eventually([&] { return n.network.sent().size() == 1; }));
-    const auto sent = n.network.sent();
-    CHECK(sent[0].shard == 0);
-    require_for_server(sent[0], port);
+    CHECK(client_to_server(n, 0, port_owned_by(0)).shard == 0);
     CHECK(n.metric("netmanager_new_flows_total") == 1);
 }
 
@@ -115,8 +124,7 @@ TEST_CASE(
     NodeOnMemoryIo n("b");
     start_with_client_and_server(n);
     const uint16_t port = port_owned_by(1);
-    on(n.shards, 1, [&] { n.tun[1]->inject(client_packet(port)); });
-    REQUIRE(eventually([&] { return n.network.sent().size() == 1; }));
+    client_to_server(n, 1, port);
 
     // As the server's node sends it: from the server's InstanceNumber ServiceIP to the client.
     const Bytes reply = build({.source = ip("10.30.0.21"),
@@ -139,12 +147,7 @@ TEST_CASE(
 TEST_CASE("a packet read on the shard that does not own its flow is handed over and still leaves") {
     NodeOnMemoryIo n("c");
     start_with_client_and_server(n);
-    const uint16_t port = port_owned_by(1);
-    on(n.shards, 0, [&] { n.tun[0]->inject(client_packet(port)); });
-    REQUIRE(eventually([&] { return n.network.sent().size() == 1; }));
-    const auto sent = n.network.sent();
-    CHECK(sent[0].shard == 1);  // sent by the owner
-    require_for_server(sent[0], port);
+    CHECK(client_to_server(n, 0, port_owned_by(1)).shard == 1);  // sent by the owner
     CHECK(n.metric("netmanager_handoffs_total{from=\"tun\"}") == 1);
 }
 
@@ -230,4 +233,50 @@ TEST_CASE(
     CHECK(sh_out("ip netns exec " + n.host.name() + " nft list tables").find("netmanager") ==
           std::string::npos);
     CHECK_FALSE(std::ifstream(state_file).good());
+}
+
+namespace {
+
+// A DNS query for example.com (A), as a resolver in an app namespace sends it.
+std::vector<uint8_t> dns_query() {
+    std::vector<uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+    for (std::string_view label : {"example", "com"}) {
+        q.push_back(static_cast<uint8_t>(label.size()));
+        q.insert(q.end(), label.begin(), label.end());
+    }
+    q.insert(q.end(), {0, 0, 1, 0, 1});
+    return q;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the shards' stop while the name service waits for an upstream answer ends within its "
+    "bound") {
+    NodeOnMemoryIo n("g");
+    n.config.dns_port = 53;
+    // Three upstreams on the bridge's subnet where no host answers: a forwarded query would wait
+    // 2 s for each, longer than the shards' grace of 5 s.
+    auto upstreams = parse_dns_servers("10.18.0.120 10.18.0.121 10.18.0.122");
+    REQUIRE(upstreams);
+    n.config.dns_upstream = *upstreams;
+    start_with_client_and_server(n);
+    const std::string ns = client_netns(n);
+    int s = -1;
+    run_in_netns(ns, [&] { s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); });
+    REQUIRE(s >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(53);
+    to.sin_addr.s_addr = htonl(ip("10.18.0.65").value);  // the bridge: the node's DNS server
+    const auto query = dns_query();
+    REQUIRE(::sendto(s, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                     sizeof to) == static_cast<ssize_t>(query.size()));
+    REQUIRE(eventually([&] { return n.metric("netmanager_dns_forwarded_total") == 1; }));
+    CHECK(n.metric("netmanager_dns_forward_timeouts_total") == 0);  // it still waits
+
+    const auto took = n.stop();
+    ::close(s);
+    CHECK(took < std::chrono::milliseconds(1500));  // not the forward's 2 s, nor the grace
+    CHECK(n.shards.closing(0).empty());
 }
