@@ -45,7 +45,6 @@ class Broadcast {
     }
     // Ends every current and later wait with false.
     void close() { channel_.close(); }
-    bool open() const { return channel_.is_open(); }
 
   private:
     Channel<void(boost::system::error_code)> channel_;
