@@ -5,10 +5,10 @@
 #   logs     `netmanager logs --log-file F` shows the log an agent started with --log-file F writes
 #   version  `netmanager version` and `--version` print the build's version
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+cli_dir=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:?usage: cli.sh CASE}
 prefix="c$(($$ % 100000))"
-source "$here/../system/common.sh"
+source "$cli_dir/../system/common.sh"
 bin=$NM_AGENT_BIN
 
 start_agent() {  # one host, the seed table, one app namespace; extra args to the agent
@@ -68,7 +68,7 @@ case $case_name in
     ;;
   version)
     v=$("$bin" version)
-    project=$(sed -n 's/^project(netmanager VERSION \([0-9.]*\).*/\1/p' "$here/../../CMakeLists.txt")
+    project=$(sed -n 's/^project(netmanager VERSION \([0-9.]*\).*/\1/p' "$cli_dir/../../CMakeLists.txt")
     check "version prints 'netmanager $project...' ($v)" grep -q "^netmanager $project\( (git [^)]*)\)\?\$" <<<"$v"
     check "--version prints the same" test "$("$bin" --version)" = "$v"
     check "--help lists the subcommands" test "$("$bin" --help | grep -cE '^ +netmanager (status|logs|version)|^Usage: netmanager')" -ge 4

@@ -11,12 +11,12 @@
 # NM_REFERENCE_BIN names the Go reference agent for the mixed case and for reference_<case>, which
 # runs a case with two reference agents (exit 77, skipped, without it).
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-system=$(cd "$here/../system" && pwd)
+conformance_dir=$(cd "$(dirname "$0")" && pwd)
+system=$(cd "$conformance_dir/../system" && pwd)
 case_name=${1:?usage: conformance.sh CASE}
 prefix="k$(($$ % 100000))"
 source "$system/common.sh"
-source "$here/../../testenv/oakestra.sh"
+source "$conformance_dir/../../testenv/oakestra.sh"
 broker=$NM_OAK_BROKER
 log=$work/cluster.jsonl   # every message the cluster stand-in received or sent
 # Jobs named as real task ids are (upper case); the root numbers ServiceIPs from 10.30.0.0.
@@ -41,7 +41,7 @@ dump_logs() {
 }
 die() { echo "FAIL: $*"; dump_logs; exit 1; }
 fm() { /usr/bin/python3 "$system/fake_manager.py" "$@"; }
-oc() { /usr/bin/python3 "$here/oakestra_cluster.py" "$@"; }
+oc() { /usr/bin/python3 "$conformance_dir/oakestra_cluster.py" "$@"; }
 count() { fm count "$log" "$@"; }   # count SUFFIX [FIELD=VALUE]...: messages the cluster received
 seen() { test "$(count "$1")" -ge "${2:-1}"; }   # seen SUFFIX [N]: at least N such messages
 sip() { nm_oak_sip "$log" "$@"; }   # sip JOB rr | sip JOB ip N
