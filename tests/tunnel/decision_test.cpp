@@ -40,6 +40,16 @@ std::vector<uint8_t> packet(const char* src, uint16_t sport, const char* dst, ui
                   .source_port = sport,
                   .destination_port = dport});
 }
+// A TCP packet with `flags` (SYN 0x02, FIN 0x01, RST 0x04, ACK 0x10).
+std::vector<uint8_t> tcp_packet(const char* src, uint16_t sport, const char* dst, uint16_t dport,
+                                uint8_t flags) {
+    return build({.protocol = ipproto::tcp,
+                  .source = ip(src),
+                  .destination = ip(dst),
+                  .source_port = sport,
+                  .destination_port = dport,
+                  .tcp_flags = flags});
+}
 
 // admit_incoming of a datagram the node at `sender` sent.
 std::optional<Decision> admit(Node& n, std::vector<uint8_t>& bytes, const char* sender,
@@ -409,12 +419,7 @@ TEST_CASE("a SYN sent to a node and its SYN-ACK back give one round-trip sample 
             auto again = packet("172.19.1.2", port, "172.30.0.10", 80);
             REQUIRE(out(a, again) == Decision{to_b});
         }
-        auto syn_ack = build({.protocol = ipproto::tcp,
-                              .source = ip("172.19.2.2"),
-                              .destination = ip("172.30.1.0"),
-                              .source_port = 80,
-                              .destination_port = port,
-                              .tcp_flags = 0x12});
+        auto syn_ack = tcp_packet("172.19.2.2", 80, "172.30.1.0", port, 0x12);
         REQUIRE(out(b, syn_ack) == Decision{to_a});
         a.cache.set_now(t0 + std::chrono::microseconds(3000));
         REQUIRE(in(a, syn_ack) == Decision{DeliverLocal{}});
@@ -478,14 +483,7 @@ TEST_CASE(
     REQUIRE(out(a, request) == Decision{to_b});
     REQUIRE(kernel.offers.size() == 1);
     // The replies of the flow, from web 0's InstanceNumber ServiceIP on B.
-    auto reply = [](uint8_t flags) {
-        return build({.protocol = ipproto::tcp,
-                      .source = ip("172.30.2.0"),
-                      .destination = ip("172.19.1.2"),
-                      .source_port = 80,
-                      .destination_port = 1,
-                      .tcp_flags = flags});
-    };
+    auto reply = [](uint8_t flags) { return tcp_packet("172.30.2.0", 80, "172.19.1.2", 1, flags); };
     auto ack = reply(0x10);
     REQUIRE(in(a, ack) == Decision{DeliverLocal{}});
     CHECK(src_of(ack) == ip("172.30.0.10"));
@@ -512,14 +510,7 @@ TEST_CASE(
     OffloadingNode a;
     auto& kernel = a.kernel;
     const auto start = a.start;
-    auto tcp = [](uint8_t flags) {
-        return build({.protocol = ipproto::tcp,
-                      .source = ip("172.19.1.2"),
-                      .destination = ip("172.30.0.10"),
-                      .source_port = 1,
-                      .destination_port = 80,
-                      .tcp_flags = flags});
-    };
+    auto tcp = [](uint8_t flags) { return tcp_packet("172.19.1.2", 1, "172.30.0.10", 80, flags); };
     auto syn = tcp(0x02);
     REQUIRE(out(a, syn) == Decision{to_b});
     REQUIRE(kernel.offers.size() == 1);
