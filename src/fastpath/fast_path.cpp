@@ -557,6 +557,14 @@ void FastPath::append_metrics(MetricsText& m) const {
              n(expired()));
 }
 
+int FastPath::egress_map() const {
+    return impl_->egress_flows;
+}
+
+int FastPath::ingress_map() const {
+    return impl_->ingress_flows;
+}
+
 size_t FastPath::flows() const {
     return count_flows<nm_egress>(impl_->egress_flows);
 }

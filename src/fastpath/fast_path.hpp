@@ -63,6 +63,11 @@ class FastPath final : public FlowOffload {
     void add_local(Ipv4 nsip, const std::string& host_link);
     void remove_local(Ipv4 nsip);
 
+    // The kernel's flow maps (bpf/fastpath_maps.h: nm_egress_flows, nm_ingress_flows), for
+    // tests and benchmarks that write entries with chosen use times.
+    int egress_map() const;
+    int ingress_map() const;
+
     // netmanager_fastpath_* families for GET /metrics.
     void append_metrics(MetricsText& m) const;
     size_t flows() const;  // egress entries

@@ -1,0 +1,98 @@
+// The kernel fast path's idle expiry (FastPath::expire_idle) over real BPF maps: flows end as the
+// conversion cache's do (UDP --flow-idle, TCP an hour, a TCP flow a FIN or RST closed in either
+// direction after the 10 s grace), judged by both directions' last use.
+#include <catch2/catch.hpp>
+
+#include "kernel_flows.hpp"
+
+using namespace nm;
+using namespace nm::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr Ipv4 client{0x0a140005};         // an app namespace of this node
+constexpr Ipv4 service{0x0a1e0101};        // the ServiceIP it addressed
+constexpr Ipv4 instance_sip{0x0a1e0102};   // the instance's InstanceNumber ServiceIP
+
+FlowKey tcp_flow(uint16_t port) {
+    return FlowKey{client, service, port, 80, ipproto::tcp};
+}
+
+FlowKey udp_flow(uint16_t port) {
+    return FlowKey{client, service, port, 53, ipproto::udp};
+}
+
+CacheLimits limits() {
+    CacheLimits l;
+    l.udp_idle = 2s;  // --flow-idle 2000; TCP keeps its hour and 10 s grace
+    return l;
+}
+
+bool both_gone(const FastPath& fast, const FlowKey& flow) {
+    return !has_egress(fast, flow) && !has_reply(fast, flow, instance_sip);
+}
+
+bool both_kept(const FastPath& fast, const FlowKey& flow) {
+    return has_egress(fast, flow) && has_reply(fast, flow, instance_sip);
+}
+
+}  // namespace
+
+TEST_CASE("fast path expiry ends a flow neither direction used for its protocol's idle time",
+          "[fastpath]") {
+    FastPathNetns netns("nmfpx1", limits());
+    FastPath& fast = netns.fast();
+    write_flow(fast, tcp_flow(1000), instance_sip, {61min}, EntryUse{61min});
+    write_flow(fast, udp_flow(1001), instance_sip, {3s}, EntryUse{3s});
+    write_flow(fast, tcp_flow(1002), instance_sip, {11s, true}, EntryUse{11s});  // we closed it
+    write_flow(fast, udp_flow(1003), instance_sip, {3s}, std::nullopt);          // no reply entry
+    CHECK(fast.expire_idle() == 4);
+    CHECK(fast.expired() == 4);
+    for (uint16_t port : {1000, 1002}) CHECK(both_gone(fast, tcp_flow(port)));
+    for (uint16_t port : {1001, 1003}) CHECK(both_gone(fast, udp_flow(port)));
+}
+
+TEST_CASE("fast path expiry keeps a flow either direction used within its idle time",
+          "[fastpath]") {
+    FastPathNetns netns("nmfpx2", limits());
+    FastPath& fast = netns.fast();
+    write_flow(fast, tcp_flow(1000), instance_sip, {30min}, EntryUse{59min});  // open: the hour
+    write_flow(fast, tcp_flow(1001), instance_sip, {2h}, EntryUse{10min});     // replies only
+    write_flow(fast, tcp_flow(1002), instance_sip, {1s}, EntryUse{2h});        // requests only
+    write_flow(fast, udp_flow(1003), instance_sip, {1s}, EntryUse{1h});
+    write_flow(fast, udp_flow(1004), instance_sip, {1h}, EntryUse{1s});
+    write_flow(fast, tcp_flow(1005), instance_sip, {5s, true}, EntryUse{5s});  // in its grace
+    CHECK(fast.expire_idle() == 0);
+    for (uint16_t port : {1000, 1001, 1002, 1005}) CHECK(both_kept(fast, tcp_flow(port)));
+    for (uint16_t port : {1003, 1004}) CHECK(both_kept(fast, udp_flow(port)));
+}
+
+TEST_CASE("fast path expiry ends a TCP flow only the peer reset after the closing grace",
+          "[fastpath]") {
+    FastPathNetns netns("nmfpx3", limits());
+    FastPath& fast = netns.fast();
+    // The peer's RST marks the reply entry alone; the egress entry stays open.
+    write_flow(fast, tcp_flow(1000), instance_sip, {11s}, EntryUse{11s, true});
+    write_flow(fast, tcp_flow(1001), instance_sip, {11s}, EntryUse{9s, true});
+    write_flow(fast, tcp_flow(1002), instance_sip, {9s}, EntryUse{11s, true});
+    CHECK(fast.expire_idle() == 1);
+    CHECK(both_gone(fast, tcp_flow(1000)));
+    CHECK(both_kept(fast, tcp_flow(1001)));  // the grace runs from either direction's last use
+    CHECK(both_kept(fast, tcp_flow(1002)));
+}
+
+TEST_CASE("fast path expiry ends a reply entry left without its egress entry once it is idle",
+          "[fastpath]") {
+    FastPathNetns netns("nmfpx4", limits());
+    FastPath& fast = netns.fast();
+    write_reply(fast, udp_flow(1000), instance_sip, {3s});
+    write_reply(fast, udp_flow(1001), instance_sip, {1s});
+    write_reply(fast, tcp_flow(1002), instance_sip, {11s, true});
+    write_reply(fast, tcp_flow(1003), instance_sip, {30min});
+    fast.expire_idle();
+    CHECK_FALSE(has_reply(fast, udp_flow(1000), instance_sip));
+    CHECK(has_reply(fast, udp_flow(1001), instance_sip));
+    CHECK_FALSE(has_reply(fast, tcp_flow(1002), instance_sip));
+    CHECK(has_reply(fast, tcp_flow(1003), instance_sip));
+}
