@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/container_hash/hash.hpp>
+#include <iterator>
 
 namespace nm {
 
@@ -82,9 +83,8 @@ bool TranslationTable::is_known_node(Ipv4 ip) const {
 
 std::vector<Ipv4> TranslationTable::nodes_except(Ipv4 self) const {
     std::vector<Ipv4> out;
-    out.reserve(nodes_.size());
-    for (const auto& [ip, entries] : nodes_)
-        if (ip != self.value) out.push_back(Ipv4{ip});
+    out.reserve(node_list_.size());
+    std::ranges::remove_copy(node_list_, std::back_inserter(out), self);
     return out;
 }
 
@@ -135,8 +135,11 @@ void TranslationTable::erase_slot(uint32_t slot) {
         v.erase(std::remove(v.begin(), v.end(), slot), v.end());
         if (v.empty()) by_job_.erase(it);
     }
-    if (auto it = nodes_.find(s.route.node_ip.value); it != nodes_.end())
-        if (--it->second == 0) nodes_.erase(it);
+    if (auto it = nodes_.find(s.route.node_ip.value); it != nodes_.end() && --it->second == 0) {
+        nodes_.erase(it);
+        node_list_.erase(
+            std::ranges::lower_bound(node_list_, s.route.node_ip.value, {}, &Ipv4::value));
+    }
     s.entry = TableEntry{};
     s.used = false;
     free_slots_.push_back(slot);
@@ -149,6 +152,7 @@ void TranslationTable::erase_slot(uint32_t slot) {
         by_service_ip_ = {};
         by_job_ = {};
         nodes_ = {};
+        node_list_ = {};
     }
 }
 
@@ -191,7 +195,10 @@ void TranslationTable::upsert(TableEntry entry) {
             add_to_group(by_service_ip6_, sip.address_v6, sip.type, slot);
     }
     by_job_[job].slots.push_back(slot);
-    ++nodes_[s.route.node_ip.value];
+    if (++nodes_[s.route.node_ip.value] == 1)
+        node_list_.insert(
+            std::ranges::lower_bound(node_list_, s.route.node_ip.value, {}, &Ipv4::value),
+            s.route.node_ip);
 }
 
 size_t TranslationTable::remove_nsip(Ipv4 nsip) {

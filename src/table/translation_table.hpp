@@ -51,7 +51,10 @@ class TranslationTable {
     // A tunnel datagram's outer source: is it some entry's nodeip? Peers are known by address
     // alone: a Go agent sends from an ephemeral port of a connected socket, not its tunnel port.
     bool is_known_node(Ipv4 ip) const;
-    // Every node some entry lives on except `self`, in no particular order.
+    // Every node some entry lives on, ascending; kept sorted as entries come and go, so a
+    // reader neither copies nor sorts it. Valid until the next write.
+    std::span<const Ipv4> nodes() const { return node_list_; }
+    // The same without `self`, copied.
     std::vector<Ipv4> nodes_except(Ipv4 self) const;
 
     std::vector<const TableEntry*> find_job(std::string_view job_name) const;
@@ -102,6 +105,7 @@ class TranslationTable {
     };
     boost::unordered_flat_map<std::string, JobIndex, NameHash, std::equal_to<>> by_job_;
     boost::unordered_flat_map<uint32_t, uint32_t> nodes_;  // node ip -> entries there
+    std::vector<Ipv4> node_list_;                          // nodes_'s keys, ascending
     uint64_t version_ = 0;
     uint32_t route_epoch_ = 0;
 };

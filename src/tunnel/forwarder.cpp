@@ -263,7 +263,7 @@ void Forwarder::refresh_path_mtus() {
     const TranslationTable& table = path_.context.table;
     const uint32_t now = path_.cache.now_ms();
     if (path_mtus_.refresh_due(table.version(), now))
-        path_mtus_.refresh(table.nodes_except(path_.node.node_ip), table.version(), now);
+        path_mtus_.refresh(table.nodes(), path_.node.node_ip, table.version(), now);
 }
 
 bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> original, unsigned limit,

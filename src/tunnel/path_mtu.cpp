@@ -1,7 +1,6 @@
 #include "tunnel/path_mtu.hpp"
 
 #include <algorithm>
-#include <vector>
 
 namespace nm {
 
@@ -33,20 +32,22 @@ unsigned PathMtus::probe(Ipv4 peer, uint32_t now_ms) {
     return limit;
 }
 
-void PathMtus::refresh(std::span<const Ipv4> peers, uint64_t peers_version, uint32_t now_ms) {
+void PathMtus::refresh(std::span<const Ipv4> nodes, Ipv4 self, uint64_t peers_version,
+                       uint32_t now_ms) {
     const bool all = recheck_due(now_ms);
-    std::vector<uint32_t> listed;
-    listed.reserve(peers.size());
-    for (const Ipv4 peer : peers) listed.push_back(peer.value);
-    std::sort(listed.begin(), listed.end());
     const size_t before = peers_.size();
     boost::unordered::erase_if(peers_, [&](const auto& entry) {
-        return !std::binary_search(listed.begin(), listed.end(), entry.first);
+        return entry.first == self.value ||
+               !std::ranges::binary_search(nodes, entry.first, {}, &Ipv4::value);
     });
     if (peers_.size() != before && !peers_.contains(narrowest_)) find_smallest();
-    covered_ = peers.size() <= max_peers_;
-    for (const Ipv4 peer : peers.first(std::min(peers.size(), max_peers_)))
+    size_t kept = 0;
+    for (const Ipv4 peer : nodes) {
+        if (peer == self) continue;
+        if (kept++ == max_peers_) break;
         if (all || !peers_.contains(peer.value)) probe(peer, now_ms);
+    }
+    covered_ = kept <= max_peers_;
     refreshed_ = true;
     peers_version_ = peers_version;
     if (all) {

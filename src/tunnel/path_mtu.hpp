@@ -50,9 +50,10 @@ class PathMtus {
     bool refresh_due(uint64_t peers_version, uint32_t now_ms) const {
         return peers_version != peers_version_ || recheck_due(now_ms);
     }
-    // `peers`: every node a packet may be sent to. New ones are probed, the others forgotten;
-    // when a recheck is due, all of them are probed again.
-    void refresh(std::span<const Ipv4> peers, uint64_t peers_version, uint32_t now_ms);
+    // `nodes`: every node a packet may be sent to, ascending (TranslationTable::nodes(): no copy,
+    // no sort), `self` among them skipped. New ones are probed, the others forgotten; when a
+    // recheck is due, all of them are probed again.
+    void refresh(std::span<const Ipv4> nodes, Ipv4 self, uint64_t peers_version, uint32_t now_ms);
     // Every peer is probed again at the next refresh() or use.
     void invalidate() { ++generation_; }
     uint64_t probes() const { return probes_; }

@@ -229,3 +229,23 @@ TEST_CASE("IPv6 addresses outside the IPv6 networks make an entry invalid; none 
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("fdff::/16"));
 }
+
+TEST_CASE("the table's nodes stay ascending as entries on them come and go") {
+    TranslationTable t;
+    const auto nodes = [&] { return std::vector<Ipv4>(t.nodes().begin(), t.nodes().end()); };
+    t.upsert(entry("a", 0, "172.19.1.2", "10.0.0.9", {{IpType::RR, "172.30.0.10"}}));
+    t.upsert(entry("a", 1, "172.19.1.3", "10.0.0.3", {{IpType::RR, "172.30.0.10"}}));
+    t.upsert(entry("a", 2, "172.19.1.4", "10.0.0.5", {{IpType::RR, "172.30.0.10"}}));
+    t.upsert(entry("b", 0, "172.19.1.5", "10.0.0.3", {{IpType::RR, "172.30.0.11"}}));
+    CHECK(nodes() == std::vector{ip("10.0.0.3"), ip("10.0.0.5"), ip("10.0.0.9")});
+    CHECK(t.nodes_except(ip("10.0.0.5")) == std::vector{ip("10.0.0.3"), ip("10.0.0.9")});
+    // 10.0.0.3 still has b's instance; 10.0.0.5 has nothing left.
+    t.remove_instance("a.ns.svc.ns", 1);
+    t.remove_instance("a.ns.svc.ns", 2);
+    CHECK(nodes() == std::vector{ip("10.0.0.3"), ip("10.0.0.9")});
+    t.upsert(entry("a", 1, "172.19.1.3", "10.0.0.1", {{IpType::RR, "172.30.0.10"}}));
+    CHECK(nodes() == std::vector{ip("10.0.0.1"), ip("10.0.0.3"), ip("10.0.0.9")});
+    t.remove_job("b.ns.svc.ns");
+    t.remove_job("a.ns.svc.ns");
+    CHECK(t.nodes().empty());
+}

@@ -214,37 +214,39 @@ TEST_CASE("a refresh probes new peers at once, forgets gone ones, and probes all
         },
         std::chrono::milliseconds{1000});
     CHECK(mtus.fits_all() == 0);  // nothing known yet: every packet looks its peer up
-    std::vector<Ipv4> peers{ip("10.0.0.3")};
+    const Ipv4 self = ip("10.0.0.1");
+    std::vector<Ipv4> peers{self, ip("10.0.0.3")};
     REQUIRE(mtus.refresh_due(1, 0));
-    mtus.refresh(peers, 1, 0);
+    mtus.refresh(peers, self, 1, 0);
     CHECK(mtus.fits_all() == 1450);
+    CHECK(probed == std::vector<uint32_t>{ip("10.0.0.3").value});  // never this node itself
     CHECK_FALSE(mtus.refresh_due(1, 999));
     // The table names another node: only it is probed, and a packet no larger than its limit
     // fits every path.
-    peers.push_back(ip("10.0.0.2"));
+    peers.insert(peers.begin() + 1, ip("10.0.0.2"));
     REQUIRE(mtus.refresh_due(2, 10));
-    mtus.refresh(peers, 2, 10);
+    mtus.refresh(peers, self, 2, 10);
     CHECK(probed == std::vector<uint32_t>{ip("10.0.0.3").value, ip("10.0.0.2").value});
     CHECK(mtus.fits_all() == 1372);
     CHECK(mtus.inner_limit(ip("10.0.0.2"), 20) == 1372);
     CHECK(probed.size() == 2);
     // The narrow node leaves the table: forgotten, the narrowest path is the tunnel's again.
-    peers.pop_back();
-    mtus.refresh(peers, 3, 30);
+    peers.erase(peers.begin() + 1);
+    mtus.refresh(peers, self, 3, 30);
     CHECK(mtus.fits_all() == 1450);
     CHECK(probed.size() == 2);
     // A second after the first round every peer is probed again: a hop lowered the path.
     path[ip("10.0.0.3").value] = 1300;
     CHECK_FALSE(mtus.refresh_due(3, 999));
     REQUIRE(mtus.refresh_due(3, 1000));
-    mtus.refresh(peers, 3, 1000);
+    mtus.refresh(peers, self, 3, 1000);
     CHECK(probed.size() == 3);
     CHECK(mtus.fits_all() == 1272);
     // A send refused as too big: all again at the next refresh.
     path[ip("10.0.0.3").value] = 1500;
     mtus.invalidate();
     REQUIRE(mtus.refresh_due(3, 1001));
-    mtus.refresh(peers, 3, 1001);
+    mtus.refresh(peers, self, 3, 1001);
     CHECK(probed.size() == 4);
     CHECK(mtus.fits_all() == 1450);
 }
@@ -253,9 +255,12 @@ TEST_CASE("with more nodes than peers kept, every packet looks its peer up") {
     PathMtus mtus(
         1450, [](Ipv4) { return 1500u; }, std::chrono::milliseconds{1000}, 2);
     const std::vector<Ipv4> peers{Ipv4{1}, Ipv4{2}, Ipv4{3}};
-    mtus.refresh(peers, 1, 0);
+    mtus.refresh(peers, Ipv4{}, 1, 0);
     CHECK(mtus.probes() == 2);
     CHECK(mtus.fits_all() == 0);
-    mtus.refresh(std::span(peers).first(2), 2, 0);
+    // This node is no peer: two others fit.
+    mtus.refresh(peers, Ipv4{2}, 2, 0);
+    CHECK(mtus.fits_all() == 1450);
+    mtus.refresh(std::span(peers).first(2), Ipv4{}, 3, 0);
     CHECK(mtus.fits_all() == 1450);
 }
