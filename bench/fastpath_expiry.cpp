@@ -59,9 +59,8 @@ void run(size_t flows, const BpfCalls& calls) {
     const Ipv4 reply_source{0x0a1e0102};
     for (size_t i = 0; i < flows; ++i) {
         // Distinct clients and ports; idle 10 to 60 s, a few entries each second of that.
-        const FlowKey flow{Ipv4{0x0a140000 + static_cast<uint32_t>(i / 50'000)},
-                           Ipv4{0x0a1e0101}, static_cast<uint16_t>(1024 + i % 50'000), 80,
-                           ipproto::tcp};
+        const FlowKey flow{Ipv4{0x0a140000 + static_cast<uint32_t>(i / 50'000)}, Ipv4{0x0a1e0101},
+                           static_cast<uint16_t>(1024 + i % 50'000), 80, ipproto::tcp};
         const auto idle = std::chrono::milliseconds(10'500 + static_cast<long>(i % 49'000));
         write_flow(fast, flow, reply_source, {idle}, EntryUse{idle});
     }
@@ -78,10 +77,10 @@ void run(size_t flows, const BpfCalls& calls) {
         ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("%zu flows (%zu in the egress map): %lld bpf() calls/round, %.2f ms/round median "
-                "(min %.2f, max %.2f), %zu expired\n",
-                flows, fast.flows(), syscalls.back(), ms[ms.size() / 2], ms.front(), ms.back(),
-                expired);
+    std::printf(
+        "%zu flows (%zu in the egress map): %lld bpf() calls/round, %.2f ms/round median "
+        "(min %.2f, max %.2f), %zu expired\n",
+        flows, fast.flows(), syscalls.back(), ms[ms.size() / 2], ms.front(), ms.back(), expired);
 }
 
 }  // namespace

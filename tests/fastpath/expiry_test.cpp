@@ -11,9 +11,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr Ipv4 client{0x0a140005};         // an app namespace of this node
-constexpr Ipv4 service{0x0a1e0101};        // the ServiceIP it addressed
-constexpr Ipv4 instance_sip{0x0a1e0102};   // the instance's InstanceNumber ServiceIP
+constexpr Ipv4 client{0x0a140005};        // an app namespace of this node
+constexpr Ipv4 service{0x0a1e0101};       // the ServiceIP it addressed
+constexpr Ipv4 instance_sip{0x0a1e0102};  // the instance's InstanceNumber ServiceIP
 
 FlowKey tcp_flow(uint16_t port) {
     return FlowKey{client, service, port, 80, ipproto::tcp};
