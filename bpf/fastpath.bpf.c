@@ -217,6 +217,38 @@ static __always_inline __u32 segment_len(struct __sk_buff* skb, __u8 proto) {
     return IP_LEN + l4_len + skb->gso_size;
 }
 
+/* A flow to an instance on this node: translated as the outgoing and incoming paths would, and
+ * handed straight into the instance's namespace (the peer of its veth), without a tunnel
+ * header. The namespace's neighbour entry on the bridge gives the MACs; without it (or its
+ * route) the packet goes on to the stack unchanged. */
+static __always_inline int deliver_local(struct __sk_buff* skb, const struct nm_flow_key* key,
+                                         struct nm_egress* flow,
+                                         const struct nm_fastpath_config* cfg, __u64 now) {
+    const __u32 new_src = flow->new_src, new_dst = flow->new_dst;
+    struct bpf_fib_lookup fib = {};
+    fib.family = AF_INET;
+    fib.ipv4_src = new_src;
+    fib.ipv4_dst = new_dst;
+    fib.ifindex = cfg->bridge_ifindex;
+    if (find_route(skb, &flow->route, &fib, 0, now) != BPF_FIB_LKUP_RET_SUCCESS) {
+        count(NM_FP_EGRESS_NO_ROUTE, 1);
+        return TC_ACT_OK;
+    }
+    const __u32 len = skb->len - ETH_LEN;
+    if (rewrite_address(skb, ETH_LEN, 12, key->proto, key->src, new_src) ||
+        rewrite_address(skb, ETH_LEN, 16, key->proto, key->dst, new_dst) ||
+        bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
+        bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0)) {
+        count(NM_FP_EGRESS_ERROR, 1);
+        return TC_ACT_SHOT;
+    }
+    count(NM_FP_LOCAL_FAST, 1);
+    count(NM_FP_LOCAL_BYTES, len);
+    __u32* port = bpf_map_lookup_elem(&nm_local, &new_dst);
+    if (port) return bpf_redirect_peer(*port, 0);
+    return bpf_redirect(fib.ifindex, 0);
+}
+
 /* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
  * of a namespace nm_local lists has looked at it (and left it to the stack). */
 static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
@@ -242,6 +274,7 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
     __u32 zero = 0;
     struct nm_fastpath_config* cfg = bpf_map_lookup_elem(&nm_config, &zero);
     if (!cfg || !cfg->node_ip) return TC_ACT_OK;
+    if (!flow->node_ip) return deliver_local(skb, &key, flow, cfg, now);
 
     /* The route to the peer node first: while nothing is changed, the stack can still take the
      * packet. */

@@ -48,13 +48,17 @@ struct nm_route {
     nm_u8 pad[6];
 };
 
-/* The egress map's value: what the agent decided for a flow leaving an app namespace. */
+/* The egress map's value: what the agent decided for a flow leaving an app namespace. A flow
+ * to an instance on this node (node_ip 0) goes straight into that instance's namespace, and its
+ * source is the one the incoming path would give it: the sender's InstanceNumber ServiceIP, or
+ * for a flow that answers another local flow the ServiceIP that flow's sender addressed. */
 struct nm_egress {
     struct nm_flow_use use;
-    nm_u32 new_src;   /* the sender's InstanceNumber ServiceIP */
-    nm_u32 new_dst;   /* the chosen instance's nsip */
-    nm_u32 node_ip;   /* the node the instance lives on */
-    nm_u32 reply_src; /* the instance's InstanceNumber ServiceIP: its replies come from it */
+    nm_u32 new_src; /* the sender's InstanceNumber ServiceIP (local: the source it arrives with) */
+    nm_u32 new_dst; /* the chosen instance's nsip */
+    nm_u32 node_ip; /* the node the instance lives on; 0: this node */
+    nm_u32 reply_src; /* the instance's InstanceNumber ServiceIP: its replies come from it
+                         (local: the sender's InstanceNumber ServiceIP, for the agent's checks) */
     nm_u16 node_port; /* its tunnel port */
     nm_u16 pad[3];
     struct nm_route route; /* to node_ip */
@@ -97,6 +101,8 @@ enum nm_fastpath_counter {
     NM_FP_INGRESS_PARTIAL,  /* outer checksum left to be done (veth underlay): slow path */
     NM_FP_EGRESS_BYTES,
     NM_FP_INGRESS_BYTES,
+    NM_FP_LOCAL_FAST, /* a flow to a local instance, translated and handed into its namespace */
+    NM_FP_LOCAL_BYTES,
     NM_FP_COUNTERS
 };
 

@@ -338,31 +338,35 @@ void FastPath::detach() {
     impl_->detach_all();
 }
 
-bool FastPath::offer(const FlowKey& key, const Conversion& c, uint64_t table_version) {
-    if (c.local || (key.protocol != ipproto::tcp && key.protocol != ipproto::udp)) return false;
+bool FastPath::offer(const FlowKey& key, const Conversion& c, Ipv4 source, uint64_t table_version) {
+    if (key.protocol != ipproto::tcp && key.protocol != ipproto::udp) return false;
     if (table_version < pruned_version_.load()) return false;
     const nm_flow_key egress_key = to_bpf(key);
     const uint64_t now = monotonic_ns();  // not idle before its first packet in the kernel
     nm_egress egress{};
     egress.use.last_ns = now;
-    egress.new_src = c.new_source.network_order();
+    egress.new_src = source.network_order();
     egress.new_dst = c.new_destination.network_order();
-    egress.node_ip = c.node_ip.network_order();
-    egress.reply_src = c.reply_source.network_order();
-    egress.node_port = c.node_port;
-    // Replies must seem to come from the address the sender used.
-    const nm_flow_key ingress_key = reply_key(key, c.reply_source);
-    nm_ingress ingress{};
-    ingress.use.last_ns = now;
-    ingress.orig_src = key.destination.network_order();
-    ingress.node_ip = c.node_ip.network_order();
-    if (bpf_map_update_elem(impl_->ingress_flows, &ingress_key, &ingress, BPF_ANY) != 0 ||
-        bpf_map_update_elem(impl_->egress_flows, &egress_key, &egress, BPF_ANY) != 0) {
-        erase(key, c.reply_source);
-        return false;
+    bool written = false;
+    if (c.local) {
+        // One egress entry (node_ip 0): its other direction is a flow of its own.
+        egress.reply_src = c.new_source.network_order();
+        written = bpf_map_update_elem(impl_->egress_flows, &egress_key, &egress, BPF_ANY) == 0;
+    } else {
+        egress.node_ip = c.node_ip.network_order();
+        egress.reply_src = c.reply_source.network_order();
+        egress.node_port = c.node_port;
+        // Replies must seem to come from the address the sender used.
+        const nm_flow_key ingress_key = reply_key(key, c.reply_source);
+        nm_ingress ingress{};
+        ingress.use.last_ns = now;
+        ingress.orig_src = key.destination.network_order();
+        ingress.node_ip = c.node_ip.network_order();
+        written = bpf_map_update_elem(impl_->ingress_flows, &ingress_key, &ingress, BPF_ANY) == 0 &&
+                  bpf_map_update_elem(impl_->egress_flows, &egress_key, &egress, BPF_ANY) == 0;
     }
     // A prune that started meanwhile may have missed these: take them back.
-    if (table_version < pruned_version_.load()) {
+    if (!written || table_version < pruned_version_.load()) {
         erase(key, c.reply_source);
         return false;
     }
@@ -417,6 +421,17 @@ size_t FastPath::prune(const TranslationTable& table) {
     FlowKeySet replies;
     for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
         const FlowKey flow = from_bpf(k);
+        if (e.node_ip == 0) {  // a local flow: its instance and sender still as they were?
+            const Conversion local{Ipv4::from_network(e.new_dst),
+                                   Ipv4::from_network(e.reply_src),
+                                   Ipv4{},
+                                   Ipv4{},
+                                   0,
+                                   true};
+            if (!conversion_current(table, flow, local))
+                gone.emplace_back(flow, Ipv4::from_network(e.reply_src));
+            return;
+        }
         Conversion c{Ipv4::from_network(e.new_dst),
                      Ipv4::from_network(e.new_src),
                      Ipv4::from_network(e.reply_src),
@@ -525,10 +540,12 @@ void FastPath::append_metrics(MetricsText& m) const {
         {NM_FP_INGRESS_NO_ROUTE, "direction=\"ingress\",outcome=\"no_route\""},
         {NM_FP_INGRESS_PARTIAL, "direction=\"ingress\",outcome=\"partial\""},
         {NM_FP_INGRESS_ERROR, "direction=\"ingress\",outcome=\"error\""},
+        {NM_FP_LOCAL_FAST, "direction=\"local\",outcome=\"fast\""},
     };
     m.family("netmanager_fastpath_packets_total", "counter",
-             "Packets the kernel fast path looked at, by direction and outcome: fast (carried "
-             "in the kernel), miss (no entry), control (TCP SYN/FIN/RST), no_route, "
+             "Packets the kernel fast path looked at, by direction (egress, ingress, local: to an "
+             "instance on this node) and outcome: fast (carried in the kernel), miss (no entry), "
+             "control (TCP SYN/FIN/RST), no_route, "
              "wrong_node, segmented, partial (all these went on to the userspace path), error "
              "(dropped).");
     for (const auto& [counter, labels] : outcomes)
@@ -537,7 +554,8 @@ void FastPath::append_metrics(MetricsText& m) const {
              "Inner bytes the kernel fast path carried, by direction.");
     m.samples("netmanager_fastpath_bytes_total",
               {{"direction=\"egress\"", n(sums[NM_FP_EGRESS_BYTES])},
-               {"direction=\"ingress\"", n(sums[NM_FP_INGRESS_BYTES])}});
+               {"direction=\"ingress\"", n(sums[NM_FP_INGRESS_BYTES])},
+               {"direction=\"local\"", n(sums[NM_FP_LOCAL_BYTES])}});
     m.single("netmanager_fastpath_flows", "gauge", "Flows in the kernel's egress map.", n(flows()));
     m.single("netmanager_fastpath_reply_flows", "gauge",
              "Flows in the kernel's ingress map (their replies from peer nodes).",

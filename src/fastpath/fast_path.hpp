@@ -2,7 +2,8 @@
 // The kernel fast path (issue 23): loads the tc programs of bpf/fastpath.bpf.c (embedded in the
 // binary), attaches them to the ingress of the app veths' host ends, the bridge's (for veths
 // without one) and the underlay's, and keeps their flow maps:
-// the outgoing path offers each IPv4 TCP/UDP conversion to a remote instance (FlowOffload),
+// the outgoing path offers each IPv4 TCP/UDP conversion (FlowOffload): to a remote instance
+// (an egress and a reply entry) or to a local one (an egress entry per direction),
 // and a table change that removes or moves an instance prunes the entries it affects at once.
 // Packets the maps do not know take the userspace path as before.
 #include <atomic>
@@ -45,7 +46,8 @@ class FastPath final : public FlowOffload {
     FastPath(const FastPath&) = delete;
     FastPath& operator=(const FastPath&) = delete;
 
-    bool offer(const FlowKey& key, const Conversion& conversion, uint64_t table_version) override;
+    bool offer(const FlowKey& key, const Conversion& conversion, Ipv4 source,
+               uint64_t table_version) override;
     // After a table change (on the writer's shard, with the authoritative table): removes every
     // entry whose instance is gone, moved, or no longer carries the ServiceIP. Returns how many
     // flows it removed.

@@ -68,7 +68,8 @@ struct PathContext {
 
 // Whether a conversion made earlier (one the kernel fast path holds) still stands as the table
 // has it now: its instance is there, still carries the flow's ServiceIP, the sender is still who
-// it was (its InstanceNumber ServiceIP), and the instance's node and reply source are unchanged.
+// it was (its InstanceNumber ServiceIP), and the instance's node and reply source are unchanged
+// (a local conversion: neither is compared, its instance's nsip is of this node's subnet).
 bool conversion_current(const TranslationTable& table, const FlowKey& key,
                         const Conversion& conversion);
 
@@ -77,7 +78,8 @@ bool conversion_current(const TranslationTable& table, const FlowKey& key,
 // direction, shows that the kernel no longer carries it: one other than a TCP SYN, FIN or RST
 // (those always take this path while the kernel keeps the entries), at most once a second (an
 // entry was evicted, expired idle or pruned, or the kernel had no route to the node yet).
-// Both paths call it for a packet of a flow they translate; a local flow is never offered.
+// Both paths call it for a packet of a flow they translate. A local flow is offered one
+// direction at a time, with the source its packets get on the incoming path.
 void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags);
 
 // A packet read from the TUN, on the shard owner_shard() names. On SendTo and

@@ -12,8 +12,12 @@ class FlowOffload {
   public:
     virtual ~FlowOffload() = default;
     // Called on the flow's owner shard with that shard's table version; any thread may call it.
-    // True when the kernel now carries the flow (both directions).
-    virtual bool offer(const FlowKey& key, const Conversion& conversion,
+    // True when the kernel now carries the flow (a remote one both directions; a local one this
+    // direction: each direction is a flow of the outgoing path, offered on its own).
+    // `source`: the source the flow's packets arrive with, conversion.new_source unless the
+    // incoming path would give them another (a local flow answering another local flow gets
+    // the ServiceIP that flow's sender addressed).
+    virtual bool offer(const FlowKey& key, const Conversion& conversion, Ipv4 source,
                        uint64_t table_version) = 0;
 };
 

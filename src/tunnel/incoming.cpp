@@ -58,7 +58,9 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum) {
                 path.fragments->record(packet, false, FragmentWay<A>{flow->key.destination, dst},
                                        path.cache.now_ms());
             // A reply the kernel did not take: its entry was evicted or expired alone.
-            if constexpr (std::is_same_v<A, Ipv4>) offer_flow(*flow, path, packet.tcp_flags());
+            // (A local flow's replies are a flow of their own, offered by the outgoing path.)
+            if constexpr (std::is_same_v<A, Ipv4>)
+                if (!flow->conversion.local) offer_flow(*flow, path, packet.tcp_flags());
             packet.rewrite_source(flow->key.destination, csum);
             ++path.counters.incoming_translated;
             return DeliverLocal{};

@@ -219,7 +219,7 @@ Decision decide(PacketView& packet, PathContext& path, L4Csum csum, bool after_q
 }  // namespace
 
 void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags) {
-    if (!path.offload || flow.conversion.local) return;
+    if (!path.offload) return;
     const uint32_t now = path.cache.now_ms() | 1;  // 0 means "not offered"
     if (flow.offered_ms != 0) {
         constexpr uint8_t syn_fin_rst = 0x07;
@@ -227,12 +227,23 @@ void offer_flow(Flow& flow, PathContext& path, uint8_t tcp_flags) {
         if (now - flow.offered_ms < 1000) return;
     }
     flow.offered_ms = now;
-    path.offload->offer(flow.key, flow.conversion, path.table.version());
+    Ipv4 source = flow.conversion.new_source;
+    if (flow.conversion.local) {
+        // Delivered here, its packets take the incoming path: a reply of another local flow
+        // gets the ServiceIP that flow's sender addressed.
+        const Conversion& c = flow.conversion;
+        const FlowKey delivered{c.new_source, c.new_destination, flow.key.source_port,
+                                flow.key.destination_port, flow.key.protocol};
+        if (const Flow* answered = path.cache.find_reply(delivered))
+            source = answered->key.destination;
+    }
+    path.offload->offer(flow.key, flow.conversion, source, path.table.version());
 }
 
 bool conversion_current(const TranslationTable& table, const FlowKey& key,
                         const Conversion& conversion) {
     const InstanceRoute* r = conversion_route(table, key, conversion);
+    if (r && conversion.local) return true;  // an nsip of this node's subnet stays here
     return r && r->node_ip == conversion.node_ip && r->node_port == conversion.node_port &&
            r->own_service_ip == conversion.reply_source;
 }

@@ -53,6 +53,12 @@ flows_to() {
   id=$(map_id "$1" nm_egress_flows)
   bpftool -j map dump id "$id" | jq --arg p "$(printf '0x%02x 0x%02x' $(($2 >> 8)) $(($2 & 255)))" '[.[] | select((.key[10:12] | join(" ")) == $p)] | length'
 }
+# How many entries of host H's egress map are flows from or to port PORT.
+flows_with() {
+  local id
+  id=$(map_id "$1" nm_egress_flows)
+  bpftool -j map dump id "$id" | jq --arg p "$(printf '0x%02x 0x%02x' $(($2 >> 8)) $(($2 & 255)))" '[.[] | select((.key[8:10] | join(" ")) == $p or (.key[10:12] | join(" ")) == $p)] | length'
+}
 # What a running fast-path agent attaches on host H: nm_ingress on the underlay,
 # nm_egress_br on the bridge, nm_egress on each app veth (with N: on N of them).
 attached_ok() {
@@ -259,6 +265,51 @@ case $case_name in
     check "the client's route cache holds the tunnel's path MTU over 1400, 1372 ($route)" bash -c "[[ '$route' == *'mtu 1372'* ]]"
     check "no datagram too big for the path left host 1 ($drops -> $(dropped) dropped by the wire)" test "$(dropped)" -eq "$drops"
     check "host 1's kernel carried the transfer ($before -> $(fp_bytes 1 egress) bytes)" test "$(fp_bytes 1 egress)" -gt "$((before + 5000000))"
+    ;;
+  local)
+    # Both ends on host 2: its client and its web instance, through web's InstanceNumber
+    # ServiceIP 10.30.1.2. The agent offers each direction when it records it; the kernel then
+    # hands the packets from one namespace straight into the other, translated.
+    head -c 20000000 /dev/urandom >"$work/big"
+    want=$(sha256sum <"$work/big" | cut -d' ' -f1)
+    tun() { metric 2 'netmanager_packets_total{direction="tun_read"}'; }
+    tun_before=$(tun) local_before=$(fast 2 local) offers=$(metric 2 netmanager_fastpath_offers_total)
+    got=$(in_client 2 curl -sS --max-time 30 http://10.30.1.2:8080/big | sha256sum | cut -d' ' -f1)
+    check "20 MB from host 2's web instance to its client through 10.30.1.2 arrive byte-exact" test "$got" = "$want"
+    check "host 2 offered both directions, once each ($offers -> $(metric 2 netmanager_fastpath_offers_total))" \
+      test "$(metric 2 netmanager_fastpath_offers_total)" -eq "$((offers + 2))"
+    check "its kernel carried them between the namespaces ($local_before -> $(fast 2 local) packets)" \
+      test "$(fast 2 local)" -gt "$((local_before + 100))"
+    check "the TUN read only the handshake's and the close's SYN and FIN ($tun_before -> $(tun))" \
+      test "$(tun)" -le "$((tun_before + 6))"
+    errors=$(in_client 2 nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ { print $2 }')
+    check "no TCP checksum errors in the client's namespace (${errors:-none})" test "${errors:-0}" -eq 0
+    check "host 2's fast path dropped nothing" test "$(fast 2 egress error)" -eq 0
+    # A TCP stream through 10.30.1.2 that never pauses (1000 bytes from the client every 20 ms,
+    # echoed back), and web undeployed on host 2 mid-flow: both directions leave the kernel at
+    # once, and the client's next packet takes the userspace path, which drops it.
+    nm_spawn "$prefix" echo "$(app 2 myapp1)" "$work/echo.log" python3 "$here/service.py" tcp-echo 8092 || exit 1
+    nm_wait_listen "$(app 2 myapp1)" 8092 || exit 1
+    moving=$(fast 2 local)
+    nm_spawn "$prefix" drip "$(app 2 myapp2)" "$work/drip" python3 "$here/service.py" tcp-drip 10.30.1.2 8092 20 || exit 1
+    echoed() { grep -E '^[0-9]+$' "$work/drip" | tail -n 1; }
+    streaming() { test "$(fast 2 local)" -gt "$((moving + 100))" -a "$(echoed)" -gt 50000; }
+    check "mid-stream the kernel carries it between the namespaces, echoed" wait_until 10 streaming
+    check "host 2's kernel holds both directions of it ($(flows_with 2 8092) entries)" test "$(flows_with 2 8092)" -eq 2
+    pruned=$(metric 2 netmanager_fastpath_pruned_total) miss=$(fast 2 egress miss)
+    dropped=$(metric 2 'netmanager_drops_total{reason="unknown_service"}')
+    nm_api "$prefix" 2 POST /netns/undeploy "{\"serviceName\":\"$NM_SEED_WEB\",\"instanceNumber\":1}" >/dev/null
+    check "the undeploy pruned both directions from the kernel at once ($pruned -> $(metric 2 netmanager_fastpath_pruned_total) pruned, $(flows_with 2 8092) left)" \
+      test "$(metric 2 netmanager_fastpath_pruned_total)" -ge "$((pruned + 2))" -a "$(flows_with 2 8092)" -eq 0
+    stopped=$(fast 2 local)
+    missed() { test "$(fast 2 egress miss)" -gt "$miss"; }
+    check "the client's next packet misses the kernel ($miss -> $(fast 2 egress miss))" wait_until 5 missed
+    echoes=$(echoed)
+    dropped_slow() { test "$(metric 2 'netmanager_drops_total{reason="unknown_service"}')" -gt "$dropped"; }
+    check "and the userspace path drops it: web is gone ($dropped -> $(metric 2 'netmanager_drops_total{reason="unknown_service"}'))" wait_until 5 dropped_slow
+    sleep 1
+    check "the kernel carries nothing of it afterwards ($stopped -> $(fast 2 local))" test "$(fast 2 local)" -eq "$stopped"
+    check "nothing more is echoed ($echoes -> $(echoed) bytes)" test "$(echoed)" -eq "$echoes"
     ;;
   idle)
     # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the

@@ -19,10 +19,14 @@
                                    with "bye" and then aborts it (SO_LINGER 0: an RST, no FIN)
   service.py tcp-hello IP PORT     connects, sends "hello", prints what comes back and "reset"
                                    once the peer aborts the connection (sending nothing after)
+  service.py tcp-echo PORT         a TCP server on PORT that sends back whatever it receives
+  service.py tcp-drip IP PORT SECS connects and for SECS seconds sends 1000 bytes every 20 ms,
+                                   printing the total echoed back after each read; then "done"
 """
 import functools
 import http.server
 import os
+import select
 import socket
 import socketserver
 import struct
@@ -165,6 +169,45 @@ def tcp_hello(ip, port):
         print("reset", flush=True)
 
 
+def tcp_echo(port):
+    server = dual_stack(socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("::", port))
+    server.listen()
+
+    def echo(conn):
+        with conn:
+            while data := conn.recv(65535):
+                conn.sendall(data)
+
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+
+def tcp_drip(ip, port, secs):
+    s = socket.create_connection((ip, port), timeout=5)
+    s.setblocking(False)
+    echoed, end, next_send = 0, time.monotonic() + secs, 0.0
+    try:
+        while (now := time.monotonic()) < end:
+            if now >= next_send:
+                try:
+                    s.send(b"x" * 1000)
+                except BlockingIOError:
+                    pass  # the send buffer is full: the peer is gone
+                next_send = now + 0.02
+            if select.select([s], [], [], max(0.0, next_send - time.monotonic()))[0]:
+                data = s.recv(65535)
+                if not data:
+                    break
+                echoed += len(data)
+                print(echoed, flush=True)
+    except OSError as e:
+        print(e, flush=True)
+    print("done", flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "serve":
@@ -179,6 +222,10 @@ if __name__ == "__main__":
         tcp_reset(int(sys.argv[2]))
     elif cmd == "tcp-hello":
         tcp_hello(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "tcp-echo":
+        tcp_echo(int(sys.argv[2]))
+    elif cmd == "tcp-drip":
+        tcp_drip(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "udp-listen":
         udp_listen(int(sys.argv[2]), float(sys.argv[3]))
     else:

@@ -437,9 +437,14 @@ TEST_CASE("a SYN sent to a node and its SYN-ACK back give one round-trip sample 
 namespace {
 // Stands in for the kernel fast path: records what the outgoing path offers it.
 struct RecordingOffload final : FlowOffload {
-    std::vector<std::pair<FlowKey, Conversion>> offers;
-    bool offer(const FlowKey& key, const Conversion& conversion, uint64_t) override {
-        offers.emplace_back(key, conversion);
+    struct Offer {
+        FlowKey key;
+        Conversion conversion;
+        Ipv4 source;
+    };
+    std::vector<Offer> offers;
+    bool offer(const FlowKey& key, const Conversion& conversion, Ipv4 source, uint64_t) override {
+        offers.push_back({key, conversion, source});
         return true;
     }
 };
@@ -455,23 +460,48 @@ struct OffloadingNode : Node {
 }  // namespace
 
 TEST_CASE(
-    "the outgoing path offers a remote flow's conversion to the fast path when it records it, "
-    "and never a local one") {
+    "the outgoing path offers a flow's conversion to the fast path when it records it: a remote "
+    "one, and a local one each direction with the source the incoming path gives its packets") {
     OffloadingNode a;
     auto& kernel = a.kernel;
     auto p = packet("172.19.1.2", 1, "172.30.0.10", 80);
     REQUIRE(out(a, p) == Decision{to_b});
     REQUIRE(kernel.offers.size() == 1);
-    const auto& [key, c] = kernel.offers[0];
-    CHECK(key == FlowKey{ip("172.19.1.2"), ip("172.30.0.10"), 1, 80, ipproto::tcp});
-    CHECK(c.new_destination == ip("172.19.2.2"));
-    CHECK(c.new_source == ip("172.30.1.0"));
-    CHECK(c.reply_source == ip("172.30.2.0"));
-    CHECK(c.node_ip == ip("10.0.0.2"));
-    CHECK_FALSE(c.local);
-    auto local = packet("172.19.1.2", 2, "172.30.0.10", 80);
-    CHECK(out(a, local) == Decision{DeliverLocal{}});
-    CHECK(kernel.offers.size() == 1);  // a local instance stays with the userspace path
+    {
+        const auto& [key, c, source] = kernel.offers[0];
+        CHECK(key == FlowKey{ip("172.19.1.2"), ip("172.30.0.10"), 1, 80, ipproto::tcp});
+        CHECK(c.new_destination == ip("172.19.2.2"));
+        CHECK(c.new_source == ip("172.30.1.0"));
+        CHECK(source == c.new_source);
+        CHECK(c.reply_source == ip("172.30.2.0"));
+        CHECK(c.node_ip == ip("10.0.0.2"));
+        CHECK_FALSE(c.local);
+    }
+    auto local = packet("172.19.1.2", 2, "172.30.0.10", 80);  // RR's next turn: web 1, on A
+    REQUIRE(out(a, local) == Decision{DeliverLocal{}});
+    REQUIRE(kernel.offers.size() == 2);
+    {
+        const auto& [key, c, source] = kernel.offers[1];
+        CHECK(key == FlowKey{ip("172.19.1.2"), ip("172.30.0.10"), 2, 80, ipproto::tcp});
+        CHECK(c.local);
+        CHECK(c.new_destination == ip("172.19.1.3"));
+        CHECK(source == ip("172.30.1.0"));  // the client's InstanceNumber ServiceIP
+    }
+    REQUIRE(in(a, local) == Decision{DeliverLocal{}});
+    // web 1 answers the address it saw: its own flow, offered with the source the incoming path
+    // gives it, the RR ServiceIP the client addressed.
+    auto reply = packet("172.19.1.3", 80, "172.30.1.0", 2);
+    REQUIRE(out(a, reply) == Decision{DeliverLocal{}});
+    REQUIRE(kernel.offers.size() == 3);
+    const auto& [key, c, source] = kernel.offers[2];
+    CHECK(key == FlowKey{ip("172.19.1.3"), ip("172.30.1.0"), 80, 2, ipproto::tcp});
+    CHECK(c.local);
+    CHECK(c.new_destination == ip("172.19.1.2"));
+    CHECK(c.new_source == ip("172.30.2.1"));
+    CHECK(source == ip("172.30.0.10"));
+    REQUIRE(in(a, reply) == Decision{DeliverLocal{}});
+    CHECK(src_of(reply) == source);  // what the userspace path made of it
+    CHECK(dst_of(reply) == c.new_destination);
 }
 
 TEST_CASE(
@@ -497,8 +527,8 @@ TEST_CASE(
     auto data = reply(0x18);  // the kernel's reply entry is gone (evicted, expired alone)
     REQUIRE(in(a, data) == Decision{DeliverLocal{}});
     REQUIRE(kernel.offers.size() == 2);
-    CHECK(kernel.offers[1].first == kernel.offers[0].first);  // the flow, by its outgoing key
-    CHECK(kernel.offers[1].second.reply_source == ip("172.30.2.0"));
+    CHECK(kernel.offers[1].key == kernel.offers[0].key);  // the flow, by its outgoing key
+    CHECK(kernel.offers[1].conversion.reply_source == ip("172.30.2.0"));
     auto again = reply(0x18);
     REQUIRE(in(a, again) == Decision{DeliverLocal{}});
     CHECK(kernel.offers.size() == 2);  // once a second at most
@@ -532,11 +562,12 @@ TEST_CASE(
     // A UDP flow has no control packets: a datagram seen here a second later is offered again.
     auto local = packet("172.19.1.2", 6, "172.30.0.10", 80);  // RR's next turn: the local one
     REQUIRE(out(a, local) == Decision{DeliverLocal{}});
+    CHECK(kernel.offers.size() == 3);
     auto udp = packet("172.19.1.2", 7, "172.30.0.10", 80, ipproto::udp);
     REQUIRE(out(a, udp) == Decision{to_b});
-    CHECK(kernel.offers.size() == 3);
+    CHECK(kernel.offers.size() == 4);
     a.cache.set_now(start + std::chrono::milliseconds(6100));
     auto udp_later = packet("172.19.1.2", 7, "172.30.0.10", 80, ipproto::udp);
     CHECK(out(a, udp_later) == Decision{to_b});
-    CHECK(kernel.offers.size() == 4);
+    CHECK(kernel.offers.size() == 5);
 }
