@@ -128,28 +128,15 @@ static __always_inline void* find_flow(struct __sk_buff* skb, __u32 l3, void* fl
         count(miss, 1);
         return NULL;
     }
-    use->last_ns = now;
+    /* The coarse clock moves once a tick: most packets find the stamp current and leave the
+     * entry's cache line clean. */
+    if (use->last_ns != now) use->last_ns = now;
     if (flags & TCP_FLAGS_CLOSING) use->closing = 1;
     if (flags & TCP_FLAGS_CONTROL) {
         count(control_reason, 1);
         return NULL;
     }
     return use;
-}
-
-/* Rewrites one IPv4 address of the header at `l3` with the IP and TCP/UDP checksums fixed
- * (the helpers keep CHECKSUM_PARTIAL and CHECKSUM_COMPLETE packets right). */
-static __always_inline int rewrite_address(struct __sk_buff* skb, __u32 l3, __u32 field, __u8 proto,
-                                           __u32 from, __u32 to) {
-    if (from == to) return 0;
-    __u32 l4_csum =
-        l3 + IP_LEN +
-        (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
-    __u64 l4_flags = BPF_F_PSEUDO_HDR | sizeof(to);
-    if (proto == IPPROTO_UDP) l4_flags |= BPF_F_MARK_MANGLED_0; /* 0: the sender sent none */
-    if (bpf_l4_csum_replace(skb, l4_csum, from, to, l4_flags)) return -1;
-    if (bpf_l3_csum_replace(skb, l3 + 10, from, to, sizeof(to))) return -1;
-    return bpf_skb_store_bytes(skb, l3 + field, &to, sizeof(to), 0);
 }
 
 /* Makes the first `len` bytes (or the whole packet, if shorter) directly readable: a packet
@@ -169,6 +156,29 @@ static __always_inline __u16 fold(__u64 sum) {
 static __always_inline __u32 csum_add32(__u32 a, __u32 b) {
     a += b;
     return a + (a < b);
+}
+
+/* The one's complement difference that rewriting the flow's (`key`) addresses to `src` and `dst`
+ * makes to a checksum over them. */
+static __always_inline __u32 address_diff(const struct nm_flow_key* key, __u32 src, __u32 dst) {
+    return csum_add32(csum_add32(csum_add32(~key->src, ~key->dst), src), dst);
+}
+
+/* Adds `diff` (address_diff) to the TCP/UDP checksum of the IPv4 header at `l3` by the kernel's
+ * helper, which keeps CHECKSUM_PARTIAL and CHECKSUM_COMPLETE packets right. */
+static __always_inline long fix_l4_csum(struct __sk_buff* skb, __u32 l3, __u8 proto, __u32 diff) {
+    /* Size 0: `to` is the difference. A UDP checksum of 0: the sender sent none. */
+    __u64 flags = BPF_F_PSEUDO_HDR;
+    if (proto == IPPROTO_UDP) flags |= BPF_F_MARK_MANGLED_0;
+    const __u32 off =
+        l3 + IP_LEN +
+        (proto == IPPROTO_TCP ? offsetof(struct tcphdr, check) : offsetof(struct udphdr, check));
+    return bpf_l4_csum_replace(skb, off, 0, diff, flags);
+}
+
+/* The IP header checksum `check` with `diff` (address_diff) added. */
+static __always_inline __u16 fixed_ip_csum(__u16 check, __u32 diff) {
+    return fold((__u16)~check + (__u64)(diff & 0xffff) + (diff >> 16));
 }
 
 /* How long a flow's cached route stands before it is looked up again: a route or neighbour
@@ -235,18 +245,27 @@ static __always_inline int deliver_local(struct __sk_buff* skb, const struct nm_
         return TC_ACT_OK;
     }
     const __u32 len = skb->len - ETH_LEN;
-    if (rewrite_address(skb, ETH_LEN, 12, key->proto, key->src, new_src) ||
-        rewrite_address(skb, ETH_LEN, 16, key->proto, key->dst, new_dst) ||
-        bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
-        bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0)) {
-        count(NM_FP_EGRESS_ERROR, 1);
-        return TC_ACT_SHOT;
-    }
+    /* As the tunnel's egress: the TCP/UDP checksum by the helper, the addresses, the IP header
+     * checksum and the MACs written directly. */
+    const __u32 diff = address_diff(key, new_src, new_dst);
+    if (fix_l4_csum(skb, ETH_LEN, key->proto, diff)) goto error;
+    struct ethhdr* eth = (void*)(long)skb->data;
+    struct iphdr* ip = (void*)(eth + 1);
+    if ((void*)(ip + 1) > (void*)(long)skb->data_end) goto error;
+    ip->saddr = new_src;
+    ip->daddr = new_dst;
+    ip->check = fixed_ip_csum(ip->check, diff);
+    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
     count(NM_FP_LOCAL_FAST, 1);
     count(NM_FP_LOCAL_BYTES, len);
     __u32* port = bpf_map_lookup_elem(&nm_local, &new_dst);
     if (port) return bpf_redirect_peer(*port, 0);
     return bpf_redirect(fib.ifindex, 0);
+
+error:
+    count(NM_FP_EGRESS_ERROR, 1);
+    return TC_ACT_SHOT;
 }
 
 /* The egress work of both hooks. from_bridge: the packet crossed the bridge already; the veth
@@ -295,21 +314,15 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
 
     const __u32 new_src = flow->new_src, new_dst = flow->new_dst, node_ip = flow->node_ip;
     const __u16 node_port = flow->node_port;
-    /* Both addresses at once: the TCP/UDP checksum by the helper (it keeps CHECKSUM_PARTIAL and
-     * CHECKSUM_COMPLETE packets right), the addresses and the IP header checksum written
-     * directly, with the same one's complement difference. */
-    const __u32 diff = csum_add32(csum_add32(csum_add32(~key.src, ~key.dst), new_src), new_dst);
-    __u64 l4_flags = BPF_F_PSEUDO_HDR; /* size 0: `to` is the difference */
-    if (key.proto == IPPROTO_UDP) l4_flags |= BPF_F_MARK_MANGLED_0; /* 0: the sender sent none */
-    __u32 l4_csum = ETH_LEN + IP_LEN +
-                    (key.proto == IPPROTO_TCP ? offsetof(struct tcphdr, check)
-                                              : offsetof(struct udphdr, check));
-    if (bpf_l4_csum_replace(skb, l4_csum, 0, diff, l4_flags)) goto error;
+    /* Both addresses at once: the TCP/UDP checksum by the helper, the addresses and the IP
+     * header checksum written directly, with the same difference. */
+    const __u32 diff = address_diff(&key, new_src, new_dst);
+    if (fix_l4_csum(skb, ETH_LEN, key.proto, diff)) goto error;
     struct iphdr* ip = (void*)(long)skb->data + ETH_LEN;
     if ((void*)(ip + 1) > (void*)(long)skb->data_end) goto error;
     ip->saddr = new_src;
     ip->daddr = new_dst;
-    ip->check = fold((__u16)~ip->check + (__u64)(diff & 0xffff) + (diff >> 16));
+    ip->check = fixed_ip_csum(ip->check, diff);
 
     /* The outer headers: this node's address and tunnel port to the peer's. GSO state is kept
      * (the kernel segments the inner TCP/UDP and repeats these headers per segment). */
@@ -441,7 +454,22 @@ int nm_ingress(struct __sk_buff* skb) {
     }
     const __u32 orig_src = flow->orig_src;
     const __u32 inner_len = skb->len - l3;
-    if (rewrite_address(skb, l3, 12, key.proto, key.src, orig_src)) goto error;
+    /* The source back: the TCP/UDP checksum by the helper, the IP header checksum and the source
+     * (adjacent) in one store. No direct write: it would make the verifier unclone every cloned
+     * packet the underlay receives before this program looks at it. */
+    if (orig_src != key.src) {
+        const __u32 diff = address_diff(&key, orig_src, key.dst);
+        if (fix_l4_csum(skb, l3, key.proto, diff)) goto error;
+        struct iphdr* inner = (void*)(long)skb->data + l3;
+        if ((void*)(inner + 1) > (void*)(long)skb->data_end) goto error;
+        __u8 check_src[6]; /* the header's check, then saddr */
+        const __u16 check = fixed_ip_csum(inner->check, diff);
+        __builtin_memcpy(check_src, &check, 2);
+        __builtin_memcpy(check_src + 2, &orig_src, 4);
+        if (bpf_skb_store_bytes(skb, l3 + offsetof(struct iphdr, check), check_src,
+                                sizeof(check_src), 0))
+            goto error;
+    }
     /* FIXED_GSO: the inner segments' size stays what it was. */
     if (bpf_skb_adjust_room(skb, -(__s32)ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
         goto error;
