@@ -64,8 +64,7 @@ Forwarder::Forwarder(unsigned shard, std::unique_ptr<TunIo> tun, std::unique_ptr
       merged_(io_pool_, options.batch),
       parked_(options.park),
       parked_peers_(options.park),
-      release_wire_(wire_pool_, release_batch),
-      too_big_errors_(options.batch) {}
+      release_wire_(wire_pool_, release_batch) {}
 
 void Forwarder::start(Shards& shards) {
     shards_ = &shards;
@@ -278,10 +277,14 @@ bool Forwarder::too_big(const PacketView& view, std::span<const uint8_t> origina
     if (!may_answer(view)) return false;
     // More errors than a TUN read's worth (parked packets released at once): those so far go.
     if (too_big_used_ == too_big_errors_.size()) {
-        write_tun({}, out.local);
-        out.local.clear();
+        if (too_big_errors_.size() < options_.batch) {
+            too_big_errors_.push_back(std::make_unique<std::array<uint8_t, kTooBigMax>>());
+        } else {
+            write_tun({}, out.local);
+            out.local.clear();
+        }
     }
-    auto& error = too_big_errors_[too_big_used_];
+    auto& error = *too_big_errors_[too_big_used_];
     const size_t n = build_too_big(original, limit, error);
     if (n == 0) return false;
     ++too_big_used_;

@@ -256,9 +256,10 @@ class Forwarder {
     std::deque<HeldPackets> answered_;
     bool releasing_ = false;
     PacketBatch release_wire_;
-    // The ICMP errors of the batch being decided (a TUN read's worth), written with its local
-    // packets; too_big_used_ of them are taken.
-    std::vector<std::array<uint8_t, kTooBigMax>> too_big_errors_;
+    // The ICMP errors of the batch being decided, written with its local packets; too_big_used_
+    // of them are taken. Buffers are made as errors need them, up to a TUN read's worth (most
+    // shards never answer one), and stay where they are: the local packets point into them.
+    std::vector<std::unique_ptr<std::array<uint8_t, kTooBigMax>>> too_big_errors_;
     size_t too_big_used_ = 0;
     Gate gate_;  // held by every coroutine of the forwarder
     Budget* query_budget_ = nullptr;
