@@ -42,6 +42,11 @@ void ClusterLink::stop() {
     subnet_answered_.notify_all();  // the wait sees mqtt_.stopping()
 }
 
+awaitable<void> ClusterLink::close() {
+    stop();
+    co_await mqtt_.close();
+}
+
 void ClusterLink::dispatch(const std::string& topic, std::string_view payload) {
     if (topic == node_topic("subnetwork/result")) {
         auto assignment = parse_subnetwork_result(payload, prefix_, prefix_v6_);

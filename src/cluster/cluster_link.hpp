@@ -23,7 +23,10 @@ class ClusterLink {
 
     // Subscribes the node's result topics and starts connecting (in the background).
     Result<void> start();
+    // Stops the MQTT client and wakes a registration waiting for its subnet.
     void stop();
+    // stop(), then resumes once every coroutine of the MQTT client has left it.
+    awaitable<void> close();
 
     const std::string& node_id() const { return mqtt_.options().client_id; }
     MqttClient& mqtt() { return mqtt_; }

@@ -239,7 +239,7 @@ Result<void> Node::connect_cluster(std::string client_id, const std::string& hos
     queries_ = std::move(queries);
     queries_->start();
     shards_.at_close(0, "the table query client", [this] { return queries_->close(); });
-    shards_.at_close(0, "the MQTT client", [this] { return link_->mqtt().close(); });
+    shards_.at_close(0, "the cluster link", [this] { return link_->close(); });
     client_id_ = std::move(client_id);
     cluster_host_ = host;
     NM_LOG(info, subsystem) << "registering with the cluster at " << host << ":" << options.port
@@ -538,8 +538,6 @@ void Node::stop() {
     if (gate_.closed()) return;  // stopped before
     gate_.refuse();
     registration_changed_.close();
-    if (queries_) queries_->stop();
-    if (link_) link_->stop();
     if (rtt_) rtt_->stop();
     // Destroyed with the node: its coroutines end as the shard's loop runs on.
     if (names_) names_->stop();

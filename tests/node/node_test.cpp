@@ -9,9 +9,12 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iterator>
+#include <optional>
 
 #include "../tunnel/decision_testkit.hpp"
 #include "api/request_parsers.hpp"
+#include "cluster_fixture.hpp"
 #include "node/state_file.hpp"
 #include "node_on_memory_io.hpp"
 #include "tunnel/flow_owner.hpp"
@@ -279,4 +282,104 @@ TEST_CASE(
     ::close(s);
     CHECK(took < std::chrono::milliseconds(1500));  // not the forward's 2 s, nor the grace
     CHECK(n.shards.closing(0).empty());
+}
+
+namespace {
+
+// A real broker (mosquitto) and the fake cluster manager inside the node's simulated host, where
+// its 127.0.0.1 is, with the node set to register there at start as `id` (no --subnet: the
+// cluster hands it 10.18.0.64/26).
+struct ClusterInHost {
+    ClusterInHost(NodeOnMemoryIo& n, const std::string& id) : host(n.host) {
+        host.run([&] {
+            broker.emplace(dir.path());
+            broker->start();
+            cluster.emplace(dir.path(), broker->port());
+            cluster->set_table(boost::json::object{{"subnet", "10.18.0.64"},
+                                                   {"silent", boost::json::array{"10.30.0.99"}},
+                                                   {"services", boost::json::array{}}});
+            cluster->start();
+        });
+        n.config.subnet.reset();
+        n.config.self_register = true;
+        n.config.node_id = id;
+        n.config.cluster_url = "127.0.0.1";
+        n.config.cluster_mqtt_port = broker->port();
+    }
+    ~ClusterInHost() {
+        if (cluster) cluster->stop();
+        if (broker) broker->stop();
+    }
+    ClusterInHost(const ClusterInHost&) = delete;
+    ClusterInHost& operator=(const ClusterInHost&) = delete;
+
+    // The broker's log: how the node's connection ended.
+    std::string broker_log() const {
+        std::ifstream in(dir.path() / "mosquitto.log");
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+
+    SimHost& host;
+    testkit::TempDir dir{"nm-node-cl"};
+    std::optional<testkit::Broker> broker;
+    std::optional<testkit::FakeCluster> cluster;
+};
+
+// The node registered with the cluster (its network built on the subnet handed out) and the
+// client deployed on it.
+void start_registered_with_client(NodeOnMemoryIo& n) {
+    REQUIRE(n.start());
+    CHECK(n.status().at("mode") == "cluster");
+    CHECK(n.status().at("cluster_connected") == true);
+    auto deployed = deploy_client(n);
+    REQUIRE(deployed);
+}
+
+// The shards' stop ended within `bound` with every closer finished and the client's namespace
+// gone.
+void require_stopped_clean(NodeOnMemoryIo& n, const std::string& ns,
+                           std::chrono::milliseconds bound) {
+    const auto took = n.stop();
+    CHECK(took < bound);
+    for (unsigned i = 0; i < 2; ++i) {
+        INFO("shard " << i);
+        CHECK(n.shards.closing(i).empty());
+    }
+    const auto names = list_named_netns();
+    CHECK(std::find(names.begin(), names.end(), ns) == names.end());
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the shards' stop with the MQTT connection up says goodbye to the broker and ends within its "
+    "bound") {
+    NodeOnMemoryIo n("m");
+    ClusterInHost cluster(n, "node-stop-" + n.prefix);
+    start_registered_with_client(n);
+    const std::string ns = client_netns(n);
+    require_stopped_clean(n, ns, std::chrono::milliseconds(1500));
+    // The client's DISCONNECT reached the broker before the socket closed.
+    const std::string client = "Client node-stop-" + n.prefix;
+    CHECK(testkit::eventually(
+        [&] { return cluster.broker_log().find(client + " disconnected.") != std::string::npos; }));
+    CHECK(cluster.broker_log().find(client + " closed its connection") == std::string::npos);
+}
+
+TEST_CASE(
+    "the shards' stop while a table query waits on the cluster ends within its bound, not the "
+    "query's timeout") {
+    NodeOnMemoryIo n("q");
+    ClusterInHost cluster(n, "node-query-" + n.prefix);
+    start_registered_with_client(n);
+    const std::string ns = client_netns(n);
+    // A packet to a ServiceIP the table does not have: its query goes to the cluster, which
+    // never answers it (the fake's silent key), and the packet waits parked.
+    on(n.shards, 0, [&] { n.tun[0]->inject(client_packet(port_owned_by(0), "10.30.0.99")); });
+    REQUIRE(cluster.cluster->wait_count("tablequery/request", 1, std::chrono::seconds(5),
+                                        "10.30.0.99"));
+    CHECK(n.metric("netmanager_table_queries_started_total") == 1);
+    // The query's own timeout is 5 s, the shards' grace too: neither may be what ends it.
+    require_stopped_clean(n, ns, std::chrono::milliseconds(1500));
+    CHECK(n.network.sent().empty());
 }
