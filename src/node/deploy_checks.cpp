@@ -18,7 +18,7 @@ Result<void> check_service_ip_claims(const TranslationTable& table, std::string_
     for (const auto& sip : wanted) {
         const ServiceGroup* group = table.find_service(sip.address);
         if (!group) continue;
-        for (uint32_t slot : group->slots) {
+        for (uint32_t slot : group->slots()) {
             const TableEntry& holder = table.entry(slot);
             if (holder.job_name() != job)
                 return fail(Errc::conflict, "ServiceIP " + sip.address.to_string() +

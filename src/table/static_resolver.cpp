@@ -7,7 +7,7 @@ template <class Address>
 std::vector<TableEntry> entries_of(const TranslationTable& table, const Address& address) {
     std::vector<TableEntry> found;
     if (const ServiceGroup* group = table.find_service(address))
-        for (uint32_t slot : group->slots) found.push_back(table.entry(slot));
+        for (uint32_t slot : group->slots()) found.push_back(table.entry(slot));
     else if (auto slot = table.slot_of_nsip(address))
         found.push_back(table.entry(*slot));
     return found;

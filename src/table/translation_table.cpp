@@ -30,17 +30,15 @@ template <class Map, class Key>
 void add_to_group(Map& map, const Key& key, IpType type, uint32_t slot) {
     auto [it, fresh] = map.try_emplace(key);
     if (fresh) it->second.type = type;
-    if (std::find(it->second.slots.begin(), it->second.slots.end(), slot) == it->second.slots.end())
-        it->second.slots.push_back(slot);
+    it->second.add(slot);
 }
 
 template <class Map, class Key>
 void remove_from_group(Map& map, const Key& key, uint32_t slot) {
     auto it = map.find(key);
     if (it == map.end()) return;
-    auto& v = it->second.slots;
-    v.erase(std::remove(v.begin(), v.end(), slot), v.end());
-    if (v.empty()) map.erase(it);
+    it->second.remove(slot);
+    if (it->second.slots().empty()) map.erase(it);
 }
 
 }  // namespace
@@ -58,7 +56,7 @@ std::optional<uint32_t> TranslationTable::slot_of_nsip(const Ipv6& nsipv6) const
 
 const InstanceRoute* TranslationTable::find_nsip(const Ipv6& nsipv6) const {
     auto slot = slot_of_nsip(nsipv6);
-    return slot ? &slots_[*slot].route : nullptr;
+    return slot ? &at(*slot).route : nullptr;
 }
 
 const ServiceGroup* TranslationTable::find_service(Ipv4 service_ip) const {
@@ -74,7 +72,7 @@ std::optional<uint32_t> TranslationTable::slot_of_nsip(Ipv4 nsip) const {
 
 const InstanceRoute* TranslationTable::find_nsip(Ipv4 nsip) const {
     auto it = by_nsip_.find(nsip.value);
-    return it == by_nsip_.end() ? nullptr : &slots_[it->second].route;
+    return it == by_nsip_.end() ? nullptr : &at(it->second).route;
 }
 
 bool TranslationTable::is_known_node(Ipv4 ip) const {
@@ -92,7 +90,7 @@ std::vector<const TableEntry*> TranslationTable::find_job(std::string_view job_n
     std::vector<const TableEntry*> out;
     auto it = by_job_.find(job_name);
     if (it == by_job_.end()) return out;
-    for (uint32_t slot : it->second.slots) out.push_back(&slots_[slot].entry);
+    for (uint32_t slot : it->second.slots) out.push_back(&at(slot).entry);
     std::sort(out.begin(), out.end(),
               [](auto* a, auto* b) { return a->instancenumber < b->instancenumber; });
     return out;
@@ -102,7 +100,7 @@ const TableEntry* TranslationTable::find_instance(std::string_view job_name, int
     auto it = by_job_.find(job_name);
     if (it == by_job_.end()) return nullptr;
     for (uint32_t slot : it->second.slots)
-        if (slots_[slot].entry.instancenumber == instance) return &slots_[slot].entry;
+        if (at(slot).entry.instancenumber == instance) return &at(slot).entry;
     return nullptr;
 }
 
@@ -113,16 +111,16 @@ std::vector<TableEntry> TranslationTable::entries() const {
         for (uint32_t slot : index.slots) order.emplace_back(job, slot);
     std::sort(order.begin(), order.end(), [this](const auto& a, const auto& b) {
         if (a.first != b.first) return a.first < b.first;
-        return slots_[a.second].entry.instancenumber < slots_[b.second].entry.instancenumber;
+        return at(a.second).entry.instancenumber < at(b.second).entry.instancenumber;
     });
     std::vector<TableEntry> out;
     out.reserve(order.size());
-    for (const auto& [job, slot] : order) out.push_back(slots_[slot].entry);
+    for (const auto& [job, slot] : order) out.push_back(at(slot).entry);
     return out;
 }
 
 void TranslationTable::erase_slot(uint32_t slot) {
-    Slot& s = slots_[slot];
+    Slot& s = at(slot);
     by_nsip_.erase(s.route.nsip.value);
     if (!s.entry.nsipv6.is_unspecified()) by_nsip6_.erase(s.entry.nsipv6);
     for (const auto& sip : s.entry.serviceip) {
@@ -146,14 +144,22 @@ void TranslationTable::erase_slot(uint32_t slot) {
     ++route_epoch_;
     // Emptied (every job gone or dropped after a flood of answers): the memory goes back.
     if (by_nsip_.empty()) {
-        slots_ = {};
+        chunks_ = {};
         free_slots_ = {};
         by_nsip_ = {};
         by_service_ip_ = {};
+        by_nsip6_ = {};
+        by_service_ip6_ = {};
         by_job_ = {};
         nodes_ = {};
         node_list_ = {};
     }
+}
+
+uint32_t TranslationTable::new_slot() {
+    if (chunks_.empty() || chunks_.back().size() == chunk_size) chunks_.emplace_back();
+    chunks_.back().emplace_back();
+    return static_cast<uint32_t>((chunks_.size() - 1) * chunk_size + chunks_.back().size() - 1);
 }
 
 void TranslationTable::upsert(TableEntry entry) {
@@ -161,9 +167,9 @@ void TranslationTable::upsert(TableEntry entry) {
     // The same instance again, or another instance holding this nsip: both go first.
     if (auto it = by_job_.find(job); it != by_job_.end()) {
         for (uint32_t slot : it->second.slots) {
-            if (slots_[slot].entry.instancenumber == entry.instancenumber) {
+            if (at(slot).entry.instancenumber == entry.instancenumber) {
                 // Unchanged entries (periodic refreshes) keep flows' epochs valid.
-                if (slots_[slot].entry == entry) return;
+                if (at(slot).entry == entry) return;
                 erase_slot(slot);
                 break;
             }
@@ -180,10 +186,9 @@ void TranslationTable::upsert(TableEntry entry) {
         slot = free_slots_.back();
         free_slots_.pop_back();
     } else {
-        slot = static_cast<uint32_t>(slots_.size());
-        slots_.emplace_back();
+        slot = new_slot();
     }
-    Slot& s = slots_[slot];
+    Slot& s = at(slot);
     s.route = route_of(entry);
     s.entry = std::move(entry);
     s.used = true;
@@ -220,7 +225,7 @@ size_t TranslationTable::remove_instance(std::string_view job_name, int instance
     auto it = by_job_.find(job_name);
     if (it == by_job_.end()) return 0;
     for (uint32_t slot : it->second.slots) {
-        if (slots_[slot].entry.instancenumber == instance) {
+        if (at(slot).entry.instancenumber == instance) {
             erase_slot(slot);
             return 1;
         }
@@ -236,7 +241,7 @@ void TranslationTable::replace_job(std::string_view job_name, std::vector<TableE
     if (auto it = by_job_.find(job_name); it != by_job_.end()) {
         std::vector<uint32_t> gone;
         for (uint32_t slot : it->second.slots)
-            if (!keep(slots_[slot].entry)) gone.push_back(slot);
+            if (!keep(at(slot).entry)) gone.push_back(slot);
         for (uint32_t slot : gone) erase_slot(slot);
     }
     for (auto& e : entries) upsert(std::move(e));

@@ -41,7 +41,7 @@ template <class Address>
 uint32_t Balancer::choose_slot(const Address& service_ip, const ServiceGroup& group,
                                const TranslationTable& table, const NodeIdentity& node,
                                const RttEstimates& rtt) {
-    const auto& slots = group.slots;
+    const auto slots = group.slots();
     switch (group.type) {
         case IpType::InstanceNumber:
             return slots.front();

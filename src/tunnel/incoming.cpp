@@ -96,7 +96,7 @@ Placed placement(const TranslationTable& table, const A& source, Ipv4 sender) {
         return r->node_ip == sender ? Placed::on_sender : Placed::elsewhere;
     const ServiceGroup* group = table.find_service(source);
     if (!group) return Placed::unknown;
-    for (uint32_t slot : group->slots) {
+    for (uint32_t slot : group->slots()) {
         const InstanceRoute& r = table.route(slot);
         if (F::own_service_ip(r) == source && r.node_ip == sender) return Placed::on_sender;
     }

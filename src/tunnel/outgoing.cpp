@@ -46,8 +46,7 @@ const InstanceRoute* conversion_route(const TranslationTable& table, const Basic
     auto slot = table.slot_of_nsip(conversion.new_destination);
     if (!slot) return nullptr;
     const ServiceGroup* group = table.find_service(key.destination);
-    if (!group || std::find(group->slots.begin(), group->slots.end(), *slot) == group->slots.end())
-        return nullptr;
+    if (!group || std::ranges::find(group->slots(), *slot) == group->slots().end()) return nullptr;
     const InstanceRoute* sender = table.find_nsip(key.source);
     if (!sender || F::own_service_ip(*sender) != conversion.new_source) return nullptr;
     return &table.route(*slot);
@@ -123,7 +122,7 @@ Decision fragment(PacketView& packet, PathContext& path, L4Csum csum, bool after
     const InstanceRoute* sender = path.table.find_nsip(F::source(packet));
     if (!sender || F::own_service_ip(*sender) == A{})
         return drop(path, DropReason::no_sender_entry);
-    const InstanceRoute& r = path.table.route(group->slots.front());
+    const InstanceRoute& r = path.table.route(group->slots().front());
     if (F::nsip(r) == A{}) return drop(path, DropReason::no_nsipv6);
     packet.rewrite_addresses(F::own_service_ip(*sender), F::nsip(r), csum);
     ++path.counters.fragments_forwarded;
@@ -155,7 +154,7 @@ std::optional<Decision> route_error(PacketView& packet, PathContext& path) {
     if (!group || group->type != IpType::InstanceNumber || !addressed ||
         addressed->own_service_ipv6.is_unspecified())
         return std::nullopt;
-    const InstanceRoute& r = path.table.route(group->slots.front());
+    const InstanceRoute& r = path.table.route(group->slots().front());
     if (r.nsipv6.is_unspecified()) return std::nullopt;
     packet.rewrite_addresses(addressed->own_service_ipv6, r.nsipv6);
     ++path.counters.outgoing_direct;

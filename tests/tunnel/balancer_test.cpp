@@ -110,3 +110,60 @@ TEST_CASE("Closest with no local and no measured instance takes turns among all"
     for (int i = 0; i < 6; ++i) order.push_back(chosen(b, t, node("10.0.0.9"), rtt));
     CHECK(order == std::vector<int>{0, 1, 2, 0, 1, 2});
 }
+
+TEST_CASE(
+    "RR takes the same turns before and after a ServiceIP shrinks to one instance and grows") {
+    TranslationTable t;
+    auto web = [](int i) {
+        return entry("web", i, i == 0 ? "172.19.1.2" : "172.19.2.2", "10.0.0.1",
+                     {{IpType::RR, "172.30.0.10"}});
+    };
+    t.upsert(web(0));
+    t.upsert(web(1));
+    Balancer b;
+    RttEstimates rtt;
+    auto four = [&] {
+        std::vector<int> order;
+        for (int i = 0; i < 4; ++i) order.push_back(chosen(b, t, node(), rtt));
+        return order;
+    };
+    CHECK(four() == std::vector<int>{0, 1, 0, 1});
+    SECTION("the second instance leaves and comes back") {
+        t.remove_instance("web.ns.svc.ns", 1);
+        CHECK(four() == std::vector<int>{0, 0, 0, 0});
+        t.upsert(web(1));
+        CHECK(four() == std::vector<int>{0, 1, 0, 1});
+    }
+    SECTION("the first instance leaves and comes back behind the second") {
+        t.remove_instance("web.ns.svc.ns", 0);
+        CHECK(four() == std::vector<int>{1, 1, 1, 1});
+        t.upsert(web(0));
+        CHECK(four() == std::vector<int>{1, 0, 1, 0});
+    }
+    SECTION("a third comes and goes") {
+        t.upsert(entry("web", 2, "172.19.3.2", "10.0.0.1", {{IpType::RR, "172.30.0.10"}}));
+        std::vector<int> six;
+        for (int i = 0; i < 6; ++i) six.push_back(chosen(b, t, node(), rtt));
+        CHECK(six == std::vector<int>{1, 2, 0, 1, 2, 0});  // turns 4..9 of three
+        t.remove_instance("web.ns.svc.ns", 2);
+        CHECK(four() == std::vector<int>{0, 1, 0, 1});
+    }
+}
+
+TEST_CASE("Closest chooses among what is left as a ServiceIP's instances leave and come") {
+    auto t = three(IpType::Closest);
+    Balancer b;
+    RttEstimates rtt;
+    rtt.set(ip("10.0.0.2"), 300us);
+    rtt.set(ip("10.0.0.3"), 100us);
+    const auto here = node("10.0.0.1");
+    CHECK(chosen(b, t, here, rtt) == 0);  // local
+    t.remove_instance("web.ns.svc.ns", 0);
+    CHECK(chosen(b, t, here, rtt) == 2);  // lowest round trip
+    t.remove_instance("web.ns.svc.ns", 2);
+    CHECK(chosen(b, t, here, rtt) == 1);  // the only one left
+    t.upsert(entry("web", 2, "172.19.3.2", "10.0.0.3", {{IpType::Closest, "172.30.0.10"}}));
+    CHECK(chosen(b, t, here, rtt) == 2);
+    t.upsert(entry("web", 0, "172.19.1.2", "10.0.0.1", {{IpType::Closest, "172.30.0.10"}}));
+    CHECK(chosen(b, t, here, rtt) == 0);
+}
