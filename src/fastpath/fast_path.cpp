@@ -11,6 +11,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
@@ -207,6 +208,13 @@ struct FastPath::Impl {
     bool bridge_attached = false, underlay_attached = false;
     // The app veths' host ends carrying nm_egress, by nsip (what nm_local lists).
     boost::unordered_flat_map<uint32_t, int> veths;
+    // find_idle's snapshot of the reply entries (kept: its memory serves every round), and
+    // whether an egress entry claimed each.
+    struct ReplySeen {
+        nm_flow_use use;
+        bool claimed;
+    };
+    boost::unordered_flat_map<FlowKey, ReplySeen, FlowKeyHash, FlowKeyEqual> reply_snapshot;
 
     ~Impl() {
         detach_all();
@@ -459,64 +467,90 @@ size_t FastPath::prune(const TranslationTable& table) {
     return gone.size();
 }
 
-size_t FastPath::expire_idle() {
-    const uint64_t now = monotonic_ns();
-    const CacheLimits& limits = impl_->idle;
-    auto idle_ns = [&](uint8_t protocol, bool closing) {
+namespace {
+
+// How long an entry of `protocol` may stay unused: a TCP flow a FIN or RST closed (in either
+// direction) for the closing grace, an open one for TCP's hour, UDP for --flow-idle.
+struct IdleTimes {
+    uint64_t now;
+    const CacheLimits& limits;
+
+    bool idle(const nm_flow_use& use, uint8_t protocol, bool closing) const {
         const auto limit = protocol != ipproto::tcp ? limits.udp_idle
                            : closing                ? limits.tcp_closing
                                                     : limits.tcp_idle;
-        return static_cast<uint64_t>(std::chrono::nanoseconds(limit).count());
-    };
-    auto idle = [&](const nm_flow_use& use, uint8_t protocol, bool closing) {
-        return now > use.last_ns && now - use.last_ns > idle_ns(protocol, closing);
-    };
-    // A flow is idle when neither direction has used it for its protocol's time (a TCP flow a
-    // FIN or RST closed in either direction: for the closing grace; an RST only the peer sent
-    // marks the reply entry alone). Egress entries idle for at least the closing grace are the
-    // candidates; their reply entries have the last word.
-    struct Candidate {
-        FlowKey flow;
-        Ipv4 reply_source;
-        bool closing;
-    };
-    std::vector<Candidate> candidates;
-    for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
-        if (idle(e.use, k.proto, true))
-            candidates.push_back(
-                {from_bpf(k), Ipv4::from_network(e.reply_src), e.use.closing != 0});
-    });
-    size_t expired = 0;
-    for (const auto& c : candidates) {
-        const nm_flow_key ingress_key = reply_key(c.flow, c.reply_source);
-        const nm_flow_key egress_key = to_bpf(c.flow);
-        nm_ingress in{};
-        nm_egress e{};
-        const bool replies = bpf_map_lookup_elem(impl_->ingress_flows, &ingress_key, &in) == 0;
-        const bool closing = c.closing || (replies && in.use.closing != 0);
-        if (bpf_map_lookup_elem(impl_->egress_flows, &egress_key, &e) != 0 ||
-            !idle(e.use, c.flow.protocol, closing) ||
-            (replies && !idle(in.use, c.flow.protocol, closing)))
-            continue;
-        erase(c.flow, c.reply_source);
-        ++expired;
+        return now > use.last_ns &&
+               now - use.last_ns > static_cast<uint64_t>(std::chrono::nanoseconds(limit).count());
     }
-    // Reply entries whose egress entry is gone (evicted) expire by their own use.
-    std::vector<nm_flow_key> orphans;
+};
+
+}  // namespace
+
+std::vector<IdleFlow> FastPath::find_idle() {
+    const IdleTimes times{monotonic_ns(), impl_->idle};
+    // The reply entries first, into a map kept from round to round; each egress entry then
+    // claims its own, and the flow is idle when neither direction used it for its time (an RST
+    // only the peer sent marks the reply entry alone, and closes the flow too).
+    auto& replies = impl_->reply_snapshot;
+    replies.clear();
     for_each_flow<nm_ingress>(impl_->ingress_flows,
                               [&](const nm_flow_key& k, const nm_ingress& in) {
-                                  if (idle(in.use, k.proto, in.use.closing != 0))
-                                      orphans.push_back(k);
+                                  replies.emplace(from_bpf(k), Impl::ReplySeen{in.use, false});
                               });
-    for (const auto& k : orphans) {
+    std::vector<IdleFlow> found;
+    for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
+        const FlowKey flow = from_bpf(k);
+        const FlowKey reply = from_bpf(reply_key(flow, Ipv4::from_network(e.reply_src)));
+        auto it = replies.find(reply);
+        const Impl::ReplySeen* seen = nullptr;
+        if (it != replies.end()) {
+            it->second.claimed = true;
+            seen = &it->second;
+        }
+        const bool closing = e.use.closing != 0 || (seen && seen->use.closing != 0);
+        if (times.idle(e.use, k.proto, closing) &&
+            (!seen || times.idle(seen->use, k.proto, closing)))
+            found.push_back({flow, reply});
+    });
+    // Reply entries whose egress entry is gone (evicted) expire by their own use.
+    for (const auto& [reply, seen] : replies)
+        if (!seen.claimed && times.idle(seen.use, reply.protocol, seen.use.closing != 0))
+            found.push_back({FlowKey{}, reply, false, true});
+    return found;
+}
+
+size_t FastPath::expire(const std::vector<IdleFlow>& flows) {
+    const IdleTimes times{monotonic_ns(), impl_->idle};
+    size_t expired = 0;
+    for (const IdleFlow& f : flows) {
+        const nm_flow_key reply = to_bpf(f.reply);
         nm_ingress in{};
-        if (bpf_map_lookup_elem(impl_->ingress_flows, &k, &in) != 0) continue;
-        const nm_flow_key forward = forward_key(k, in);
+        const bool replies =
+            f.has_reply && bpf_map_lookup_elem(impl_->ingress_flows, &reply, &in) == 0;
+        if (!f.has_egress) {
+            if (!replies) continue;
+            // Its egress entry may be back (offered again): then the two are judged together.
+            const nm_flow_key forward = forward_key(reply, in);
+            nm_egress e{};
+            const bool paired = bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 &&
+                                e.reply_src == reply.src;
+            const bool closing = in.use.closing != 0 || (paired && e.use.closing != 0);
+            if (!times.idle(in.use, reply.proto, closing) ||
+                (paired && !times.idle(e.use, reply.proto, closing)))
+                continue;
+            (void)bpf_map_delete_elem(impl_->ingress_flows, &reply);
+            continue;
+        }
+        const nm_flow_key egress = to_bpf(f.egress);
         nm_egress e{};
-        if (bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 && e.reply_src == k.src &&
-            !idle(e.use, k.proto, e.use.closing != 0 || in.use.closing != 0))
-            continue;  // its egress entry is in use (the first walk judged them together)
-        (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
+        if (bpf_map_lookup_elem(impl_->egress_flows, &egress, &e) != 0) continue;
+        const bool closing = e.use.closing != 0 || (replies && in.use.closing != 0);
+        if (!times.idle(e.use, egress.proto, closing) ||
+            (replies && !times.idle(in.use, egress.proto, closing)))
+            continue;
+        (void)bpf_map_delete_elem(impl_->egress_flows, &egress);
+        if (f.has_reply) (void)bpf_map_delete_elem(impl_->ingress_flows, &reply);
+        ++expired;
     }
     expired_.fetch_add(expired, std::memory_order_relaxed);
     return expired;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/address.hpp"
 #include "core/error.hpp"
@@ -28,6 +29,16 @@ struct FastPathOptions {
     // How long an unused kernel flow stays (udp_idle, tcp_idle, tcp_closing; others unused): as
     // long as the conversion cache keeps one.
     CacheLimits idle{};
+};
+
+// A flow expiry found idle in its snapshot of the kernel's maps: its egress entry and its reply
+// entry (a flow to a remote instance has both; a reply entry whose egress entry is gone has the
+// reply entry alone).
+struct IdleFlow {
+    FlowKey egress;
+    FlowKey reply;
+    bool has_egress = true;
+    bool has_reply = true;
 };
 
 class FastPath final : public FlowOffload {
@@ -56,7 +67,13 @@ class FastPath final : public FlowOffload {
     // Removes the flows neither direction used for their idle time (the programs stamp each
     // entry they use), and reply entries left without their egress entry once idle. Call it
     // every second or so (on one thread, as prune). Returns how many flows it removed.
-    size_t expire_idle();
+    size_t expire_idle() { return expire(find_idle()); }
+    // expire_idle's two steps. find_idle() reads both maps whole in batches (a snapshot: a few
+    // system calls for 65536 entries) and judges each flow by both of its entries; expire() looks
+    // up again only the flows found idle, and removes those still idle (a packet or an offer may
+    // have used them since: a test uses one between the steps).
+    std::vector<IdleFlow> find_idle();
+    size_t expire(const std::vector<IdleFlow>& flows);
 
     // An app namespace of this node, by its address and the host end of its veth: nm_egress
     // runs where its packets leave it (before the bridge), and the ingress program hands its

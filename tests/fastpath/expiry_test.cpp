@@ -96,3 +96,26 @@ TEST_CASE("fast path expiry ends a reply entry left without its egress entry onc
     CHECK_FALSE(has_reply(fast, tcp_flow(1002), instance_sip));
     CHECK(has_reply(fast, tcp_flow(1003), instance_sip));
 }
+
+TEST_CASE("fast path expiry keeps a flow used between its snapshot and the removal", "[fastpath]") {
+    FastPathNetns netns("nmfpx5", limits());
+    FastPath& fast = netns.fast();
+    write_flow(fast, tcp_flow(1000), instance_sip, {61min}, EntryUse{61min});
+    write_flow(fast, udp_flow(1001), instance_sip, {3s}, EntryUse{3s});
+    write_flow(fast, udp_flow(1002), instance_sip, {3s}, EntryUse{3s});
+    write_reply(fast, udp_flow(1003), instance_sip, {3s});
+    write_flow(fast, udp_flow(1004), instance_sip, {3s}, EntryUse{3s});  // untouched
+    const auto found = fast.find_idle();
+    CHECK(found.size() == 5);
+    // Meanwhile the programs stamp a packet each way, and an offer refreshes a flow.
+    write_flow(fast, tcp_flow(1000), instance_sip, {0ms}, EntryUse{61min});
+    write_reply(fast, udp_flow(1001), instance_sip, {0ms});
+    write_flow(fast, udp_flow(1002), instance_sip, {0ms}, EntryUse{0ms});
+    write_reply(fast, udp_flow(1003), instance_sip, {0ms});
+    CHECK(fast.expire(found) == 1);
+    CHECK(both_kept(fast, tcp_flow(1000)));
+    CHECK(both_kept(fast, udp_flow(1001)));
+    CHECK(both_kept(fast, udp_flow(1002)));
+    CHECK(has_reply(fast, udp_flow(1003), instance_sip));
+    CHECK(both_gone(fast, udp_flow(1004)));
+}
