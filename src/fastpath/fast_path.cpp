@@ -208,13 +208,19 @@ struct FastPath::Impl {
     bool bridge_attached = false, underlay_attached = false;
     // The app veths' host ends carrying nm_egress, by nsip (what nm_local lists).
     boost::unordered_flat_map<uint32_t, int> veths;
-    // find_idle's snapshot of the reply entries (kept: its memory serves every round), and
-    // whether an egress entry claimed each.
+    // find_idle's snapshots (kept: their memory serves every round): the reply entries, and
+    // whether an egress entry claimed each; the egress entries of flows to local instances, and
+    // the key of each one's other direction.
     struct ReplySeen {
         nm_flow_use use;
         bool claimed;
     };
+    struct LocalSeen {
+        nm_flow_use use;
+        FlowKey other;
+    };
     boost::unordered_flat_map<FlowKey, ReplySeen, FlowKeyHash, FlowKeyEqual> reply_snapshot;
+    boost::unordered_flat_map<FlowKey, LocalSeen, FlowKeyHash, FlowKeyEqual> local_snapshot;
 
     ~Impl() {
         detach_all();
@@ -482,17 +488,31 @@ struct IdleTimes {
         return now > use.last_ns &&
                now - use.last_ns > static_cast<uint64_t>(std::chrono::nanoseconds(limit).count());
     }
+    // A flow by its entry and, when the kernel has it, its other direction's: idle when neither
+    // was used for its time (an RST only the peer sent marks one of them, and closes the flow).
+    bool idle(const nm_flow_use& use, const nm_flow_use* other, uint8_t protocol) const {
+        const bool closing = use.closing != 0 || (other && other->closing != 0);
+        return idle(use, protocol, closing) && (!other || idle(*other, protocol, closing));
+    }
 };
+
+// The egress key of the other direction of a flow to a local instance: the instance answers
+// the source the flow arrived with (e.new_src), from its nsip, ports swapped.
+FlowKey other_direction(const nm_flow_key& k, const nm_egress& e) {
+    return from_bpf(nm_flow_key{e.new_dst, e.new_src, k.dport, k.sport, k.proto, {}});
+}
 
 }  // namespace
 
 std::vector<IdleFlow> FastPath::find_idle() {
     const IdleTimes times{monotonic_ns(), impl_->idle};
-    // The reply entries first, into a map kept from round to round; each egress entry then
-    // claims its own, and the flow is idle when neither direction used it for its time (an RST
-    // only the peer sent marks the reply entry alone, and closes the flow too).
+    // The reply entries first, into a table kept from round to round; each egress entry then
+    // claims its own and is judged with it. A flow to a local instance has no reply entry: its
+    // other direction is an egress entry of its own, so those are judged in pairs after the walk.
     auto& replies = impl_->reply_snapshot;
+    auto& locals = impl_->local_snapshot;
     replies.clear();
+    locals.clear();
     for_each_flow<nm_ingress>(impl_->ingress_flows,
                               [&](const nm_flow_key& k, const nm_ingress& in) {
                                   replies.emplace(from_bpf(k), Impl::ReplySeen{in.use, false});
@@ -500,21 +520,27 @@ std::vector<IdleFlow> FastPath::find_idle() {
     std::vector<IdleFlow> found;
     for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
         const FlowKey flow = from_bpf(k);
-        const FlowKey reply = from_bpf(reply_key(flow, Ipv4::from_network(e.reply_src)));
-        auto it = replies.find(reply);
-        const Impl::ReplySeen* seen = nullptr;
-        if (it != replies.end()) {
-            it->second.claimed = true;
-            seen = &it->second;
+        if (e.node_ip == 0) {
+            locals.emplace(flow, Impl::LocalSeen{e.use, other_direction(k, e)});
+            return;
         }
-        const bool closing = e.use.closing != 0 || (seen && seen->use.closing != 0);
-        if (times.idle(e.use, k.proto, closing) &&
-            (!seen || times.idle(seen->use, k.proto, closing)))
-            found.push_back({flow, reply});
+        const FlowKey reply = from_bpf(reply_key(flow, Ipv4::from_network(e.reply_src)));
+        const nm_flow_use* reply_use = nullptr;
+        if (auto it = replies.find(reply); it != replies.end()) {
+            it->second.claimed = true;
+            reply_use = &it->second.use;
+        }
+        if (times.idle(e.use, reply_use, k.proto)) found.push_back({flow, reply});
     });
+    for (const auto& [flow, seen] : locals) {
+        auto other = locals.find(seen.other);
+        if (times.idle(seen.use, other == locals.end() ? nullptr : &other->second.use,
+                       flow.protocol))
+            found.push_back({flow, seen.other, true, false, true});
+    }
     // Reply entries whose egress entry is gone (evicted) expire by their own use.
     for (const auto& [reply, seen] : replies)
-        if (!seen.claimed && times.idle(seen.use, reply.protocol, seen.use.closing != 0))
+        if (!seen.claimed && times.idle(seen.use, nullptr, reply.protocol))
             found.push_back({FlowKey{}, reply, false, true});
     return found;
 }
@@ -523,34 +549,41 @@ size_t FastPath::expire(const std::vector<IdleFlow>& flows) {
     const IdleTimes times{monotonic_ns(), impl_->idle};
     size_t expired = 0;
     for (const IdleFlow& f : flows) {
-        const nm_flow_key reply = to_bpf(f.reply);
-        nm_ingress in{};
-        const bool replies =
-            f.has_reply && bpf_map_lookup_elem(impl_->ingress_flows, &reply, &in) == 0;
+        const nm_flow_key other_key = to_bpf(f.reply);
         if (!f.has_egress) {
-            if (!replies) continue;
+            nm_ingress in{};
+            if (bpf_map_lookup_elem(impl_->ingress_flows, &other_key, &in) != 0) continue;
             // Its egress entry may be back (offered again): then the two are judged together.
-            const nm_flow_key forward = forward_key(reply, in);
+            const nm_flow_key forward = forward_key(other_key, in);
             nm_egress e{};
             const bool paired = bpf_map_lookup_elem(impl_->egress_flows, &forward, &e) == 0 &&
-                                e.reply_src == reply.src;
-            const bool closing = in.use.closing != 0 || (paired && e.use.closing != 0);
-            if (!times.idle(in.use, reply.proto, closing) ||
-                (paired && !times.idle(e.use, reply.proto, closing)))
-                continue;
-            (void)bpf_map_delete_elem(impl_->ingress_flows, &reply);
+                                e.reply_src == other_key.src;
+            if (times.idle(in.use, paired ? &e.use : nullptr, other_key.proto))
+                (void)bpf_map_delete_elem(impl_->ingress_flows, &other_key);
             continue;
         }
-        const nm_flow_key egress = to_bpf(f.egress);
+        const nm_flow_key key = to_bpf(f.egress);
         nm_egress e{};
-        if (bpf_map_lookup_elem(impl_->egress_flows, &egress, &e) != 0) continue;
-        const bool closing = e.use.closing != 0 || (replies && in.use.closing != 0);
-        if (!times.idle(e.use, egress.proto, closing) ||
-            (replies && !times.idle(in.use, egress.proto, closing)))
-            continue;
-        (void)bpf_map_delete_elem(impl_->egress_flows, &egress);
-        if (f.has_reply) (void)bpf_map_delete_elem(impl_->ingress_flows, &reply);
+        if (bpf_map_lookup_elem(impl_->egress_flows, &key, &e) != 0) continue;
+        // The other direction: the reply entry, or a local flow's other egress entry.
+        nm_flow_use other_use{};
+        bool other = false;
+        if (f.local) {
+            nm_egress o{};
+            other = bpf_map_lookup_elem(impl_->egress_flows, &other_key, &o) == 0;
+            other_use = o.use;
+        } else if (f.has_reply) {
+            nm_ingress in{};
+            other = bpf_map_lookup_elem(impl_->ingress_flows, &other_key, &in) == 0;
+            other_use = in.use;
+        }
+        if (!times.idle(e.use, other ? &other_use : nullptr, key.proto)) continue;
+        (void)bpf_map_delete_elem(impl_->egress_flows, &key);
         ++expired;
+        if (f.has_reply) (void)bpf_map_delete_elem(impl_->ingress_flows, &other_key);
+        // Both directions of a local flow go at once: alone, one might outlive its grace.
+        if (f.local && other && bpf_map_delete_elem(impl_->egress_flows, &other_key) == 0)
+            ++expired;
     }
     expired_.fetch_add(expired, std::memory_order_relaxed);
     return expired;

@@ -33,12 +33,14 @@ struct FastPathOptions {
 
 // A flow expiry found idle in its snapshot of the kernel's maps: its egress entry and its reply
 // entry (a flow to a remote instance has both; a reply entry whose egress entry is gone has the
-// reply entry alone).
+// reply entry alone). A flow to a local instance (`local`) has no reply entry: `reply` is the
+// egress entry of its other direction, judged and removed with it (each counts as a flow).
 struct IdleFlow {
     FlowKey egress;
     FlowKey reply;
     bool has_egress = true;
     bool has_reply = true;
+    bool local = false;
 };
 
 class FastPath final : public FlowOffload {

@@ -119,3 +119,37 @@ TEST_CASE("fast path expiry keeps a flow used between its snapshot and the remov
     CHECK(has_reply(fast, udp_flow(1003), instance_sip));
     CHECK(both_gone(fast, udp_flow(1004)));
 }
+
+TEST_CASE("fast path expiry judges the two directions of a flow to a local instance together",
+          "[fastpath]") {
+    FastPathNetns netns("nmfpx6", limits());
+    FastPath& fast = netns.fast();
+    const Ipv4 server{0x0a140006};      // the instance's nsip, on this node
+    const Ipv4 client_sip{0x0a1e0201};  // the client's InstanceNumber ServiceIP
+    // Each direction is an egress entry: the client's to the ServiceIP, the instance's answer to
+    // the source it saw, which the kernel gives the ServiceIP the client addressed.
+    auto local_flow = [&](uint16_t port, uint8_t protocol, EntryUse request, EntryUse answer) {
+        const FlowKey out{client, service, port, 80, protocol};
+        const FlowKey back{server, client_sip, 80, port, protocol};
+        write_local(fast, out, client_sip, server, request);
+        write_local(fast, back, service, client, answer);
+        return std::pair{out, back};
+    };
+    const auto idle = local_flow(1000, ipproto::tcp, {61min}, {61min});
+    const auto answering = local_flow(1001, ipproto::tcp, {2h}, {1s});
+    const auto peer_reset = local_flow(1002, ipproto::tcp, {11s}, {11s, true});
+    const auto in_grace = local_flow(1003, ipproto::tcp, {11s}, {5s, true});
+    const auto udp = local_flow(1004, ipproto::udp, {3s}, {3s});
+    const FlowKey alone{client, service, 1005, 80, ipproto::tcp};  // its answer not yet offered
+    write_local(fast, alone, client_sip, server, {11s});
+    CHECK(fast.expire_idle() == 6);
+    for (const auto& [out, back] : {idle, peer_reset, udp}) {
+        CHECK_FALSE(has_egress(fast, out));
+        CHECK_FALSE(has_egress(fast, back));
+    }
+    for (const auto& [out, back] : {answering, in_grace}) {
+        CHECK(has_egress(fast, out));
+        CHECK(has_egress(fast, back));
+    }
+    CHECK(has_egress(fast, alone));  // open TCP: the hour
+}

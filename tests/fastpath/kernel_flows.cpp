@@ -87,6 +87,16 @@ void write_reply(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUs
     update(fast.ingress_map(), reply_key_of(flow, reply_source), in);
 }
 
+void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_destination,
+                 EntryUse use) {
+    nm_egress e{};
+    e.use = use_of(use);
+    e.new_src = new_source.network_order();
+    e.new_dst = new_destination.network_order();
+    e.reply_src = new_source.network_order();
+    update(fast.egress_map(), key_of(flow), e);
+}
+
 bool has_egress(const FastPath& fast, const FlowKey& flow) {
     const nm_flow_key key = key_of(flow);
     nm_egress e{};

@@ -40,6 +40,10 @@ void write_flow(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUse
                 std::optional<EntryUse> reply);
 // A reply entry alone (its egress entry evicted).
 void write_reply(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUse reply);
+// One direction of a flow to an instance on this node (an egress entry without a node): its
+// packets leave with `new_source` to `new_destination`.
+void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_destination,
+                 EntryUse use);
 bool has_egress(const FastPath& fast, const FlowKey& flow);
 bool has_reply(const FastPath& fast, const FlowKey& flow, Ipv4 reply_source);
 
