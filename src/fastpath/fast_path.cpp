@@ -20,6 +20,7 @@
 
 #include "core/log.hpp"
 #include "core/packet.hpp"
+#include "fastpath/flow_keys.hpp"
 #include "fastpath_maps.h"
 #include "tunnel/decision.hpp"
 
@@ -116,22 +117,6 @@ void detach_filter(int ifindex) {
     (void)bpf_tc_detach(&hook, &opts);
 }
 
-nm_flow_key to_bpf(const FlowKey& k) {
-    nm_flow_key key{};
-    key.src = k.source.network_order();
-    key.dst = k.destination.network_order();
-    key.sport = htons(k.source_port);
-    key.dport = htons(k.destination_port);
-    key.proto = k.protocol;
-    return key;
-}
-
-// The ingress map's key of a flow: its replies come from the instance's InstanceNumber
-// ServiceIP (reply_source) to the sender's nsip, ports swapped.
-nm_flow_key reply_key(const FlowKey& k, Ipv4 reply_source) {
-    return to_bpf(FlowKey{reply_source, k.source, k.destination_port, k.source_port, k.protocol});
-}
-
 // The egress key of the flow an ingress entry answers (reply_key's inverse): the reply's
 // destination and ports swapped, the source as the app sent it.
 nm_flow_key forward_key(const nm_flow_key& reply, const nm_ingress& in) {
@@ -170,11 +155,6 @@ size_t count_flows(int map) {
     size_t n = 0;
     for_each_flow<Value>(map, [&](const nm_flow_key&, const Value&) { ++n; });
     return n;
-}
-
-FlowKey from_bpf(const nm_flow_key& k) {
-    return FlowKey{Ipv4::from_network(k.src), Ipv4::from_network(k.dst), ntohs(k.sport),
-                   ntohs(k.dport), k.proto};
 }
 
 uint64_t monotonic_ns() {

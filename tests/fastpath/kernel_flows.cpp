@@ -1,12 +1,11 @@
 #include "kernel_flows.hpp"
 
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <time.h>
 
 #include <stdexcept>
 
-#include "fastpath_maps.h"
+#include "fastpath/flow_keys.hpp"
 
 namespace nm::test {
 
@@ -14,21 +13,6 @@ namespace {
 
 constexpr Ipv4 node_ip{0x0a630001};  // 10.99.0.1, on the underlay
 constexpr Ipv4 peer_ip{0x0a630002};  // the node the flows' instances live on
-
-nm_flow_key key_of(const FlowKey& k) {
-    nm_flow_key key{};
-    key.src = k.source.network_order();
-    key.dst = k.destination.network_order();
-    key.sport = htons(k.source_port);
-    key.dport = htons(k.destination_port);
-    key.proto = k.protocol;
-    return key;
-}
-
-// The key its replies arrive with: from the instance's ServiceIP, ports swapped.
-nm_flow_key reply_key_of(const FlowKey& k, Ipv4 reply_source) {
-    return key_of(FlowKey{reply_source, k.source, k.destination_port, k.source_port, k.protocol});
-}
 
 nm_flow_use use_of(EntryUse use) {
     timespec ts{};
@@ -76,7 +60,7 @@ void write_flow(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUse
     e.node_ip = peer_ip.network_order();
     e.reply_src = reply_source.network_order();
     e.node_port = 50103;
-    update(fast.egress_map(), key_of(flow), e);
+    update(fast.egress_map(), to_bpf(flow), e);
 }
 
 void write_reply(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUse reply) {
@@ -84,7 +68,7 @@ void write_reply(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUs
     in.use = use_of(reply);
     in.orig_src = flow.destination.network_order();
     in.node_ip = peer_ip.network_order();
-    update(fast.ingress_map(), reply_key_of(flow, reply_source), in);
+    update(fast.ingress_map(), reply_key(flow, reply_source), in);
 }
 
 void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_destination,
@@ -94,17 +78,17 @@ void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_
     e.new_src = new_source.network_order();
     e.new_dst = new_destination.network_order();
     e.reply_src = new_source.network_order();
-    update(fast.egress_map(), key_of(flow), e);
+    update(fast.egress_map(), to_bpf(flow), e);
 }
 
 bool has_egress(const FastPath& fast, const FlowKey& flow) {
-    const nm_flow_key key = key_of(flow);
+    const nm_flow_key key = to_bpf(flow);
     nm_egress e{};
     return bpf_map_lookup_elem(fast.egress_map(), &key, &e) == 0;
 }
 
 bool has_reply(const FastPath& fast, const FlowKey& flow, Ipv4 reply_source) {
-    const nm_flow_key key = reply_key_of(flow, reply_source);
+    const nm_flow_key key = reply_key(flow, reply_source);
     nm_ingress in{};
     return bpf_map_lookup_elem(fast.ingress_map(), &key, &in) == 0;
 }
