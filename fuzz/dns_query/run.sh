@@ -7,7 +7,8 @@ source "$(dirname "$0")/../lib.sh"
 fuzz_init dns_query "$@"
 
 sources=(
-  src/core/address.cpp src/core/error.cpp src/table/entry.cpp src/table/translation_table.cpp
+  src/core/address.cpp src/core/error.cpp src/table/entry.cpp src/table/service_group.cpp
+  src/table/translation_table.cpp
   src/mdns/names_index.cpp src/mdns/dns_message.cpp src/mdns/reply_cache.cpp
   fuzz/dns_query/fuzz_dns_query.cpp
 )

@@ -8,7 +8,8 @@ fuzz_init packet_core "$@"
 
 sources=(
   src/core/packet.cpp src/core/icmp6_error.cpp src/core/too_big.cpp src/core/checksum.cpp src/core/address.cpp src/core/error.cpp
-  src/table/entry.cpp src/table/translation_table.cpp src/tunnel/conversion_cache.cpp
+  src/table/entry.cpp src/table/service_group.cpp src/table/translation_table.cpp
+  src/tunnel/conversion_cache.cpp
   src/tunnel/balancer.cpp src/tunnel/path_counters.cpp src/tunnel/outgoing.cpp
   src/tunnel/incoming.cpp fuzz/packet_core/fuzz_packet_core.cpp
 )
