@@ -15,6 +15,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -127,6 +128,24 @@ nm_flow_key forward_key(const nm_flow_key& reply, const nm_ingress& in) {
     forward.dport = reply.sport;
     forward.proto = reply.proto;
     return forward;
+}
+
+// The egress key of the other direction of a flow to a local instance (an egress entry without
+// a node): the instance answers the source the flow arrived with (e.new_src), from its nsip,
+// ports swapped.
+nm_flow_key other_direction(const nm_flow_key& k, const nm_egress& e) {
+    return nm_flow_key{e.new_dst, e.new_src, k.dport, k.sport, k.proto, {}};
+}
+
+// The key of the other direction of the local flow `k` when the egress map has it as a local
+// flow naming `k` as its own other direction.
+std::optional<nm_flow_key> local_twin(int map, const nm_flow_key& k, const nm_egress& e) {
+    const nm_flow_key other = other_direction(k, e);
+    nm_egress o{};
+    if (bpf_map_lookup_elem(map, &other, &o) != 0 || o.node_ip != 0) return std::nullopt;
+    const nm_flow_key back = other_direction(other, o);
+    if (std::memcmp(&back, &k, sizeof k) != 0) return std::nullopt;
+    return other;
 }
 
 // Calls f(key, value) for every entry of a flow map, read in batches of 1024 (a few system calls
@@ -412,6 +431,7 @@ size_t FastPath::prune(const TranslationTable& table) {
     // Egress entries first, read in batches: each names its instance. Only the flows the change
     // affects are deleted; the reply keys of the others are kept for the second walk.
     std::vector<std::pair<FlowKey, Ipv4>> gone;
+    std::vector<nm_flow_key> local_gone;  // with their other directions
     FlowKeySet replies;
     for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
         const FlowKey flow = from_bpf(k);
@@ -422,8 +442,9 @@ size_t FastPath::prune(const TranslationTable& table) {
                                    Ipv4{},
                                    0,
                                    true};
-            if (!conversion_current(table, flow, local))
-                gone.emplace_back(flow, Ipv4::from_network(e.reply_src));
+            if (conversion_current(table, flow, local)) return;
+            local_gone.push_back(k);
+            if (auto other = local_twin(impl_->egress_flows, k, e)) local_gone.push_back(*other);
             return;
         }
         Conversion c{Ipv4::from_network(e.new_dst),
@@ -438,6 +459,9 @@ size_t FastPath::prune(const TranslationTable& table) {
             gone.emplace_back(flow, c.reply_source);
     });
     for (const auto& [flow, reply_source] : gone) erase(flow, reply_source);
+    size_t removed = gone.size();
+    for (const auto& k : local_gone)
+        removed += bpf_map_delete_elem(impl_->egress_flows, &k) == 0 ? 1 : 0;
     // Then ingress entries whose egress entry is gone (evicted by the LRU): one that no
     // surviving egress entry names is checked once more (it may be an offer made meanwhile).
     for_each_flow<nm_ingress>(
@@ -449,8 +473,8 @@ size_t FastPath::prune(const TranslationTable& table) {
                 return;
             (void)bpf_map_delete_elem(impl_->ingress_flows, &k);
         });
-    pruned_.fetch_add(gone.size(), std::memory_order_relaxed);
-    return gone.size();
+    pruned_.fetch_add(removed, std::memory_order_relaxed);
+    return removed;
 }
 
 namespace {
@@ -476,12 +500,6 @@ struct IdleTimes {
     }
 };
 
-// The egress key of the other direction of a flow to a local instance: the instance answers
-// the source the flow arrived with (e.new_src), from its nsip, ports swapped.
-FlowKey other_direction(const nm_flow_key& k, const nm_egress& e) {
-    return from_bpf(nm_flow_key{e.new_dst, e.new_src, k.dport, k.sport, k.proto, {}});
-}
-
 }  // namespace
 
 std::vector<IdleFlow> FastPath::find_idle() {
@@ -501,7 +519,7 @@ std::vector<IdleFlow> FastPath::find_idle() {
     for_each_flow<nm_egress>(impl_->egress_flows, [&](const nm_flow_key& k, const nm_egress& e) {
         const FlowKey flow = from_bpf(k);
         if (e.node_ip == 0) {
-            locals.emplace(flow, Impl::LocalSeen{e.use, other_direction(k, e)});
+            locals.emplace(flow, Impl::LocalSeen{e.use, from_bpf(other_direction(k, e))});
             return;
         }
         const FlowKey reply = from_bpf(reply_key(flow, Ipv4::from_network(e.reply_src)));

@@ -62,8 +62,9 @@ class FastPath final : public FlowOffload {
     bool offer(const FlowKey& key, const Conversion& conversion, Ipv4 source,
                uint64_t table_version) override;
     // After a table change (on the writer's shard, with the authoritative table): removes every
-    // entry whose instance is gone, moved, or no longer carries the ServiceIP. Returns how many
-    // flows it removed.
+    // entry whose instance is gone, moved, or no longer carries the ServiceIP (a local flow's
+    // two directions together). Returns how many flows it removed (egress entries: a local
+    // flow's directions count one each).
     size_t prune(const TranslationTable& table);
 
     // Removes the flows neither direction used for their idle time (the programs stamp each

@@ -81,6 +81,15 @@ void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_
     update(fast.egress_map(), to_bpf(flow), e);
 }
 
+void age_egress(FastPath& fast, const FlowKey& flow, EntryUse use) {
+    const nm_flow_key key = to_bpf(flow);
+    nm_egress e{};
+    if (bpf_map_lookup_elem(fast.egress_map(), &key, &e) != 0)
+        throw std::runtime_error("no kernel flow entry to age");
+    e.use = use_of(use);
+    update(fast.egress_map(), key, e);
+}
+
 bool has_egress(const FastPath& fast, const FlowKey& flow) {
     const nm_flow_key key = to_bpf(flow);
     nm_egress e{};

@@ -44,6 +44,8 @@ void write_reply(FastPath& fast, const FlowKey& flow, Ipv4 reply_source, EntryUs
 // packets leave with `new_source` to `new_destination`.
 void write_local(FastPath& fast, const FlowKey& flow, Ipv4 new_source, Ipv4 new_destination,
                  EntryUse use);
+// Gives the egress entry of `flow` (one offer() wrote) the last use and closing mark `use`.
+void age_egress(FastPath& fast, const FlowKey& flow, EntryUse use);
 bool has_egress(const FastPath& fast, const FlowKey& flow);
 bool has_reply(const FastPath& fast, const FlowKey& flow, Ipv4 reply_source);
 

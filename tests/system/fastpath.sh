@@ -85,10 +85,11 @@ table="$(nm_state "$prefix")/table.json"
 nm_seed_table 2 "$table" || exit 1
 # interop: host 1 on the fast path, host 2 userspace only; otherwise both on the fast path.
 # fallback: host 1 names a node address no interface holds, so the programs have no underlay.
-# idle: both agents expire connectionless flows idle for 2 s (--flow-idle), in the kernel too.
+# idle, local_idle: both agents expire connectionless flows idle for 2 s (--flow-idle), in the
+# kernel too.
 extra=() both=()
 [ "$case_name" = fallback ] && extra=(--node-ip 10.250.0.99)
-[ "$case_name" = idle ] && both=(--flow-idle 2000)
+[[ $case_name =~ ^(idle|local_idle)$ ]] && both=(--flow-idle 2000)
 nm_agent_start "$prefix" 1 "$table" --datapath auto "${extra[@]}" "${both[@]}" || { dump_logs; exit 1; }
 if [ "$case_name" = interop ]; then
   nm_agent_start "$prefix" 2 "$table" --datapath userspace || { dump_logs; exit 1; }
@@ -310,6 +311,52 @@ case $case_name in
     sleep 1
     check "the kernel carries nothing of it afterwards ($stopped -> $(fast 2 local))" test "$(fast 2 local)" -eq "$stopped"
     check "nothing more is echoed ($echoes -> $(echoed) bytes)" test "$(echoed)" -eq "$echoes"
+    ;;
+  local_idle)
+    # --flow-idle 2000 on both hosts. A flow between two namespaces of host 2 is two egress
+    # entries in its kernel, one a direction, but one flow. UDP: the client asks web once
+    # through 10.30.1.2, and web then streams to it for 5 s: the client's direction, idle all
+    # along, stays while the other is busy, and both expire together once the stream stops.
+    nm_spawn "$prefix" stream "$(app 2 myapp1)" "$work/stream.log" python3 "$here/service.py" udp-stream 8093 5 || exit 1
+    udp_listening() { test -n "$(nm_in "$(app 2 myapp1)" ss -Hlun 'sport = :8093')"; }
+    wait_until 5 udp_listening || exit 1
+    expired=$(metric 2 netmanager_fastpath_expired_total) local_fast=$(fast 2 local)
+    nm_spawn "$prefix" hold "$(app 2 myapp2)" "$work/hold" python3 "$here/service.py" udp-hold 10.30.1.2 8093 3 || exit 1
+    streamed() { test "$(grep -c tick "$work/hold")" -ge "$1"; }
+    check "the client gets web's stream through 10.30.1.2 for 4 s" wait_until 8 streamed 14
+    check "host 2's kernel carries the stream ($local_fast -> $(fast 2 local) packets)" test "$(fast 2 local)" -gt "$((local_fast + 10))"
+    check "the client's direction, idle for 4 s (twice --flow-idle), stays in the kernel with the busy one ($(flows_with 2 8093) entries, $expired -> $(metric 2 netmanager_fastpath_expired_total) expired)" \
+      test "$(flows_with 2 8093)" -eq 2
+    # Waits up to $2 s for both directions of the flow with port $1 to leave the kernel, noting
+    # in $work/alone a moment one was there without the other.
+    both_gone() {
+      local n end=$((SECONDS + $2))
+      while [ "$SECONDS" -lt "$end" ]; do
+        n=$(flows_with 2 "$1")
+        [ "$n" -ne 1 ] || echo "$1" >"$work/alone"
+        [ "$n" -ne 0 ] || return 0
+        sleep 0.1
+      done
+      return 1
+    }
+    : >"$work/alone"
+    check "once the stream stops both expire from the kernel" both_gone 8093 8
+    check "together, counted as two expired entries ($expired -> $(metric 2 netmanager_fastpath_expired_total); one alone: $(cat "$work/alone"))" \
+      test "$(metric 2 netmanager_fastpath_expired_total)" -eq "$((expired + 2))" -a ! -s "$work/alone"
+    # TCP: web answers a connection and aborts it (an RST, no FIN), the client sending nothing
+    # after. Only web's direction saw the RST, yet both expire after the closing grace (10 s),
+    # not after TCP's hour.
+    nm_spawn "$prefix" reset "$(app 2 myapp1)" "$work/reset.log" python3 "$here/service.py" tcp-reset 8090 || exit 1
+    nm_wait_listen "$(app 2 myapp1)" 8090 || exit 1
+    out=$(in_client 2 python3 "$here/service.py" tcp-hello 10.30.1.2 8090)
+    closed=$(date +%s%N)
+    check "the client reads web's answer, then its RST ($out)" test "$out" = "bye reset"
+    check "host 2's kernel holds both directions after the RST ($(flows_with 2 8090) entries)" test "$(flows_with 2 8090)" -eq 2
+    : >"$work/alone"
+    check "both expire from the kernel" both_gone 8090 25
+    after=$((($(date +%s%N) - closed) / 1000000))
+    check "after the closing grace and a tick ($after ms after the RST), together (one alone: $(cat "$work/alone"))" \
+      test "$after" -ge 9000 -a "$after" -le 18000 -a ! -s "$work/alone"
     ;;
   idle)
     # --flow-idle 2000 on both hosts. A UDP flow kept busy in the kernel for twice that: the

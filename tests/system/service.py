@@ -19,6 +19,8 @@
                                    with "bye" and then aborts it (SO_LINGER 0: an RST, no FIN)
   service.py tcp-hello IP PORT     connects, sends "hello", prints what comes back and "reset"
                                    once the peer aborts the connection (sending nothing after)
+  service.py udp-stream PORT SECS  a UDP server on PORT that answers the first datagram it gets
+                                   with "tick" every 0.3 s for SECS seconds, to its sender alone
   service.py tcp-echo PORT         a TCP server on PORT that sends back whatever it receives
   service.py tcp-drip IP PORT SECS connects and for SECS seconds sends 1000 bytes every 20 ms,
                                    printing the total echoed back after each read; then "done"
@@ -169,6 +171,16 @@ def tcp_hello(ip, port):
         print("reset", flush=True)
 
 
+def udp_stream(port, secs):
+    s = dual_stack(socket.SOCK_DGRAM)
+    s.bind(("::", port))
+    _, peer = s.recvfrom(65535)
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        s.sendto(b"tick", peer)
+        time.sleep(0.3)
+
+
 def tcp_echo(port):
     server = dual_stack(socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -222,6 +234,8 @@ if __name__ == "__main__":
         tcp_reset(int(sys.argv[2]))
     elif cmd == "tcp-hello":
         tcp_hello(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "udp-stream":
+        udp_stream(int(sys.argv[2]), float(sys.argv[3]))
     elif cmd == "tcp-echo":
         tcp_echo(int(sys.argv[2]))
     elif cmd == "tcp-drip":
