@@ -181,6 +181,21 @@ static __always_inline __u16 fixed_ip_csum(__u16 check, __u32 diff) {
     return fold((__u16)~check + (__u64)(diff & 0xffff) + (diff >> 16));
 }
 
+/* Rewrites both addresses of the flow (`key`) in the IPv4 header after the Ethernet header to
+ * `src` and `dst`: the TCP/UDP checksum by the helper, the addresses and the IP header checksum
+ * written directly, with the same difference. Nonzero on failure. */
+static __always_inline int rewrite_addresses(struct __sk_buff* skb, const struct nm_flow_key* key,
+                                             __u32 src, __u32 dst) {
+    const __u32 diff = address_diff(key, src, dst);
+    if (fix_l4_csum(skb, ETH_LEN, key->proto, diff)) return -1;
+    struct iphdr* ip = (void*)(long)skb->data + ETH_LEN;
+    if ((void*)(ip + 1) > (void*)(long)skb->data_end) return -1;
+    ip->saddr = src;
+    ip->daddr = dst;
+    ip->check = fixed_ip_csum(ip->check, diff);
+    return 0;
+}
+
 /* How long a flow's cached route stands before it is looked up again: a route or neighbour
  * change reaches a flow within this time (the kernel's VXLAN keeps a route per CPU until the
  * route is invalidated, and resolves the neighbour per packet). */
@@ -245,16 +260,10 @@ static __always_inline int deliver_local(struct __sk_buff* skb, const struct nm_
         return TC_ACT_OK;
     }
     const __u32 len = skb->len - ETH_LEN;
-    /* As the tunnel's egress: the TCP/UDP checksum by the helper, the addresses, the IP header
-     * checksum and the MACs written directly. */
-    const __u32 diff = address_diff(key, new_src, new_dst);
-    if (fix_l4_csum(skb, ETH_LEN, key->proto, diff)) goto error;
+    /* As the tunnel's egress, then the MACs written directly. */
+    if (rewrite_addresses(skb, key, new_src, new_dst)) goto error;
     struct ethhdr* eth = (void*)(long)skb->data;
-    struct iphdr* ip = (void*)(eth + 1);
-    if ((void*)(ip + 1) > (void*)(long)skb->data_end) goto error;
-    ip->saddr = new_src;
-    ip->daddr = new_dst;
-    ip->check = fixed_ip_csum(ip->check, diff);
+    if ((void*)(eth + 1) > (void*)(long)skb->data_end) goto error;
     __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
     __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
     count(NM_FP_LOCAL_FAST, 1);
@@ -314,15 +323,8 @@ static __always_inline int egress(struct __sk_buff* skb, int from_bridge) {
 
     const __u32 new_src = flow->new_src, new_dst = flow->new_dst, node_ip = flow->node_ip;
     const __u16 node_port = flow->node_port;
-    /* Both addresses at once: the TCP/UDP checksum by the helper, the addresses and the IP
-     * header checksum written directly, with the same difference. */
-    const __u32 diff = address_diff(&key, new_src, new_dst);
-    if (fix_l4_csum(skb, ETH_LEN, key.proto, diff)) goto error;
-    struct iphdr* ip = (void*)(long)skb->data + ETH_LEN;
-    if ((void*)(ip + 1) > (void*)(long)skb->data_end) goto error;
-    ip->saddr = new_src;
-    ip->daddr = new_dst;
-    ip->check = fixed_ip_csum(ip->check, diff);
+    /* Both addresses at once. */
+    if (rewrite_addresses(skb, &key, new_src, new_dst)) goto error;
 
     /* The outer headers: this node's address and tunnel port to the peer's. GSO state is kept
      * (the kernel segments the inner TCP/UDP and repeats these headers per segment). */
